@@ -137,10 +137,7 @@ def parse_json(data: bytes, label: str) -> Any:
     try:
         return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
-        if not data.strip():
-            reason = "file is empty, expected JSON"
-        else:
-            reason = f"not valid JSON: {exc.msg}"
+        reason = "file is empty, expected JSON" if not data.strip() else f"not valid JSON: {exc.msg}"
         return _raise(label, f"line {exc.lineno} column {exc.colno}", reason)
 
 

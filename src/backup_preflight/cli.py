@@ -1,0 +1,189 @@
+"""Command line: argument parsing and exit codes only; the work happens in the pipeline stages.
+
+Exit codes: 0 no failing finding at or above --fail-on; 1 failing findings; 2 usage or input
+error; 3 incomplete (some scope not collected, or nothing evaluated).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Any
+
+from backup_preflight import __version__
+from backup_preflight.errors import InputError
+from backup_preflight.findings import SEVERITIES
+from backup_preflight.results import EXIT_INPUT, EXIT_OK, Gate
+
+AUTH_CHOICES = ("default", "cli", "environment", "managed-identity", "workload-identity")
+
+
+def _live_flags(parser: argparse.ArgumentParser) -> None:
+    live = parser.add_argument_group("live collection from Azure")
+    live.add_argument("--subscription", action="append", default=[], metavar="ID",
+                      help="subscription to collect (repeatable)")
+    live.add_argument("--management-group", action="append", default=[], metavar="ID",
+                      help="management group to collect (repeatable)")
+    live.add_argument("--auth", choices=AUTH_CHOICES, default="default",
+                      help="azure-identity credential to use (default: DefaultAzureCredential)")
+    live.add_argument("--arm-endpoint", metavar="URL",
+                      help="Resource Manager endpoint for sovereign clouds; TLS trust follows REQUESTS_CA_BUNDLE")
+    live.add_argument("--no-instance-view", action="store_true",
+                      help="skip the Compute instance view (agent and extension status become unknown)")
+
+
+def _policy_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--policies", action="append", type=Path, metavar="DIR",
+                        help="policy folder or file (repeatable; default: the bundled catalog)")
+    parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                        help="override a policy parameter; POLICY-ID.NAME=VALUE for one policy")
+    parser.add_argument("--parameters", type=Path, metavar="FILE",
+                        help="JSON file of parameter values, {name: value}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="backup-preflight",
+        description="Check Azure VMs for the preconditions of Azure Backup's snapshot step.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    scan = sub.add_parser("scan", help="evaluate policies and write reports")
+    src = scan.add_argument_group("sources (choose one kind)")
+    src.add_argument("--demo", action="store_true", help="scan the built-in demo estate")
+    src.add_argument("--snapshot", action="append", default=[], type=Path, metavar="FILE",
+                     help="snapshot or `az graph query` JSON (.json/.json.gz); repeatable, merged")
+    _live_flags(scan)
+    _policy_flags(scan)
+    scan.add_argument("--output-dir", type=Path, default=Path("reports"), metavar="DIR",
+                      help="where reports are written (default: reports)")
+    scan.add_argument("--fail-on", choices=(*SEVERITIES, "never"), default="high",
+                      help="exit 1 when a finding at or above this severity fails (default: high)")
+    scan.add_argument("--strict", action="store_true", help="unknown findings count as failing")
+
+    collect = sub.add_parser("collect", help="collect a snapshot from Azure")
+    _live_flags(collect)
+    collect.add_argument("--output", type=Path, required=True, metavar="FILE",
+                         help="snapshot file to write (.json or .json.gz)")
+
+    policies = sub.add_parser("policies", help="list the policy catalog")
+    _policy_flags(policies)
+    policies.add_argument("--format", choices=("table", "markdown", "json"), default="table")
+
+    validate = sub.add_parser("validate", help="check policy files and report every problem")
+    validate.add_argument("paths", nargs="*", type=Path, metavar="PATH",
+                          help="policy files or folders (default: the bundled catalog)")
+    validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
+    validate.add_argument("--parameters", type=Path, metavar="FILE")
+
+    demo = sub.add_parser("demo-estate", help="write a synthetic snapshot of N VMs")
+    demo.add_argument("--vms", type=int, required=True, metavar="N")
+    demo.add_argument("--output", type=Path, required=True, metavar="FILE")
+    demo.add_argument("--seed", type=int, default=7, metavar="S")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args, parser)
+    except InputError as exc:
+        for problem in exc.problems:
+            print(f"backup-preflight: error: {problem}", file=sys.stderr)
+        return EXIT_INPUT
+    except KeyboardInterrupt:
+        print("backup-preflight: interrupted", file=sys.stderr)
+        return 130
+
+
+def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
+    from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+    from backup_preflight.policy.parameters import load_params_file, parse_cli_params
+
+    overrides = load_params_file(args.parameters) if args.parameters else {}
+    overrides.update(parse_cli_params(args.param))
+    return load_policies(sources or [bundled_policy_dir()], overrides)
+
+
+def _collect_options(args: argparse.Namespace) -> Any:
+    from backup_preflight.collect import CollectOptions
+
+    return CollectOptions(subscriptions=args.subscription, management_groups=args.management_group,
+                          auth=args.auth, arm_endpoint=args.arm_endpoint,
+                          instance_view=not args.no_instance_view)
+
+
+def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight import scan
+    from backup_preflight.report import console, outputs
+
+    live = bool(args.subscription or args.management_group)
+    kinds = sum([args.demo, bool(args.snapshot), live])
+    if kinds != 1:
+        parser.error("scan needs exactly one source: --demo, --snapshot FILE, or "
+                     "--subscription/--management-group")
+    policies = _load_policies(args, args.policies)
+    if args.demo:
+        source = scan.demo_source()
+    elif args.snapshot:
+        source = scan.snapshot_source(args.snapshot)
+    else:
+        from backup_preflight.collect import collect_snapshot
+
+        source = scan.live_source(collect_snapshot(_collect_options(args)))
+    result = scan.run_scan(source, policies, Gate(fail_on=args.fail_on, strict=args.strict))
+    written = outputs.write_all(result, args.output_dir)
+    console.render(result, sys.stdout)
+    print(f"\nReports: {', '.join(str(p) for p in written)}")
+    return result.exit_code
+
+
+def cmd_collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight import snapshot
+    from backup_preflight.collect import collect_snapshot
+    from backup_preflight.results import EXIT_INCOMPLETE
+
+    if not (args.subscription or args.management_group):
+        parser.error("collect needs --subscription or --management-group")
+    snap = collect_snapshot(_collect_options(args))
+    digest = snapshot.save(snap, args.output)
+    rows = sum(len(r) for r in snap.tables.values())
+    print(f"Wrote {args.output}: {rows} rows, {len(snap.errors)} scope errors, sha256 {digest}")
+    for error in snap.errors:
+        print(f"  not collected: {error.get('scope')} [{error.get('table')}]: {error.get('message')}")
+    return EXIT_INCOMPLETE if snap.errors else EXIT_OK
+
+
+def cmd_policies(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight.report import catalog
+
+    policy_set = _load_policies(args, args.policies)
+    sys.stdout.write(catalog.render(policy_set, args.format))
+    return EXIT_OK
+
+
+def cmd_validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    policy_set = _load_policies(args, args.paths)
+    print(f"{len(policy_set.policies)} policies valid")
+    return EXIT_OK
+
+
+def cmd_demo_estate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight import demo
+
+    if args.vms < 1:
+        parser.error("--vms must be at least 1")
+    demo.write(args.vms, args.seed, args.output)
+    print(f"Wrote {args.output}: {args.vms} VMs (seed {args.seed})")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "scan": cmd_scan,
+    "collect": cmd_collect,
+    "policies": cmd_policies,
+    "validate": cmd_validate,
+    "demo-estate": cmd_demo_estate,
+}

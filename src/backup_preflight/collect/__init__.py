@@ -1,0 +1,190 @@
+"""The `collect` stage: read the estate from Azure into a Snapshot, evaluating nothing.
+
+Resource Graph gives the model view (VMs, extensions, network, backup items and policies, guest
+configuration) in paged, quota-paced queries; the Compute instance view adds what ARG lacks (VM
+agent and extension handler status) for running VMs. Whatever could not be read becomes an entry
+in `snapshot.errors` naming its scope, so a partial estate is never mistaken for a healthy one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from backup_preflight.collect.auth import (
+    AUTH_METHODS,
+    CollectError,
+    make_credential,
+    redact,
+    resolve_endpoint,
+    token_scope,
+)
+from backup_preflight.collect.instance_view import InstanceViewCollector, running_vm_ids
+from backup_preflight.collect.progress import Progress
+from backup_preflight.collect.resource_graph import (
+    TABLE_QUERIES,
+    ChainResult,
+    GraphCollector,
+    GraphQuery,
+    Tuning,
+    build_scopes,
+    describe_error,
+    make_client,
+)
+from backup_preflight.collect.throttle import Clock, RealClock
+from backup_preflight.snapshot import Snapshot, query_key
+
+if TYPE_CHECKING:
+    from azure.core.credentials import TokenCredential
+
+__all__ = ["AUTH_METHODS", "CollectError", "CollectOptions", "CollectStats", "Collector", "Tuning",
+           "collect_snapshot"]
+
+QUERY_PREFIX = "query:"
+
+
+@dataclass
+class CollectOptions:
+    """What to collect and how to sign in; mirrors the CLI's live-source flags."""
+
+    subscriptions: list[str] = field(default_factory=list)
+    management_groups: list[str] = field(default_factory=list)
+    auth: str = "default"  # default|cli|environment|managed-identity|workload-identity
+    arm_endpoint: str | None = None  # e.g. https://127.0.0.1:PORT or https://management.usgovcloudapi.net
+    instance_view: bool = True
+    custom_queries: list[str] = field(default_factory=list)  # KQL texts from user policies
+    progress: bool | None = None  # None = live line on a terminal, log lines otherwise
+
+
+@dataclass
+class CollectStats:
+    """Request counts and timings of one run (the benchmark and the final log line use them)."""
+
+    graph_requests: int = 0
+    graph_seconds: float = 0.0
+    view_requests: int = 0
+    view_seconds: float = 0.0
+    quota_waits: int = 0
+    quota_waited: float = 0.0
+    rows: int = 0
+    pages: int = 0
+
+
+def collect_snapshot(options: CollectOptions) -> Snapshot:
+    """Collect a snapshot with the credential named by `options.auth`.
+
+    Raises CollectError when nothing can be collected at all (bad endpoint, no token); failures
+    of single scopes or VMs are entries in `snapshot.errors` instead.
+    """
+    endpoint = resolve_endpoint(options.arm_endpoint)
+    try:
+        credential = make_credential(options.auth, endpoint)
+    except ValueError as exc:  # e.g. workload identity without its environment variables
+        raise CollectError(f"--auth {options.auth}: {redact(str(exc))}") from None
+    try:
+        return Collector(options, credential).run()
+    finally:
+        close = getattr(credential, "close", None)
+        if callable(close):
+            close()
+
+
+class Collector:
+    """One collection run; tests and the benchmark inject a credential, a clock and tuning."""
+
+    def __init__(self, options: CollectOptions, credential: TokenCredential, *, clock: Clock | None = None,
+                 tuning: Tuning | None = None, progress: Progress | None = None) -> None:
+        self.options = options
+        self.endpoint = resolve_endpoint(options.arm_endpoint)
+        self.scope = token_scope(self.endpoint)
+        self.credential = credential
+        self.clock = clock or RealClock()
+        self.tuning = tuning or Tuning()
+        self.progress = progress or Progress(live=options.progress)
+        self.stats = CollectStats()
+
+    def run(self) -> Snapshot:
+        """Query every table and custom query over every scope, then the instance views."""
+        collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        self._check_credential()
+        scopes = build_scopes(self.options.subscriptions, self.options.management_groups,
+                              self.tuning.batch_size)
+        queries = [GraphQuery(table, kql) for table, kql in TABLE_QUERIES.items()]
+        custom: dict[str, str] = {}
+        for kql in self.options.custom_queries:
+            custom.setdefault(query_key(kql), kql)
+        queries += [GraphQuery(QUERY_PREFIX + key, kql) for key, kql in custom.items()]
+
+        snap = Snapshot(collected_at=collected_at, scope={
+            "subscriptions": [sub for s in scopes for sub in s.subscriptions],
+            "managementGroups": [s.management_group for s in scopes if s.management_group],
+        })
+        client = make_client(self.credential, self.endpoint, self.scope, self.tuning)
+        started = self.clock.now()
+        try:
+            graph = GraphCollector(client, self.clock, self.tuning, self.progress)
+            results = graph.run(queries, scopes)
+        finally:
+            client.close()
+        self.stats.graph_requests = graph.requests
+        self.stats.graph_seconds = self.clock.now() - started
+        for query in queries:
+            self._store(snap, query, results[query.target])
+
+        if self.options.instance_view:
+            self._instance_views(snap)
+        self.stats.quota_waits = self.progress.waits
+        self.stats.quota_waited = self.progress.waited
+        self.stats.rows = self.progress.rows
+        self.stats.pages = self.progress.pages
+        self.progress.finish()
+        return snap
+
+    def _check_credential(self) -> None:
+        """Fail early, once, with a clear message when no token can be had at all."""
+        from azure.core.exceptions import ClientAuthenticationError
+
+        try:
+            self.credential.get_token(self.scope)
+        except ClientAuthenticationError as exc:
+            raise CollectError(f"cannot get a token for {self.scope} (--auth {self.options.auth}): "
+                               f"{redact(describe_error(exc))}") from None
+
+    def _store(self, snap: Snapshot, query: GraphQuery, result: ChainResult) -> None:
+        """Rows into their table (absent when no scope answered at all), errors into the list."""
+        snap.errors.extend(result.errors)
+        if not result.pages:
+            return
+        rows = _dedupe(result.rows)
+        if query.target.startswith(QUERY_PREFIX):
+            snap.queries[query.target.removeprefix(QUERY_PREFIX)] = {"query": query.kql, "rows": rows}
+        else:
+            snap.tables[query.target] = rows
+
+    def _instance_views(self, snap: Snapshot) -> None:
+        vm_ids = running_vm_ids(snap.tables.get("resources", []))
+        views = InstanceViewCollector(self.credential, self.endpoint, self.scope, self.clock, self.tuning,
+                                      self.progress)
+        started = self.clock.now()
+        rows, errors = views.collect(vm_ids)
+        self.stats.view_requests = views.requests
+        self.stats.view_seconds = self.clock.now() - started
+        snap.tables["instanceviews"] = rows
+        snap.errors.extend(errors)
+
+
+def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Drop repeats of an id (overlapping scopes, e.g. a management group and one of its
+    subscriptions); rows without an id (custom projections) are all kept."""
+    seen: set[str] = set()
+    out = []
+    for row in rows:
+        rid = row.get("id") if isinstance(row, dict) else None
+        if isinstance(rid, str):
+            key = rid.lower()
+            if key in seen:
+                continue
+            seen.add(key)
+        out.append(row)
+    return out

@@ -1,0 +1,103 @@
+"""One pass over the snapshot's rows into lookups by lowercase ARM id.
+
+Every join in the estate goes through here, so ids are compared case-insensitively in one
+place: Resource Graph, the Backup service and the Compute API disagree on the case of the
+same id (`/Subscriptions/` vs `/subscriptions/`, `resourceGroups/RG1` vs `rg1`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from backup_preflight.snapshot import Snapshot
+
+Row = dict[str, Any]
+
+VM_TYPE = "microsoft.compute/virtualmachines"
+EXTENSION_TYPE = "microsoft.compute/virtualmachines/extensions"
+SQL_VM_TYPE = "microsoft.sqlvirtualmachine/sqlvirtualmachines"
+PROTECTED_ITEM_TYPE = "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems"
+BACKUP_POLICY_TYPE = "microsoft.recoveryservices/vaults/backuppolicies"
+GC_ASSIGNMENT_TYPE = "microsoft.guestconfiguration/guestconfigurationassignments"
+
+
+def props(row: Row | None) -> dict[str, Any]:
+    """A row's `properties`, or an empty dict when it is missing or null."""
+    value = row.get("properties") if row else None
+    return value if isinstance(value, dict) else {}
+
+
+def lower_id(value: Any) -> str | None:
+    return value.lower() if isinstance(value, str) and value else None
+
+
+def parent_vm_id(child_id: str) -> str:
+    """The VM id a child resource id (extension, guest configuration assignment) belongs to."""
+    low = child_id.lower()
+    for marker in ("/extensions/", "/providers/microsoft.guestconfiguration/"):
+        cut = low.find(marker)
+        if cut > 0:
+            return low[:cut]
+    return low
+
+
+class Index:
+    """Lookups by lowercase id over all tables; `collected` names the tables that were present."""
+
+    def __init__(self, snap: Snapshot) -> None:
+        self.collected = {name for name, rows in snap.tables.items() if rows is not None}
+        self.collected_at = snap.collected_at
+        self.by_id: dict[str, Row] = {}
+        self.vms: list[Row] = []
+        self.extensions: defaultdict[str, list[Row]] = defaultdict(list)
+        self.sql_vms: dict[str, Row] = {}
+        self.protected_items: dict[str, Row] = {}
+        self.backup_policies: dict[str, Row] = {}
+        self.assignments: defaultdict[str, list[Row]] = defaultdict(list)
+        self.instance_views: dict[str, Any] = {}
+        self.guest_facts: dict[str, Row] = {}
+        self.metrics: defaultdict[str, list[Row]] = defaultdict(list)
+        self._index_resources(snap.tables.get("resources") or [])
+        self._index_recovery(snap.tables.get("recoveryservicesresources") or [])
+        for row in snap.tables.get("guestconfigurationresources") or []:
+            if row["type"].lower() == GC_ASSIGNMENT_TYPE:
+                target = lower_id(props(row).get("targetResourceId")) or parent_vm_id(row["id"])
+                self.assignments[target].append(row)
+        for row in snap.tables.get("instanceviews") or []:
+            view = row.get("instanceView")
+            if isinstance(view, dict):
+                self.instance_views[row["id"].lower()] = view
+        for row in snap.tables.get("guestfacts") or []:
+            if isinstance(row.get("facts"), dict):
+                self.guest_facts[row["id"].lower()] = row
+        for row in snap.tables.get("metrics") or []:
+            self.metrics[row["id"].lower()].append(row)
+
+    def _index_resources(self, rows: list[Row]) -> None:
+        by_id = self.by_id
+        for row in rows:
+            rid = row["id"].lower()
+            by_id[rid] = row
+            rtype = row["type"].lower()
+            if rtype == VM_TYPE:
+                self.vms.append(row)
+            elif rtype == EXTENSION_TYPE:
+                self.extensions[parent_vm_id(rid)].append(row)
+            elif rtype == SQL_VM_TYPE:
+                target = lower_id(props(row).get("virtualMachineResourceId"))
+                if target:
+                    self.sql_vms[target] = row
+
+    def _index_recovery(self, rows: list[Row]) -> None:
+        for row in rows:
+            rtype = row["type"].lower()
+            if rtype == PROTECTED_ITEM_TYPE:
+                p = props(row)
+                if str(p.get("backupManagementType", "AzureIaasVM")).lower() != "azureiaasvm":
+                    continue  # SQL/SAP workload items name the VM too, but are not its VM backup
+                source = lower_id(p.get("sourceResourceId")) or lower_id(p.get("virtualMachineId"))
+                if source:
+                    self.protected_items[source] = row
+            elif rtype == BACKUP_POLICY_TYPE:
+                self.backup_policies[row["id"].lower()] = row

@@ -1,0 +1,202 @@
+"""The fact record of one VM, built from its ARG row and the rows joined to it.
+
+Absent keys mean "not collected" and make conditions on them unknown; that is why values
+are only set when their source was really there (for example agent.version only from an
+instance view, agent.provisioned only from an osProfile).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from backup_preflight.estate.backup import backup_facts
+from backup_preflight.estate.guest import guest_facts, machine_configuration, pressure_facts
+from backup_preflight.estate.index import Index, Row, props
+from backup_preflight.estate.network_facts import NetworkFacts, NetworkModel
+
+BACKUP_PUBLISHER = "microsoft.azure.recoveryservices"
+BACKUP_EXTENSION_TYPES = ("vmsnapshot", "vmsnapshotlinux")
+
+
+def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
+    """Everything a policy may ask about one VM (see facts.schema.json)."""
+    vm_id = row["id"].lower()
+    p = props(row)
+    view = index.instance_views.get(vm_id)
+    facts: dict[str, Any] = {
+        "id": row["id"],
+        "name": row.get("name") or row["id"].rsplit("/", 1)[-1],
+        "subscriptionId": row.get("subscriptionId") or _segment(row["id"], "subscriptions") or "",
+        "resourceGroup": (row.get("resourceGroup") or _segment(row["id"], "resourcegroups") or "").lower(),
+        "location": row.get("location") or "",
+        "tags": row["tags"] if isinstance(row.get("tags"), dict) else {},
+        "instanceViewCollected": view is not None,
+    }
+    _identity(facts, p, view)
+    power = _power_state(p, view)
+    if power:
+        facts["powerState"] = power
+    facts["agent"] = _agent(p, view)
+    extensions = index.extensions.get(vm_id, [])
+    facts["extensions"] = [_extension(e) for e in extensions]
+    facts["backupExtension"] = _backup_extension(extensions, view)
+    nic_ids = [n["id"] for n in _list(p.get("networkProfile"), "networkInterfaces")
+               if isinstance(n, dict) and isinstance(n.get("id"), str)]
+    facts["nics"] = [_nic(nid, index) for nid in nic_ids]
+    facts["network"] = NetworkFacts(network, tuple(nic_ids), facts["location"])
+    backup = backup_facts(vm_id, index)
+    if backup is not None:
+        facts["backup"] = backup
+    sql = index.sql_vms.get(vm_id)
+    facts["sql"] = _sql(sql)
+    guest = guest_facts(vm_id, index)
+    if guest is not None:
+        facts["guest"] = guest
+    assignments = machine_configuration(vm_id, index)
+    if assignments is not None:
+        facts["machineConfiguration"] = assignments
+    pressure = pressure_facts(vm_id, index, (backup or {}).get("scheduleHourUtc"))
+    if pressure is not None:
+        facts["pressure"] = pressure
+    return facts
+
+
+def _identity(facts: dict[str, Any], p: dict[str, Any], view: dict[str, Any] | None) -> None:
+    storage = p.get("storageProfile") if isinstance(p.get("storageProfile"), dict) else {}
+    os_disk = storage.get("osDisk") if isinstance(storage.get("osDisk"), dict) else {}
+    os_profile = p.get("osProfile") if isinstance(p.get("osProfile"), dict) else {}
+    os_type = os_disk.get("osType")
+    if not isinstance(os_type, str):
+        os_type = ("Windows" if "windowsConfiguration" in os_profile
+                   else "Linux" if "linuxConfiguration" in os_profile else None)
+    if isinstance(os_type, str):
+        facts["osType"] = "Windows" if os_type.lower() == "windows" else "Linux"
+    if os_disk:
+        facts["managedDisks"] = isinstance(os_disk.get("managedDisk"), dict)
+    size = (p.get("hardwareProfile") or {}).get("vmSize") if isinstance(p.get("hardwareProfile"), dict) else None
+    if isinstance(size, str):
+        facts["vmSize"] = size
+    name = os_profile.get("computerName") or (view or {}).get("computerName")
+    if isinstance(name, str):
+        facts["computerName"] = name
+    if isinstance(p.get("provisioningState"), str):
+        facts["provisioningState"] = p["provisioningState"]
+    avset = (p.get("availabilitySet") or {}).get("id") if isinstance(p.get("availabilitySet"), dict) else None
+    if isinstance(avset, str) and avset:
+        facts["availabilitySet"] = avset.rsplit("/", 1)[-1].lower()
+    facts["placementGroup"] = facts.get("availabilitySet") or facts["resourceGroup"]
+
+
+def _power_state(p: dict[str, Any], view: dict[str, Any] | None) -> str | None:
+    extended = p.get("extended") if isinstance(p.get("extended"), dict) else {}
+    iv = extended.get("instanceView") if isinstance(extended.get("instanceView"), dict) else {}
+    code = (iv.get("powerState") or {}).get("code") if isinstance(iv.get("powerState"), dict) else None
+    if not isinstance(code, str) and view:
+        code = next((s.get("code") for s in view.get("statuses") or ()
+                     if isinstance(s, dict) and str(s.get("code", "")).startswith("PowerState/")), None)
+    if isinstance(code, str) and code.lower().startswith("powerstate/"):
+        return code.split("/", 1)[1].lower()
+    return None
+
+
+def _agent(p: dict[str, Any], view: dict[str, Any] | None) -> dict[str, Any]:
+    agent: dict[str, Any] = {}
+    os_profile = p.get("osProfile") if isinstance(p.get("osProfile"), dict) else {}
+    for key in ("windowsConfiguration", "linuxConfiguration"):
+        config = os_profile.get(key)
+        if isinstance(config, dict) and isinstance(config.get("provisionVMAgent"), bool):
+            agent["provisioned"] = config["provisionVMAgent"]
+    vm_agent = (view or {}).get("vmAgent")
+    if isinstance(vm_agent, dict):
+        if isinstance(vm_agent.get("vmAgentVersion"), str):
+            agent["version"] = vm_agent["vmAgentVersion"]
+        status = next((s for s in vm_agent.get("statuses") or () if isinstance(s, dict)), None)
+        if status:
+            if isinstance(status.get("displayStatus"), str):
+                agent["status"] = status["displayStatus"]
+            if isinstance(status.get("message"), str):
+                agent["statusMessage"] = status["message"]
+    return agent
+
+
+def _extension(row: Row) -> dict[str, Any]:
+    p = props(row)
+    out = {"name": row.get("name") or row["id"].rsplit("/", 1)[-1]}
+    for key in ("publisher", "type", "typeHandlerVersion", "provisioningState"):
+        if isinstance(p.get(key), str):
+            out[key] = p[key]
+    return out
+
+
+def _backup_extension(rows: list[Row], view: dict[str, Any] | None) -> dict[str, Any]:
+    row = next((r for r in rows if _is_backup_extension(props(r))), None)
+    if row is None:
+        return {"installed": False}
+    p = props(row)
+    facts: dict[str, Any] = {"installed": True, "name": row.get("name") or row["id"].rsplit("/", 1)[-1]}
+    for src, dst in (("type", "type"), ("provisioningState", "provisioningState")):
+        if isinstance(p.get(src), str):
+            facts[dst] = p[src]
+    if view:
+        full_type = f"{p.get('publisher', '')}.{p.get('type', '')}".lower()
+        handler = next((h for h in (view.get("vmAgent") or {}).get("extensionHandlers") or ()
+                        if isinstance(h, dict) and str(h.get("type", "")).lower() == full_type), None)
+        if handler:
+            if isinstance(handler.get("typeHandlerVersion"), str):
+                facts["handlerVersion"] = handler["typeHandlerVersion"]
+            status = handler.get("status") if isinstance(handler.get("status"), dict) else {}
+            if isinstance(status.get("displayStatus"), str):
+                facts["handlerStatus"] = status["displayStatus"]
+            if isinstance(status.get("message"), str):
+                facts["handlerMessage"] = status["message"]
+    return facts
+
+
+def _is_backup_extension(p: dict[str, Any]) -> bool:
+    return (str(p.get("publisher", "")).lower() == BACKUP_PUBLISHER
+            and str(p.get("type", "")).lower() in BACKUP_EXTENSION_TYPES)
+
+
+def _nic(nic_id: str, index: Index) -> dict[str, Any]:
+    row = index.by_id.get(nic_id.lower())
+    out: dict[str, Any] = {"id": nic_id, "name": nic_id.rsplit("/", 1)[-1]}
+    if row is None:
+        return out
+    p = props(row)
+    nsg = (p.get("networkSecurityGroup") or {}).get("id") if isinstance(p.get("networkSecurityGroup"), dict) \
+        else None
+    if isinstance(nsg, str):
+        out["networkSecurityGroupId"] = nsg
+    configs = [c for c in p.get("ipConfigurations") or () if isinstance(c, dict)]
+    primary = next((c for c in configs if props(c).get("primary")), configs[0] if configs else None)
+    subnet = (props(primary).get("subnet") or {}).get("id") if primary else None
+    if isinstance(subnet, str):
+        out["subnetId"] = subnet
+    out["hasPublicIp"] = any(isinstance(props(c).get("publicIPAddress"), dict) for c in configs)
+    return out
+
+
+def _sql(row: Row | None) -> dict[str, Any]:
+    if row is None:
+        return {"registered": False}
+    p = props(row)
+    out: dict[str, Any] = {"registered": True, "id": row["id"]}
+    if isinstance(p.get("sqlImageOffer"), str):
+        out["imageOffer"] = p["sqlImageOffer"]
+    if isinstance(p.get("sqlServerLicenseType"), str):
+        out["licenseType"] = p["sqlServerLicenseType"]
+    return out
+
+
+def _list(holder: Any, key: str) -> list[Any]:
+    value = holder.get(key) if isinstance(holder, dict) else None
+    return value if isinstance(value, list) else []
+
+
+def _segment(resource_id: str, name: str) -> str | None:
+    parts = resource_id.split("/")
+    lowered = [s.lower() for s in parts]
+    if name in lowered:
+        at = lowered.index(name) + 1
+        return parts[at] if at < len(parts) else None
+    return None

@@ -1,0 +1,43 @@
+"""The result types every stage after the engine shares: findings and their statuses.
+
+A finding is one (policy, VM) verdict. Reports only render these; they never recompute one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+PASS = "pass"
+FAIL = "fail"
+UNKNOWN = "unknown"
+ERROR = "error"
+EXEMPT = "exempt"
+NOT_APPLICABLE = "notApplicable"
+STATUSES = (PASS, FAIL, UNKNOWN, ERROR, EXEMPT, NOT_APPLICABLE)
+
+SEVERITIES = ("critical", "high", "medium", "low")
+#: Lower rank is more severe; `--fail-on never` has no rank at all.
+SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
+
+
+@dataclass(slots=True)
+class Finding:
+    """One policy's verdict on one resource, with what decided it and how to fix it."""
+
+    policy_id: str
+    resource_id: str
+    resource_name: str
+    status: str
+    severity: str
+    cause: str
+    message: str = ""
+    evidence: tuple[str, ...] = ()
+    subscription_id: str = ""
+    resource_group: str = ""
+    #: Set by later stages: exemption details, baseline state ("new", "unchanged", "fixed").
+    annotations: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> tuple[str, str]:
+        """Identity across runs: policy id and full resource id, compared case-insensitively."""
+        return (self.policy_id, self.resource_id.lower())

@@ -1,0 +1,316 @@
+"""Compiled conditions with three-valued logic, and the explanations that become evidence.
+
+A condition tree is compiled once per policy (parameters already substituted, regexes
+compiled, field paths checked) into nodes whose `eval` returns True, False or None
+(unknown). `explain` is only called for findings that are not a pass: it says, in words,
+which facts decided the verdict or were missing.
+
+    allOf  false if any part is false, else unknown if any part is unknown, else true
+    anyOf  true if any part is true, else unknown if any part is unknown, else false
+    not    keeps unknown
+    exists always definite
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backup_preflight.policy.operators import OPERATORS, OperandError, Operator
+from backup_preflight.policy.paths import MISSING, FieldPath, PathError, check_path
+
+Tri = bool | None
+Facts = Mapping[str, Any]
+
+
+class ConditionError(ValueError):
+    """A condition that cannot be compiled; `pointer` is its JSON pointer inside the policy."""
+
+    def __init__(self, pointer: str, reason: str) -> None:
+        super().__init__(reason)
+        self.pointer = pointer
+        self.reason = reason
+
+
+@dataclass(slots=True)
+class Context:
+    """What a condition may see besides the VM's facts: the current `count` element."""
+
+    element: Any = None
+
+
+class Node:
+    """A compiled condition."""
+
+    def eval(self, facts: Facts, ctx: Context) -> Tri:
+        raise NotImplementedError
+
+    def explain(self, facts: Facts, ctx: Context) -> list[str]:
+        """Sentences saying why this node has the value `eval` gives."""
+        raise NotImplementedError
+
+
+class AllOf(Node):
+    def __init__(self, parts: list[Node]) -> None:
+        self.parts = parts
+
+    def eval(self, facts: Facts, ctx: Context) -> Tri:
+        unknown = False
+        for part in self.parts:
+            value = part.eval(facts, ctx)
+            if value is False:
+                return False
+            if value is None:
+                unknown = True
+        return None if unknown else True
+
+    def explain(self, facts: Facts, ctx: Context) -> list[str]:
+        return _explain_parts(self.parts, self.eval(facts, ctx), facts, ctx)
+
+
+class AnyOf(Node):
+    def __init__(self, parts: list[Node]) -> None:
+        self.parts = parts
+
+    def eval(self, facts: Facts, ctx: Context) -> Tri:
+        unknown = False
+        for part in self.parts:
+            value = part.eval(facts, ctx)
+            if value is True:
+                return True
+            if value is None:
+                unknown = True
+        return None if unknown else False
+
+    def explain(self, facts: Facts, ctx: Context) -> list[str]:
+        value = self.eval(facts, ctx)
+        parts = self.parts
+        if value is False:
+            # A branch whose first condition (its guard, e.g. osType equals Windows) is false
+            # says nothing about why the VM fails; explain the branches that did apply.
+            guarded = [p for p in parts if not (isinstance(p, AllOf) and p.parts[0].eval(facts, ctx) is False)]
+            parts = guarded or parts
+        return _explain_parts(parts, value, facts, ctx)
+
+
+def _explain_parts(parts: list[Node], value: Tri, facts: Facts, ctx: Context) -> list[str]:
+    """Explain the parts that carry the verdict: the false ones of a false allOf, and so on."""
+    out: list[str] = []
+    for part in parts:
+        if part.eval(facts, ctx) is value:
+            out.extend(part.explain(facts, ctx))
+    return out
+
+
+class Not(Node):
+    def __init__(self, part: Node) -> None:
+        self.part = part
+
+    def eval(self, facts: Facts, ctx: Context) -> Tri:
+        value = self.part.eval(facts, ctx)
+        return None if value is None else not value
+
+    def explain(self, facts: Facts, ctx: Context) -> list[str]:
+        reasons = self.part.explain(facts, ctx)
+        if self.part.eval(facts, ctx) is None:
+            return reasons  # "not" keeps unknown, and the reason is the same missing fact
+        return [f"not ({s})" for s in reasons]
+
+
+class Operand:
+    """Where a leaf's left-hand value comes from."""
+
+    label: str
+
+    def value(self, facts: Facts, ctx: Context) -> Any:
+        raise NotImplementedError
+
+
+class FieldOperand(Operand):
+    def __init__(self, path: FieldPath, relative: bool) -> None:
+        self.path = path
+        self.relative = relative
+        self.label = path.text
+
+    def value(self, facts: Facts, ctx: Context) -> Any:
+        return self.path.get(ctx.element if self.relative else facts)
+
+
+class ValueOperand(Operand):
+    def __init__(self, value: Any) -> None:
+        self.constant = value
+        self.label = f"value {json.dumps(value)}"
+
+    def value(self, facts: Facts, ctx: Context) -> Any:
+        return self.constant
+
+
+class CountOperand(Operand):
+    """Number of array elements for which `where` holds; unknown if any element is unknown."""
+
+    def __init__(self, path: FieldPath, relative: bool, where: Node | None) -> None:
+        self.array = FieldOperand(path, relative)
+        self.where = where
+        self.label = f"count of {path.text}" + (" matching the where condition" if where else "")
+
+    def value(self, facts: Facts, ctx: Context) -> Any:
+        items = self.array.value(facts, ctx)
+        if items is MISSING:
+            return MISSING
+        if not isinstance(items, list):
+            return 0 if items is None else MISSING
+        if self.where is None:
+            return len(items)
+        total = 0
+        inner = Context(element=None)
+        for item in items:
+            inner.element = item
+            verdict = self.where.eval(facts, inner)
+            if verdict is None:
+                return MISSING
+            total += verdict
+        return total
+
+
+class Leaf(Node):
+    def __init__(self, operand: Operand, operator: Operator, expected: Any, shown: Any) -> None:
+        self.operand = operand
+        self.operator = operator
+        self.expected = expected
+        self.shown = shown
+        self.is_exists = operator.name == "exists"
+
+    def eval(self, facts: Facts, ctx: Context) -> Tri:
+        actual = self.operand.value(facts, ctx)
+        if self.is_exists:
+            return (actual is not MISSING and actual is not None) == self.expected
+        if actual is MISSING:
+            return None
+        return self.operator.test(actual, self.expected)
+
+    def explain(self, facts: Facts, ctx: Context) -> list[str]:
+        actual = self.operand.value(facts, ctx)
+        label = self.operand.label
+        if actual is MISSING and not self.is_exists:
+            if isinstance(self.operand, CountOperand):
+                if self.operand.array.value(facts, ctx) is MISSING:
+                    return [f"{self.operand.array.label} was not collected"]
+                return [f"{label} could not be assessed: a fact of one of its elements was not collected"]
+            return [f"{label} was not collected"]
+        if self.operator.name == "outboundAllowed":
+            return list(actual.outbound(self.expected).evidence)
+        verdict = self.eval(facts, ctx)
+        shown_actual = "absent" if actual is MISSING or actual is None else json.dumps(actual, default=str)
+        if verdict is None:
+            return [f"{label} is {shown_actual}, which cannot be compared by {self.operator.name} "
+                    f"with {json.dumps(self.shown, default=str)}"]
+        outcome = "holds" if verdict else "does not hold"
+        return [f"{label} is {shown_actual}: {self.operator.name} {json.dumps(self.shown, default=str)} {outcome}"]
+
+
+ParameterLookup = Callable[[str, str], Any]
+"""(parameter name, JSON pointer) -> value; raises ConditionError for an undeclared name."""
+
+_OPERANDS = ("field", "value", "count")
+_LOGICAL = ("allOf", "anyOf", "not")
+
+
+def compile_condition(node: Any, pointer: str, params: ParameterLookup, *,
+                      element_prefix: str | None = None, allow_group: bool = False) -> Node:
+    """Compile one condition (a JSON object) into a Node, raising ConditionError with its pointer."""
+    if not isinstance(node, dict):
+        raise ConditionError(pointer, "a condition must be an object")
+    logical = [k for k in _LOGICAL if k in node]
+    if logical:
+        if len(node) != 1:
+            extra = sorted(k for k in node if k != logical[0])
+            raise ConditionError(pointer, f"'{logical[0]}' cannot be combined with {extra} in one condition")
+        key = logical[0]
+        sub = node[key]
+        kw = {"element_prefix": element_prefix, "allow_group": allow_group}
+        if key == "not":
+            return Not(compile_condition(sub, f"{pointer}/not", params, **kw))
+        if not isinstance(sub, list) or not sub:
+            raise ConditionError(f"{pointer}/{key}", f"'{key}' needs a non-empty array of conditions")
+        parts = [compile_condition(c, f"{pointer}/{key}/{i}", params, **kw) for i, c in enumerate(sub)]
+        return AllOf(parts) if key == "allOf" else AnyOf(parts)
+    operands = [k for k in _OPERANDS if k in node]
+    operators = [k for k in node if k not in _OPERANDS and k != "where"]
+    if len(operands) != 1:
+        raise ConditionError(pointer, "a condition needs exactly one of 'field', 'value' or 'count' "
+                                      "(or 'allOf', 'anyOf', 'not')")
+    unknown = [k for k in operators if k not in OPERATORS]
+    if unknown:
+        raise ConditionError(f"{pointer}/{unknown[0]}", f"unknown operator {unknown[0]!r}; known: "
+                                                        f"{', '.join(OPERATORS)}")
+    if len(operators) != 1:
+        raise ConditionError(pointer, f"a condition needs exactly one operator, found {len(operators)}")
+    if "where" in node and operands[0] != "count":
+        raise ConditionError(f"{pointer}/where", "'where' belongs inside 'count'")
+    operand = _compile_operand(node, operands[0], pointer, params, element_prefix, allow_group)
+    op_name = operators[0]
+    operator = OPERATORS[op_name]
+    raw = _resolve(node[op_name], f"{pointer}/{op_name}", params)
+    if op_name == "outboundAllowed" and not (isinstance(operand, FieldOperand) and operand.path.opaque):
+        raise ConditionError(f"{pointer}/{op_name}", "'outboundAllowed' applies to the field 'network'")
+    if isinstance(operand, FieldOperand) and operand.path.opaque and op_name != "outboundAllowed":
+        raise ConditionError(f"{pointer}/{op_name}",
+                             f"field {operand.path.text!r} is evaluated only with 'outboundAllowed'")
+    try:
+        expected = operator.prepare(raw)
+    except OperandError as exc:
+        raise ConditionError(f"{pointer}/{op_name}", f"{op_name} {exc}") from None
+    return Leaf(operand, operator, expected, raw)
+
+
+def _compile_operand(node: dict[str, Any], kind: str, pointer: str, params: ParameterLookup,
+                     element_prefix: str | None, allow_group: bool) -> Operand:
+    if kind == "value":
+        return ValueOperand(_resolve(node["value"], f"{pointer}/value", params))
+    if kind == "field":
+        path, relative = _field(node["field"], f"{pointer}/field", element_prefix, allow_group, star=False)
+        return FieldOperand(path, relative)
+    spec = node["count"]
+    if not isinstance(spec, dict) or "field" not in spec:
+        raise ConditionError(f"{pointer}/count", "'count' needs an object with 'field' (and optional 'where')")
+    extra = sorted(set(spec) - {"field", "where"})
+    if extra:
+        raise ConditionError(f"{pointer}/count/{extra[0]}", f"unknown key {extra[0]!r} in 'count'")
+    text = spec["field"]
+    if not isinstance(text, str) or not text.endswith("[*]"):
+        raise ConditionError(f"{pointer}/count/field", "'count' field must end with [*], e.g. 'extensions[*]'")
+    path, relative = _field(text[:-3], f"{pointer}/count/field", element_prefix, allow_group, star=False)
+    where = None
+    if "where" in spec:
+        where = compile_condition(spec["where"], f"{pointer}/count/where", params,
+                                  element_prefix=text, allow_group=allow_group)
+    return CountOperand(path, relative, where)
+
+
+def _field(text: Any, pointer: str, element_prefix: str | None, allow_group: bool,
+           star: bool) -> tuple[FieldPath, bool]:
+    if not isinstance(text, str) or not text:
+        raise ConditionError(pointer, "'field' must be a non-empty string")
+    if text.startswith("group.") and not allow_group:
+        raise ConditionError(pointer, f"{text!r} is only available in policies with 'groupBy'")
+    try:
+        if element_prefix and text.startswith(element_prefix + "."):
+            full = check_path(text, allow_star=True)
+            depth = len(check_path(element_prefix, allow_star=True).segments)
+            return FieldPath(text, full.segments[depth:], full.map_leaf, full.opaque), True
+        return check_path(text, allow_star=star), False
+    except PathError as exc:
+        raise ConditionError(pointer, str(exc)) from None
+
+
+def _resolve(value: Any, pointer: str, params: ParameterLookup) -> Any:
+    """Substitute {"parameter": name} references, at any depth, with the parameter's value."""
+    if isinstance(value, dict):
+        if set(value) == {"parameter"}:
+            return params(value["parameter"], pointer)
+        return {k: _resolve(v, f"{pointer}/{k}", params) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_resolve(v, f"{pointer}/{i}", params) for i, v in enumerate(value)]
+    return value

@@ -1,0 +1,121 @@
+"""Evaluate every policy on every VM: one finding per (policy, VM).
+
+Verdicts are three-valued; an unknown applicability or assertion gives an `unknown` finding
+that says which fact was missing. A policy that raises on one VM gives that one finding the
+status `error`, and the scan goes on.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
+from backup_preflight.policy.conditions import Context, Node
+from backup_preflight.policy.loader import Policy, PolicySet
+from backup_preflight.policy.paths import MISSING
+
+Facts = dict[str, Any]
+
+
+def evaluate(policies: PolicySet, vms: list[Facts]) -> list[Finding]:
+    """All findings, ordered by policy id and then resource id (stable between runs)."""
+    findings: list[Finding] = []
+    for policy in policies.policies:
+        if policy.group_by:
+            findings.extend(_evaluate_grouped(policy, vms))
+        else:
+            findings.extend(_judge(policy, vm, vm) for vm in vms)
+    return findings
+
+
+def _judge(policy: Policy, vm: Facts, facts: Facts) -> Finding:
+    """One finding; `facts` is the VM's record, possibly overlaid with its group."""
+    ctx = Context()
+    try:
+        if policy.applies is not None:
+            applies = policy.applies.eval(facts, ctx)
+            if applies is False:
+                return _finding(policy, vm, NOT_APPLICABLE)
+            if applies is None:
+                return _unknown(policy, vm, policy.applies, facts, "whether the policy applies")
+        verdict = policy.assertion.eval(facts, ctx)
+        if verdict is True:
+            return _finding(policy, vm, PASS)
+        if verdict is None:
+            return _unknown(policy, vm, policy.assertion, facts, "the assertion")
+        evidence = tuple(dict.fromkeys(policy.assertion.explain(facts, ctx)))
+        return _finding(policy, vm, FAIL, policy.message.render(facts), evidence)
+    except Exception as exc:  # a broken policy must not stop the scan: this finding says so
+        return _finding(policy, vm, ERROR, f"evaluation error: {type(exc).__name__}: {exc}")
+
+
+def _unknown(policy: Policy, vm: Facts, node: Node, facts: Facts, what: str) -> Finding:
+    reasons = tuple(dict.fromkeys(node.explain(facts, Context())))
+    missing = "; ".join(reasons) if reasons else "a fact it needs was not collected"
+    return _finding(policy, vm, UNKNOWN, f"Not assessed ({what}): {missing}", reasons)
+
+
+def _finding(policy: Policy, vm: Facts, status: str, message: str = "",
+             evidence: tuple[str, ...] = ()) -> Finding:
+    return Finding(
+        policy_id=policy.id, resource_id=vm["id"], resource_name=vm["name"], status=status,
+        severity=policy.severity, cause=policy.cause, message=message, evidence=evidence,
+        subscription_id=vm["subscriptionId"], resource_group=vm["resourceGroup"],
+    )
+
+
+def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
+    """Two passes: group the VMs the policy applies to, then judge each with its group."""
+    ctx = Context()
+    keys: dict[int, tuple[Any, ...] | None] = {}
+    groups: defaultdict[tuple[Any, ...], list[Facts]] = defaultdict(list)
+    early: dict[int, Finding] = {}
+    for i, vm in enumerate(vms):
+        try:
+            applies = True if policy.applies is None else policy.applies.eval(vm, ctx)
+        except Exception as exc:
+            early[i] = _finding(policy, vm, ERROR, f"evaluation error: {type(exc).__name__}: {exc}")
+            continue
+        if applies is False:
+            early[i] = _finding(policy, vm, NOT_APPLICABLE)
+        elif applies is None:
+            early[i] = _unknown(policy, vm, policy.applies, vm, "whether the policy applies")
+        else:
+            key = _group_key(policy, vm)
+            keys[i] = key
+            if key is not None:
+                groups[key].append(vm)
+    for i, vm in enumerate(vms):
+        if i in early:
+            yield early[i]
+            continue
+        key = keys[i]
+        if key is None:
+            missing = [p.text for p in policy.group_by if p.get(vm) in (MISSING, None)]
+            yield _finding(policy, vm, UNKNOWN, f"Not assessed: the group key {', '.join(missing)} "
+                                                f"was not collected", tuple(f"{m} was not collected"
+                                                                            for m in missing))
+            continue
+        members = groups[key]
+        group = {"key": " / ".join(str(k) for k in key), "size": len(members),
+                 "members": [m["name"] for m in members]}
+        yield _judge(policy, vm, {**vm, "group": group})
+
+
+def _group_key(policy: Policy, vm: Facts) -> tuple[Any, ...] | None:
+    values = []
+    for path in policy.group_by:
+        value = path.get(vm)
+        if value is MISSING or value is None:
+            return None
+        values.append(value.lower() if isinstance(value, str) else value)
+    return tuple(values)
+
+
+def count_by(findings: Iterable[Finding], attr: str) -> dict[str, int]:
+    out: dict[str, int] = defaultdict(int)
+    for f in findings:
+        out[getattr(f, attr)] += 1
+    return dict(out)

@@ -1,0 +1,202 @@
+"""Condition operators: one small pure function per operator, and a table from names to them.
+
+Each operator has `prepare` (checks and compiles its operand once, at load time: a bad regex
+or a wrong operand type is a load error) and `test` (compares an actual fact with the prepared
+operand, giving True, False or None). None means the comparison cannot be decided, for
+example a version that is not dotted integers: it becomes `unknown`, never a silent pass or
+fail. Missing facts never reach `test`; conditions.py turns them into unknown first.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from backup_preflight.policy.versions import compare_versions, parse_version
+
+Tri = bool | None
+
+
+class OperandError(ValueError):
+    """An operand that does not fit its operator; raised at load time."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operator:
+    name: str
+    prepare: Callable[[Any], Any]
+    test: Callable[[Any, Any], Tri]
+
+
+def _fold(value: Any) -> Any:
+    """Strings compare case-insensitively, as in Azure Policy."""
+    return value.casefold() if isinstance(value, str) else value
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    return _fold(a) == _fold(b)
+
+
+def _any(value: Any) -> Any:
+    return value
+
+
+def _list(value: Any) -> tuple[Any, ...]:
+    if not isinstance(value, list):
+        raise OperandError(f"expects an array, found {type(value).__name__}")
+    return tuple(value)
+
+
+def _string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise OperandError(f"expects a string, found {type(value).__name__}")
+    return value
+
+
+def _boolean(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise OperandError(f"expects true or false, found {type(value).__name__}")
+    return value
+
+
+def _like(value: Any) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(_string(value).casefold()), re.DOTALL)
+
+
+def _regex(value: Any) -> re.Pattern[str]:
+    try:
+        return re.compile(_string(value))
+    except re.error as exc:
+        raise OperandError(f"invalid regular expression {value!r}: {exc}") from None
+
+
+def _orderable(value: Any) -> Any:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise OperandError(f"expects a number or a string, found {type(value).__name__}")
+    return value
+
+
+def _version(value: Any) -> str:
+    if parse_version(value) is None:
+        raise OperandError(f"expects a dotted-integer version like '2.2.53.1', found {value!r}")
+    return value
+
+
+def equals(actual: Any, expected: Any) -> Tri:
+    return _same(actual, expected)
+
+
+def not_equals(actual: Any, expected: Any) -> Tri:
+    return not _same(actual, expected)
+
+
+def in_(actual: Any, expected: tuple[Any, ...]) -> Tri:
+    return any(_same(actual, e) for e in expected)
+
+
+def not_in(actual: Any, expected: tuple[Any, ...]) -> Tri:
+    return not in_(actual, expected)
+
+
+def like(actual: Any, pattern: re.Pattern[str]) -> Tri:
+    if not isinstance(actual, str):
+        return None
+    return pattern.match(actual.casefold()) is not None
+
+
+def not_like(actual: Any, pattern: re.Pattern[str]) -> Tri:
+    result = like(actual, pattern)
+    return None if result is None else not result
+
+
+def match(actual: Any, pattern: re.Pattern[str]) -> Tri:
+    if not isinstance(actual, str):
+        return None
+    return pattern.search(actual) is not None
+
+
+def not_match(actual: Any, pattern: re.Pattern[str]) -> Tri:
+    result = match(actual, pattern)
+    return None if result is None else not result
+
+
+def contains(actual: Any, expected: Any) -> Tri:
+    if isinstance(actual, str) and isinstance(expected, str):
+        return expected.casefold() in actual.casefold()
+    if isinstance(actual, list):
+        return any(_same(item, expected) for item in actual)
+    return None
+
+
+def not_contains(actual: Any, expected: Any) -> Tri:
+    result = contains(actual, expected)
+    return None if result is None else not result
+
+
+def _ordering(check: Callable[[int], bool]) -> Callable[[Any, Any], Tri]:
+    def test(actual: Any, expected: Any) -> Tri:
+        numeric = isinstance(expected, int | float)
+        if isinstance(actual, bool) or not (
+            isinstance(actual, int | float) if numeric else isinstance(actual, str)
+        ):
+            return None  # a number against a string is undecidable, not false
+        return check((actual > expected) - (actual < expected))
+
+    return test
+
+
+def _versioned(check: Callable[[int], bool]) -> Callable[[Any, Any], Tri]:
+    def test(actual: Any, expected: Any) -> Tri:
+        order = compare_versions(actual, expected)
+        return None if order is None else check(order)
+
+    return test
+
+
+def outbound_allowed(actual: Any, expected: Any) -> Tri:
+    return actual.outbound(expected).value
+
+
+def _endpoints(value: Any) -> Any:
+    # Imported here: the network model belongs to the estate stage, the operand shape to us.
+    from backup_preflight.estate.network_facts import parse_outbound_operand
+
+    try:
+        return parse_outbound_operand(value)
+    except ValueError as exc:
+        raise OperandError(str(exc)) from None
+
+
+def _op(name: str, prepare: Callable[[Any], Any], test: Callable[[Any, Any], Tri]) -> tuple[str, Operator]:
+    return name, Operator(name, prepare, test)
+
+
+#: Every operator a condition may use. `exists` is here for the schema; conditions.py evaluates it.
+OPERATORS: dict[str, Operator] = dict([
+    _op("equals", _any, equals),
+    _op("notEquals", _any, not_equals),
+    _op("in", _list, in_),
+    _op("notIn", _list, not_in),
+    _op("like", _like, like),
+    _op("notLike", _like, not_like),
+    _op("match", _regex, match),
+    _op("notMatch", _regex, not_match),
+    _op("contains", _any, contains),
+    _op("notContains", _any, not_contains),
+    _op("exists", _boolean, equals),
+    _op("greater", _orderable, _ordering(lambda c: c > 0)),
+    _op("greaterOrEquals", _orderable, _ordering(lambda c: c >= 0)),
+    _op("less", _orderable, _ordering(lambda c: c < 0)),
+    _op("lessOrEquals", _orderable, _ordering(lambda c: c <= 0)),
+    _op("versionEquals", _version, _versioned(lambda c: c == 0)),
+    _op("versionGreater", _version, _versioned(lambda c: c > 0)),
+    _op("versionGreaterOrEquals", _version, _versioned(lambda c: c >= 0)),
+    _op("versionLess", _version, _versioned(lambda c: c < 0)),
+    _op("versionLessOrEquals", _version, _versioned(lambda c: c <= 0)),
+    _op("outboundAllowed", _endpoints, outbound_allowed),
+])

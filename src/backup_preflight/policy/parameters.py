@@ -1,0 +1,124 @@
+"""Typed policy parameters: defaults in the policy, overrides from --param and a parameters file.
+
+An override named `name` sets that parameter in every policy that declares it; `POLICY-ID.name`
+sets it in one policy. An override that no policy declares is an error, so a typo on the
+command line cannot silently leave a default in force.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backup_preflight.errors import InputError, Problem
+from backup_preflight.policy.paths import PathError, check_path
+from backup_preflight.policy.versions import parse_version
+from backup_preflight.snapshot import parse_json, read_bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Override:
+    """A parameter value given by the user, and where it came from (for error messages)."""
+
+    value: Any
+    origin: str
+    place: str
+    from_text: bool
+
+
+def coerce(ptype: str, value: Any, *, from_text: bool) -> Any:
+    """Check `value` against a parameter type, converting command-line text where needed."""
+    if from_text and isinstance(value, str):
+        value = _from_text(ptype, value)
+    if ptype in ("string", "field"):
+        if not isinstance(value, str):
+            raise ValueError(f"expected a string, found {json.dumps(value)}")
+        if ptype == "field":
+            try:
+                check_path(value)
+            except PathError as exc:
+                raise ValueError(str(exc)) from None
+        return value
+    if ptype == "version":
+        if parse_version(value) is None:
+            raise ValueError(f"expected a dotted-integer version like 2.2.53.1, found {json.dumps(value)}")
+        return value
+    if ptype == "boolean":
+        if not isinstance(value, bool):
+            raise ValueError(f"expected true or false, found {json.dumps(value)}")
+        return value
+    if ptype == "integer":
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"expected an integer, found {json.dumps(value)}")
+        return value
+    if ptype == "number":
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ValueError(f"expected a number, found {json.dumps(value)}")
+        return value
+    if ptype == "array":
+        if not isinstance(value, list):
+            raise ValueError(f"expected an array, found {json.dumps(value)}")
+        return value
+    raise ValueError(f"unknown parameter type {ptype!r}")
+
+
+def _from_text(ptype: str, text: str) -> Any:
+    if ptype == "boolean":
+        lowered = text.strip().lower()
+        if lowered in ("true", "yes", "1"):
+            return True
+        if lowered in ("false", "no", "0"):
+            return False
+        return text
+    if ptype in ("integer", "number"):
+        try:
+            return int(text) if ptype == "integer" else float(text)
+        except ValueError:
+            return text
+    if ptype == "array":
+        stripped = text.strip()
+        if stripped.startswith("["):
+            try:
+                return json.loads(stripped)
+            except json.JSONDecodeError:
+                return text
+        return [_scalar(p.strip()) for p in stripped.split(",") if p.strip()]
+    return text
+
+
+def _scalar(text: str) -> Any:
+    try:
+        return int(text)
+    except ValueError:
+        return text
+
+
+def parse_cli_params(items: list[str]) -> dict[str, Override]:
+    """`--param NAME=VALUE` items; a malformed one is an input error."""
+    out: dict[str, Override] = {}
+    problems = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            problems.append(Problem("--param", item, "expected NAME=VALUE"))
+            continue
+        out[name.strip()] = Override(value, "--param", name.strip(), from_text=True)
+    if problems:
+        raise InputError(problems)
+    return out
+
+
+def load_params_file(path: Path) -> dict[str, Override]:
+    """A JSON object of parameter values, e.g. {"minimumLinuxAgent": "2.2.60"}."""
+    label = str(path)
+    doc = parse_json(read_bytes(path), label)
+    if isinstance(doc, dict) and isinstance(doc.get("parameters"), dict):
+        doc = doc["parameters"]
+        prefix = "/parameters"
+    else:
+        prefix = ""
+    if not isinstance(doc, dict):
+        raise InputError.one(label, "/", "expected a JSON object of parameter names to values")
+    return {name: Override(value, label, f"{prefix}/{name}", from_text=False) for name, value in doc.items()}

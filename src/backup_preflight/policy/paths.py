@@ -1,0 +1,169 @@
+"""Field paths: parsed and checked against facts.schema.json once, at load time.
+
+A path such as `agent.version`, `tags.env` or `extensions[*].type` becomes a small getter.
+A typo is a load error that names the nearest valid field, never a policy that silently
+never fires.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import re
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from typing import Any
+
+
+class _Missing:
+    """The value of a fact that was not collected (distinct from a collected null)."""
+
+    _instance: _Missing | None = None
+
+    def __new__(cls) -> _Missing:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+MISSING: Any = _Missing()
+
+_SEGMENT = re.compile(r"""([A-Za-z_][A-Za-z0-9_\-]*)|\['([^']+)'\]|\[\*\]|\.""")
+
+
+class PathError(ValueError):
+    """A field path that is malformed or names no documented fact."""
+
+
+@cache
+def facts_schema() -> dict[str, Any]:
+    text = resources.files("backup_preflight.estate").joinpath("facts.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@cache
+def known_paths() -> tuple[str, ...]:
+    """Every documented field path, for suggestions and the catalog documentation."""
+    out: list[str] = []
+
+    def walk(schema: dict[str, Any], prefix: str) -> None:
+        for name, sub in schema.get("properties", {}).items():
+            path = f"{prefix}.{name}" if prefix else name
+            out.append(path)
+            if sub.get("type") == "array" and "items" in sub:
+                out.append(f"{path}[*]")
+                walk(sub["items"], f"{path}[*]")
+            else:
+                walk(sub, path)
+
+    walk(facts_schema(), "")
+    return tuple(out)
+
+
+def split_path(path: str) -> list[str]:
+    """Split `a.b[*].c` or `tags['cost center']` into segments; `[*]` is its own segment."""
+    segments: list[str] = []
+    pos = 0
+    expect_name = True
+    while pos < len(path):
+        match = _SEGMENT.match(path, pos)
+        if not match:
+            raise PathError(f"cannot parse field path {path!r} at character {pos + 1}")
+        token = match.group(0)
+        if token == ".":
+            if expect_name:
+                raise PathError(f"empty segment in field path {path!r}")
+            expect_name = True
+        elif token == "[*]":
+            if expect_name and segments == []:
+                raise PathError(f"field path {path!r} cannot start with [*]")
+            segments.append("[*]")
+            expect_name = False
+        else:
+            if not expect_name and not token.startswith("["):
+                raise PathError(f"missing '.' in field path {path!r} at character {pos + 1}")
+            segments.append(match.group(1) or match.group(2))
+            expect_name = False
+        pos = match.end()
+    if expect_name:
+        raise PathError(f"field path {path!r} is empty or ends with '.'")
+    return segments
+
+
+@dataclass(frozen=True, slots=True)
+class FieldPath:
+    """A checked path: its text, segments, and whether its last step is a key of a map (tags)."""
+
+    text: str
+    segments: tuple[str, ...]
+    map_leaf: bool
+    opaque: bool
+
+    def get(self, root: Any) -> Any:
+        """The value at this path, or MISSING when a step is absent (a map key: None)."""
+        value = root
+        last = len(self.segments) - 1
+        for i, seg in enumerate(self.segments):
+            if isinstance(value, dict):
+                if seg in value:
+                    value = value[seg]
+                    continue
+                if i == last and self.map_leaf:
+                    return _casefold_lookup(value, seg)
+                return MISSING
+            return MISSING
+        return value
+
+
+def _casefold_lookup(mapping: dict[str, Any], key: str) -> Any:
+    lowered = key.lower()
+    for k, v in mapping.items():
+        if k.lower() == lowered:
+            return v
+    return None
+
+
+def check_path(text: str, *, allow_star: bool = False) -> FieldPath:
+    """Parse `text` and check it against the facts schema; raise PathError with a suggestion."""
+    segments = split_path(text)
+    if "[*]" in segments and not allow_star:
+        raise PathError(f"field {text!r} has [*]: iterate arrays with a `count` condition")
+    schema: dict[str, Any] = facts_schema()
+    map_leaf = False
+    opaque = False
+    for i, seg in enumerate(segments):
+        map_leaf = False
+        if schema.get("x-opaque"):
+            raise PathError(f"field {'.'.join(segments[:i])!r} is evaluated only through its operator")
+        if seg == "[*]":
+            if schema.get("type") != "array":
+                raise PathError(f"field {text!r}: {_join(segments[:i])!r} is not an array")
+            schema = schema.get("items", {})
+            continue
+        props = schema.get("properties", {})
+        if seg in props:
+            schema = props[seg]
+        elif isinstance(schema.get("additionalProperties"), dict):
+            schema = schema["additionalProperties"]
+            map_leaf = True
+        else:
+            raise PathError(_unknown_field_message(text))
+    opaque = bool(schema.get("x-opaque"))
+    return FieldPath(text, tuple(segments), map_leaf, opaque)
+
+
+def _join(segments: list[str]) -> str:
+    return ".".join(segments).replace(".[*]", "[*]")
+
+
+def _unknown_field_message(text: str) -> str:
+    close = difflib.get_close_matches(text, known_paths(), n=1, cutoff=0.5)
+    hint = f"; did you mean {close[0]!r}?" if close else ""
+    return f"unknown field {text!r}{hint}"

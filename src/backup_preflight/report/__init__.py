@@ -1,0 +1,1 @@
+"""The report stage: renders a ScanResult. Never recomputes a verdict."""

@@ -1,0 +1,41 @@
+"""The console summary: counts per status and severity, failing policies, coverage problems."""
+
+from __future__ import annotations
+
+from typing import TextIO
+
+from tabulate import tabulate
+
+from backup_preflight.findings import SEVERITIES, STATUSES
+from backup_preflight.results import ScanResult
+
+_EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate",
+                 3: "incomplete: some scope was not collected or nothing was evaluated"}
+
+
+def render(result: ScanResult, out: TextIO, max_policies: int = 20) -> None:
+    s = result.summary
+    rows = [[sev, *(s["bySeverity"][sev][st] for st in STATUSES)] for sev in SEVERITIES]
+    rows.append(["total", *(s["byStatus"][st] for st in STATUSES)])
+    src = result.run["source"]
+    out.write(f"backup-preflight: {result.coverage['vms']} VMs, {result.coverage['policies']} policies, "
+              f"source {src['kind']} sha256 {src['sha256'][:12]}\n\n")
+    out.write(tabulate(rows, headers=["severity", *STATUSES], tablefmt="github") + "\n")
+    titles = {p.id: (p.severity, p.title) for p in result.policies}
+    failing = list(s["failingPolicies"].items())
+    if failing:
+        table = [[pid, titles[pid][0], count, titles[pid][1]] for pid, count in failing[:max_policies]]
+        out.write("\nFailing policies:\n")
+        out.write(tabulate(table, headers=["policy", "severity", "failing VMs", "title"],
+                           tablefmt="github") + "\n")
+        if len(failing) > max_policies:
+            out.write(f"... and {len(failing) - max_policies} more (see results.json)\n")
+    errors = result.coverage["errors"]
+    if errors:
+        out.write(f"\nNOT COLLECTED ({len(errors)} scope errors): findings that depend on them are unknown\n")
+        for e in errors[:10]:
+            out.write(f"  - {e.get('scope', '?')} [{e.get('table', '?')}]: {e.get('message', '')}\n")
+    gate = result.gate
+    out.write(f"\nGate: fail on {gate.fail_on}{' (strict: unknown fails)' if gate.strict else ''}; "
+              f"{s['gateFailures']} gate failures; exit {result.exit_code} "
+              f"({_EXIT_MEANING.get(result.exit_code, '')})\n")

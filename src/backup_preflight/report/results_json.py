@@ -1,0 +1,69 @@
+"""results.json: the machine-readable contract (see DESIGN.md), streamed finding by finding.
+
+Streaming keeps memory flat at 100,000 VMs; the order of keys and findings is fixed so two
+scans of the same snapshot differ only in their timestamps.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import IO, Any
+
+import orjson
+
+from backup_preflight import __version__
+from backup_preflight.findings import Finding
+from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
+
+_OPTS = orjson.OPT_NON_STR_KEYS
+
+
+def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "policyId": f.policy_id,
+        "resourceId": f.resource_id,
+        "resourceName": f.resource_name,
+        "subscriptionId": f.subscription_id,
+        "resourceGroup": f.resource_group,
+        "status": f.status,
+        "severity": f.severity,
+        "cause": f.cause,
+        "message": f.message,
+        "evidence": list(f.evidence),
+        "remediation": remediation,
+    }
+    doc.update(f.annotations)
+    return doc
+
+
+def policy_document(result: ScanResult) -> list[dict[str, Any]]:
+    return [{**p.summary(), "description": p.description, "remediation": p.remediation,
+             "references": p.references, "parameters": p.parameters, "file": Path(p.file).name}
+            for p in result.policies]
+
+
+def write(result: ScanResult, path: Path) -> None:
+    with path.open("wb") as out:
+        _stream(result, out)
+
+
+def _stream(result: ScanResult, out: IO[bytes]) -> None:
+    head = {
+        "schemaVersion": RESULTS_SCHEMA_VERSION,
+        "tool": {"name": "backup-preflight", "version": __version__},
+        "scan": result.run,
+        "gate": {"failOn": result.gate.fail_on, "strict": result.gate.strict, "exitCode": result.exit_code},
+        "policies": policy_document(result),
+    }
+    body = orjson.dumps(head, option=_OPTS | orjson.OPT_INDENT_2)
+    out.write(body[:-2])  # reopen the object: drop the closing "\n}"
+    out.write(b',\n  "findings": [')
+    remediation = {p.id: p.remediation for p in result.policies}
+    for i, finding in enumerate(result.findings):
+        out.write(b"\n    " if i == 0 else b",\n    ")
+        out.write(orjson.dumps(finding_document(finding, remediation[finding.policy_id]), option=_OPTS))
+    out.write(b"\n  ],\n")
+    tail = orjson.dumps({"summary": result.summary, "coverage": result.coverage},
+                        option=_OPTS | orjson.OPT_INDENT_2)
+    out.write(b"  " + tail[1:].lstrip())
+    out.write(b"\n")

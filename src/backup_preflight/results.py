@@ -1,0 +1,85 @@
+"""A finished scan: run metadata, policies, findings, coverage, summary and the exit code.
+
+Every report renders this one object; none of them recomputes a verdict or a count.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from typing import Any
+
+from backup_preflight.findings import (
+    ERROR,
+    EXEMPT,
+    FAIL,
+    SEVERITIES,
+    SEVERITY_RANK,
+    STATUSES,
+    UNKNOWN,
+    Finding,
+)
+from backup_preflight.policy.loader import Policy
+
+EXIT_OK, EXIT_FAILING, EXIT_INPUT, EXIT_INCOMPLETE = 0, 1, 2, 3
+RESULTS_SCHEMA_VERSION = 1
+
+
+@dataclass(slots=True)
+class Gate:
+    """How findings turn into an exit code: `--fail-on`, `--strict`."""
+
+    fail_on: str = "high"
+    strict: bool = False
+
+    def is_failing(self, finding: Finding) -> bool:
+        """Does this finding break the gate? (Exempt ones never do.)"""
+        if self.fail_on == "never" or finding.status == EXEMPT:
+            return False
+        bad = finding.status in (FAIL, ERROR) or (self.strict and finding.status == UNKNOWN)
+        return bad and SEVERITY_RANK[finding.severity] <= SEVERITY_RANK[self.fail_on]
+
+
+@dataclass(slots=True)
+class ScanResult:
+    run: dict[str, Any]
+    policies: list[Policy]
+    findings: list[Finding]
+    coverage: dict[str, Any]
+    gate: Gate
+    summary: dict[str, Any]
+    exit_code: int
+
+
+def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:
+    """Counts by status, by severity and status, by cause and status, and per failing policy."""
+    by_status = Counter(f.status for f in findings)
+    by_severity: dict[str, Counter[str]] = {s: Counter() for s in SEVERITIES}
+    by_cause: dict[str, Counter[str]] = {}
+    failing_policies: Counter[str] = Counter()
+    failing_vms: Counter[str] = Counter()
+    gate_failures = 0
+    for f in findings:
+        by_severity[f.severity][f.status] += 1
+        by_cause.setdefault(f.cause, Counter())[f.status] += 1
+        if f.status == FAIL:
+            failing_policies[f.policy_id] += 1
+            failing_vms[f.resource_id] += 1
+        if gate.is_failing(f):
+            gate_failures += 1
+    return {
+        "total": len(findings),
+        "byStatus": {s: by_status.get(s, 0) for s in STATUSES},
+        "bySeverity": {sev: {s: c.get(s, 0) for s in STATUSES} for sev, c in by_severity.items()},
+        "byCause": {cause: {s: c.get(s, 0) for s in STATUSES} for cause, c in sorted(by_cause.items())},
+        "failingPolicies": dict(sorted(failing_policies.items(), key=lambda kv: (-kv[1], kv[0]))),
+        "vmsWithFailures": len(failing_vms),
+        "gateFailures": gate_failures,
+    }
+
+
+def exit_code(summary: dict[str, Any], coverage: dict[str, Any]) -> int:
+    """3 when incomplete or nothing was evaluated (fail closed), else 1 on gate failures, else 0."""
+    if coverage["errors"] or coverage["vms"] == 0 or coverage["policies"] == 0:
+        return EXIT_INCOMPLETE
+    return EXIT_FAILING if summary["gateFailures"] else EXIT_OK

@@ -1,0 +1,109 @@
+"""Builders for Azure Resource Graph rows in the shapes Azure really returns.
+
+Bodies come from the REST examples in fixtures/rest-examples (copied from
+Azure/azure-rest-api-specs); `to_arg` turns a REST body into an ARG row the way Resource
+Graph does: lowercase `type` and `resourceGroup`, `subscriptionId` from the id.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+FIXTURES = Path(__file__).parent / "fixtures"
+SUB = "00000000-0000-0000-0000-000000000001"
+
+
+@cache
+def _example(name: str) -> dict[str, Any]:
+    return json.loads((FIXTURES / "rest-examples" / f"{name}.json").read_text())
+
+
+def rest_body(name: str) -> dict[str, Any]:
+    """A fresh copy of the 200 response body of a REST example."""
+    return copy.deepcopy(_example(name)["responses"]["200"]["body"])
+
+
+def to_arg(body: dict[str, Any]) -> dict[str, Any]:
+    row = copy.deepcopy(body)
+    parts = row["id"].split("/")
+    lowered = [p.lower() for p in parts]
+    row["type"] = row["type"].lower()
+    row["subscriptionId"] = parts[lowered.index("subscriptions") + 1]
+    if "resourcegroups" in lowered:
+        row["resourceGroup"] = parts[lowered.index("resourcegroups") + 1].lower()
+    row.setdefault("tenantId", "72f988bf-86f1-41af-91ab-2d7cd011db47")
+    return row
+
+
+def rid(kind: str, name: str, rg: str = "RG-App", sub: str = SUB) -> str:
+    provider = {
+        "vm": "Microsoft.Compute/virtualMachines", "nic": "Microsoft.Network/networkInterfaces",
+        "vnet": "Microsoft.Network/virtualNetworks", "nsg": "Microsoft.Network/networkSecurityGroups",
+        "rt": "Microsoft.Network/routeTables", "avset": "Microsoft.Compute/availabilitySets",
+        "sqlvm": "Microsoft.SqlVirtualMachine/sqlVirtualMachines",
+    }[kind]
+    return f"/subscriptions/{sub}/resourceGroups/{rg}/providers/{provider}/{name}"
+
+
+def vm_row(name: str = "vm1", *, os: str = "Linux", power: str | None = "PowerState/running",
+           provision: bool | None = True, nics: list[str] | None = None, rg: str = "RG-App",
+           managed: bool = True, avset: str | None = None, tags: dict[str, str] | None = None) -> dict[str, Any]:
+    """A VM row like Resource Graph returns it (see arg-data-model.md §2.1)."""
+    config_key = "linuxConfiguration" if os == "Linux" else "windowsConfiguration"
+    props: dict[str, Any] = {
+        "vmId": f"uuid-{name}",
+        "hardwareProfile": {"vmSize": "Standard_D2s_v3"},
+        "storageProfile": {"osDisk": {"osType": os, "name": f"{name}_OsDisk",
+                                      **({"managedDisk": {"storageAccountType": "Premium_LRS"}} if managed
+                                         else {"vhd": {"uri": "https://x.blob.core.windows.net/v/d.vhd"}})}},
+        "networkProfile": {"networkInterfaces": [{"id": n} for n in (nics or [])]},
+        "provisioningState": "Succeeded",
+    }
+    if provision is not None:
+        props["osProfile"] = {"computerName": name, config_key: {"provisionVMAgent": provision}}
+    if power is not None:
+        props["extended"] = {"instanceView": {"computerName": name, "osName": os.lower(),
+                                              "powerState": {"code": power, "level": "Info",
+                                                             "displayStatus": "VM " + power.split("/")[1]}}}
+    if avset:
+        props["availabilitySet"] = {"id": rid("avset", avset, rg).upper()}
+    vm_id = rid("vm", name, rg)
+    return {"id": vm_id, "name": name, "type": "microsoft.compute/virtualmachines", "location": "westeurope",
+            "resourceGroup": rg.lower(), "subscriptionId": SUB, "tags": tags or {}, "properties": props}
+
+
+def extension_row(vm_id: str, ext_type: str = "VMSnapshotLinux", state: str = "Succeeded",
+                  version: str = "1.0") -> dict[str, Any]:
+    body = rest_body("VirtualMachineExtension_Get_MaximumSet_Gen")
+    return {"id": f"{vm_id}/extensions/{ext_type}", "name": ext_type,
+            "type": "microsoft.compute/virtualmachines/extensions", "location": "westeurope",
+            "subscriptionId": SUB, "resourceGroup": vm_id.split("/")[4].lower(),
+            "properties": {**{k: v for k, v in body["properties"].items() if k != "instanceView"},
+                           "publisher": "Microsoft.Azure.RecoveryServices", "type": ext_type,
+                           "typeHandlerVersion": version, "provisioningState": state}}
+
+
+def instance_view(vm_id: str, *, agent_version: str = "2.11.1.4", status: str = "Ready",
+                  handler: tuple[str, str, str] | None = None) -> dict[str, Any]:
+    """An instanceviews row built on the real VirtualMachine_Get_InstanceView example."""
+    view = rest_body("VirtualMachine_Get_InstanceView")
+    view["vmAgent"]["vmAgentVersion"] = agent_version
+    view["vmAgent"]["statuses"][0]["displayStatus"] = status
+    if handler:
+        htype, hversion, hstatus = handler
+        view["vmAgent"]["extensionHandlers"].append(
+            {"type": htype, "typeHandlerVersion": hversion,
+             "status": {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": hstatus}})
+    return {"id": vm_id, "instanceView": view}
+
+
+def snapshot_doc(resources: list[dict[str, Any]], **tables: list[dict[str, Any]] | None) -> dict[str, Any]:
+    """A snapshot document; tables passed as None are left out (= not collected)."""
+    doc_tables: dict[str, Any] = {"resources": resources}
+    doc_tables.update({k: v for k, v in tables.items() if v is not None})
+    return {"schemaVersion": 1, "collectedAt": "2026-11-20T06:00:00Z",
+            "scope": {"subscriptions": [SUB]}, "tables": doc_tables, "errors": []}
