@@ -182,6 +182,8 @@ def _compile(path: Path, doc: dict[str, Any], overrides: dict[str, Override],
     label = str(path)
     before = len(problems)
     values = _parameter_values(label, doc, overrides, problems)
+    if len(problems) > before:
+        return None  # conditions would only repeat the parameter's problem as "unknown parameter"
 
     def lookup(name: str, pointer: str) -> Any:
         if name not in values:

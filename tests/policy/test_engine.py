@@ -1,0 +1,77 @@
+"""The engine: one finding per (policy, VM), statuses, groupBy, errors that do not stop the scan."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.loader import load_policies
+from backup_preflight.policy.parameters import parse_cli_params
+
+
+def vm(name: str, **facts: Any) -> dict[str, Any]:
+    return {"id": f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/{name}",
+            "name": name, "subscriptionId": "s", "resourceGroup": "rg", "tags": {}, **facts}
+
+
+def load(tmp: Path, *docs: dict[str, Any], params: list[str] | None = None) -> Any:
+    for i, doc in enumerate(docs):
+        base = {"title": "t", "cause": "vm-agent", "severity": "high", "message": "m {name}",
+                "remediation": "r"}
+        (tmp / f"p{i}.json").write_text(json.dumps({**base, **doc}))
+    return load_policies([tmp], parse_cli_params(params or []))
+
+
+def test_statuses_and_messages(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "applies": {"field": "powerState", "equals": "running"},
+                               "assert": {"field": "agent.status", "equals": "Ready"}})
+    vms = [vm("ok", powerState="running", agent={"status": "Ready"}),
+           vm("bad", powerState="running", agent={"status": "Not Ready"}),
+           vm("noview", powerState="running", agent={}),
+           vm("off", powerState="deallocated", agent={}),
+           vm("nopower", agent={})]
+    got = {f.resource_name: f for f in evaluate(policies, vms)}
+    assert {n: f.status for n, f in got.items()} == {
+        "ok": "pass", "bad": "fail", "noview": "unknown", "off": "notApplicable", "nopower": "unknown"}
+    assert got["bad"].message == "m bad"
+    assert got["bad"].evidence == ('agent.status is "Not Ready": equals "Ready" does not hold',)
+    assert "agent.status was not collected" in got["noview"].message
+    assert "powerState was not collected" in got["nopower"].message
+
+
+def test_group_by_fails_every_member_of_an_oversized_group(tmp_path: Path) -> None:
+    policies = load(tmp_path, {
+        "id": "T-SCHED", "cause": "schedule-spread",
+        "parameters": {"key": {"type": "field", "default": "placementGroup"},
+                       "max": {"type": "integer", "default": 2}},
+        "groupBy": [{"parameter": "key"}, "backup.slot"],
+        "assert": {"field": "group.size", "lessOrEquals": {"parameter": "max"}},
+        "message": "{group.size} VMs in {group.key}: {group.members}"})
+    vms = [vm(f"a{i}", placementGroup="avset-a", backup={"slot": "UTC 02:00"}) for i in range(3)]
+    vms += [vm("b1", placementGroup="avset-a", backup={"slot": "UTC 03:00"}),
+            vm("c1", placementGroup="AVSET-A", backup={"slot": "utc 03:00"}),
+            vm("nobackup", placementGroup="avset-a")]
+    got = {f.resource_name: f for f in evaluate(policies, vms)}
+    assert [got[f"a{i}"].status for i in range(3)] == ["fail"] * 3
+    assert got["a0"].message == "3 VMs in avset-a / utc 02:00: ['a0', 'a1', 'a2']"
+    assert got["b1"].status == got["c1"].status == "pass"   # keys compare case-insensitively
+    assert got["nobackup"].status == "unknown"
+    # the same estate passes when the maximum is raised
+    raised = load(tmp_path, params=["max=3"])
+    assert {f.status for f in evaluate(raised, vms) if f.resource_name != "nobackup"} == {"pass"}
+
+
+def test_an_error_on_one_vm_does_not_stop_the_scan(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "osType", "equals": "Linux"}})
+
+    class Exploding(dict):
+        def __getitem__(self, key: str) -> Any:
+            if key == "osType" and self.get("explode"):
+                raise RuntimeError("boom")
+            return super().__getitem__(key)
+
+    broken = Exploding(vm("vm-x", osType="Linux"))
+    broken["explode"] = True
+    findings = evaluate(policies, [vm("vm-a", osType="Linux"), broken, vm("other", osType="Windows")])
+    assert [f.status for f in findings] == ["pass", "error", "fail"]
+    assert "RuntimeError: boom" in findings[1].message

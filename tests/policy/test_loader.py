@@ -1,0 +1,143 @@
+"""Policy loading: every problem reported with file, JSON pointer and reason."""
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from backup_preflight.errors import InputError
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.policy.parameters import Override, load_params_file, parse_cli_params
+
+GOOD: dict[str, Any] = {
+    "id": "TEST-AGENT-001", "title": "Agent version", "cause": "vm-agent", "severity": "high",
+    "parameters": {"minimum": {"type": "version", "default": "2.2.53.1"}},
+    "assert": {"field": "agent.version", "versionGreaterOrEquals": {"parameter": "minimum"}},
+    "message": "Agent {agent.version} on {name} is old", "remediation": "Update it.",
+}
+
+
+def write(tmp: Path, name: str, doc: Any) -> Path:
+    path = tmp / name
+    path.write_text(doc if isinstance(doc, str) else json.dumps(doc))
+    return path
+
+
+def problems(tmp: Path, overrides: dict[str, Override] | None = None) -> list[tuple[str, str, str]]:
+    with pytest.raises(InputError) as info:
+        load_policies([tmp], overrides)
+    return [(Path(p.file).name, p.place, p.reason) for p in info.value.problems]
+
+
+def test_bundled_catalog_loads_and_covers_every_cause() -> None:
+    policy_set = load_policies([bundled_policy_dir()])
+    causes = {p.cause for p in policy_set.policies}
+    assert causes == {"outbound-connectivity", "vm-agent", "backup-extension", "sql-vss-backup",
+                      "guest-shutdown", "schedule-spread", "resource-pressure", "guest-dhcp",
+                      "backup-protection"}
+    assert len(policy_set.sha256) == 64
+
+
+def test_good_policy_loads(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", GOOD)
+    policy = load_policies([tmp_path]).policies[0]
+    assert policy.parameters == {"minimum": "2.2.53.1"}
+
+
+def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", '{"id": "X-1",\n  "title": }')
+    [(name, place, reason)] = problems(tmp_path)
+    assert name == "p.json" and place == "line 2 column 12" and "not valid JSON" in reason
+
+
+def test_schema_problems_are_all_reported_with_pointers(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", {**GOOD, "cause": "cosmic-rays", "severity": "urgent", "colour": "red"})
+    found = problems(tmp_path)
+    places = {place for _, place, _ in found}
+    assert {"/cause", "/severity", "/"} <= places
+    assert any("cosmic-rays" in r and "vm-agent" in r for _, _, r in found)
+    assert any("unknown key" in r and "colour" in r for _, _, r in found)
+
+
+def test_unknown_field_suggests_the_nearest(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", {**GOOD, "assert": {"field": "agent.verion", "exists": True}})
+    [(name, place, reason)] = problems(tmp_path)
+    assert (name, place) == ("p.json", "/assert/field")
+    assert "did you mean 'agent.version'" in reason
+
+
+def test_bad_regex(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", {**GOOD, "assert": {"field": "name", "match": "vm-[0-9"}})
+    [(_, place, reason)] = problems(tmp_path)
+    assert place == "/assert/match" and "invalid regular expression" in reason
+
+
+def test_unknown_parameter_reference(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", {**GOOD, "assert": {"field": "agent.version",
+                                                  "versionGreaterOrEquals": {"parameter": "minimun"}}})
+    [(_, place, reason)] = problems(tmp_path)
+    assert place == "/assert/versionGreaterOrEquals" and "unknown parameter 'minimun'" in reason
+
+
+def test_duplicate_policy_id(tmp_path: Path) -> None:
+    write(tmp_path, "a.json", GOOD)
+    write(tmp_path, "b.json", GOOD)
+    [(name, place, reason)] = problems(tmp_path)
+    assert (name, place) == ("b.json", "/id") and "duplicate policy id" in reason and "a.json" in reason
+
+
+def test_message_placeholder_is_checked(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", {**GOOD, "message": "Agent {agent.versoin}"})
+    [(_, place, reason)] = problems(tmp_path)
+    assert place == "/message" and "agent.version" in reason
+
+
+def test_problems_from_several_files_are_reported_together(tmp_path: Path) -> None:
+    write(tmp_path, "a.json", {**GOOD, "severity": "urgent"})
+    write(tmp_path, "b.json", "not json")
+    assert {name for name, _, _ in problems(tmp_path)} == {"a.json", "b.json"}
+
+
+def test_param_override_is_typed_and_checked(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", GOOD)
+    loaded = load_policies([tmp_path], parse_cli_params(["minimum=2.3"]))
+    assert loaded.policies[0].parameters["minimum"] == "2.3"
+    loaded = load_policies([tmp_path], parse_cli_params(["TEST-AGENT-001.minimum=2.4"]))
+    assert loaded.policies[0].parameters["minimum"] == "2.4"
+    [(name, place, reason)] = problems(tmp_path, parse_cli_params(["minimum=latest"]))
+    assert (name, place) == ("--param", "minimum") and "dotted-integer version" in reason
+
+
+def test_override_that_no_policy_declares_is_an_error(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", GOOD)
+    [(name, place, reason)] = problems(tmp_path, parse_cli_params(["minimumm=2.3"]))
+    assert (name, place) == ("--param", "minimumm") and "no policy declares" in reason
+
+
+def test_malformed_param_flag() -> None:
+    with pytest.raises(InputError) as info:
+        parse_cli_params(["novalue"])
+    assert "NAME=VALUE" in str(info.value)
+
+
+def test_parameters_file(tmp_path: Path) -> None:
+    write(tmp_path / ".." , "params.json", {"minimum": 3})
+    write(tmp_path, "p.json", GOOD)
+    overrides = load_params_file(tmp_path / ".." / "params.json")
+    [(name, place, reason)] = problems(tmp_path, overrides)
+    assert name == "params.json" and place == "/minimum" and "version" in reason
+
+
+def test_typed_parameters_from_text() -> None:
+    from backup_preflight.policy.parameters import coerce
+
+    assert coerce("array", "443,8443", from_text=True) == [443, 8443]
+    assert coerce("array", '["Storage", "AzureBackup"]', from_text=True) == ["Storage", "AzureBackup"]
+    assert coerce("boolean", "yes", from_text=True) is True
+    assert coerce("integer", "12", from_text=True) == 12
+    assert coerce("field", "tags.app", from_text=True) == "tags.app"
+    with pytest.raises(ValueError, match="unknown field"):
+        coerce("field", "tagz.app", from_text=True)
+    with pytest.raises(ValueError, match="integer"):
+        coerce("integer", "twelve", from_text=True)
