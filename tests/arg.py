@@ -107,3 +107,38 @@ def snapshot_doc(resources: list[dict[str, Any]], **tables: list[dict[str, Any]]
     doc_tables.update({k: v for k, v in tables.items() if v is not None})
     return {"schemaVersion": 1, "collectedAt": "2026-11-20T06:00:00Z",
             "scope": {"subscriptions": [SUB]}, "tables": doc_tables, "errors": []}
+
+
+def protected_item(vm_id: str, policy_id: str, *, status: str = "Completed") -> dict[str, Any]:
+    """A recoveryservicesresources protected item, from the real Compute_ProtectedItem_Get example."""
+    row = to_arg(rest_body("Compute_ProtectedItem_Get"))
+    name = vm_id.rsplit("/", 1)[-1]
+    row["id"] = row["id"].replace("iaasvm-1", name)
+    row["properties"].update(sourceResourceId=vm_id.lower(), virtualMachineId=vm_id, policyId=policy_id,
+                             friendlyName=name, lastBackupStatus=status)
+    return row
+
+
+def backup_policy_v1(name: str = "DailyPolicy", time: str = "2018-01-24T02:00:00Z",
+                     zone: str = "Pacific Standard Time") -> dict[str, Any]:
+    """The real V1 ProtectionPolicies_Get example (its id starts with /Subscriptions/)."""
+    row = to_arg(rest_body("ProtectionPolicies_Get"))
+    row["id"] = row["id"].replace("testPolicy1", name)
+    row["name"] = name
+    row["properties"]["schedulePolicy"]["scheduleRunTimes"] = [time]
+    row["properties"]["timeZone"] = zone
+    return row
+
+
+def backup_policy_v2(name: str = "EnhancedPolicy", *, hourly: bool = False, time: str = "2018-01-24T10:00:00Z",
+                     zone: str = "UTC") -> dict[str, Any]:
+    """A V2 (Enhanced) policy in the shape of the spec's v2-Get-Policy / IaaS_v2_hourly examples."""
+    row = backup_policy_v1(name, zone=zone)
+    schedule: dict[str, Any] = {"schedulePolicyType": "SimpleSchedulePolicyV2"}
+    if hourly:
+        schedule.update(scheduleRunFrequency="Hourly", hourlySchedule={
+            "interval": 4, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 16})
+    else:
+        schedule.update(scheduleRunFrequency="Daily", dailySchedule={"scheduleRunTimes": [time]})
+    row["properties"].update(policyType="V2", schedulePolicy=schedule, snapshotConsistencyType="OnlyCrashConsistent")
+    return row

@@ -1,0 +1,194 @@
+"""Each bundled policy gives pass, fail and unknown on small snapshots of real Azure shapes."""
+
+import copy
+import json
+from typing import Any
+
+import pytest
+from arg import (
+    FIXTURES, SUB, backup_policy_v1, extension_row, instance_view, protected_item, rid, snapshot_doc, vm_row,
+)
+
+from backup_preflight import snapshot
+from backup_preflight.estate import build_estate
+from backup_preflight.findings import Finding
+from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.policy.parameters import parse_cli_params
+
+
+def judge(doc: dict[str, Any], policy_id: str, params: list[str] | None = None) -> dict[str, Finding]:
+    policies = load_policies([bundled_policy_dir()], parse_cli_params(params or []))
+    policies.policies = [p for p in policies.policies if p.id == policy_id]
+    estate = build_estate(snapshot.from_document(doc, "t"))
+    return {f.resource_name: f for f in evaluate(policies, estate.vms)}
+
+
+def statuses(found: dict[str, Finding]) -> dict[str, str]:
+    return {name: f.status for name, f in found.items()}
+
+
+def network_rows() -> dict[str, dict[str, Any]]:
+    return {name: json.loads((FIXTURES / "network" / f"{name}.json").read_text())
+            for name in ("nic", "nsg", "vnet", "routetable")}
+
+
+def test_agent_provisioned() -> None:
+    doc = snapshot_doc([vm_row("ok"), vm_row("off", provision=False), vm_row("special", provision=None)])
+    found = judge(doc, "VMBK-AGENT-001")
+    assert statuses(found) == {"ok": "pass", "off": "fail", "special": "unknown"}
+    assert found["off"].evidence == ("agent.provisioned is false: equals true does not hold",)
+
+
+def test_agent_ready() -> None:
+    vms = [vm_row("ok"), vm_row("bad"), vm_row("noview"), vm_row("stopped", power="PowerState/deallocated")]
+    views = [instance_view(vms[0]["id"]), instance_view(vms[1]["id"], status="Not Ready")]
+    found = judge(snapshot_doc(vms, instanceviews=views), "VMBK-AGENT-002")
+    assert statuses(found) == {"ok": "pass", "bad": "fail", "noview": "unknown", "stopped": "notApplicable"}
+
+
+@pytest.mark.parametrize(("os", "version", "status"), [
+    ("Linux", "2.2.53.1", "pass"), ("Linux", "2.11.1.4", "pass"), ("Linux", "2.2.9", "fail"),
+    ("Linux", "2.2.45", "fail"), ("Windows", "2.7.41491.1102", "pass"), ("Windows", "2.7.41491.949", "fail"),
+    ("Linux", "Unknown", "unknown"),
+])
+def test_agent_version(os: str, version: str, status: str) -> None:
+    vm = vm_row("vm", os=os)
+    found = judge(snapshot_doc([vm], instanceviews=[instance_view(vm["id"], agent_version=version)]),
+                  "VMBK-AGENT-003")
+    assert found["vm"].status == status
+    if status == "fail":
+        assert version in found["vm"].message and version in found["vm"].evidence[0]
+
+
+def test_agent_version_parameter_override() -> None:
+    vm = vm_row("vm")
+    doc = snapshot_doc([vm], instanceviews=[instance_view(vm["id"], agent_version="2.2.53.1")])
+    assert judge(doc, "VMBK-AGENT-003", ["minimumLinuxAgent=2.3"])["vm"].status == "fail"
+
+
+def test_backup_extension_state_handler_and_version() -> None:
+    vms = [vm_row(n) for n in ("ok", "failed", "none", "oldhandler", "noview")]
+    ids = [v["id"] for v in vms]
+    ext = [extension_row(ids[0]), extension_row(ids[1], state="Failed"), extension_row(ids[3]),
+           extension_row(ids[4])]
+    handler = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
+    views = [instance_view(ids[0], handler=(handler, "1.0.9117.0", "Ready")),
+             instance_view(ids[1], handler=(handler, "1.0.9117.0", "Not Ready")),
+             instance_view(ids[3], handler=(handler, "1.0.90.0", "Ready"))]
+    doc = snapshot_doc(vms + ext, instanceviews=views)
+    assert statuses(judge(doc, "VMBK-EXT-001")) == {
+        "ok": "pass", "failed": "fail", "none": "notApplicable", "oldhandler": "pass", "noview": "pass"}
+    assert statuses(judge(doc, "VMBK-EXT-002")) == {
+        "ok": "pass", "failed": "fail", "none": "notApplicable", "oldhandler": "pass", "noview": "unknown"}
+    ver = judge(doc, "VMBK-EXT-003")
+    assert statuses(ver) == {
+        "ok": "pass", "failed": "pass", "none": "notApplicable", "oldhandler": "fail", "noview": "unknown"}
+    assert "1.0.90.0" in ver["oldhandler"].evidence[0]
+
+
+def test_sql_vss_copy_backup() -> None:
+    vms = [vm_row(n, os="Windows") for n in ("vss", "novss", "unprobed", "plain")]
+    sql = [{"id": rid("sqlvm", v["name"]), "type": "microsoft.sqlvirtualmachine/sqlvirtualmachines",
+            "name": v["name"], "subscriptionId": SUB, "resourceGroup": "rg-app",
+            "properties": {"virtualMachineResourceId": v["id"].lower()}} for v in vms[:3]]
+    guest = [{"id": vms[0]["id"], "facts": {"useVssCopyBackup": True}},
+             {"id": vms[1]["id"], "facts": {"useVssCopyBackup": False}},
+             {"id": vms[3]["id"], "facts": {"useVssCopyBackup": False}}]
+    assert statuses(judge(snapshot_doc(vms + sql, guestfacts=guest), "VMBK-SQL-001")) == {
+        "vss": "pass", "novss": "fail", "unprobed": "unknown", "plain": "notApplicable"}
+
+
+def test_guest_shutdown() -> None:
+    doc = snapshot_doc([vm_row("run"), vm_row("stop", power="PowerState/stopped"),
+                        vm_row("dealloc", power="PowerState/deallocated"), vm_row("noext", power=None)])
+    found = judge(doc, "VMBK-POWER-001")
+    assert statuses(found) == {"run": "pass", "stop": "fail", "dealloc": "pass", "noext": "unknown"}
+    assert found["stop"].evidence == ('powerState is "stopped": notEquals "stopped" does not hold',)
+
+
+def test_schedule_spread() -> None:
+    same = backup_policy_v1("At2", time="2018-01-24T02:00:00Z", zone="UTC")
+    other = backup_policy_v1("At3", time="2018-01-24T03:00:00Z", zone="UTC")
+    crowd = [vm_row(f"web{i}", avset="AvSet-Web") for i in range(4)]
+    spread = [vm_row("web9", avset="AvSet-Web"), vm_row("lone", rg="RG-Other")]
+    items = [protected_item(v["id"], same["id"]) for v in crowd]
+    items += [protected_item(spread[0]["id"], other["id"]), protected_item(spread[1]["id"], same["id"])]
+    unprotected = vm_row("unprotected")
+    doc = snapshot_doc(crowd + spread + [unprotected], recoveryservicesresources=[*items, same, other])
+    found = judge(doc, "VMBK-SCHED-001", ["maximumPerSlot=3"])
+    assert statuses(found) == {**{f"web{i}": "fail" for i in range(4)}, "web9": "pass", "lone": "pass",
+                               "unprotected": "notApplicable"}
+    assert found["web0"].message.startswith("4 VMs of group avset-web / utc 02:00 are backed up in the same slot")
+    assert "web3" in found["web0"].message
+    grouped_by_rg = judge(doc, "VMBK-SCHED-001", ["maximumPerSlot=3", "groupKey=resourceGroup"])
+    assert grouped_by_rg["web0"].status == "fail" and grouped_by_rg["lone"].status == "pass"
+
+
+def test_resource_pressure_cpu_and_memory() -> None:
+    policy = backup_policy_v1("At2", time="2018-01-24T02:00:00Z", zone="UTC")
+    vms = [vm_row(n) for n in ("calm", "busy", "nometrics")]
+    items = [protected_item(v["id"], policy["id"]) for v in vms]
+
+    def series(vm: dict[str, Any], cpu: float, free: float) -> list[dict[str, Any]]:
+        point = "2026-11-19T02:00:00Z"
+        return [{"id": vm["id"], "name": "Percentage CPU", "data": [{"timeStamp": point, "maximum": cpu}]},
+                {"id": vm["id"], "name": "Available Memory Percentage",
+                 "data": [{"timeStamp": point, "minimum": free}]}]
+
+    doc = snapshot_doc(vms, recoveryservicesresources=[*items, policy],
+                       metrics=series(vms[0], 40, 50) + series(vms[1], 96.5, 4))
+    cpu = judge(doc, "VMBK-PERF-001")
+    assert statuses(cpu) == {"calm": "pass", "busy": "fail", "nometrics": "unknown"}
+    assert "96.5" in cpu["busy"].message
+    assert statuses(judge(doc, "VMBK-PERF-002")) == {"calm": "pass", "busy": "fail", "nometrics": "unknown"}
+
+
+def test_guest_dhcp_from_probe_or_machine_configuration() -> None:
+    vms = [vm_row(n) for n in ("probe-on", "probe-off", "mc-ok", "mc-bad", "nothing")]
+
+    def assignment(vm: dict[str, Any], status: str) -> dict[str, Any]:
+        return {"id": f"{vm['id']}/providers/Microsoft.GuestConfiguration/guestConfigurationAssignments/"
+                      "AzureBackupDhcpEnabled", "name": "AzureBackupDhcpEnabled",
+                "type": "microsoft.guestconfiguration/guestconfigurationassignments",
+                "properties": {"complianceStatus": status, "targetResourceId": vm["id"]}}
+
+    guest = [{"id": vms[0]["id"], "facts": {"dhcpEnabled": True}},
+             {"id": vms[1]["id"], "facts": {"dhcpEnabled": False}}]
+    doc = snapshot_doc(vms, guestfacts=guest,
+                       guestconfigurationresources=[assignment(vms[2], "Compliant"), assignment(vms[3], "NonCompliant")])
+    assert statuses(judge(doc, "VMBK-DHCP-001")) == {
+        "probe-on": "pass", "probe-off": "fail", "mc-ok": "pass", "mc-bad": "fail", "nothing": "unknown"}
+
+
+def test_backup_protection_and_last_backup() -> None:
+    policy = backup_policy_v1()
+    vms = [vm_row(n) for n in ("ok", "failed", "none")]
+    items = [protected_item(vms[0]["id"], policy["id"]), protected_item(vms[1]["id"], policy["id"], status="Failed")]
+    doc = snapshot_doc(vms, recoveryservicesresources=[*items, policy])
+    assert statuses(judge(doc, "VMBK-PROT-001")) == {"ok": "pass", "failed": "pass", "none": "fail"}
+    assert statuses(judge(doc, "VMBK-PROT-002")) == {"ok": "pass", "failed": "fail", "none": "notApplicable"}
+    not_collected = judge(snapshot_doc(vms), "VMBK-PROT-001")
+    assert {f.status for f in not_collected.values()} == {"unknown"}
+
+
+def test_outbound_443_through_nic_and_subnet_nsgs() -> None:
+    rows = network_rows()
+    rows["nic"]["properties"]["networkSecurityGroup"]["id"] = rows["nsg"]["id"].upper()
+    vm = vm_row("vm", nics=[rows["nic"]["id"].upper()])
+    vm["location"] = rows["nic"]["location"]
+    found = judge(snapshot_doc([vm, *rows.values()]), "VMBK-NET-001")
+    assert found["vm"].status == "pass", found["vm"].message
+    # add a deny for Storage 443 above everything on the NIC's NSG: must fail and name the rule
+    nsg = copy.deepcopy(rows["nsg"])
+    nsg["properties"]["securityRules"].insert(0, {
+        "name": "DenyStorage443", "properties": {
+            "priority": 100, "direction": "Outbound", "access": "Deny", "protocol": "Tcp",
+            "sourceAddressPrefix": "*", "sourcePortRange": "*", "destinationAddressPrefix": "Storage",
+            "destinationPortRanges": ["80", "443"]}})
+    blocked = judge(snapshot_doc([vm, rows["nic"], nsg, rows["vnet"], rows["routetable"]]), "VMBK-NET-001")
+    assert blocked["vm"].status == "fail"
+    assert any("DenyStorage443" in e and "100" in e for e in blocked["vm"].evidence)
+    missing = judge(snapshot_doc([vm, rows["nic"]]), "VMBK-NET-001")
+    assert missing["vm"].status == "unknown"
+    assert "not in the collected rows" in missing["vm"].message

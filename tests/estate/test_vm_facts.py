@@ -1,0 +1,119 @@
+"""The VM fact record built from real Resource Graph shapes."""
+
+from typing import Any
+
+from arg import (
+    SUB, backup_policy_v1, backup_policy_v2, extension_row, instance_view, protected_item, rest_body, rid,
+    snapshot_doc, to_arg, vm_row,
+)
+
+from backup_preflight import snapshot
+from backup_preflight.estate import build_estate
+
+
+def facts_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {f["name"]: f for f in build_estate(snapshot.from_document(doc, "t")).vms}
+
+
+def test_identity_power_agent_and_missing_extended() -> None:
+    vm = vm_row("vm1", os="Windows", tags={"Env": "prod"})
+    bare = vm_row("vm2", power=None, provision=None)
+    got = facts_of(snapshot_doc([vm, bare], instanceviews=[instance_view(vm["id"].upper(), agent_version="2.7.1")]))
+    f = got["vm1"]
+    assert (f["osType"], f["powerState"], f["location"], f["resourceGroup"]) == (
+        "Windows", "running", "westeurope", "rg-app")
+    assert f["agent"] == {"provisioned": True, "version": "2.7.1", "status": "Ready",
+                          "statusMessage": "GuestAgent is running and accepting new configurations."}
+    assert f["tags"] == {"Env": "prod"} and f["managedDisks"] is True
+    g = got["vm2"]
+    assert "powerState" not in g and g["agent"] == {} and g["instanceViewCollected"] is False
+
+
+def test_power_state_falls_back_to_instance_view() -> None:
+    vm = vm_row("vm1", power=None)
+    view = instance_view(vm["id"])
+    view["instanceView"]["statuses"][1]["code"] = "PowerState/stopped"
+    assert facts_of(snapshot_doc([vm], instanceviews=[view]))["vm1"]["powerState"] == "stopped"
+
+
+def test_backup_extension_joins_rows_and_instance_view_handler() -> None:
+    vm = vm_row("vm1")
+    ext = extension_row(vm["id"].lower(), "VMSnapshotLinux", "Failed")
+    view = instance_view(vm["id"], handler=("Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "1.0.9117.0",
+                                            "Not Ready"))
+    f = facts_of(snapshot_doc([vm, ext], instanceviews=[view]))["vm1"]
+    assert f["backupExtension"] == {"installed": True, "name": "VMSnapshotLinux", "type": "VMSnapshotLinux",
+                                    "provisioningState": "Failed", "handlerVersion": "1.0.9117.0",
+                                    "handlerStatus": "Not Ready"}
+    other = facts_of(snapshot_doc([vm]))["vm1"]
+    assert other["backupExtension"] == {"installed": False}
+
+
+def test_protection_v1_schedule_with_mixed_case_ids() -> None:
+    vm = vm_row("vm1")
+    policy = backup_policy_v1(time="2018-01-24T02:00:00Z", zone="Pacific Standard Time")
+    assert policy["id"].startswith("/Subscriptions/")
+    item = protected_item(vm["id"], policy["id"].lower(), status="Failed")
+    f = facts_of(snapshot_doc([vm], recoveryservicesresources=[item, policy]))["vm1"]
+    b = f["backup"]
+    assert b["protected"] is True and b["lastBackupStatus"] == "Failed"
+    assert b["vault"] == "PySDKBackupTestRsVault"
+    assert (b["policyType"], b["frequency"], b["scheduleTime"], b["slot"]) == (
+        "V1", "Daily", "02:00", "Pacific Standard Time 02:00")
+    assert b["scheduleHourUtc"] == 10  # 02:00 PST on 2026-11-20 is 10:00 UTC
+
+
+def test_protection_v2_daily_and_hourly() -> None:
+    daily = backup_policy_v2("Daily2", time="2018-01-24T23:30:00Z", zone="W. Europe Standard Time")
+    hourly = backup_policy_v2("Hourly2", hourly=True)
+    vm1, vm2 = vm_row("vm1"), vm_row("vm2")
+    items = [protected_item(vm1["id"], daily["id"]), protected_item(vm2["id"], hourly["id"])]
+    got = facts_of(snapshot_doc([vm1, vm2], recoveryservicesresources=[*items, daily, hourly]))
+    assert got["vm1"]["backup"]["slot"] == "W. Europe Standard Time 23:30"
+    assert got["vm1"]["backup"]["scheduleHourUtc"] == 22
+    assert got["vm1"]["backup"]["policyType"] == "V2"
+    assert got["vm2"]["backup"]["slot"] == "UTC 08:00 every 4h for 16h"
+    assert got["vm2"]["backup"]["frequency"] == "Hourly"
+
+
+def test_unprotected_versus_not_collected() -> None:
+    vm = vm_row("vm1")
+    assert facts_of(snapshot_doc([vm], recoveryservicesresources=[]))["vm1"]["backup"] == {"protected": False}
+    assert "backup" not in facts_of(snapshot_doc([vm]))["vm1"]
+
+
+def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
+    vm = vm_row("sql1", os="Windows", avset="AvSet-SQL")
+    sql = {"id": rid("sqlvm", "sql1"), "type": "microsoft.sqlvirtualmachine/sqlvirtualmachines",
+           "name": "sql1", "subscriptionId": SUB, "resourceGroup": "rg-app", "location": "westeurope",
+           "properties": {"virtualMachineResourceId": vm["id"].upper(), "sqlImageOffer": "SQL2019-WS2019",
+                          "sqlServerLicenseType": "PAYG"}}
+    policy = backup_policy_v1(time="2018-01-24T02:00:00Z", zone="UTC")
+    item = protected_item(vm["id"], policy["id"])
+    guest = {"id": vm["id"], "collectedAt": "2026-11-20T05:00:00Z",
+             "facts": {"dhcpEnabled": False, "useVssCopyBackup": True, "unrelated": 1}}
+    assignment = {"id": f"{vm['id']}/providers/Microsoft.GuestConfiguration/guestConfigurationAssignments/Dhcp",
+                  "name": "Dhcp", "type": "microsoft.guestconfiguration/guestconfigurationassignments",
+                  "properties": {"complianceStatus": "NonCompliant"}}
+    metrics = [{"id": vm["id"], "name": "Percentage CPU", "data": [
+                   {"timeStamp": "2026-11-19T02:00:00Z", "maximum": 97.5},
+                   {"timeStamp": "2026-11-19T03:00:00Z", "maximum": 99.9},
+                   {"timeStamp": "2026-11-18T02:00:00Z", "maximum": 40.0}]},
+               {"id": vm["id"], "name": "Available Memory Percentage", "data": [
+                   {"timeStamp": "2026-11-19T02:00:00Z", "average": 30.0, "minimum": 12.5}]}]
+    f = facts_of(snapshot_doc([vm, sql], recoveryservicesresources=[item, policy], guestfacts=[guest],
+                              guestconfigurationresources=[assignment], metrics=metrics))["sql1"]
+    assert f["sql"] == {"registered": True, "id": sql["id"], "imageOffer": "SQL2019-WS2019", "licenseType": "PAYG"}
+    assert f["guest"] == {"dhcpEnabled": False, "useVssCopyBackup": True, "collectedAt": "2026-11-20T05:00:00Z"}
+    assert f["machineConfiguration"] == [{"name": "Dhcp", "complianceStatus": "NonCompliant"}]
+    assert f["pressure"] == {"backupHourUtc": 2, "cpuPeakPercent": 97.5, "memoryPeakPercent": 87.5, "samples": 3}
+    assert f["availabilitySet"] == "avset-sql" and f["placementGroup"] == "avset-sql"
+
+
+def test_nics_from_the_real_nic_example() -> None:
+    nic = to_arg(rest_body("NetworkInterfaceGet"))
+    vm = vm_row("vm1", nics=[nic["id"].upper()])
+    [n] = facts_of(snapshot_doc([vm, nic]))["vm1"]["nics"]
+    assert n["name"] == "TEST-NIC" and n["hasPublicIp"] is True
+    assert n["subnetId"].endswith("/virtualNetworks/rg1-vnet/subnets/default")
+    assert n["networkSecurityGroupId"].endswith("/networkSecurityGroups/nsg")
