@@ -331,7 +331,7 @@ def test_virtual_network_source_matches(estate: Estate) -> None:
         ("20.60.0.0/16", False, "DenyIt"),
         ("10.0.0.0/8", True, "AllowInternetOutBound"),
         ("*", False, "DenyIt"),
-        ("20.60.1.0/24", None, "DenyIt"),
+        ("20.60.0.11/32", None, "DenyIt"),
         ("Storage", None, "DenyIt"),
     ],
 )
@@ -460,11 +460,15 @@ def test_missing_default_rules_use_documented_defaults(estate: Estate) -> None:
     ) in text(verdict)
 
 
-def test_documented_deny_all_applies_when_internet_is_not_covered(estate: Estate) -> None:
+def test_documented_defaults_are_evaluated_as_rules(estate: Estate) -> None:
     estate.replace(nsg(NIC_NSG_ID, defaults=False))
-    verdict = estate.verdict(Endpoint("10.20.0.5", 443))
-    assert verdict.value is False
-    assert "rule 'DenyAllOutBound' (priority 65500, Deny, documented default rule)" in text(verdict)
+    verdict = estate.verdict(Endpoint("10.20.0.5", 443))  # a private address may or may not be in the VNet
+    assert verdict.value is None
+    assert text(verdict) == (
+        "10.20.0.5:443/Tcp: NSG 'nsg' on the NIC: rule 'AllowVnetOutBound' (priority 65000, Allow, documented "
+        "default rule) may match (destination 'VirtualNetwork' cannot be proven to cover or exclude 10.20.0.5), "
+        "so rule 'DenyAllOutBound' (priority 65500, Deny, documented default rule) cannot be proven to decide"
+    )
 
 
 # ---------------------------------------------------------------- routes
@@ -549,7 +553,7 @@ def test_private_subnet_without_nat_or_public_ip_blocks(estate: Estate) -> None:
 
 
 def test_private_subnet_with_nat_gateway_passes(estate: Estate) -> None:
-    estate.subnet |= {"defaultOutboundAccess": False, "natGateway": {"id": NAT_ID}}
+    estate.subnet.update(defaultOutboundAccess=False, natGateway={"id": NAT_ID})
     del estate.ipconfig["publicIPAddress"]
     verdict = estate.verdict()
     assert verdict.value is True
@@ -636,6 +640,21 @@ def test_several_nics_all_pass_one_line_each(estate: Estate) -> None:
     verdict = estate.model().outbound([NIC_ID, other], "eastus", [STORAGE])
     assert verdict.value is True
     assert [line.split(":")[0] for line in verdict.evidence] == ["NIC 'test-nic'", "NIC 'nic-b'"]
+
+
+def test_identical_nsgs_share_decisions_but_keep_their_own_names(estate: Estate) -> None:
+    deny = rule("DenyInternet", 100, "Deny", dest="Internet")
+    estate.nic_rules(deny)
+    other = second_nic(estate, "nic-b")
+    twin_id = f"{BASE}/networkSecurityGroups/twin-nsg"
+    next(r for r in estate.rows if r["id"] == other)["properties"]["networkSecurityGroup"] = {"id": twin_id}
+    estate.rows.append(nsg(twin_id, deny))
+    verdict = estate.model().outbound([NIC_ID, other], "eastus", [STORAGE])
+    assert verdict.value is False
+    assert verdict.evidence == (
+        "NIC 'test-nic': Storage:443/Tcp: blocked by NSG 'nsg' on the NIC rule 'DenyInternet' (priority 100, Deny)",
+        "NIC 'nic-b': Storage:443/Tcp: blocked by NSG 'twin-nsg' on the NIC rule 'DenyInternet' (priority 100, Deny)",
+    )
 
 
 def test_no_nics_is_unknown(estate: Estate) -> None:

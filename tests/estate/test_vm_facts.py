@@ -3,10 +3,18 @@
 from typing import Any
 
 from arg import (
-    SUB, backup_policy_v1, backup_policy_v2, extension_row, instance_view, protected_item, rest_body, rid,
-    snapshot_doc, to_arg, vm_row,
+    SUB,
+    backup_policy_v1,
+    backup_policy_v2,
+    extension_row,
+    instance_view,
+    protected_item,
+    rest_body,
+    rid,
+    snapshot_doc,
+    to_arg,
+    vm_row,
 )
-
 from backup_preflight import snapshot
 from backup_preflight.estate import build_estate
 

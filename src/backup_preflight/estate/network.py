@@ -8,8 +8,9 @@ service tag, application security groups, appliances behind a UDR, missing rows)
 never as a guessed pass or a false failure.
 
 Scale: 100,000 VMs share a few hundred NSGs and subnets, so each NSG and route table is compiled once
-into sorted tuples, NSG verdicts are cached per (NSG, level, subnet prefixes, region, endpoints), and the
-whole per-NIC verdict is cached per (NIC NSG, subnet, NIC egress, region, endpoints, declared) and
+into sorted tuples (NSGs with identical rules, such as per-VM portal NSGs, share one decided rule set),
+NSG verdicts are cached per (NSG, level, subnet prefixes, endpoints in the region), and
+the whole per-NIC verdict is cached per (NIC NSG, subnet, NIC egress, region, endpoints, declared) and
 shared, as the same `Verdict` object, by every NIC behind that combination.
 
 Conservative choices (decided here, documented once):
@@ -36,7 +37,8 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cache
 
 _IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -47,10 +49,11 @@ _DEVICE_HOPS = frozenset({"virtualappliance", "virtualnetworkgateway"})
 _PASS_HOPS = frozenset({"internet", "vnetlocal"})
 # Tags whose address space is known not to hold public Azure service endpoints.
 _PRIVATE_TAGS = frozenset({"virtualnetwork", "azureloadbalancer"})
-_DOCUMENTED_DEFAULTS: tuple[tuple[str, int, bool, str], ...] = (
-    ("AllowVnetOutBound", 65000, True, "VirtualNetwork"),
-    ("AllowInternetOutBound", 65001, True, "Internet"),
-    ("DenyAllOutBound", 65500, False, "*"),
+# Raw rule fields a compiled rule depends on (its interning key).
+_RULE_FIELDS = (
+    "direction", "priority", "access", "protocol", "destinationPortRange", "destinationPortRanges",
+    "destinationAddressPrefix", "destinationAddressPrefixes", "destinationApplicationSecurityGroups",
+    "sourceAddressPrefix", "sourceAddressPrefixes", "sourceApplicationSecurityGroups",
 )
 
 
@@ -120,12 +123,31 @@ class _Rule:
         return f"rule '{self.name}' (priority {self.priority}, {'Allow' if self.allow else 'Deny'}{extra})"
 
 
+_Decision = tuple[bool | None, _Rule | None, _Rule | None, str]
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _RuleSet:
+    """Sorted outbound rules, shared by every NSG with the same rules (per-VM NSGs mostly are identical),
+    so each distinct rule set is decided once per (subnet prefixes, endpoint)."""
+
+    rules: tuple[_Rule, ...]
+    decisions: dict[tuple[tuple[_IpNetwork, ...], _Target], _Decision] = field(default_factory=dict)
+
+    def decide(self, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Decision:
+        """(value, deciding rule, undecidable rule that blocks a decision, its reason)."""
+        key = (prefixes, target)
+        decision = self.decisions.get(key)
+        if decision is None:
+            decision = self.decisions[key] = _decide(self.rules, target, prefixes)
+        return decision
+
+
 @dataclass(frozen=True, slots=True)
 class _Nsg:
     name: str
-    rules: tuple[_Rule, ...]
+    rules: _RuleSet
     problem: str  # non-empty when the NSG cannot be assessed at all
-    documented_defaults: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -166,6 +188,8 @@ class NetworkModel:
             elif kind == _SUBNET_TYPE and isinstance(row.get("id"), str):
                 self._subnets.setdefault(row["id"].lower(), row)
         self._nsgs: dict[str, _Nsg | None] = {}
+        self._rule_sets: dict[tuple[_Rule, ...], _RuleSet] = {}
+        self._rules: dict[tuple, _Rule | None] = {}
         self._route_tables: dict[str, _RouteTable | None] = {}
         self._nsg_findings: dict[tuple, tuple[_Finding, ...]] = {}
         self._verdicts: dict[tuple, Verdict] = {}
@@ -203,7 +227,7 @@ class NetworkModel:
         """Resolve the NIC to its cache key; the shared verdict for that key is computed at most once."""
         nic = self._rows.get(nic_id.lower())
         if nic is None:
-            return Verdict(None, (f"NIC {nic_id} is referenced but not in the collected resources",))
+            return Verdict(None, (f"NIC {nic_id} is referenced but not in the collected rows",))
         props = _props(nic)
         ipconfigs = [c for c in props.get("ipConfigurations") or () if isinstance(c, dict)]
         primary = next((c for c in ipconfigs if _props(c).get("primary") is True), None)
@@ -244,13 +268,12 @@ class NetworkModel:
         if subnet is not None:
             sprops = _props(subnet)
             subnet_prefixes = _networks(sprops.get("addressPrefix"), sprops.get("addressPrefixes"))
-        self._nsg_stage(nic_nsg_id, "on the NIC", subnet_prefixes, region, targets, per_target)
+        self._nsg_stage(nic_nsg_id, "on the NIC", subnet_prefixes, targets, per_target)
         if subnet is None:
             for findings in per_target:
                 findings.append((None, f"subnet {subnet_id} is referenced but not in the collected rows"))
         else:
-            self._subnet_stages(subnet, subnet_prefixes, has_public_ip, in_lb_pool, region, targets, declared,
-                                per_target)
+                self._subnet_stages(subnet, subnet_prefixes, has_public_ip, in_lb_pool, targets, declared, per_target)
         return _verdict(targets, per_target)
 
     def _subnet_stages(
@@ -259,7 +282,6 @@ class NetworkModel:
         prefixes: tuple[_IpNetwork, ...],
         has_public_ip: bool,
         in_lb_pool: bool,
-        region: str,
         targets: tuple[_Target, ...],
         declared: bool,
         per_target: list[list[_Finding]],
@@ -268,7 +290,7 @@ class NetworkModel:
         sprops = _props(subnet)
         label = _subnet_label(subnet)
         nsg_id = _ref(sprops, "networkSecurityGroup").lower()
-        self._nsg_stage(nsg_id, f"on subnet '{label}'", prefixes, region, targets, per_target)
+        self._nsg_stage(nsg_id, f"on subnet '{label}'", prefixes, targets, per_target)
         rt_id = _ref(sprops, "routeTable")
         table = self._route_table(rt_id.lower()) if rt_id else None
         private_subnet = sprops.get("defaultOutboundAccess") in (False, "false", "False")
@@ -292,20 +314,19 @@ class NetworkModel:
         nsg_id: str,
         level: str,
         prefixes: tuple[_IpNetwork, ...],
-        region: str,
         targets: tuple[_Target, ...],
         per_target: list[list[_Finding]],
     ) -> None:
         """Append one finding per endpoint for the NSG at one level (none there: allowed at that level).
 
-        Findings are cached per (NSG, level, subnet prefixes, region, endpoints), so an NSG shared by many
+        Findings are cached per (NSG, level, subnet prefixes, endpoints in this region), so an NSG shared by many
         subnets or NICs is matched once per distinct context.
         """
         if not nsg_id:
             for findings in per_target:
                 findings.append((True, f"no NSG {level}"))
             return
-        key = (nsg_id, level, prefixes, region, targets)
+        key = (nsg_id, level, prefixes, targets)
         cached = self._nsg_findings.get(key)
         if cached is None:
             nsg = self._nsg(nsg_id)
@@ -321,7 +342,7 @@ class NetworkModel:
     def _nsg(self, nsg_id: str) -> _Nsg | None:
         if nsg_id not in self._nsgs:
             row = self._rows.get(nsg_id)
-            self._nsgs[nsg_id] = None if row is None else _compile_nsg(row, nsg_id)
+            self._nsgs[nsg_id] = None if row is None else self._compile_nsg(row, nsg_id)
         return self._nsgs[nsg_id]
 
     def _route_table(self, rt_id: str) -> _RouteTable | None:
@@ -329,6 +350,51 @@ class NetworkModel:
             row = self._rows.get(rt_id)
             self._route_tables[rt_id] = None if row is None else _compile_route_table(row, rt_id)
         return self._route_tables[rt_id]
+
+    def _compile_nsg(self, row: dict, nsg_id: str) -> _Nsg:
+        """Outbound custom and default rules, sorted by priority; documented defaults if the row has none.
+
+        Rules and rule sets are interned by content, so identical NSGs share one `_RuleSet`.
+        """
+        name = row.get("name") or _last_segment(nsg_id)
+        props = row.get("properties")
+        if not isinstance(props, dict):
+            return _Nsg(name, _RuleSet(()), "the row has no properties, so its rules are unknown")
+        rules: list[_Rule] = []
+        problems: list[str] = []
+        for raws, origin in ((props.get("securityRules"), ""), (props.get("defaultSecurityRules"), "default rule")):
+            for raw in raws or ():
+                if not isinstance(raw, dict):
+                    continue
+                rprops = _props(raw)
+                direction = str(rprops.get("direction") or "").lower()
+                if direction and direction != "outbound":
+                    continue
+                rule = self._compile_rule(raw, rprops, origin)
+                if rule is None:
+                    problems.append(f"rule '{raw.get('name') or '?'}' has no usable priority/access")
+                else:
+                    rules.append(rule)
+        if not any(r.origin == "default rule" for r in rules):
+            rules.extend(_DOCUMENTED_RULES)
+        rules.sort(key=lambda r: r.priority)
+        key = tuple(rules)
+        rule_set = self._rule_sets.get(key)
+        if rule_set is None:
+            rule_set = self._rule_sets[key] = _RuleSet(key)
+        return _Nsg(name, rule_set, "; ".join(problems))
+
+    def _compile_rule(self, raw: dict, props: dict, origin: str) -> _Rule | None:
+        """One outbound rule, interned by its raw content (ARG repeats the same default rules in every NSG)."""
+        try:
+            key = (origin, raw.get("name"), *(_hashable(props.get(f)) for f in _RULE_FIELDS))
+            hash(key)
+        except TypeError:  # odd shapes are compiled without interning
+            return _compile_rule(raw, props, origin)
+        if key not in self._rules:
+            self._rules[key] = _compile_rule(raw, props, origin)
+        return self._rules[key]
+
 
 
 # ---------------------------------------------------------------- verdict assembly
@@ -361,7 +427,7 @@ def _verdict(targets: tuple[_Target, ...], per_target: list[list[_Finding]]) -> 
                 if v is value:
                     groups.setdefault(text, []).append(target.label)
     if value is True:
-        lines = tuple(f"{', '.join(labels)}: allowed ({'; '.join(t)})" for t, labels in groups.items())
+        lines = tuple(f"{', '.join(labels)}: allowed — {'; '.join(t)}" for t, labels in groups.items())
         return Verdict(True, lines or ("no endpoints to check",))
     return Verdict(value, tuple(f"{', '.join(labels)}: {text}" for text, labels in groups.items()))
 
@@ -369,44 +435,19 @@ def _verdict(targets: tuple[_Target, ...], per_target: list[list[_Finding]]) -> 
 # ---------------------------------------------------------------- NSG
 
 
-def _compile_nsg(row: dict, nsg_id: str) -> _Nsg:
-    """Outbound custom and default rules, sorted by priority; documented defaults if the row has none."""
-    name = row.get("name") or _last_segment(nsg_id)
-    props = row.get("properties")
-    if not isinstance(props, dict):
-        return _Nsg(name, (), "the row has no properties, so its rules are unknown", False)
-    rules: list[_Rule] = []
-    problems: list[str] = []
-    for raw, origin in [(r, "") for r in props.get("securityRules") or ()] + [
-        (r, "default rule") for r in props.get("defaultSecurityRules") or ()
-    ]:
-        rule = _compile_rule(raw, origin, problems) if isinstance(raw, dict) else None
-        if rule is not None:
-            rules.append(rule)
-    documented = not any(r.origin == "default rule" for r in rules)
-    if documented:
-        rules.extend(
-            _Rule(rule_name, priority, allow, "documented default rule", "*", ((0, 65535),), (),
-                  (_prefix(dest),), False, (_prefix("*"),), False, True)
-            for rule_name, priority, allow, dest in _DOCUMENTED_DEFAULTS
-        )
-    rules.sort(key=lambda r: r.priority)
-    return _Nsg(name, tuple(rules), "; ".join(problems), documented)
+def _hashable(value: object) -> object:
+    return tuple(value) if isinstance(value, list) else value
 
 
-def _compile_rule(raw: dict, origin: str, problems: list[str]) -> _Rule | None:
-    """Compile one rule, or None when it is not outbound; unusable priority/access goes to `problems`."""
-    props = _props(raw)
+def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
+    """Compile one outbound rule, or None when its priority/access is unusable."""
     name = str(raw.get("name") or "?")
     direction = str(props.get("direction") or "").lower()
-    if direction and direction != "outbound":
-        return None
     priority = props.get("priority")
     access = str(props.get("access") or "").lower()
     if isinstance(priority, str) and priority.isdigit():
         priority = int(priority)
     if not isinstance(priority, int) or isinstance(priority, bool) or access not in ("allow", "deny"):
-        problems.append(f"rule '{name}' has no usable priority/access")
         return None
     ports: list[tuple[int, int]] = []
     bad_ports: list[str] = []
@@ -432,34 +473,42 @@ def _compile_rule(raw: dict, origin: str, problems: list[str]) -> _Rule | None:
     )
 
 
-def _nsg_finding(nsg: _Nsg, level: str, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Finding:
+def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Decision:
     """First definite match wins unless an earlier undecidable rule with the opposite access may match."""
-    where = f"NSG '{nsg.name}' {level}"
-    if nsg.problem:
-        return None, f"{where} cannot be assessed: {nsg.problem}"
     maybe: list[tuple[_Rule, str]] = []
-    for rule in nsg.rules:
+    for rule in rules:
         matched, why = _rule_matches(rule, target, prefixes)
         if matched is False:
             continue
         if matched is None:
             maybe.append((rule, why))
             continue
-        flips = [(r, w) for r, w in maybe if r.allow != rule.allow]
-        if flips:
-            first, reason = flips[0]
-            return None, (
-                f"{where}: {first.describe()} may match ({reason}), "
-                f"so {rule.describe()} cannot be proven to decide"
-            )
-        note = "; the row has no defaultSecurityRules, Azure's documented defaults applied" if (
-            rule.origin == "documented default rule") else ""
-        verb = "allowed" if rule.allow else "blocked"
-        return rule.allow, f"{verb} by {where} {rule.describe()}{note}"
+        flip = next(((r, w) for r, w in maybe if r.allow != rule.allow), None)
+        if flip:
+            return None, rule, flip[0], flip[1]
+        return rule.allow, rule, None, ""
     if maybe:
-        first, reason = maybe[0]
-        return None, f"{where}: no rule definitely matches; {first.describe()} may match ({reason})"
-    return None, f"{where}: no outbound rule matches"
+        return None, None, maybe[0][0], maybe[0][1]
+    return None, None, None, ""
+
+
+def _nsg_finding(nsg: _Nsg, level: str, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Finding:
+    """The NSG's decision for one endpoint as an evidence sentence naming the NSG, level and rule."""
+    where = f"NSG '{nsg.name}' {level}"
+    if nsg.problem:
+        return None, f"{where} cannot be assessed: {nsg.problem}"
+    value, rule, doubt, reason = nsg.rules.decide(target, prefixes)
+    if rule is None:
+        if doubt is None:
+            return None, f"{where}: no outbound rule matches"
+        return None, f"{where}: no rule definitely matches; {doubt.describe()} may match ({reason})"
+    if doubt is not None:
+        return None, (
+            f"{where}: {doubt.describe()} may match ({reason}), so {rule.describe()} cannot be proven to decide"
+        )
+    note = "; the row has no defaultSecurityRules, Azure's documented defaults applied" if (
+        rule.origin == "documented default rule") else ""
+    return value, f"{'' if value else 'blocked by '}{where} {rule.describe()}{note}"
 
 
 def _rule_matches(rule: _Rule, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool | None, str]:
@@ -664,12 +713,16 @@ def _port_range(value: str) -> tuple[int, int] | None:
     return None
 
 
+@cache
 def _prefix(raw: str) -> _Prefix:
+    """Parse a prefix once per distinct string: estates repeat a few thousand prefixes across all NSGs."""
     lower = raw.strip().lower()
-    try:
-        net: _IpNetwork | None = ipaddress.ip_network(lower, strict=False)
-    except ValueError:
-        net = None
+    net: _IpNetwork | None = None
+    if lower[:1].isdigit() or ":" in lower:  # tags never start with a digit nor contain ':'
+        try:
+            net = ipaddress.ip_network(lower, strict=False)
+        except ValueError:
+            net = None
     tag, _, tag_region = ("", "", "") if net is not None else lower.partition(".")
     return _Prefix(raw, lower, tag, tag_region.replace(" ", ""), net)
 
@@ -704,3 +757,15 @@ def _subnet_label(subnet: dict) -> str:
         if i + 3 < len(parts):
             return f"{parts[i + 1]}/{parts[i + 3]}"
     return str(subnet.get("name") or "?")
+
+
+# Azure's documented outbound default rules, used when a row carries no defaultSecurityRules.
+_DOCUMENTED_RULES = tuple(
+    _Rule(name, priority, allow, "documented default rule", "*", ((0, 65535),), (), (_prefix(dest),), False,
+          (_prefix("*"),), False, True)
+    for name, priority, allow, dest in (
+        ("AllowVnetOutBound", 65000, True, "VirtualNetwork"),
+        ("AllowInternetOutBound", 65001, True, "Internet"),
+        ("DenyAllOutBound", 65500, False, "*"),
+    )
+)

@@ -37,9 +37,12 @@ def _fold(value: Any) -> Any:
 
 
 def _same(a: Any, b: Any) -> bool:
+    """Equality as Azure Policy has it: strings ignore case; booleans equal only booleans."""
+    if type(a) is str:
+        return type(b) is str and (a == b or a.casefold() == b.casefold())
     if isinstance(a, bool) or isinstance(b, bool):
         return type(a) is type(b) and a == b
-    return _fold(a) == _fold(b)
+    return a == b
 
 
 def _any(value: Any) -> Any:

@@ -10,7 +10,8 @@ from __future__ import annotations
 import difflib
 import json
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -105,21 +106,32 @@ class FieldPath:
     segments: tuple[str, ...]
     map_leaf: bool
     opaque: bool
+    get: Callable[[Any], Any] = field(init=False, repr=False, compare=False)
 
-    def get(self, root: Any) -> Any:
-        """The value at this path, or MISSING when a step is absent (a map key: None)."""
+    def __post_init__(self) -> None:
+        # get(root) is the hot path of every scan: one closure per path, no per-call loops over flags.
+        object.__setattr__(self, "get", _getter(self.segments, self.map_leaf))
+
+
+def _getter(segments: tuple[str, ...], map_leaf: bool) -> Callable[[Any], Any]:
+    """The value at `segments`, or MISSING when a step is absent (a map key: None)."""
+    *init, last = segments
+
+    def get(root: Any) -> Any:
         value = root
-        last = len(self.segments) - 1
-        for i, seg in enumerate(self.segments):
-            if isinstance(value, dict):
-                if seg in value:
-                    value = value[seg]
-                    continue
-                if i == last and self.map_leaf:
-                    return _casefold_lookup(value, seg)
-                return MISSING
+        try:
+            for seg in init:
+                value = value[seg]
+        except (KeyError, TypeError, IndexError):
             return MISSING
-        return value
+        try:
+            return value[last]
+        except KeyError:
+            return _casefold_lookup(value, last) if map_leaf else MISSING
+        except (TypeError, IndexError):
+            return MISSING
+
+    return get
 
 
 def _casefold_lookup(mapping: dict[str, Any], key: str) -> Any:
