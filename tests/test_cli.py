@@ -3,10 +3,10 @@
 import json
 from pathlib import Path
 
+from backup_preflight.findings import STATUSES
+
 from arg import snapshot_doc, vm_row
 from cli_helpers import run
-
-from backup_preflight.findings import STATUSES
 
 
 def test_scan_demo_writes_results_and_exits_1(tmp_path: Path) -> None:

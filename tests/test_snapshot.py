@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from arg import rest_body, snapshot_doc, to_arg, vm_row
 
 from backup_preflight import snapshot
 from backup_preflight.errors import InputError
+
+from arg import rest_body, snapshot_doc, to_arg, vm_row
 
 
 def write(path: Path, doc: Any) -> Path:

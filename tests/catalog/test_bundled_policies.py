@@ -5,9 +5,6 @@ import json
 from typing import Any
 
 import pytest
-from arg import (
-    FIXTURES, SUB, backup_policy_v1, extension_row, instance_view, protected_item, rid, snapshot_doc, vm_row,
-)
 
 from backup_preflight import snapshot
 from backup_preflight.estate import build_estate
@@ -15,6 +12,18 @@ from backup_preflight.findings import Finding
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
+
+from arg import (
+    FIXTURES,
+    SUB,
+    backup_policy_v1,
+    extension_row,
+    instance_view,
+    protected_item,
+    rid,
+    snapshot_doc,
+    vm_row,
+)
 
 
 def judge(doc: dict[str, Any], policy_id: str, params: list[str] | None = None) -> dict[str, Finding]:
@@ -156,7 +165,8 @@ def test_guest_dhcp_from_probe_or_machine_configuration() -> None:
     guest = [{"id": vms[0]["id"], "facts": {"dhcpEnabled": True}},
              {"id": vms[1]["id"], "facts": {"dhcpEnabled": False}}]
     doc = snapshot_doc(vms, guestfacts=guest,
-                       guestconfigurationresources=[assignment(vms[2], "Compliant"), assignment(vms[3], "NonCompliant")])
+                       guestconfigurationresources=[assignment(vms[2], "Compliant"),
+                                                    assignment(vms[3], "NonCompliant")])
     assert statuses(judge(doc, "VMBK-DHCP-001")) == {
         "probe-on": "pass", "probe-off": "fail", "mc-ok": "pass", "mc-bad": "fail", "nothing": "unknown"}
 

@@ -2,6 +2,9 @@
 
 from typing import Any
 
+from backup_preflight import snapshot
+from backup_preflight.estate import build_estate
+
 from arg import (
     SUB,
     backup_policy_v1,
@@ -15,8 +18,6 @@ from arg import (
     to_arg,
     vm_row,
 )
-from backup_preflight import snapshot
-from backup_preflight.estate import build_estate
 
 
 def facts_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:

@@ -1,9 +1,10 @@
 """Three-valued logic, operators, count and parameters, on fact records."""
 
 import pytest
-from policy_helpers import compile_json, ev
 
 from backup_preflight.policy.conditions import ConditionError, Context
+
+from policy_helpers import compile_json, ev
 
 T = {"field": "osType", "equals": "Linux"}          # true on FACTS
 F = {"field": "osType", "equals": "Windows"}        # false on FACTS

@@ -1,0 +1,41 @@
+"""Small estates for report, review and gate tests: a snapshot file and a finished scan of it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from backup_preflight import scan
+from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
+from backup_preflight.results import Gate, ScanResult
+from backup_preflight.review import Review
+
+from arg import instance_view, snapshot_doc, vm_row
+
+XSS_SCRIPT = "<script>alert(1)</script>"
+XSS_IMG = '"><img src=x onerror=alert(1)>'
+
+
+def estate(*, stopped: bool = True, no_agent: bool = True, extra: list[str] = (),  # type: ignore[assignment]
+           name_suffix: str = "") -> dict[str, Any]:
+    """vm-ok (healthy agent), vm-stopped (shut down in the guest), vm-noagent (agent never provisioned)."""
+    vms = [vm_row("vm-ok")]
+    vms.append(vm_row("vm-stopped", power="PowerState/stopped" if stopped else "PowerState/running"))
+    vms.append(vm_row("vm-noagent" + name_suffix, provision=not no_agent))
+    vms += [vm_row(name, provision=False) for name in extra]
+    views = [instance_view(vm["id"]) for vm in vms[:2]]
+    return snapshot_doc(vms, instanceviews=views)
+
+
+def write_snapshot(path: Path, doc: dict[str, Any]) -> Path:
+    path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def policies() -> PolicySet:
+    return load_policies([bundled_policy_dir()])
+
+
+def run(path: Path, gate: Gate | None = None, review: Review | None = None) -> ScanResult:
+    return scan.run_scan(scan.snapshot_source([path]), policies(), gate or Gate(), review)
