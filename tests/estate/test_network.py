@@ -560,6 +560,17 @@ def test_private_subnet_with_nat_gateway_passes(estate: Estate) -> None:
     assert f"egress via NAT gateway {NAT_ID}" in text(verdict)
 
 
+def test_private_subnet_reaches_storage_through_its_service_endpoint(estate: Estate) -> None:
+    estate.subnet.update(defaultOutboundAccess=False,
+                         serviceEndpoints=[{"service": "Microsoft.Storage", "locations": ["eastus", "westus"]}])
+    del estate.ipconfig["publicIPAddress"]
+    verdict = estate.verdict()
+    assert verdict.value is True
+    assert "Storage is reached through its service endpoint" in text(verdict)
+    estate.subnet["serviceEndpoints"] = [{"service": "Microsoft.KeyVault"}]
+    assert estate.verdict().value is False
+
+
 def test_private_subnet_with_public_ip_passes(estate: Estate) -> None:
     estate.subnet["defaultOutboundAccess"] = False
     verdict = estate.verdict()

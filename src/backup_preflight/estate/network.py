@@ -295,6 +295,7 @@ class NetworkModel:
         table = self._route_table(rt_id.lower()) if rt_id else None
         private_subnet = sprops.get("defaultOutboundAccess") in (False, "false", "False")
         nat = _ref(sprops, "natGateway")
+        endpoints = _service_endpoints(sprops)
         for target, findings in zip(targets, per_target, strict=True):
             via_device = False
             if not rt_id:
@@ -307,7 +308,11 @@ class NetworkModel:
                 found, via_device = _route_finding(table, target, declared)
                 findings.append(found)
             if private_subnet and not via_device:
-                findings.append(_private_subnet_finding(label, nat, has_public_ip, in_lb_pool))
+                if f"microsoft.{target.tag}" in endpoints:
+                    findings.append((True, f"subnet '{label}' has no default outbound access; "
+                                           f"{target.destination} is reached through its service endpoint"))
+                else:
+                    findings.append(_private_subnet_finding(label, nat, has_public_ip, in_lb_pool))
 
     def _nsg_stage(
         self,
@@ -656,6 +661,13 @@ def _route_rank(prefix: _Prefix, target: _Target) -> int:
     if net is None or net.version != target.net.version or not target.net.subnet_of(net):  # type: ignore[arg-type]
         return -1
     return net.prefixlen
+
+
+def _service_endpoints(sprops: dict) -> frozenset[str]:
+    """Lowercase service names of a subnet's service endpoints (they work without default outbound access)."""
+    entries = sprops.get("serviceEndpoints")
+    return frozenset(str(e.get("service", "")).lower() for e in entries if isinstance(e, dict)) \
+        if isinstance(entries, list) else frozenset()
 
 
 def _private_subnet_finding(label: str, nat: str, has_public_ip: bool, in_lb_pool: bool) -> _Finding:
