@@ -133,9 +133,10 @@ class FieldOperand(Operand):
         self.path = path
         self.relative = relative
         self.label = path.text
+        self._get = path.get
 
     def value(self, facts: Facts, ctx: Context) -> Any:
-        return self.path.get(ctx.element if self.relative else facts)
+        return self._get(ctx.element if self.relative else facts)
 
 
 class ValueOperand(Operand):
@@ -181,14 +182,17 @@ class Leaf(Node):
         self.expected = expected
         self.shown = shown
         self.is_exists = operator.name == "exists"
+        # Bound once: eval runs for every (policy, VM) pair.
+        self._value = operand.value
+        self._test = operator.test
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
-        actual = self.operand.value(facts, ctx)
+        actual = self._value(facts, ctx)
         if self.is_exists:
             return (actual is not MISSING and actual is not None) == self.expected
         if actual is MISSING:
             return None
-        return self.operator.test(actual, self.expected)
+        return self._test(actual, self.expected)
 
     def explain(self, facts: Facts, ctx: Context) -> list[str]:
         actual = self.operand.value(facts, ctx)

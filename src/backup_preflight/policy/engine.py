@@ -8,7 +8,7 @@ status `error`, and the scan goes on.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
@@ -30,9 +30,12 @@ def evaluate(policies: PolicySet, vms: list[Facts]) -> list[Finding]:
     return findings
 
 
+_CTX = Context()  # conditions outside `count` never read or change it
+
+
 def _judge(policy: Policy, vm: Facts, facts: Facts) -> Finding:
     """One finding; `facts` is the VM's record, possibly overlaid with its group."""
-    ctx = Context()
+    ctx = _CTX
     try:
         if policy.applies is not None:
             applies = policy.applies.eval(facts, ctx)
@@ -59,11 +62,8 @@ def _unknown(policy: Policy, vm: Facts, node: Node, facts: Facts, what: str) -> 
 
 def _finding(policy: Policy, vm: Facts, status: str, message: str = "",
              evidence: tuple[str, ...] = ()) -> Finding:
-    return Finding(
-        policy_id=policy.id, resource_id=vm["id"], resource_name=vm["name"], status=status,
-        severity=policy.severity, cause=policy.cause, message=message, evidence=evidence,
-        subscription_id=vm["subscriptionId"], resource_group=vm["resourceGroup"],
-    )
+    return Finding(policy.id, vm["id"], vm["name"], status, policy.severity, policy.cause, message, evidence,
+                   vm["subscriptionId"], vm["resourceGroup"])
 
 
 def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
@@ -113,9 +113,3 @@ def _group_key(policy: Policy, vm: Facts) -> tuple[Any, ...] | None:
         values.append(value.lower() if isinstance(value, str) else value)
     return tuple(values)
 
-
-def count_by(findings: Iterable[Finding], attr: str) -> dict[str, int]:
-    out: dict[str, int] = defaultdict(int)
-    for f in findings:
-        out[getattr(f, attr)] += 1
-    return dict(out)
