@@ -202,3 +202,12 @@ def test_outbound_443_through_nic_and_subnet_nsgs() -> None:
     missing = judge(snapshot_doc([vm, rows["nic"]]), "VMBK-NET-001")
     assert missing["vm"].status == "unknown"
     assert "not in the collected rows" in missing["vm"].message
+
+
+def test_windows_iaasvmprovider_service() -> None:
+    vms = [vm_row(n, os="Windows") for n in ("auto", "disabled", "unprobed")] + [vm_row("linux")]
+    guest = [{"id": vms[0]["id"], "facts": {"iaasVmProviderService": "Automatic"}},
+             {"id": vms[1]["id"], "facts": {"iaasVmProviderService": "Disabled"}}]
+    found = judge(snapshot_doc(vms, guestfacts=guest), "VMBK-EXT-004")
+    assert statuses(found) == {"auto": "pass", "disabled": "fail", "unprobed": "unknown", "linux": "notApplicable"}
+    assert found["disabled"].message == "The IaaSVmProvider service on disabled is set to Disabled"

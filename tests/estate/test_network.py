@@ -207,6 +207,15 @@ def test_plural_destination_address_prefixes(estate: Estate) -> None:
     assert text(verdict) == "Storage:443/Tcp: blocked by NSG 'nsg' on the NIC rule 'DenyTags' (priority 100, Deny)"
 
 
+def test_plural_cidrs_that_together_cover_everything_decide(estate: Estate) -> None:
+    estate.nic_rules(rule("DenyHalves", 100, "Deny", dest=["0.0.0.0/1", "128.0.0.0/1"]))
+    verdict = estate.verdict()
+    assert verdict.value is False
+    assert "rule 'DenyHalves'" in text(verdict)
+    estate.nic_rules(rule("DenyOneHalf", 100, "Deny", dest=["0.0.0.0/1", "10.0.0.0/8"]))
+    assert estate.verdict().value is None
+
+
 @pytest.mark.parametrize(("protocol", "blocked"), [("Udp", False), ("Icmp", False), ("tcp", True), ("*", True)])
 def test_protocol(estate: Estate, protocol: str, blocked: bool) -> None:
     estate.nic_rules(rule("DenyProto", 100, "Deny", protocol=protocol))

@@ -557,7 +557,15 @@ def _any_covers(prefixes: tuple[_Prefix, ...], target: _Target) -> tuple[bool | 
         if covered is None and result is False:
             result = None
             why = f"destination '{prefix.raw}' cannot be proven to cover or exclude {target.destination}"
+    if target.net is None and _union_is_everything(prefixes):
+        return True, ""  # e.g. 0.0.0.0/1 + 128.0.0.0/1: together they are 0.0.0.0/0
     return result, why
+
+
+def _union_is_everything(prefixes: tuple[_Prefix, ...]) -> bool:
+    """Do the IPv4 prefixes of a plural destination together cover the whole address space?"""
+    v4 = [p.net for p in prefixes if isinstance(p.net, ipaddress.IPv4Network)]
+    return len(v4) > 1 and any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(v4))
 
 
 def _covers(prefix: _Prefix, target: _Target) -> bool | None:

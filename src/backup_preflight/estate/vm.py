@@ -40,10 +40,11 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     extensions = index.extensions.get(vm_id, [])
     facts["extensions"] = [_extension(e) for e in extensions]
     facts["backupExtension"] = _backup_extension(extensions, view)
-    nic_ids = [n["id"] for n in _list(p.get("networkProfile"), "networkInterfaces")
-               if isinstance(n, dict) and isinstance(n.get("id"), str)]
-    facts["nics"] = [_nic(nid, index) for nid in nic_ids]
-    facts["network"] = NetworkFacts(network, tuple(nic_ids), facts["location"])
+    refs = [n for n in _list(p.get("networkProfile"), "networkInterfaces")
+            if isinstance(n, dict) and isinstance(n.get("id"), str)]
+    facts["nics"] = [_nic(n["id"], index) for n in refs]
+    primary = _primary_nic(refs)
+    facts["network"] = NetworkFacts(network, (primary,) if primary else (), facts["location"])
     backup = backup_facts(vm_id, index)
     if backup is not None:
         facts["backup"] = backup
@@ -155,6 +156,14 @@ def _backup_extension(rows: list[Row], view: dict[str, Any] | None) -> dict[str,
 def _is_backup_extension(p: dict[str, Any]) -> bool:
     return (str(p.get("publisher", "")).lower() == BACKUP_PUBLISHER
             and str(p.get("type", "")).lower() in BACKUP_EXTENSION_TYPES)
+
+
+def _primary_nic(refs: list[dict[str, Any]]) -> str | None:
+    """The NIC that carries the guest's default route, hence the backup traffic: the one flagged
+    primary, else the first (a VM with one NIC usually has no flag)."""
+    flagged = next((r for r in refs if props(r).get("primary") is True), None)
+    chosen = flagged or (refs[0] if refs else None)
+    return chosen["id"] if chosen else None
 
 
 def _nic(nic_id: str, index: Index) -> dict[str, Any]:
