@@ -1,0 +1,163 @@
+"""Which planned change can have caused each new failure, and what the deployment changes in the verdicts.
+
+A failure is new when the scan of the predicted estate has it and the scan of the current estate
+does not. For each one we name the planned changes to resources the failing check depends on:
+the VM and its extensions, its NICs, the NSGs on those NICs and on their subnets, the subnets and
+VNets, the subnets' route tables, its protected item and backup policy — restricted by the
+policy's cause, so an NSG rule is never blamed for an agent failure on the same VM.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backup_preflight.estate.index import Row, parent_vm_id, props
+from backup_preflight.findings import ERROR, FAIL, UNKNOWN, Finding
+from backup_preflight.whatif.describe import PlannedChange
+from backup_preflight.whatif.shapes import last_segment, segment_after
+
+#: Verdicts a gate can break on (unknown only under --strict); a change of verdict into one is "new".
+GATING = (FAIL, ERROR, UNKNOWN)
+
+_NETWORK = frozenset({"vm", "nic", "nsg", "subnet", "vnet", "routeTable"})
+_BACKUP = frozenset({"vm", "protectedItem", "backupPolicy"})
+_GUEST = frozenset({"vm", "extension"})
+#: Policy cause → the roles of related resources whose change can alter its verdict.
+CAUSE_ROLES: dict[str, frozenset[str]] = {
+    "outbound-connectivity": _NETWORK,
+    "backup-protection": _BACKUP,
+    "schedule-spread": _BACKUP,
+    "resource-pressure": _BACKUP | _GUEST,
+    "vm-agent": _GUEST,
+    "backup-extension": _GUEST | _BACKUP,
+    "guest-shutdown": _GUEST,
+    "guest-dhcp": _GUEST,
+    "sql-vss-backup": _GUEST,
+}
+_ALL_ROLES = _NETWORK | _BACKUP | _GUEST
+
+NOT_TRACED = ("no planned change touches this VM or the resources this check depends on; the new verdict "
+              "comes from elsewhere in the plan (for example other VMs joining its backup schedule slot)")
+
+Key = tuple[str, str]
+
+
+@dataclass(slots=True)
+class Comparison:
+    """Findings of the predicted estate against the current one."""
+
+    #: Predicted findings with a gating verdict the current estate does not have for that (policy, VM).
+    new: list[Finding]
+    #: Current gating findings that the deployment clears: {policyId, resourceId, resourceName, was, now}
+    #: where `now` is the predicted status, or "absent" when the VM or policy is gone.
+    resolved: list[dict[str, str]]
+
+
+def compare(current: Iterable[Finding], predicted: Iterable[Finding]) -> Comparison:
+    """New and resolved verdicts; compare engine findings, before exemptions and baselines touch them."""
+    before = {f.key(): f for f in current}
+    after = {f.key(): f for f in predicted}
+    new = [f for key, f in after.items()
+           if f.status in GATING and (key not in before or before[key].status != f.status)]
+    resolved = [{"policyId": f.policy_id, "resourceId": f.resource_id, "resourceName": f.resource_name,
+                 "was": f.status, "now": after[key].status if key in after else "absent"}
+                for key, f in before.items()
+                if f.status in GATING and (key not in after or after[key].status not in GATING)]
+    return Comparison(new, resolved)
+
+
+def related_resources(vm: Mapping[str, Any], rows_by_id: Mapping[str, Row]) -> dict[str, tuple[str, str]]:
+    """Lowercase id → (role, how it relates) for every resource a VM's checks depend on.
+
+    `vm` is the VM's fact record; `rows_by_id` maps lowercase ids to rows of the predicted estate
+    (`Index(snapshot).by_id`), used to find each subnet's NSG and route table in its VNet row.
+    Extensions are matched by prefix (see `blame`), not listed here.
+    """
+    related: dict[str, tuple[str, str]] = {vm["id"].lower(): ("vm", "the VM itself")}
+    for nic in vm.get("nics") or ():
+        nic_name = nic.get("name") or last_segment(nic["id"])
+        related.setdefault(nic["id"].lower(), ("nic", f"its NIC {nic_name}"))
+        nsg = nic.get("networkSecurityGroupId")
+        if nsg:
+            related.setdefault(nsg.lower(), ("nsg", f"the NSG on its NIC {nic_name}"))
+        subnet_id = nic.get("subnetId")
+        if not subnet_id:
+            continue
+        vnet_id = subnet_id.lower().split("/subnets/")[0]
+        where = f"{segment_after(subnet_id, 'virtualnetworks')}/{last_segment(subnet_id)}"
+        related.setdefault(subnet_id.lower(), ("subnet", f"its subnet {where}"))
+        related.setdefault(vnet_id, ("vnet", f"the VNet of its subnet {where}"))
+        subnet = _subnet(rows_by_id, vnet_id, subnet_id.lower())
+        for key, role, what in (("networkSecurityGroup", "nsg", "the NSG"), ("routeTable", "routeTable",
+                                                                            "the route table")):
+            ref = props(subnet).get(key)
+            if isinstance(ref, dict) and isinstance(ref.get("id"), str):
+                related.setdefault(ref["id"].lower(), (role, f"{what} of its subnet {where}"))
+    backup = vm.get("backup") or {}
+    for key, role, what in (("itemId", "protectedItem", "its protected item"),
+                            ("policyId", "backupPolicy", "its backup policy")):
+        if isinstance(backup.get(key), str):
+            related.setdefault(backup[key].lower(), (role, what))
+    return related
+
+
+def _subnet(rows_by_id: Mapping[str, Row], vnet_id: str, subnet_id: str) -> Row | None:
+    """The subnet as its VNet row embeds it, else a standalone subnet row."""
+    for subnet in props(rows_by_id.get(vnet_id)).get("subnets") or ():
+        if isinstance(subnet, dict) and str(subnet.get("id", "")).lower() == subnet_id:
+            return subnet
+    return rows_by_id.get(subnet_id)
+
+
+def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], changes: Iterable[PlannedChange],
+          rows_by_id: Mapping[str, Row]) -> dict[Key, list[str]]:
+    """(policy id, lowercase resource id) → one sentence per planned change that can have caused it.
+
+    Each sentence says how many VMs newly fail (or newly cannot be assessed for) the same policy
+    through that change, counted over all new findings.
+    """
+    by_target: defaultdict[str, list[int]] = defaultdict(list)
+    extensions_of: defaultdict[str, list[int]] = defaultdict(list)
+    plan = list(changes)
+    for i, change in enumerate(plan):
+        by_target[change.target_id].append(i)
+        if "/extensions/" in change.target_id:
+            extensions_of[parent_vm_id(change.target_id)].append(i)
+    facts = {vm["id"].lower(): vm for vm in vms}
+    related_cache: dict[str, dict[str, tuple[str, str]]] = {}
+    hits: dict[Key, list[tuple[int, str]]] = {}  # finding → (change index, relation)
+    #: (change index, policy id, status) → VMs with that new finding through that change.
+    vms_per_change: defaultdict[tuple[int, str, str], set[str]] = defaultdict(set)
+    statuses: dict[Key, str] = {}
+    for finding in new_failures:
+        vm_id = finding.resource_id.lower()
+        key = finding.key()
+        vm = facts.get(vm_id)
+        statuses[key] = finding.status
+        if vm is None:
+            hits[key] = []
+            continue
+        if vm_id not in related_cache:
+            related_cache[vm_id] = related_resources(vm, rows_by_id)
+        roles = CAUSE_ROLES.get(finding.cause, _ALL_ROLES)
+        found: dict[int, str] = {}  # change index → how it relates to the VM (first relation found)
+        for rid, (role, why) in related_cache[vm_id].items():
+            for i in by_target.get(rid, ()) if role in roles else ():
+                found.setdefault(i, why)
+        for i in extensions_of.get(vm_id, ()) if "extension" in roles else ():
+            found.setdefault(i, "an extension of the VM")
+        hits[key] = sorted(found.items())
+        for i in found:
+            vms_per_change[(i, key[0], statuses[key])].add(vm_id)
+    return {key: [_sentence(plan[i], why, len(vms_per_change[(i, key[0], statuses[key])]), key[0], statuses[key])
+                  for i, why in found] or [NOT_TRACED] for key, found in hits.items()}
+
+
+def _sentence(change: PlannedChange, why: str, vm_count: int, policy_id: str, status: str) -> str:
+    vms = f"{vm_count} VM{'s' if vm_count != 1 else ''}"
+    effect = f"newly cannot be assessed for {policy_id}" if status == UNKNOWN else \
+        f"newly fail{'s' if vm_count == 1 else ''} {policy_id}"
+    return f"{change.description} — {why}; {vms} {effect} through this change"
