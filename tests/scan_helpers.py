@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,7 @@ XSS_SCRIPT = "<script>alert(1)</script>"
 XSS_IMG = '"><img src=x onerror=alert(1)>'
 
 
-def estate(*, stopped: bool = True, no_agent: bool = True, extra: list[str] = (),  # type: ignore[assignment]
+def estate(*, stopped: bool = True, no_agent: bool = True, extra: Sequence[str] = (),
            name_suffix: str = "") -> dict[str, Any]:
     """vm-ok (healthy agent), vm-stopped (shut down in the guest), vm-noagent (agent never provisioned)."""
     vms = [vm_row("vm-ok")]

@@ -14,7 +14,7 @@ from typing import Any
 from backup_preflight import __version__
 from backup_preflight.errors import InputError
 from backup_preflight.findings import SEVERITIES
-from backup_preflight.results import EXIT_INPUT, EXIT_OK, Gate
+from backup_preflight.results import EXIT_FAILING, EXIT_INPUT, EXIT_OK, Gate
 
 AUTH_CHOICES = ("default", "cli", "environment", "managed-identity", "workload-identity")
 
@@ -61,6 +61,20 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--fail-on", choices=(*SEVERITIES, "never"), default="high",
                       help="exit 1 when a finding at or above this severity fails (default: high)")
     scan.add_argument("--strict", action="store_true", help="unknown findings count as failing")
+    scan.add_argument("--exemptions", type=Path, metavar="FILE",
+                      help="JSON exemptions file (see docs/reports.md); exempt findings keep their verdict")
+    scan.add_argument("--baseline", type=Path, metavar="RESULTS_JSON",
+                      help="results.json of an earlier scan: mark findings new/unchanged, list fixed ones")
+    scan.add_argument("--fail-on-new", action="store_true",
+                      help="with --baseline: only findings the baseline did not have break the gate")
+
+    verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
+    verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",
+                        help="the snapshot file(s) the results were produced from")
+    verify.add_argument("--results", type=Path, required=True, metavar="RESULTS_JSON")
+    _policy_flags(verify)
+    verify.add_argument("--exemptions", type=Path, metavar="FILE",
+                        help="the exemptions file the results were produced with, if any")
 
     collect = sub.add_parser("collect", help="collect a snapshot from Azure")
     _live_flags(collect)
@@ -124,7 +138,10 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if kinds != 1:
         parser.error("scan needs exactly one source: --demo, --snapshot FILE, or "
                      "--subscription/--management-group")
+    if args.fail_on_new and not args.baseline:
+        parser.error("--fail-on-new needs --baseline RESULTS_JSON")
     policies = _load_policies(args, args.policies)
+    review = _load_review(args)
     if args.demo:
         source = scan.demo_source()
     elif args.snapshot:
@@ -133,11 +150,29 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from backup_preflight.collect import collect_snapshot
 
         source = scan.live_source(collect_snapshot(_collect_options(args)))
-    result = scan.run_scan(source, policies, Gate(fail_on=args.fail_on, strict=args.strict))
+    result = scan.run_scan(source, policies, Gate(fail_on=args.fail_on, strict=args.strict,
+                                                  fail_on_new=args.fail_on_new), review)
     written = outputs.write_all(result, args.output_dir)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     return result.exit_code
+
+
+def _load_review(args: argparse.Namespace) -> Any:
+    """Read exemptions and baseline before anything runs, so a bad file stops the scan with exit 2."""
+    from backup_preflight.review import Review, baseline, exemptions
+
+    return Review(exemptions=exemptions.load(args.exemptions) if args.exemptions else None,
+                  baseline=baseline.load(args.baseline) if getattr(args, "baseline", None) else None,
+                  fail_on_new=getattr(args, "fail_on_new", False))
+
+
+def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight.review import verify
+
+    report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args))
+    sys.stdout.write(report.render())
+    return EXIT_OK if report.matches else EXIT_FAILING
 
 
 def cmd_collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -186,4 +221,5 @@ COMMANDS = {
     "policies": cmd_policies,
     "validate": cmd_validate,
     "demo-estate": cmd_demo_estate,
+    "verify": cmd_verify,
 }

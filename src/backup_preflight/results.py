@@ -27,14 +27,18 @@ RESULTS_SCHEMA_VERSION = 1
 
 @dataclass(slots=True)
 class Gate:
-    """How findings turn into an exit code: `--fail-on`, `--strict`."""
+    """How findings turn into an exit code: `--fail-on`, `--strict`, `--fail-on-new`."""
 
     fail_on: str = "high"
     strict: bool = False
+    #: With a baseline: findings it already had with the same verdict do not break the gate.
+    fail_on_new: bool = False
 
     def is_failing(self, finding: Finding) -> bool:
-        """Does this finding break the gate? (Exempt ones never do.)"""
+        """Does this finding break the gate? (Exempt ones never do; accepted ones not with --fail-on-new.)"""
         if self.fail_on == "never" or finding.status == EXEMPT:
+            return False
+        if self.fail_on_new and finding.annotations.get("baseline") == "unchanged":
             return False
         bad = finding.status in (FAIL, ERROR) or (self.strict and finding.status == UNKNOWN)
         return bad and SEVERITY_RANK[finding.severity] <= SEVERITY_RANK[self.fail_on]
@@ -42,6 +46,8 @@ class Gate:
 
 @dataclass(slots=True)
 class ScanResult:
+    """Everything reports render; `run` also carries the review metadata (exemptions, baseline)."""
+
     run: dict[str, Any]
     policies: list[Policy]
     findings: list[Finding]
@@ -58,8 +64,17 @@ def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:
     by_cause: dict[str, Counter[str]] = {}
     failing_policies: Counter[str] = Counter()
     failing_vms: Counter[str] = Counter()
+    exempt_by_category: Counter[str] = Counter()
+    baseline_marks: Counter[str] = Counter()
     gate_failures = 0
     for f in findings:
+        if f.annotations:
+            if f.status == EXEMPT:
+                exempt_by_category[f.annotations["exemption"]["category"]] += 1
+            if "expiredExemption" in f.annotations:
+                exempt_by_category["expired"] += 1
+            if "baseline" in f.annotations:
+                baseline_marks[f.annotations["baseline"]] += 1
         by_severity[f.severity][f.status] += 1
         by_cause.setdefault(f.cause, Counter())[f.status] += 1
         if f.status == FAIL:
@@ -75,6 +90,10 @@ def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:
         "failingPolicies": dict(sorted(failing_policies.items(), key=lambda kv: (-kv[1], kv[0]))),
         "vmsWithFailures": len(failing_vms),
         "gateFailures": gate_failures,
+        #: Exempt findings by category, plus findings whose exemption has expired.
+        "exempt": {k: exempt_by_category.get(k, 0) for k in ("waiver", "mitigated", "expired")},
+        #: Failing, unknown and error findings by baseline mark (zero without --baseline).
+        "baseline": {k: baseline_marks.get(k, 0) for k in ("new", "unchanged")},
     }
 
 

@@ -15,6 +15,7 @@ from backup_preflight.estate import build_estate
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.results import Gate, ScanResult, exit_code, summarize
+from backup_preflight.review import Review
 
 
 @dataclass(slots=True)
@@ -58,10 +59,13 @@ def now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def run_scan(source: Source, policies: PolicySet, gate: Gate) -> ScanResult:
+def run_scan(source: Source, policies: PolicySet, gate: Gate, review: Review | None = None,
+             as_of: str | None = None) -> ScanResult:
+    """Evaluate, review (exemptions, baseline) and summarize; `as_of` replays a past run's clock."""
     started = now()
     estate = build_estate(source.snapshot)
     findings = evaluate(policies, estate.vms)
+    reviewed = review.apply(findings, as_of or started) if review else {}
     coverage = {
         "vms": len(estate.vms),
         "policies": len(policies.policies),
@@ -78,6 +82,7 @@ def run_scan(source: Source, policies: PolicySet, gate: Gate) -> ScanResult:
         "collectedAt": source.snapshot.collected_at,
         "policySetSha256": policies.sha256,
         "parameters": policies.parameters(),
+        **reviewed,
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,
                       gate=gate, summary=summary, exit_code=exit_code(summary, coverage))

@@ -13,7 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from backup_preflight.report import results_json
+from backup_preflight.report import html, junit, markdown, results_json
 from backup_preflight.results import ScanResult
 
 Writer = Callable[[ScanResult, Path], None]
@@ -21,6 +21,9 @@ Writer = Callable[[ScanResult, Path], None]
 #: Output file name → renderer. Every renderer writes one complete file at the given path.
 WRITERS: dict[str, Writer] = {
     "results.json": results_json.write,
+    "junit.xml": junit.write,
+    "report.html": html.write,
+    "summary.md": markdown.write,
 }
 
 
@@ -33,6 +36,7 @@ def write_all(result: ScanResult, output_dir: Path) -> list[Path]:
             os.close(fd)
             staged.append((Path(tmp), output_dir / name))
             writer(result, Path(tmp))
+            os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are artifacts others read
     except BaseException:
         for tmp, _ in staged:
             with contextlib.suppress(FileNotFoundError):

@@ -1,0 +1,160 @@
+"""report.html: one self-contained page for platform engineers and auditors.
+
+Jinja2 with autoescape on; every Azure-provided string is untrusted and only ever rendered as
+text. The page makes no network request: CSS and JS are inline and allowed by hash in a
+Content-Security-Policy that forbids everything else, so even an escaping bug could not run
+injected script. To stay usable at 100,000 VMs it lists only findings that need attention
+(fail, error, unknown, exempt), worst VMs first and capped; passes appear as counts. The page
+is streamed to disk chunk by chunk.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from backup_preflight import __version__
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, SEVERITIES, UNKNOWN
+from backup_preflight.report.view import (
+    ATTENTION,
+    EXIT_MEANING,
+    VmView,
+    exemption_note,
+    policy_counts,
+    review_meta,
+    vms_needing_attention,
+)
+from backup_preflight.results import ScanResult
+
+#: Finding rows rendered in the per-VM view; beyond this the page would stop being usable.
+MAX_ROWS = 10_000
+#: Evidence lines shown per finding; results.json has them all.
+MAX_EVIDENCE = 12
+MAX_FIXED = 200
+#: Display order: what needs action first.
+STATUS_ORDER = (FAIL, ERROR, UNKNOWN, EXEMPT, PASS, NOT_APPLICABLE)
+
+
+@dataclass(frozen=True, slots=True)
+class Asset:
+    """An inline stylesheet or script and its CSP source expression."""
+
+    text: Markup
+    csp: str
+
+
+@cache
+def _asset(name: str) -> Asset:
+    text = resources.files("backup_preflight.report").joinpath("templates", name).read_text("utf-8")
+    digest = base64.b64encode(hashlib.sha256(text.encode()).digest()).decode()
+    return Asset(Markup(text), f"'sha256-{digest}'")  # our own static file, not data
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(loader=PackageLoader("backup_preflight.report", "templates"), autoescape=True,
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+    env.filters["http_url"] = http_url
+    return env
+
+
+def http_url(url: object) -> str | None:
+    """Only http(s) links from policy files become hrefs; anything else is shown as text."""
+    return url if isinstance(url, str) and url.lower().startswith(("https://", "http://")) else None
+
+
+def script_json(data: Any) -> Markup:
+    """JSON safe inside <script type="application/json">: no `<`, `>` or `&` can close the element."""
+    text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
+
+
+def write(result: ScanResult, path: Path) -> None:
+    template = _environment().get_template("report.html.j2")
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        for chunk in template.generate(**context(result)):
+            out.write(chunk)
+
+
+def context(result: ScanResult) -> dict[str, Any]:
+    css, js = _asset("report.css"), _asset("report.js")
+    vms = vms_needing_attention(result)
+    shown, rows = _cap(vms, MAX_ROWS)
+    counts = policy_counts(result)
+    s = result.summary
+    total = max(s["total"], 1)
+    meta = review_meta(result)
+    return {
+        "csp": (f"default-src 'none'; style-src {css.csp}; script-src {js.csp}; img-src data:; "
+                "base-uri 'none'; form-action 'none'"),
+        "css": css.text,
+        "js": js.text,
+        "result": result,
+        "run": result.run,
+        "cov": result.coverage,
+        "summary": s,
+        "gate": result.gate,
+        "tool_version": __version__,
+        "verdict": {0: "passed", 1: "failed"}.get(result.exit_code, "incomplete"),
+        "exit_meaning": EXIT_MEANING.get(result.exit_code, ""),
+        "statuses": STATUS_ORDER,
+        "attention": ATTENTION,
+        "severities": SEVERITIES,
+        "bars": {"severity": [(sev, _bar(s["bySeverity"][sev], total)) for sev in SEVERITIES],
+                 "cause": [(cause, _bar(c, total)) for cause, c in s["byCause"].items()]},
+        "policies": [(p, counts.get(p.id, {})) for p in result.policies],
+        "vms": _rows(shown),
+        "vm_total": len(vms),
+        "vm_shown": len(shown),
+        "row_total": sum(len(vm.findings) for vm in vms),
+        "row_shown": rows,
+        "max_evidence": MAX_EVIDENCE,
+        "subscriptions": sorted({vm.subscription_id for vm in vms}),
+        "resource_groups": sorted({vm.resource_group.lower() for vm in vms}),
+        "causes": sorted({p.cause for p in result.policies}),
+        "exemptions": meta["exemptions"],
+        "baseline": meta["baseline"],
+        "fixed": meta["baseline"].get("fixed", [])[:MAX_FIXED],
+        "policy_map": {p.id: p for p in result.policies},
+        "data": script_json({"byStatus": s["byStatus"], "vms": len(vms), "vmsShown": len(shown),
+                             "rows": rows, "total": s["total"]}),
+    }
+
+
+def _cap(vms: list[VmView], limit: int) -> tuple[list[VmView], int]:
+    """Whole VMs, worst first, until the row budget is spent (always at least one VM)."""
+    rows = 0
+    for i, vm in enumerate(vms):
+        if rows + len(vm.findings) > limit and i:
+            return vms[:i], rows
+        rows += len(vm.findings)
+    return vms, rows
+
+
+def _bar(counts: dict[str, int], total: int) -> dict[str, Any]:
+    """Stacked bar segments as SVG rectangles in a 0..1000 wide box (no inline styles: CSP)."""
+    segments, x = [], 0.0
+    row_total = sum(counts.get(st, 0) for st in STATUS_ORDER)
+    for st in STATUS_ORDER:
+        n = counts.get(st, 0)
+        if n:
+            width = 1000 * n / max(row_total, 1)
+            segments.append({"status": st, "count": n, "x": round(x, 2), "width": round(width, 2)})
+            x += width
+    return {"segments": segments, "total": row_total, "share": round(100 * row_total / total, 1)}
+
+
+def _rows(vms: list[VmView]) -> Iterable[dict[str, Any]]:
+    """VM cards for the template, built one at a time while the page streams out."""
+    for vm in vms:
+        yield {"vm": vm, "findings": [(f, exemption_note(f)) for f in vm.findings]}

@@ -1,0 +1,111 @@
+"""summary.md: a short Markdown summary for a PR comment or a GitHub job summary.
+
+Short by construction (top lists are capped, cells truncated) and link-free; every text that
+came from Azure or a policy file is escaped so a VM name cannot break the table or inject
+Markdown/HTML into the comment.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITIES, STATUSES, UNKNOWN
+from backup_preflight.report.view import EXIT_MEANING, clean, review_meta, vms_needing_attention
+from backup_preflight.results import ScanResult
+
+TOP = 10
+CELL_LIMIT = 120
+_SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
+#: Characters that only mean something at the start of a line (headings, lists, quotes).
+_LEADING = re.compile(r"^([#+\-=!]|\d+[.)])")
+
+
+def md(text: object, limit: int = CELL_LIMIT) -> str:
+    """Escape Markdown/HTML-significant characters, flatten newlines and cap the length."""
+    flat = " ".join(clean(str(text), limit).split())
+    escaped = _SPECIAL.sub(r"\\\1", flat)
+    return _LEADING.sub(lambda m: f"{m[0][:-1]}\\{m[0][-1]}", escaped)
+
+
+def write(result: ScanResult, path: Path) -> None:
+    path.write_text(render(result), encoding="utf-8")
+
+
+def render(result: ScanResult) -> str:
+    s, cov, run, gate = result.summary, result.coverage, result.run, result.gate
+    verdict = "PASSED" if result.exit_code == 0 else ("FAILED" if result.exit_code == 1 else "INCOMPLETE")
+    gate_text = f"fail on {gate.fail_on}" + (", strict" if gate.strict else "") + (
+        ", new failures only" if gate.fail_on_new else "")
+    lines = [
+        f"## backup-preflight: {verdict} (exit {result.exit_code}: {EXIT_MEANING.get(result.exit_code, '')})",
+        "",
+        f"{cov['vms']} VMs × {cov['policies']} policies · source {md(run['source']['kind'])} "
+        f"`{run['source']['sha256'][:12]}` · policy set `{run['policySetSha256'][:12]}` · "
+        f"collected {md(run.get('collectedAt') or 'unknown')} · gate: {gate_text} → "
+        f"**{s['gateFailures']} gate failures**",
+        "",
+    ]
+    if cov["errors"]:
+        lines += [f"### ⚠ Not collected ({len(cov['errors'])} scope errors)", "",
+                  "Findings that depend on these are unknown.", ""]
+        lines += [f"- {md(e.get('scope', '?'))} \\[{md(e.get('table', '?'))}\\]: {md(e.get('message', ''))}"
+                  for e in cov["errors"][:TOP]]
+        lines += [f"- … and {len(cov['errors']) - TOP} more (see results.json)"] if len(cov["errors"]) > TOP else []
+        lines.append("")
+    lines += ["| severity | " + " | ".join(STATUSES) + " |", "|---|" + "---:|" * len(STATUSES)]
+    lines += [f"| {sev} | " + " | ".join(str(s["bySeverity"][sev][st]) for st in STATUSES) + " |"
+              for sev in SEVERITIES]
+    lines += ["| **total** | " + " | ".join(f"**{s['byStatus'][st]}**" for st in STATUSES) + " |", ""]
+    lines += _review_lines(result)
+    lines += _failing_policies(result)
+    lines += _worst_vms(result)
+    lines.append("Full details: report.html, results.json, junit.xml.")
+    return "\n".join(lines) + "\n"
+
+
+def _review_lines(result: ScanResult) -> list[str]:
+    s, meta = result.summary, review_meta(result)
+    lines: list[str] = []
+    if meta["baseline"]:
+        b = s["baseline"]
+        lines.append(f"**Baseline** ({md(meta['baseline']['file'])}): {b['new']} new, {b['unchanged']} unchanged, "
+                     f"{len(meta['baseline']['fixed'])} fixed.")
+    if meta["exemptions"]:
+        ex = s["exempt"]
+        expired = [e for e in meta["exemptions"]["entries"] if e["expired"]]
+        line = f"**Exemptions** ({md(meta['exemptions']['file'])}): {ex['waiver']} waived, {ex['mitigated']} mitigated"
+        if expired:
+            line += (f"; **{len(expired)} expired** ({', '.join(md(e['id']) for e in expired[:TOP])}) — "
+                     f"{ex['expired']} findings count again")
+        lines.append(line + ".")
+    return [*lines, ""] if lines else []
+
+
+def _failing_policies(result: ScanResult) -> list[str]:
+    failing = list(result.summary["failingPolicies"].items())
+    if not failing:
+        return []
+    titles = {p.id: p for p in result.policies}
+    lines = ["### Failing policies", "", "| policy | severity | cause | failing VMs | title |",
+             "|---|---|---|---:|---|"]
+    lines += [f"| {md(pid)} | {titles[pid].severity} | {md(titles[pid].cause)} | {count} | {md(titles[pid].title)} |"
+              for pid, count in failing[:TOP]]
+    if len(failing) > TOP:
+        lines.append(f"\n… and {len(failing) - TOP} more policies (see report.html).")
+    return [*lines, ""]
+
+
+def _worst_vms(result: ScanResult) -> list[str]:
+    vms = [vm for vm in vms_needing_attention(result) if vm.counts[FAIL] + vm.counts[ERROR]]
+    if not vms:
+        return []
+    lines = [f"### Worst VMs ({len(vms)} with failures)", "",
+             "| VM | resource group | failing | unknown | exempt | failing policies |", "|---|---|---:|---:|---:|---|"]
+    for vm in vms[:TOP]:
+        failing = ", ".join(f.policy_id for f in vm.findings if f.status in (FAIL, ERROR))
+        lines.append(f"| {md(vm.name)} | {md(vm.resource_group)} | {vm.counts[FAIL] + vm.counts[ERROR]} | "
+                     f"{vm.counts[UNKNOWN]} | {vm.counts[EXEMPT]} | {md(failing, 200)} |")
+    if len(vms) > TOP:
+        lines.append(f"\n… and {len(vms) - TOP} more VMs (see report.html).")
+    return [*lines, ""]

@@ -1,0 +1,99 @@
+"""What several reports say the same way: text hygiene, exemption and baseline wording, VM grouping.
+
+Everything here reads a ScanResult; nothing recomputes a verdict.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITY_RANK, UNKNOWN, Finding
+from backup_preflight.results import ScanResult
+
+#: Statuses a reader has to look at; passes and not-applicable ones are only counted.
+ATTENTION = (FAIL, ERROR, UNKNOWN, EXEMPT)
+
+EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate", 2: "usage or input error",
+                3: "incomplete: some scope was not collected or nothing was evaluated"}
+
+# XML 1.0 allows tab, LF, CR and these ranges; everything else (C0 controls, lone surrogates,
+# U+FFFE/U+FFFF) makes a file unparseable, and any of it can come from Azure-provided text.
+_ILLEGAL = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
+
+
+def clean(text: str, limit: int) -> str:
+    """Strip characters no XML/HTML consumer accepts and cap the length, saying how much was cut."""
+    text = _ILLEGAL.sub("\ufffd", text)
+    if len(text) > limit:
+        text = f"{text[:limit]}… ({len(text) - limit} more characters in results.json)"
+    return text
+
+
+def exemption_note(finding: Finding) -> str:
+    """'exempt (waiver EX-1, owner …, ticket …, expires …): justification' — or '' when not exempt."""
+    ex = finding.annotations.get("exemption")
+    if finding.status != EXEMPT or not ex:
+        return ""
+    details = [f"{ex['category']} {ex['id']}", f"owner {ex['owner']}"]
+    details += [f"ticket {ex['ticket']}"] if ex.get("ticket") else []
+    details += [f"expires {ex['expiresOn']}"] if ex.get("expiresOn") else []
+    return f"exempt ({', '.join(details)}; verdict {finding.annotations.get('verdict')}): {ex['justification']}"
+
+
+def accepted_in_baseline(finding: Finding, result: ScanResult) -> bool:
+    """Does --fail-on-new let this finding through because the baseline already had it?"""
+    return result.gate.fail_on_new and finding.annotations.get("baseline") == "unchanged"
+
+
+@dataclass(slots=True)
+class VmView:
+    """One VM's findings that need attention, for the per-VM sections and the worst-VM tables."""
+
+    resource_id: str
+    name: str
+    subscription_id: str
+    resource_group: str
+    findings: list[Finding] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ATTENTION, 0))
+
+    def sort_key(self) -> tuple[int, int, int, str]:
+        """Most severe failure first, then most failures, then most unknowns; name breaks ties."""
+        worst = min((SEVERITY_RANK[f.severity] for f in self.findings if f.status in (FAIL, ERROR)), default=9)
+        return (worst, -(self.counts[FAIL] + self.counts[ERROR]), -self.counts[UNKNOWN], self.resource_id.lower())
+
+
+def vms_needing_attention(result: ScanResult) -> list[VmView]:
+    """VMs with at least one fail/error/unknown/exempt finding, worst first."""
+    vms: dict[str, VmView] = {}
+    for f in result.findings:
+        if f.status not in ATTENTION:
+            continue
+        key = f.resource_id.lower()
+        vm = vms.get(key)
+        if vm is None:
+            vm = vms[key] = VmView(f.resource_id, f.resource_name, f.subscription_id, f.resource_group)
+        vm.findings.append(f)
+        vm.counts[f.status] += 1
+    ordered = sorted(vms.values(), key=VmView.sort_key)
+    for vm in ordered:
+        vm.findings.sort(key=lambda f: (_STATUS_ORDER[f.status], SEVERITY_RANK[f.severity], f.policy_id))
+    return ordered
+
+
+_STATUS_ORDER = {FAIL: 0, ERROR: 1, UNKNOWN: 2, EXEMPT: 3}
+
+
+def policy_counts(result: ScanResult) -> dict[str, dict[str, int]]:
+    """Per policy id: count of findings by status."""
+    counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+    for f in result.findings:
+        counts[f.policy_id][f.status] += 1
+    return counts
+
+
+def review_meta(result: ScanResult) -> dict[str, Any]:
+    """The exemptions and baseline blocks of the run, empty dicts when not used."""
+    return {"exemptions": result.run.get("exemptions") or {}, "baseline": result.run.get("baseline") or {}}

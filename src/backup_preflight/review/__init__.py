@@ -1,0 +1,38 @@
+"""The review step between engine and results: exemptions, then the baseline comparison.
+
+It changes statuses only by turning fail/unknown/error into `exempt` (keeping the real verdict)
+and adds annotations; it never judges a VM itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from backup_preflight.findings import Finding
+from backup_preflight.review import baseline as baseline_mod
+from backup_preflight.review import exemptions as exemptions_mod
+
+
+@dataclass(slots=True)
+class Review:
+    """What the user asked to apply: an exemptions file, a baseline, and whether only new failures gate."""
+
+    exemptions: exemptions_mod.ExemptionFile | None = None
+    baseline: baseline_mod.Baseline | None = None
+    fail_on_new: bool = False
+
+    def apply(self, findings: list[Finding], as_of: str) -> dict[str, Any]:
+        """Annotate findings in place; return run metadata (`exemptions`, `baseline`) for results.json.
+
+        `as_of` is an ISO timestamp (the scan start): exemptions expire relative to it, so a
+        re-evaluation by `verify` judges expiry exactly as the original scan did.
+        """
+        meta: dict[str, Any] = {}
+        if self.exemptions is not None:
+            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+            meta["exemptions"] = exemptions_mod.apply(findings, self.exemptions, when)
+        if self.baseline is not None:
+            meta["baseline"] = baseline_mod.apply(findings, self.baseline, self.fail_on_new)
+        return meta

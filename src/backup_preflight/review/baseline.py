@@ -1,0 +1,84 @@
+"""Baseline: compare this scan with a previous results.json so a gate can break on new failures only.
+
+Identity is (policy id, full resource id lowercased); a finding is `unchanged` only when the
+baseline had the same verdict for it, so a VM whose unknown became a confirmed failure shows
+as new. Accepted findings stay in every report; only the gate (`--fail-on-new`) treats them
+differently. Baseline failures that now pass, no longer apply or whose VM or policy is gone
+are listed as fixed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from backup_preflight.errors import InputError
+from backup_preflight.findings import ERROR, FAIL, UNKNOWN, Finding
+from backup_preflight.results import RESULTS_SCHEMA_VERSION
+from backup_preflight.snapshot import parse_json, read_bytes
+
+#: Verdicts a baseline can accept: the ones a gate can break on.
+ACCEPTABLE = (FAIL, ERROR, UNKNOWN)
+NEW, UNCHANGED = "new", "unchanged"
+
+
+def verdict(doc_or_finding: dict[str, Any] | Finding) -> str:
+    """The real verdict: an exempt finding keeps it under `verdict`."""
+    if isinstance(doc_or_finding, Finding):
+        return doc_or_finding.annotations.get("verdict", doc_or_finding.status)
+    return doc_or_finding.get("verdict", doc_or_finding["status"])
+
+
+def load_results(path: Path) -> tuple[dict[str, Any], str]:
+    """A results.json written by `scan`, checked enough to compare with, and its SHA-256."""
+    label = str(path)
+    data = read_bytes(path)
+    doc = parse_json(data, label)
+    if not isinstance(doc, dict) or "findings" not in doc or "scan" not in doc:
+        raise InputError.one(label, "/", "not a backup-preflight results.json (no 'scan' and 'findings')")
+    if doc.get("schemaVersion") != RESULTS_SCHEMA_VERSION:
+        raise InputError.one(label, "/schemaVersion",
+                             f"unsupported schemaVersion {doc.get('schemaVersion')!r}, "
+                             f"expected {RESULTS_SCHEMA_VERSION}")
+    for i, f in enumerate(doc["findings"]):
+        if not isinstance(f, dict) or not all(isinstance(f.get(k), str) for k in ("policyId", "resourceId", "status")):
+            raise InputError.one(label, f"/findings/{i}", "finding needs string policyId, resourceId and status")
+    return doc, hashlib.sha256(data).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    path: str
+    sha256: str
+    started_at: str | None
+    #: key → the baseline finding, for findings with an acceptable verdict only.
+    accepted: dict[tuple[str, str], dict[str, Any]]
+
+
+def load(path: Path) -> Baseline:
+    doc, digest = load_results(path)
+    accepted = {(f["policyId"], f["resourceId"].lower()): f for f in doc["findings"] if verdict(f) in ACCEPTABLE}
+    return Baseline(str(path), digest, doc["scan"].get("startedAt"), accepted)
+
+
+def apply(findings: list[Finding], baseline: Baseline, fail_on_new: bool) -> dict[str, Any]:
+    """Mark each failing/unknown/error finding new or unchanged; list what the baseline had that is gone."""
+    current: dict[tuple[str, str], str] = {}
+    for finding in findings:
+        key = finding.key()
+        current[key] = finding_verdict = verdict(finding)
+        if finding_verdict in ACCEPTABLE:
+            before = baseline.accepted.get(key)
+            same = before is not None and verdict(before) == finding_verdict
+            finding.annotations["baseline"] = UNCHANGED if same else NEW
+    fixed = []
+    for key, before in baseline.accepted.items():
+        now = current.get(key, "absent")
+        if now not in ACCEPTABLE:
+            fixed.append({"policyId": before["policyId"], "resourceId": before["resourceId"],
+                          "resourceName": before.get("resourceName", ""), "was": verdict(before), "now": now})
+    fixed.sort(key=lambda f: (f["policyId"], f["resourceId"].lower()))
+    return {"file": baseline.path, "sha256": baseline.sha256, "baselineStartedAt": baseline.started_at,
+            "failOnNew": fail_on_new, "fixed": fixed}

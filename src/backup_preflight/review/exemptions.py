@@ -1,0 +1,165 @@
+"""Exemptions: findings a team has accepted (waiver) or covered another way (mitigated).
+
+An exemption never hides a finding: the finding becomes `exempt`, keeps its real verdict in
+`verdict` and carries the exemption that decided it, so every report shows who accepted what,
+why and until when. Only fail, unknown and error findings can be exempted; a pass stays a pass
+(the exemption summary shows exemptions that matched nothing, so stale ones can be removed).
+An expired exemption exempts nothing, and the finding says in its evidence that it expired.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import re
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from backup_preflight.errors import InputError, Problem
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding
+from backup_preflight.snapshot import parse_json, read_bytes
+
+EXEMPTIBLE = (FAIL, UNKNOWN, ERROR)
+
+
+@cache
+def exemptions_schema() -> dict[str, Any]:
+    text = resources.files("backup_preflight.review").joinpath("exemptions.schema.json").read_text("utf-8")
+    return json.loads(text)
+
+
+@dataclass(frozen=True, slots=True)
+class Exemption:
+    """One compiled entry: what it covers, who owns it and the first instant it no longer applies."""
+
+    id: str
+    category: str
+    justification: str
+    owner: str
+    ticket: str
+    expires_on: str | None
+    ends_at: datetime | None
+    policies: frozenset[str]
+    causes: frozenset[str]
+    patterns: tuple[re.Pattern[str], ...]
+    scopes: tuple[str, ...]
+
+    def covers(self, finding: Finding) -> bool:
+        """Policy selector (ids or causes) and resource selector (patterns or scopes) both match."""
+        if finding.policy_id.lower() not in self.policies and finding.cause not in self.causes:
+            return False
+        rid = finding.resource_id.lower()
+        return rid.startswith(self.scopes) or any(p.fullmatch(rid) for p in self.patterns)
+
+    def expired(self, as_of: datetime) -> bool:
+        return self.ends_at is not None and as_of >= self.ends_at
+
+    def describe(self) -> dict[str, Any]:
+        """What reports show next to an exempt finding."""
+        doc = {"id": self.id, "category": self.category, "justification": self.justification,
+               "owner": self.owner, "ticket": self.ticket, "expiresOn": self.expires_on}
+        return {k: v for k, v in doc.items() if v}
+
+
+@dataclass(frozen=True, slots=True)
+class ExemptionFile:
+    path: str
+    sha256: str
+    exemptions: tuple[Exemption, ...]
+
+
+def load(path: Path) -> ExemptionFile:
+    """Read and validate an exemptions file; raise InputError naming file and JSON pointer."""
+    label = str(path)
+    data = read_bytes(path)
+    doc = parse_json(data, label)
+    validator = Draft202012Validator(exemptions_schema())
+    problems = [Problem(label, _pointer(e.absolute_path), _reason(e))
+                for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))]
+    entries: list[Exemption] = []
+    if not problems:
+        seen: set[str] = set()
+        for i, raw in enumerate(doc["exemptions"]):
+            if raw["id"] in seen:
+                problems.append(Problem(label, f"/exemptions/{i}/id", f"duplicate exemption id {raw['id']!r}"))
+            seen.add(raw["id"])
+            try:
+                entries.append(_compile(raw))
+            except ValueError as exc:
+                problems.append(Problem(label, f"/exemptions/{i}/expiresOn", str(exc)))
+    if problems:
+        raise InputError(problems)
+    return ExemptionFile(label, hashlib.sha256(data).hexdigest(), tuple(entries))
+
+
+def _compile(raw: dict[str, Any]) -> Exemption:
+    expires = raw.get("expiresOn")
+    return Exemption(
+        id=raw["id"], category=raw["category"], justification=raw["justification"], owner=raw["owner"],
+        ticket=raw.get("ticket", ""), expires_on=expires, ends_at=_end_of(expires) if expires else None,
+        policies=frozenset(p.lower() for p in raw.get("policies", ())),
+        causes=frozenset(raw.get("causes", ())),
+        patterns=tuple(re.compile(fnmatch.translate(p.lower())) for p in raw.get("resources", ())),
+        scopes=tuple(s.lower().rstrip("/") + "/" for s in raw.get("scopes", ())),
+    )
+
+
+def _end_of(text: str) -> datetime:
+    """A date is valid through the end of that day (UTC); a date-time until that instant."""
+    try:
+        if "T" not in text:
+            return datetime.combine(date.fromisoformat(text), datetime.min.time(), UTC) + timedelta(days=1)
+        return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid date: {exc}") from None
+
+
+def _pointer(parts: Any) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else "/"
+
+
+def _reason(error: Any) -> str:
+    if error.validator == "anyOf" and "description" in error.schema:
+        return f"incomplete entry: {error.schema['description']}"
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown key")
+    return error.message
+
+
+def apply(findings: list[Finding], exemptions: ExemptionFile, as_of: datetime) -> dict[str, Any]:
+    """Exempt what an active exemption covers; return the per-exemption account for results.json."""
+    entries = exemptions.exemptions
+    exempted: Counter[str] = Counter()
+    lapsed: Counter[str] = Counter()
+    for finding in findings:
+        if finding.status not in EXEMPTIBLE:
+            continue
+        matches = [e for e in entries if e.covers(finding)]
+        if not matches:
+            continue
+        active = next((e for e in matches if not e.expired(as_of)), None)
+        if active is not None:
+            finding.annotations["verdict"] = finding.status
+            finding.annotations["exemption"] = active.describe()
+            finding.status = EXEMPT
+            exempted[active.id] += 1
+        else:
+            gone = matches[0]
+            finding.annotations["expiredExemption"] = gone.describe()
+            finding.evidence = (*finding.evidence,
+                                f"exemption {gone.id} expired on {gone.expires_on}; the finding counts again")
+            lapsed[gone.id] += 1
+    return {
+        "file": exemptions.path,
+        "sha256": exemptions.sha256,
+        "entries": [{**e.describe(), "expired": e.expired(as_of), "exempted": exempted[e.id],
+                     "noLongerExempted": lapsed[e.id]} for e in entries],
+    }

@@ -1,0 +1,120 @@
+"""`verify`: re-evaluate a snapshot and confirm that a results.json says exactly what it would say now.
+
+Audit evidence: the snapshot hash, the policy set hash (documents + effective parameters), the
+exemptions file hash and every finding must match. Exemption expiry is judged at the original
+scan's start time, so a results.json verifies the same way next year. Baseline marks are left
+out of the comparison: they describe another file, not the estate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from backup_preflight import __version__, scan
+from backup_preflight.policy.loader import PolicySet
+from backup_preflight.report.results_json import finding_document
+from backup_preflight.results import Gate
+from backup_preflight.review import Review
+from backup_preflight.review.baseline import load_results
+
+#: Keys that describe a comparison with another results.json rather than the finding itself.
+IGNORED = frozenset({"baseline"})
+MAX_SHOWN = 20
+
+
+@dataclass(slots=True)
+class VerifyReport:
+    """Each check as (what, ok, detail), and the finding differences found."""
+
+    checks: list[tuple[str, bool, str]] = field(default_factory=list)
+    differences: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def matches(self) -> bool:
+        return all(ok for _, ok, _ in self.checks)
+
+    def render(self) -> str:
+        lines = [f"{'ok      ' if ok else 'MISMATCH'} {what}: {detail}" for what, ok, detail in self.checks]
+        lines += [f"  {d}" for d in self.differences[:MAX_SHOWN]]
+        if len(self.differences) > MAX_SHOWN:
+            lines.append(f"  … and {len(self.differences) - MAX_SHOWN} more differences")
+        lines += [f"note: {n}" for n in self.notes]
+        lines.append("VERIFIED: the results match a re-evaluation of the snapshot" if self.matches
+                     else "NOT VERIFIED: the results do not match a re-evaluation of the snapshot")
+        return "\n".join(lines) + "\n"
+
+
+def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review) -> VerifyReport:
+    doc, _ = load_results(results_path)
+    recorded = doc["scan"]
+    source = scan.snapshot_source(snapshots)
+    result = scan.run_scan(source, policies, Gate(), review, as_of=recorded.get("startedAt"))
+    report = VerifyReport()
+    _same(report, "snapshot sha256", recorded.get("source", {}).get("sha256"), source.sha256)
+    _same(report, "policy set sha256", recorded.get("policySetSha256"), policies.sha256)
+    if recorded.get("policySetSha256") != policies.sha256:
+        report.differences += _policy_differences(doc, result.run["parameters"], {p.id for p in policies.policies})
+    _same(report, "exemptions sha256", (recorded.get("exemptions") or {}).get("sha256"),
+          (result.run.get("exemptions") or {}).get("sha256"))
+    remediation = {p.id: p.remediation for p in policies.policies}
+    now = {_key(d): d for d in (_comparable(finding_document(f, remediation[f.policy_id]))
+                                 for f in result.findings)}
+    before = {_key(d): _comparable(d) for d in doc["findings"]}
+    differences = _finding_differences(before, now)
+    report.checks.append(("findings", not differences,
+                          f"{len(before)} recorded, {len(now)} re-evaluated, {len(differences)} differ"))
+    report.differences += differences
+    recorded_version = doc.get("tool", {}).get("version")
+    if recorded_version != __version__:
+        report.notes.append(f"results written by backup-preflight {recorded_version}, verified with {__version__}")
+    return report
+
+
+def _same(report: VerifyReport, what: str, recorded: Any, now: Any) -> None:
+    detail = f"{recorded or 'none'}" if recorded == now else (
+        f"results.json has {recorded or 'none'}, re-evaluation has {now or 'none'}")
+    report.checks.append((what, recorded == now, detail))
+
+
+def _key(doc: dict[str, Any]) -> tuple[str, str]:
+    return (doc["policyId"], doc["resourceId"].lower())
+
+
+def _comparable(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in IGNORED}
+
+
+def _finding_differences(before: dict[tuple[str, str], dict[str, Any]],
+                         now: dict[tuple[str, str], dict[str, Any]]) -> list[str]:
+    out = []
+    for key in sorted(before.keys() | now.keys()):
+        old, new = before.get(key), now.get(key)
+        if old == new:
+            continue
+        if old is None and new is not None:
+            out.append(f"{key[0]} {key[1]}: not in results.json, re-evaluation says {new['status']}")
+        elif old is not None and new is None:
+            out.append(f"{key[0]} {key[1]}: in results.json ({old['status']}), not produced by re-evaluation")
+        elif old is not None and new is not None:
+            fields = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+            changes = ", ".join(f"{k} {old.get(k)!r} → {new.get(k)!r}" if k == "status" else k for k in fields)
+            out.append(f"{key[0]} {key[1]}: {changes}")
+    return out
+
+
+def _policy_differences(doc: dict[str, Any], parameters: dict[str, Any], policy_ids: set[str]) -> list[str]:
+    """Why the policy set hash differs, as far as results.json can tell: ids and parameter values."""
+    recorded_ids = {p["id"] for p in doc.get("policies", [])}
+    out = [f"policy {pid} is in results.json only" for pid in sorted(recorded_ids - policy_ids)]
+    out += [f"policy {pid} is not in results.json" for pid in sorted(policy_ids - recorded_ids)]
+    recorded_params = doc["scan"].get("parameters", {})
+    for pid in sorted(recorded_params.keys() | parameters.keys()):
+        old, new = recorded_params.get(pid, {}), parameters.get(pid, {})
+        out += [f"parameter {pid}.{name}: results.json {old.get(name)!r}, now {new.get(name)!r} (pass --param)"
+                for name in sorted(old.keys() | new.keys()) if old.get(name) != new.get(name)]
+    if not out:
+        out.append("policy ids and parameters agree, so a policy document itself differs")
+    return out

@@ -1,0 +1,30 @@
+"""summary.md: short, link-free, and Azure text cannot break the tables or inject markup."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from backup_preflight.report import markdown
+from scan_helpers import XSS_SCRIPT, estate, run, write_snapshot
+
+
+def test_summary_is_short_and_escapes_azure_text(tmp_path: Path) -> None:
+    doc = estate(name_suffix="|" + XSS_SCRIPT + "[x](https://evil.example)", extra=[f"vm{i}" for i in range(40)])
+    doc["errors"] = [{"scope": "/subscriptions/s2", "table": "resources", "message": "Forbidden | *denied*"}]
+    text = markdown.render(run(write_snapshot(tmp_path / "s.json", doc)))
+    assert text.startswith("## backup-preflight: INCOMPLETE (exit 3")
+    assert len(text) < 8000 and len(text.splitlines()) < 80
+    assert "<script>" not in text and "\\<script\\>" in text
+    assert not re.search(r"(?<!\\)\]\(", text), "no links: the [x](…) must not become one"
+    assert "Forbidden \\| \\*denied\\*" in text
+    table = [line for line in text.splitlines() if "vm-noagent" in line]
+    assert table and all(line.count("|") - line.count("\\|") == 7 for line in table), "cells stay in their columns"
+    assert "… and" in text and "more VMs" in text
+    assert "VMBK-AGENT-001" in text
+
+
+def test_md_escapes_line_start_syntax() -> None:
+    assert markdown.md("# title") == "\\# title"
+    assert markdown.md("12. item") == "12\\. item"
+    assert markdown.md("a\nb\tc") == "a b c"

@@ -1,0 +1,58 @@
+"""verify: a results.json matches a re-evaluation of its snapshot, or the differences are named."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.policy.parameters import parse_cli_params
+from backup_preflight.report import results_json
+from backup_preflight.review import Review, exemptions, verify
+from scan_helpers import estate, policies, run, write_snapshot
+
+
+def scanned(tmp_path: Path, review: Review | None = None) -> tuple[Path, Path]:
+    snap = write_snapshot(tmp_path / "s.json", estate())
+    out = tmp_path / "results.json"
+    results_json.write(run(snap, review=review), out)
+    return snap, out
+
+
+def test_untouched_results_verify(tmp_path: Path) -> None:
+    snap, out = scanned(tmp_path)
+    report = verify.verify(out, [snap], policies(), Review())
+    assert report.matches, report.render()
+    assert "VERIFIED" in report.render()
+
+
+def test_tampered_finding_is_named(tmp_path: Path) -> None:
+    snap, out = scanned(tmp_path)
+    doc = json.loads(out.read_text())
+    target = next(f for f in doc["findings"] if f["status"] == "fail")
+    target["status"] = "pass"
+    out.write_text(json.dumps(doc))
+    report = verify.verify(out, [snap], policies(), Review())
+    assert not report.matches
+    assert any(target["policyId"] in d and "'pass' → 'fail'" in d for d in report.differences)
+
+
+def test_other_parameters_change_the_policy_set_hash(tmp_path: Path) -> None:
+    snap, out = scanned(tmp_path)
+    changed = load_policies([bundled_policy_dir()], parse_cli_params(["maximumPerSlot=3"]))
+    report = verify.verify(out, [snap], changed, Review())
+    assert not report.matches
+    assert any("maximumPerSlot" in d and "--param" in d for d in report.differences)
+
+
+def test_exemptions_must_be_supplied_again_and_expire_as_of_the_original_scan(tmp_path: Path) -> None:
+    ex_path = tmp_path / "ex.json"
+    ex_path.write_text(json.dumps({"exemptions": [{
+        "id": "EX-1", "policies": ["VMBK-AGENT-001"], "resources": ["*vm-noagent"], "category": "mitigated",
+        "justification": "agent-less appliance, backed up by the vendor tool", "owner": "ops"}]}))
+    review = Review(exemptions=exemptions.load(ex_path))
+    snap, out = scanned(tmp_path, review)
+    assert verify.verify(out, [snap], policies(), review).matches
+    without = verify.verify(out, [snap], policies(), Review())
+    assert not without.matches
+    assert any(what == "exemptions sha256" and not ok for what, ok, _ in without.checks)
