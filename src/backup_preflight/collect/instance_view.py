@@ -1,10 +1,10 @@
 """Compute instance views: VM agent version/status and extension handlers, absent from Resource Graph.
 
-The subscription-wide list with `statusOnly=true` returns power state only (the same fields as
-ARG's `properties.extended.instanceView`), and `$expand=instanceView` on the list requires a scale
-set filter, so the agent needs one `GET .../virtualMachines/{vm}/instanceView` per VM. We ask only
-for VMs whose ARG power state is running (the agent reports nothing otherwise), on a bounded pool
-of threads, and store the response body as Azure sent it (camelCase), not an SDK model dump.
+`$expand=instanceView` on the subscription-wide list needs a scale-set `$filter`, and nothing
+public shows the `statusOnly=true` list carrying `vmAgent` (tools that need the agent, like
+`Get-AzVM -Status`, read it per VM), so we use one `GET .../virtualMachines/{vm}/instanceView` per
+VM — only for VMs whose ARG power state is running (the agent reports nothing otherwise), on a
+bounded pool of threads — and store the body as Azure sent it (camelCase), not an SDK model dump.
 """
 
 from __future__ import annotations

@@ -62,6 +62,7 @@ TABLE_QUERIES: dict[str, str] = {
 }
 
 PAGE_SIZE = 1000  # the API's maximum `$top`
+MIN_THROTTLE_WAIT = 1.0  # seconds, after any 429
 SUBSCRIPTION_LIMIT_HIT = "x-ms-tenant-subscription-limit-hit"
 
 
@@ -74,6 +75,7 @@ class Tuning:
     view_workers: int = 8
     max_attempts: int = 5  # tries of one page against 5xx / dropped connections
     max_throttled: int = 20  # 429s tolerated for one page
+    max_splits: int = 100  # halvings of forbidden subscription batches per run (each costs requests)
     backoff_base: float = 1.0
     backoff_cap: float = 30.0
     read_timeout: int = 120
@@ -173,8 +175,10 @@ def make_client(credential: TokenCredential, endpoint: str, scope: str,
                                read_timeout=tuning.read_timeout)
 
 
-def _with_headers(pipeline_response: Any, deserialized: QueryResponse, _: Any) -> tuple[QueryResponse,
-                                                                                        Mapping[str, str]]:
+Page = tuple["QueryResponse", Mapping[str, str]]
+
+
+def _with_headers(pipeline_response: Any, deserialized: QueryResponse, _: Any) -> Page:
     return deserialized, pipeline_response.http_response.headers
 
 
@@ -189,6 +193,7 @@ class GraphCollector:
         self.pacer = QuotaPacer(clock, on_wait=progress.throttle_wait)
         self.requests = 0
         self._lock = threading.Lock()
+        self._splits_left = tuning.max_splits
 
     def run(self, queries: list[GraphQuery], scopes: list[Scope]) -> dict[str, ChainResult]:
         """Rows and errors per query target, over all scopes; rows of one target keep scope order."""
@@ -215,7 +220,7 @@ class GraphCollector:
             try:
                 response, headers = self._fetch(query, scope, skip_token, label)
             except PageFailed as failed:
-                if failed.status == 403 and len(scope.subscriptions) > 1 and not result.rows:
+                if failed.status == 403 and len(scope.subscriptions) > 1 and not result.rows and self._split():
                     return self._bisect(query, scope)
                 for name in scope.labels:
                     entry = error_entry(name, query.target, failed.status, failed.message)
@@ -245,6 +250,13 @@ class GraphCollector:
             result.errors.append(entry)
             self._progress.error(entry)
 
+    def _split(self) -> bool:
+        """Whether another forbidden batch may be halved: an identity that can read none of 1000
+        subscriptions would otherwise cost some 2000 requests per table to say so one by one."""
+        with self._lock:
+            self._splits_left -= 1
+            return self._splits_left >= 0
+
     def _bisect(self, query: GraphQuery, scope: Scope) -> ChainResult:
         """Split a forbidden batch until the subscriptions we may not read are named one by one."""
         middle = len(scope.subscriptions) // 2
@@ -258,7 +270,7 @@ class GraphCollector:
         return result
 
     def _fetch(self, query: GraphQuery, scope: Scope, skip_token: str | None,
-               label: str) -> tuple[QueryResponse, Mapping[str, str]]:
+               label: str) -> Page:
         """One page, retried per the module's rules; raises PageFailed when it gives up."""
         from azure.mgmt.resourcegraph.models import QueryRequest, QueryRequestOptions
 
@@ -292,7 +304,7 @@ def call_with_retries(call: Callable[[], tuple[T, Mapping[str, str]]], pacer: Qu
         except HttpResponseError as exc:
             headers: Mapping[str, str] = exc.response.headers if exc.response is not None else {}
             quota = Quota.from_headers(headers)
-            pacer.observe(ticket, quota)
+            pacer.release(ticket, quota)
             status = exc.status_code
             if status == 429:
                 throttled += 1
@@ -303,6 +315,8 @@ def call_with_retries(call: Callable[[], tuple[T, Mapping[str, str]]], pacer: Qu
                     delay = quota.resets_after
                 if delay is None:
                     delay = backoff(throttled, tuning.backoff_base, tuning.backoff_cap)
+                # A whole-second header may read 0 while the window is still closed: never spin.
+                delay = max(delay, MIN_THROTTLE_WAIT)
                 pacer.hold_until(clock.now() + delay)
                 progress.retry(label, "HTTP 429", delay)
                 continue
@@ -315,12 +329,16 @@ def call_with_retries(call: Callable[[], tuple[T, Mapping[str, str]]], pacer: Qu
             if failures >= tuning.max_attempts:
                 raise PageFailed(status, f"{describe_error(exc)} (gave up after {failures} tries)") from None
         except (ServiceRequestError, ServiceResponseError) as exc:
+            pacer.release(ticket, Quota(None, None))
             failures += 1
             reason = f"connection error: {describe_error(exc)}"
             if failures >= tuning.max_attempts:
                 raise PageFailed(None, f"{reason} (gave up after {failures} tries)") from None
+        except BaseException:
+            pacer.release(ticket, Quota(None, None))
+            raise
         else:
-            pacer.observe(ticket, Quota.from_headers(result[1]))
+            pacer.release(ticket, Quota.from_headers(result[1]))
             return result
         delay = backoff(failures, tuning.backoff_base, tuning.backoff_cap)
         progress.retry(label, reason, delay)

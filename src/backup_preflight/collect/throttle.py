@@ -11,6 +11,7 @@ Time comes from an injectable `Clock`, so tests pace through virtual seconds in 
 from __future__ import annotations
 
 import email.utils
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -44,13 +45,13 @@ class RealClock:
 
 def parse_duration(text: str | None) -> float | None:
     """Seconds in an `hh:mm:ss[.fff]` (or plain seconds) header value; None when unreadable."""
-    if not text:
+    if not text or "-" in text:
         return None
     try:
         parts = [float(p) for p in text.strip().split(":")]
     except ValueError:
         return None
-    if len(parts) > 3 or any(p < 0 for p in parts):
+    if len(parts) > 3 or not all(math.isfinite(p) for p in parts):
         return None
     seconds = 0.0
     for part in parts:
@@ -108,26 +109,30 @@ def backoff(attempt: int, base: float, cap: float) -> float:
 class QuotaPacer:
     """Shared by all workers: hands out request slots within the quota window the server reports.
 
-    Each request takes a ticket. A response's `remaining` counts every request the server saw up
-    to it, so the budget now is `remaining` minus the tickets issued after that request. The reset
-    time is the earliest `received + resets-after` seen in the window: `resets-after` has whole
-    seconds only, and the earliest bound is the tightest. Responses to tickets from before the
-    last reset describe a window that is gone and are ignored. Until the first response of a
-    window arrives the budget is unknown and workers may go (at most the pool size in flight).
-    Without quota headers (Compute) the pacer is just a shared pause after a 429.
+    Every request holds a ticket from `acquire` until `release` hands back what its response said.
+    The server's `remaining` only falls within a window, so the smallest one seen is its latest
+    count; requests still in flight may not be in it yet, so the budget is that minimum less the
+    requests in flight. At zero a worker waits for an in-flight response (it may have been counted
+    already) or, with none left, for the reset. The reset time is the earliest `received +
+    resets-after` seen: `resets-after` has whole seconds only and every reading is an upper bound.
+    Responses to tickets from before the last reset are ignored. Until the first response of a
+    window the budget is unknown and workers go (at most the pool size in flight). Without quota
+    headers (Compute) the pacer is only the shared pause after a 429.
     """
 
     #: Margin after the reported reset before the next request, against clock skew.
     SAFETY = 0.05
+    #: Longest wait for an in-flight response before looking again (real seconds).
+    RECHECK = 0.5
 
     def __init__(self, clock: Clock, on_wait: Callable[[float], None] | None = None) -> None:
         self._clock = clock
         self._on_wait = on_wait
-        self._lock = threading.Lock()
+        self._cond = threading.Condition()
         self._issued = 0
+        self._in_flight: set[int] = set()
         self._window_first = 1
-        self._newest_seen = 0
-        self._remaining: int | None = None
+        self._lowest: int | None = None
         self._reset_at: float | None = None
         self._hold = float("-inf")
         self._reported_deadline: float | None = None
@@ -135,47 +140,44 @@ class QuotaPacer:
     def acquire(self) -> int:
         """Block until the quota allows one more request; return its ticket."""
         while True:
-            with self._lock:
+            with self._cond:
                 now = self._clock.now()
-                if self._reset_at is not None and now >= self._reset_at:
-                    self._reset_at = None
-                    self._remaining = None
-                    self._window_first = self._issued + 1
-                if now >= self._hold and (self._remaining is None or self._remaining > 0):
-                    if self._remaining is not None:
-                        self._remaining -= 1
-                    self._issued += 1
-                    return self._issued
-                # remaining is only 0 with a known reset time
+                if now >= self._hold:
+                    if self._reset_at is not None and now >= self._reset_at:
+                        self._reset_at = None
+                        self._lowest = None
+                        self._window_first = self._issued + 1
+                    if self._lowest is None or self._lowest - len(self._in_flight) > 0:
+                        self._issued += 1
+                        self._in_flight.add(self._issued)
+                        return self._issued
+                    if self._in_flight:
+                        self._cond.wait(self.RECHECK)
+                        continue
                 deadline = self._hold if now < self._hold else self._reset_at
-                assert deadline is not None
+                assert deadline is not None  # a known budget of zero always has a reset time
                 report = deadline != self._reported_deadline
                 self._reported_deadline = deadline
             if report and self._on_wait:
                 self._on_wait(deadline - now)
             self._clock.wait_until(deadline)
 
-    def observe(self, ticket: int, quota: Quota) -> None:
-        """Take in the budget reported by the response to `ticket`, received just now."""
-        if quota.remaining is None or quota.resets_after is None:
-            return
-        with self._lock:
-            now = self._clock.now()
-            reset = now + quota.resets_after + self.SAFETY
-            if ticket < self._window_first or reset <= now:
+    def release(self, ticket: int, quota: Quota) -> None:
+        """End `ticket`'s request, taking in the budget its response (received just now) reported."""
+        with self._cond:
+            self._in_flight.discard(ticket)
+            self._cond.notify_all()
+            if quota.remaining is None or quota.resets_after is None or ticket < self._window_first:
                 return
-            estimate = max(quota.remaining - (self._issued - ticket), 0)
+            reset = self._clock.now() + quota.resets_after + self.SAFETY
             if self._reset_at is None or reset > self._reset_at + 1.0:
                 self._reset_at = reset
-                self._remaining = estimate
-                self._newest_seen = ticket
+                self._lowest = quota.remaining
                 return
             self._reset_at = min(self._reset_at, reset)
-            if ticket > self._newest_seen:
-                self._newest_seen = ticket
-                self._remaining = estimate
+            self._lowest = quota.remaining if self._lowest is None else min(self._lowest, quota.remaining)
 
     def hold_until(self, deadline: float) -> None:
         """Stop every worker until `deadline` (after a 429), whatever the quota headers say."""
-        with self._lock:
+        with self._cond:
             self._hold = max(self._hold, deadline)

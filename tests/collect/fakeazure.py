@@ -1,0 +1,447 @@
+"""A fake Azure on 127.0.0.1 for the real azure-mgmt-resourcegraph and Compute clients.
+
+It speaks `POST /providers/Microsoft.ResourceGraph/resources` (objectArray, `$top`,
+`$skipToken`, subscription and management-group scopes, the per-user quota with its
+`x-ms-user-quota-*` headers and 429s) and `GET .../virtualMachines/{vm}/instanceView`, over TLS
+with a `trustme` certificate. Faults (status codes, dropped connections) are injected by rules,
+and every request is recorded so tests can count them.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import math
+import re
+import ssl
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import orjson
+import trustme
+from azure.core.credentials import AccessToken
+
+GRAPH_PATH = "/providers/Microsoft.ResourceGraph/resources"
+VIEW_PATH = re.compile(
+    r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachines/([^/]+)"
+    r"/instanceView$", re.IGNORECASE)
+TYPE_FILTER = re.compile(r"where\s+type\s+in~\s*\(([^)]*)\)", re.IGNORECASE)
+#: Looks like a JWT so that redaction is exercised; tests assert it never leaks.
+TOKEN = "eyJ0eXAiOiJKV1QifQ.test-secret-token.signature"
+
+
+class FakeCredential:
+    """A TokenCredential that hands out one fixed token and remembers the scopes asked for."""
+
+    def __init__(self, token: str = TOKEN, error: Exception | None = None) -> None:
+        self.token = token
+        self.error = error
+        self.scopes: list[tuple[str, ...]] = []
+
+    def get_token(self, *scopes: str, **_: Any) -> AccessToken:
+        self.scopes.append(scopes)
+        if self.error is not None:
+            raise self.error
+        return AccessToken(self.token, int(time.time()) + 3600)
+
+
+class FakeClock:
+    """Virtual monotonic time shared by the client's pacer and the server's quota."""
+
+    def __init__(self, start: float = 1000.0) -> None:
+        self._now = start
+        self._lock = threading.Lock()
+        self.waits: list[float] = []
+
+    def now(self) -> float:
+        with self._lock:
+            return self._now
+
+    def wait_until(self, deadline: float) -> None:
+        with self._lock:
+            if deadline > self._now:
+                self.waits.append(deadline - self._now)
+                self._now = deadline
+
+
+class WallClock:
+    """Real monotonic time, for a server in its own process."""
+
+    def now(self) -> float:
+        return time.monotonic()
+
+
+class QuotaEmulator:
+    """Resource Graph's per-user quota: `limit` queries per fixed `window` seconds.
+
+    The window starts with the first query after the previous one ended. `resets-after` is
+    rounded up to whole seconds, so a client that obeys it never hits a 429. Throttled requests
+    do not use quota.
+    """
+
+    def __init__(self, limit: int, window: float, clock: Any) -> None:
+        self.limit = limit
+        self.window = window
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._start: float | None = None
+        self._used = 0
+        self.throttled = 0
+
+    def take(self) -> tuple[bool, dict[str, str]]:
+        with self._lock:
+            now = self.clock.now()
+            if self._start is None or now >= self._start + self.window:
+                self._start, self._used = now, 0
+            allowed = self._used < self.limit
+            if allowed:
+                self._used += 1
+            else:
+                self.throttled += 1
+            left = self._start + self.window - now
+            headers = {"x-ms-user-quota-remaining": str(self.limit - self._used),
+                       "x-ms-user-quota-resets-after": _hhmmss(math.ceil(left))}
+            return allowed, headers
+
+
+def _hhmmss(seconds: int) -> str:
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+@dataclass
+class Request:
+    """What the server saw; `status` is what it answered (0 for a dropped connection)."""
+
+    kind: str  # "graph" or "instanceview"
+    path: str
+    body: dict[str, Any]
+    authorization: str | None
+    status: int = 0
+
+    @property
+    def subscriptions(self) -> list[str]:
+        return self.body.get("subscriptions") or []
+
+    @property
+    def management_groups(self) -> list[str]:
+        return self.body.get("managementGroups") or []
+
+    @property
+    def query(self) -> str:
+        return self.body.get("query", "")
+
+    @property
+    def skip_token(self) -> str | None:
+        return (self.body.get("options") or {}).get("$skipToken")
+
+
+@dataclass
+class Fault:
+    """Answer matching requests with `status` (and `headers`), or drop the connection, `times` times."""
+
+    match: Callable[[Request], bool]
+    status: int = 500
+    headers: dict[str, str] = field(default_factory=dict)
+    drop: bool = False
+    times: int = 1
+
+
+@dataclass
+class Estate:
+    """What the fake Azure holds: rows per ARG table, custom query answers, instance views."""
+
+    tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    custom: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    instance_views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    management_groups: dict[str, list[str]] = field(default_factory=dict)
+    forbidden_subscriptions: set[str] = field(default_factory=set)
+    limit_hit_groups: set[str] = field(default_factory=set)
+
+
+class FakeAzure:
+    """The HTTPS server; `start()` it, point clients at `url`, trust `ca_path`."""
+
+    def __init__(self, estate: Estate, clock: Any | None = None, quota: tuple[int, float] | None = None,
+                 token: str | None = None, record_bodies: bool = True) -> None:
+        self.estate = estate
+        self.clock = clock or WallClock()
+        self.quota = QuotaEmulator(quota[0], quota[1], self.clock) if quota else None
+        self.token = token
+        self.record_bodies = record_bodies
+        self.faults: list[Fault] = []
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        self._cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+        self._ca = trustme.CA()
+        self._tmp = tempfile.TemporaryDirectory(prefix="fakeazure-")
+        self.ca_path = str(Path(self._tmp.name) / "ca.pem")
+        self._ca.cert_pem.write_to_path(self.ca_path)
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"https://127.0.0.1:{self._server.server_address[1]}"
+
+    def start(self) -> FakeAzure:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        self._ca.issue_cert("127.0.0.1").configure_cert(context)
+        server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
+        server.daemon_threads = True
+        server.socket = context.wrap_socket(server.socket, server_side=True)
+        server.fake = self  # type: ignore[attr-defined]
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, args=(0.05,), name="fakeazure", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        self._tmp.cleanup()
+
+    def add_fault(self, fault: Fault) -> None:
+        with self._lock:
+            self.faults.append(fault)
+
+    def graph_requests(self, status: int | None = None) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.kind == "graph" and (status is None or r.status == status)]
+
+    def view_requests(self, status: int | None = None) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests
+                    if r.kind == "instanceview" and (status is None or r.status == status)]
+
+    # -- request handling (called from handler threads) ------------------------------------------
+
+    def _fault_for(self, request: Request) -> Fault | None:
+        with self._lock:
+            for fault in self.faults:
+                if fault.times > 0 and fault.match(request):
+                    fault.times -= 1
+                    return fault
+        return None
+
+    def _record(self, request: Request) -> None:
+        with self._lock:
+            if not self.record_bodies and request.kind == "graph":
+                request.body = {"subscriptions": request.subscriptions}
+            self.requests.append(request)
+
+    def handle_graph(self, request: Request) -> tuple[int, dict[str, str], Any]:
+        headers: dict[str, str] = {}
+        if self.quota is not None:
+            allowed, headers = self.quota.take()
+            if not allowed:
+                return 429, headers, _arm_error("RateLimiting", "Please provide below info when asking for "
+                                                "support: the user quota is exhausted.")
+        subs = [s.lower() for s in request.subscriptions]
+        forbidden = [s for s in subs if s in self.estate.forbidden_subscriptions]
+        if forbidden:
+            return 403, headers, _arm_error("AuthorizationFailed", f"no read access to subscription {forbidden[0]}")
+        mgs = [m.lower() for m in request.management_groups]
+        if any(m not in self.estate.management_groups for m in mgs):
+            return 403, headers, _arm_error("AuthorizationFailed", "no read access to the management group")
+        rows = self._rows(request.query, tuple(subs), tuple(mgs))
+        if rows is None:
+            return 400, headers, _arm_error("BadRequest", "Query is invalid.")
+        options = request.body.get("options") or {}
+        top = int(options.get("$top") or 100)
+        if not 1 <= top <= 1000:
+            return 400, headers, _arm_error("BadRequest", "$top must be between 1 and 1000")
+        digest = hashlib.sha256(orjson.dumps([request.query, subs, mgs])).hexdigest()[:16]
+        offset = 0
+        if options.get("$skipToken"):
+            token = orjson.loads(base64.urlsafe_b64decode(options["$skipToken"]))
+            if token["q"] != digest:
+                return 400, headers, _arm_error("BadRequest", "$skipToken does not match query and scopes")
+            offset = token["o"]
+        page = rows[offset:offset + top]
+        body: dict[str, Any] = {"totalRecords": len(rows), "count": len(page), "resultTruncated": "false",
+                                "facets": [], "data": page}
+        if offset + top < len(rows):
+            body["$skipToken"] = base64.urlsafe_b64encode(
+                orjson.dumps({"q": digest, "o": offset + top})).decode()
+        if any(m in self.estate.limit_hit_groups for m in mgs):
+            headers["x-ms-tenant-subscription-limit-hit"] = "true"
+        return 200, headers, body
+
+    def _rows(self, query: str, subs: tuple[str, ...], mgs: tuple[str, ...]) -> list[dict[str, Any]] | None:
+        key = (query, subs, mgs)
+        with self._lock:
+            cached = self._cache.get(key)
+        if cached is not None:
+            return cached
+        if query in self.estate.custom:
+            source = self.estate.custom[query]
+        else:
+            table = re.split(r"[\s|]", query.strip(), maxsplit=1)[0].lower()
+            if table not in self.estate.tables:
+                return None
+            source = self.estate.tables[table]
+            found = TYPE_FILTER.search(query)
+            if found:
+                types = {t.strip().strip("'\"").lower() for t in found.group(1).split(",")}
+                source = [r for r in source if r["type"].lower() in types]
+        allowed: set[str] | None = None
+        if subs or mgs:
+            allowed = set(subs)
+            for mg in mgs:
+                allowed.update(s.lower() for s in self.estate.management_groups[mg])
+        rows = [r for r in source
+                if allowed is None or "subscriptionId" not in r or r["subscriptionId"].lower() in allowed]
+        with self._lock:
+            self._cache[key] = rows
+        return rows
+
+    def handle_view(self, path: str) -> tuple[int, dict[str, str], Any]:
+        found = VIEW_PATH.match(path)
+        assert found
+        sub, group, name = found.groups()
+        vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
+        view = self.estate.instance_views.get(vm_id.lower())
+        if view is None:
+            return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
+        return 200, {}, view
+
+
+def _arm_error(code: str, message: str) -> dict[str, Any]:
+    return {"error": {"code": code, "message": message}}
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Quiet: tests read `FakeAzure.requests` instead."""
+
+    def do_POST(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        path = self.path.split("?", 1)[0]
+        fake: FakeAzure = self.server.fake  # type: ignore[attr-defined]
+        if path.lower() != GRAPH_PATH.lower():
+            self._send(404, {}, _arm_error("NotFound", path))
+            return
+        request = Request("graph", self.path, orjson.loads(raw) if raw else {}, self.headers.get("Authorization"))
+        self._serve(fake, request, lambda: fake.handle_graph(request))
+
+    def do_GET(self) -> None:
+        path = self.path.split("?", 1)[0]
+        fake: FakeAzure = self.server.fake  # type: ignore[attr-defined]
+        if not VIEW_PATH.match(path):
+            self._send(404, {}, _arm_error("NotFound", path))
+            return
+        request = Request("instanceview", self.path, {}, self.headers.get("Authorization"))
+        self._serve(fake, request, lambda: fake.handle_view(path))
+
+    def _serve(self, fake: FakeAzure, request: Request,
+               answer: Callable[[], tuple[int, dict[str, str], Any]]) -> None:
+        if fake.token is not None and request.authorization != f"Bearer {fake.token}":
+            request.status = 401
+            fake._record(request)
+            self._send(401, {}, _arm_error("InvalidAuthenticationToken", "The access token is invalid."))
+            return
+        fault = fake._fault_for(request)
+        if fault is not None and fault.drop:
+            fake._record(request)
+            self.close_connection = True
+            return
+        if fault is not None:
+            request.status = fault.status
+            fake._record(request)
+            self._send(fault.status, fault.headers, _arm_error("Injected", f"injected HTTP {fault.status}"))
+            return
+        status, headers, body = answer()
+        request.status = status
+        fake._record(request)
+        self._send(status, headers, body)
+
+    def _send(self, status: int, headers: dict[str, str], body: Any) -> None:
+        data = orjson.dumps(body)
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Length", str(len(data)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(data)
+
+
+# -- synthetic estates -----------------------------------------------------------------------------
+
+
+def subscription_ids(count: int, offset: int = 0) -> list[str]:
+    """Deterministic GUID-shaped subscription ids."""
+    return [f"{i + offset:08x}-0000-4000-8000-{i + offset:012x}" for i in range(count)]
+
+
+def make_estate(vms: int, subscriptions: list[str], running_every: int = 2) -> Estate:
+    """VMs spread over the subscriptions, each with a NIC and a backup extension, a protected item
+    per VM, one backup policy per subscription, a guest configuration assignment per VM, and an
+    instance view for every running VM (every `running_every`-th one)."""
+    resources: list[dict[str, Any]] = []
+    recovery: list[dict[str, Any]] = []
+    guest: list[dict[str, Any]] = []
+    views: dict[str, dict[str, Any]] = {}
+    for sub in subscriptions:
+        recovery.append(_row(f"/subscriptions/{sub}/resourceGroups/rg-backup/providers/Microsoft.RecoveryServices"
+                             "/vaults/vault1/backupPolicies/DefaultPolicy",
+                             "microsoft.recoveryservices/vaults/backuppolicies", sub,
+                             {"backupManagementType": "AzureIaasVM",
+                              "schedulePolicy": {"scheduleRunTimes": ["2024-01-01T02:00:00Z"]}}))
+    for i in range(vms):
+        sub = subscriptions[i % len(subscriptions)]
+        name = f"vm{i:06d}"
+        vm_id = f"/subscriptions/{sub}/resourceGroups/RG-{i % 7}/providers/Microsoft.Compute/virtualMachines/{name}"
+        running = i % running_every == 0
+        power = "PowerState/running" if running else "PowerState/deallocated"
+        nic_id = f"/subscriptions/{sub}/resourceGroups/RG-{i % 7}/providers/Microsoft.Network/networkInterfaces/{name}"
+        resources.append(_row(vm_id, "microsoft.compute/virtualmachines", sub, {
+            "extended": {"instanceView": {"powerState": {"code": power, "displayStatus": "VM running"}}},
+            "networkProfile": {"networkInterfaces": [{"id": nic_id}]},
+            "storageProfile": {"osDisk": {"osType": "Linux"}}}))
+        resources.append(_row(f"{vm_id}/extensions/VMSnapshotLinux", "microsoft.compute/virtualmachines/extensions",
+                              sub, {"publisher": "Microsoft.Azure.RecoveryServices", "type": "VMSnapshotLinux",
+                                    "typeHandlerVersion": "1.0", "provisioningState": "Succeeded"}))
+        resources.append(_row(nic_id, "microsoft.network/networkinterfaces", sub,
+                              {"ipConfigurations": [{"properties": {"subnet": {"id": "subnet"}}}]}))
+        recovery.append(_row(f"/subscriptions/{sub}/resourceGroups/rg-backup/providers/Microsoft.RecoveryServices"
+                             f"/vaults/vault1/backupFabrics/Azure/protectionContainers/c;{name}/protectedItems/vm;{name}",
+                             "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems",
+                             sub, {"sourceResourceId": vm_id, "policyId": "DefaultPolicy"}))
+        guest.append(_row(f"{vm_id}/providers/Microsoft.GuestConfiguration/guestConfigurationAssignments/baseline",
+                          "microsoft.guestconfiguration/guestconfigurationassignments", sub,
+                          {"complianceStatus": "Compliant", "targetResourceId": vm_id}))
+        # Not a type the estate needs: the type filter must leave it out.
+        resources.append(_row(f"/subscriptions/{sub}/resourceGroups/RG-{i % 7}/providers/Microsoft.Compute/disks/"
+                              f"{name}-os", "microsoft.compute/disks", sub, {}))
+        if running:
+            views[vm_id.lower()] = {
+                "computerName": name, "osName": "ubuntu",
+                "vmAgent": {"vmAgentVersion": "2.9.1.1", "statuses": [
+                    {"code": "ProvisioningState/succeeded", "level": "Info", "displayStatus": "Ready"}],
+                    "extensionHandlers": [{"type": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux",
+                                           "typeHandlerVersion": "1.0.9225.0",
+                                           "status": {"code": "ProvisioningState/succeeded",
+                                                      "displayStatus": "Ready"}}]},
+                "statuses": [{"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"}]}
+    return Estate(tables={"resources": resources, "recoveryservicesresources": recovery,
+                          "guestconfigurationresources": guest}, instance_views=views)
+
+
+def _row(rid: str, rtype: str, sub: str, properties: dict[str, Any]) -> dict[str, Any]:
+    group = rid.split("/")[4].lower()
+    return {"id": rid, "name": rid.rsplit("/", 1)[1], "type": rtype, "tenantId": "tenant-1", "kind": "",
+            "location": "westeurope", "resourceGroup": group, "subscriptionId": sub, "managedBy": "",
+            "sku": None, "plan": None, "properties": properties, "tags": {}, "identity": None, "zones": None,
+            "extendedLocation": None}
