@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +16,9 @@ from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.results import Gate, ScanResult, exit_code, summarize
 from backup_preflight.review import Review
+from backup_preflight.review import baseline as baseline_mod
+from backup_preflight.whatif import gate as gate_mod
+from backup_preflight.whatif.parse import WhatIf
 
 
 @dataclass(slots=True)
@@ -60,17 +63,31 @@ def now() -> str:
 
 
 def run_scan(source: Source, policies: PolicySet, gate: Gate, review: Review | None = None,
-             as_of: str | None = None) -> ScanResult:
-    """Evaluate, review (exemptions, baseline) and summarize; `as_of` replays a past run's clock."""
+             as_of: str | None = None, what_if: WhatIf | None = None) -> ScanResult:
+    """Evaluate, review (exemptions, baseline) and summarize; `as_of` replays a past run's clock.
+
+    With `what_if`, the estate judged is the one the deployment would leave, and the scan of the
+    current estate is its baseline: only what the deployment introduces is new.
+    """
     started = now()
-    estate = build_estate(source.snapshot)
+    snap = source.snapshot
+    plan = None
+    if what_if is not None:
+        current = evaluate(policies, build_estate(snap).vms)
+        plan = gate_mod.predict(snap, what_if)
+        snap = plan.predicted
+        review = replace(review or Review(), fail_on_new=True,
+                         baseline=baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256))
+    estate = build_estate(snap)
     findings = evaluate(policies, estate.vms)
     reviewed = review.apply(findings, as_of or started) if review else {}
+    if plan is not None:
+        reviewed["whatIf"] = gate_mod.explain_new(findings, estate.vms, plan)
     coverage = {
         "vms": len(estate.vms),
         "policies": len(policies.policies),
-        "tables": {name: len(rows) for name, rows in sorted(source.snapshot.tables.items())},
-        "notCollected": [t for t in snapshot.KNOWN_TABLES if t not in source.snapshot.tables],
+        "tables": {name: len(rows) for name, rows in sorted(snap.tables.items())},
+        "notCollected": [t for t in snapshot.KNOWN_TABLES if t not in snap.tables],
         "errors": estate.errors,
     }
     summary = summarize(findings, gate)
@@ -78,8 +95,8 @@ def run_scan(source: Source, policies: PolicySet, gate: Gate, review: Review | N
         "startedAt": started,
         "finishedAt": now(),
         "source": source.describe(),
-        "scope": source.snapshot.scope,
-        "collectedAt": source.snapshot.collected_at,
+        "scope": snap.scope,
+        "collectedAt": snap.collected_at,
         "policySetSha256": policies.sha256,
         "parameters": policies.parameters(),
         **reviewed,

@@ -1,4 +1,6 @@
 """The gate end to end on the real pipeline: scan current and predicted estates, compare, blame."""
+# The comparison is the baseline machinery (review.baseline) with the current scan as the baseline,
+# exactly as `scan --what-if` does it (scan.run_scan, whatif.gate).
 
 from __future__ import annotations
 
@@ -14,8 +16,9 @@ from backup_preflight.estate.index import Index
 from backup_preflight.findings import Finding
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.review import baseline
 from backup_preflight.snapshot import Snapshot
-from backup_preflight.whatif import Comparison, blame, compare, load_what_if, overlay, related_resources
+from backup_preflight.whatif import blame, load_what_if, overlay, related_resources
 from backup_preflight.whatif.blame import NOT_TRACED
 from whatif.plan import (
     APP_VMS,
@@ -41,7 +44,8 @@ POLICIES = load_policies([bundled_policy_dir()])
 class Gate:
     current: list[Finding]
     predicted: list[Finding]
-    comparison: Comparison
+    new_findings: list[Finding]
+    resolved: list[dict[str, str]]
     causes: dict[tuple[str, str], list[str]]
     notes: list[dict[str, str]]
 
@@ -49,7 +53,7 @@ class Gate:
         return next((f.status for f in self.predicted if f.policy_id == policy and f.resource_name == vm), None)
 
     def new(self, policy: str) -> list[str]:
-        return sorted(f.resource_name for f in self.comparison.new if f.policy_id == policy)
+        return sorted(f.resource_name for f in self.new_findings if f.policy_id == policy)
 
     def why(self, policy: str, vm: str) -> list[str]:
         return self.causes[(policy, rid("vm", vm).lower())]
@@ -63,9 +67,10 @@ def run_gate(tmp_path: Path, what_if: dict[str, Any] | Path, snap: Snapshot | No
     current = evaluate(POLICIES, build_estate(snap).vms)
     after_estate = build_estate(predicted_snap)
     predicted = evaluate(POLICIES, after_estate.vms)
-    comparison = compare(current, predicted)
-    causes = blame(comparison.new, after_estate.vms, changes, Index(predicted_snap).by_id)
-    return Gate(current, predicted, comparison, causes, notes)
+    meta = baseline.apply(predicted, baseline.from_findings(current, "current", "sha"), fail_on_new=True)
+    new = [f for f in predicted if f.annotations.get("baseline") == baseline.NEW]
+    causes = blame(new, after_estate.vms, changes, Index(predicted_snap).by_id)
+    return Gate(current, predicted, new, meta["fixed"], causes, notes)
 
 
 def test_the_current_estate_passes_the_network_policy() -> None:
@@ -82,13 +87,13 @@ def test_new_nsg_deny_rule_fails_the_vms_behind_it_and_is_blamed(tmp_path: Path,
     gate = run_gate(tmp_path, az_output(plan))
     assert gate.new("VMBK-NET-001") == list(APP_VMS)
     assert gate.status("VMBK-NET-001", "vmdb") == "pass"
-    failure = next(f for f in gate.comparison.new if f.resource_name == "vm1" and f.policy_id == "VMBK-NET-001")
+    failure = next(f for f in gate.new_findings if f.resource_name == "vm1" and f.policy_id == "VMBK-NET-001")
     assert any("DenyStorage443" in line for line in failure.evidence)
     [sentence] = gate.why("VMBK-NET-001", "vm1")
     assert "DenyStorage443" in sentence and "NSG nsg-app" in sentence
     assert sentence.endswith("— the NSG of its subnet vnet-app/snet-app; 3 VMs newly fail VMBK-NET-001 "
                              "through this change")
-    assert {f.policy_id for f in gate.comparison.new} == {"VMBK-NET-001"}  # VMBK-NET-002 checks port 8443
+    assert {f.policy_id for f in gate.new_findings} == {"VMBK-NET-001"}  # VMBK-NET-002 checks port 8443
 
 
 def test_route_to_none_fails_through_the_route_table(tmp_path: Path) -> None:
@@ -119,7 +124,7 @@ def test_deleted_vm_findings_disappear(tmp_path: Path) -> None:
                                                                             {}))))
     assert any(f.resource_name == "vm2" for f in gate.current)
     assert not any(f.resource_name == "vm2" for f in gate.predicted)
-    assert gate.comparison.new == []
+    assert gate.new_findings == []
 
 
 def test_removing_a_deny_rule_resolves_failures(tmp_path: Path) -> None:
@@ -127,8 +132,8 @@ def test_removing_a_deny_rule_resolves_failures(tmp_path: Path) -> None:
     broken, _, _ = overlay(estate(), load_what_if(write(tmp_path / "add.json",
                                                         az_output(change("Create", rule["id"], after=rule)))))
     gate = run_gate(tmp_path, az_output(change("Delete", rule["id"], before=rule)), snap=broken)
-    assert gate.comparison.new == []
-    assert sorted((r["policyId"], r["resourceName"], r["was"], r["now"]) for r in gate.comparison.resolved) == [
+    assert gate.new_findings == []
+    assert sorted((r["policyId"], r["resourceName"], r["was"], r["now"]) for r in gate.resolved) == [
         ("VMBK-NET-001", vm, "fail", "pass") for vm in APP_VMS]
 
 

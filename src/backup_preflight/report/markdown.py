@@ -11,7 +11,13 @@ import re
 from pathlib import Path
 
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITIES, STATUSES, UNKNOWN
-from backup_preflight.report.view import EXIT_MEANING, clean, review_meta, vms_needing_attention
+from backup_preflight.report.view import (
+    EXIT_MEANING,
+    clean,
+    deployment_causes,
+    review_meta,
+    vms_needing_attention,
+)
 from backup_preflight.results import ScanResult
 
 TOP = 10
@@ -46,6 +52,7 @@ def render(result: ScanResult) -> str:
         f"**{s['gateFailures']} gate failures**",
         "",
     ]
+    lines += _deployment_lines(result)
     if cov["errors"]:
         lines += [f"### ⚠ Not collected ({len(cov['errors'])} scope errors)", "",
                   "Findings that depend on these are unknown.", ""]
@@ -62,6 +69,21 @@ def render(result: ScanResult) -> str:
     lines += _worst_vms(result)
     lines.append("Full details: report.html, results.json, junit.xml.")
     return "\n".join(lines) + "\n"
+
+
+def _deployment_lines(result: ScanResult) -> list[str]:
+    """With --what-if, lead with what the deployment introduces and which planned change causes it."""
+    plan = result.run.get("whatIf")
+    if not plan:
+        return []
+    fixed = len(review_meta(result)["baseline"].get("fixed", []))
+    lines = [f"### This deployment introduces {plan['newFindings']} new findings and resolves {fixed}", ""]
+    causes = deployment_causes(result)
+    lines += [f"- {md(sentence, 400)}" for sentence, _ in causes[:TOP]]
+    if len(causes) > TOP:
+        lines.append(f"- … and {len(causes) - TOP} more planned changes (see report.html)")
+    lines += [f"- note: {md(n.get('scope', ''))}: {md(n.get('message', ''), 200)}" for n in plan["notes"][:TOP]]
+    return [*lines, ""]
 
 
 def _review_lines(result: ScanResult) -> list[str]:

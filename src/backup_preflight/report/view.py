@@ -6,7 +6,7 @@ Everything here reads a ScanResult; nothing recomputes a verdict.
 from __future__ import annotations
 
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,6 +92,14 @@ def policy_counts(result: ScanResult) -> dict[str, dict[str, int]]:
     for f in result.findings:
         counts[f.policy_id][f.status] += 1
     return counts
+
+
+def deployment_causes(result: ScanResult) -> list[tuple[str, int]]:
+    """With --what-if: each planned change blamed for new findings, with how many findings it explains."""
+    counts: Counter[str] = Counter()
+    for finding in result.findings:
+        counts.update(finding.annotations.get("plannedChanges", ()))
+    return counts.most_common()
 
 
 def review_meta(result: ScanResult) -> dict[str, Any]:

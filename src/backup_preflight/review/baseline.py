@@ -63,6 +63,14 @@ def load(path: Path) -> Baseline:
     return Baseline(str(path), digest, doc["scan"].get("startedAt"), accepted)
 
 
+def from_findings(findings: list[Finding], label: str, sha256: str) -> Baseline:
+    """A baseline made from another scan in the same run: `scan --what-if` compares the predicted
+    estate with the current one exactly as with a previous results.json."""
+    accepted = {f.key(): {"policyId": f.policy_id, "resourceId": f.resource_id, "resourceName": f.resource_name,
+                          "status": f.status} for f in findings if f.status in ACCEPTABLE}
+    return Baseline(label, sha256, None, accepted)
+
+
 def apply(findings: list[Finding], baseline: Baseline, fail_on_new: bool) -> dict[str, Any]:
     """Mark each failing/unknown/error finding new or unchanged; list what the baseline had that is gone."""
     current: dict[tuple[str, str], str] = {}

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from backup_preflight.estate.index import Row, parent_vm_id, props
-from backup_preflight.findings import ERROR, FAIL, UNKNOWN, Finding
+from backup_preflight.findings import UNKNOWN, Finding
 from backup_preflight.whatif.describe import PlannedChange
 from backup_preflight.whatif.shapes import last_segment, segment_after
-
-#: Verdicts a gate can break on (unknown only under --strict); a change of verdict into one is "new".
-GATING = (FAIL, ERROR, UNKNOWN)
 
 _NETWORK = frozenset({"vm", "nic", "nsg", "subnet", "vnet", "routeTable"})
 _BACKUP = frozenset({"vm", "protectedItem", "backupPolicy"})
@@ -43,30 +39,6 @@ NOT_TRACED = ("no planned change touches this VM or the resources this check dep
               "comes from elsewhere in the plan (for example other VMs joining its backup schedule slot)")
 
 Key = tuple[str, str]
-
-
-@dataclass(slots=True)
-class Comparison:
-    """Findings of the predicted estate against the current one."""
-
-    #: Predicted findings with a gating verdict the current estate does not have for that (policy, VM).
-    new: list[Finding]
-    #: Current gating findings that the deployment clears: {policyId, resourceId, resourceName, was, now}
-    #: where `now` is the predicted status, or "absent" when the VM or policy is gone.
-    resolved: list[dict[str, str]]
-
-
-def compare(current: Iterable[Finding], predicted: Iterable[Finding]) -> Comparison:
-    """New and resolved verdicts; compare engine findings, before exemptions and baselines touch them."""
-    before = {f.key(): f for f in current}
-    after = {f.key(): f for f in predicted}
-    new = [f for key, f in after.items()
-           if f.status in GATING and (key not in before or before[key].status != f.status)]
-    resolved = [{"policyId": f.policy_id, "resourceId": f.resource_id, "resourceName": f.resource_name,
-                 "was": f.status, "now": after[key].status if key in after else "absent"}
-                for key, f in before.items()
-                if f.status in GATING and (key not in after or after[key].status not in GATING)]
-    return Comparison(new, resolved)
 
 
 def related_resources(vm: Mapping[str, Any], rows_by_id: Mapping[str, Row]) -> dict[str, tuple[str, str]]:
