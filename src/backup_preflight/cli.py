@@ -7,16 +7,16 @@ error; 3 incomplete (some scope not collected, or nothing evaluated).
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 from pathlib import Path
 from typing import Any
 
 from backup_preflight import __version__
+from backup_preflight.collect.auth import AUTH_METHODS, CollectError
 from backup_preflight.errors import InputError
 from backup_preflight.findings import SEVERITIES
-from backup_preflight.results import EXIT_FAILING, EXIT_INPUT, EXIT_OK, Gate
-
-AUTH_CHOICES = ("default", "cli", "environment", "managed-identity", "workload-identity")
+from backup_preflight.results import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Gate
 
 
 def _live_flags(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +25,7 @@ def _live_flags(parser: argparse.ArgumentParser) -> None:
                       help="subscription to collect (repeatable)")
     live.add_argument("--management-group", action="append", default=[], metavar="ID",
                       help="management group to collect (repeatable)")
-    live.add_argument("--auth", choices=AUTH_CHOICES, default="default",
+    live.add_argument("--auth", choices=AUTH_METHODS, default="default",
                       help="azure-identity credential to use (default: DefaultAzureCredential)")
     live.add_argument("--arm-endpoint", metavar="URL",
                       help="Resource Manager endpoint for sovereign clouds; TLS trust follows REQUESTS_CA_BUNDLE")
@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="results.json of an earlier scan: mark findings new/unchanged, list fixed ones")
     scan.add_argument("--fail-on-new", action="store_true",
                       help="with --baseline: only findings the baseline did not have break the gate")
+    scan.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
+                      help="ARM/Bicep what-if JSON (az deployment ... what-if --no-pretty-print), repeatable: "
+                           "judge the estate as the deployment would leave it; only new failures break the gate")
 
     verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
     verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",
@@ -107,6 +110,9 @@ def main(argv: list[str] | None = None) -> int:
         for problem in exc.problems:
             print(f"backup-preflight: error: {problem}", file=sys.stderr)
         return EXIT_INPUT
+    except CollectError as exc:  # nothing could be collected at all: no token, unreachable endpoint
+        print(f"backup-preflight: error: nothing collected: {exc}", file=sys.stderr)
+        return EXIT_INCOMPLETE
     except KeyboardInterrupt:
         print("backup-preflight: interrupted", file=sys.stderr)
         return 130
@@ -124,6 +130,15 @@ def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
 def _collect_options(args: argparse.Namespace) -> Any:
     from backup_preflight.collect import CollectOptions
 
+    # Progress and scope errors, on stderr; only this logger, or azure-core would log every request.
+    log = logging.getLogger("backup_preflight.collect")
+    if not log.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(asctime)s collect: %(message)s", "%H:%M:%S"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+        log.propagate = False
+
     return CollectOptions(subscriptions=args.subscription, management_groups=args.management_group,
                           auth=args.auth, arm_endpoint=args.arm_endpoint,
                           instance_view=not args.no_instance_view)
@@ -140,8 +155,15 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
                      "--subscription/--management-group")
     if args.fail_on_new and not args.baseline:
         parser.error("--fail-on-new needs --baseline RESULTS_JSON")
+    if args.what_if and args.baseline:
+        parser.error("--what-if compares with the current estate itself; it cannot be combined with --baseline")
     policies = _load_policies(args, args.policies)
     review = _load_review(args)
+    what_if = None
+    if args.what_if:
+        from backup_preflight.whatif import load_what_ifs
+
+        what_if = load_what_ifs(args.what_if)
     if args.demo:
         source = scan.demo_source()
     elif args.snapshot:
@@ -150,8 +172,8 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from backup_preflight.collect import collect_snapshot
 
         source = scan.live_source(collect_snapshot(_collect_options(args)))
-    result = scan.run_scan(source, policies, Gate(fail_on=args.fail_on, strict=args.strict,
-                                                  fail_on_new=args.fail_on_new), review)
+    gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
+    result = scan.run_scan(source, policies, gate, review, what_if=what_if)
     written = outputs.write_all(result, args.output_dir)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
@@ -178,7 +200,6 @@ def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
 def cmd_collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight import snapshot
     from backup_preflight.collect import collect_snapshot
-    from backup_preflight.results import EXIT_INCOMPLETE
 
     if not (args.subscription or args.management_group):
         parser.error("collect needs --subscription or --management-group")

@@ -1,0 +1,100 @@
+"""`collect` and live `scan` through the installed console script, the real SDKs and a fake Azure.
+
+The fake `az` on PATH answers AzureCliCredential; the only address contacted is the fake server on
+127.0.0.1 (its CA trusted through REQUESTS_CA_BUNDLE). A live scan must equal a scan of the
+snapshot `collect` saved from the same server.
+"""
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from backup_preflight import demo
+from collect.fakeazure import TOKEN, Estate
+from collect.test_collect_auth import fake_az
+
+from cli_helpers import run
+
+GRAPH_TABLES = ("resources", "recoveryservicesresources", "guestconfigurationresources")
+
+
+def demo_estate() -> tuple[Estate, list[str]]:
+    doc = demo.generate(60, seed=5, subscriptions=2)
+    tables = {name: doc["tables"][name] for name in GRAPH_TABLES}
+    views = {row["id"].lower(): row["instanceView"] for row in doc["tables"]["instanceviews"]}
+    # The demo leaves some views out on purpose ("not collected"); a live Azure has one for every VM.
+    spare = next(iter(views.values()))
+    for row in doc["tables"]["resources"]:
+        if row["type"] == "microsoft.compute/virtualmachines":
+            views.setdefault(row["id"].lower(), spare)
+    return Estate(tables=tables, instance_views=views), doc["scope"]["subscriptions"]
+
+
+def env_for(fake: Any, tmp_path: Path) -> dict[str, str]:
+    return {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "REQUESTS_CA_BUNDLE": fake.ca_path}
+
+
+def comparable(path: Path) -> dict[str, Any]:
+    doc = json.loads(path.read_text())
+    for key in ("startedAt", "finishedAt", "source", "collectedAt"):  # two collections, two times
+        doc["scan"].pop(key)
+    return doc
+
+
+def test_collect_then_scan_equals_a_live_scan(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    estate, subs = demo_estate()
+    fake = serve(estate)
+    fake_az(tmp_path, TOKEN)
+    for name, value in env_for(fake, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    live_flags = [arg for sub in subs for arg in ("--subscription", sub)]
+    live_flags += ["--arm-endpoint", fake.url, "--auth", "cli"]
+
+    snap = tmp_path / "estate.json.gz"
+    collected = run("collect", *live_flags, "--output", snap)
+    assert collected.returncode == 0, collected.stderr
+    assert "0 scope errors" in collected.stdout
+    assert TOKEN not in collected.stdout + collected.stderr
+
+    offline = run("scan", "--snapshot", snap, "--output-dir", tmp_path / "offline")
+    live = run("scan", *live_flags, "--output-dir", tmp_path / "live")
+    assert offline.returncode == live.returncode == 1, live.stderr
+    a, b = comparable(tmp_path / "offline" / "results.json"), comparable(tmp_path / "live" / "results.json")
+    assert a == b
+    assert a["coverage"]["vms"] == 60 and a["coverage"]["errors"] == []
+    assert {"instanceviews", "resources"} <= set(a["coverage"]["tables"])
+    assert set(a["coverage"]["notCollected"]) == {"guestfacts", "metrics"}
+
+
+def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    estate, subs = demo_estate()
+    estate.forbidden_subscriptions = {subs[1]}
+    fake = serve(estate)
+    fake_az(tmp_path, TOKEN)
+    for name, value in env_for(fake, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    proc = run("scan", "--subscription", subs[0], "--subscription", subs[1], "--arm-endpoint", fake.url,
+               "--auth", "cli", "--no-instance-view", "--output-dir", tmp_path / "out")
+    assert proc.returncode == 3, proc.stderr
+    assert subs[1] in proc.stdout
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert any(subs[1] in e["scope"] for e in results["coverage"]["errors"])
+    assert results["coverage"]["vms"] > 0  # the readable subscription was still scanned
+    assert subs[1] in (tmp_path / "out" / "summary.md").read_text()
+
+
+def test_no_token_is_a_clear_error_without_traceback(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    estate, subs = demo_estate()
+    fake = serve(estate)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "az").write_text("#!/bin/sh\necho 'Please run az login to setup account.' >&2\nexit 1\n")
+    (bin_dir / "az").chmod(0o755)
+    for name, value in env_for(fake, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    proc = run("collect", "--subscription", subs[0], "--arm-endpoint", fake.url, "--auth", "cli",
+               "--output", tmp_path / "s.json")
+    assert proc.returncode == 3
+    assert "nothing collected" in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "s.json").exists()
