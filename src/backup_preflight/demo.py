@@ -12,19 +12,18 @@ Schedule crowding is structural rather than per VM: see `CROWD_SIZE`.
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
 import random
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from backup_preflight import snapshot
+from backup_preflight.gcpause import gc_paused
 
 Row = dict[str, Any]
 
@@ -329,7 +328,7 @@ class Estate:
 
 def generate(vms: int, seed: int = 7, subscriptions: int | None = None) -> dict[str, Any]:
     """Return a snapshot document for a synthetic estate; same arguments, same bytes."""
-    with _gc_paused():
+    with gc_paused():
         estate = plan_estate(vms, seed, subscriptions)
         tables = _render(estate)
     return {
@@ -349,18 +348,6 @@ def demo_document() -> dict[str, Any]:
 def write(vms: int, seed: int, path: Path) -> None:
     """Write a synthetic estate as a snapshot file (`.json` or `.json.gz`), validated on the way."""
     snapshot.save(snapshot.from_document(generate(vms, seed), str(path)), path)
-
-
-@contextlib.contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Millions of new, acyclic rows would otherwise trigger full collections over a growing heap."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 # ---------------------------------------------------------------------------------------------

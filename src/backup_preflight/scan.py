@@ -12,6 +12,7 @@ import orjson
 
 from backup_preflight import demo, snapshot
 from backup_preflight.estate import build_estate
+from backup_preflight.gcpause import gc_paused
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.results import Gate, ScanResult, exit_code, summarize
@@ -69,6 +70,12 @@ def run_scan(source: Source, policies: PolicySet, gate: Gate, review: Review | N
     With `what_if`, the estate judged is the one the deployment would leave, and the scan of the
     current estate is its baseline: only what the deployment introduces is new.
     """
+    with gc_paused():
+        return _run(source, policies, gate, review, as_of, what_if)
+
+
+def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None, as_of: str | None,
+         what_if: WhatIf | None) -> ScanResult:
     started = now()
     snap = source.snapshot
     plan = None

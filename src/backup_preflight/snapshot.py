@@ -17,6 +17,7 @@ import orjson
 
 from backup_preflight.atomic import atomic_writer
 from backup_preflight.errors import InputError, Problem
+from backup_preflight.gcpause import gc_paused
 
 SCHEMA_VERSION = 1
 
@@ -117,25 +118,36 @@ def _row_key(row: dict[str, Any]) -> str:
     return f"{key}|{name}" if isinstance(name, str) else key
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's bytes, gunzipped when it is gzip (by magic number, whatever its name)."""
-    label = str(path)
+def read_raw(path: Path) -> bytes:
+    """The file's bytes as stored (what its SHA-256 is computed on)."""
     try:
-        raw = path.read_bytes()
+        return path.read_bytes()
+    except FileNotFoundError:
+        raise InputError.one(str(path), "", "no such file") from None
     except OSError as exc:
-        raise InputError.one(label, "", f"cannot read file: {exc.strerror or exc}") from None
-    if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
-    return raw
+        raise InputError.one(str(path), "", f"cannot read file: {exc.strerror or exc}") from None
+
+
+def decompress(raw: bytes, label: str) -> bytes:
+    """Gunzip when the bytes are gzip (by magic number, whatever the file is called)."""
+    if raw[:2] != b"\x1f\x8b":
+        return raw
+    try:
+        return gzip.decompress(raw)
+    except (OSError, EOFError) as exc:
+        raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
+
+
+def read_bytes(path: Path) -> bytes:
+    """The file's content, gunzipped when it is gzip."""
+    return decompress(read_raw(path), str(path))
 
 
 def parse_json(data: bytes, label: str) -> Any:
     """Parse JSON, turning a syntax error into an InputError that names line and column."""
     try:
-        return orjson.loads(data)
+        with gc_paused():
+            return orjson.loads(data)
     except orjson.JSONDecodeError as exc:
         reason = "file is empty, expected JSON" if not data.strip() else f"not valid JSON: {exc.msg}"
         return _raise(label, f"line {exc.lineno} column {exc.colno}", reason)
@@ -148,15 +160,12 @@ def _raise(label: str, place: str, reason: str) -> Any:
 def load(path: Path) -> Snapshot:
     """Read one snapshot file of any accepted shape, validating what downstream relies on."""
     label = str(path)
-    raw = path.read_bytes() if path.is_file() else None
-    if raw is None:
-        raise InputError.one(label, "", "no such file")
-    digest = hashlib.sha256(raw).hexdigest()
-    doc = parse_json(read_bytes(path), label)
+    raw = read_raw(path)
+    doc = parse_json(decompress(raw, label), label)
     snap = from_document(doc, label)
     kind = "snapshot" if isinstance(doc, dict) and "tables" in doc else (
         "az-graph-query" if isinstance(doc, dict) else "rows")
-    snap.sources = [SourceFile(path=label, sha256=digest, kind=kind)]
+    snap.sources = [SourceFile(path=label, sha256=hashlib.sha256(raw).hexdigest(), kind=kind)]
     return snap
 
 

@@ -52,37 +52,35 @@ class Node:
         raise NotImplementedError
 
 
-class AllOf(Node):
+class _Junction(Node):
+    """allOf and anyOf: the first part equal to `decisive` decides; otherwise unknown wins."""
+
+    decisive: bool
+
     def __init__(self, parts: list[Node]) -> None:
         self.parts = parts
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
         unknown = False
+        decisive = self.decisive
         for part in self.parts:
             value = part.eval(facts, ctx)
-            if value is False:
-                return False
+            if value is decisive:
+                return decisive
             if value is None:
                 unknown = True
-        return None if unknown else True
+        return None if unknown else not decisive
+
+
+class AllOf(_Junction):
+    decisive = False
 
     def explain(self, facts: Facts, ctx: Context) -> list[str]:
         return _explain_parts(self.parts, self.eval(facts, ctx), facts, ctx)
 
 
-class AnyOf(Node):
-    def __init__(self, parts: list[Node]) -> None:
-        self.parts = parts
-
-    def eval(self, facts: Facts, ctx: Context) -> Tri:
-        unknown = False
-        for part in self.parts:
-            value = part.eval(facts, ctx)
-            if value is True:
-                return True
-            if value is None:
-                unknown = True
-        return None if unknown else False
+class AnyOf(_Junction):
+    decisive = True
 
     def explain(self, facts: Facts, ctx: Context) -> list[str]:
         value = self.eval(facts, ctx)

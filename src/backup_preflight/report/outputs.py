@@ -13,6 +13,7 @@ import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
+from backup_preflight.gcpause import gc_paused
 from backup_preflight.report import html, junit, markdown, results_json
 from backup_preflight.results import ScanResult
 
@@ -35,7 +36,8 @@ def write_all(result: ScanResult, output_dir: Path) -> list[Path]:
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=output_dir)
             os.close(fd)
             staged.append((Path(tmp), output_dir / name))
-            writer(result, Path(tmp))
+            with gc_paused():
+                writer(result, Path(tmp))
             os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are artifacts others read
     except BaseException:
         for tmp, _ in staged:

@@ -1,0 +1,84 @@
+"""Scan speed and memory on a generated estate, phase by phase, against the JSON-parsing floor.
+
+    python benchmarks/scan_bench.py --vms 100000            # generates /tmp/bp-bench-100000.json once
+    python benchmarks/scan_bench.py --snapshot FILE
+
+Each measurement runs in a fresh interpreter so that peak RSS belongs to that phase alone.
+Figures go into docs/performance.md by hand, with the command and the machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PHASES = {
+    "json.load, gc paused (floor)": """
+import gc, json; gc.disable(); json.load(open(PATH, 'rb'))""",
+    "orjson.loads, gc paused (floor)": """
+import gc, orjson; gc.disable(); orjson.loads(open(PATH, 'rb').read())""",
+    "load snapshot": """
+from backup_preflight import snapshot; snapshot.load(Path(PATH))""",
+    "load + estate": """
+from backup_preflight import snapshot; from backup_preflight.estate import build_estate
+build_estate(snapshot.load(Path(PATH)))""",
+    "load + estate + evaluate": """
+from backup_preflight import snapshot; from backup_preflight.estate import build_estate
+from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+evaluate(load_policies([bundled_policy_dir()]), build_estate(snapshot.load(Path(PATH))).vms)""",
+}
+
+RUNNER = """
+import resource, sys, time
+from pathlib import Path
+PATH = sys.argv[1]
+start = time.perf_counter()
+{body}
+print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+"""
+
+
+def measure(body: str, path: Path) -> tuple[float, float]:
+    out = subprocess.run([sys.executable, "-c", RUNNER.format(body=body.strip()), str(path)],
+                         capture_output=True, text=True, check=True).stdout.split()
+    return float(out[0]), int(out[1]) / 1024 / 1024
+
+
+def full_scan(path: Path) -> tuple[float, float]:
+    """The whole CLI run, reports included, timed from outside."""
+    script = Path(sys.executable).with_name("backup-preflight")
+    start = time.perf_counter()
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", str(script), "scan", "--snapshot", str(path),
+                           "--output-dir", "/tmp/bp-bench-out", "--fail-on", "never"],
+                          capture_output=True, text=True)
+    elapsed = time.perf_counter() - start
+    return elapsed, int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--vms", type=int, default=100_000)
+    parser.add_argument("--snapshot", type=Path)
+    args = parser.parse_args()
+    path = args.snapshot or Path(f"/tmp/bp-bench-{args.vms}.json")
+    if not path.exists():
+        script = Path(sys.executable).with_name("backup-preflight")
+        subprocess.run([str(script), "demo-estate", "--vms", str(args.vms), "--output", str(path)], check=True)
+    with path.open("rb") as handle:
+        doc_rows = sum(len(rows) for rows in json.load(handle)["tables"].values())
+    print(f"snapshot {path}: {path.stat().st_size / 1e6:.0f} MB, {doc_rows} rows")
+    print(f"{'phase':34} {'seconds':>8} {'peak GB':>8}")
+    for name, body in PHASES.items():
+        seconds, peak = measure(body, path)
+        print(f"{name:34} {seconds:8.1f} {peak:8.2f}", flush=True)
+    seconds, peak = full_scan(path)
+    print(f"{'full `scan` incl. all reports':34} {seconds:8.1f} {peak:8.2f}")
+
+
+if __name__ == "__main__":
+    main()
