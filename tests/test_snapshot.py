@@ -108,3 +108,10 @@ def test_truncated_gzip_and_missing_file(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b'{"schemaVersion": 1, "tables": {}}')[:20])
     assert "gzip" in problem(path)[1]
     assert "no such file" in problem(tmp_path / "absent.json")[1]
+
+
+def test_binary_garbage_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "bin.json"
+    path.write_bytes(b'{"schemaVersion": 1, "tables": {"x": "\xff\xfe"}}')
+    place, reason = problem(path)
+    assert place == "byte 38" and "not UTF-8" in reason

@@ -153,8 +153,8 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if kinds != 1:
         parser.error("scan needs exactly one source: --demo, --snapshot FILE, or "
                      "--subscription/--management-group")
-    if args.fail_on_new and not args.baseline:
-        parser.error("--fail-on-new needs --baseline RESULTS_JSON")
+    if args.fail_on_new and not (args.baseline or args.what_if):
+        parser.error("--fail-on-new needs --baseline RESULTS_JSON (or --what-if, which implies it)")
     if args.what_if and args.baseline:
         parser.error("--what-if compares with the current estate itself; it cannot be combined with --baseline")
     policies = _load_policies(args, args.policies)
