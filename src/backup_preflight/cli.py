@@ -81,6 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     collect = sub.add_parser("collect", help="collect a snapshot from Azure")
     _live_flags(collect)
+    _policy_flags(collect)  # the rows of every resourceGraphQuery policy are collected too
     collect.add_argument("--output", type=Path, required=True, metavar="FILE",
                          help="snapshot file to write (.json or .json.gz)")
 
@@ -127,7 +128,7 @@ def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
     return load_policies(sources or [bundled_policy_dir()], overrides)
 
 
-def _collect_options(args: argparse.Namespace) -> Any:
+def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
     from backup_preflight.collect import CollectOptions
 
     # Progress and scope errors, on stderr; only this logger, or azure-core would log every request.
@@ -141,7 +142,8 @@ def _collect_options(args: argparse.Namespace) -> Any:
 
     return CollectOptions(subscriptions=args.subscription, management_groups=args.management_group,
                           auth=args.auth, arm_endpoint=args.arm_endpoint,
-                          instance_view=not args.no_instance_view)
+                          instance_view=not args.no_instance_view,
+                          custom_queries=[p.query for p in policy_set.policies if p.query])
 
 
 def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -171,7 +173,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     else:
         from backup_preflight.collect import collect_snapshot
 
-        source = scan.live_source(collect_snapshot(_collect_options(args)))
+        source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     result = scan.run_scan(source, policies, gate, review, what_if=what_if)
     written = outputs.write_all(result, args.output_dir)
@@ -203,7 +205,7 @@ def cmd_collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     if not (args.subscription or args.management_group):
         parser.error("collect needs --subscription or --management-group")
-    snap = collect_snapshot(_collect_options(args))
+    snap = collect_snapshot(_collect_options(args, _load_policies(args, args.policies)))
     digest = snapshot.save(snap, args.output)
     rows = sum(len(r) for r in snap.tables.values())
     print(f"Wrote {args.output}: {rows} rows, {len(snap.errors)} scope errors, sha256 {digest}")

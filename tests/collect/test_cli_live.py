@@ -98,3 +98,37 @@ def test_no_token_is_a_clear_error_without_traceback(serve: Any, tmp_path: Path,
     assert proc.returncode == 3
     assert "nothing collected" in proc.stderr and "Traceback" not in proc.stderr
     assert not (tmp_path / "s.json").exists()
+
+
+def test_custom_query_policies_are_collected_and_replayed(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    kql = "resources | where type =~ 'microsoft.recoveryservices/vaults' | project id, name, softDelete"
+    vault = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/"
+    estate, subs = demo_estate()
+    estate.custom[kql] = [{"id": vault + "good", "name": "good", "softDelete": "AlwaysOn"},
+                          {"id": vault + "bad", "name": "bad", "softDelete": "Disabled"}]
+    fake = serve(estate)
+    fake_az(tmp_path, TOKEN)
+    for name, value in env_for(fake, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "vault.json").write_text(json.dumps({
+        "id": "MY-VAULT-001", "title": "Vault soft delete is on", "cause": "backup-protection",
+        "severity": "high", "target": "resourceGraphQuery", "query": kql,
+        "assert": {"field": "row.softDelete", "in": ["Enabled", "AlwaysOn"]},
+        "message": "Vault {name} has soft delete {row.softDelete}", "remediation": "Enable it."}))
+    live = ["--subscription", subs[0], "--arm-endpoint", fake.url, "--auth", "cli", "--no-instance-view"]
+    snap = tmp_path / "s.json"
+    assert run("collect", *live, "--policies", policies, "--output", snap).returncode == 0
+    assert len(json.loads(snap.read_text())["queries"]) == 1
+    proc = run("scan", "--snapshot", snap, "--policies", policies, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 1
+    findings = json.loads((tmp_path / "out" / "results.json").read_text())["findings"]
+    assert {(f["resourceName"], f["status"]) for f in findings} == {("good", "pass"), ("bad", "fail")}
+    # a snapshot collected without the policy cannot answer it: unknown, and it says how to fix that
+    bare = tmp_path / "bare.json"
+    assert run("collect", *live, "--output", bare).returncode == 0
+    proc = run("scan", "--snapshot", bare, "--policies", policies, "--output-dir", tmp_path / "out2",
+               "--fail-on", "never")
+    [finding] = json.loads((tmp_path / "out2" / "results.json").read_text())["findings"]
+    assert finding["status"] == "unknown" and "collect --policies" in finding["message"]

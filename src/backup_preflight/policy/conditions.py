@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from backup_preflight.policy.operators import OPERATORS, OperandError, Operator
-from backup_preflight.policy.paths import MISSING, FieldPath, PathError, check_path
+from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathError, check_path
 
 Tri = bool | None
 Facts = Mapping[str, Any]
@@ -220,7 +220,8 @@ _LOGICAL = ("allOf", "anyOf", "not")
 
 
 def compile_condition(node: Any, pointer: str, params: ParameterLookup, *,
-                      element_prefix: str | None = None, allow_group: bool = False) -> Node:
+                      element_prefix: str | None = None, allow_group: bool = False,
+                      paths: PathChecker = check_path) -> Node:
     """Compile one condition (a JSON object) into a Node, raising ConditionError with its pointer."""
     if not isinstance(node, dict):
         raise ConditionError(pointer, "a condition must be an object")
@@ -231,7 +232,7 @@ def compile_condition(node: Any, pointer: str, params: ParameterLookup, *,
             raise ConditionError(pointer, f"'{logical[0]}' cannot be combined with {extra} in one condition")
         key = logical[0]
         sub = node[key]
-        kw = {"element_prefix": element_prefix, "allow_group": allow_group}
+        kw = {"element_prefix": element_prefix, "allow_group": allow_group, "paths": paths}
         if key == "not":
             return Not(compile_condition(sub, f"{pointer}/not", params, **kw))
         if not isinstance(sub, list) or not sub:
@@ -251,7 +252,7 @@ def compile_condition(node: Any, pointer: str, params: ParameterLookup, *,
         raise ConditionError(pointer, f"a condition needs exactly one operator, found {len(operators)}")
     if "where" in node and operands[0] != "count":
         raise ConditionError(f"{pointer}/where", "'where' belongs inside 'count'")
-    operand = _compile_operand(node, operands[0], pointer, params, element_prefix, allow_group)
+    operand = _compile_operand(node, operands[0], pointer, params, element_prefix, allow_group, paths)
     op_name = operators[0]
     operator = OPERATORS[op_name]
     raw = _resolve(node[op_name], f"{pointer}/{op_name}", params)
@@ -268,11 +269,11 @@ def compile_condition(node: Any, pointer: str, params: ParameterLookup, *,
 
 
 def _compile_operand(node: dict[str, Any], kind: str, pointer: str, params: ParameterLookup,
-                     element_prefix: str | None, allow_group: bool) -> Operand:
+                     element_prefix: str | None, allow_group: bool, paths: PathChecker) -> Operand:
     if kind == "value":
         return ValueOperand(_resolve(node["value"], f"{pointer}/value", params))
     if kind == "field":
-        path, relative = _field(node["field"], f"{pointer}/field", element_prefix, allow_group, star=False)
+        path, relative = _field(node["field"], f"{pointer}/field", element_prefix, allow_group, paths)
         return FieldOperand(path, relative)
     spec = node["count"]
     if not isinstance(spec, dict) or "field" not in spec:
@@ -283,26 +284,26 @@ def _compile_operand(node: dict[str, Any], kind: str, pointer: str, params: Para
     text = spec["field"]
     if not isinstance(text, str) or not text.endswith("[*]"):
         raise ConditionError(f"{pointer}/count/field", "'count' field must end with [*], e.g. 'extensions[*]'")
-    path, relative = _field(text[:-3], f"{pointer}/count/field", element_prefix, allow_group, star=False)
+    path, relative = _field(text[:-3], f"{pointer}/count/field", element_prefix, allow_group, paths)
     where = None
     if "where" in spec:
         where = compile_condition(spec["where"], f"{pointer}/count/where", params,
-                                  element_prefix=text, allow_group=allow_group)
+                                  element_prefix=text, allow_group=allow_group, paths=paths)
     return CountOperand(path, relative, where)
 
 
 def _field(text: Any, pointer: str, element_prefix: str | None, allow_group: bool,
-           star: bool) -> tuple[FieldPath, bool]:
+           paths: PathChecker) -> tuple[FieldPath, bool]:
     if not isinstance(text, str) or not text:
         raise ConditionError(pointer, "'field' must be a non-empty string")
     if text.startswith("group.") and not allow_group:
         raise ConditionError(pointer, f"{text!r} is only available in policies with 'groupBy'")
     try:
         if element_prefix and text.startswith(element_prefix + "."):
-            full = check_path(text, allow_star=True)
-            depth = len(check_path(element_prefix, allow_star=True).segments)
+            full = paths(text, allow_star=True)
+            depth = len(paths(element_prefix, allow_star=True).segments)
             return FieldPath(text, full.segments[depth:], full.map_leaf, full.opaque), True
-        return check_path(text, allow_star=star), False
+        return paths(text), False
     except PathError as exc:
         raise ConditionError(pointer, str(exc)) from None
 

@@ -15,19 +15,55 @@ from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN
 from backup_preflight.policy.conditions import Context, Node
 from backup_preflight.policy.loader import Policy, PolicySet
 from backup_preflight.policy.paths import MISSING
+from backup_preflight.snapshot import query_key
 
 Facts = dict[str, Any]
 
 
-def evaluate(policies: PolicySet, vms: list[Facts]) -> list[Finding]:
-    """All findings, ordered by policy id and then resource id (stable between runs)."""
+def evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str, Any]] | None = None) -> list[Finding]:
+    """All findings, ordered by policy id and then resource id (stable between runs).
+
+    `queries` holds the rows of custom Resource Graph queries by query key (snapshot.queries);
+    a resourceGraphQuery policy judges those rows instead of the VMs.
+    """
     findings: list[Finding] = []
     for policy in policies.policies:
-        if policy.group_by:
-            findings.extend(_evaluate_grouped(policy, vms))
+        if policy.query is None:
+            targets = vms
         else:
-            findings.extend(_judge(policy, vm, vm) for vm in vms)
+            key = query_key(policy.query)
+            stored = (queries or {}).get(key)
+            if stored is None:
+                findings.append(_query_not_collected(policy, key))
+                continue
+            targets = query_targets(key, stored.get("rows") or [])
+        if policy.group_by:
+            findings.extend(_evaluate_grouped(policy, targets))
+        else:
+            findings.extend(_judge(policy, target, target) for target in targets)
     return findings
+
+
+def query_targets(key: str, rows: list[Any]) -> list[Facts]:
+    """A custom query's rows as targets, `row.<column>` in conditions; an id-less row is named by position."""
+    targets = []
+    for i, row in enumerate(rows):
+        cells = row if isinstance(row, dict) else {}
+        rid = cells["id"] if isinstance(cells.get("id"), str) else f"query:{key[:16]}/{i}"
+        name = cells["name"] if isinstance(cells.get("name"), str) else rid.rsplit("/", 1)[-1]
+        targets.append({"id": rid, "name": name, "row": cells,
+                        "subscriptionId": str(cells.get("subscriptionId", "")),
+                        "resourceGroup": str(cells.get("resourceGroup", "")).lower()})
+    targets.sort(key=lambda t: t["id"].lower())
+    return targets
+
+
+def _query_not_collected(policy: Policy, key: str) -> Finding:
+    target = {"id": f"query:{key[:16]}", "name": f"{policy.id} query", "subscriptionId": "", "resourceGroup": ""}
+    return _finding(policy, target, UNKNOWN,
+                    "Not assessed: the rows of this policy's Resource Graph query are not in the snapshot; "
+                    "collect them with `backup-preflight collect --policies DIR` or scan live",
+                    (f"query {key[:16]}… was not collected",))
 
 
 _CTX = Context()  # conditions outside `count` never read or change it

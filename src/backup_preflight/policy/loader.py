@@ -21,7 +21,7 @@ from jsonschema import Draft202012Validator
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.conditions import ConditionError, Node, compile_condition
 from backup_preflight.policy.parameters import Override, coerce
-from backup_preflight.policy.paths import MISSING, FieldPath, PathError, check_path
+from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathError, check_path, check_row_path
 from backup_preflight.snapshot import parse_json, read_bytes
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
@@ -75,6 +75,8 @@ class Policy:
     applies: Node | None = None
     description: str = ""
     group_by: tuple[FieldPath, ...] = ()
+    #: KQL of a resourceGraphQuery policy (its targets are the query's rows), else None.
+    query: str | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     references: list[dict[str, str]] = field(default_factory=list)
     tags: list[str] = field(default_factory=list)
@@ -191,23 +193,25 @@ def _compile(path: Path, doc: dict[str, Any], overrides: dict[str, Override],
                                           f"{', '.join(sorted(values)) or 'none'}")
         return values[name]
 
-    group_by = _group_by(label, doc, lookup, problems)
+    query = doc.get("query")
+    paths = check_row_path if query else check_path
+    group_by = _group_by(label, doc, lookup, problems, paths)
     grouped = bool(doc.get("groupBy"))
     nodes: dict[str, Node | None] = {"applies": None, "assert": None}
     for key in ("applies", "assert"):
         if key in doc:
             try:
-                nodes[key] = compile_condition(doc[key], f"/{key}", lookup, allow_group=grouped)
+                nodes[key] = compile_condition(doc[key], f"/{key}", lookup, allow_group=grouped, paths=paths)
             except ConditionError as exc:
                 problems.append(Problem(label, exc.pointer, exc.reason))
-    message = _message(label, doc["message"], grouped, problems)
+    message = _message(label, doc["message"], grouped, problems, paths)
     if len(problems) > before or message is None or nodes["assert"] is None:
         return None
     return Policy(
         id=doc["id"], title=doc["title"], cause=doc["cause"], severity=doc["severity"],
         assertion=nodes["assert"], applies=nodes["applies"], message=message,
         remediation=doc["remediation"], file=label, document=doc,
-        description=doc.get("description", ""), group_by=group_by, parameters=values,
+        description=doc.get("description", ""), group_by=group_by, query=query, parameters=values,
         references=doc.get("references", []), tags=doc.get("tags", []),
     )
 
@@ -240,13 +244,14 @@ def _parameter_values(label: str, doc: dict[str, Any], overrides: dict[str, Over
     return values
 
 
-def _group_by(label: str, doc: dict[str, Any], lookup: Any, problems: list[Problem]) -> tuple[FieldPath, ...]:
+def _group_by(label: str, doc: dict[str, Any], lookup: Any, problems: list[Problem],
+              check: PathChecker) -> tuple[FieldPath, ...]:
     paths = []
     for i, item in enumerate(doc.get("groupBy", [])):
         pointer = f"/groupBy/{i}"
         try:
             text = lookup(item["parameter"], pointer) if isinstance(item, dict) else item
-            paths.append(check_path(text))
+            paths.append(check(text))
         except ConditionError as exc:
             problems.append(Problem(label, exc.pointer, exc.reason))
         except PathError as exc:
@@ -254,14 +259,16 @@ def _group_by(label: str, doc: dict[str, Any], lookup: Any, problems: list[Probl
     return tuple(paths)
 
 
-def _message(label: str, text: str, grouped: bool, problems: list[Problem]) -> MessageTemplate | None:
+def _message(label: str, text: str, grouped: bool, problems: list[Problem],
+             paths: PathChecker) -> MessageTemplate | None:
     fields = []
     for placeholder in dict.fromkeys(_PLACEHOLDER.findall(text)):
         if placeholder.startswith("group.") and not grouped:
             problems.append(Problem(label, "/message", f"{{{placeholder}}} needs 'groupBy'"))
             continue
         try:
-            fields.append((placeholder, check_path(placeholder.strip())))
+            name = placeholder.strip()
+            fields.append((placeholder, check_path(name) if name in ("id", "name") else paths(name)))
         except PathError as exc:
             problems.append(Problem(label, "/message", f"placeholder {{{placeholder}}}: {exc}"))
     return MessageTemplate(text, tuple(fields))

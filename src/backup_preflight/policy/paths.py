@@ -171,6 +171,20 @@ def check_path(text: str, *, allow_star: bool = False) -> FieldPath:
     return FieldPath(text, tuple(segments), map_leaf, opaque)
 
 
+def check_row_path(text: str, *, allow_star: bool = False) -> FieldPath:
+    """A path into a custom query's row, `row.<column>[.key…]`: the columns are the query's own,
+    so only the shape is checked; a column a row lacks is unknown, like any fact not collected."""
+    segments = split_path(text)
+    if segments[0] != "row" or len(segments) < 2:
+        raise PathError(f"field {text!r}: a resourceGraphQuery policy names its query's columns as row.<column>")
+    if "[*]" in segments and not allow_star:
+        raise PathError(f"field {text!r} has [*]: iterate arrays with a `count` condition")
+    return FieldPath(text, tuple(segments), False, False)
+
+
+PathChecker = Callable[..., FieldPath]
+
+
 def _join(segments: list[str]) -> str:
     return ".".join(segments).replace(".[*]", "[*]")
 
