@@ -47,6 +47,7 @@ def test_agent_provisioned() -> None:
     found = judge(doc, "VMBK-AGENT-001")
     assert statuses(found) == {"ok": "pass", "off": "fail", "special": "unknown"}
     assert found["off"].evidence == ("agent.provisioned is false: equals true does not hold",)
+    assert found["off"].message == "The VM agent is not provisioned on off (provisionVMAgent is false)"
 
 
 def test_agent_ready() -> None:

@@ -53,7 +53,7 @@ def test_group_by_fails_every_member_of_an_oversized_group(tmp_path: Path) -> No
             vm("nobackup", placementGroup="avset-a")]
     got = {f.resource_name: f for f in evaluate(policies, vms)}
     assert [got[f"a{i}"].status for i in range(3)] == ["fail"] * 3
-    assert got["a0"].message == "3 VMs in avset-a / utc 02:00: ['a0', 'a1', 'a2']"
+    assert got["a0"].message == "3 VMs in avset-a / utc 02:00: a0, a1, a2"
     assert got["b1"].status == got["c1"].status == "pass"   # keys compare case-insensitively
     assert got["nobackup"].status == "unknown"
     # the same estate passes when the maximum is raised

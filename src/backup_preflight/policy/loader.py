@@ -53,10 +53,21 @@ class MessageTemplate:
     def render(self, facts: dict[str, Any]) -> str:
         out = self.text
         for placeholder, path in self.fields:
-            value = path.get(facts)
-            shown = "(not collected)" if value is MISSING else ("(none)" if value is None else str(value))
-            out = out.replace("{" + placeholder + "}", shown)
+            out = out.replace("{" + placeholder + "}", _shown(path.get(facts)))
         return out
+
+
+def _shown(value: Any) -> str:
+    """A fact as an operator reads it in a message: JSON words for booleans, lists comma-separated."""
+    if value is MISSING:
+        return "(not collected)"
+    if value is None:
+        return "(none)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return ", ".join(_shown(v) for v in value)
+    return str(value)
 
 
 @dataclass(slots=True)
