@@ -24,8 +24,9 @@ def gate(tmp_path: Path, *changes: dict, extra: tuple[str, ...] = ()) -> tuple[i
 
 def test_new_deny_rule_fails_the_gate_and_every_report_names_the_rule(tmp_path: Path) -> None:
     rule = rule_body("DenyStorage443", 50)
-    code, out, _ = gate(tmp_path, change("Create", rule["id"], after=rule))
+    code, out, stdout = gate(tmp_path, change("Create", rule["id"], after=rule))
     assert code == 1
+    assert "This deployment introduces 3 new findings:" in stdout and "DenyStorage443" in stdout
     results = json.loads((out / "results.json").read_text())
     new = [f for f in results["findings"] if f.get("baseline") == "new"]
     assert {f["policyId"] for f in new} == {"VMBK-NET-001"}

@@ -7,10 +7,29 @@ from typing import TextIO
 from tabulate import tabulate
 
 from backup_preflight.findings import SEVERITIES, STATUSES
+from backup_preflight.report.view import deployment_causes, review_meta
 from backup_preflight.results import ScanResult
 
 _EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate",
                  3: "incomplete: some scope was not collected or nothing was evaluated"}
+
+
+def _review(result: ScanResult) -> str:
+    """Exemptions, baseline and the planned deployment, when the scan used them."""
+    s, meta, lines = result.summary, review_meta(result), []
+    plan = result.run.get("whatIf")
+    if plan:
+        lines.append(f"This deployment introduces {plan['newFindings']} new findings:")
+        lines += [f"  - {sentence}" for sentence, _ in deployment_causes(result)[:5]]
+    if meta["baseline"]:
+        b = s["baseline"]
+        lines.append(f"Baseline ({meta['baseline']['file']}): {b['new']} new, {b['unchanged']} unchanged, "
+                     f"{len(meta['baseline']['fixed'])} fixed")
+    if meta["exemptions"]:
+        ex = s["exempt"]
+        lines.append(f"Exemptions: {ex['waiver']} waived, {ex['mitigated']} mitigated, "
+                     f"{ex['expired']} no longer exempt (expired)")
+    return "".join(f"\n{line}" for line in lines) + ("\n" if lines else "")
 
 
 def render(result: ScanResult, out: TextIO, max_policies: int = 20) -> None:
@@ -30,6 +49,7 @@ def render(result: ScanResult, out: TextIO, max_policies: int = 20) -> None:
                            tablefmt="github") + "\n")
         if len(failing) > max_policies:
             out.write(f"... and {len(failing) - max_policies} more (see results.json)\n")
+    out.write(_review(result))
     errors = result.coverage["errors"]
     if errors:
         out.write(f"\nNOT COLLECTED ({len(errors)} scope errors): findings that depend on them are unknown\n")
