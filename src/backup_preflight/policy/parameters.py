@@ -8,6 +8,7 @@ command line cannot silently leave a default in force.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,40 +29,31 @@ class Override:
     from_text: bool
 
 
+#: Type name → (check of a parsed JSON value, what the error says was expected).
+_CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
+    "string": (lambda v: isinstance(v, str), "a string"),
+    "field": (lambda v: isinstance(v, str), "a string"),
+    "version": (lambda v: parse_version(v) is not None, "a dotted-integer version like 2.2.53.1"),
+    "boolean": (lambda v: isinstance(v, bool), "true or false"),
+    "integer": (lambda v: isinstance(v, int) and not isinstance(v, bool), "an integer"),
+    "number": (lambda v: isinstance(v, int | float) and not isinstance(v, bool), "a number"),
+    "array": (lambda v: isinstance(v, list), "an array"),
+}
+
+
 def coerce(ptype: str, value: Any, *, from_text: bool) -> Any:
     """Check `value` against a parameter type, converting command-line text where needed."""
     if from_text and isinstance(value, str):
         value = _from_text(ptype, value)
-    if ptype in ("string", "field"):
-        if not isinstance(value, str):
-            raise ValueError(f"expected a string, found {json.dumps(value)}")
-        if ptype == "field":
-            try:
-                check_path(value)
-            except PathError as exc:
-                raise ValueError(str(exc)) from None
-        return value
-    if ptype == "version":
-        if parse_version(value) is None:
-            raise ValueError(f"expected a dotted-integer version like 2.2.53.1, found {json.dumps(value)}")
-        return value
-    if ptype == "boolean":
-        if not isinstance(value, bool):
-            raise ValueError(f"expected true or false, found {json.dumps(value)}")
-        return value
-    if ptype == "integer":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"expected an integer, found {json.dumps(value)}")
-        return value
-    if ptype == "number":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ValueError(f"expected a number, found {json.dumps(value)}")
-        return value
-    if ptype == "array":
-        if not isinstance(value, list):
-            raise ValueError(f"expected an array, found {json.dumps(value)}")
-        return value
-    raise ValueError(f"unknown parameter type {ptype!r}")
+    check, expected = _CHECKS[ptype]
+    if not check(value):
+        raise ValueError(f"expected {expected}, found {json.dumps(value)}")
+    if ptype == "field":
+        try:
+            check_path(value)
+        except PathError as exc:
+            raise ValueError(str(exc)) from None
+    return value
 
 
 def _from_text(ptype: str, text: str) -> Any:

@@ -7,7 +7,7 @@ from typing import TextIO
 from tabulate import tabulate
 
 from backup_preflight.findings import SEVERITIES, STATUSES
-from backup_preflight.report.view import deployment_causes, review_meta
+from backup_preflight.report.view import deployment_causes, review_sentences
 from backup_preflight.results import ScanResult
 
 _EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate",
@@ -15,20 +15,13 @@ _EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate",
 
 
 def _review(result: ScanResult) -> str:
-    """Exemptions, baseline and the planned deployment, when the scan used them."""
-    s, meta, lines = result.summary, review_meta(result), []
+    """The planned deployment, baseline and exemptions, when the scan used them."""
+    lines = []
     plan = result.run.get("whatIf")
     if plan:
         lines.append(f"This deployment introduces {plan['newFindings']} new findings:")
         lines += [f"  - {sentence}" for sentence, _ in deployment_causes(result)[:5]]
-    if meta["baseline"]:
-        b = s["baseline"]
-        lines.append(f"Baseline ({meta['baseline']['file']}): {b['new']} new, {b['unchanged']} unchanged, "
-                     f"{len(meta['baseline']['fixed'])} fixed")
-    if meta["exemptions"]:
-        ex = s["exempt"]
-        lines.append(f"Exemptions: {ex['waiver']} waived, {ex['mitigated']} mitigated, "
-                     f"{ex['expired']} no longer exempt (expired)")
+    lines += review_sentences(result)
     return "".join(f"\n{line}" for line in lines) + ("\n" if lines else "")
 
 

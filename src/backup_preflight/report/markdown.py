@@ -16,6 +16,7 @@ from backup_preflight.report.view import (
     clean,
     deployment_causes,
     review_meta,
+    review_sentences,
     vms_needing_attention,
 )
 from backup_preflight.results import ScanResult
@@ -87,20 +88,7 @@ def _deployment_lines(result: ScanResult) -> list[str]:
 
 
 def _review_lines(result: ScanResult) -> list[str]:
-    s, meta = result.summary, review_meta(result)
-    lines: list[str] = []
-    if meta["baseline"]:
-        b = s["baseline"]
-        lines.append(f"**Baseline** ({md(meta['baseline']['file'])}): {b['new']} new, {b['unchanged']} unchanged, "
-                     f"{len(meta['baseline']['fixed'])} fixed.")
-    if meta["exemptions"]:
-        ex = s["exempt"]
-        expired = [e for e in meta["exemptions"]["entries"] if e["expired"]]
-        line = f"**Exemptions** ({md(meta['exemptions']['file'])}): {ex['waiver']} waived, {ex['mitigated']} mitigated"
-        if expired:
-            line += (f"; **{len(expired)} expired** ({', '.join(md(e['id']) for e in expired[:TOP])}) — "
-                     f"{ex['expired']} findings count again")
-        lines.append(line + ".")
+    lines = [f"{sentence}." for sentence in review_sentences(result, md, lambda s: f"**{s}**", TOP)]
     return [*lines, ""] if lines else []
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,6 +101,26 @@ def deployment_causes(result: ScanResult) -> list[tuple[str, int]]:
     for finding in result.findings:
         counts.update(finding.annotations.get("plannedChanges", ()))
     return counts.most_common()
+
+
+def review_sentences(result: ScanResult, esc: Callable[[str], str] = str, strong: Callable[[str], str] = str,
+                     limit: int = 10) -> list[str]:
+    """One sentence each for the baseline and the exemptions a scan used; `esc` escapes file names and ids,
+    `strong` marks what needs attention (expired exemptions)."""
+    s, meta, out = result.summary, review_meta(result), []
+    if meta["baseline"]:
+        b = s["baseline"]
+        out.append(f"Baseline ({esc(meta['baseline']['file'])}): {b['new']} new, {b['unchanged']} unchanged, "
+                   f"{len(meta['baseline']['fixed'])} fixed")
+    if meta["exemptions"]:
+        ex = s["exempt"]
+        line = f"Exemptions ({esc(meta['exemptions']['file'])}): {ex['waiver']} waived, {ex['mitigated']} mitigated"
+        expired = [e for e in meta["exemptions"]["entries"] if e["expired"]]
+        if expired:
+            line += (f"; {strong(f'{len(expired)} expired')} ({', '.join(esc(e['id']) for e in expired[:limit])}), "
+                     f"{ex['expired']} findings count again")
+        out.append(line)
+    return out
 
 
 def review_meta(result: ScanResult) -> dict[str, Any]:
