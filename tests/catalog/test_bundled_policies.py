@@ -212,3 +212,36 @@ def test_windows_iaasvmprovider_service() -> None:
     found = judge(snapshot_doc(vms, guestfacts=guest), "VMBK-EXT-004")
     assert statuses(found) == {"auto": "pass", "disabled": "fail", "unprobed": "unknown", "linux": "notApplicable"}
     assert found["disabled"].message == "The IaaSVmProvider service on disabled is set to Disabled"
+
+
+def test_unknown_when_the_deciding_fact_is_missing() -> None:
+    policy = backup_policy_v1("At2", time="2018-01-24T02:00:00Z", zone="UTC")
+    vm_ext, vm_sched, vm_prot = vm_row("ext"), vm_row("sched"), vm_row("prot")
+    ext = extension_row(vm_ext["id"])
+    del ext["properties"]["provisioningState"]
+    orphan = protected_item(vm_sched["id"], policy["id"] + "-deleted")   # its backup policy is not in scope
+    item = protected_item(vm_prot["id"], policy["id"])
+    del item["properties"]["lastBackupStatus"]
+    doc = snapshot_doc([vm_ext, vm_sched, vm_prot, ext], recoveryservicesresources=[orphan, item, policy])
+    assert judge(doc, "VMBK-EXT-001")["ext"].status == "unknown"
+    sched = judge(doc, "VMBK-SCHED-001")["sched"]
+    assert sched.status == "unknown" and "backup.slot was not collected" in sched.message
+    assert judge(doc, "VMBK-PROT-002")["prot"].status == "unknown"
+
+
+def test_outbound_8443_only_for_managed_disks() -> None:
+    rows = network_rows()
+    rows["nic"]["properties"]["networkSecurityGroup"]["id"] = rows["nsg"]["id"]
+    nsg = copy.deepcopy(rows["nsg"])
+    nsg["properties"]["securityRules"].append({"name": "Deny8443", "properties": {
+        "priority": 300, "direction": "Outbound", "access": "Deny", "protocol": "*", "sourceAddressPrefix": "*",
+        "sourcePortRange": "*", "destinationAddressPrefix": "*", "destinationPortRange": "8000-9000"}})
+    managed = vm_row("managed", nics=[rows["nic"]["id"]])
+    unmanaged = vm_row("unmanaged", managed=False, nics=[rows["nic"]["id"]])
+    for vm in (managed, unmanaged):
+        vm["location"] = rows["nic"]["location"]
+    doc = snapshot_doc([managed, unmanaged, rows["nic"], nsg, rows["vnet"], rows["routetable"]])
+    found = judge(doc, "VMBK-NET-002")
+    assert statuses(found) == {"managed": "fail", "unmanaged": "notApplicable"}
+    assert any("Deny8443" in e for e in found["managed"].evidence)
+    assert judge(doc, "VMBK-NET-001")["managed"].status == "pass"   # 443 is outside 8000-9000
