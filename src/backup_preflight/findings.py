@@ -5,7 +5,9 @@ A finding is one (policy, VM) verdict. Reports only render these; they never rec
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any
 
 PASS = "pass"
@@ -15,6 +17,8 @@ ERROR = "error"
 EXEMPT = "exempt"
 NOT_APPLICABLE = "notApplicable"
 STATUSES = (PASS, FAIL, UNKNOWN, ERROR, EXEMPT, NOT_APPLICABLE)
+
+NO_ANNOTATIONS: Mapping[str, Any] = MappingProxyType({})
 
 SEVERITIES = ("critical", "high", "medium", "low")
 #: Lower rank is more severe; `--fail-on never` has no rank at all.
@@ -35,8 +39,18 @@ class Finding:
     evidence: tuple[str, ...] = ()
     subscription_id: str = ""
     resource_group: str = ""
-    #: Set by later stages: exemption details, baseline state ("new", "unchanged", "fixed").
-    annotations: dict[str, Any] = field(default_factory=dict)
+    #: Set by later stages through annotate(): exemption details, baseline state ("new", "unchanged").
+    #: Most findings never get one, so none is allocated until then.
+    notes: dict[str, Any] | None = None
+
+    @property
+    def annotations(self) -> Mapping[str, Any]:
+        return self.notes if self.notes is not None else NO_ANNOTATIONS
+
+    def annotate(self, key: str, value: Any) -> None:
+        if self.notes is None:
+            self.notes = {}
+        self.notes[key] = value
 
     def key(self) -> tuple[str, str]:
         """Identity across runs: policy id and full resource id, compared case-insensitively."""

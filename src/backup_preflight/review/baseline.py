@@ -80,7 +80,7 @@ def apply(findings: list[Finding], baseline: Baseline, fail_on_new: bool) -> dic
         if finding_verdict in ACCEPTABLE:
             before = baseline.accepted.get(key)
             same = before is not None and verdict(before) == finding_verdict
-            finding.annotations["baseline"] = UNCHANGED if same else NEW
+            finding.annotate("baseline", UNCHANGED if same else NEW)
     fixed = []
     for key, before in baseline.accepted.items():
         now = current.get(key, "absent")

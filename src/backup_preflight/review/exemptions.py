@@ -147,13 +147,13 @@ def apply(findings: list[Finding], exemptions: ExemptionFile, as_of: datetime) -
             continue
         active = next((e for e in matches if not e.expired(as_of)), None)
         if active is not None:
-            finding.annotations["verdict"] = finding.status
-            finding.annotations["exemption"] = active.describe()
+            finding.annotate("verdict", finding.status)
+            finding.annotate("exemption", active.describe())
             finding.status = EXEMPT
             exempted[active.id] += 1
         else:
             gone = matches[0]
-            finding.annotations["expiredExemption"] = gone.describe()
+            finding.annotate("expiredExemption", gone.describe())
             finding.evidence = (*finding.evidence,
                                 f"exemption {gone.id} expired on {gone.expires_on}; the finding counts again")
             lapsed[gone.id] += 1

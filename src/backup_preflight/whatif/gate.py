@@ -40,7 +40,7 @@ def explain_new(findings: list[Finding], vms: list[dict[str, Any]], plan: Plan) 
     causes = blame(new, vms, plan.changes, Index(plan.predicted).by_id)
     for finding in new:
         lines = causes.get(finding.key(), [])
-        finding.annotations["plannedChanges"] = lines
+        finding.annotate("plannedChanges", lines)
         finding.evidence = tuple(f"Planned change: {line}" for line in lines) + finding.evidence
     return {"files": plan.what_if.describe(), "changes": [c.to_dict() for c in plan.changes],
             "notes": plan.notes, "newFindings": len(new)}
