@@ -34,9 +34,13 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
     if vault:
         facts["vault"] = vault
     policy_id = p.get("policyId")
-    policy = index.backup_policies.get(policy_id.lower()) if isinstance(policy_id, str) else None
+    key = policy_id.lower() if isinstance(policy_id, str) else None
+    policy = index.backup_policies.get(key) if key else None
     if policy is not None:
-        facts.update(schedule_facts(policy, index.collected_at))
+        schedule = index.schedules.get(key)  # a few policies serve thousands of VMs: derive once
+        if schedule is None:
+            schedule = index.schedules[key] = schedule_facts(policy, index.collected_at)
+        facts.update(schedule)
     return facts
 
 

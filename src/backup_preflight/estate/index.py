@@ -54,6 +54,8 @@ class Index:
         self.sql_vms: dict[str, Row] = {}
         self.protected_items: dict[str, Row] = {}
         self.backup_policies: dict[str, Row] = {}
+        #: Schedule facts per backup policy id, filled on first use by backup.backup_facts.
+        self.schedules: dict[str, dict[str, Any]] = {}
         self.assignments: defaultdict[str, list[Row]] = defaultdict(list)
         self.instance_views: dict[str, Any] = {}
         self.guest_facts: dict[str, Row] = {}
