@@ -75,3 +75,15 @@ def test_an_error_on_one_vm_does_not_stop_the_scan(tmp_path: Path) -> None:
     findings = evaluate(policies, [vm("vm-a", osType="Linux"), broken, vm("other", osType="Windows")])
     assert [f.status for f in findings] == ["pass", "error", "fail"]
     assert "RuntimeError: boom" in findings[1].message
+
+
+def test_shared_verdicts_keep_each_vms_identity_and_never_conflate_types(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "agent.provisioned", "equals": True},
+                               "message": "agent off on {name}"})
+    vms = [vm("a", agent={"provisioned": False}), vm("b", agent={"provisioned": False}),
+           vm("c", agent={"provisioned": True}), vm("d", agent={"provisioned": 1}), vm("e", agent={})]
+    got = {f.resource_name: f for f in evaluate(policies, vms)}
+    assert {n: f.status for n, f in got.items()} == {"a": "fail", "b": "fail", "c": "pass", "d": "fail",
+                                                     "e": "unknown"}
+    assert (got["a"].message, got["b"].message) == ("agent off on a", "agent off on b")
+    assert got["b"].resource_id.endswith("/b") and got["a"].evidence == got["b"].evidence

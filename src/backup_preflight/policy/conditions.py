@@ -51,6 +51,11 @@ class Node:
         """Sentences saying why this node has the value `eval` gives."""
         raise NotImplementedError
 
+    def reads(self) -> list[FieldPath] | None:
+        """Every fact path the verdict and its explanation depend on; None when that is not a
+        fixed list (a `count` reads array elements)."""
+        raise NotImplementedError
+
 
 class _Junction(Node):
     """allOf and anyOf: the first part equal to `decisive` decides; otherwise unknown wins."""
@@ -59,6 +64,15 @@ class _Junction(Node):
 
     def __init__(self, parts: list[Node]) -> None:
         self.parts = parts
+
+    def reads(self) -> list[FieldPath] | None:
+        out: list[FieldPath] = []
+        for part in self.parts:
+            more = part.reads()
+            if more is None:
+                return None
+            out += more
+        return out
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
         unknown = False
@@ -105,6 +119,9 @@ def _explain_parts(parts: list[Node], value: Tri, facts: Facts, ctx: Context) ->
 class Not(Node):
     def __init__(self, part: Node) -> None:
         self.part = part
+
+    def reads(self) -> list[FieldPath] | None:
+        return self.part.reads()
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
         value = self.part.eval(facts, ctx)
@@ -183,6 +200,11 @@ class Leaf(Node):
         # Bound once: eval runs for every (policy, VM) pair.
         self._value = operand.value
         self._test = operator.test
+
+    def reads(self) -> list[FieldPath] | None:
+        if isinstance(self.operand, FieldOperand) and not self.operand.relative:
+            return [self.operand.path]
+        return [] if isinstance(self.operand, ValueOperand) else None
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
         actual = self._value(facts, ctx)

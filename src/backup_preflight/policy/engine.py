@@ -14,7 +14,7 @@ from typing import Any
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
 from backup_preflight.policy.conditions import Context, Node
 from backup_preflight.policy.loader import Policy, PolicySet
-from backup_preflight.policy.paths import MISSING
+from backup_preflight.policy.paths import MISSING, FieldPath
 from backup_preflight.snapshot import query_key
 
 Facts = dict[str, Any]
@@ -40,8 +40,45 @@ def evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str,
         if policy.group_by:
             findings.extend(_evaluate_grouped(policy, targets))
         else:
-            findings.extend(_judge(policy, target, target) for target in targets)
+            findings.extend(_evaluate_shared(policy, targets))
     return findings
+
+
+def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
+    """Judge once per distinct combination of the facts the policy reads, and share the verdict.
+
+    Thousands of VMs agree on power state, OS type and agent version; a VM with the same values
+    of every fact the conditions read gets the same status and evidence (only the message, which
+    may name the VM, is rendered again). Values are keyed with their type, so True and 1 differ.
+    """
+    reads = _reads(policy)
+    if reads is None:
+        yield from (_judge(policy, target, target) for target in targets)
+        return
+    getters = [path.get for path in reads]
+    memo: dict[tuple[Any, ...], Finding] = {}
+    for target in targets:
+        try:
+            values = [get(target) for get in getters]
+            key = (*values, *map(type, values))
+            seen = memo.get(key)
+        except Exception:  # an unhashable fact (a list, a map), or one that fails to read: judge it alone
+            yield _judge(policy, target, target)
+            continue
+        if seen is None or seen.status == ERROR:
+            seen = memo[key] = _judge(policy, target, target)
+            yield seen
+            continue
+        message = policy.message.render(target) if seen.status == FAIL else seen.message
+        yield _finding(policy, target, seen.status, message, seen.evidence)
+
+
+def _reads(policy: Policy) -> list[FieldPath] | None:
+    paths = [] if policy.applies is None else policy.applies.reads()
+    more = policy.assertion.reads()
+    if paths is None or more is None:
+        return None
+    return list({p.text: p for p in paths + more}.values())
 
 
 def query_targets(key: str, rows: list[Any]) -> list[Facts]:
