@@ -129,7 +129,8 @@ def test_schedule_spread() -> None:
     found = judge(doc, "VMBK-SCHED-001", ["maximumPerSlot=3"])
     assert statuses(found) == {**{f"web{i}": "fail" for i in range(4)}, "web9": "pass", "lone": "pass",
                                "unprotected": "notApplicable"}
-    assert found["web0"].message.startswith("4 VMs of group avset-web / utc 02:00 are backed up in the same slot")
+    assert found["web0"].message.startswith(f"4 VMs of group {SUB}/rg-app/avset-web / utc 02:00 are backed up "
+                                            "in the same slot")
     assert "web3" in found["web0"].message
     grouped_by_rg = judge(doc, "VMBK-SCHED-001", ["maximumPerSlot=3", "groupKey=resourceGroup"])
     assert grouped_by_rg["web0"].status == "fail" and grouped_by_rg["lone"].status == "pass"
@@ -245,3 +246,15 @@ def test_outbound_8443_only_for_managed_disks() -> None:
     assert statuses(found) == {"managed": "fail", "unmanaged": "notApplicable"}
     assert any("Deny8443" in e for e in found["managed"].evidence)
     assert judge(doc, "VMBK-NET-001")["managed"].status == "pass"   # 443 is outside 8000-9000
+
+
+def test_same_resource_group_name_in_two_subscriptions_is_two_groups() -> None:
+    policy = backup_policy_v1("At2", time="2018-01-24T02:00:00Z", zone="UTC")
+    vms = [vm_row(f"a{i}") for i in range(3)] + [vm_row(f"b{i}") for i in range(3)]
+    for vm in vms[3:]:
+        vm["id"] = vm["id"].replace(SUB, "00000000-0000-0000-0000-000000000002")
+        vm["subscriptionId"] = "00000000-0000-0000-0000-000000000002"
+    items = [protected_item(v["id"], policy["id"]) for v in vms]
+    found = judge(snapshot_doc(vms, recoveryservicesresources=[*items, policy]), "VMBK-SCHED-001",
+                  ["maximumPerSlot=3"])
+    assert {f.status for f in found.values()} == {"pass"}   # 3 + 3, not one group of 6

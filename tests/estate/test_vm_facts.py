@@ -116,7 +116,8 @@ def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
     assert f["guest"] == {"dhcpEnabled": False, "useVssCopyBackup": True, "collectedAt": "2026-11-20T05:00:00Z"}
     assert f["machineConfiguration"] == [{"name": "Dhcp", "complianceStatus": "NonCompliant"}]
     assert f["pressure"] == {"backupHourUtc": 2, "cpuPeakPercent": 97.5, "memoryPeakPercent": 87.5, "samples": 3}
-    assert f["availabilitySet"] == "avset-sql" and f["placementGroup"] == "avset-sql"
+    assert f["availabilitySet"] == "avset-sql"
+    assert f["placementGroup"] == f"{SUB}/rg-app/avset-sql"
 
 
 def test_nics_from_the_real_nic_example() -> None:

@@ -85,7 +85,9 @@ def _identity(facts: dict[str, Any], p: dict[str, Any], view: dict[str, Any] | N
     avset = (p.get("availabilitySet") or {}).get("id") if isinstance(p.get("availabilitySet"), dict) else None
     if isinstance(avset, str) and avset:
         facts["availabilitySet"] = avset.rsplit("/", 1)[-1].lower()
-    facts["placementGroup"] = facts.get("availabilitySet") or facts["resourceGroup"]
+    # Resource group and availability set names repeat across subscriptions: qualify them.
+    home = f"{facts['subscriptionId']}/{facts['resourceGroup']}".lower()
+    facts["placementGroup"] = f"{home}/{facts['availabilitySet']}" if "availabilitySet" in facts else home
 
 
 def _power_state(p: dict[str, Any], view: dict[str, Any] | None) -> str | None:

@@ -160,6 +160,7 @@ def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
             keys[i] = key
             if key is not None:
                 groups[key].append(vm)
+    described: dict[tuple[Any, ...], dict[str, Any]] = {}
     for i, vm in enumerate(vms):
         if i in early:
             yield early[i]
@@ -171,9 +172,11 @@ def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
                                                 f"was not collected", tuple(f"{m} was not collected"
                                                                             for m in missing))
             continue
-        members = groups[key]
-        group = {"key": " / ".join(str(k) for k in key), "size": len(members),
-                 "members": [m["name"] for m in members]}
+        group = described.get(key)
+        if group is None:  # once per group, shared by its members
+            members = groups[key]
+            group = described[key] = {"key": " / ".join(str(k) for k in key), "size": len(members),
+                                      "members": [m["name"] for m in members]}
         yield _judge(policy, vm, {**vm, "group": group})
 
 

@@ -57,6 +57,10 @@ class MessageTemplate:
         return out
 
 
+#: A message names at most this many items of a list (a group of 500 VMs, say); evidence has the count.
+LIST_SHOWN = 20
+
+
 def _shown(value: Any) -> str:
     """A fact as an operator reads it in a message: JSON words for booleans, lists comma-separated."""
     if value is MISSING:
@@ -66,7 +70,8 @@ def _shown(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list):
-        return ", ".join(_shown(v) for v in value)
+        shown = ", ".join(_shown(v) for v in value[:LIST_SHOWN])
+        return shown + (f" and {len(value) - LIST_SHOWN} more" if len(value) > LIST_SHOWN else "")
     return str(value)
 
 
