@@ -12,13 +12,15 @@ from typing import IO, Any
 import orjson
 
 from backup_preflight import __version__
-from backup_preflight.findings import Finding
+from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
 
 _OPTS = orjson.OPT_NON_STR_KEYS
 
 
 def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
+    """One finding as results.json has it. Remediation is given where there is something to do:
+    a pass or a not-applicable finding carries "" (the policy's text is under `policies`)."""
     doc: dict[str, Any] = {
         "policyId": f.policy_id,
         "resourceId": f.resource_id,
@@ -30,7 +32,7 @@ def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
         "cause": f.cause,
         "message": f.message,
         "evidence": list(f.evidence),
-        "remediation": remediation,
+        "remediation": "" if f.status in (PASS, NOT_APPLICABLE) else remediation,
     }
     doc.update(f.annotations)
     return doc
