@@ -18,9 +18,11 @@ from pathlib import Path
 
 PHASES = {
     "json.load, gc paused (floor)": """
-import gc, json; gc.disable(); json.load(open(PATH, 'rb'))""",
+import json; json.load(open(PATH, 'rb'))""",
     "orjson.loads, gc paused (floor)": """
-import gc, orjson; gc.disable(); orjson.loads(open(PATH, 'rb').read())""",
+import orjson; orjson.loads(open(PATH, 'rb').read())""",
+    "msgspec decode, gc paused (floor)": """
+import msgspec; msgspec.json.decode(open(PATH, 'rb').read())""",
     "load snapshot": """
 from backup_preflight import snapshot; snapshot.load(Path(PATH))""",
     "load + estate": """
@@ -33,9 +35,11 @@ from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 evaluate(load_policies([bundled_policy_dir()]), build_estate(snapshot.load(Path(PATH))).vms)""",
 }
 
+# The collector is paused as in the pipeline (scan.run_scan, snapshot.parse_json, report writers).
 RUNNER = """
-import resource, sys, time
+import gc, resource, sys, time
 from pathlib import Path
+gc.disable()
 PATH = sys.argv[1]
 start = time.perf_counter()
 {body}
