@@ -5,7 +5,12 @@ They map to exit code 2 in the CLI, which prints one line per problem and never 
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
+
+In = TypeVar("In")
+Out = TypeVar("Out")
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,3 +36,17 @@ class InputError(Exception):
     @classmethod
     def one(cls, file: str, place: str, reason: str) -> InputError:
         return cls([Problem(file, place, reason)])
+
+
+def gather(items: Iterable[In], load: Callable[[In], Out]) -> list[Out]:
+    """Load every item; if any fails, raise one InputError with the problems of all of them."""
+    problems: list[Problem] = []
+    loaded: list[Out] = []
+    for item in items:
+        try:
+            loaded.append(load(item))
+        except InputError as exc:
+            problems.extend(exc.problems)
+    if problems:
+        raise InputError(problems)
+    return loaded

@@ -18,7 +18,7 @@ import msgspec
 import orjson
 
 from backup_preflight.atomic import atomic_writer
-from backup_preflight.errors import InputError, Problem
+from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
 
 SCHEMA_VERSION = 1
@@ -184,15 +184,9 @@ def load(path: Path) -> Snapshot:
 
 def load_many(paths: list[Path]) -> Snapshot:
     """Read and merge several snapshot files; every file's problems are reported together."""
-    problems: list[Problem] = []
     merged = Snapshot()
-    for path in paths:
-        try:
-            merged.merge(load(path))
-        except InputError as exc:
-            problems.extend(exc.problems)
-    if problems:
-        raise InputError(problems)
+    for snap in gather(paths, load):
+        merged.merge(snap)
     return merged
 
 
@@ -201,7 +195,7 @@ def from_document(doc: Any, label: str) -> Snapshot:
     if isinstance(doc, list):
         return _from_rows(doc, label, "")
     if not isinstance(doc, dict):
-        raise InputError.one(label, "/", f"expected a JSON object or array, found {_kind(doc)}")
+        raise InputError.one(label, "/", f"expected a JSON object or array, found {json_kind(doc)}")
     if "tables" in doc:
         return _from_snapshot(doc, label)
     if "data" in doc:
@@ -209,7 +203,7 @@ def from_document(doc: Any, label: str) -> Snapshot:
         if isinstance(data, dict) and "columns" in data and "rows" in data:
             data = _table_format_rows(data, label)
         if not isinstance(data, list):
-            raise InputError.one(label, "/data", f"expected an array of rows, found {_kind(data)}")
+            raise InputError.one(label, "/data", f"expected an array of rows, found {json_kind(data)}")
         return _from_rows(data, label, "/data")
     raise InputError.one(
         label, "/", "not a backup-preflight snapshot (no 'tables') nor az graph query output (no 'data')")
@@ -247,27 +241,27 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
                              f"unsupported snapshot schemaVersion {version!r}, expected {SCHEMA_VERSION}")
     tables = doc.get("tables")
     if not isinstance(tables, dict):
-        raise InputError.one(label, "/tables", f"expected an object of tables, found {_kind(tables)}")
+        raise InputError.one(label, "/tables", f"expected an object of tables, found {json_kind(tables)}")
     problems: list[Problem] = []
     for name, rows in tables.items():
         where = f"/tables/{name}"
         if not isinstance(rows, list):
-            problems.append(Problem(label, where, f"expected an array of rows, found {_kind(rows)}"))
+            problems.append(Problem(label, where, f"expected an array of rows, found {json_kind(rows)}"))
             continue
         check = _check_graph_row if name in GRAPH_TABLES else _check_side_row
         for i, row in enumerate(rows):
             check(row, label, f"{where}/{i}", problems)
     errors = doc.get("errors", [])
     if not isinstance(errors, list):
-        problems.append(Problem(label, "/errors", f"expected an array, found {_kind(errors)}"))
+        problems.append(Problem(label, "/errors", f"expected an array, found {json_kind(errors)}"))
         errors = []
     scope = doc.get("scope") or {}
     if not isinstance(scope, dict):
-        problems.append(Problem(label, "/scope", f"expected an object, found {_kind(scope)}"))
+        problems.append(Problem(label, "/scope", f"expected an object, found {json_kind(scope)}"))
         scope = {}
     queries = doc.get("queries") or {}
     if not isinstance(queries, dict):
-        problems.append(Problem(label, "/queries", f"expected an object, found {_kind(queries)}"))
+        problems.append(Problem(label, "/queries", f"expected an object, found {json_kind(queries)}"))
         queries = {}
     if problems:
         raise InputError(problems)
@@ -278,26 +272,26 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
 
 def _check_graph_row(row: Any, label: str, where: str, problems: list[Problem]) -> bool:
     if not isinstance(row, dict):
-        problems.append(Problem(label, where, f"expected a row object, found {_kind(row)}"))
+        problems.append(Problem(label, where, f"expected a row object, found {json_kind(row)}"))
         return False
     ok = True
     for key in ("id", "type"):
         if not isinstance(row.get(key), str) or not row.get(key):
             problems.append(Problem(label, f"{where}/{key}" if key in row else where,
                                     f"row has no '{key}' string" if key not in row
-                                    else f"'{key}' must be a non-empty string, found {_kind(row[key])}"))
+                                    else f"'{key}' must be a non-empty string, found {json_kind(row[key])}"))
             ok = False
     props = row.get("properties")
     if props is not None and not isinstance(props, dict):
         problems.append(Problem(label, f"{where}/properties",
-                                f"'properties' must be an object, found {_kind(props)}"))
+                                f"'properties' must be an object, found {json_kind(props)}"))
         ok = False
     return ok
 
 
 def _check_side_row(row: Any, label: str, where: str, problems: list[Problem]) -> bool:
     if not isinstance(row, dict):
-        problems.append(Problem(label, where, f"expected a row object, found {_kind(row)}"))
+        problems.append(Problem(label, where, f"expected a row object, found {json_kind(row)}"))
         return False
     if not isinstance(row.get("id"), str) or not row["id"]:
         problems.append(Problem(label, where, "row has no 'id' string naming the VM"))
@@ -305,7 +299,8 @@ def _check_side_row(row: Any, label: str, where: str, problems: list[Problem]) -
     return True
 
 
-def _kind(value: Any) -> str:
+def json_kind(value: Any) -> str:
+    """How an input error names what it found instead: "an object", "a string", …"""
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
             type(None): "null", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 

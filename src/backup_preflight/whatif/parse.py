@@ -19,13 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from backup_preflight.errors import InputError, Problem
-from backup_preflight.snapshot import (
-    SourceFile,
-    _kind,  # one wording for JSON kinds in every input error
-    parse_json,
-    read_bytes,
-)
+from backup_preflight.errors import InputError, Problem, gather
+from backup_preflight.snapshot import SourceFile, decompress, json_kind, parse_json, read_raw
 
 #: ChangeType values of the Resources API (2024-03-01), in their canonical spelling.
 CHANGE_TYPES = ("Create", "Delete", "Deploy", "Ignore", "Modify", "NoChange", "Unsupported")
@@ -62,34 +57,26 @@ class WhatIf:
 def load_what_if(path: Path) -> WhatIf:
     """Read one what-if file (`.json`, or gzipped); raise InputError naming file, place and reason."""
     label = str(path)
-    data = read_bytes(path)
-    what_if = from_document(parse_json(data, label), label)
-    what_if.sources = [SourceFile(label, hashlib.sha256(data).hexdigest(), "what-if")]
+    raw = read_raw(path)
+    what_if = from_document(parse_json(decompress(raw, label), label), label)
+    what_if.sources = [SourceFile(label, hashlib.sha256(raw).hexdigest(), "what-if")]
     return what_if
 
 
 def load_what_ifs(paths: Sequence[Path]) -> WhatIf:
     """Read several what-if files into one plan, applied in order; all files' problems are raised together."""
-    problems: list[Problem] = []
     merged = WhatIf()
-    for path in paths:
-        try:
-            one = load_what_if(path)
-        except InputError as exc:
-            problems.extend(exc.problems)
-            continue
+    for one in gather(paths, load_what_if):
         merged.changes.extend(one.changes)
         merged.notes.extend(one.notes)
         merged.sources.extend(one.sources)
-    if problems:
-        raise InputError(problems)
     return merged
 
 
 def from_document(doc: Any, label: str) -> WhatIf:
     """Validate a parsed what-if result and turn its changes into `Change` records."""
     if not isinstance(doc, dict):
-        raise InputError.one(label, "/", f"expected a what-if result object, found {_kind(doc)}")
+        raise InputError.one(label, "/", f"expected a what-if result object, found {json_kind(doc)}")
     _check_outcome(doc, label)
     changes, pointer = _changes(doc, label)
     what_if = WhatIf()
@@ -136,14 +123,14 @@ def _changes(doc: dict[str, Any], label: str) -> tuple[list[Any], str]:
         raise InputError.one(label, "/", "no 'changes': not the output of `az deployment … what-if --no-pretty-print` "
                                          "nor a what-if REST response ({status, properties: {changes}})")
     if not isinstance(changes, list):
-        raise InputError.one(label, pointer, f"expected an array of changes, found {_kind(changes)}")
+        raise InputError.one(label, pointer, f"expected an array of changes, found {json_kind(changes)}")
     return changes, pointer
 
 
 def _change(raw: Any, label: str, where: str, problems: list[Problem],
             notes: list[dict[str, str]]) -> Change | None:
     if not isinstance(raw, dict):
-        problems.append(Problem(label, where, f"expected a change object, found {_kind(raw)}"))
+        problems.append(Problem(label, where, f"expected a change object, found {json_kind(raw)}"))
         return None
     rid, kind = raw.get("resourceId"), raw.get("changeType")
     if not isinstance(kind, str) or not kind:
@@ -165,12 +152,12 @@ def _change(raw: Any, label: str, where: str, problems: list[Problem],
         value = raw.get(key)
         if value is not None and not isinstance(value, dict):
             problems.append(Problem(label, f"{where}/{key}",
-                                    f"'{key}' must be an object or null, found {_kind(value)}"))
+                                    f"'{key}' must be an object or null, found {json_kind(value)}"))
             return None
         parts[key] = value
     delta = raw.get("delta") or []
     if not isinstance(delta, list):
-        problems.append(Problem(label, f"{where}/delta", f"'delta' must be an array, found {_kind(delta)}"))
+        problems.append(Problem(label, f"{where}/delta", f"'delta' must be an array, found {json_kind(delta)}"))
         return None
     reason = raw.get("unsupportedReason")
     return Change(rid, canonical, parts["before"], parts["after"], tuple(d for d in delta if isinstance(d, dict)),
