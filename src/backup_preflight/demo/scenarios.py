@@ -1,0 +1,172 @@
+"""The demo estate's vocabulary: every failure mode as a `Scenario`, and the shape all VMs share.
+
+Why: the `changes` of a scenario are the only place a failure mode is created, so a finding in a
+demo report traces back to one line of this file; the estate-shape constants (regions, subnets,
+NSGs, route tables, backup policies, versions) are the fixed menu the planner draws from.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+# ---------------------------------------------------------------------------------------------
+# Scenarios: the failure modes, in the proportions drawn for VMs outside the showcase
+# ---------------------------------------------------------------------------------------------
+
+OUTBOUND, AGENT, EXTENSION = "outbound-connectivity", "vm-agent", "backup-extension"
+SQL, SHUTDOWN = "sql-vss-backup", "guest-shutdown"
+PRESSURE, DHCP, PROTECTION = "resource-pressure", "guest-dhcp", "backup-protection"
+
+PROXY = "http://proxy:3128"
+_SEEN = {"instance_view": True}  # the scenario's evidence is in the instance view: always collect it
+
+
+@dataclass(frozen=True, slots=True)
+class Scenario:
+    """One way a VM can be: the `VmPlan` fields it sets and what a correct scan should conclude."""
+
+    name: str
+    cause: str | None  # the DESIGN.md cause it exercises; None for the healthy baseline
+    expect: str  # "pass", "fail" or "unknown" for that cause
+    weight: float  # relative share among randomly drawn VMs
+    changes: Mapping[str, Any]
+    breaks_backup: bool = False  # the VM's last scheduled backup fails because of it
+
+
+SCENARIOS: tuple[Scenario, ...] = (
+    Scenario("healthy", None, "pass", 0.60, {}),
+    Scenario("healthy-fully-observed", None, "pass", 0.05, {
+        **_SEEN, "guestfacts": True, "assignment": "Compliant", "metrics": "normal"}),
+    # outbound-connectivity: NIC NSG first, then subnet NSG, then routes and default outbound access
+    Scenario("nic-nsg-denies-storage", OUTBOUND, "fail", 0.008, {"nics": ("deny-storage",)}, True),
+    Scenario("nic-nsg-denies-plural-ranges", OUTBOUND, "fail", 0.005, {"nics": ("deny-plural",)}, True),
+    Scenario("subnet-nsg-denies-nic-allows", OUTBOUND, "fail", 0.008,
+             {"subnet": "restricted", "nics": ("allow-web",)}, True),
+    Scenario("storage-allowed-before-deny-all", OUTBOUND, "pass", 0.01, {"nics": ("storage-first",)}),
+    Scenario("route-default-to-none", OUTBOUND, "fail", 0.006, {"subnet": "blackhole"}, True),
+    Scenario("route-default-to-firewall", OUTBOUND, "unknown", 0.05, {"subnet": "firewall"}),
+    Scenario("http-proxy-behind-firewall", OUTBOUND, "unknown", 0.01,
+             {"subnet": "firewall", "proxy": PROXY, "guestfacts": True}),
+    Scenario("no-default-outbound", OUTBOUND, "fail", 0.006, {"subnet": "private", "public_ip": False}, True),
+    Scenario("no-default-outbound-nat", OUTBOUND, "pass", 0.02, {"subnet": "private-nat"}),
+    Scenario("no-default-outbound-public-ip", OUTBOUND, "pass", 0.003, {"subnet": "private", "public_ip": True}),
+    Scenario("second-nic-blocked", OUTBOUND, "pass", 0.004, {"nics": (None, "deny-storage")}),
+    Scenario("primary-nic-blocked", OUTBOUND, "fail", 0.003, {"nics": ("deny-storage", None)}, True),
+    # vm-agent: provisioning flag in ARG, version and Ready only in the instance view
+    Scenario("agent-not-provisioned", AGENT, "fail", 0.006,
+             {**_SEEN, "provision_agent": False, "agent": "absent", "extension": None}, True),
+    Scenario("os-profile-missing", AGENT, "unknown", 0.01, {"os_profile": False}),
+    Scenario("agent-not-ready", AGENT, "fail", 0.008, {**_SEEN, "agent": "not-ready"}, True),
+    Scenario("agent-old-linux", AGENT, "fail", 0.006, {**_SEEN, "os": "Linux", "agent_version": "2.2.45"}),
+    Scenario("agent-old-linux-2.2.9", AGENT, "fail", 0.002, {**_SEEN, "os": "Linux", "agent_version": "2.2.9"}),
+    Scenario("agent-old-windows", AGENT, "fail", 0.006,
+             {**_SEEN, "os": "Windows", "agent_version": "2.7.41491.949"}),
+    Scenario("agent-linux-at-minimum", AGENT, "pass", 0.01, {**_SEEN, "os": "Linux", "agent_version": "2.2.53.1"}),
+    Scenario("agent-linux-2.11", AGENT, "pass", 0.01, {**_SEEN, "os": "Linux", "agent_version": "2.11.1.4"}),
+    Scenario("agent-windows-current", AGENT, "pass", 0.01,
+             {**_SEEN, "os": "Windows", "agent_version": "2.7.41491.1102"}),
+    Scenario("instance-view-not-collected", AGENT, "unknown", 0.0, {"instance_view": False}),
+    # backup-extension: VMSnapshot / VMSnapshotLinux row in ARG, handler state in the instance view
+    Scenario("extension-failed", EXTENSION, "fail", 0.006, {**_SEEN, "extension": "Failed"}, True),
+    Scenario("extension-handler-not-ready", EXTENSION, "fail", 0.005, {**_SEEN, "handler_ready": False}, True),
+    Scenario("extension-handler-old", EXTENSION, "fail", 0.004,
+             {**_SEEN, "os": "Linux", "handler_version": "1.0.90.0"}),  # below the article's 1.0.91.0
+    Scenario("extension-not-installed-yet", EXTENSION, "pass", 0.01, {"extension": None, "last_backup": None}),
+    Scenario("iaasvmprovider-disabled", EXTENSION, "fail", 0.004,
+             {"os": "Windows", "provider_service": "Disabled", "guestfacts": True}),
+    # sql-vss-backup: registered SQL VM plus the in-guest USEVSSCOPYBACKUP fact
+    Scenario("sql-vss-copy-on", SQL, "pass", 0.02, {"sql": True, "vss": True, "guestfacts": True}),
+    Scenario("sql-vss-copy-off", SQL, "fail", 0.008, {"sql": True, "vss": False, "guestfacts": True}),
+    Scenario("sql-vss-not-collected", SQL, "unknown", 0.02, {"sql": True, "guestfacts": False}),
+    # guest-shutdown: ARG extended power state
+    Scenario("shut-down-in-guest", SHUTDOWN, "fail", 0.008, {"power": "stopped"}, True),
+    Scenario("deallocated", SHUTDOWN, "pass", 0.04, {"power": "deallocated"}),
+    Scenario("power-state-missing", SHUTDOWN, "unknown", 0.01, {"power": None, "instance_view": False}),
+    # resource-pressure: Azure Monitor series, spiking in the hour the VM's policy runs
+    Scenario("cpu-saturated-at-backup", PRESSURE, "fail", 0.006, {"metrics": "cpu-high", "policy": "Enhanced-0400"}),
+    Scenario("memory-exhausted-at-backup", PRESSURE, "fail", 0.006,  # 01:00 Pacific = 09:00 UTC in the series
+             {"metrics": "memory-low", "policy": "Enhanced-0100-PST"}),
+    # guest-dhcp: in-guest probe or a Machine Configuration assignment
+    Scenario("dhcp-disabled", DHCP, "fail", 0.005, {"guestfacts": True, "dhcp": False}),
+    Scenario("dhcp-assignment-noncompliant", DHCP, "fail", 0.005,
+             {"guestfacts": False, "assignment": "NonCompliant"}),
+    Scenario("dhcp-not-collected", DHCP, "unknown", 0.0, {"guestfacts": False, "assignment": None}),
+    # backup-protection
+    Scenario("unprotected", PROTECTION, "fail", 0.04, {"protected": False, "extension": None}),
+    Scenario("last-backup-failed", PROTECTION, "fail", 0.01, {"last_backup": "Failed"}),
+)
+_BY_NAME = {s.name: s for s in SCENARIOS}
+_FULLY_OBSERVED = _BY_NAME["healthy-fully-observed"]
+#: Every scenario once, plus a few fully observed healthy VMs so small estates show clean passes.
+SHOWCASE: tuple[Scenario, ...] = (
+    *(s for s in SCENARIOS if s.cause is not None), _FULLY_OBSERVED, _FULLY_OBSERVED, _FULLY_OBSERVED)
+CUMULATIVE_WEIGHTS = [sum(s.weight for s in SCENARIOS[: i + 1]) for i in range(len(SCENARIOS))]
+
+#: Report-escaping probes, carried in a tag and the guest names of these scenarios' showcase VMs.
+MARKUP = {"agent-old-linux": "<script>alert(1)</script>",
+          "nic-nsg-denies-storage": '"><img src=x onerror=alert(1)>'}
+
+#: schedule-spread: the first VMs of a crowded resource group share one availability set and one slot.
+CROWD_SIZE = 14
+CROWD_SHARE = 0.06  # of resource groups large enough (the estate's first one always)
+
+# ---------------------------------------------------------------------------------------------
+# Estate shape
+# ---------------------------------------------------------------------------------------------
+
+VMS_PER_SUBSCRIPTION = 4000
+VMS_PER_REGION = 3000
+REGIONS = {"westeurope": "WestEurope", "eastus2": "EastUS2", "northeurope": "NorthEurope",
+           "uksouth": "UKSouth", "swedencentral": "SwedenCentral", "centralus": "CentralUS"}
+WORKLOADS = ("App", "Web", "Data", "Crm", "Erp", "Portal", "Payments", "Analytics")
+HEALTHY_SUBNETS = ("app", "web", "data", "mgmt")
+#: subnet kind -> (name, NSG kind or None, route table kind or None, defaultOutboundAccess, NAT gateway)
+SUBNETS: dict[str, tuple[str, str | None, str | None, bool | None, bool]] = {
+    "app": ("snet-app", "default", "onprem", None, False),
+    "web": ("snet-web", "default", "onprem", True, False),
+    "data": ("snet-data", "default", "onprem", None, False),
+    "mgmt": ("snet-mgmt", None, None, None, False),
+    "restricted": ("snet-restricted", "restricted", "onprem", None, False),
+    "blackhole": ("snet-isolated", "default", "blackhole", None, False),
+    "firewall": ("snet-egress-fw", "default", "firewall", None, False),
+    "private": ("snet-private", "default", None, False, False),
+    "private-nat": ("snet-private-nat", "default", None, False, True),
+}
+SUBNET_INDEX = {kind: i for i, kind in enumerate(SUBNETS)}
+SUBNET_NSGS = ("default", "restricted")
+NIC_NSGS = ("standard", "deny-storage", "deny-plural", "allow-web", "storage-first")
+ROUTE_TABLES = ("onprem", "blackhole", "firewall")
+
+
+@dataclass(frozen=True, slots=True)
+class PolicySpec:
+    """A backup policy every vault carries; `hour` is the local start (time of day or hourly window)."""
+
+    name: str
+    version: str  # "V1" (policyType key absent), "V1-explicit", "V2" or "V2-hourly"
+    time_zone: str
+    hour: int
+    minute: int = 0
+
+
+POLICIES = (
+    PolicySpec("DailyPolicy-0200", "V1", "UTC", 2),
+    PolicySpec("DefaultPolicy", "V1-explicit", "UTC", 20, 30),
+    PolicySpec("Daily-2300-CET", "V1", "W. Europe Standard Time", 23),
+    PolicySpec("Enhanced-0100-PST", "V2", "Pacific Standard Time", 1),
+    PolicySpec("Enhanced-0400", "V2", "UTC", 4),
+    PolicySpec("Enhanced-Hourly-4h", "V2-hourly", "W. Europe Standard Time", 8),
+)
+POLICY_BY_NAME = {p.name: p for p in POLICIES}
+HOT_POLICY = "DailyPolicy-0200"
+#: Standard-time offsets; collection dates are in northern winter, so no daylight saving applies.
+UTC_OFFSET_HOURS = {"UTC": 0, "W. Europe Standard Time": 1, "Pacific Standard Time": -8}
+
+LINUX_AGENTS = ("2.11.1.4", "2.10.0.8", "2.9.1.1", "2.2.53.1")
+WINDOWS_AGENTS = ("2.7.41491.1102", "2.7.41491.1083", "2.7.41491.1010")
+SNAPSHOT_HANDLERS = ("1.0.9117.0", "1.0.9152.0")
+VM_SIZES = ("Standard_D2s_v5", "Standard_D4s_v5", "Standard_B2ms")
+ENVS = ("prod", "prod", "test", "dev")
+OWNERS = ("platform@contoso.com", "erp-team@contoso.com", "web-team@contoso.com", "data@contoso.com")
