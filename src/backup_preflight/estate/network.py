@@ -7,6 +7,10 @@ decided. Results are three-valued so that anything the scanner cannot see (speci
 service tag, application security groups, appliances behind a UDR, missing rows) surfaces as unknown,
 never as a guessed pass or a false failure.
 
+This module holds the public `Endpoint`, `Verdict` and `NetworkModel` with its caches; NSG rules,
+prefixes, ports and service tags are compiled and matched in `network_rules`, routes and default
+outbound access in `network_routes` (each documents its own conservative choices).
+
 Scale: 100,000 VMs share a few hundred NSGs and subnets, so each NSG and route table is compiled once
 into sorted tuples (NSGs with identical rules, such as per-VM portal NSGs, share one decided rule set),
 NSG verdicts are cached per (NSG, level, subnet prefixes, endpoints in the region), and
@@ -15,46 +19,42 @@ shared, as the same `Verdict` object, by every NIC behind that combination.
 
 Conservative choices (decided here, documented once):
 
-* Source fields: `*`, `Any`, `0.0.0.0/0` and `VirtualNetwork` match every VM. A CIDR source matches
-  when it contains every address prefix of the VM's subnet, does not match when it is disjoint from all
-  of them, and is undecidable otherwise; other source tags and source ASGs are undecidable. An
-  undecidable rule only makes the result unknown if it could change it (see next point).
-* An undecidable rule is kept as "may match". The first rule that definitely matches decides only if
-  no earlier "may match" rule has the opposite access; otherwise the result is unknown and the
-  evidence names the undecidable rule. (An undecidable Allow before a decisive Allow changes nothing.)
-* Endpoint service tags are public Azure service tags: `Internet`, `*`, `0.0.0.0/0` and `AzureCloud`
-  (global or in the VM's region) cover them; `VirtualNetwork` and `AzureLoadBalancer` do not; the same
-  tag, global or in the VM's region, covers it and the same tag in another region does not; anything
-  else is undecidable. For an endpoint IP/CIDR, a containing CIDR covers and a disjoint one does not;
-  `Internet` covers (and `VirtualNetwork` does not cover) a public IP; other tags are undecidable.
 * The primary IP configuration (or the first one) carries outbound traffic: its subnet, public IP
   and load-balancer backend pools are what count.
-* Routes for a service tag: the same tag in the VM's region, then the global tag, then `AzureCloud`,
-  then `0.0.0.0/0`; other CIDR routes cannot be proven to cover a tag and are ignored.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
 
-_IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from backup_preflight.estate.network_routes import (
+    _compile_route_table,
+    _private_subnet_finding,
+    _route_finding,
+    _RouteTable,
+    _service_endpoints,
+)
+from backup_preflight.estate.network_rules import (
+    _DOCUMENTED_RULES,
+    _RULE_FIELDS,
+    _compile_rule,
+    _Finding,
+    _hashable,
+    _IpNetwork,
+    _last_segment,
+    _networks,
+    _Nsg,
+    _nsg_finding,
+    _prefix,
+    _props,
+    _Rule,
+    _RuleSet,
+    _Target,
+)
 
 _VNET_TYPE = "microsoft.network/virtualnetworks"
 _SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
-_EVERYTHING = frozenset({"*", "any", "0.0.0.0/0"})
-_DEVICE_HOPS = frozenset({"virtualappliance", "virtualnetworkgateway"})
-_PASS_HOPS = frozenset({"internet", "vnetlocal"})
-# Tags whose address space is known not to hold public Azure service endpoints.
-_PRIVATE_TAGS = frozenset({"virtualnetwork", "azureloadbalancer"})
-# Raw rule fields a compiled rule depends on (its interning key).
-_RULE_FIELDS = (
-    "direction", "priority", "access", "protocol", "destinationPortRange", "destinationPortRanges",
-    "destinationAddressPrefix", "destinationAddressPrefixes", "destinationApplicationSecurityGroups",
-    "sourceAddressPrefix", "sourceAddressPrefixes", "sourceApplicationSecurityGroups",
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,97 +75,6 @@ class Verdict:
 
     value: bool | None
     evidence: tuple[str, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class _Target:
-    """An endpoint pre-parsed once per evaluation: tag (base, region) or network."""
-
-    label: str
-    destination: str
-    port: int
-    protocol: str
-    tag: str
-    tag_region: str
-    net: _IpNetwork | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Prefix:
-    """An address prefix of a rule or route, parsed once: lowercase text, tag split, or network."""
-
-    raw: str
-    lower: str
-    tag: str
-    tag_region: str
-    net: _IpNetwork | None
-
-
-@dataclass(frozen=True, slots=True)
-class _Rule:
-    """One outbound NSG rule compiled for repeated matching."""
-
-    name: str
-    priority: int
-    allow: bool
-    origin: str  # "", "default rule" or "documented default rule"
-    protocol: str  # lowercase; "" when missing
-    ports: tuple[tuple[int, int], ...]
-    bad_ports: tuple[str, ...]
-    destinations: tuple[_Prefix, ...]
-    destination_asgs: bool
-    sources: tuple[_Prefix, ...]
-    source_asgs: bool
-    direction_known: bool
-
-    def describe(self) -> str:
-        extra = f", {self.origin}" if self.origin else ""
-        return f"rule '{self.name}' (priority {self.priority}, {'Allow' if self.allow else 'Deny'}{extra})"
-
-
-_Decision = tuple[bool | None, _Rule | None, _Rule | None, str]
-
-
-@dataclass(frozen=True, slots=True, eq=False)
-class _RuleSet:
-    """Sorted outbound rules, shared by every NSG with the same rules (per-VM NSGs mostly are identical),
-    so each distinct rule set is decided once per (subnet prefixes, endpoint)."""
-
-    rules: tuple[_Rule, ...]
-    decisions: dict[tuple[tuple[_IpNetwork, ...], _Target], _Decision] = field(default_factory=dict)
-
-    def decide(self, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Decision:
-        """(value, deciding rule, undecidable rule that blocks a decision, its reason)."""
-        key = (prefixes, target)
-        decision = self.decisions.get(key)
-        if decision is None:
-            decision = self.decisions[key] = _decide(self.rules, target, prefixes)
-        return decision
-
-
-@dataclass(frozen=True, slots=True)
-class _Nsg:
-    name: str
-    rules: _RuleSet
-    problem: str  # non-empty when the NSG cannot be assessed at all
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    name: str
-    prefix: _Prefix
-    next_hop: str
-    next_hop_ip: str
-
-
-@dataclass(frozen=True, slots=True)
-class _RouteTable:
-    name: str
-    routes: tuple[_Route, ...]
-    problem: str
-
-
-_Finding = tuple[bool | None, str]
 
 
 class NetworkModel:
@@ -273,7 +182,7 @@ class NetworkModel:
             for findings in per_target:
                 findings.append((None, f"subnet {subnet_id} is referenced but not in the collected rows"))
         else:
-                self._subnet_stages(subnet, subnet_prefixes, has_public_ip, in_lb_pool, targets, declared, per_target)
+            self._subnet_stages(subnet, subnet_prefixes, has_public_ip, in_lb_pool, targets, declared, per_target)
         return _verdict(targets, per_target)
 
     def _subnet_stages(
@@ -401,7 +310,6 @@ class NetworkModel:
         return self._rules[key]
 
 
-
 # ---------------------------------------------------------------- verdict assembly
 
 
@@ -437,270 +345,7 @@ def _verdict(targets: tuple[_Target, ...], per_target: list[list[_Finding]]) -> 
     return Verdict(value, tuple(f"{', '.join(labels)}: {text}" for text, labels in groups.items()))
 
 
-# ---------------------------------------------------------------- NSG
-
-
-def _hashable(value: object) -> object:
-    return tuple(value) if isinstance(value, list) else value
-
-
-def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
-    """Compile one outbound rule, or None when its priority/access is unusable."""
-    name = str(raw.get("name") or "?")
-    direction = str(props.get("direction") or "").lower()
-    priority = props.get("priority")
-    access = str(props.get("access") or "").lower()
-    if isinstance(priority, str) and priority.isdigit():
-        priority = int(priority)
-    if not isinstance(priority, int) or isinstance(priority, bool) or access not in ("allow", "deny"):
-        return None
-    ports: list[tuple[int, int]] = []
-    bad_ports: list[str] = []
-    for value in _strings(props.get("destinationPortRange"), props.get("destinationPortRanges")):
-        parsed = _port_range(value)
-        if parsed is None:
-            bad_ports.append(value)
-        else:
-            ports.append(parsed)
-    return _Rule(
-        name=name,
-        priority=priority,
-        allow=access == "allow",
-        origin=origin,
-        protocol=str(props.get("protocol") or "").lower(),
-        ports=tuple(ports),
-        bad_ports=tuple(bad_ports),
-        destinations=_prefixes(props, "destinationAddressPrefix"),
-        destination_asgs=bool(props.get("destinationApplicationSecurityGroups")),
-        sources=_prefixes(props, "sourceAddressPrefix"),
-        source_asgs=bool(props.get("sourceApplicationSecurityGroups")),
-        direction_known=bool(direction),
-    )
-
-
-def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Decision:
-    """First definite match wins unless an earlier undecidable rule with the opposite access may match."""
-    maybe: list[tuple[_Rule, str]] = []
-    for rule in rules:
-        matched, why = _rule_matches(rule, target, prefixes)
-        if matched is False:
-            continue
-        if matched is None:
-            maybe.append((rule, why))
-            continue
-        flip = next(((r, w) for r, w in maybe if r.allow != rule.allow), None)
-        if flip:
-            return None, rule, flip[0], flip[1]
-        return rule.allow, rule, None, ""
-    if maybe:
-        return None, None, maybe[0][0], maybe[0][1]
-    return None, None, None, ""
-
-
-def _nsg_finding(nsg: _Nsg, level: str, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Finding:
-    """The NSG's decision for one endpoint as an evidence sentence naming the NSG, level and rule."""
-    where = f"NSG '{nsg.name}' {level}"
-    if nsg.problem:
-        return None, f"{where} cannot be assessed: {nsg.problem}"
-    value, rule, doubt, reason = nsg.rules.decide(target, prefixes)
-    if rule is None:
-        if doubt is None:
-            return None, f"{where}: no outbound rule matches"
-        return None, f"{where}: no rule definitely matches; {doubt.describe()} may match ({reason})"
-    if doubt is not None:
-        return None, (
-            f"{where}: {doubt.describe()} may match ({reason}), so {rule.describe()} cannot be proven to decide"
-        )
-    note = "; the row has no defaultSecurityRules, Azure's documented defaults applied" if (
-        rule.origin == "documented default rule") else ""
-    return value, f"{'' if value else 'blocked by '}{where} {rule.describe()}{note}"
-
-
-def _rule_matches(rule: _Rule, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool | None, str]:
-    """Three-valued match of one rule against one endpoint, with the reason when undecidable."""
-    unknown = ""
-    if not rule.direction_known:
-        unknown = "the rule has no direction"
-    if rule.protocol not in ("*", "any", target.protocol):
-        if rule.protocol:
-            return False, ""
-        unknown = unknown or "the rule has no protocol"
-    if not any(lo <= target.port <= hi for lo, hi in rule.ports):
-        if rule.ports and not rule.bad_ports:
-            return False, ""
-        bad = f"destination port '{rule.bad_ports[0]}' cannot be parsed" if rule.bad_ports else ""
-        unknown = unknown or bad or "the rule has no destination port"
-    dest, why = _any_covers(rule.destinations, target)
-    if dest is False and rule.destinations and not rule.destination_asgs:
-        return False, ""
-    if dest is not True:
-        unknown = unknown or why or (
-            "destination application security groups cannot be resolved"
-            if rule.destination_asgs else "the rule has no destination"
-        )
-    source, why = _source_matches(rule, prefixes)
-    if source is False:
-        return False, ""
-    if source is None:
-        unknown = unknown or why
-    return (None, unknown) if unknown else (True, "")
-
-
-def _any_covers(prefixes: tuple[_Prefix, ...], target: _Target) -> tuple[bool | None, str]:
-    """Union of destination prefixes: True if one covers the endpoint, None if one is undecidable."""
-    result: bool | None = False
-    why = ""
-    for prefix in prefixes:
-        covered = _covers(prefix, target)
-        if covered:
-            return True, ""
-        if covered is None and result is False:
-            result = None
-            why = f"destination '{prefix.raw}' cannot be proven to cover or exclude {target.destination}"
-    if target.net is None and _union_is_everything(prefixes):
-        return True, ""  # e.g. 0.0.0.0/1 + 128.0.0.0/1: together they are 0.0.0.0/0
-    return result, why
-
-
-def _union_is_everything(prefixes: tuple[_Prefix, ...]) -> bool:
-    """Do the IPv4 prefixes of a plural destination together cover the whole address space?"""
-    v4 = [p.net for p in prefixes if isinstance(p.net, ipaddress.IPv4Network)]
-    return len(v4) > 1 and any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(v4))
-
-
-def _covers(prefix: _Prefix, target: _Target) -> bool | None:
-    """Does a rule/route destination prefix cover the endpoint destination? (see module docstring)."""
-    if prefix.lower in ("*", "any") or (prefix.lower == "0.0.0.0/0" and target.net is None):
-        return True
-    if target.net is None:  # endpoint is a service tag
-        if prefix.net is not None:
-            return None
-        if prefix.lower == "internet":
-            return True
-        if prefix.tag in _PRIVATE_TAGS:
-            return False
-        if prefix.tag in (target.tag, "azurecloud"):
-            return not prefix.tag_region or prefix.tag_region == target.tag_region
-        return None
-    if prefix.net is not None:  # endpoint is an address range
-        if prefix.net.version != target.net.version or not prefix.net.overlaps(target.net):
-            return False
-        return True if target.net.subnet_of(prefix.net) else None  # type: ignore[arg-type]
-    if target.net.is_global and prefix.lower in ("internet", "virtualnetwork"):
-        return prefix.lower == "internet"
-    return None
-
-
-def _source_matches(rule: _Rule, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool | None, str]:
-    """Does the rule's source include this VM? Judged against the subnet's address prefixes."""
-    if not rule.sources and not rule.source_asgs:
-        return None, "the rule has no source"
-    result: bool | None = False
-    why = ""
-    for source in rule.sources:
-        if source.lower in _EVERYTHING or source.lower == "virtualnetwork":
-            return True, ""
-        matched: bool | None = None
-        if source.net is not None and prefixes:
-            if all(p.version == source.net.version and p.subnet_of(source.net) for p in prefixes):  # type: ignore[arg-type]
-                return True, ""
-            if not any(p.version == source.net.version and p.overlaps(source.net) for p in prefixes):
-                matched = False
-        if matched is None and result is False:
-            result, why = None, f"source '{source.raw}' cannot be proven to include or exclude this VM"
-    if rule.source_asgs and result is False:
-        result, why = None, "source application security groups cannot be resolved"
-    return result, why
-
-
-# ---------------------------------------------------------------- routes and default outbound
-
-
-def _compile_route_table(row: dict, rt_id: str) -> _RouteTable:
-    name = row.get("name") or _last_segment(rt_id)
-    props = row.get("properties")
-    if not isinstance(props, dict):
-        return _RouteTable(name, (), "the row has no properties, so its routes are unknown")
-    routes = []
-    for raw in props.get("routes") or ():
-        rprops = _props(raw) if isinstance(raw, dict) else {}
-        prefix = rprops.get("addressPrefix")
-        if isinstance(prefix, str) and prefix:
-            hop, hop_ip = str(rprops.get("nextHopType") or ""), str(rprops.get("nextHopIpAddress") or "")
-            routes.append(_Route(str(raw.get("name") or "?"), _prefix(prefix), hop, hop_ip))
-    return _RouteTable(name, tuple(routes), "")
-
-
-def _route_finding(table: _RouteTable, target: _Target, declared: bool) -> tuple[_Finding, bool]:
-    """Most specific covering route and what its next hop means; second item: egress goes via a device."""
-    best: _Route | None = None
-    best_rank = -1
-    for route in table.routes:
-        rank = _route_rank(route.prefix, target)
-        if rank > best_rank:
-            best, best_rank = route, rank
-    if best is None:
-        return (True, f"no route in route table '{table.name}' covers it (system route to Internet)"), False
-    hop = best.next_hop.lower()
-    hop_text = f"{best.next_hop} {best.next_hop_ip}" if best.next_hop_ip else best.next_hop
-    route = f"route table '{table.name}' route '{best.name}' (prefix {best.prefix.raw}, next hop {hop_text})"
-    if hop == "none":
-        return (False, f"blocked by {route}: traffic is dropped"), False
-    if hop in _DEVICE_HOPS:
-        if declared:
-            return (True, f"{route}: egress through a declared device"), True
-        return (None, f"{route}: egress through a device the scanner cannot see"), True
-    if hop in _PASS_HOPS:
-        return (True, route), False
-    return (None, f"{route}: unknown next hop type"), False
-
-
-def _route_rank(prefix: _Prefix, target: _Target) -> int:
-    """Specificity of a route for the endpoint, or -1 when it cannot be proven to cover it."""
-    if target.net is None:
-        if prefix.tag == target.tag and prefix.net is None:
-            if not prefix.tag_region:
-                return 2
-            return 3 if prefix.tag_region == target.tag_region else -1
-        if prefix.tag == "azurecloud" and prefix.tag_region in ("", target.tag_region):
-            return 1
-        return 0 if prefix.lower == "0.0.0.0/0" else -1
-    net = prefix.net
-    if net is None or net.version != target.net.version or not target.net.subnet_of(net):  # type: ignore[arg-type]
-        return -1
-    return net.prefixlen
-
-
-def _service_endpoints(sprops: dict) -> frozenset[str]:
-    """Lowercase service names of a subnet's service endpoints (they work without default outbound access)."""
-    entries = sprops.get("serviceEndpoints")
-    return frozenset(str(e.get("service", "")).lower() for e in entries if isinstance(e, dict)) \
-        if isinstance(entries, list) else frozenset()
-
-
-def _private_subnet_finding(label: str, nat: str, has_public_ip: bool, in_lb_pool: bool) -> _Finding:
-    """A subnet with defaultOutboundAccess=false needs an explicit outbound method."""
-    if nat:
-        return True, f"subnet '{label}' has no default outbound access; egress via NAT gateway {nat}"
-    if has_public_ip:
-        return True, f"subnet '{label}' has no default outbound access; egress via the NIC's public IP"
-    if in_lb_pool:
-        return None, (
-            f"subnet '{label}' has no default outbound access and the NIC is in a load balancer backend pool "
-            "whose outbound rules the scanner does not assess"
-        )
-    return False, (
-        f"blocked: subnet '{label}' has defaultOutboundAccess=false and no NAT gateway, "
-        "no public IP on the NIC and no egress route through a device"
-    )
-
-
 # ---------------------------------------------------------------- small parsers
-
-
-def _props(obj: dict) -> dict:
-    props = obj.get("properties")
-    return props if isinstance(props, dict) else {}
 
 
 def _ref(props: dict, key: str) -> str:
@@ -710,62 +355,11 @@ def _ref(props: dict, key: str) -> str:
     return rid if isinstance(rid, str) else ""
 
 
-def _strings(single: object, plural: object) -> list[str]:
-    """Union of a singular field and its plural list (ARM allows either or both)."""
-    values = [single] if isinstance(single, str) and single else []
-    if isinstance(plural, list):
-        values.extend(v for v in plural if isinstance(v, str) and v)
-    return values
-
-
-def _prefixes(props: dict, singular: str) -> tuple[_Prefix, ...]:
-    """Parsed union of `<singular>` and `<singular>es` (e.g. destinationAddressPrefix/-Prefixes)."""
-    return tuple(map(_prefix, _strings(props.get(singular), props.get(singular + "es"))))
-
-
-def _port_range(value: str) -> tuple[int, int] | None:
-    text = value.strip()
-    if text.lower() in ("*", "any"):
-        return 0, 65535
-    lo, _, hi = text.partition("-")
-    if lo.strip().isdigit() and (not hi or hi.strip().isdigit()):
-        return int(lo), int(hi or lo)
-    return None
-
-
-@cache
-def _prefix(raw: str) -> _Prefix:
-    """Parse a prefix once per distinct string: estates repeat a few thousand prefixes across all NSGs."""
-    lower = raw.strip().lower()
-    net: _IpNetwork | None = None
-    if lower[:1].isdigit() or ":" in lower:  # tags never start with a digit nor contain ':'
-        try:
-            net = ipaddress.ip_network(lower, strict=False)
-        except ValueError:
-            net = None
-    tag, _, tag_region = ("", "", "") if net is not None else lower.partition(".")
-    return _Prefix(raw, lower, tag, tag_region.replace(" ", ""), net)
-
-
 def _target(ep: Endpoint, region: str) -> _Target:
     """Parse an endpoint; a global tag (`Storage`) means that tag in the VM's region."""
     prefix = _prefix(ep.destination)
     region = prefix.tag_region or region
     return _Target(str(ep), ep.destination, ep.port, ep.protocol.lower(), prefix.tag, region, prefix.net)
-
-
-def _networks(single: object, plural: object) -> tuple[_IpNetwork, ...]:
-    nets = []
-    for value in _strings(single, plural):
-        try:
-            nets.append(ipaddress.ip_network(value, strict=False))
-        except ValueError:
-            continue
-    return tuple(nets)
-
-
-def _last_segment(resource_id: str) -> str:
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
 def _subnet_label(subnet: dict) -> str:
@@ -777,15 +371,3 @@ def _subnet_label(subnet: dict) -> str:
         if i + 3 < len(parts):
             return f"{parts[i + 1]}/{parts[i + 3]}"
     return str(subnet.get("name") or "?")
-
-
-# Azure's documented outbound default rules, used when a row carries no defaultSecurityRules.
-_DOCUMENTED_RULES = tuple(
-    _Rule(name, priority, allow, "documented default rule", "*", ((0, 65535),), (), (_prefix(dest),), False,
-          (_prefix("*"),), False, True)
-    for name, priority, allow, dest in (
-        ("AllowVnetOutBound", 65000, True, "VirtualNetwork"),
-        ("AllowInternetOutBound", 65001, True, "Internet"),
-        ("DenyAllOutBound", 65500, False, "*"),
-    )
-)
