@@ -136,3 +136,23 @@ def test_python_dash_m_works() -> None:
 
     proc = subprocess.run([sys.executable, "-m", "backup_preflight", "--version"], capture_output=True, text=True)
     assert proc.returncode == 0 and proc.stdout.startswith("backup-preflight ")
+
+
+def test_probe_results_merge_in_as_another_snapshot(tmp_path: Path) -> None:
+    vm = vm_row("vm1")
+    main = tmp_path / "collected.json"
+    main.write_text(json.dumps(snapshot_doc([vm])))
+    probes = tmp_path / "probes.json"
+    probes.write_text(json.dumps({"schemaVersion": 1, "tables": {"guestfacts": [
+        {"id": vm["id"].lower(), "collectedAt": "2026-11-20T05:00:00Z", "facts": {"dhcpEnabled": False}}]}}))
+    out = tmp_path / "out"
+    alone = run("scan", "--snapshot", main, "--output-dir", out, "--fail-on", "never")
+    assert alone.returncode == 0
+    status = {f["policyId"]: f["status"] for f in json.loads((out / "results.json").read_text())["findings"]}
+    assert status["VMBK-DHCP-001"] == "unknown"
+    merged = run("scan", "--snapshot", main, "--snapshot", probes, "--output-dir", out, "--fail-on", "never")
+    assert merged.returncode == 0
+    results = json.loads((out / "results.json").read_text())
+    status = {f["policyId"]: f["status"] for f in results["findings"]}
+    assert status["VMBK-DHCP-001"] == "fail"
+    assert [f["path"] for f in results["scan"]["source"]["files"]] == [str(main), str(probes)]
