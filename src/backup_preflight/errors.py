@@ -5,9 +5,10 @@ They map to exit code 2 in the CLI, which prints one line per problem and never 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 In = TypeVar("In")
 Out = TypeVar("Out")
@@ -50,3 +51,24 @@ def gather(items: Iterable[In], load: Callable[[In], Out]) -> list[Out]:
     if problems:
         raise InputError(problems)
     return loaded
+
+
+def schema_problems(validator: Any, doc: Any, label: str) -> list[Problem]:
+    """Every JSON Schema error in `doc` as a Problem with its JSON pointer, in document order."""
+    errors = sorted(validator.iter_errors(doc), key=lambda e: [(isinstance(p, str), p) for p in e.absolute_path])
+    return [Problem(label, _pointer(e.absolute_path), _reason(e)) for e in errors]
+
+
+def _pointer(parts: Any) -> str:
+    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else "/"
+
+
+def _reason(error: Any) -> str:
+    """jsonschema's message, in the words of someone editing the file."""
+    if error.validator == "additionalProperties":
+        return error.message.replace("Additional properties are not allowed", "unknown key")
+    if error.validator == "enum":
+        return f"{json.dumps(error.instance)} is not one of {', '.join(map(str, error.validator_value))}"
+    if error.validator == "anyOf" and "description" in error.schema:
+        return f"incomplete entry: {error.schema['description']}"
+    return error.message

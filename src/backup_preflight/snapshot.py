@@ -120,7 +120,7 @@ def _row_key(row: dict[str, Any]) -> str:
     return f"{key}|{name}" if isinstance(name, str) else key
 
 
-def read_raw(path: Path) -> bytes:
+def _read_raw(path: Path) -> bytes:
     """The file's bytes as stored (what its SHA-256 is computed on)."""
     try:
         return path.read_bytes()
@@ -130,7 +130,7 @@ def read_raw(path: Path) -> bytes:
         raise InputError.one(str(path), "", f"cannot read file: {exc.strerror or exc}") from None
 
 
-def decompress(raw: bytes, label: str) -> bytes:
+def _decompress(raw: bytes, label: str) -> bytes:
     """Gunzip when the bytes are gzip (by magic number, whatever the file is called)."""
     if raw[:2] != b"\x1f\x8b":
         return raw
@@ -140,9 +140,10 @@ def decompress(raw: bytes, label: str) -> bytes:
         raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
 
 
-def read_bytes(path: Path) -> bytes:
-    """The file's content, gunzipped when it is gzip."""
-    return decompress(read_raw(path), str(path))
+def read_json(path: Path) -> tuple[Any, str]:
+    """Parse a JSON file (gzipped or not); return it with the SHA-256 of the bytes actually read."""
+    raw = _read_raw(path)
+    return parse_json(_decompress(raw, str(path)), str(path)), hashlib.sha256(raw).hexdigest()
 
 
 def parse_json(data: bytes, label: str) -> Any:
@@ -173,12 +174,11 @@ def _raise(label: str, place: str, reason: str) -> Any:
 def load(path: Path) -> Snapshot:
     """Read one snapshot file of any accepted shape, validating what downstream relies on."""
     label = str(path)
-    raw = read_raw(path)
-    doc = parse_json(decompress(raw, label), label)
+    doc, digest = read_json(path)
     snap = from_document(doc, label)
     kind = "snapshot" if isinstance(doc, dict) and "tables" in doc else (
         "az-graph-query" if isinstance(doc, dict) else "rows")
-    snap.sources = [SourceFile(path=label, sha256=hashlib.sha256(raw).hexdigest(), kind=kind)]
+    snap.sources = [SourceFile(path=label, sha256=digest, kind=kind)]
     return snap
 
 

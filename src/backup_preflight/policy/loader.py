@@ -18,11 +18,11 @@ from typing import Any
 import orjson
 from jsonschema import Draft202012Validator
 
-from backup_preflight.errors import InputError, Problem
+from backup_preflight.errors import InputError, Problem, schema_problems
 from backup_preflight.policy.conditions import ConditionError, Node, compile_condition
 from backup_preflight.policy.parameters import Override, coerce
 from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathError, check_path, check_row_path
-from backup_preflight.snapshot import parse_json, read_bytes
+from backup_preflight.snapshot import read_json
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 
@@ -163,26 +163,13 @@ def load_policies(sources: list[Path], overrides: dict[str, Override] | None = N
 def _read_policy(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     label = str(path)
     try:
-        doc = parse_json(read_bytes(path), label)
+        doc, _ = read_json(path)
     except InputError as exc:
         problems.extend(exc.problems)
         return None
-    errors = sorted(_validator().iter_errors(doc), key=lambda e: list(e.absolute_path))
-    for error in errors:
-        problems.append(Problem(label, _pointer(error.absolute_path), _schema_reason(error)))
-    return None if errors else doc
-
-
-def _pointer(parts: Any) -> str:
-    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else "/"
-
-
-def _schema_reason(error: Any) -> str:
-    if error.validator == "additionalProperties":
-        return error.message.replace("Additional properties are not allowed", "unknown key")
-    if error.validator == "enum":
-        return f"{json.dumps(error.instance)} is not one of {', '.join(map(str, error.validator_value))}"
-    return error.message
+    found = schema_problems(_validator(), doc, label)
+    problems.extend(found)
+    return None if found else doc
 
 
 def _unused_overrides(overrides: dict[str, Override], docs: list[dict[str, Any]]) -> list[Problem]:

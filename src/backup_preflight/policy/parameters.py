@@ -16,7 +16,7 @@ from typing import Any
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.paths import PathError, check_path
 from backup_preflight.policy.versions import parse_version
-from backup_preflight.snapshot import parse_json, read_bytes
+from backup_preflight.snapshot import read_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +105,7 @@ def parse_cli_params(items: list[str]) -> dict[str, Override]:
 def load_params_file(path: Path) -> dict[str, Override]:
     """A JSON object of parameter values, e.g. {"minimumLinuxAgent": "2.2.60"}."""
     label = str(path)
-    doc = parse_json(read_bytes(path), label)
+    doc, _ = read_json(path)
     if isinstance(doc, dict) and isinstance(doc.get("parameters"), dict):
         doc = doc["parameters"]
         prefix = "/parameters"

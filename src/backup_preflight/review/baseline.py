@@ -9,7 +9,6 @@ are listed as fixed.
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from typing import Any
 from backup_preflight.errors import InputError
 from backup_preflight.findings import ERROR, FAIL, UNKNOWN, Finding
 from backup_preflight.results import RESULTS_SCHEMA_VERSION
-from backup_preflight.snapshot import parse_json, read_bytes
+from backup_preflight.snapshot import read_json
 
 #: Verdicts a baseline can accept: the ones a gate can break on.
 ACCEPTABLE = (FAIL, ERROR, UNKNOWN)
@@ -34,8 +33,7 @@ def verdict(doc_or_finding: dict[str, Any] | Finding) -> str:
 def load_results(path: Path) -> tuple[dict[str, Any], str]:
     """A results.json written by `scan`, checked enough to compare with, and its SHA-256."""
     label = str(path)
-    data = read_bytes(path)
-    doc = parse_json(data, label)
+    doc, digest = read_json(path)
     if not isinstance(doc, dict) or "findings" not in doc or "scan" not in doc:
         raise InputError.one(label, "/", "not a backup-preflight results.json (no 'scan' and 'findings')")
     if doc.get("schemaVersion") != RESULTS_SCHEMA_VERSION:
@@ -45,7 +43,7 @@ def load_results(path: Path) -> tuple[dict[str, Any], str]:
     for i, f in enumerate(doc["findings"]):
         if not isinstance(f, dict) or not all(isinstance(f.get(k), str) for k in ("policyId", "resourceId", "status")):
             raise InputError.one(label, f"/findings/{i}", "finding needs string policyId, resourceId and status")
-    return doc, hashlib.sha256(data).hexdigest()
+    return doc, digest
 
 
 @dataclass(frozen=True, slots=True)

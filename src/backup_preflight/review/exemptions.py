@@ -10,7 +10,6 @@ An expired exemption exempts nothing, and the finding says in its evidence that 
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import re
 from collections import Counter
@@ -23,9 +22,9 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from backup_preflight.errors import InputError, Problem
+from backup_preflight.errors import InputError, Problem, schema_problems
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding
-from backup_preflight.snapshot import parse_json, read_bytes
+from backup_preflight.snapshot import read_json
 
 EXEMPTIBLE = (FAIL, UNKNOWN, ERROR)
 
@@ -79,11 +78,8 @@ class ExemptionFile:
 def load(path: Path) -> ExemptionFile:
     """Read and validate an exemptions file; raise InputError naming file and JSON pointer."""
     label = str(path)
-    data = read_bytes(path)
-    doc = parse_json(data, label)
-    validator = Draft202012Validator(exemptions_schema())
-    problems = [Problem(label, _pointer(e.absolute_path), _reason(e))
-                for e in sorted(validator.iter_errors(doc), key=lambda e: list(e.absolute_path))]
+    doc, digest = read_json(path)
+    problems = schema_problems(Draft202012Validator(exemptions_schema()), doc, label)
     entries: list[Exemption] = []
     if not problems:
         seen: set[str] = set()
@@ -97,7 +93,7 @@ def load(path: Path) -> ExemptionFile:
                 problems.append(Problem(label, f"/exemptions/{i}/expiresOn", str(exc)))
     if problems:
         raise InputError(problems)
-    return ExemptionFile(label, hashlib.sha256(data).hexdigest(), tuple(entries))
+    return ExemptionFile(label, digest, tuple(entries))
 
 
 def _compile(raw: dict[str, Any]) -> Exemption:
@@ -120,18 +116,6 @@ def _end_of(text: str) -> datetime:
         return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
     except ValueError as exc:
         raise ValueError(f"{text!r} is not a valid date: {exc}") from None
-
-
-def _pointer(parts: Any) -> str:
-    return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else "/"
-
-
-def _reason(error: Any) -> str:
-    if error.validator == "anyOf" and "description" in error.schema:
-        return f"incomplete entry: {error.schema['description']}"
-    if error.validator == "additionalProperties":
-        return error.message.replace("Additional properties are not allowed", "unknown key")
-    return error.message
 
 
 def apply(findings: list[Finding], exemptions: ExemptionFile, as_of: datetime) -> dict[str, Any]:

@@ -13,14 +13,13 @@ failed what-if would be green for the wrong reason. What Azure said is quoted in
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from backup_preflight.errors import InputError, Problem, gather
-from backup_preflight.snapshot import SourceFile, decompress, json_kind, parse_json, read_raw
+from backup_preflight.snapshot import SourceFile, json_kind, read_json
 
 #: ChangeType values of the Resources API (2024-03-01), in their canonical spelling.
 CHANGE_TYPES = ("Create", "Delete", "Deploy", "Ignore", "Modify", "NoChange", "Unsupported")
@@ -57,9 +56,9 @@ class WhatIf:
 def load_what_if(path: Path) -> WhatIf:
     """Read one what-if file (`.json`, or gzipped); raise InputError naming file, place and reason."""
     label = str(path)
-    raw = read_raw(path)
-    what_if = from_document(parse_json(decompress(raw, label), label), label)
-    what_if.sources = [SourceFile(label, hashlib.sha256(raw).hexdigest(), "what-if")]
+    doc, digest = read_json(path)
+    what_if = from_document(doc, label)
+    what_if.sources = [SourceFile(label, digest, "what-if")]
     return what_if
 
 
