@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
-from backup_preflight.estate.index import Index, Row, props
+from backup_preflight.estate.index import Index, Row, props, segment_after
 
 
 def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
@@ -30,7 +30,7 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
                 "healthStatus"):
         if isinstance(p.get(key), str):
             facts[key] = p[key]
-    vault = _vault_name(item["id"])
+    vault = segment_after(item["id"], "vaults")
     if vault:
         facts["vault"] = vault
     policy_id = p.get("policyId")
@@ -42,15 +42,6 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
             schedule = index.schedules[key] = schedule_facts(policy, index.collected_at)
         facts.update(schedule)
     return facts
-
-
-def _vault_name(item_id: str) -> str | None:
-    parts = item_id.split("/")
-    lowered = [s.lower() for s in parts]
-    if "vaults" in lowered:
-        at = lowered.index("vaults") + 1
-        return parts[at] if at < len(parts) else None
-    return None
 
 
 def schedule_facts(policy: Row, collected_at: str | None) -> dict[str, Any]:

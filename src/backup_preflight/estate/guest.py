@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backup_preflight.estate.index import Index, props
+from backup_preflight.estate.index import Index, props, row_name
 
 GUEST_KEYS = ("dhcpEnabled", "httpProxy", "useVssCopyBackup", "iaasVmProviderService")
 CPU_METRIC = "percentage cpu"
@@ -30,7 +30,7 @@ def machine_configuration(vm_id: str, index: Index) -> list[dict[str, Any]] | No
     out = []
     for row in index.assignments.get(vm_id, ()):
         p = props(row)
-        entry: dict[str, Any] = {"name": row.get("name") or row["id"].rsplit("/", 1)[-1]}
+        entry: dict[str, Any] = {"name": row_name(row)}
         if isinstance(p.get("complianceStatus"), str):
             entry["complianceStatus"] = p["complianceStatus"]
         if isinstance(p.get("lastComplianceStatusChecked"), str):

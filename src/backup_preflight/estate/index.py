@@ -32,6 +32,25 @@ def lower_id(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
 
 
+def last_segment(resource_id: str) -> str:
+    """The resource's own name, the last segment of its id."""
+    return resource_id.rstrip("/").rsplit("/", 1)[-1]
+
+
+def segment_after(resource_id: str, name: str) -> str:
+    """The id segment following `name` (case-insensitive), as spelled in the id; '' when absent."""
+    parts = resource_id.split("/")
+    lowered = [p.lower() for p in parts]
+    at = lowered.index(name) + 1 if name in lowered else len(parts)
+    return parts[at] if at < len(parts) else ""
+
+
+def row_name(row: Row) -> str:
+    """A row's `name`, else the last segment of its id."""
+    name = row.get("name")
+    return name if isinstance(name, str) and name else last_segment(row["id"])
+
+
 def parent_vm_id(child_id: str) -> str:
     """The VM id a child resource id (extension, guest configuration assignment) belongs to."""
     low = child_id.lower()

@@ -28,6 +28,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from backup_preflight.estate.index import last_segment as _last_segment
+from backup_preflight.estate.index import props as _props
 from backup_preflight.estate.network_routes import (
     _compile_route_table,
     _private_subnet_finding,
@@ -42,12 +44,10 @@ from backup_preflight.estate.network_rules import (
     _Finding,
     _hashable,
     _IpNetwork,
-    _last_segment,
     _networks,
     _Nsg,
     _nsg_finding,
     _prefix,
-    _props,
     _Rule,
     _RuleSet,
     _Target,

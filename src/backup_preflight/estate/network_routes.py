@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backup_preflight.estate.network_rules import _Finding, _last_segment, _Prefix, _prefix, _props, _Target
+from backup_preflight.estate.index import last_segment as _last_segment
+from backup_preflight.estate.index import props as _props
+from backup_preflight.estate.network_rules import _Finding, _Prefix, _prefix, _Target
 
 _DEVICE_HOPS = frozenset({"virtualappliance", "virtualnetworkgateway"})
 _PASS_HOPS = frozenset({"internet", "vnetlocal"})

@@ -294,11 +294,6 @@ def _source_matches(rule: _Rule, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool
 # ---------------------------------------------------------------- small parsers
 
 
-def _props(obj: dict) -> dict:
-    props = obj.get("properties")
-    return props if isinstance(props, dict) else {}
-
-
 def _strings(single: object, plural: object) -> list[str]:
     """Union of a singular field and its plural list (ARM allows either or both)."""
     values = [single] if isinstance(single, str) and single else []
@@ -344,10 +339,6 @@ def _networks(single: object, plural: object) -> tuple[_IpNetwork, ...]:
         except ValueError:
             continue
     return tuple(nets)
-
-
-def _last_segment(resource_id: str) -> str:
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
 # Azure's documented outbound default rules, used when a row carries no defaultSecurityRules.

@@ -11,7 +11,7 @@ from typing import Any
 
 from backup_preflight.estate.backup import backup_facts
 from backup_preflight.estate.guest import guest_facts, machine_configuration, pressure_facts
-from backup_preflight.estate.index import Index, Row, props
+from backup_preflight.estate.index import Index, Row, last_segment, props, row_name, segment_after
 from backup_preflight.estate.network_facts import NetworkFacts, NetworkModel
 
 BACKUP_PUBLISHER = "microsoft.azure.recoveryservices"
@@ -25,9 +25,9 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     view = index.instance_views.get(vm_id)
     facts: dict[str, Any] = {
         "id": row["id"],
-        "name": row.get("name") or row["id"].rsplit("/", 1)[-1],
-        "subscriptionId": row.get("subscriptionId") or _segment(row["id"], "subscriptions") or "",
-        "resourceGroup": (row.get("resourceGroup") or _segment(row["id"], "resourcegroups") or "").lower(),
+        "name": row_name(row),
+        "subscriptionId": row.get("subscriptionId") or segment_after(row["id"], "subscriptions"),
+        "resourceGroup": (row.get("resourceGroup") or segment_after(row["id"], "resourcegroups")).lower(),
         "location": row.get("location") or "",
         "tags": row["tags"] if isinstance(row.get("tags"), dict) else {},
         "instanceViewCollected": view is not None,
@@ -84,7 +84,7 @@ def _identity(facts: dict[str, Any], p: dict[str, Any], view: dict[str, Any] | N
         facts["provisioningState"] = p["provisioningState"]
     avset = (p.get("availabilitySet") or {}).get("id") if isinstance(p.get("availabilitySet"), dict) else None
     if isinstance(avset, str) and avset:
-        facts["availabilitySet"] = avset.rsplit("/", 1)[-1].lower()
+        facts["availabilitySet"] = last_segment(avset).lower()
     # Resource group and availability set names repeat across subscriptions: qualify them.
     home = f"{facts['subscriptionId']}/{facts['resourceGroup']}".lower()
     facts["placementGroup"] = f"{home}/{facts['availabilitySet']}" if "availabilitySet" in facts else home
@@ -124,7 +124,7 @@ def _agent(p: dict[str, Any], view: dict[str, Any] | None) -> dict[str, Any]:
 
 def _extension(row: Row) -> dict[str, Any]:
     p = props(row)
-    out = {"name": row.get("name") or row["id"].rsplit("/", 1)[-1]}
+    out = {"name": row_name(row)}
     for key in ("publisher", "type", "typeHandlerVersion", "provisioningState"):
         if isinstance(p.get(key), str):
             out[key] = p[key]
@@ -136,7 +136,7 @@ def _backup_extension(rows: list[Row], view: dict[str, Any] | None) -> dict[str,
     if row is None:
         return {"installed": False}
     p = props(row)
-    facts: dict[str, Any] = {"installed": True, "name": row.get("name") or row["id"].rsplit("/", 1)[-1]}
+    facts: dict[str, Any] = {"installed": True, "name": row_name(row)}
     for src, dst in (("type", "type"), ("provisioningState", "provisioningState")):
         if isinstance(p.get(src), str):
             facts[dst] = p[src]
@@ -170,7 +170,7 @@ def _primary_nic(refs: list[dict[str, Any]]) -> str | None:
 
 def _nic(nic_id: str, index: Index) -> dict[str, Any]:
     row = index.by_id.get(nic_id.lower())
-    out: dict[str, Any] = {"id": nic_id, "name": nic_id.rsplit("/", 1)[-1]}
+    out: dict[str, Any] = {"id": nic_id, "name": last_segment(nic_id)}
     if row is None:
         return out
     p = props(row)
@@ -202,12 +202,3 @@ def _sql(row: Row | None) -> dict[str, Any]:
 def _list(holder: Any, key: str) -> list[Any]:
     value = holder.get(key) if isinstance(holder, dict) else None
     return value if isinstance(value, list) else []
-
-
-def _segment(resource_id: str, name: str) -> str | None:
-    parts = resource_id.split("/")
-    lowered = [s.lower() for s in parts]
-    if name in lowered:
-        at = lowered.index(name) + 1
-        return parts[at] if at < len(parts) else None
-    return None

@@ -13,10 +13,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from backup_preflight.estate.index import Row, parent_vm_id, props
+from backup_preflight.estate.index import Row, last_segment, parent_vm_id, props, segment_after
 from backup_preflight.findings import UNKNOWN, Finding
 from backup_preflight.whatif.describe import PlannedChange
-from backup_preflight.whatif.shapes import last_segment, segment_after
 
 _NETWORK = frozenset({"vm", "nic", "nsg", "subnet", "vnet", "routeTable"})
 _BACKUP = frozenset({"vm", "protectedItem", "backupPolicy"})

@@ -17,6 +17,7 @@ from backup_preflight.estate.index import (
     EXTENSION_TYPE,
     PROTECTED_ITEM_TYPE,
     VM_TYPE,
+    last_segment,
     props,
 )
 from backup_preflight.whatif.parse import Change
@@ -25,7 +26,6 @@ from backup_preflight.whatif.shapes import (
     NSG_TYPE,
     ROUTE_TABLE_TYPE,
     VNET_TYPE,
-    last_segment,
     parent_id,
     resource_type,
 )

@@ -22,18 +22,11 @@ would turn "not collected" (unknown) into "collected and empty" for every VM.
 
 from __future__ import annotations
 
-from backup_preflight.estate.index import Row, props
+from backup_preflight.estate.index import Row, last_segment, props
 from backup_preflight.snapshot import Snapshot, table_for_type
 from backup_preflight.whatif.describe import PlannedChange, label, planned
 from backup_preflight.whatif.parse import Change, WhatIf, note
-from backup_preflight.whatif.shapes import (
-    EMBEDDED_CHILDREN,
-    embedded,
-    last_segment,
-    parent_id,
-    resource_type,
-    to_row,
-)
+from backup_preflight.whatif.shapes import EMBEDDED_CHILDREN, embedded, parent_id, resource_type, to_row
 
 _KEEP_CURRENT = ("NoChange", "Ignore")
 

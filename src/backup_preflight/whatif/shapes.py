@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backup_preflight.estate.index import VM_TYPE, Row, props
+from backup_preflight.estate.index import VM_TYPE, Row, last_segment, props, segment_after
 
 NSG_TYPE = "microsoft.network/networksecuritygroups"
 VNET_TYPE = "microsoft.network/virtualnetworks"
@@ -43,18 +43,6 @@ def resource_type(resource_id: str) -> str:
 def parent_id(resource_id: str) -> str:
     """The id one level up (`…/networkSecurityGroups/nsg/securityRules/r` → `…/networkSecurityGroups/nsg`)."""
     return resource_id.rstrip("/").rsplit("/", 2)[0]
-
-
-def last_segment(resource_id: str) -> str:
-    return resource_id.rstrip("/").rsplit("/", 1)[-1]
-
-
-def segment_after(resource_id: str, name: str) -> str:
-    """The id segment following `name` (case-insensitive), as spelled in the id; '' when absent."""
-    parts = resource_id.split("/")
-    lowered = [p.lower() for p in parts]
-    at = lowered.index(name) + 1 if name in lowered else len(parts)
-    return parts[at] if at < len(parts) else ""
 
 
 def to_row(body: dict[str, Any], resource_id: str, rtype: str, current: Row | None) -> Row:
