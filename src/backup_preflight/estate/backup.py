@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
-from backup_preflight.estate.index import Index, Row, props, segment_after
+from backup_preflight.estate.index import Index, Row, props, segment_after, strings
 
 
 def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
@@ -25,11 +25,8 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
     if item is None:
         return {"protected": False}
     p = props(item)
-    facts: dict[str, Any] = {"protected": True, "itemId": item["id"]}
-    for key in ("policyId", "policyName", "lastBackupStatus", "lastBackupTime", "protectionState",
-                "healthStatus"):
-        if isinstance(p.get(key), str):
-            facts[key] = p[key]
+    facts: dict[str, Any] = {"protected": True, "itemId": item["id"], **strings(p, (
+        "policyId", "policyName", "lastBackupStatus", "lastBackupTime", "protectionState", "healthStatus"))}
     vault = segment_after(item["id"], "vaults")
     if vault:
         facts["vault"] = vault

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backup_preflight.estate.index import Index, props, row_name
+from backup_preflight.estate.index import Index, props, row_name, strings
 
 GUEST_KEYS = ("dhcpEnabled", "httpProxy", "useVssCopyBackup", "iaasVmProviderService")
 CPU_METRIC = "percentage cpu"
@@ -29,13 +29,8 @@ def machine_configuration(vm_id: str, index: Index) -> list[dict[str, Any]] | No
         return None
     out = []
     for row in index.assignments.get(vm_id, ()):
-        p = props(row)
-        entry: dict[str, Any] = {"name": row_name(row)}
-        if isinstance(p.get("complianceStatus"), str):
-            entry["complianceStatus"] = p["complianceStatus"]
-        if isinstance(p.get("lastComplianceStatusChecked"), str):
-            entry["lastChecked"] = p["lastComplianceStatusChecked"]
-        out.append(entry)
+        out.append({"name": row_name(row), **strings(props(row), {
+            "complianceStatus": "complianceStatus", "lastComplianceStatusChecked": "lastChecked"})})
     return out
 
 

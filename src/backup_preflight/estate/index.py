@@ -28,6 +28,17 @@ def props(row: Row | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def strings(source: Any, keys: dict[str, str] | tuple[str, ...]) -> dict[str, str]:
+    """The string values among `keys` of `source` (renamed where `keys` maps source → fact name).
+
+    Rows from Azure may lack a key or carry null or a wrong type; a fact is only set from a string.
+    """
+    if not isinstance(source, dict):
+        return {}
+    pairs = keys.items() if isinstance(keys, dict) else ((k, k) for k in keys)
+    return {dst: source[src] for src, dst in pairs if isinstance(source.get(src), str)}
+
+
 def lower_id(value: Any) -> str | None:
     return value.lower() if isinstance(value, str) and value else None
 

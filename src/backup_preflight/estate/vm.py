@@ -11,7 +11,7 @@ from typing import Any
 
 from backup_preflight.estate.backup import backup_facts
 from backup_preflight.estate.guest import guest_facts, machine_configuration, pressure_facts
-from backup_preflight.estate.index import Index, Row, last_segment, props, row_name, segment_after
+from backup_preflight.estate.index import Index, Row, last_segment, props, row_name, segment_after, strings
 from backup_preflight.estate.network_facts import NetworkFacts, NetworkModel
 
 BACKUP_PUBLISHER = "microsoft.azure.recoveryservices"
@@ -111,24 +111,15 @@ def _agent(p: dict[str, Any], view: dict[str, Any] | None) -> dict[str, Any]:
             agent["provisioned"] = config["provisionVMAgent"]
     vm_agent = (view or {}).get("vmAgent")
     if isinstance(vm_agent, dict):
-        if isinstance(vm_agent.get("vmAgentVersion"), str):
-            agent["version"] = vm_agent["vmAgentVersion"]
+        agent.update(strings(vm_agent, {"vmAgentVersion": "version"}))
         status = next((s for s in vm_agent.get("statuses") or () if isinstance(s, dict)), None)
-        if status:
-            if isinstance(status.get("displayStatus"), str):
-                agent["status"] = status["displayStatus"]
-            if isinstance(status.get("message"), str):
-                agent["statusMessage"] = status["message"]
+        agent.update(strings(status, {"displayStatus": "status", "message": "statusMessage"}))
     return agent
 
 
 def _extension(row: Row) -> dict[str, Any]:
-    p = props(row)
-    out = {"name": row_name(row)}
-    for key in ("publisher", "type", "typeHandlerVersion", "provisioningState"):
-        if isinstance(p.get(key), str):
-            out[key] = p[key]
-    return out
+    return {"name": row_name(row),
+            **strings(props(row), ("publisher", "type", "typeHandlerVersion", "provisioningState"))}
 
 
 def _backup_extension(rows: list[Row], view: dict[str, Any] | None) -> dict[str, Any]:
@@ -136,22 +127,15 @@ def _backup_extension(rows: list[Row], view: dict[str, Any] | None) -> dict[str,
     if row is None:
         return {"installed": False}
     p = props(row)
-    facts: dict[str, Any] = {"installed": True, "name": row_name(row)}
-    for src, dst in (("type", "type"), ("provisioningState", "provisioningState")):
-        if isinstance(p.get(src), str):
-            facts[dst] = p[src]
+    facts: dict[str, Any] = {"installed": True, "name": row_name(row), **strings(p, ("type", "provisioningState"))}
     if view:
         full_type = f"{p.get('publisher', '')}.{p.get('type', '')}".lower()
         handler = next((h for h in (view.get("vmAgent") or {}).get("extensionHandlers") or ()
                         if isinstance(h, dict) and str(h.get("type", "")).lower() == full_type), None)
         if handler:
-            if isinstance(handler.get("typeHandlerVersion"), str):
-                facts["handlerVersion"] = handler["typeHandlerVersion"]
-            status = handler.get("status") if isinstance(handler.get("status"), dict) else {}
-            if isinstance(status.get("displayStatus"), str):
-                facts["handlerStatus"] = status["displayStatus"]
-            if isinstance(status.get("message"), str):
-                facts["handlerMessage"] = status["message"]
+            facts.update(strings(handler, {"typeHandlerVersion": "handlerVersion"}))
+            facts.update(strings(handler.get("status"),
+                                 {"displayStatus": "handlerStatus", "message": "handlerMessage"}))
     return facts
 
 
@@ -190,13 +174,8 @@ def _nic(nic_id: str, index: Index) -> dict[str, Any]:
 def _sql(row: Row | None) -> dict[str, Any]:
     if row is None:
         return {"registered": False}
-    p = props(row)
-    out: dict[str, Any] = {"registered": True, "id": row["id"]}
-    if isinstance(p.get("sqlImageOffer"), str):
-        out["imageOffer"] = p["sqlImageOffer"]
-    if isinstance(p.get("sqlServerLicenseType"), str):
-        out["licenseType"] = p["sqlServerLicenseType"]
-    return out
+    return {"registered": True, "id": row["id"],
+            **strings(props(row), {"sqlImageOffer": "imageOffer", "sqlServerLicenseType": "licenseType"})}
 
 
 def _list(holder: Any, key: str) -> list[Any]:
