@@ -141,6 +141,12 @@ class ChainResult:
     errors: list[dict[str, Any]] = field(default_factory=list)
     pages: int = 0
 
+    def add(self, other: ChainResult) -> None:
+        """Append another chain's rows, errors and page count (scopes of one target, split halves)."""
+        self.rows.extend(other.rows)
+        self.errors.extend(other.errors)
+        self.pages += other.pages
+
 
 class PageFailed(Exception):
     """A page that could not be fetched; `status` is the HTTP status, None for network errors."""
@@ -204,11 +210,7 @@ class GraphCollector:
                                 thread_name_prefix="resource-graph") as pool:
             futures = [pool.submit(self.run_chain, q, s) for q, s in jobs]
             for (query, _), future in zip(jobs, futures, strict=True):
-                chain = future.result()
-                merged = results[query.target]
-                merged.rows.extend(chain.rows)
-                merged.errors.extend(chain.errors)
-                merged.pages += chain.pages
+                results[query.target].add(future.result())
         return results
 
     def run_chain(self, query: GraphQuery, scope: Scope) -> ChainResult:
@@ -263,10 +265,7 @@ class GraphCollector:
         result = ChainResult()
         self._progress.more_queries(1)
         for half in (scope.subscriptions[:middle], scope.subscriptions[middle:]):
-            part = self.run_chain(query, Scope(subscriptions=half))
-            result.rows.extend(part.rows)
-            result.errors.extend(part.errors)
-            result.pages += part.pages
+            result.add(self.run_chain(query, Scope(subscriptions=half)))
         return result
 
     def _fetch(self, query: GraphQuery, scope: Scope, skip_token: str | None,
