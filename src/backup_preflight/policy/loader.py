@@ -40,7 +40,7 @@ def _validator() -> Draft202012Validator:
 
 def bundled_policy_dir() -> Path:
     """The catalog that ships inside the package."""
-    return Path(str(resources.files("backup_preflight").joinpath("policies")))
+    return Path(str(resources.files("backup_preflight.policies")))
 
 
 @dataclass(frozen=True, slots=True)
