@@ -36,6 +36,9 @@ def _live_flags(parser: argparse.ArgumentParser) -> None:
 def _policy_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", action="append", type=Path, metavar="DIR",
                         help="policy folder or file (repeatable; default: the bundled catalog)")
+    parser.add_argument("--add-policies", action="append", default=[], type=Path, metavar="DIR",
+                        help="your own policy folder or file, evaluated with the catalog (repeatable; "
+                             "ids must not clash)")
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a policy parameter; POLICY-ID.NAME=VALUE for one policy")
     parser.add_argument("--parameters", type=Path, metavar="FILE",
@@ -125,7 +128,8 @@ def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
 
     overrides = load_params_file(args.parameters) if args.parameters else {}
     overrides.update(parse_cli_params(args.param))
-    return load_policies(sources or [bundled_policy_dir()], overrides)
+    added = getattr(args, "add_policies", [])
+    return load_policies([*(sources or [bundled_policy_dir()]), *added], overrides)
 
 
 def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
