@@ -19,8 +19,6 @@ from pathlib import Path
 PHASES = {
     "json.load, gc paused (floor)": """
 import json; json.load(open(PATH, 'rb'))""",
-    "orjson.loads, gc paused (floor)": """
-import orjson; orjson.loads(open(PATH, 'rb').read())""",
     "msgspec decode, gc paused (floor)": """
 import msgspec; msgspec.json.decode(open(PATH, 'rb').read())""",
     "load snapshot": """

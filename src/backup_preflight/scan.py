@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 
 from backup_preflight import demo, snapshot
 from backup_preflight.estate import build_estate
@@ -40,7 +40,7 @@ class Source:
 
 def demo_source() -> Source:
     doc = demo.demo_document()
-    data = orjson.dumps(doc)
+    data = msgspec.json.encode(doc)
     snap = snapshot.from_document(doc, "<demo>")
     snap.sources = [snapshot.SourceFile("<built-in demo estate>", hashlib.sha256(data).hexdigest(), "demo")]
     return Source("demo", snap)
@@ -54,7 +54,7 @@ def snapshot_source(paths: list[Path]) -> Source:
 
 def live_source(snap: snapshot.Snapshot) -> Source:
     """A snapshot just collected; its hash is of its canonical JSON, as `collect` would save it."""
-    data = orjson.dumps(snap.to_document())
+    data = msgspec.json.encode(snap.to_document())
     snap.sources = [snapshot.SourceFile("<live collection>", hashlib.sha256(data).hexdigest(), "live")]
     return Source("live", snap)
 

@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import msgspec
-import orjson
 
 from backup_preflight.atomic import atomic_writer
 from backup_preflight.errors import InputError, Problem, gather
@@ -307,7 +306,7 @@ def json_kind(value: Any) -> str:
 
 def save(snap: Snapshot, path: Path) -> str:
     """Write the snapshot (gzipped when the name ends in .gz) atomically; return its SHA-256."""
-    data = orjson.dumps(snap.to_document())
+    data = msgspec.json.encode(snap.to_document())
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)
     with atomic_writer(path, "wb") as handle:

@@ -23,7 +23,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 import trustme
 from azure.core.credentials import AccessToken
 
@@ -258,10 +258,10 @@ class FakeAzure:
         top = int(options.get("$top") or 100)
         if not 1 <= top <= 1000:
             return 400, headers, _arm_error("BadRequest", "$top must be between 1 and 1000")
-        digest = hashlib.sha256(orjson.dumps([request.query, subs, mgs])).hexdigest()[:16]
+        digest = hashlib.sha256(msgspec.json.encode([request.query, subs, mgs])).hexdigest()[:16]
         offset = 0
         if options.get("$skipToken"):
-            token = orjson.loads(base64.urlsafe_b64decode(options["$skipToken"]))
+            token = msgspec.json.decode(base64.urlsafe_b64decode(options["$skipToken"]))
             if token["q"] != digest:
                 return 400, headers, _arm_error("BadRequest", "$skipToken does not match query and scopes")
             offset = token["o"]
@@ -270,7 +270,7 @@ class FakeAzure:
                                 "facets": [], "data": page}
         if offset + top < len(rows):
             body["$skipToken"] = base64.urlsafe_b64encode(
-                orjson.dumps({"q": digest, "o": offset + top})).decode()
+                msgspec.json.encode({"q": digest, "o": offset + top})).decode()
         if any(m in self.estate.limit_hit_groups for m in mgs):
             headers["x-ms-tenant-subscription-limit-hit"] = "true"
         return 200, headers, body
@@ -332,7 +332,8 @@ class _Handler(BaseHTTPRequestHandler):
         if path.lower() != GRAPH_PATH.lower():
             self._send(404, {}, _arm_error("NotFound", path))
             return
-        request = Request("graph", self.path, orjson.loads(raw) if raw else {}, self.headers.get("Authorization"))
+        body = msgspec.json.decode(raw) if raw else {}
+        request = Request("graph", self.path, body, self.headers.get("Authorization"))
         self._serve(fake, request, lambda: fake.handle_graph(request))
 
     def do_GET(self) -> None:
@@ -367,7 +368,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, headers, body)
 
     def _send(self, status: int, headers: dict[str, str], body: Any) -> None:
-        data = orjson.dumps(body)
+        data = msgspec.json.encode(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

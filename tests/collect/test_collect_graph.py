@@ -41,13 +41,13 @@ def is_page(table: str, offset: int) -> Any:
     """Match a request for the page of `table` starting at row `offset`."""
     import base64
 
-    import orjson
+    import msgspec
 
     def match(request: Request) -> bool:
         if not request.query.startswith(table):
             return False
         token = request.skip_token
-        start = orjson.loads(base64.urlsafe_b64decode(token))["o"] if token else 0
+        start = msgspec.json.decode(base64.urlsafe_b64decode(token))["o"] if token else 0
         return start == offset
 
     return match

@@ -15,7 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from jsonschema import Draft202012Validator
 
 from backup_preflight.errors import InputError, Problem, schema_problems
@@ -109,7 +109,7 @@ class PolicySet:
     def sha256(self) -> str:
         """Hash of the exact policy documents and effective parameters: audit evidence."""
         canon = [{"policy": p.document, "parameters": p.parameters} for p in self.policies]
-        return hashlib.sha256(orjson.dumps(canon, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        return hashlib.sha256(msgspec.json.encode(canon, order="sorted")).hexdigest()
 
     def parameters(self) -> dict[str, dict[str, Any]]:
         return {p.id: p.parameters for p in self.policies if p.parameters}

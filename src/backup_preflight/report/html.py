@@ -19,7 +19,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import orjson
+import msgspec
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
@@ -76,7 +76,7 @@ def http_url(url: object) -> str | None:
 
 def script_json(data: Any) -> Markup:
     """JSON safe inside <script type="application/json">: no `<`, `>` or `&` can close the element."""
-    text = orjson.dumps(data, option=orjson.OPT_SORT_KEYS).decode()
+    text = msgspec.json.encode(data, order="sorted").decode()
     return Markup(text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026"))
 
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
 
-import orjson
+import msgspec
 
 from backup_preflight import __version__
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, Finding
@@ -124,7 +124,7 @@ def _properties(result: ScanResult) -> str:
         "snapshot.sha256": run["source"]["sha256"],
         "snapshot.collectedAt": run.get("collectedAt") or "",
         "policySet.sha256": run["policySetSha256"],
-        "parameters": orjson.dumps(run["parameters"], option=orjson.OPT_SORT_KEYS).decode(),
+        "parameters": msgspec.json.encode(run["parameters"], order="sorted").decode(),
         "scan.startedAt": run["startedAt"],
         "gate.failOn": result.gate.fail_on,
         "gate.strict": str(result.gate.strict).lower(),

@@ -9,13 +9,17 @@ from __future__ import annotations
 from pathlib import Path
 from typing import IO, Any
 
-import orjson
+import msgspec
 
 from backup_preflight import __version__
 from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
 
-_OPTS = orjson.OPT_NON_STR_KEYS
+_encode = msgspec.json.Encoder().encode
+
+
+def _indented(doc: Any) -> bytes:
+    return msgspec.json.format(_encode(doc), indent=2)
 
 
 def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
@@ -57,15 +61,14 @@ def _stream(result: ScanResult, out: IO[bytes]) -> None:
         "gate": {"failOn": result.gate.fail_on, "strict": result.gate.strict, "exitCode": result.exit_code},
         "policies": policy_document(result),
     }
-    body = orjson.dumps(head, option=_OPTS | orjson.OPT_INDENT_2)
+    body = _indented(head)
     out.write(body[:-2])  # reopen the object: drop the closing "\n}"
     out.write(b',\n  "findings": [')
     remediation = {p.id: p.remediation for p in result.policies}
     for i, finding in enumerate(result.findings):
         out.write(b"\n    " if i == 0 else b",\n    ")
-        out.write(orjson.dumps(finding_document(finding, remediation[finding.policy_id]), option=_OPTS))
+        out.write(_encode(finding_document(finding, remediation[finding.policy_id])))
     out.write(b"\n  ],\n")
-    tail = orjson.dumps({"summary": result.summary, "coverage": result.coverage},
-                        option=_OPTS | orjson.OPT_INDENT_2)
+    tail = _indented({"summary": result.summary, "coverage": result.coverage})
     out.write(b"  " + tail[1:].lstrip())
     out.write(b"\n")
