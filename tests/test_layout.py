@@ -97,3 +97,33 @@ def test_reports_folder_keeps_generated_files_out_of_git() -> None:
     assert not ignored("reports/README.md") and not ignored("reports/.gitignore")
     tracked = subprocess.run(["git", "ls-files", "reports"], cwd=ROOT, capture_output=True, text=True).stdout.split()
     assert sorted(tracked) == ["reports/.gitignore", "reports/README.md"]
+
+
+def test_constraints_pin_every_dependency_within_its_range() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in (*project["dependencies"], *project["optional-dependencies"]["test"])]
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, sep, version = line.partition("==")
+            assert sep and version, f"not an exact pin: {line}"
+            pins[canonicalize_name(name)] = version
+    for req in wanted:
+        pinned = pins.get(canonicalize_name(req.name))
+        assert pinned is not None, f"{req.name} is not pinned in constraints.txt"
+        assert req.specifier.contains(pinned, prereleases=True), f"{req.name}=={pinned} is outside {req.specifier}"
+    assert "orjson" not in pins
+
+
+def test_ci_runs_the_readme_test_command_verbatim_with_the_constraints() -> None:
+    readme = (ROOT / "README.md").read_text()
+    commands = [line for line in readme.splitlines() if line.startswith("python3 -m venv .venv && ")]
+    install, tests = commands[:2]  # the quick start: two commands
+    assert "-c constraints.txt" in install and install.endswith("backup-preflight scan --demo")
+    assert "-c constraints.txt" in tests and tests.endswith("python -m pytest")
+    assert tests in (ROOT / ".ci" / "run").read_text().splitlines()

@@ -11,7 +11,7 @@ from typing import IO, Any
 
 import msgspec
 
-from backup_preflight import __version__
+from backup_preflight import runtime
 from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
 
@@ -56,7 +56,7 @@ def write(result: ScanResult, path: Path) -> None:
 def _stream(result: ScanResult, out: IO[bytes]) -> None:
     head = {
         "schemaVersion": RESULTS_SCHEMA_VERSION,
-        "tool": {"name": "backup-preflight", "version": __version__},
+        "tool": runtime.versions(),
         "scan": result.run,
         "gate": {"failOn": result.gate.fail_on, "strict": result.gate.strict, "exitCode": result.exit_code},
         "policies": policy_document(result),
