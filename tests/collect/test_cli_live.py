@@ -39,6 +39,7 @@ def comparable(path: Path) -> dict[str, Any]:
     doc = json.loads(path.read_text())
     for key in ("startedAt", "finishedAt", "source", "collectedAt"):  # two collections, two times
         doc["scan"].pop(key)
+    doc["scan"].pop("configuration")  # the flags of each run
     return doc
 
 
