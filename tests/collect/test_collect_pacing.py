@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import logging
+import re
 import threading
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -105,16 +106,30 @@ def test_pacer_hold_stops_everyone_until_the_deadline() -> None:
     assert clock.now() - start == 9
 
 
-def test_live_progress_is_one_updating_line() -> None:
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
+
+
+def live_output(columns: int, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What a terminal of this width shows: the screen lines, escape codes removed."""
+    monkeypatch.setenv("COLUMNS", str(columns))
     stream = io.StringIO()
     progress = Progress(live=True, stream=stream)
     progress.start_queries(3, 1)
     progress.page(1000)
     progress.throttle_wait(2.5)
+    progress.start_views(5000)
     progress.finish()
-    text = stream.getvalue()
-    assert text.count("\n") == 1 and text.endswith("\n")
-    assert "\r\x1b[K" in text and "1,000 rows" in text and "1 quota waits (2.5 s)" in text
+    return [ANSI.sub("", part) for part in re.split(r"[\r\n]", stream.getvalue())]
+
+
+def test_live_progress_is_one_updating_line_that_fits_the_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    wide = live_output(200, monkeypatch)
+    final = [line for line in wide if line.startswith("collect: ")]
+    assert final and "1,000 rows" in final[-1] and "1 quota waits (2.5 s)" in final[-1]
+    narrow = live_output(40, monkeypatch)
+    assert max(len(line) for line in narrow) <= 40  # cut with an ellipsis, never wrapped
+    assert any(line.endswith("…") for line in narrow)
+    assert not any(line.startswith(("rows", "views")) for line in narrow)  # no wrapped remainder
 
 
 def test_plain_progress_logs_lines(caplog: pytest.LogCaptureFixture) -> None:

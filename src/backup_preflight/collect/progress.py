@@ -1,7 +1,8 @@
 """What a long collection is doing: one live status line on a terminal, log lines elsewhere.
 
 A 100,000-VM estate takes minutes of quota-paced queries; a person at a terminal wants to see it
-move, a CI log wants a few greppable lines rather than thousands of carriage returns.
+move, a CI log wants a few greppable lines rather than thousands of carriage returns. The live
+line is a rich status, cut to the terminal's width, sharing its console with the log records.
 """
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import sys
 import threading
 import time
 from typing import TextIO
+
+from rich.status import Status
+from rich.text import Text
+
+from backup_preflight import logs
 
 LOGGER = logging.getLogger("backup_preflight.collect")
 
@@ -27,7 +33,7 @@ class Progress:
         self.live = self._stream.isatty() if live is None else live
         self._lock = threading.Lock()
         self._last_paint = 0.0
-        self._painted = False
+        self._status: Status | None = None
         self.queries_total = 0
         self.queries_done = 0
         self.pages = 0
@@ -99,10 +105,11 @@ class Progress:
         """End the live line and log the totals once."""
         with self._lock:
             line = self._line()
-            painted = self._painted
-        if self.live and painted:
-            self._stream.write("\r\x1b[K" + line + "\n")
-            self._stream.flush()
+            status, self._status = self._status, None
+        if status is not None:
+            status.stop()
+            out = logs.console(self._stream)
+            out.print(_fitted("collect: " + line, out.width))
         LOGGER.info("collection finished: %s", line)
 
     def _line(self) -> str:
@@ -127,8 +134,22 @@ class Progress:
             self._last_paint = now
             line = self._line()
             if self.live:
-                self._painted = True
-                self._stream.write("\r\x1b[Kcollect: " + line)
-                self._stream.flush()
+                self._paint("collect: " + line)
         if not self.live and not force:
             LOGGER.info("progress: %s", line)
+
+    def _paint(self, line: str) -> None:
+        out = logs.console(self._stream)
+        text = _fitted(line, out.width - 2)  # the spinner and a space take two columns
+        if self._status is None:
+            self._status = out.status(text)
+            self._status.start()
+        else:
+            self._status.update(text)
+
+
+def _fitted(line: str, width: int) -> Text:
+    """One line, cut with an ellipsis at the terminal's width instead of wrapping."""
+    text = Text(line)
+    text.truncate(max(width, 1), overflow="ellipsis")
+    return text
