@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from backup_preflight import __version__
+from backup_preflight import __version__, logs
 from backup_preflight.collect.auth import AUTH_METHODS, CollectError
 from backup_preflight.errors import InputError
 from backup_preflight.findings import SEVERITIES
@@ -45,11 +45,27 @@ def _policy_flags(parser: argparse.ArgumentParser) -> None:
                         help="JSON file of parameter values, {name: value}")
 
 
+def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Accepted before or after the subcommand; after it, an absent flag must not reset one given before."""
+    def default(value: object) -> object:
+        return argparse.SUPPRESS if suppress else value
+
+    out = parser.add_argument_group("console and configuration")
+    out.add_argument("-q", "--quiet", action="store_true", default=default(False),
+                     help="no progress or log lines on stderr, only warnings and errors")
+    out.add_argument("-v", "--verbose", action="store_true", default=default(False),
+                     help="more log lines: the retries and quota waits of a live collection")
+    out.add_argument("--config", type=Path, metavar="FILE", default=default(None),
+                     help="configuration file (default: ./backup-preflight.toml, or [tool.backup-preflight] "
+                          "in ./pyproject.toml)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backup-preflight",
         description="Check Azure VMs for the preconditions of Azure Backup's snapshot step.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _global_flags(parser, suppress=False)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scan = sub.add_parser("scan", help="evaluate policies and write reports")
@@ -102,6 +118,11 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--vms", type=int, required=True, metavar="N")
     demo.add_argument("--output", type=Path, required=True, metavar="FILE")
     demo.add_argument("--seed", type=int, default=7, metavar="S")
+
+    completion = sub.add_parser("completion", help="print a shell completion script (generated from this parser)")
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
+    for subparser in sub.choices.values():
+        _global_flags(subparser, suppress=True)
     return parser
 
 
@@ -109,6 +130,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
+        _configure(args, argv)
         return COMMANDS[args.command](args, parser)
     except InputError as exc:
         for problem in exc.problems:
@@ -122,11 +144,20 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def _configure(args: argparse.Namespace, argv: list[str] | None) -> None:
+    """Apply the configuration file (flags win), then route progress and logs as the flags ask."""
+    from backup_preflight import config
+
+    args.configuration = config.resolve(args, build_parser, argv, Path())
+    logs.setup(quiet=args.quiet, verbose=args.verbose, debug=getattr(args, "debug", False))
+
+
 def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
     from backup_preflight.policy.loader import bundled_policy_dir, load_policies
     from backup_preflight.policy.parameters import load_params_file, parse_cli_params
 
     overrides = load_params_file(args.parameters) if args.parameters else {}
+    overrides.update(getattr(args, "config_params", {}))  # the config file's [param] table
     overrides.update(parse_cli_params(args.param))
     added = getattr(args, "add_policies", [])
     return load_policies([*(sources or [bundled_policy_dir()]), *added], overrides)
@@ -135,18 +166,9 @@ def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
 def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
     from backup_preflight.collect import CollectOptions
 
-    # Progress and scope errors, on stderr; only this logger, or azure-core would log every request.
-    log = logging.getLogger("backup_preflight.collect")
-    if not log.handlers:
-        handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s collect: %(message)s", "%H:%M:%S"))
-        log.addHandler(handler)
-        log.setLevel(logging.INFO)
-        log.propagate = False
-
     return CollectOptions(subscriptions=args.subscription, management_groups=args.management_group,
                           auth=args.auth, arm_endpoint=args.arm_endpoint,
-                          instance_view=not args.no_instance_view,
+                          instance_view=not args.no_instance_view, progress=logs.is_live(),
                           custom_queries=[p.query for p in policy_set.policies if p.query])
 
 
@@ -165,22 +187,28 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--what-if compares with the current estate itself; it cannot be combined with --baseline")
     policies = _load_policies(args, args.policies)
     review = _load_review(args)
+    log = logging.getLogger("backup_preflight.scan")
     what_if = None
     if args.what_if:
         from backup_preflight.whatif import load_what_ifs
 
         what_if = load_what_ifs(args.what_if)
     if args.demo:
-        source = scan.demo_source()
+        with logs.phase(log, "generating the demo estate"):
+            source = scan.demo_source()
     elif args.snapshot:
-        source = scan.snapshot_source(args.snapshot)
+        with logs.phase(log, f"reading {len(args.snapshot)} snapshot file(s)"):
+            source = scan.snapshot_source(args.snapshot)
     else:
         from backup_preflight.collect import collect_snapshot
 
         source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
-    result = scan.run_scan(source, policies, gate, review, what_if=what_if)
-    written = outputs.write_all(result, args.output_dir)
+    with logs.phase(log, f"building the estate and evaluating {len(policies.policies)} policies"):
+        result = scan.run_scan(source, policies, gate, review, what_if=what_if)
+    result.run["configuration"] = args.configuration
+    with logs.phase(log, f"writing the reports to {args.output_dir}"):
+        written = outputs.write_all(result, args.output_dir)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     return result.exit_code
@@ -232,6 +260,13 @@ def cmd_validate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> i
     return EXIT_OK
 
 
+def cmd_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    import shtab
+
+    sys.stdout.write(shtab.complete(parser, shell=args.shell))
+    return EXIT_OK
+
+
 def cmd_demo_estate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight import demo
 
@@ -249,4 +284,5 @@ COMMANDS = {
     "validate": cmd_validate,
     "demo-estate": cmd_demo_estate,
     "verify": cmd_verify,
+    "completion": cmd_completion,
 }
