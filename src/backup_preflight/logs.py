@@ -43,11 +43,8 @@ def is_live() -> bool:
     return _live is not None
 
 
-class _Plain(logging.Formatter):
+class _Stage(logging.Formatter):
     """`12:03:04 collect: message` — the stage is the logger's name below backup_preflight."""
-
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(stage)s: %(message)s", "%H:%M:%S")
 
     def format(self, record: logging.LogRecord) -> str:
         record.stage = record.name.removeprefix("backup_preflight.")
@@ -62,11 +59,12 @@ def setup(quiet: bool = False, verbose: bool = False, debug: bool = False, strea
     _live = stream if terminal and not quiet else None
     handler: logging.Handler
     if terminal:
-        handler = RichHandler(console=console(stream), show_path=False, markup=False, rich_tracebacks=False)
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler = RichHandler(console=console(stream), show_path=False, markup=False, rich_tracebacks=False,
+                              log_time_format="%H:%M:%S")
+        handler.setFormatter(_Stage("%(stage)s: %(message)s"))
     else:
         handler = logging.StreamHandler(stream)
-        handler.setFormatter(_Plain())
+        handler.setFormatter(_Stage("%(asctime)s %(stage)s: %(message)s", "%H:%M:%S"))
     handler.set_name("backup-preflight")
     level = logging.WARNING if quiet else logging.DEBUG if verbose or debug else logging.INFO
     _install(LOGGER, handler, level)
