@@ -109,8 +109,11 @@ def backup_extension_facts(rows: list[Row], view: dict[str, Any] | None, iv: Rea
             reasons.setdefault("backupExtension.handlerStatus", iv.say(
                 "the VM agent reports no backup extension handler; only the ARM extension resource shows it"))
         return facts
-    if vm_agent is None:
-        return facts  # no instance view: the agent's handlers were not collected
+    if vm_agent is None:  # the agent's handlers were not collected
+        reasons.setdefault("backupExtension.installed", (
+            f"no instance view of {iv.row_id} with the VM agent's handlers was collected, and ARM has no "
+            "backup extension resource"))
+        return facts
     if backup is None:
         reasons["backupExtension.installed"] = iv.say(
             "the VM agent reports no backup extension handler, and recoveryservicesresources was not "
