@@ -8,6 +8,7 @@ same id (`/Subscriptions/` vs `/subscriptions/`, `resourceGroups/RG1` vs `rg1`).
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 from typing import Any
 
 from backup_preflight.snapshot import Snapshot, instance_view_body, json_kind
@@ -47,11 +48,20 @@ _EXPECTED = {"string": "a string", "boolean": "true or false", "object": "an obj
              "number": "a number", "integer": "an integer"}
 
 
+_NUMERIC = ("number", "integer")
+_CLASSES = {kind: frozenset(types) for kind, types in JSON_TYPES.items()}
+
+
 def has_type(value: Any, kind: str) -> bool:
     """True when `value` is of the JSON type `kind` (booleans are not numbers)."""
-    if isinstance(value, bool) and kind in ("number", "integer"):
+    if value.__class__ is bool and kind in _NUMERIC:
         return False
     return isinstance(value, JSON_TYPES[kind])
+
+
+@cache
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
 
 
 class Reader:
@@ -75,18 +85,26 @@ class Reader:
         records a reason for `fact` (when given) and gives None, never a fallback value.
         """
         value = holder
-        steps = path.split(".")
-        for i, step in enumerate(steps):
-            if not isinstance(value, dict):
-                self.wrong(fact, ".".join(steps[:i]), value, "an object")
-                return None
+        for step in _steps(path):
+            if value.__class__ is not dict:
+                return self._broken_path(holder, path, fact)
             value = value.get(step)
             if value is None:
                 return None
-        if not has_type(value, kind):
-            self.wrong(fact, path, value, _EXPECTED[kind])
-            return None
-        return value
+        if value.__class__ in _CLASSES[kind]:  # parsed JSON has exact types; bool is no number here
+            return value
+        self.wrong(fact, path, value, _EXPECTED[kind])
+        return None
+
+    def _broken_path(self, holder: Any, path: str, fact: str | None) -> None:
+        """Name the step of `path` that is not an object."""
+        steps = _steps(path)
+        value = holder
+        for i, step in enumerate(steps):
+            if value.__class__ is not dict:
+                self.wrong(fact, ".".join(steps[:i]), value, "an object")
+                return
+            value = value[step]
 
     def wrong(self, fact: str | None, field: str, value: Any, expected: str) -> None:
         """Record that `field` of this row has the wrong type, making `fact` unknown."""
