@@ -98,8 +98,8 @@ def test_arm_row_only_fails_from_its_provisioning_state_and_the_handler_is_unkno
     assert statuses(found, "old") == ("fail", "unknown", "unknown")
     assert "(armExtension)" in found[("VMBK-EXT-001", "old")].message
     reason = found[("VMBK-EXT-002", "old")].message
-    assert "reports no backup extension handler; only the ARM extension resource shows it" in reason
-    assert vm["id"] in reason
+    assert "reports no backup extension handler; only armExtension show it" in reason
+    assert vm["id"] in reason and "reports no backup extension handler" in found[("VMBK-EXT-003", "old")].message
 
 
 def test_both_sources_agree_on_one_extension() -> None:

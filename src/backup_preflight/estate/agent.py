@@ -106,8 +106,9 @@ def backup_extension_facts(rows: list[Row], view: dict[str, Any] | None, iv: Rea
         elif states:
             facts["failed"] = False
         if handler is None and vm_agent is not None:
-            reasons.setdefault("backupExtension.handlerStatus", iv.say(
-                "the VM agent reports no backup extension handler; only the ARM extension resource shows it"))
+            said = iv.say(f"the VM agent reports no backup extension handler; only {' and '.join(sources)} show it")
+            for fact in ("backupExtension.handlerStatus", "backupExtension.handlerVersion"):
+                reasons.setdefault(fact, said)
         return facts
     if vm_agent is None:  # the agent's handlers were not collected
         reasons.setdefault("backupExtension.installed", (
