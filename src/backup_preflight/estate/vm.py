@@ -2,7 +2,9 @@
 
 Absent keys mean "not collected" and make conditions on them unknown; that is why values
 are only set when their source was really there (for example agent.version only from an
-instance view, agent.provisioned only from an osProfile).
+instance view, agent.provisioned only from an osProfile). Every field is read through a typed
+`Reader`: a value of the wrong type leaves its fact absent and says why in `unknownReasons`,
+naming the row and field, so the unknown finding tells the user what to fix.
 """
 
 from __future__ import annotations
