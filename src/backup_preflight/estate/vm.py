@@ -42,7 +42,7 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
         "instanceViewCollected": view is not None,
     }
     _identity(facts, vm, row, view)
-    power = _power_state(vm, row, view)
+    power = _power_state(vm, iv, row, view)
     if power:
         facts["powerState"] = power
     facts["agent"] = agent_facts(row, view, vm, iv)
@@ -112,10 +112,10 @@ def _identity(facts: dict[str, Any], vm: Reader, row: Row, view: dict[str, Any] 
     facts["placementGroup"] = f"{home}/{facts['availabilitySet']}" if "availabilitySet" in facts else home
 
 
-def _power_state(vm: Reader, row: Row, view: dict[str, Any] | None) -> str | None:
+def _power_state(vm: Reader, iv: Reader, row: Row, view: dict[str, Any] | None) -> str | None:
     code = vm.get(row, "properties.extended.instanceView.powerState.code", "string", "powerState")
     if code is None and view is not None:
-        statuses = view.get("statuses") if isinstance(view.get("statuses"), list) else ()
+        statuses = iv.get(view, "statuses", "array", "powerState") or ()
         code = next((s["code"] for s in statuses if isinstance(s, dict) and isinstance(s.get("code"), str)
                      and s["code"].lower().startswith("powerstate/")), None)
     if code is not None and code.lower().startswith("powerstate/"):
