@@ -6,6 +6,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backup_preflight import snapshot
 from backup_preflight.estate import build_estate
@@ -166,3 +168,55 @@ def test_wrong_types_in_the_handler_are_unknown_with_the_row_named() -> None:
     version = found[("VMBK-EXT-003", "vm1")].message
     assert f"instanceviews row {vm['id']}: typeHandlerVersion is a number, expected a string" in version
     assert "status is a string, expected an object" in found[("VMBK-EXT-002", "vm1")].message
+
+
+# --- every combination against a plain oracle -----------------------------------------------------
+
+CODES = ("ProvisioningState/succeeded", "ProvisioningState/failed/1", "ProvisioningState/Failed",
+         "ProvisioningState/transitioning", "ProvisioningState/Unavailable")
+LEVELS = ("Info", "Warning", "Error")
+BACKUPS = ("not-collected", "unprotected", "pending", "completed")
+
+
+def oracle(running: bool, view: bool, arm: str | None, handler: tuple[str, str] | None,
+           status: tuple[str, str] | None, backup: str) -> str:
+    """VMBK-EXT-001 as issue 15 states it, written out case by case."""
+    if not running:
+        return "notApplicable"
+    shown = [s for s in ((handler, status) if view else ()) if s is not None]
+    if arm is None and not shown:
+        if not view or backup in ("not-collected", "completed"):
+            return "unknown"
+        return "notApplicable"
+    if arm == "Failed":
+        return "fail"
+    for code, level in shown:
+        if level == "Error" or code.lower().startswith("provisioningstate/failed"):
+            return "fail"
+    return "pass"
+
+
+@given(running=st.booleans(), view=st.booleans(), arm=st.sampled_from((None, "Succeeded", "Failed", "Updating")),
+       handler=st.none() | st.tuples(st.sampled_from(CODES), st.sampled_from(LEVELS)),
+       status=st.none() | st.tuples(st.sampled_from(CODES), st.sampled_from(LEVELS)),
+       backup=st.sampled_from(BACKUPS))
+@settings(max_examples=300, deadline=None)
+def test_extension_failed_state_agrees_with_the_oracle(running: bool, view: bool, arm: str | None,
+                                                        handler: tuple[str, str] | None,
+                                                        status: tuple[str, str] | None, backup: str) -> None:
+    vm = vm_row("vm1", power="PowerState/running" if running else "PowerState/deallocated")
+    rows = [vm] + ([extension_row(vm["id"], state=arm)] if arm else [])
+    views = None
+    if view:
+        row = instance_view(vm["id"])
+        if handler:
+            backup_handler(row, code=handler[0], level=handler[1])
+        if status:
+            full = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
+            row["instanceView"]["extensions"].append({"name": "VMSnapshotLinux", "type": full, "statuses": [
+                {"code": status[0], "level": status[1], "displayStatus": "x"}]})
+        views = [row]
+    items = {"not-collected": None, "unprotected": [], "pending": protected(vm, "IRPending", None),
+             "completed": protected(vm)}[backup]
+    found = judge(snapshot_doc(rows, instanceviews=views, recoveryservicesresources=items), ("VMBK-EXT-001",))
+    assert found[("VMBK-EXT-001", "vm1")].status == oracle(running, view, arm, handler, status, backup)
