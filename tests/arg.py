@@ -101,6 +101,27 @@ def instance_view(vm_id: str, *, agent_version: str = "2.11.1.4", status: str = 
     return {"id": vm_id, "instanceView": view}
 
 
+def backup_handler(view_row: dict[str, Any], *, linux: bool = True, version: str = "1.0.9117.0",
+                   status: str = "Ready", code: str = "ProvisioningState/succeeded", level: str = "Info",
+                   message: str | None = None, extension: tuple[str, str, str] | None = None) -> dict[str, Any]:
+    """Add the backup extension as today's Azure reports it: the agent's handler in the instance view and,
+    when `extension` = (code, level, message) is given, the instance view's extensions[] entry. No ARM row."""
+    ext_type = "VMSnapshotLinux" if linux else "VMSnapshot"
+    full = f"Microsoft.Azure.RecoveryServices.{ext_type}"
+    view = view_row["instanceView"]
+    handler_status: dict[str, Any] = {"code": code, "level": level, "displayStatus": status}
+    if message is not None:
+        handler_status["message"] = message
+    view["vmAgent"]["extensionHandlers"].append({"type": full, "typeHandlerVersion": version,
+                                                 "status": handler_status})
+    if extension is not None:
+        ecode, elevel, emessage = extension
+        view["extensions"].append({"name": ext_type, "type": full, "typeHandlerVersion": version, "statuses": [
+            {"code": ecode, "level": elevel, "displayStatus": "Provisioning " + ecode.split("/")[1],
+             "message": emessage}]})
+    return view_row
+
+
 def snapshot_doc(resources: list[dict[str, Any]], **tables: list[dict[str, Any]] | None) -> dict[str, Any]:
     """A snapshot document; tables passed as None are left out (= not collected)."""
     doc_tables: dict[str, Any] = {"resources": resources}

@@ -247,7 +247,8 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
         if not isinstance(rows, list):
             problems.append(Problem(label, where, f"expected an array of rows, found {json_kind(rows)}"))
             continue
-        check = _check_graph_row if name in GRAPH_TABLES else _check_side_row
+        check = (_check_graph_row if name in GRAPH_TABLES
+                 else _check_instance_view_row if name == "instanceviews" else _check_side_row)
         for i, row in enumerate(rows):
             check(row, label, f"{where}/{i}", problems)
     errors = doc.get("errors", [])
@@ -296,6 +297,32 @@ def _check_side_row(row: Any, label: str, where: str, problems: list[Problem]) -
         problems.append(Problem(label, where, "row has no 'id' string naming the VM"))
         return False
     return True
+
+
+def _check_instance_view_row(row: Any, label: str, where: str, problems: list[Problem]) -> bool:
+    if not _check_side_row(row, label, where, problems):
+        return False
+    if instance_view_body(row) is None:
+        problems.append(Problem(label, where, f"instance view row of {row['id']} has none of the known shapes: "
+                                              "an object in 'instanceView' (collector, az vm get-instance-view) "
+                                              "or in 'properties.instanceView' (GET ...?$expand=instanceView)"))
+        return False
+    return True
+
+
+def instance_view_body(row: dict[str, Any]) -> dict[str, Any] | None:
+    """The VirtualMachineInstanceView in an `instanceviews` row, or None when the row has no known shape.
+
+    Known: `{"id", "instanceView": {...}}` (our collector, and `az vm get-instance-view`, which prints
+    the VM with its properties flattened) and the VM body of `GET ...?$expand=instanceView`
+    (`properties.instanceView`).
+    """
+    view = row.get("instanceView")
+    if isinstance(view, dict):
+        return view
+    nested = row.get("properties")
+    view = nested.get("instanceView") if isinstance(nested, dict) else None
+    return view if isinstance(view, dict) else None
 
 
 def json_kind(value: Any) -> str:

@@ -46,8 +46,9 @@ def test_agent_provisioned() -> None:
     doc = snapshot_doc([vm_row("ok"), vm_row("off", provision=False), vm_row("special", provision=None)])
     found = judge(doc, "VMBK-AGENT-001")
     assert statuses(found) == {"ok": "pass", "off": "fail", "special": "unknown"}
-    assert found["off"].evidence == ("agent.provisioned is false: equals true does not hold",)
-    assert found["off"].message == "The VM agent is not provisioned on off (provisionVMAgent is false)"
+    assert found["off"].evidence == ("agent.installed is false: equals true does not hold",)
+    assert found["off"].message == ("The VM agent is not provisioned on off "
+                                    "(osProfile.linuxConfiguration.provisionVMAgent is false)")
 
 
 def test_agent_ready() -> None:
@@ -87,13 +88,15 @@ def test_backup_extension_state_handler_and_version() -> None:
              instance_view(ids[1], handler=(handler, "1.0.9117.0", "Not Ready")),
              instance_view(ids[3], handler=(handler, "1.0.90.0", "Ready"))]
     doc = snapshot_doc(vms + ext, instanceviews=views)
+    # "none" has neither an ARM resource nor a collected instance view: whether the platform installed
+    # the extension (as it does today, without an ARM resource) cannot be told.
     assert statuses(judge(doc, "VMBK-EXT-001")) == {
-        "ok": "pass", "failed": "fail", "none": "notApplicable", "oldhandler": "pass", "noview": "pass"}
+        "ok": "pass", "failed": "fail", "none": "unknown", "oldhandler": "pass", "noview": "pass"}
     assert statuses(judge(doc, "VMBK-EXT-002")) == {
-        "ok": "pass", "failed": "fail", "none": "notApplicable", "oldhandler": "pass", "noview": "unknown"}
+        "ok": "pass", "failed": "fail", "none": "unknown", "oldhandler": "pass", "noview": "unknown"}
     ver = judge(doc, "VMBK-EXT-003")
     assert statuses(ver) == {
-        "ok": "pass", "failed": "pass", "none": "notApplicable", "oldhandler": "fail", "noview": "unknown"}
+        "ok": "pass", "failed": "pass", "none": "unknown", "oldhandler": "fail", "noview": "unknown"}
     assert "1.0.90.0" in ver["oldhandler"].evidence[0]
 
 

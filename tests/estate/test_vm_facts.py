@@ -32,7 +32,9 @@ def test_identity_power_agent_and_missing_extended() -> None:
     assert (f["osType"], f["powerState"], f["location"], f["resourceGroup"]) == (
         "Windows", "running", "westeurope", "rg-app")
     assert f["agent"] == {"provisioned": True, "version": "2.7.1", "status": "Ready",
-                          "statusMessage": "GuestAgent is running and accepting new configurations."}
+                          "statusMessage": "GuestAgent is running and accepting new configurations.",
+                          "installed": True,
+                          "installedFrom": "osProfile.windowsConfiguration.provisionVMAgent is true"}
     assert f["tags"] == {"Env": "prod"} and f["managedDisks"] is True
     g = got["vm2"]
     assert "powerState" not in g and g["agent"] == {} and g["instanceViewCollected"] is False
@@ -51,11 +53,14 @@ def test_backup_extension_joins_rows_and_instance_view_handler() -> None:
     view = instance_view(vm["id"], handler=("Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "1.0.9117.0",
                                             "Not Ready"))
     f = facts_of(snapshot_doc([vm, ext], instanceviews=[view]))["vm1"]
-    assert f["backupExtension"] == {"installed": True, "name": "VMSnapshotLinux", "type": "VMSnapshotLinux",
-                                    "provisioningState": "Failed", "handlerVersion": "1.0.9117.0",
-                                    "handlerStatus": "Not Ready"}
-    other = facts_of(snapshot_doc([vm]))["vm1"]
-    assert other["backupExtension"] == {"installed": False}
+    assert f["backupExtension"] == {
+        "installed": True, "sources": ["armExtension", "agentHandler"], "name": "VMSnapshotLinux",
+        "type": "VMSnapshotLinux", "provisioningState": "Failed", "handlerVersion": "1.0.9117.0",
+        "handlerStatus": "Not Ready", "handlerCode": "ProvisioningState/succeeded", "handlerLevel": "Info",
+        "failed": True, "failedSource": "armExtension",
+        "failure": "the ARM extension resource is in provisioningState Failed"}
+    # Neither an ARM resource nor an instance view: whether the platform installed it is not known.
+    assert facts_of(snapshot_doc([vm]))["vm1"]["backupExtension"] == {}
 
 
 def test_protection_v1_schedule_with_mixed_case_ids() -> None:

@@ -137,7 +137,11 @@ class VmPlan:
     agent_version: str = ""
     instance_view: bool = True
     monitor_agent: bool = False
-    extension: str | None = "Succeeded"  # ARG provisioningState of VMSnapshot(Linux); None = no row
+    extension: str | None = "Succeeded"  # provisioningState of VMSnapshot(Linux); None = not installed
+    #: Where Azure shows the installed extension: "handler" (the agent's handler and extension status in the
+    #: instance view: today's platform install), "both" (also an ARM resource), "arm" (older VMs: only the ARM
+    #: resource), "none" (installed, but the agent stopped reporting it).
+    extension_source: str = "handler"
     handler_version: str = SNAPSHOT_HANDLERS[0]
     handler_ready: bool = True
     protected: bool = True
@@ -266,6 +270,10 @@ def _plan_vm(rng: random.Random, index: int, scenario: Scenario, site: Site, rg:
     plan.guestfacts = rng.random() < 0.5
     plan.assignment = "Compliant" if rng.random() < 0.3 else None
     plan.metrics = "normal" if rng.random() < 0.25 else None
+    # Not drawn (the random stream stays as it was): a fifth of the VMs also carry the ARM resource, and
+    # some older VMs whose instance view was not collected show it only there.
+    plan.extension_source = ("both" if index % 5 == 0 else "arm" if index % 7 == 3 and not plan.instance_view
+                             else "handler")
     for attribute, value in changes.items():
         setattr(plan, attribute, value)
     _settle(plan, scenario)

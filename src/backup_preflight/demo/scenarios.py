@@ -57,7 +57,8 @@ SCENARIOS: tuple[Scenario, ...] = (
     # vm-agent: provisioning flag in ARG, version and Ready only in the instance view
     Scenario("agent-not-provisioned", AGENT, "fail", 0.006,
              {**_SEEN, "provision_agent": False, "agent": "absent", "extension": None}, True),
-    Scenario("os-profile-missing", AGENT, "unknown", 0.01, {"os_profile": False}),
+    Scenario("os-profile-missing", AGENT, "unknown", 0.01, {"os_profile": False, "instance_view": False}),
+    Scenario("os-profile-missing-agent-reports", AGENT, "pass", 0.005, {**_SEEN, "os_profile": False}),
     Scenario("agent-not-ready", AGENT, "fail", 0.008, {**_SEEN, "agent": "not-ready"}, True),
     Scenario("agent-old-linux", AGENT, "fail", 0.006, {**_SEEN, "os": "Linux", "agent_version": "2.2.45"}),
     Scenario("agent-old-linux-2.2.9", AGENT, "fail", 0.002, {**_SEEN, "os": "Linux", "agent_version": "2.2.9"}),
@@ -68,12 +69,18 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("agent-windows-current", AGENT, "pass", 0.01,
              {**_SEEN, "os": "Windows", "agent_version": "2.7.41491.1102"}),
     Scenario("instance-view-not-collected", AGENT, "unknown", 0.0, {"instance_view": False}),
-    # backup-extension: VMSnapshot / VMSnapshotLinux row in ARG, handler state in the instance view
-    Scenario("extension-failed", EXTENSION, "fail", 0.006, {**_SEEN, "extension": "Failed"}, True),
+    # backup-extension: the agent's handler and extension status in the instance view (today's platform
+    # install); older VMs also or only as a VMSnapshot / VMSnapshotLinux resource in ARG
+    Scenario("extension-failed", EXTENSION, "fail", 0.006,
+             {**_SEEN, "extension": "Failed", "extension_source": "handler"}, True),
+    Scenario("extension-failed-arm-only", EXTENSION, "fail", 0.002,
+             {**_SEEN, "extension": "Failed", "extension_source": "arm"}, True),
+    Scenario("extension-handler-not-reported", EXTENSION, "unknown", 0.002, {**_SEEN, "extension_source": "none"}),
     Scenario("extension-handler-not-ready", EXTENSION, "fail", 0.005, {**_SEEN, "handler_ready": False}, True),
     Scenario("extension-handler-old", EXTENSION, "fail", 0.004,
              {**_SEEN, "os": "Linux", "handler_version": "1.0.90.0"}),  # below the article's 1.0.91.0
-    Scenario("extension-not-installed-yet", EXTENSION, "pass", 0.01, {"extension": None, "last_backup": None}),
+    Scenario("extension-not-installed-yet", EXTENSION, "pass", 0.01,
+             {**_SEEN, "extension": None, "last_backup": None, "guestfacts": True}),
     Scenario("iaasvmprovider-disabled", EXTENSION, "fail", 0.004,
              {"os": "Windows", "provider_service": "Disabled", "guestfacts": True}),
     # sql-vss-backup: registered SQL VM plus the in-guest USEVSSCOPYBACKUP fact

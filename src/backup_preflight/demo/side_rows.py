@@ -44,7 +44,7 @@ def _instance_view(estate: Estate, vm: VmPlan) -> Row:
     when = iso(estate.collected_at - timedelta(minutes=3))
     handlers: list[Row] = []
     extensions: list[Row] = []
-    if vm.extension:
+    if vm.extension and vm.extension_source in ("handler", "both"):
         _add_snapshot_extension(vm, handlers, extensions)
     if vm.monitor_agent:
         ext_type = f"Microsoft.Azure.Monitor.AzureMonitor{vm.os}Agent"

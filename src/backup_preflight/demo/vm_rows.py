@@ -26,7 +26,7 @@ def vm_resource_rows(estate: Estate, vm: VmPlan) -> list[Row]:
     if pip_id:
         rows.append(public_ip_row(estate, vm.site, pip_id, _public_address(vm.index),
                                   {"id": f"{nic_ids[0]}/ipConfigurations/ipconfig1"}, "ipConfiguration"))
-    if vm.extension:
+    if vm.extension and vm.extension_source in ("arm", "both"):
         rows.append(_snapshot_extension_row(estate, vm, vm.extension))
     if vm.monitor_agent:
         rows.append(_monitor_extension_row(estate, vm))

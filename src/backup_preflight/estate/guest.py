@@ -2,24 +2,55 @@
 
 from __future__ import annotations
 
+import json
+from functools import cache
+from importlib import resources
 from typing import Any
 
-from backup_preflight.estate.index import Index, props, row_name, strings
+from backup_preflight.estate.index import Index, Reader, has_type, props, row_name, strings
 
-GUEST_KEYS = ("dhcpEnabled", "httpProxy", "useVssCopyBackup", "iaasVmProviderService")
 CPU_METRIC = "percentage cpu"
 MEMORY_AVAILABLE_METRIC = "available memory percentage"
+#: String forms probes really emit for booleans: PowerShell and JSON text "true"/"false", and the
+#: registry's REG_SZ "TRUE" / "1" for USEVSSCOPYBACKUP (`REG ADD ... /d TRUE`).
+_BOOLEAN_TEXT = {"true": True, "false": False, "1": True, "0": False}
 
 
-def guest_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
-    """Known probe facts for the VM; None when no probe reported on it."""
+@cache
+def guest_types() -> dict[str, str]:
+    """The probe facts and their JSON types, read from facts.schema.json: the schema is the contract."""
+    schema = json.loads(resources.files("backup_preflight.estate").joinpath("facts.schema.json").read_text("utf-8"))
+    return {key: spec["type"] for key, spec in schema["properties"]["guest"]["properties"].items()
+            if key != "collectedAt"}
+
+
+def guest_facts(vm_id: str, index: Index, reasons: dict[str, str]) -> dict[str, Any] | None:
+    """Known probe facts for the VM, each checked against its schema type; None when no probe reported.
+
+    null means "not reported" and leaves the fact out (unknown); documented text forms of booleans
+    are normalised; any other wrong type leaves the fact out with a reason naming the row.
+    """
     row = index.guest_facts.get(vm_id)
     if row is None:
         return None
-    raw = row["facts"]
-    facts = {key: raw[key] for key in GUEST_KEYS if key in raw}
-    if isinstance(row.get("collectedAt"), str):
-        facts["collectedAt"] = row["collectedAt"]
+    reader = Reader("guestfacts", row["id"], reasons)
+    raw = reader.get(row, "facts", "object", "guest")
+    if raw is None:
+        return None
+    facts: dict[str, Any] = {}
+    for key, kind in guest_types().items():
+        value = raw.get(key)
+        if kind == "boolean" and isinstance(value, str):
+            value = _BOOLEAN_TEXT.get(value.strip().lower(), value)
+        if value is None:
+            continue
+        if has_type(value, kind):
+            facts[key] = value
+        else:
+            reader.wrong(f"guest.{key}", f"facts.{key}", value, f"a {kind}" if kind != "boolean" else "true or false")
+    collected = reader.get(row, "collectedAt", "string", "guest.collectedAt")
+    if collected is not None:
+        facts["collectedAt"] = collected
     return facts
 
 
@@ -34,44 +65,57 @@ def machine_configuration(vm_id: str, index: Index) -> list[dict[str, Any]] | No
     return out
 
 
-def pressure_facts(vm_id: str, index: Index, backup_hour: int | None) -> dict[str, Any] | None:
-    """Peak CPU and memory use in the UTC hour the backup starts, over every collected day."""
+def pressure_facts(vm_id: str, index: Index, backup_hour: int | None,
+                   reasons: dict[str, str]) -> dict[str, Any] | None:
+    """Peak CPU and memory use in the UTC hour the backup starts, over every collected day.
+
+    The peak is each sample's maximum (CPU) or minimum (available memory); a series that carries
+    only averages is read from them. A value of the wrong type makes that peak unknown, never
+    replaced by the average.
+    """
     series = index.metrics.get(vm_id)
     if not series or backup_hour is None:
         return None
     facts: dict[str, Any] = {"backupHourUtc": backup_hour}
     samples = 0
     for row in series:
-        name = str(row.get("name", "")).lower()
-        points = [p for p in row.get("data") or () if isinstance(p, dict) and _hour(p) == backup_hour]
+        name = row.get("name").lower() if isinstance(row.get("name"), str) else ""
         if name == CPU_METRIC:
-            peaks = [_num(p, "maximum", "average") for p in points]
-            peaks = [v for v in peaks if v is not None]
-            if peaks:
-                facts["cpuPeakPercent"] = max(peaks)
-                samples += len(peaks)
+            fact, key, pick = "cpuPeakPercent", "maximum", max
         elif name == MEMORY_AVAILABLE_METRIC:
-            lows = [_num(p, "minimum", "average") for p in points]
-            lows = [v for v in lows if v is not None]
-            if lows:
-                facts["memoryPeakPercent"] = round(100.0 - min(lows), 2)
-                samples += len(lows)
+            fact, key, pick = "memoryPeakPercent", "minimum", min
+        else:
+            continue
+        reader = Reader("metrics", f"{row['id']} ({row['name']})", reasons)
+        values = _hour_values(reader, row, backup_hour, key, f"pressure.{fact}")
+        if values:
+            peak = pick(values)
+            facts[fact] = peak if fact == "cpuPeakPercent" else round(100.0 - peak, 2)
+            samples += len(values)
     facts["samples"] = samples
     return facts
 
 
-def _hour(point: dict[str, Any]) -> int | None:
-    stamp = point.get("timeStamp")
-    if isinstance(stamp, str) and "T" in stamp:
-        clock = stamp.split("T", 1)[1]
-        if clock[:2].isdigit():
-            return int(clock[:2])
-    return None
-
-
-def _num(point: dict[str, Any], *keys: str) -> float | None:
-    for key in keys:
-        value = point.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            return float(value)
-    return None
+def _hour_values(reader: Reader, row: dict[str, Any], hour: int, key: str, fact: str) -> list[float] | None:
+    """The series' values in `hour` (UTC); None, with a reason, when a point cannot be read."""
+    data = reader.get(row, "data", "array", fact) or []
+    out: list[float] = []
+    for i, point in enumerate(data):
+        if not isinstance(point, dict):
+            reader.wrong(fact, f"data[{i}]", point, "an object")
+            return None
+        stamp = point.get("timeStamp")
+        if not (isinstance(stamp, str) and len(stamp) >= 13 and stamp[10] == "T" and stamp[11:13].isdigit()):
+            reader.wrong(fact, f"data[{i}].timeStamp", stamp, "an ISO 8601 time")
+            return None
+        if int(stamp[11:13]) != hour:
+            continue
+        field = key if key in point else "average"  # series that carry only averages
+        value = point.get(field)
+        if value is None:
+            continue  # no sample in that interval
+        if not has_type(value, "number"):
+            reader.wrong(fact, f"data[{i}].{field}", value, "a number")
+            return None
+        out.append(float(value))
+    return out

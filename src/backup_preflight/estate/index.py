@@ -8,9 +8,10 @@ same id (`/Subscriptions/` vs `/subscriptions/`, `resourceGroups/RG1` vs `rg1`).
 from __future__ import annotations
 
 from collections import defaultdict
+from functools import cache
 from typing import Any
 
-from backup_preflight.snapshot import Snapshot
+from backup_preflight.snapshot import Snapshot, instance_view_body, json_kind
 
 Row = dict[str, Any]
 
@@ -37,6 +38,81 @@ def strings(source: Any, keys: dict[str, str] | tuple[str, ...]) -> dict[str, st
         return {}
     pairs = keys.items() if isinstance(keys, dict) else ((k, k) for k in keys)
     return {dst: source[src] for src, dst in pairs if isinstance(source.get(src), str)}
+
+
+#: JSON types as facts.schema.json names them, and the Python types a parsed value of each has.
+JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,), "boolean": (bool,), "object": (dict,), "array": (list,),
+    "number": (int, float), "integer": (int,), "null": (type(None),)}
+_EXPECTED = {"string": "a string", "boolean": "true or false", "object": "an object", "array": "an array",
+             "number": "a number", "integer": "an integer"}
+
+
+_NUMERIC = ("number", "integer")
+_CLASSES = {kind: frozenset(types) for kind, types in JSON_TYPES.items()}
+
+
+def has_type(value: Any, kind: str) -> bool:
+    """True when `value` is of the JSON type `kind` (booleans are not numbers)."""
+    if value.__class__ is bool and kind in _NUMERIC:
+        return False
+    return isinstance(value, JSON_TYPES[kind])
+
+
+@cache
+def _steps(path: str) -> tuple[str, ...]:
+    return tuple(path.split("."))
+
+
+class Reader:
+    """Typed reads from one row: a value of the wrong type is never used, its fact gets a reason instead.
+
+    `reasons` maps a fact path to why that fact is absent although its source was collected; the
+    reason names the table, the row and the field, so an unknown finding says what to fix.
+    """
+
+    __slots__ = ("reasons", "row_id", "table")
+
+    def __init__(self, table: str, row_id: str, reasons: dict[str, str]) -> None:
+        self.table = table
+        self.row_id = row_id
+        self.reasons = reasons
+
+    def get(self, holder: Any, path: str, kind: str, fact: str | None = None) -> Any:
+        """The value at the dotted `path` under `holder` when it is of JSON type `kind`, else None.
+
+        Absent and null mean "not reported" (None, no reason); a wrong type on the way or at the end
+        records a reason for `fact` (when given) and gives None, never a fallback value.
+        """
+        value = holder
+        for step in _steps(path):
+            if value.__class__ is not dict:
+                return self._broken_path(holder, path, fact)
+            value = value.get(step)
+            if value is None:
+                return None
+        if value.__class__ in _CLASSES[kind]:  # parsed JSON has exact types; bool is no number here
+            return value
+        self.wrong(fact, path, value, _EXPECTED[kind])
+        return None
+
+    def _broken_path(self, holder: Any, path: str, fact: str | None) -> None:
+        """Name the step of `path` that is not an object."""
+        steps = _steps(path)
+        value = holder
+        for i, step in enumerate(steps):
+            if value.__class__ is not dict:
+                self.wrong(fact, ".".join(steps[:i]), value, "an object")
+                return
+            value = value[step]
+
+    def wrong(self, fact: str | None, field: str, value: Any, expected: str) -> None:
+        """Record that `field` of this row has the wrong type, making `fact` unknown."""
+        if fact is not None:
+            self.reasons.setdefault(fact, self.say(f"{field} is {json_kind(value)}, expected {expected}"))
+
+    def say(self, what: str) -> str:
+        return f"{self.table} row {self.row_id}: {what}"
 
 
 def lower_id(value: Any) -> str | None:
@@ -72,6 +148,15 @@ def parent_vm_id(child_id: str) -> str:
     return low
 
 
+def _unique(rows: list[Row]) -> list[Row]:
+    """One row per id, compared case-insensitively: a later spelling replaces an earlier one in its
+    place, as when snapshots are merged (an id written in two letter cases is one resource)."""
+    seen: dict[str, Row] = {}
+    for row in rows:
+        seen[row["id"].lower()] = row
+    return list(seen.values()) if len(seen) != len(rows) else rows
+
+
 class Index:
     """Lookups by lowercase id over all tables; `collected` names the tables that were present."""
 
@@ -87,24 +172,28 @@ class Index:
         #: Schedule facts per backup policy id, filled on first use by backup.backup_facts.
         self.schedules: dict[str, dict[str, Any]] = {}
         self.assignments: defaultdict[str, list[Row]] = defaultdict(list)
+        #: Instance views by VM id: the body the Compute API returned, wherever the row nests it.
         self.instance_views: dict[str, Any] = {}
         self.guest_facts: dict[str, Row] = {}
         self.metrics: defaultdict[str, list[Row]] = defaultdict(list)
-        self._index_resources(snap.tables.get("resources") or [])
-        self._index_recovery(snap.tables.get("recoveryservicesresources") or [])
-        for row in snap.tables.get("guestconfigurationresources") or []:
+        self._index_resources(_unique(snap.tables.get("resources") or []))
+        self._index_recovery(_unique(snap.tables.get("recoveryservicesresources") or []))
+        for row in _unique(snap.tables.get("guestconfigurationresources") or []):
             if row["type"].lower() == GC_ASSIGNMENT_TYPE:
                 target = lower_id(props(row).get("targetResourceId")) or parent_vm_id(row["id"])
                 self.assignments[target].append(row)
         for row in snap.tables.get("instanceviews") or []:
-            view = row.get("instanceView")
-            if isinstance(view, dict):
+            view = instance_view_body(row)
+            if view is not None:
                 self.instance_views[row["id"].lower()] = view
         for row in snap.tables.get("guestfacts") or []:
-            if isinstance(row.get("facts"), dict):
-                self.guest_facts[row["id"].lower()] = row
+            self.guest_facts[row["id"].lower()] = row
+        metrics: dict[tuple[str, str], Row] = {}
         for row in snap.tables.get("metrics") or []:
-            self.metrics[row["id"].lower()].append(row)
+            name = row.get("name")
+            metrics[row["id"].lower(), name.lower() if isinstance(name, str) else repr(name)] = row
+        for (vm_id, _), row in metrics.items():
+            self.metrics[vm_id].append(row)
 
     def _index_resources(self, rows: list[Row]) -> None:
         by_id = self.by_id

@@ -90,7 +90,8 @@ class NetworkModel:
         for row in rows_by_id.values():
             kind = row.get("type")
             if kind == _VNET_TYPE:
-                for subnet in _props(row).get("subnets") or ():
+                subnets = _props(row).get("subnets")
+                for subnet in subnets if isinstance(subnets, list) else ():  # else unresolved: unknown
                     sid = subnet.get("id") if isinstance(subnet, dict) else None
                     if isinstance(sid, str):
                         self._subnets[sid.lower()] = subnet  # embedded copy wins over a standalone row
@@ -138,7 +139,10 @@ class NetworkModel:
         if nic is None:
             return Verdict(None, (f"NIC {nic_id} is referenced but not in the collected rows",))
         props = _props(nic)
-        ipconfigs = [c for c in props.get("ipConfigurations") or () if isinstance(c, dict)]
+        raw_configs = props.get("ipConfigurations")
+        if raw_configs is not None and not isinstance(raw_configs, list):
+            return Verdict(None, (f"NIC {nic_id}: ipConfigurations is not an array; not assessed",))
+        ipconfigs = [c for c in raw_configs or () if isinstance(c, dict)]
         primary = next((c for c in ipconfigs if _props(c).get("primary") is True), None)
         ipconfig = _props(primary or (ipconfigs[0] if ipconfigs else {}))
         subnet_id = _ref(ipconfig, "subnet")
@@ -277,6 +281,8 @@ class NetworkModel:
         rules: list[_Rule] = []
         problems: list[str] = []
         for raws, origin in ((props.get("securityRules"), ""), (props.get("defaultSecurityRules"), "default rule")):
+            if raws is not None and not isinstance(raws, list):
+                return _Nsg(name, _RuleSet(()), "its rule list is not an array, so its rules are unknown")
             for raw in raws or ():
                 if not isinstance(raw, dict):
                     continue

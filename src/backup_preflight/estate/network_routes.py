@@ -43,6 +43,8 @@ def _compile_route_table(row: dict, rt_id: str) -> _RouteTable:
     if not isinstance(props, dict):
         return _RouteTable(name, (), "the row has no properties, so its routes are unknown")
     routes = []
+    if props.get("routes") is not None and not isinstance(props["routes"], list):
+        return _RouteTable(name, (), "its routes are not an array, so they are unknown")
     for raw in props.get("routes") or ():
         rprops = _props(raw) if isinstance(raw, dict) else {}
         prefix = rprops.get("addressPrefix")

@@ -222,7 +222,8 @@ class Leaf(Node):
                 if self.operand.array.value(facts, ctx) is MISSING:
                     return [f"{self.operand.array.label} was not collected"]
                 return [f"{label} could not be assessed: a fact of one of its elements was not collected"]
-            return [f"{label} was not collected"]
+            why = None if self.operand.relative else unknown_reason(facts, self.operand.path.text)
+            return [f"{label} is unknown: {why}" if why else f"{label} was not collected"]
         if self.operator.name == "outboundAllowed":
             return list(actual.outbound(self.expected).evidence)
         verdict = self.eval(facts, ctx)
@@ -232,6 +233,20 @@ class Leaf(Node):
                     f"with {json.dumps(self.shown, default=str)}"]
         outcome = "holds" if verdict else "does not hold"
         return [f"{label} is {shown_actual}: {self.operator.name} {json.dumps(self.shown, default=str)} {outcome}"]
+
+
+#: The fact in which the estate says why a fact is absent although its source was collected.
+REASONS_FIELD = "unknownReasons"
+
+
+def unknown_reason(facts: Facts, path: str) -> str | None:
+    """The estate's reason for the absence of `path` or of the fact containing it, if it gave one."""
+    reasons = facts.get(REASONS_FIELD)
+    if not isinstance(reasons, Mapping):
+        return None
+    parts = path.split(".")
+    return next((reasons[key] for key in (".".join(parts[:n]) for n in range(len(parts), 0, -1))
+                 if key in reasons), None)
 
 
 ParameterLookup = Callable[[str, str], Any]

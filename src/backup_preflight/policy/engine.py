@@ -12,9 +12,9 @@ from collections.abc import Iterator
 from typing import Any
 
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
-from backup_preflight.policy.conditions import Context, Node
+from backup_preflight.policy.conditions import REASONS_FIELD, Context, Node
 from backup_preflight.policy.loader import Policy, PolicySet
-from backup_preflight.policy.paths import MISSING, FieldPath
+from backup_preflight.policy.paths import MISSING, FieldPath, check_path
 from backup_preflight.snapshot import query_key
 
 Facts = dict[str, Any]
@@ -78,7 +78,8 @@ def _reads(policy: Policy) -> list[FieldPath] | None:
     more = policy.assertion.reads()
     if paths is None or more is None:
         return None
-    return list({p.text: p for p in paths + more}.values())
+    # The estate's reasons for unknown facts name the VM's rows: VMs with reasons are judged alone.
+    return list({p.text: p for p in [*paths, *more, check_path(REASONS_FIELD)]}.values())
 
 
 def query_targets(key: str, rows: list[Any]) -> list[Facts]:

@@ -1,0 +1,222 @@
+"""The backup extension as Azure installs it today: judged from the agent's handler, the instance view's
+extension status and, on older VMs, the ARM extension resource (issue 15)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backup_preflight import snapshot
+from backup_preflight.estate import build_estate
+from backup_preflight.findings import Finding
+from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+
+from arg import (
+    backup_handler,
+    backup_policy_v1,
+    extension_row,
+    instance_view,
+    protected_item,
+    snapshot_doc,
+    vm_row,
+)
+
+EXT = ("VMBK-EXT-001", "VMBK-EXT-002", "VMBK-EXT-003")
+FAILED = ("ProvisioningState/failed/1", "Error", "ExtensionOperationFailed: snapshot did not complete")
+SUCCEEDED = ("ProvisioningState/succeeded", "Info", "Enable succeeded")
+
+
+def judge(doc: dict[str, Any], policies: tuple[str, ...] = EXT) -> dict[tuple[str, str], Finding]:
+    loaded = load_policies([bundled_policy_dir()])
+    loaded.policies = [p for p in loaded.policies if p.id in policies]
+    estate = build_estate(snapshot.from_document(doc, "t"))
+    return {(f.policy_id, f.resource_name): f for f in evaluate(loaded, estate.vms)}
+
+
+def protected(vm: dict[str, Any], state: str = "Protected", last: str | None = "Completed") -> list[dict[str, Any]]:
+    """The VM's protected item (and its policy), in the given protectionState and lastBackupStatus."""
+    policy = backup_policy_v1()
+    item = protected_item(vm["id"], policy["id"])
+    item["properties"]["protectionState"] = state
+    if last is None:
+        del item["properties"]["lastBackupStatus"]
+    else:
+        item["properties"]["lastBackupStatus"] = last
+    return [item, policy]
+
+
+def statuses(found: dict[tuple[str, str], Finding], vm: str) -> tuple[str, ...]:
+    return tuple(found[(p, vm)].status for p in EXT)
+
+
+def test_handler_only_is_installed_and_judged() -> None:
+    vm = vm_row("vm1")
+    view = backup_handler(instance_view(vm["id"]), extension=SUCCEEDED)
+    doc = snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=protected(vm))
+    facts = build_estate(snapshot.from_document(doc, "t")).vms[0]["backupExtension"]
+    assert facts["installed"] is True and facts["sources"] == ["agentHandler", "extensionStatus"]
+    assert facts["failed"] is False and facts["type"] == "VMSnapshotLinux" and facts["name"] == "VMSnapshotLinux"
+    assert "provisioningState" not in facts
+    assert statuses(judge(doc), "vm1") == ("pass", "pass", "pass")
+
+
+@pytest.mark.parametrize(("handler", "extension", "source"), [
+    ({"status": "Not Ready", "code": "ProvisioningState/failed/-2146233087", "level": "Error",
+      "message": "Enable failed"}, None, "agentHandler"),
+    ({"status": "Ready"}, FAILED, "extensionStatus"),
+    ({"status": "Not Ready", "code": "ProvisioningState/Failed", "level": "Warning"}, FAILED,
+     "agentHandler, extensionStatus"),
+])
+def test_handler_only_failures_fail(handler: dict[str, str], extension: tuple[str, str, str] | None,
+                                    source: str) -> None:
+    vm = vm_row("vm1", os="Windows")
+    view = backup_handler(instance_view(vm["id"]), linux=False, extension=extension, **handler)
+    found = judge(snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=protected(vm)))
+    failed = found[("VMBK-EXT-001", "vm1")]
+    assert failed.status == "fail"
+    assert f"({source})" in failed.message and "VMSnapshot on vm1" in failed.message
+    if extension:
+        assert "ExtensionOperationFailed" in failed.message
+
+
+def test_level_error_alone_is_a_failure_and_a_warning_is_not() -> None:
+    vms = [vm_row("err"), vm_row("warn")]
+    views = [backup_handler(instance_view(vms[0]["id"]), code="ProvisioningState/transitioning", level="Error"),
+             backup_handler(instance_view(vms[1]["id"]), status="Not Ready", code="ProvisioningState/Unavailable",
+                            level="Warning")]
+    found = judge(snapshot_doc(vms, instanceviews=views, recoveryservicesresources=[]))
+    assert statuses(found, "err") == ("fail", "pass", "pass")
+    assert statuses(found, "warn") == ("pass", "fail", "pass")
+
+
+def test_arm_row_only_fails_from_its_provisioning_state_and_the_handler_is_unknown() -> None:
+    vm = vm_row("old")
+    rows = [vm, extension_row(vm["id"], state="Failed")]
+    found = judge(snapshot_doc(rows, instanceviews=[instance_view(vm["id"])], recoveryservicesresources=protected(vm)))
+    assert statuses(found, "old") == ("fail", "unknown", "unknown")
+    assert "(armExtension)" in found[("VMBK-EXT-001", "old")].message
+    reason = found[("VMBK-EXT-002", "old")].message
+    assert "reports no backup extension handler; only armExtension show it" in reason
+    assert vm["id"] in reason and "reports no backup extension handler" in found[("VMBK-EXT-003", "old")].message
+
+
+def test_both_sources_agree_on_one_extension() -> None:
+    vm = vm_row("both")
+    view = backup_handler(instance_view(vm["id"]), version="1.0.9152.0", extension=SUCCEEDED)
+    doc = snapshot_doc([vm, extension_row(vm["id"])], instanceviews=[view], recoveryservicesresources=[])
+    facts = build_estate(snapshot.from_document(doc, "t")).vms[0]["backupExtension"]
+    assert facts["sources"] == ["armExtension", "agentHandler", "extensionStatus"]
+    assert (facts["provisioningState"], facts["handlerVersion"], facts["failed"]) == ("Succeeded", "1.0.9152.0", False)
+    assert statuses(judge(doc), "both") == ("pass", "pass", "pass")
+
+
+@pytest.mark.parametrize(("backup", "expected"), [
+    ("unprotected", ("notApplicable",) * 3),
+    ("first-backup-pending", ("notApplicable",) * 3),
+    ("first-backup-failed", ("notApplicable",) * 3),
+    ("completed", ("unknown",) * 3),
+    ("last-failed-after-completed", ("unknown",) * 3),
+    ("not-collected", ("unknown",) * 3),
+])
+def test_agent_reporting_no_backup_handler(backup: str, expected: tuple[str, ...]) -> None:
+    vm = vm_row("vm1")
+    items = {"unprotected": [], "first-backup-pending": protected(vm, "IRPending", None),
+             "first-backup-failed": protected(vm, "IRPending", "Failed"),
+             "completed": protected(vm), "last-failed-after-completed": protected(vm, "Protected", "Failed"),
+             "not-collected": None}[backup]
+    found = judge(snapshot_doc([vm], instanceviews=[instance_view(vm["id"])], recoveryservicesresources=items))
+    assert statuses(found, "vm1") == expected
+    if expected[0] == "unknown":
+        message = found[("VMBK-EXT-002", "vm1")].message
+        assert "reports no backup extension handler" in message and vm["id"] in message
+        if backup != "not-collected":
+            assert "stopped reporting it" in message and "protectionState Protected" in message
+
+
+def test_not_running_is_not_applicable_and_no_instance_view_is_unknown() -> None:
+    vms = [vm_row("off", power="PowerState/deallocated"), vm_row("stopped", power="PowerState/stopped"),
+           vm_row("noview")]
+    found = judge(snapshot_doc(vms, recoveryservicesresources=[]))
+    assert statuses(found, "off") == statuses(found, "stopped") == ("notApplicable",) * 3
+    assert statuses(found, "noview") == ("unknown",) * 3
+
+
+def test_handler_type_is_matched_case_insensitively_and_other_handlers_ignored() -> None:
+    vm = vm_row("vm1")
+    view = instance_view(vm["id"], handler=("MICROSOFT.AZURE.RECOVERYSERVICES.VMSNAPSHOTLINUX", "1.0.90.0",
+                                            "Ready"))
+    found = judge(snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=[]))
+    assert statuses(found, "vm1") == ("pass", "pass", "fail")
+    assert "1.0.90.0" in found[("VMBK-EXT-003", "vm1")].message
+    other = vm_row("vm2")  # the real example's IaaSAntimalware handler is no backup extension
+    found = judge(snapshot_doc([other], instanceviews=[instance_view(other["id"])], recoveryservicesresources=[]))
+    assert statuses(found, "vm2") == ("notApplicable",) * 3
+
+
+def test_wrong_types_in_the_handler_are_unknown_with_the_row_named() -> None:
+    vm = vm_row("vm1")
+    view = backup_handler(instance_view(vm["id"]))
+    handler = view["instanceView"]["vmAgent"]["extensionHandlers"][-1]
+    handler["typeHandlerVersion"] = 1.0
+    handler["status"] = "Ready"
+    found = judge(snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=[]))
+    assert statuses(found, "vm1") == ("unknown", "unknown", "unknown")
+    version = found[("VMBK-EXT-003", "vm1")].message
+    assert f"instanceviews row {vm['id']}: typeHandlerVersion is a number, expected a string" in version
+    assert "status is a string, expected an object" in found[("VMBK-EXT-002", "vm1")].message
+
+
+# --- every combination against a plain oracle -----------------------------------------------------
+
+CODES = ("ProvisioningState/succeeded", "ProvisioningState/failed/1", "ProvisioningState/Failed",
+         "ProvisioningState/transitioning", "ProvisioningState/Unavailable")
+LEVELS = ("Info", "Warning", "Error")
+BACKUPS = ("not-collected", "unprotected", "pending", "completed")
+
+
+def oracle(running: bool, view: bool, arm: str | None, handler: tuple[str, str] | None,
+           status: tuple[str, str] | None, backup: str) -> str:
+    """VMBK-EXT-001 as issue 15 states it, written out case by case."""
+    if not running:
+        return "notApplicable"
+    shown = [s for s in ((handler, status) if view else ()) if s is not None]
+    if arm is None and not shown:
+        if not view or backup in ("not-collected", "completed"):
+            return "unknown"
+        return "notApplicable"
+    if arm == "Failed":
+        return "fail"
+    for code, level in shown:
+        if level == "Error" or code.lower().startswith("provisioningstate/failed"):
+            return "fail"
+    return "pass"
+
+
+@given(running=st.booleans(), view=st.booleans(), arm=st.sampled_from((None, "Succeeded", "Failed", "Updating")),
+       handler=st.none() | st.tuples(st.sampled_from(CODES), st.sampled_from(LEVELS)),
+       status=st.none() | st.tuples(st.sampled_from(CODES), st.sampled_from(LEVELS)),
+       backup=st.sampled_from(BACKUPS))
+@settings(max_examples=300, deadline=None)
+def test_extension_failed_state_agrees_with_the_oracle(running: bool, view: bool, arm: str | None,
+                                                        handler: tuple[str, str] | None,
+                                                        status: tuple[str, str] | None, backup: str) -> None:
+    vm = vm_row("vm1", power="PowerState/running" if running else "PowerState/deallocated")
+    rows = [vm] + ([extension_row(vm["id"], state=arm)] if arm else [])
+    views = None
+    if view:
+        row = instance_view(vm["id"])
+        if handler:
+            backup_handler(row, code=handler[0], level=handler[1])
+        if status:
+            full = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
+            row["instanceView"]["extensions"].append({"name": "VMSnapshotLinux", "type": full, "statuses": [
+                {"code": status[0], "level": status[1], "displayStatus": "x"}]})
+        views = [row]
+    items = {"not-collected": None, "unprotected": [], "pending": protected(vm, "IRPending", None),
+             "completed": protected(vm)}[backup]
+    found = judge(snapshot_doc(rows, instanceviews=views, recoveryservicesresources=items), ("VMBK-EXT-001",))
+    assert found[("VMBK-EXT-001", "vm1")].status == oracle(running, view, arm, handler, status, backup)
