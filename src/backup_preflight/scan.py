@@ -80,12 +80,12 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     snap = source.snapshot
     plan = None
     if what_if is not None:
-        current = evaluate(policies, build_estate(snap).vms, snap.queries)
+        current = evaluate(policies, build_estate(snap, datetime.now(UTC)).vms, snap.queries)
         plan = gate_mod.predict(snap, what_if)
         snap = plan.predicted
         review = replace(review or Review(), fail_on_new=True,
                          baseline=baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256))
-    estate = build_estate(snap)
+    estate = build_estate(snap, datetime.now(UTC))  # the clock is the DST reference without collectedAt
     findings = evaluate(policies, estate.vms, snap.queries)
     reviewed = review.apply(findings, as_of or started) if review else {}
     if plan is not None:
