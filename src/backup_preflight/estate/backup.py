@@ -40,7 +40,7 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
     if not items:
         return {"protected": False, "state": "no protected item in any vault in scope"}
     judged = _judged(items)
-    (active, state), item = judged[0]
+    (active, _), item = judged[0]
     p = props(item)
     facts: dict[str, Any] = {"itemId": item["id"], **strings(p, (
         "policyId", "policyName", "lastBackupStatus", "lastBackupTime", "protectionState", "healthStatus"))}
