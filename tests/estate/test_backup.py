@@ -6,17 +6,20 @@ here (not the production Windows-name mapping), and hand-computed offsets.
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
-from backup_preflight import snapshot
+from backup_preflight import scan, snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
+from backup_preflight.results import Gate
 
 from arg import backup_policy_v1, backup_policy_v2, protected_item, snapshot_doc, vm_row
 
@@ -250,3 +253,19 @@ def test_same_local_text_in_four_zones_is_four_slots() -> None:
              ("AUS Eastern Standard Time", "01:00")]
     for collected_at in (JANUARY, JULY):
         assert set(spread(zones, collected_at, 1).values()) == {"pass"}
+
+
+
+def test_a_scan_without_collected_at_uses_its_clock_and_verify_reuses_it(tmp_path: Path) -> None:
+    """run_scan takes daylight saving at `as_of` (verify passes the recorded start), so re-scans agree."""
+    vm, policy = vm_row("vm1"), backup_policy_v1(time="2018-01-24T02:00:00Z", zone="W. Europe Standard Time")
+    path = tmp_path / "s.json"
+    path.write_text(json.dumps(doc_at(None, [vm], [item(vm, policy), policy])))
+    policies = load_policies([bundled_policy_dir()], parse_cli_params(["maximumPerSlot=0"]))  # every slot fails
+    policies.policies = [p for p in policies.policies if p.id == "VMBK-SCHED-001"]
+
+    def slot_named(as_of: str) -> str:
+        return scan.run_scan(scan.snapshot_source([path]), policies, Gate(), None, as_of=as_of).findings[0].message
+
+    assert "/ 00:00 UTC are backed up" in slot_named("2026-07-01T00:00:00Z")
+    assert "/ 01:00 UTC are backed up" in slot_named("2026-01-01T00:00:00Z")
