@@ -269,3 +269,11 @@ def test_a_scan_without_collected_at_uses_its_clock_and_verify_reuses_it(tmp_pat
 
     assert "/ 00:00 UTC are backed up" in slot_named("2026-07-01T00:00:00Z")
     assert "/ 01:00 UTC are backed up" in slot_named("2026-01-01T00:00:00Z")
+
+
+def test_weekly_policy_counts_on_its_time_of_day() -> None:
+    """V1 weekly: scheduleRunDays plus scheduleRunTimes; the slot is the time of day (over-counting by design)."""
+    vm, policy = vm_row("vm1"), backup_policy_v1(time="2018-01-24T21:00:00Z", zone="Pacific Standard Time")
+    policy["properties"]["schedulePolicy"].update(scheduleRunFrequency="Weekly", scheduleRunDays=["Sunday"])
+    b = backup_of(doc_at(JULY, [vm], [item(vm, policy), policy]))["vm1"]
+    assert (b["frequency"], b["slots"]) == ("Weekly", ["04:00 UTC"])  # 21:00 PDT = 04:00 UTC next day
