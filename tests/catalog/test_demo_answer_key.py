@@ -176,3 +176,22 @@ def test_july_moves_the_slots_the_key_expects() -> None:
     """Daylight saving changes the schedule verdicts of the same estate: the key must follow it."""
     winter, july = demo.plan_estate(600, 11), demo.plan_estate(600, 11, None, JULY)
     assert crowded(winter) != crowded(july)
+
+
+@pytest.mark.parametrize("collected_at", [None, JULY])
+def test_each_scenario_exercises_its_cause(collected_at: datetime | None) -> None:
+    """A scenario's `expect` agrees with the key on its cause's policies, on every VM it is drawn for."""
+    plan = demo.plan_estate(600, 11, None, collected_at)
+    crowd = crowded(plan)
+    wrong = []
+    for vm in plan.vms:
+        scenario = SCENARIOS[vm.scenario]
+        if scenario.cause is None:
+            continue
+        expected = {**default_verdicts(vm, crowd), **scenario.verdicts}
+        seen = {v for pid, v in expected.items() if CAUSE_OF[pid] == scenario.cause}
+        ok = {"fail": "fail" in seen, "unknown": "unknown" in seen and "fail" not in seen,
+              "pass": "fail" not in seen}[scenario.expect]
+        if not ok:
+            wrong.append(f"{vm.name} ({scenario.name}): {scenario.expect} for {scenario.cause}, key says {seen}")
+    assert wrong == []
