@@ -33,9 +33,9 @@ class Scenario:
     weight: float  # relative share among randomly drawn VMs
     changes: Mapping[str, Any]
     breaks_backup: bool = False  # the VM's last scheduled backup fails because of it
-    #: Policy id -> the status a correct scan gives this VM where it differs from the answer key's
-    #: default for the VM's plan (tests/catalog/test_demo_answer_key.py). Without it, only `expect`
-    #: for `cause` is checked on the cause's own policies.
+    #: Policy id -> the status a correct scan gives this VM, where the answer key's default for the
+    #: VM's plan does not derive it (tests/catalog/test_demo_answer_key.py compares every policy on
+    #: every VM): a scenario the defaults do not cover declares its verdicts here, nothing else.
     verdicts: Mapping[str, str] = field(default_factory=dict)
 
 
