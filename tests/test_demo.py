@@ -453,7 +453,10 @@ def slot_counts(estate: Estate) -> Counter[tuple[str, str]]:
 
 
 def test_schedule_crowd_and_spread(estate: Estate) -> None:
-    assert max(slot_counts(estate).values()) >= 12
+    counts = slot_counts(estate)
+    assert max(counts.values()) >= 12
+    crowded_slots = {slot for (_, slot), n in counts.items() if n > 10}
+    assert crowded_slots == {"02:00", "11:00"}  # one instant under four zones; hourly meeting daily
     per_policy = Counter(estate.items[k]["properties"]["policyName"] for k in estate.items)
     assert len(per_policy) >= 5
 
