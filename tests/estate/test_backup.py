@@ -74,6 +74,8 @@ def judge(doc: dict[str, Any], policy_id: str, params: list[str] | None = None) 
     ({"protectionState": "Protected", "isScheduledForDeferredDelete": True}, False, "SoftDeleted"),
     ({"currentProtectionState": "ConfiguringProtectionFailed", "protectionState": None}, False,
      "ConfiguringProtectionFailed"),
+    ({"protectionState": "Protected", "currentProtectionState": "SoftDeleting"}, False, "SoftDeleting"),
+    ({"protectionState": "Protected", "currentProtectionState": "UpdatingProtection"}, True, ""),
     ({"protectionState": "SomethingNew"}, None, ""),
     ({"protectionState": None}, None, ""),
 ])

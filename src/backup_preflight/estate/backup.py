@@ -24,12 +24,15 @@ from tzlocal.windows_tz import win_tz
 
 from backup_preflight.estate.index import Index, Row, props, segment_after, strings
 
-#: Scheduled backups run: configured (or being configured), or failing but still scheduled (ProtectionError).
+#: Scheduled backups run: configured (or being configured or updated), failing but still scheduled
+#: (ProtectionError: "error during protection"), or only retention suspended.
 ACTIVE_STATES = frozenset({"protected", "irpending", "protectionerror", "protectionconfigured",
-                           "configuringprotection"})
-#: No scheduled backup runs: stopped (data kept or not), paused, suspended, soft-deleted, never configured.
-INACTIVE_STATES = frozenset({"protectionstopped", "protectionpaused", "backupssuspended", "softdeleted",
-                             "configuringprotectionfailed", "invalid"})
+                           "configuringprotection", "updatingprotection", "retentionschedulessuspended"})
+#: No scheduled backup runs: stopped (BackupsSuspended is "stop backup, retain data"), paused,
+#: soft-deleted or being soft-deleted, never configured.
+INACTIVE_STATES = frozenset({"protectionstopped", "protectionpaused", "backupssuspended", "backupschedulessuspended",
+                             "softdeleted", "softdeleting", "configuringprotectionfailed", "notprotected",
+                             "invalid"})
 
 
 def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
