@@ -185,10 +185,10 @@ def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
                 group = described[key] = {"key": labels[key], "size": len(members),
                                           "members": [m["name"] for m in members]}
             verdicts.append(_judge(policy, vm, {**vm, "group": group}))
-        yield min(verdicts, key=lambda f: _SEVERITY_ORDER.get(f.status, 3))
+        yield min(verdicts, key=lambda f: _WORST_FIRST.get(f.status, 3))
 
 
-_SEVERITY_ORDER = {ERROR: 0, FAIL: 1, UNKNOWN: 2}
+_WORST_FIRST = {ERROR: 0, FAIL: 1, UNKNOWN: 2}
 
 
 def _group_keys(policy: Policy, vm: Facts) -> list[tuple[Any, ...]]:
