@@ -7,9 +7,11 @@ that stops containing a failure mode fails here rather than silently thinning th
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import msgspec
 import pytest
@@ -19,7 +21,9 @@ from backup_preflight import demo, snapshot
 VM = "microsoft.compute/virtualmachines"
 ITEM = "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems"
 POLICY = "microsoft.recoveryservices/vaults/backuppolicies"
-UTC_OFFSET = {"UTC": 0, "W. Europe Standard Time": 1, "Pacific Standard Time": -8}
+IANA = {"UTC": "UTC", "W. Europe Standard Time": "Europe/Berlin", "Pacific Standard Time": "America/Los_Angeles",
+        "GMT Standard Time": "Europe/London", "Romance Standard Time": "Europe/Paris",
+        "AUS Eastern Standard Time": "Australia/Sydney"}
 
 
 class Estate:
@@ -59,8 +63,9 @@ class Estate:
 
     @cached_property
     def items(self) -> dict[str, dict[str, Any]]:
-        """Protected items by the VM id they protect."""
-        return {r["properties"]["sourceResourceId"].lower(): r for r in self.of_type(ITEM)}
+        """Active protected items (the ones naming a policy) by the VM id they protect."""
+        return {r["properties"]["sourceResourceId"].lower(): r for r in self.of_type(ITEM)
+                if "policyId" in r["properties"]}
 
     @cached_property
     def policies(self) -> dict[str, dict[str, Any]]:
@@ -117,13 +122,28 @@ def denies_web(nsg: dict[str, Any] | None) -> bool:
                and {"Storage", "Internet", "*", "0.0.0.0/1"} & set(destinations(r)) for r in outbound_rules(nsg))
 
 
-def backup_hour_utc(policy: dict[str, Any]) -> int:
+def local_starts(policy: dict[str, Any]) -> list[tuple[int, int]]:
+    """(hour, minute) of each snapshot start of a day, in the policy's zone."""
     schedule = policy["properties"]["schedulePolicy"]
     if "hourlySchedule" in schedule:
-        start = schedule["hourlySchedule"]["scheduleWindowStartTime"]
-    else:
-        start = (schedule.get("dailySchedule") or schedule)["scheduleRunTimes"][0]
-    return (int(start[11:13]) - UTC_OFFSET[policy["properties"]["timeZone"]]) % 24
+        hourly = schedule["hourlySchedule"]
+        start = hourly["scheduleWindowStartTime"]
+        return [((int(start[11:13]) + k * hourly["interval"]) % 24, int(start[14:16]))
+                for k in range(24) if k * hourly["interval"] < hourly["scheduleWindowDuration"]]
+    start = (schedule.get("dailySchedule") or schedule)["scheduleRunTimes"][0]
+    return [(int(start[11:13]), int(start[14:16]))]
+
+
+def utc_slots(policy: dict[str, Any], collected_at: str) -> list[str]:
+    """The UTC instants of a policy's starts on the collection's local date, straight from zoneinfo."""
+    zone = ZoneInfo(IANA[policy["properties"]["timeZone"]])
+    day = datetime.fromisoformat(collected_at.replace("Z", "+00:00")).astimezone(zone)
+    return [f"{datetime(day.year, day.month, day.day, h, m, tzinfo=zone).astimezone(UTC):%H:%M}"
+            for h, m in local_starts(policy)]
+
+
+def backup_hour_utc(policy: dict[str, Any], collected_at: str) -> int:
+    return int(utc_slots(policy, collected_at)[0][:2])
 
 
 @pytest.fixture(scope="module")
@@ -222,9 +242,13 @@ def dangling_references(estate: Estate) -> list[str]:
     for avset in avsets.values():
         for ref in avset["properties"]["virtualMachines"]:
             need("avset->vm", ref["id"], estate.vms)
+    vaults = {r["id"].lower() for table in estate.tables.values() for r in table
+              if r.get("type") == "microsoft.recoveryservices/vaults"}
     for item in estate.of_type(ITEM):
         need("item->vm", item["properties"]["sourceResourceId"], estate.vms)
-        need("item->policy", item["properties"]["policyId"], estate.policies)
+        need("item->vault", item["id"].split("/backupFabrics/")[0], vaults)
+        if "policyId" in item["properties"]:  # stopped items no longer name one
+            need("item->policy", item["properties"]["policyId"], estate.policies)
     for ext in estate.of_type("microsoft.compute/virtualmachines/extensions"):
         need("extension->vm", ext["id"].rsplit("/extensions/", 1)[0], estate.vms)
     for sql in estate.of_type("microsoft.sqlvirtualmachine/sqlvirtualmachines"):
@@ -422,15 +446,56 @@ def test_instance_views_only_for_some_running_vms(estate: Estate) -> None:
     assert any(vm_id not in viewed for vm_id in running)
 
 
-def test_schedule_crowd_and_spread(estate: Estate) -> None:
-    slots = Counter()
+def slot_counts(estate: Estate) -> Counter[tuple[str, str]]:
+    """Active protected VMs per (availability set, UTC instant)."""
+    slots: Counter[tuple[str, str]] = Counter()
     for vm in estate.vms.values():
         policy = estate.policy_of(vm)
         if policy and "availabilitySet" in vm["properties"]:
-            slots[vm["properties"]["availabilitySet"]["id"].lower(), policy["id"].lower()] += 1
-    assert max(slots.values()) >= 12
+            for slot in set(utc_slots(policy, estate.doc["collectedAt"])):
+                slots[vm["properties"]["availabilitySet"]["id"].lower(), slot] += 1
+    return slots
+
+
+def test_schedule_crowd_and_spread(estate: Estate) -> None:
+    counts = slot_counts(estate)
+    assert max(counts.values()) >= 12
+    crowded_slots = {slot for (_, slot), n in counts.items() if n > 10}
+    assert crowded_slots == {"02:00", "11:00"}  # one instant under four zones; hourly meeting daily
     per_policy = Counter(estate.items[k]["properties"]["policyName"] for k in estate.items)
     assert len(per_policy) >= 5
+
+
+def test_slot_layouts_in_winter_and_in_july() -> None:
+    """Each layout's group: several zones on one instant, one local time in several zones, hourly meeting
+    daily, stopped items beside active ones; in July daylight saving pulls the first and third apart."""
+    plans = demo.plan_estate(600, 11)
+    assert [layout.name for layout in demo.LAYOUTS] == plans.layouts
+    for when, crowded in ((None, {"crowded-one-instant-four-zones", "hourly-meets-daily"}),
+                          (datetime(2026, 7, 15, 6, tzinfo=UTC), set())):
+        doc = Estate(demo.generate(600, seed=11, collected_at=when))
+        counts = slot_counts(doc)
+        by_layout: dict[str, set[str]] = defaultdict(set)
+        for vm in plans.vms:
+            if vm.layout:
+                by_layout[vm.layout].add(vm.avset or "")
+        over = {name for name, sets in by_layout.items()
+                if any(n > 10 for (avset, _), n in counts.items() if avset.rsplit("/", 1)[-1] in sets)}
+        assert over == crowded, when
+    zones = {demo.scenarios.POLICY_BY_NAME[p].time_zone for p in demo.LAYOUTS[0].policies}
+    assert len(zones) == 4
+    stopped = [vm for vm in plans.vms if vm.layout == "stopped-items-not-counted"
+               and vm.protection_state == "ProtectionStopped"]
+    assert len(stopped) >= 2
+
+
+def test_collected_at_moves_the_estate_and_stays_deterministic() -> None:
+    july = datetime(2026, 7, 15, 6, 30, tzinfo=UTC)
+    doc = demo.generate(80, seed=3, collected_at=july)
+    assert doc["collectedAt"] == "2026-07-15T06:30:00Z"
+    assert orjson.dumps(doc) == orjson.dumps(demo.generate(80, seed=3, collected_at=july))
+    stamps = {p["timeStamp"][:10] for row in doc["tables"]["metrics"] for p in row["data"]}
+    assert stamps <= {"2026-07-14", "2026-07-15"}
 
 
 def test_policy_shapes(estate: Estate) -> None:
@@ -450,12 +515,14 @@ def test_resource_pressure_in_the_backup_hour(estate: Estate) -> None:
         policy = estate.policy_of(estate.vms[vm_id])
         if policy is None:  # unprotected: no backup hour to look at
             continue
-        hour = backup_hour_utc(policy)
+        hour = backup_hour_utc(policy, estate.doc["collectedAt"])
         for s in series:
+            assert all(p["minimum"] < p["average"] < p["maximum"] for p in s["data"])  # several samples an hour
             point = next(p for p in s["data"] if int(p["timeStamp"][11:13]) == hour)
-            if s["name"] == "Percentage CPU" and point["maximum"] > 90:
+            # only the right end shows the pressure: the averages stay under the thresholds
+            if s["name"] == "Percentage CPU" and point["maximum"] > 90 and point["average"] < 90:
                 found.add("cpu")
-            if s["name"] == "Available Memory Percentage" and point["average"] < 10:
+            if s["name"] == "Available Memory Percentage" and point["minimum"] < 10 and point["average"] > 10:
                 found.add("memory")
     assert found == {"cpu", "memory"}
 
@@ -473,6 +540,13 @@ def test_guest_dhcp_cases(estate: Estate) -> None:
 
 def test_backup_protection_cases(estate: Estate) -> None:
     assert any(vm_id not in estate.items for vm_id in estate.vms)
+    states = Counter((i["properties"]["protectionState"], i["properties"].get("currentProtectionState"),
+                      i["properties"].get("isScheduledForDeferredDelete")) for i in estate.of_type(ITEM))
+    assert {("ProtectionStopped", None, None), ("ProtectionStopped", "SoftDeleted", True),
+            ("ProtectionError", None, None), ("Protected", None, None)} <= set(states)
+    per_vm = Counter(i["properties"]["sourceResourceId"].lower() for i in estate.of_type(ITEM))
+    moved = [vm for vm, n in per_vm.items() if n == 2]
+    assert moved and all(vm in estate.items for vm in moved)  # the active one besides the stopped one
     statuses = Counter(i["properties"].get("lastBackupStatus") for i in estate.items.values())
     assert statuses["Failed"] >= 1 and statuses["Completed"] > statuses["Failed"]
     assert all(i["properties"]["workloadType"] == "VM" for i in estate.items.values())

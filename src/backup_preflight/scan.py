@@ -12,6 +12,7 @@ import msgspec
 
 from backup_preflight import demo, snapshot
 from backup_preflight.estate import build_estate
+from backup_preflight.estate.index import parse_instant
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
@@ -77,15 +78,18 @@ def run_scan(source: Source, policies: PolicySet, gate: Gate, review: Review | N
 def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None, as_of: str | None,
          what_if: WhatIf | None) -> ScanResult:
     started = now()
+    # Daylight saving of backup schedules is taken at collectedAt, else at this clock (verify passes
+    # the recorded start, so a snapshot without collectedAt re-scans to the same slots).
+    clock = parse_instant(as_of) or datetime.now(UTC)
     snap = source.snapshot
     plan = None
     if what_if is not None:
-        current = evaluate(policies, build_estate(snap).vms, snap.queries)
+        current = evaluate(policies, build_estate(snap, clock).vms, snap.queries)
         plan = gate_mod.predict(snap, what_if)
         snap = plan.predicted
         review = replace(review or Review(), fail_on_new=True,
                          baseline=baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256))
-    estate = build_estate(snap)
+    estate = build_estate(snap, clock)
     findings = evaluate(policies, estate.vms, snap.queries)
     reviewed = review.apply(findings, as_of or started) if review else {}
     if plan is not None:

@@ -1,44 +1,197 @@
-"""The demo generator's scenarios carry the verdict a correct scan must reach: check the catalog against them."""
+"""The demo's answer key: the status a correct scan gives EVERY (policy, VM) pair of a demo estate.
 
-from collections import defaultdict
+The key is built from the generator's plan, not from the scanner: `default_verdicts` says what each
+bundled policy concludes for a VM from the plain facts the plan decided (power, coverage of each
+side source, agent, extension, protection, subnet and NSG kinds), and the schedule is recomputed here
+with zoneinfo and plain counting. A scenario's `verdicts` override the default where the scenario is
+the point. Every (policy, VM) pair is compared exactly, healthy VMs included: a new scenario whose
+effect the defaults do not derive (a new subnet kind, say) declares its `verdicts`, and nothing else.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
 from backup_preflight import demo, snapshot
+from backup_preflight.demo.plan import Estate, VmPlan
+from backup_preflight.demo.scenarios import POLICY_BY_NAME, Scenario
 from backup_preflight.estate import build_estate
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 
 SCENARIOS = {s.name: s for s in (*demo.SCENARIOS, *demo.SHOWCASE)}
+POLICIES = load_policies([bundled_policy_dir()])
+CAUSE_OF = {p.id: p.cause for p in POLICIES.policies}
+IANA = {"UTC": "UTC", "W. Europe Standard Time": "Europe/Berlin", "Pacific Standard Time": "America/Los_Angeles",
+        "GMT Standard Time": "Europe/London", "Romance Standard Time": "Europe/Paris",
+        "AUS Eastern Standard Time": "Australia/Sydney"}
+ACTIVE = ("Protected", "ProtectionError")
+MAX_PER_SLOT = 10
 
 
-def verdicts_by_cause(vms: int, seed: int, subscriptions: int | None) -> tuple[dict, dict]:
-    plan = demo.plan_estate(vms, seed, subscriptions)
-    doc = demo.generate(vms, seed, subscriptions)
-    estate = build_estate(snapshot.from_document(doc, "demo"))
-    statuses: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for f in evaluate(load_policies([bundled_policy_dir()]), estate.vms):
-        statuses[(f.resource_name, f.cause)].add(f.status)
-    return {vm.name: SCENARIOS[vm.scenario] for vm in plan.vms}, statuses
+def version(text: str) -> tuple[int, ...]:
+    return tuple(int(p) for p in text.split("."))
 
 
-def expected_matches(expect: str, seen: set[str]) -> bool:
-    if expect == "fail":
-        return "fail" in seen
-    if expect == "unknown":
-        return "fail" not in seen and "unknown" in seen
-    return not seen & {"fail", "unknown", "error"}
+# --- what each policy should conclude, from the plan --------------------------------------------------
 
 
-@pytest.mark.parametrize(("vms", "seed", "subscriptions"), [(50, 7, 3), (600, 11, None)])
-def test_every_scenario_gets_the_verdict_its_cause_should_have(vms: int, seed: int, subscriptions: int | None) -> None:
-    scenario_of, statuses = verdicts_by_cause(vms, seed, subscriptions)
+def slots(vm: VmPlan, at: datetime) -> set[str]:
+    """UTC HH:MM of each snapshot start of the VM's policy on the collection's local date."""
+    spec = POLICY_BY_NAME[vm.policy]
+    zone = ZoneInfo(IANA[spec.time_zone])
+    day = at.astimezone(zone)
+    hours = [spec.hour + 4 * k for k in range(4)] if spec.version == "V2-hourly" else [spec.hour]  # 4h × 16h
+    return {f"{datetime(day.year, day.month, day.day, h % 24, spec.minute, tzinfo=zone).astimezone(UTC):%H:%M}"
+            for h in hours}
+
+
+def crowded(estate: Estate) -> set[str]:
+    """Names of protected VMs in a (group, UTC instant) with more than the maximum."""
+    members: defaultdict[tuple[str, str], list[str]] = defaultdict(list)
+    for vm in estate.vms:
+        if vm.protected and vm.protection_state in ACTIVE:
+            group = f"{vm.site.sub}/{vm.rg}/{vm.avset}" if vm.avset else f"{vm.site.sub}/{vm.rg}"
+            for slot in slots(vm, estate.collected_at):
+                members[group.lower(), slot].append(vm.name)
+    return {name for names in members.values() if len(names) > MAX_PER_SLOT for name in names}
+
+
+def network(vm: VmPlan) -> tuple[str, str]:
+    """(VMBK-NET-001 for 443, VMBK-NET-002 for 8443) from the primary NIC's NSG and the subnet."""
+    nic = vm.nics[0]
+    subnet = {"restricted": ("fail", "fail"), "blackhole": ("fail", "fail"), "firewall": ("unknown", "unknown"),
+              "private": ("pass", "pass") if vm.public_ip else ("fail", "fail")}.get(vm.subnet, ("pass", "pass"))
+    nic_verdict = {"deny-storage": ("fail", "pass"), "deny-plural": ("fail", "fail")}.get(nic or "", ("pass", "pass"))
+    worst = ("fail", "unknown", "pass")
+    net1, net2 = (min(a, b, key=worst.index) for a, b in zip(nic_verdict, subnet, strict=True))
+    if nic == "allow-web" and vm.subnet == "restricted":  # the subnet NSG still denies Internet
+        net1, net2 = "fail", "fail"
+    return net1, net2
+
+
+def default_verdicts(vm: VmPlan, crowd: set[str]) -> dict[str, str]:
+    running, power = vm.power == "running", vm.power
+    seen = vm.instance_view and running  # the instance view holds agent and handler facts
+    on = "unknown" if power is None else None  # applies on powerState cannot be decided
+
+    def when_running(verdict: str) -> str:
+        return on or (verdict if running else "notApplicable")
+
+    def unless_deallocated(verdict: str) -> str:
+        return on or ("notApplicable" if power == "deallocated" else verdict)
+
+    agent_ok = version(vm.agent_version) >= version("2.2.53.1" if vm.os == "Linux" else "2.7.41491.1010")
+    extension = vm.extension is not None
+    protected = vm.protected and vm.protection_state in ACTIVE
+    verdicts = {
+        "VMBK-AGENT-001": "unknown" if not vm.os_profile else "pass" if vm.provision_agent else "fail",
+        "VMBK-AGENT-002": when_running("unknown" if not seen else "pass" if vm.agent == "ready" else "fail"),
+        "VMBK-AGENT-003": when_running("unknown" if not seen or vm.agent == "absent"
+                                       else "pass" if agent_ok else "fail"),
+        "VMBK-EXT-001": ("fail" if vm.extension == "Failed" else "pass") if extension else "notApplicable",
+        "VMBK-EXT-002": (when_running("unknown" if not seen else "pass" if vm.handler_ready else "fail")
+                         if extension else "notApplicable"),
+        "VMBK-EXT-003": (when_running("unknown" if not seen else "pass" if version(vm.handler_version)
+                                      >= version("1.0.91.0") else "fail") if extension else "notApplicable"),
+        "VMBK-EXT-004": ("notApplicable" if vm.os != "Windows" else when_running(
+            "unknown" if not vm.guestfacts else "pass" if vm.provider_service == "Automatic" else "fail")),
+        "VMBK-POWER-001": "unknown" if power is None else "fail" if power == "stopped" else "pass",
+        "VMBK-PROT-001": "pass" if protected else "fail",
+        "VMBK-PROT-002": ("notApplicable" if not protected else "unknown" if vm.last_backup is None
+                          else "fail" if vm.last_backup == "Failed" else "pass"),
+        "VMBK-SCHED-001": "notApplicable" if not protected else "fail" if vm.name in crowd else "pass",
+        "VMBK-SQL-001": ("notApplicable" if not vm.sql else "unknown" if not vm.guestfacts
+                         else "pass" if vm.vss else "fail"),
+        "VMBK-DHCP-001": unless_deallocated(dhcp(vm)),
+    }
+    pressure = {"cpu-high": ("fail", "pass"), "memory-low": ("pass", "fail"), "normal": ("pass", "pass")}.get(
+        vm.metrics or "", ("unknown", "unknown"))
+    for pid, verdict in zip(("VMBK-PERF-001", "VMBK-PERF-002"), pressure, strict=True):
+        verdicts[pid] = "notApplicable" if not protected else unless_deallocated(verdict)
+    net1, net2 = network(vm)
+    verdicts["VMBK-NET-001"] = unless_deallocated(net1)
+    verdicts["VMBK-NET-002"] = unless_deallocated(net2) if not vm.unmanaged_disk else "notApplicable"
+    return verdicts
+
+
+def dhcp(vm: VmPlan) -> str:
+    probe = None if not vm.guestfacts else vm.dhcp
+    assignment = None if vm.assignment is None else vm.assignment == "Compliant"
+    if probe is False or assignment is False:
+        return "fail"
+    if probe is None and assignment is None:
+        return "unknown"
+    return "pass"
+
+
+# --- the check ---------------------------------------------------------------------------------------
+
+
+def wrong_verdicts(vms: int, seed: int, subscriptions: int | None, collected_at: datetime | None) -> list[str]:
+    plan = demo.plan_estate(vms, seed, subscriptions, collected_at)
+    doc = demo.generate(vms, seed, subscriptions, collected_at)
+    got: dict[tuple[str, str], str] = {}
+    for f in evaluate(POLICIES, build_estate(snapshot.from_document(doc, "demo")).vms):
+        got[f.policy_id, f.resource_name] = f.status
+    crowd = crowded(plan)
     wrong = []
-    for name, scenario in scenario_of.items():
+    for vm in plan.vms:
+        scenario: Scenario = SCENARIOS[vm.scenario]
+        expected = {**default_verdicts(vm, crowd), **scenario.verdicts}
+        for pid in CAUSE_OF:
+            if got[pid, vm.name] != expected[pid]:
+                wrong.append(f"{vm.name} ({vm.scenario}, {vm.layout or 'no layout'}) {pid}: "
+                             f"expected {expected[pid]}, got {got[pid, vm.name]}")
+    return wrong
+
+
+JULY = datetime(2026, 7, 15, 6, tzinfo=UTC)
+SOUTHERN_SUMMER = datetime(2026, 1, 20, 22, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(("vms", "seed", "subscriptions", "collected_at"), [
+    (50, 7, 3, None), (50, 7, 3, JULY), (600, 11, None, None), (600, 11, None, JULY), (300, 5, 2, SOUTHERN_SUMMER),
+])
+def test_every_policy_on_every_vm_matches_the_answer_key(vms: int, seed: int, subscriptions: int | None,
+                                                        collected_at: datetime | None) -> None:
+    assert wrong_verdicts(vms, seed, subscriptions, collected_at) == []
+
+
+def test_the_key_covers_every_policy_and_both_outcomes() -> None:
+    """The key is not vacuous: the demo produces pass and fail for each cause, and every status."""
+    plan = demo.plan_estate(600, 11)
+    crowd = crowded(plan)
+    statuses = Counter(v for vm in plan.vms
+                       for v in {**default_verdicts(vm, crowd), **SCENARIOS[vm.scenario].verdicts}.values())
+    assert set(statuses) == {"pass", "fail", "unknown", "notApplicable"}
+    assert crowd  # at least one crowded slot in winter
+
+
+def test_july_moves_the_slots_the_key_expects() -> None:
+    """Daylight saving changes the schedule verdicts of the same estate: the key must follow it."""
+    winter, july = demo.plan_estate(600, 11), demo.plan_estate(600, 11, None, JULY)
+    assert crowded(winter) != crowded(july)
+
+
+@pytest.mark.parametrize("collected_at", [None, JULY])
+def test_each_scenario_exercises_its_cause(collected_at: datetime | None) -> None:
+    """A scenario's `expect` agrees with the key on its cause's policies, on every VM it is drawn for."""
+    plan = demo.plan_estate(600, 11, None, collected_at)
+    crowd = crowded(plan)
+    wrong = []
+    for vm in plan.vms:
+        scenario = SCENARIOS[vm.scenario]
         if scenario.cause is None:
             continue
-        seen = statuses[(name, scenario.cause)]
-        if not expected_matches(scenario.expect, seen):
-            wrong.append(f"{name} ({scenario.name}): expected {scenario.expect} for {scenario.cause}, "
-                         f"got {sorted(seen)}")
+        expected = {**default_verdicts(vm, crowd), **scenario.verdicts}
+        seen = {v for pid, v in expected.items() if CAUSE_OF[pid] == scenario.cause}
+        ok = {"fail": "fail" in seen, "unknown": "unknown" in seen and "fail" not in seen,
+              "pass": "fail" not in seen}[scenario.expect]
+        if not ok:
+            wrong.append(f"{vm.name} ({scenario.name}): {scenario.expect} for {scenario.cause}, key says {seen}")
     assert wrong == []

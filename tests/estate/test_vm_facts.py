@@ -72,8 +72,8 @@ def test_protection_v1_schedule_with_mixed_case_ids() -> None:
     b = f["backup"]
     assert b["protected"] is True and b["lastBackupStatus"] == "Failed"
     assert b["vault"] == "PySDKBackupTestRsVault"
-    assert (b["policyType"], b["frequency"], b["scheduleTime"], b["slot"]) == (
-        "V1", "Daily", "02:00", "Pacific Standard Time 02:00")
+    assert (b["policyType"], b["frequency"], b["scheduleTime"], b["slots"]) == (
+        "V1", "Daily", "02:00", ["10:00 UTC"])
     assert b["scheduleHourUtc"] == 10  # 02:00 PST on 2026-11-20 is 10:00 UTC
 
 
@@ -83,16 +83,17 @@ def test_protection_v2_daily_and_hourly() -> None:
     vm1, vm2 = vm_row("vm1"), vm_row("vm2")
     items = [protected_item(vm1["id"], daily["id"]), protected_item(vm2["id"], hourly["id"])]
     got = facts_of(snapshot_doc([vm1, vm2], recoveryservicesresources=[*items, daily, hourly]))
-    assert got["vm1"]["backup"]["slot"] == "W. Europe Standard Time 23:30"
+    assert got["vm1"]["backup"]["slots"] == ["22:30 UTC"]
     assert got["vm1"]["backup"]["scheduleHourUtc"] == 22
     assert got["vm1"]["backup"]["policyType"] == "V2"
-    assert got["vm2"]["backup"]["slot"] == "UTC 08:00 every 4h for 16h"
+    assert got["vm2"]["backup"]["slots"] == ["08:00 UTC", "12:00 UTC", "16:00 UTC", "20:00 UTC"]
     assert got["vm2"]["backup"]["frequency"] == "Hourly"
 
 
 def test_unprotected_versus_not_collected() -> None:
     vm = vm_row("vm1")
-    assert facts_of(snapshot_doc([vm], recoveryservicesresources=[]))["vm1"]["backup"] == {"protected": False}
+    assert facts_of(snapshot_doc([vm], recoveryservicesresources=[]))["vm1"]["backup"] == {
+        "protected": False, "state": "no protected item in any vault in scope"}
     assert "backup" not in facts_of(snapshot_doc([vm]))["vm1"]
 
 

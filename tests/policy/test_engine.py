@@ -44,16 +44,16 @@ def test_group_by_fails_every_member_of_an_oversized_group(tmp_path: Path) -> No
         "id": "T-SCHED", "cause": "schedule-spread",
         "parameters": {"key": {"type": "field", "default": "placementGroup"},
                        "max": {"type": "integer", "default": 2}},
-        "groupBy": [{"parameter": "key"}, "backup.slot"],
+        "groupBy": [{"parameter": "key"}, "backup.slots"],
         "assert": {"field": "group.size", "lessOrEquals": {"parameter": "max"}},
         "message": "{group.size} VMs in {group.key}: {group.members}"})
-    vms = [vm(f"a{i}", placementGroup="avset-a", backup={"slot": "UTC 02:00"}) for i in range(3)]
-    vms += [vm("b1", placementGroup="avset-a", backup={"slot": "UTC 03:00"}),
-            vm("c1", placementGroup="AVSET-A", backup={"slot": "utc 03:00"}),
+    vms = [vm(f"a{i}", placementGroup="avset-a", backup={"slots": ["02:00 UTC"]}) for i in range(3)]
+    vms += [vm("b1", placementGroup="avset-a", backup={"slots": ["03:00 UTC"]}),
+            vm("c1", placementGroup="AVSET-A", backup={"slots": ["03:00 utc"]}),
             vm("nobackup", placementGroup="avset-a")]
     got = {f.resource_name: f for f in evaluate(policies, vms)}
     assert [got[f"a{i}"].status for i in range(3)] == ["fail"] * 3
-    assert got["a0"].message == "3 VMs in avset-a / utc 02:00: a0, a1, a2"
+    assert got["a0"].message == "3 VMs in avset-a / 02:00 UTC: a0, a1, a2"
     assert got["b1"].status == got["c1"].status == "pass"   # keys compare case-insensitively
     assert got["nobackup"].status == "unknown"
     # the same estate passes when the maximum is raised

@@ -7,7 +7,8 @@ shared by many VMs, mixed-case ids that differ between sources, side tables that
 Every VM follows one named `Scenario` from `SCENARIOS`; the scenario's `changes` are the only place a
 failure mode is created, so a finding in a report traces back to one line of `scenarios.py`. The first
 estate positions (spread evenly) carry every scenario once (`SHOWCASE`), the rest are drawn by weight.
-Schedule crowding is structural rather than per VM: see `CROWD_SIZE`.
+Schedule spread is structural rather than per VM: see `LAYOUTS` (crowded, one instant under several
+zones, one local time in several zones, hourly meeting daily, stopped items that must not count).
 
 Layout: `scenarios` (what can happen) -> `plan` (what does happen, per VM) -> `tables` renders the plan
 through `shared_rows`, `vm_rows` and `side_rows`, all on the row conventions of `arm`.
@@ -15,23 +16,28 @@ through `shared_rows`, `vm_rows` and `side_rows`, all on the row conventions of 
 
 from __future__ import annotations
 
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from backup_preflight import snapshot
 from backup_preflight.demo.arm import iso
 from backup_preflight.demo.plan import plan_estate
-from backup_preflight.demo.scenarios import SCENARIOS, SHOWCASE
+from backup_preflight.demo.scenarios import LAYOUTS, SCENARIOS, SHOWCASE
 from backup_preflight.demo.tables import render
 from backup_preflight.gcpause import gc_paused
 
-__all__ = ["SCENARIOS", "SHOWCASE", "demo_document", "generate", "plan_estate", "write"]
+__all__ = ["LAYOUTS", "SCENARIOS", "SHOWCASE", "demo_document", "generate", "plan_estate", "write"]
 
 
-def generate(vms: int, seed: int = 7, subscriptions: int | None = None) -> dict[str, Any]:
-    """Return a snapshot document for a synthetic estate; same arguments, same bytes."""
+def generate(vms: int, seed: int = 7, subscriptions: int | None = None,
+             collected_at: datetime | None = None) -> dict[str, Any]:
+    """Return a snapshot document for a synthetic estate; same arguments, same bytes.
+
+    `collected_at` moves the collection (and so daylight saving) off the seed's November default.
+    """
     with gc_paused():
-        estate = plan_estate(vms, seed, subscriptions)
+        estate = plan_estate(vms, seed, subscriptions, collected_at)
         tables = render(estate)
     return {
         "schemaVersion": snapshot.SCHEMA_VERSION,
@@ -47,6 +53,6 @@ def demo_document() -> dict[str, Any]:
     return generate(50, seed=7, subscriptions=3)
 
 
-def write(vms: int, seed: int, path: Path) -> None:
+def write(vms: int, seed: int, path: Path, collected_at: datetime | None = None) -> None:
     """Write a synthetic estate as a snapshot file (`.json` or `.json.gz`), validated on the way."""
-    snapshot.save(snapshot.from_document(generate(vms, seed), str(path)), path)
+    snapshot.save(snapshot.from_document(generate(vms, seed, collected_at=collected_at), str(path)), path)

@@ -14,12 +14,13 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from backup_preflight.demo.scenarios import (
+    ALL_POLICIES,
     CROWD_SHARE,
     CROWD_SIZE,
     CUMULATIVE_WEIGHTS,
     ENVS,
     HEALTHY_SUBNETS,
-    HOT_POLICY,
+    LAYOUTS,
     LINUX_AGENTS,
     MARKUP,
     NIC_NSGS,
@@ -38,6 +39,7 @@ from backup_preflight.demo.scenarios import (
     WINDOWS_AGENTS,
     WORKLOADS,
     Scenario,
+    SlotLayout,
 )
 
 
@@ -59,7 +61,7 @@ class Site:
         self.subnet_ids = {kind: f"{self.vnet_id}/subnets/{spec[0]}" for kind, spec in SUBNETS.items()}
         self.nsg_ids = {kind: self.network_id("networkSecurityGroups", f"nsg-{self.region}-{kind}")
                         for kind in SUBNET_NSGS + NIC_NSGS}
-        self.policy_ids = {p.name: f"{self.vault_id}/backupPolicies/{p.name}" for p in POLICIES}
+        self.policy_ids = {p.name: f"{self.vault_id}/backupPolicies/{p.name}" for p in ALL_POLICIES}
 
     @property
     def net_rg(self) -> str:
@@ -97,6 +99,11 @@ class Site:
     def vault_id(self) -> str:
         return (f"/subscriptions/{self.sub}/resourceGroups/{self.backup_rg}"
                 f"/providers/Microsoft.RecoveryServices/vaults/rsv-{self.region}")
+
+    @property
+    def old_vault_id(self) -> str:
+        """The vault VMs were moved out of: it keeps their stopped items."""
+        return f"{self.vault_id}-old"
 
     def policy_id(self, name: str) -> str:
         return self.policy_ids[name]
@@ -145,6 +152,10 @@ class VmPlan:
     handler_version: str = SNAPSHOT_HANDLERS[0]
     handler_ready: bool = True
     protected: bool = True
+    #: protectionState of the item: Protected, ProtectionStopped, SoftDeleted, ProtectionError
+    protection_state: str = "Protected"
+    old_item: bool = False  # a stopped item in the site's old vault besides the active one
+    layout: str | None = None  # the SlotLayout whose group the VM is in
     last_backup: str | None = "Completed"  # None = protection configured, first backup pending
     id_style: str = "exact"  # how the protected item spells the VM id: exact, lower, upper-rg
     metrics: str | None = None  # "normal", "cpu-high", "memory-low"
@@ -176,6 +187,7 @@ class Estate:
     sites: list[Site]
     vms: list[VmPlan]
     avsets: dict[str, list[VmPlan]]
+    layouts: list[str] = field(default_factory=list)  # the LAYOUTS placed so far, in order
 
 
 # ---------------------------------------------------------------------------------------------
@@ -183,14 +195,19 @@ class Estate:
 # ---------------------------------------------------------------------------------------------
 
 
-def plan_estate(vms: int, seed: int, subscriptions: int | None = None) -> Estate:
-    """Place VMs in subscriptions, regions and resource groups, and give each a scenario."""
+def plan_estate(vms: int, seed: int, subscriptions: int | None = None,
+                collected_at: datetime | None = None) -> Estate:
+    """Place VMs in subscriptions, regions and resource groups, and give each a scenario.
+
+    `collected_at` (default: a November morning drawn from the seed) is when the estate is collected:
+    metrics, last backups and the daylight saving of every schedule follow it.
+    """
     rng = random.Random(seed)
     tenant = _guid(rng)
     count = subscriptions or max(1, -(-vms // VMS_PER_SUBSCRIPTION))
     subs = [_guid(rng) for _ in range(count)]
-    estate = Estate(seed, tenant, datetime(2026, 11, 24, 6, tzinfo=UTC) + timedelta(minutes=seed % 360),
-                    subs, [], [], {})
+    when = collected_at or datetime(2026, 11, 24, 6, tzinfo=UTC) + timedelta(minutes=seed % 360)
+    estate = Estate(seed, tenant, when.astimezone(UTC).replace(second=0, microsecond=0), subs, [], [], {})
     showcase = _showcase_positions(vms)
     width = max(3, len(str(vms)))
     for k, sub in enumerate(subs):
@@ -216,13 +233,13 @@ def _showcase_positions(vms: int) -> dict[int, Scenario]:
 
 def _plan_subscription(estate: Estate, rng: random.Random, sites: list[Site], vms: int,
                        showcase: dict[int, Scenario], width: int) -> None:
-    """Fill one subscription with resource groups of ~20 VMs, a few crowding one backup slot."""
+    """Fill one subscription with resource groups of ~20 VMs, some laid out on backup slots (LAYOUTS)."""
     ordinal = 0
     largest = max(6, vms // 3)  # small (demo) subscriptions still get several resource groups
     while vms > 0:
         size = min(rng.randint(8, 32), largest)
-        crowded = not estate.vms or (size >= CROWD_SIZE and rng.random() < CROWD_SHARE)
-        size = min(vms, max(size, CROWD_SIZE) if crowded else size)
+        layout = _next_layout(estate, rng, size, vms)
+        size = min(vms, max(size, layout.size) if layout else size)
         rg = f"RG-{WORKLOADS[ordinal % len(WORKLOADS)]}-{ordinal + 1:02d}"
         site = sites[ordinal % len(sites)]
         spread_set = f"avset-{rg[3:].lower()}" if rng.random() < 0.3 else None
@@ -231,8 +248,11 @@ def _plan_subscription(estate: Estate, rng: random.Random, sites: list[Site], vm
             scenario = showcase.get(index) or rng.choices(SCENARIOS, cum_weights=CUMULATIVE_WEIGHTS)[0]
             policy = POLICIES[(pos + ordinal) % len(POLICIES)].name  # neighbours on different slots
             plan = _plan_vm(rng, index, scenario, site, rg, width, policy)
-            if crowded and pos < CROWD_SIZE:
-                plan.policy, plan.avset = HOT_POLICY, f"avset-{rg[3:].lower()}-batch"
+            if layout and pos < layout.size:
+                plan.policy = layout.policies[pos % len(layout.policies)]
+                plan.avset, plan.layout = f"avset-{rg[3:].lower()}-batch", layout.name
+                if pos < layout.stopped and plan.protected:
+                    plan.protection_state = "ProtectionStopped"
             elif spread_set and pos % 3 == 0:
                 plan.avset = spread_set
             if index in showcase and scenario.name in MARKUP:
@@ -243,6 +263,17 @@ def _plan_subscription(estate: Estate, rng: random.Random, sites: list[Site], vm
             estate.vms.append(plan)
         vms -= size
         ordinal += 1
+
+
+def _next_layout(estate: Estate, rng: random.Random, size: int, room: int) -> SlotLayout | None:
+    """Each layout once, in order, in the first resource group with room for it; then random crowds."""
+    if len(estate.layouts) < len(LAYOUTS):
+        pending = LAYOUTS[len(estate.layouts)]
+        if room < pending.size:
+            return None
+        estate.layouts.append(pending.name)
+        return pending
+    return LAYOUTS[0] if size >= CROWD_SIZE and rng.random() < CROWD_SHARE else None
 
 
 def _plan_vm(rng: random.Random, index: int, scenario: Scenario, site: Site, rg: str, width: int,

@@ -8,7 +8,7 @@ NSGs, route tables, backup policies, versions) are the fixed menu the planner dr
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 # ---------------------------------------------------------------------------------------------
@@ -33,6 +33,10 @@ class Scenario:
     weight: float  # relative share among randomly drawn VMs
     changes: Mapping[str, Any]
     breaks_backup: bool = False  # the VM's last scheduled backup fails because of it
+    #: Policy id -> the status a correct scan gives this VM, where the answer key's default for the
+    #: VM's plan does not derive it (tests/catalog/test_demo_answer_key.py compares every policy on
+    #: every VM): a scenario the defaults do not cover declares its verdicts here, nothing else.
+    verdicts: Mapping[str, str] = field(default_factory=dict)
 
 
 SCENARIOS: tuple[Scenario, ...] = (
@@ -103,21 +107,59 @@ SCENARIOS: tuple[Scenario, ...] = (
     # backup-protection
     Scenario("unprotected", PROTECTION, "fail", 0.04, {"protected": False, "extension": None}),
     Scenario("last-backup-failed", PROTECTION, "fail", 0.01, {"last_backup": "Failed"}),
+    # backup-protection: the item's state decides, not its existence
+    Scenario("protection-stopped", PROTECTION, "fail", 0.006, {"protection_state": "ProtectionStopped"},
+             verdicts={"VMBK-PROT-001": "fail"}),
+    Scenario("protection-soft-deleted", PROTECTION, "fail", 0.003, {"protection_state": "SoftDeleted"},
+             verdicts={"VMBK-PROT-001": "fail"}),
+    Scenario("protection-error-still-scheduled", PROTECTION, "fail", 0.003,
+             {"protection_state": "ProtectionError", "last_backup": "Failed"},
+             verdicts={"VMBK-PROT-001": "pass", "VMBK-PROT-002": "fail"}),
+    Scenario("moved-to-new-vault", PROTECTION, "pass", 0.01, {"old_item": True},
+             verdicts={"VMBK-PROT-001": "pass", "VMBK-PROT-002": "pass"}),
 )
 _BY_NAME = {s.name: s for s in SCENARIOS}
 _FULLY_OBSERVED = _BY_NAME["healthy-fully-observed"]
 #: Every scenario once, plus a few fully observed healthy VMs so small estates show clean passes.
-SHOWCASE: tuple[Scenario, ...] = (
-    *(s for s in SCENARIOS if s.cause is not None), _FULLY_OBSERVED, _FULLY_OBSERVED, _FULLY_OBSERVED)
+SHOWCASE: tuple[Scenario, ...] = (*(s for s in SCENARIOS if s.cause is not None), *(_FULLY_OBSERVED,) * 5)
 CUMULATIVE_WEIGHTS = [sum(s.weight for s in SCENARIOS[: i + 1]) for i in range(len(SCENARIOS))]
 
 #: Report-escaping probes, carried in a tag and the guest names of these scenarios' showcase VMs.
 MARKUP = {"agent-old-linux": "<script>alert(1)</script>",
           "nic-nsg-denies-storage": '"><img src=x onerror=alert(1)>'}
 
-#: schedule-spread: the first VMs of a crowded resource group share one availability set and one slot.
-CROWD_SIZE = 14
-CROWD_SHARE = 0.06  # of resource groups large enough (the estate's first one always)
+
+
+@dataclass(frozen=True, slots=True)
+class SlotLayout:
+    """schedule-spread is per group, not per VM: the first `size` VMs of a resource group share one
+    availability set and take `policies` in turn; the first `stopped` of them have their protection
+    stopped (they must not count)."""
+
+    name: str
+    policies: tuple[str, ...]
+    size: int
+    stopped: int = 0
+
+
+#: One resource group each, in this order, as soon as a subscription has room for it (in the 50-VM
+#: demo: the first three, one per subscription; the crowded ones come first, before the showcase's
+#: unprotected VMs could thin them). Verdicts in the comments are for northern winter; collected in
+#: July, daylight saving moves some of them.
+LAYOUTS = (
+    # 02:00 UTC, 02:00 London, 03:00 Amsterdam, 03:00 Paris: one instant, 14 VMs -> crowded
+    SlotLayout("crowded-one-instant-four-zones",
+               ("DailyPolicy-0200", "Daily-0200-GMT", "Daily-0300-CET", "Daily-0300-Romance"), 14),
+    # hourly 08:00 Amsterdam every 4h (07, 11, 15, 19 UTC) meets a daily 11:00 UTC: 13 VMs at 11:00
+    SlotLayout("hourly-meets-daily", ("Enhanced-Hourly-4h", "Daily-1100-UTC"), 13),
+    # 01:00 in four zones: four instants, 3 VMs each -> not crowded
+    SlotLayout("one-local-time-four-zones",
+               ("Daily-0100-UTC", "Daily-0100-CET", "Enhanced-0100-PST", "Daily-0100-AEST"), 12),
+    # 13 items in one slot, 3 of them stopped: 10 active -> not crowded
+    SlotLayout("stopped-items-not-counted", ("DailyPolicy-0200",), 13, stopped=3),
+)
+CROWD_SIZE = LAYOUTS[0].size
+CROWD_SHARE = 0.06  # of the resource groups large enough once every layout is placed: more crowds
 
 # ---------------------------------------------------------------------------------------------
 # Estate shape
@@ -166,10 +208,22 @@ POLICIES = (
     PolicySpec("Enhanced-0400", "V2", "UTC", 4),
     PolicySpec("Enhanced-Hourly-4h", "V2-hourly", "W. Europe Standard Time", 8),
 )
-POLICY_BY_NAME = {p.name: p for p in POLICIES}
-HOT_POLICY = "DailyPolicy-0200"
-#: Standard-time offsets; collection dates are in northern winter, so no daylight saving applies.
-UTC_OFFSET_HOURS = {"UTC": 0, "W. Europe Standard Time": 1, "Pacific Standard Time": -8}
+#: Policies only the slot layouts use, so that ordinary resource groups never crowd by accident.
+LAYOUT_POLICIES = (
+    PolicySpec("Daily-0200-GMT", "V1", "GMT Standard Time", 2),
+    PolicySpec("Daily-0300-CET", "V2", "W. Europe Standard Time", 3),
+    PolicySpec("Daily-0300-Romance", "V1", "Romance Standard Time", 3),
+    PolicySpec("Daily-0100-UTC", "V1", "UTC", 1),
+    PolicySpec("Daily-0100-CET", "V1", "W. Europe Standard Time", 1),
+    PolicySpec("Daily-0100-AEST", "V2", "AUS Eastern Standard Time", 1),
+    PolicySpec("Daily-1100-UTC", "V1-explicit", "UTC", 11),
+)
+ALL_POLICIES = POLICIES + LAYOUT_POLICIES
+POLICY_BY_NAME = {p.name: p for p in ALL_POLICIES}
+#: Windows time zone -> IANA zone, for the zones the demo's policies use.
+IANA_ZONES = {"UTC": "UTC", "W. Europe Standard Time": "Europe/Berlin", "Pacific Standard Time": "America/Los_Angeles",
+              "GMT Standard Time": "Europe/London", "Romance Standard Time": "Europe/Paris",
+              "AUS Eastern Standard Time": "Australia/Sydney"}
 
 LINUX_AGENTS = ("2.11.1.4", "2.10.0.8", "2.9.1.1", "2.2.53.1")
 WINDOWS_AGENTS = ("2.7.41491.1102", "2.7.41491.1083", "2.7.41491.1010")

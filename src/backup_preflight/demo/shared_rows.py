@@ -32,9 +32,9 @@ def site_rows(estate: Estate, site: Site) -> list[Row]:
                             "publicIpAddresses": [{"id": nat_pip}],
                             "subnets": [{"id": site.subnet_id("private-nat")}]}, sku={"name": "Standard"}))
     rows.append(public_ip_row(estate, site, nat_pip, f"52.{site.octet}.0.10", {"id": site.nat_id}, "natGateway"))
-    rows.append(arg_row(estate, site.vault_id, site.vault_id.rsplit("/", 1)[1], "microsoft.recoveryservices/vaults",
+    rows.extend(arg_row(estate, vault, vault.rsplit("/", 1)[1], "microsoft.recoveryservices/vaults",
                         site.sub, site.backup_rg, site.region, {"provisioningState": "Succeeded"},
-                        sku={"name": "RS0", "tier": "Standard"}))
+                        sku={"name": "RS0", "tier": "Standard"}) for vault in (site.vault_id, site.old_vault_id))
     return rows
 
 

@@ -120,7 +120,11 @@ def _assignment_row(estate: Estate, vm: VmPlan) -> Row:
 
 
 def _metric_rows(estate: Estate, vm: VmPlan, rng: random.Random) -> list[Row]:
-    """Hourly CPU and available-memory series for the last day; pressure peaks in the backup hour."""
+    """Hourly CPU and available-memory series for the last day; pressure peaks in the backup hour.
+
+    Each hourly point aggregates several samples, as Azure Monitor returns them: minimum, average and
+    maximum differ, and only the right end shows the pressure (the CPU maximum, the memory minimum).
+    """
     end = estate.collected_at.replace(minute=0)
     start = end - timedelta(hours=24)
     stamps = _hour_stamps(start)
@@ -128,30 +132,33 @@ def _metric_rows(estate: Estate, vm: VmPlan, rng: random.Random) -> list[Row]:
     cpu, memory = [], []
     for _, stamp in stamps:  # values in tenths of a percent, looked up in _TENTHS
         busy = 30 + int(draw() * 420)  # CPU average 3-45 %, peaks stay below 85 %
-        cpu.append({"timeStamp": stamp, "average": _TENTHS[busy],
+        cpu.append({"timeStamp": stamp, "minimum": _TENTHS[busy - 5 - int(draw() * 25)], "average": _TENTHS[busy],
                     "maximum": _TENTHS[min(850, busy + 50 + int(draw() * 250))]})
-        free = 250 + int(draw() * 550)  # available memory 25-80 %
-        memory.append({"timeStamp": stamp, "average": _TENTHS[free],
-                       "maximum": _TENTHS[free + 10 + int(draw() * 90)]})
+        free = 250 + int(draw() * 550)  # available memory 25-80 %, its minimum never below 15 %
+        memory.append({"timeStamp": stamp, "minimum": _TENTHS[free - 10 - int(draw() * 90)],
+                       "average": _TENTHS[free], "maximum": _TENTHS[free + 10 + int(draw() * 90)]})
     if vm.metrics != "normal":
-        _add_pressure(vm, stamps, cpu if vm.metrics == "cpu-high" else memory, draw)
+        _add_pressure(estate, vm, stamps, cpu if vm.metrics == "cpu-high" else memory, draw)
     timespan = f"{iso(start)}/{iso(end)}"
     return [{"id": vm.id, "name": name, "unit": "Percent", "interval": "PT1H", "timespan": timespan, "data": data}
             for name, data in (("Percentage CPU", cpu), ("Available Memory Percentage", memory))]
 
 
-def _add_pressure(vm: VmPlan, stamps: tuple[tuple[int, str], ...], series: list[Row],
+def _add_pressure(estate: Estate, vm: VmPlan, stamps: tuple[tuple[int, str], ...], series: list[Row],
                   draw: Callable[[], float]) -> None:
-    """CPU above 90 % or free memory below 10 % from the policy's start hour into the next one."""
-    start = backup_hour_utc(POLICY_BY_NAME[vm.policy])
+    """CPU peaking above 90 % or free memory dipping below 10 % from the policy's start hour into the
+    next one, while the averages stay under the thresholds: read from the wrong end, they look calm."""
+    start = backup_hour_utc(POLICY_BY_NAME[vm.policy], estate.collected_at)
     busy = (start, (start + 1) % 24)
     for (hour, _), point in zip(stamps, series, strict=True):
         if hour not in busy:
             continue
         if vm.metrics == "cpu-high":
-            point.update(average=_TENTHS[860 + int(draw() * 70)], maximum=_TENTHS[960 + int(draw() * 40)])
+            point.update(minimum=_TENTHS[400 + int(draw() * 100)], average=_TENTHS[700 + int(draw() * 150)],
+                         maximum=_TENTHS[960 + int(draw() * 40)])
         else:
-            point.update(average=_TENTHS[30 + int(draw() * 40)], maximum=_TENTHS[70 + int(draw() * 25)])
+            point.update(minimum=_TENTHS[30 + int(draw() * 40)], average=_TENTHS[120 + int(draw() * 60)],
+                         maximum=_TENTHS[250 + int(draw() * 100)])
 
 
 _TENTHS = tuple(i / 10 for i in range(1001))  # 0.0 .. 100.0: one shared float object per value

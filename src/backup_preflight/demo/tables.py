@@ -11,26 +11,27 @@ from collections import Counter
 
 from backup_preflight.demo.arm import Row
 from backup_preflight.demo.plan import Estate
-from backup_preflight.demo.scenarios import POLICIES
+from backup_preflight.demo.scenarios import ALL_POLICIES
 from backup_preflight.demo.shared_rows import avset_row, policy_row, site_rows
 from backup_preflight.demo.side_rows import SideTables
-from backup_preflight.demo.vm_rows import protected_item_row, vm_resource_rows
+from backup_preflight.demo.vm_rows import protected_item_rows, vm_resource_rows
 
 
 def render(estate: Estate) -> dict[str, list[Row]]:
     """All tables; shared infrastructure first, then each VM's own rows."""
     resources: list[Row] = []
     recovery: list[Row] = []
-    used = Counter((vm.site.vault_id, vm.policy) for vm in estate.vms if vm.protected)
+    used = Counter((vm.site.vault_id, vm.policy) for vm in estate.vms
+                   if vm.protected and vm.protection_state in ("Protected", "ProtectionError"))
     for site in estate.sites:
         resources.extend(site_rows(estate, site))
-        recovery.extend(policy_row(estate, site, spec, used[site.vault_id, spec.name]) for spec in POLICIES)
+        recovery.extend(policy_row(estate, site, spec, used[site.vault_id, spec.name]) for spec in ALL_POLICIES)
     resources.extend(avset_row(estate, avset_id, members) for avset_id, members in estate.avsets.items())
     side = SideTables(random.Random(estate.seed + 1))
     for vm in estate.vms:
         resources.extend(vm_resource_rows(estate, vm))
         if vm.protected:
-            recovery.append(protected_item_row(estate, vm))
+            recovery.extend(protected_item_rows(estate, vm))
         side.add(estate, vm)
     return {"resources": resources, "recoveryservicesresources": recovery,
             "guestconfigurationresources": side.assignments, "instanceviews": side.instance_views,

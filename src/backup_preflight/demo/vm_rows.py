@@ -6,11 +6,12 @@ each rendered from its `VmPlan` in the shape and casing the real API returns.
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from backup_preflight.demo.arm import Row, arg_row, iso, spell, upper_tail
 from backup_preflight.demo.plan import Estate, VmPlan, avset_id, vm_id
-from backup_preflight.demo.scenarios import POLICY_BY_NAME, UTC_OFFSET_HOURS, PolicySpec
+from backup_preflight.demo.scenarios import IANA_ZONES, POLICY_BY_NAME, PolicySpec
 from backup_preflight.demo.shared_rows import public_ip_row
 
 # --- per-VM resources -------------------------------------------------------------------------
@@ -166,41 +167,68 @@ def _sql_row(estate: Estate, vm: VmPlan) -> Row:
 # --- backup items -----------------------------------------------------------------------------
 
 
-def protected_item_row(estate: Estate, vm: VmPlan) -> Row:
-    """As Compute_ProtectedItem_Get.json; sourceResourceId spelled as the vault happens to spell it."""
+def protected_item_rows(estate: Estate, vm: VmPlan) -> list[Row]:
+    """The VM's protected item, and for a VM moved between vaults also the stopped item left in the
+    old vault: before the active one for even VMs, after it for odd ones (row order must not matter)."""
+    rows = [protected_item_row(estate, vm)]
+    if vm.old_item:
+        old = protected_item_row(estate, vm, vm.site.old_vault_id, "ProtectionStopped")
+        rows.insert(0 if vm.index % 2 == 0 else 1, old)
+    return rows
+
+
+def protected_item_row(estate: Estate, vm: VmPlan, vault: str | None = None, state: str | None = None) -> Row:
+    """As Compute_ProtectedItem_Get.json; sourceResourceId spelled as the vault happens to spell it.
+
+    A stopped or soft-deleted item keeps its last backup but no longer names a policy; a soft-deleted
+    one is `ProtectionStopped` in REST, `SoftDeleted` in Resource Graph's currentProtectionState.
+    """
     container = f"iaasvmcontainerv2;{vm.rg.lower()};{vm.name}"
-    vault = vm.site.vault_id
+    vault = vault or vm.site.vault_id
+    state = state or vm.protection_state
     rid = (f"{vault}/backupFabrics/Azure/protectionContainers/IaasVMContainer;{container}"
            f"/protectedItems/VM;{container}")
     spec = POLICY_BY_NAME[vm.policy]
     props: Row = {"backupManagementType": "AzureIaasVM", "workloadType": "VM", "containerName": container,
                   "friendlyName": vm.name, "protectedItemType": "Microsoft.Compute/virtualMachines",
-                  "sourceResourceId": spell(vm.id, vm.id_style), "virtualMachineId": vm.id,
-                  "policyId": vm.site.policy_id(vm.policy), "policyName": vm.policy,
-                  "policyType": "V2" if spec.version.startswith("V2") else "V1"}
-    if vm.last_backup is None:
+                  "sourceResourceId": spell(vm.id, vm.id_style), "virtualMachineId": vm.id}
+    active = state in ("Protected", "ProtectionError")
+    if active:
+        props.update(policyId=vm.site.policy_id(vm.policy), policyName=vm.policy,
+                     policyType="V2" if spec.version.startswith("V2") else "V1")
+    if vm.last_backup is None and active:
         props.update(protectionState="IRPending", protectionStatus="Healthy", healthStatus="Passed")
     else:
-        ok = vm.last_backup == "Completed"
+        ok = vm.last_backup != "Failed"
         last = _backup_time(estate, spec)
-        props.update(protectionState="Protected", protectionStatus="Healthy" if ok else "Unhealthy",
-                     healthStatus="Passed" if ok else "ActionRequired", lastBackupStatus=vm.last_backup,
+        if not active:
+            last -= timedelta(days=40)
+        props.update(protectionState="ProtectionStopped" if state == "SoftDeleted" else state,
+                     protectionStatus="Healthy" if ok else "Unhealthy",
+                     healthStatus="Passed" if ok else "ActionRequired", lastBackupStatus=vm.last_backup or "Completed",
                      lastBackupTime=iso(last),
                      lastRecoveryPoint=iso(last if ok else last - timedelta(days=3)))
-    props["protectedItemDataId"] = str(10**17 + vm.index)
+    if state == "SoftDeleted":
+        props.update(currentProtectionState="SoftDeleted", isScheduledForDeferredDelete=True,
+                     deferredDeleteTimeInUTC=iso(estate.collected_at - timedelta(days=2)))
+    props["protectedItemDataId"] = str(10**17 + vm.index + (0 if vault == vm.site.vault_id else 5 * 10**16))
     return arg_row(estate, rid, f"VM;{container}",
                    "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems",
                    vm.site.sub, vm.site.backup_rg, vm.site.region, props)
 
 
-def backup_hour_utc(spec: PolicySpec) -> int:
-    return (spec.hour - UTC_OFFSET_HOURS[spec.time_zone]) % 24
+def backup_hour_utc(spec: PolicySpec, at: datetime) -> int:
+    """The UTC hour of the policy's (first) daily start, with the daylight saving in force at `at`."""
+    zone = ZoneInfo(IANA_ZONES[spec.time_zone])
+    day = at.astimezone(zone)
+    local = datetime(day.year, day.month, day.day, spec.hour, spec.minute, tzinfo=zone)
+    return local.astimezone(UTC).hour
 
 
 def _backup_time(estate: Estate, spec: PolicySpec) -> datetime:
     """The latest scheduled run before collection, plus the minutes a snapshot takes."""
     day = estate.collected_at.replace(hour=0, minute=0)
-    run = day + timedelta(hours=backup_hour_utc(spec), minutes=spec.minute + 17)
+    run = day + timedelta(hours=backup_hour_utc(spec, estate.collected_at), minutes=spec.minute + 17)
     return run if run < estate.collected_at else run - timedelta(days=1)
 
 

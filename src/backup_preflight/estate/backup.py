@@ -1,13 +1,21 @@
-"""Backup facts: the VM's protected item, its policy, and the schedule slot it is snapshotted in.
+"""Backup facts: the VM's active protected item, its policy, and the UTC instants it is snapshotted at.
 
-V1 policies keep run times in `schedulePolicy.scheduleRunTimes`; V2 (Enhanced) policies in
-`schedulePolicy.dailySchedule` / `weeklySchedule.scheduleRunTimes` or an `hourlySchedule`
-window. Only the time of day matters, read in the policy's `timeZone` (a Windows zone name).
+Protection: a protected item protects only in a state in which scheduled backups run
+(`ACTIVE_STATES`); a stopped, paused, suspended or soft-deleted item (`INACTIVE_STATES`) does not.
+A VM moved to another vault keeps its old, stopped item: the VM is judged on its active item,
+whatever the row order. A state nobody documented is not guessed: `protected` stays unknown.
+
+Schedules: V1 policies keep run times in `schedulePolicy.scheduleRunTimes`; V2 (Enhanced) policies in
+`schedulePolicy.dailySchedule` / `weeklySchedule.scheduleRunTimes` or an `hourlySchedule` window.
+Only the time of day matters, read in the policy's `timeZone` (a Windows zone name), and turned into
+UTC instants at a reference instant (the snapshot's collectedAt) so that daylight saving is the one
+in force when the estate was collected. VMs whose snapshots start at the same UTC instant share a
+slot, whatever zone their policies are written in.
 """
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -16,33 +24,76 @@ from tzlocal.windows_tz import win_tz
 
 from backup_preflight.estate.index import Index, Row, props, segment_after, strings
 
+#: Scheduled backups run: configured (or being configured or updated), failing but still scheduled
+#: (ProtectionError: "error during protection"), or only retention suspended.
+ACTIVE_STATES = frozenset({"protected", "irpending", "protectionerror", "protectionconfigured",
+                           "configuringprotection", "updatingprotection", "retentionschedulessuspended"})
+#: No scheduled backup runs: stopped (BackupsSuspended is "stop backup, retain data"), paused,
+#: soft-deleted or being soft-deleted, never configured.
+INACTIVE_STATES = frozenset({"protectionstopped", "protectionpaused", "backupssuspended", "backupschedulessuspended",
+                             "softdeleted", "softdeleting", "configuringprotectionfailed", "notprotected",
+                             "invalid"})
+
 
 def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
     """Protection facts for one VM; None when recoveryservicesresources was not collected."""
     if "recoveryservicesresources" not in index.collected:
         return None
-    item = index.protected_items.get(vm_id)
-    if item is None:
-        return {"protected": False}
+    items = index.protected_items.get(vm_id)
+    if not items:
+        return {"protected": False, "state": "no protected item in any vault in scope"}
+    judged = _judged(items)
+    (active, _), item = judged[0]
     p = props(item)
-    facts: dict[str, Any] = {"protected": True, "itemId": item["id"], **strings(p, (
+    facts: dict[str, Any] = {"itemId": item["id"], **strings(p, (
         "policyId", "policyName", "lastBackupStatus", "lastBackupTime", "protectionState", "healthStatus"))}
+    if active is not None:
+        facts["protected"] = active
     vault = segment_after(item["id"], "vaults")
     if vault:
         facts["vault"] = vault
+    facts["state"] = "; ".join(f"{s} in vault {segment_after(i['id'], 'vaults') or '?'}"
+                               for (_, s), i in judged)
     policy_id = p.get("policyId")
     key = policy_id.lower() if isinstance(policy_id, str) else None
     policy = index.backup_policies.get(key) if key else None
     if policy is not None:
         schedule = index.schedules.get(key)  # a few policies serve thousands of VMs: derive once
         if schedule is None:
-            schedule = index.schedules[key] = schedule_facts(policy, index.collected_at)
+            schedule = index.schedules[key] = schedule_facts(policy, index.reference)
         facts.update(schedule)
     return facts
 
 
-def schedule_facts(policy: Row, collected_at: str | None) -> dict[str, Any]:
-    """Frequency, time zone, HH:MM, slot and UTC hour of a backup policy's schedule."""
+def item_state(item: Row) -> tuple[bool | None, str]:
+    """(protects?, state name) of one protected item; None when its state is missing or undocumented.
+
+    Both `protectionState` (REST) and `currentProtectionState` (added by Resource Graph) are read;
+    either one saying the item does not protect wins, and `isScheduledForDeferredDelete` means soft-deleted.
+    """
+    p = props(item)
+    states = [s for s in (p.get("currentProtectionState"), p.get("protectionState")) if isinstance(s, str) and s]
+    if p.get("isScheduledForDeferredDelete") is True:
+        return False, "SoftDeleted"
+    stopped = next((s for s in states if s.lower() in INACTIVE_STATES), None)
+    if stopped:
+        return False, stopped
+    if states and all(s.lower() in ACTIVE_STATES for s in states):
+        return True, states[0]
+    return None, states[0] if states else "no protection state reported"
+
+
+def _judged(items: list[Row]) -> list[tuple[tuple[bool | None, str], Row]]:
+    """Each item with its state, the one to judge first: active, then undecided, then inactive;
+    the latest backup, then the id, break ties, so the row order never matters."""
+    judged = sorted(((item_state(i), i) for i in items), key=lambda j: j[1]["id"].lower())
+    judged.sort(key=lambda j: str(props(j[1]).get("lastBackupTime") or ""), reverse=True)
+    judged.sort(key=lambda j: 0 if j[0][0] else 1 if j[0][0] is None else 2)
+    return judged
+
+
+def schedule_facts(policy: Row, reference: datetime | None) -> dict[str, Any]:
+    """Frequency, time zone, local start, a readable schedule and the UTC slots of a backup policy."""
     p = props(policy)
     schedule = p.get("schedulePolicy") if isinstance(p.get("schedulePolicy"), dict) else {}
     facts: dict[str, Any] = {}
@@ -53,28 +104,47 @@ def schedule_facts(policy: Row, collected_at: str | None) -> dict[str, Any]:
         facts["frequency"] = frequency
     zone = p.get("timeZone") if isinstance(p.get("timeZone"), str) and p.get("timeZone") else "UTC"
     facts["timeZone"] = zone
-    start, suffix = _start_time(schedule)
-    if start is None:
+    starts, description = local_starts(schedule)
+    if not starts:
         return facts
-    facts["scheduleTime"] = start
-    facts["slot"] = f"{zone} {start}{suffix}"
-    hour = utc_hour(zone, start, collected_at)
-    if hour is not None:
-        facts["scheduleHourUtc"] = hour
+    facts["scheduleTime"] = starts[0]
+    facts["schedule"] = f"{description} {zone}"
+    instants = [utc_instant(zone, start, reference) for start in starts]
+    if None in instants:  # zone unknown, or no reference instant to take daylight saving at
+        return facts
+    known = [t for t in instants if t is not None]
+    facts["slots"] = sorted({f"{t:%H:%M} UTC" for t in known})
+    facts["scheduleHourUtc"] = known[0].hour
     return facts
 
 
-def _start_time(schedule: dict[str, Any]) -> tuple[str | None, str]:
+def local_starts(schedule: dict[str, Any]) -> tuple[list[str], str]:
+    """Local HH:MM of every snapshot start in a day, and a readable description of the schedule.
+
+    An hourly window starting at S with interval I and duration D starts a snapshot at S + k·I
+    for every k with k·I < D (a 24-hour window every 4 hours is six snapshots).
+    """
     hourly = schedule.get("hourlySchedule")
     if isinstance(hourly, dict):
         start = _hhmm(hourly.get("scheduleWindowStartTime"))
-        return start, f" every {hourly.get('interval', '?')}h for {hourly.get('scheduleWindowDuration', '?')}h"
+        interval, duration = hourly.get("interval"), hourly.get("scheduleWindowDuration")
+        if start is None or not _positive(interval) or not _positive(duration):
+            return [], ""
+        minutes = int(start[:2]) * 60 + int(start[3:])
+        starts = [(minutes + k * interval * 60) % 1440 for k in range(-(-duration // interval))]
+        return ([f"{m // 60:02d}:{m % 60:02d}" for m in starts],
+                f"every {interval}h for {duration}h from {start}")
     for holder in (schedule.get("dailySchedule"), schedule.get("weeklySchedule"), schedule):
         if isinstance(holder, dict):
             times = holder.get("scheduleRunTimes")
             if isinstance(times, list) and times:
-                return _hhmm(times[0]), ""
-    return None, ""
+                starts = [t for t in (_hhmm(v) for v in times) if t is not None]
+                return starts, f"at {', '.join(starts)}"
+    return [], ""
+
+
+def _positive(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= 24
 
 
 def _hhmm(value: Any) -> str | None:
@@ -85,7 +155,8 @@ def _hhmm(value: Any) -> str | None:
     parts = clock.split(":")
     if len(parts) < 2 or not (parts[0].isdigit() and parts[1][:2].isdigit()):
         return None
-    return f"{int(parts[0]):02d}:{parts[1][:2]}"
+    hours, minutes = int(parts[0]), int(parts[1][:2])
+    return f"{hours:02d}:{minutes:02d}" if hours < 24 and minutes < 60 else None
 
 
 @cache
@@ -97,21 +168,15 @@ def _zone(name: str) -> ZoneInfo | None:
         return None
 
 
-def utc_hour(zone_name: str, hhmm: str, collected_at: str | None) -> int | None:
-    """The UTC hour at which `hhmm` in `zone_name` falls on the collection date; None if unknown zone."""
+def utc_instant(zone_name: str, hhmm: str, reference: datetime | None) -> datetime | None:
+    """The UTC instant of `hhmm` in `zone_name` on the reference instant's local date.
+
+    None when the zone is unknown or there is no reference instant (daylight saving cannot be decided).
+    """
     zone = _zone(zone_name)
-    if zone is None:
+    if zone is None or reference is None:
         return None
-    day = _date(collected_at)
-    hours, minutes = int(hhmm[:2]), int(hhmm[3:5])
-    local = datetime(day.year, day.month, day.day, hours, minutes, tzinfo=zone)
-    return (local - (local.utcoffset() or timedelta())).hour
+    day = reference.astimezone(zone)
+    local = datetime(day.year, day.month, day.day, int(hhmm[:2]), int(hhmm[3:5]), tzinfo=zone)
+    return (local - (local.utcoffset() or timedelta())).replace(tzinfo=UTC)
 
-
-def _date(collected_at: str | None) -> datetime:
-    if collected_at:
-        try:
-            return datetime.fromisoformat(collected_at.replace("Z", "+00:00"))
-        except ValueError:
-            pass
-    return datetime(2000, 1, 1)

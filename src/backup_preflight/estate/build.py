@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from backup_preflight.estate.index import Index
@@ -20,8 +21,10 @@ class Estate:
     errors: list[dict[str, Any]] = field(default_factory=list)
 
 
-def build_estate(snap: Snapshot) -> Estate:
-    index = Index(snap)
+def build_estate(snap: Snapshot, now: datetime | None = None) -> Estate:
+    """`now` is the scan's clock, the reference instant for daylight saving when the snapshot has no
+    collectedAt; the stage itself never reads a clock."""
+    index = Index(snap, now)
     model = NetworkModel(index.by_id)
     vms = [vm_facts(row, index, model) for row in index.vms]
     vms.sort(key=lambda f: f["id"].lower())

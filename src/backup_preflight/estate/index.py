@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from functools import cache
+from datetime import UTC, datetime
 from typing import Any
 
 from backup_preflight.snapshot import Snapshot, instance_view_body, json_kind
@@ -155,19 +156,31 @@ def _unique(rows: list[Row]) -> list[Row]:
     for row in rows:
         seen[row["id"].lower()] = row
     return list(seen.values()) if len(seen) != len(rows) else rows
+def parse_instant(text: str | None) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime (naive means UTC); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Index:
     """Lookups by lowercase id over all tables; `collected` names the tables that were present."""
 
-    def __init__(self, snap: Snapshot) -> None:
+    def __init__(self, snap: Snapshot, now: datetime | None = None) -> None:
         self.collected = {name for name, rows in snap.tables.items() if rows is not None}
         self.collected_at = snap.collected_at
+        #: The instant daylight saving is taken at: the snapshot's collectedAt, else the scan's clock.
+        self.reference = parse_instant(snap.collected_at) or now
         self.by_id: dict[str, Row] = {}
         self.vms: list[Row] = []
         self.extensions: defaultdict[str, list[Row]] = defaultdict(list)
         self.sql_vms: dict[str, Row] = {}
-        self.protected_items: dict[str, Row] = {}
+        #: Every AzureIaasVM protected item of a VM (an old stopped one and a new active one after a move).
+        self.protected_items: defaultdict[str, list[Row]] = defaultdict(list)
         self.backup_policies: dict[str, Row] = {}
         #: Schedule facts per backup policy id, filled on first use by backup.backup_facts.
         self.schedules: dict[str, dict[str, Any]] = {}
@@ -219,6 +232,6 @@ class Index:
                     continue  # SQL/SAP workload items name the VM too, but are not its VM backup
                 source = lower_id(p.get("sourceResourceId")) or lower_id(p.get("virtualMachineId"))
                 if source:
-                    self.protected_items[source] = row
+                    self.protected_items[source].append(row)
             elif rtype == BACKUP_POLICY_TYPE:
                 self.backup_policies[row["id"].lower()] = row

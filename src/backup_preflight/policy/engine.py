@@ -141,10 +141,15 @@ def _finding(policy: Policy, vm: Facts, status: str, message: str = "",
 
 
 def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
-    """Two passes: group the VMs the policy applies to, then judge each with its group."""
+    """Two passes: group the VMs the policy applies to, then judge each with its group.
+
+    A list-valued group field (a VM snapshotted at several instants: `backup.slots`) puts the VM in
+    one group per value; it is judged with each, and the worst verdict (fail, then unknown) stands.
+    """
     ctx = Context()
-    keys: dict[int, tuple[Any, ...] | None] = {}
+    keys: dict[int, list[tuple[Any, ...]]] = {}
     groups: defaultdict[tuple[Any, ...], list[Facts]] = defaultdict(list)
+    labels: dict[tuple[Any, ...], str] = {}  # as the group's first member spells it
     early: dict[int, Finding] = {}
     for i, vm in enumerate(vms):
         try:
@@ -157,36 +162,43 @@ def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
         elif applies is None:
             early[i] = _unknown(policy, vm, policy.applies, vm, "whether the policy applies")
         else:
-            key = _group_key(policy, vm)
-            keys[i] = key
-            if key is not None:
+            spelled = _group_keys(policy, vm)
+            keys[i] = [tuple(v.lower() if isinstance(v, str) else v for v in key) for key in spelled]
+            for key, text in zip(keys[i], spelled, strict=True):
                 groups[key].append(vm)
+                labels.setdefault(key, " / ".join(str(v) for v in text))
     described: dict[tuple[Any, ...], dict[str, Any]] = {}
     for i, vm in enumerate(vms):
         if i in early:
             yield early[i]
             continue
-        key = keys[i]
-        if key is None:
-            missing = [p.text for p in policy.group_by if p.get(vm) in (MISSING, None)]
+        if not keys[i]:
+            missing = [p.text for p in policy.group_by if p.get(vm) in (MISSING, None, [])]
             yield _finding(policy, vm, UNKNOWN, f"Not assessed: the group key {', '.join(missing)} "
                                                 f"was not collected", tuple(f"{m} was not collected"
                                                                             for m in missing))
             continue
-        group = described.get(key)
-        if group is None:  # once per group, shared by its members
-            members = groups[key]
-            group = described[key] = {"key": " / ".join(str(k) for k in key), "size": len(members),
-                                      "members": [m["name"] for m in members]}
-        yield _judge(policy, vm, {**vm, "group": group})
+        verdicts = []
+        for key in keys[i]:
+            group = described.get(key)
+            if group is None:  # once per group, shared by its members
+                members = groups[key]
+                group = described[key] = {"key": labels[key], "size": len(members),
+                                          "members": [m["name"] for m in members]}
+            verdicts.append(_judge(policy, vm, {**vm, "group": group}))
+        yield min(verdicts, key=lambda f: _WORST_FIRST.get(f.status, 3))
 
 
-def _group_key(policy: Policy, vm: Facts) -> tuple[Any, ...] | None:
-    values = []
+_WORST_FIRST = {ERROR: 0, FAIL: 1, UNKNOWN: 2}
+
+
+def _group_keys(policy: Policy, vm: Facts) -> list[tuple[Any, ...]]:
+    """Every group the VM falls in (one per combination of list values), as spelled; none when a key is
+    missing. Values are compared ignoring case by the caller."""
+    keys: list[tuple[Any, ...]] = [()]
     for path in policy.group_by:
         value = path.get(vm)
-        if value is MISSING or value is None:
-            return None
-        values.append(value.lower() if isinstance(value, str) else value)
-    return tuple(values)
-
+        values = value if isinstance(value, list) else [value]
+        distinct = {v.lower() if isinstance(v, str) else v: v for v in values if isinstance(v, str | int | float)}
+        keys = [(*k, v) for k in keys for v in distinct.values()]
+    return keys
