@@ -86,18 +86,12 @@ def default_verdicts(vm: VmPlan, crowd: set[str]) -> dict[str, str]:
         return on or ("notApplicable" if power == "deallocated" else verdict)
 
     agent_ok = version(vm.agent_version) >= version("2.2.53.1" if vm.os == "Linux" else "2.7.41491.1010")
-    extension = vm.extension is not None
     protected = vm.protected and vm.protection_state in ACTIVE
     verdicts = {
-        "VMBK-AGENT-001": "unknown" if not vm.os_profile else "pass" if vm.provision_agent else "fail",
+        "VMBK-AGENT-001": agent_provisioned(vm),
         "VMBK-AGENT-002": when_running("unknown" if not seen else "pass" if vm.agent == "ready" else "fail"),
         "VMBK-AGENT-003": when_running("unknown" if not seen or vm.agent == "absent"
                                        else "pass" if agent_ok else "fail"),
-        "VMBK-EXT-001": ("fail" if vm.extension == "Failed" else "pass") if extension else "notApplicable",
-        "VMBK-EXT-002": (when_running("unknown" if not seen else "pass" if vm.handler_ready else "fail")
-                         if extension else "notApplicable"),
-        "VMBK-EXT-003": (when_running("unknown" if not seen else "pass" if version(vm.handler_version)
-                                      >= version("1.0.91.0") else "fail") if extension else "notApplicable"),
         "VMBK-EXT-004": ("notApplicable" if vm.os != "Windows" else when_running(
             "unknown" if not vm.guestfacts else "pass" if vm.provider_service == "Automatic" else "fail")),
         "VMBK-POWER-001": "unknown" if power is None else "fail" if power == "stopped" else "pass",
@@ -111,12 +105,42 @@ def default_verdicts(vm: VmPlan, crowd: set[str]) -> dict[str, str]:
     }
     pressure = {"cpu-high": ("fail", "pass"), "memory-low": ("pass", "fail"), "normal": ("pass", "pass")}.get(
         vm.metrics or "", ("unknown", "unknown"))
+    for pid, verdict in zip(("VMBK-EXT-001", "VMBK-EXT-002", "VMBK-EXT-003"), backup_extension(vm), strict=True):
+        verdicts[pid] = when_running(verdict)
     for pid, verdict in zip(("VMBK-PERF-001", "VMBK-PERF-002"), pressure, strict=True):
         verdicts[pid] = "notApplicable" if not protected else unless_deallocated(verdict)
     net1, net2 = network(vm)
     verdicts["VMBK-NET-001"] = unless_deallocated(net1)
     verdicts["VMBK-NET-002"] = unless_deallocated(net2) if not vm.unmanaged_disk else "notApplicable"
     return verdicts
+
+
+def agent_provisioned(vm: VmPlan) -> str:
+    """provisionVMAgent decides; without an osProfile, an agent reporting a version in the instance view does."""
+    if vm.os_profile:
+        return "pass" if vm.provision_agent else "fail"
+    return "pass" if vm.instance_view and vm.agent != "absent" else "unknown"
+
+
+def backup_extension(vm: VmPlan) -> tuple[str, str, str]:
+    """(EXT-001 failed state, EXT-002 handler Ready, EXT-003 handler version) on a running VM.
+
+    Azure shows the extension as an ARM resource, as the agent's handler in the instance view, or both;
+    with neither, it is not installed yet (never backed up) or the agent stopped reporting it (unknown).
+    """
+    arm = vm.extension is not None and vm.extension_source in ("arm", "both")
+    handler = vm.extension is not None and vm.extension_source in ("handler", "both") and vm.instance_view
+    if arm or handler:
+        failed = "fail" if vm.extension == "Failed" else "pass"
+        if not handler:
+            return failed, "unknown", "unknown"
+        current = version(vm.handler_version) >= version("1.0.91.0")
+        return failed, "pass" if vm.handler_ready else "fail", "pass" if current else "fail"
+    first_pending = vm.last_backup is None and vm.protection_state in ACTIVE  # IRPending: never backed up
+    backed_up = vm.protected and not first_pending and (
+        vm.protection_state == "Protected" or (vm.last_backup or "Completed") == "Completed")
+    verdict = "unknown" if not vm.instance_view or backed_up else "notApplicable"
+    return verdict, verdict, verdict
 
 
 def dhcp(vm: VmPlan) -> str:
