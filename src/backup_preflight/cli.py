@@ -70,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
                       help="ARM/Bicep what-if JSON (az deployment ... what-if --no-pretty-print), repeatable: "
                            "judge the estate as the deployment would leave it; only new failures break the gate")
+    scan.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate",
+                      help="passing (policy, VM) pairs in junit.xml: one testcase per policy (default), "
+                           "one per VM, or none; results.json always has every one")
 
     verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
     verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",
@@ -176,7 +179,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     result = scan.run_scan(source, policies, gate, review, what_if=what_if)
-    written = outputs.write_all(result, args.output_dir)
+    written = outputs.write_all(result, args.output_dir, args.junit_passes)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     return result.exit_code

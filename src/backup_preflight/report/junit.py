@@ -1,15 +1,21 @@
-"""junit.xml: one testsuite per policy, one testcase per (policy, VM), streamed (see DESIGN.md).
+"""junit.xml: one testsuite per policy, one testcase per (policy, VM) that needs attention, streamed.
 
-Testcase identity is (classname = policy id, name = full resource id): unique and stable between
-runs, never containing the message, so CI trend views (GitLab, Jenkins, Azure DevOps) track it.
-Statuses map as: fail → <failure>, error → <error>, unknown → <skipped> (<failure> with
---strict), exempt → <skipped> with the exemption, and with --fail-on-new a finding the baseline
-already had → <skipped message="accepted in baseline: …">. Not-applicable findings are not tests.
-Every text is stripped of XML-illegal characters and capped, so the file always parses.
+Consumers title a test by `name` (Azure DevOps), show classname and name (GitLab) or group by
+classname (Jenkins), so classname is the policy id and name reads as the VM: `vm (resource
+group, subscription)` — unique and stable between runs, never the message; the full resource id
+is in `system-out`. Statuses map as: fail → <failure>, error → <error>, unknown → <skipped>
+(<failure> with --strict), exempt → <skipped> with the exemption, and with --fail-on-new a
+finding the baseline already had → <skipped message="accepted in baseline: …">. Passing pairs
+are aggregated into one testcase per policy by default (`--junit-passes`), which keeps the file
+under GitLab's 30 MB at 100,000 VMs; not-applicable findings are not tests. Every text is
+stripped of XML-illegal characters and capped, so the file always parses.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
@@ -26,17 +32,28 @@ MESSAGE_LIMIT = 1000
 BODY_LIMIT = 32_000
 EVIDENCE_LINES = 50
 SUITE_PREFIX = "backup-preflight"
+#: `--junit-passes`: one testcase per policy for all its passes, one per passing VM, or none.
+PASSES = ("aggregate", "each", "none")
+#: Name of the aggregated pass testcase: fixed, so its history is kept; the count is in system-out.
+PASSES_NAME = "VMs that pass"
 
 FAILURE, ERROR_EL, SKIPPED = "failure", "error", "skipped"
 
 
-def write(result: ScanResult, path: Path) -> None:
+def writer(passes: str) -> partial[None]:
+    """The junit.xml writer for one `--junit-passes` choice."""
+    return partial(write, passes=passes)
+
+
+def write(result: ScanResult, path: Path, passes: str = "aggregate") -> None:
+    if passes not in PASSES:
+        raise ValueError(f"passes must be one of {PASSES}")
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        _stream(result, out)
+        _stream(result, out, passes)
 
 
 def outcome(finding: Finding, result: ScanResult) -> tuple[str, str] | None:
-    """(element, message) for a testcase, or None for a passing one."""
+    """(element, message) for a testcase, or None for a passing one. The message leads with the finding's."""
     status = finding.status
     if status == PASS:
         return None
@@ -49,53 +66,101 @@ def outcome(finding: Finding, result: ScanResult) -> tuple[str, str] | None:
     if status == ERROR:
         return ERROR_EL, finding.message
     if result.gate.strict:
-        return FAILURE, f"not assessed (fails under --strict): {finding.message}"
+        return FAILURE, f"{finding.message} (not assessed; fails under --strict)"
     return SKIPPED, finding.message
 
 
-def _stream(result: ScanResult, out: IO[str]) -> None:
+def case_name(f: Finding) -> str:
+    """`vm (resource group, subscription)`: what a CI test view shows as the test's title."""
+    where = ", ".join(part for part in (f.resource_group, f.subscription_id) if part)
+    return f"{f.resource_name} ({where})" if where else f.resource_name or f.resource_id
+
+
+class _Names:
+    """Testcase names, unique within a suite: a clash (only possible for hand-made or non-VM rows)
+    falls back to the full resource id, which is unique, so names stay stable between runs."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, str] = {}
+        self._owner: dict[str, str] = {}
+
+    def __call__(self, f: Finding) -> str:
+        key = f.resource_id.lower()
+        name = self._by_id.get(key)
+        if name is None:
+            name = case_name(f)
+            if self._owner.setdefault(name.lower(), key) != key:
+                name = f"{name} [{f.resource_id}]"
+            self._by_id[key] = name = quoteattr(clean(name, 2000))
+        return name
+
+
+def _stream(result: ScanResult, out: IO[str], passes: str) -> None:
     policies = {p.id: p for p in result.policies}
     cases: dict[str, list[Finding]] = {p.id: [] for p in result.policies}
+    passing: dict[str, int] = dict.fromkeys(policies, 0)
     tally: dict[str, dict[str, int]] = {p.id: {"tests": 0, FAILURE: 0, ERROR_EL: 0, SKIPPED: 0}
                                         for p in result.policies}
     for f in result.findings:
         if f.status == NOT_APPLICABLE:
             continue
-        cases[f.policy_id].append(f)
         got = outcome(f, result)
         counts = tally[f.policy_id]
-        counts["tests"] += 1
-        if got is not None:
+        if got is None:
+            passing[f.policy_id] += 1
+            if passes != "each":
+                continue
+        else:
             counts[got[0]] += 1
+        cases[f.policy_id].append(f)
+        counts["tests"] += 1
+    if passes == "aggregate":
+        for pid, n in passing.items():
+            tally[pid]["tests"] += 1 if n else 0
     problems = _run_problems(result)
     total = {k: sum(c[k] for c in tally.values()) + (len(problems) if k in ("tests", ERROR_EL) else 0)
              for k in ("tests", FAILURE, ERROR_EL)}
-    props = _properties(result)
+    props = _properties(result, passes)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(f'<testsuites name="{SUITE_PREFIX}" tests="{total["tests"]}" failures="{total[FAILURE]}" '
-              f'errors="{total[ERROR_EL]}">\n')
+              f'errors="{total[ERROR_EL]}" time="{_duration(result)}">\n')
     if problems:
         classname = f"{SUITE_PREFIX}.coverage"
         _suite_head(out, classname, {"tests": len(problems), FAILURE: 0, ERROR_EL: len(problems), SKIPPED: 0},
                     result, props)
         for name, message in problems:
-            _case(out, classname, quoteattr(clean(name, MESSAGE_LIMIT)), ERROR_EL, message, message)
+            _case(out, quoteattr(classname), quoteattr(clean(name, MESSAGE_LIMIT)), ERROR_EL,
+                  message, "coverage", message, "")
         out.write("  </testsuite>\n")
-    names: dict[str, str] = {}  # resource id → escaped attribute, built once per VM
+    names = _Names()
     for pid, policy_cases in cases.items():
         _suite_head(out, pid, tally[pid], result, props)
         classname = quoteattr(pid)
+        policy = policies[pid]
         for f in policy_cases:
             got = outcome(f, result)  # recomputed rather than kept: 1.6M tuples are not free
-            name = names.get(f.resource_id)
-            if name is None:
-                name = names[f.resource_id] = quoteattr(clean(f.resource_id, 2000))
+            system_out = f"<system-out>{escape(clean(f.resource_id, 2000))}</system-out>"
             if got is None:
-                out.write(f"    <testcase classname={classname} name={name}/>\n")
+                out.write(f'    <testcase classname={classname} name={names(f)} time="0">{system_out}</testcase>\n')
             else:
-                _case(out, pid, name, got[0], got[1], _body(f, policies[pid]))
+                _case(out, classname, names(f), got[0], got[1], f"{f.severity}/{f.cause}", _body(f, policy),
+                      system_out)
+        if passes == "aggregate" and passing[pid]:
+            n = passing[pid]
+            out.write(f'    <testcase classname={classname} name="{PASSES_NAME}" time="0">'
+                      f"<system-out>{n:,} VM{'' if n == 1 else 's'} pass {escape(pid)}; each one is in "
+                      "results.json (or use --junit-passes each)</system-out></testcase>\n")
         out.write("  </testsuite>\n")
     out.write("</testsuites>\n")
+
+
+def _duration(result: ScanResult) -> str:
+    """Seconds the scan took (`finishedAt - startedAt`); single verdicts are not timed and say 0."""
+    try:
+        start, end = (datetime.fromisoformat(result.run[k].replace("Z", "+00:00")) for k in ("startedAt", "finishedAt"))
+    except (KeyError, ValueError, AttributeError):
+        return "0"
+    return f"{max((end - start).total_seconds(), 0):.3f}"
 
 
 def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
@@ -115,7 +180,7 @@ def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
     return problems
 
 
-def _properties(result: ScanResult) -> str:
+def _properties(result: ScanResult, passes: str) -> str:
     run = result.run
     values = {
         "tool.name": "backup-preflight",
@@ -130,6 +195,7 @@ def _properties(result: ScanResult) -> str:
         "gate.strict": str(result.gate.strict).lower(),
         "gate.failOnNew": str(result.gate.fail_on_new).lower(),
         "gate.exitCode": str(result.exit_code),
+        "junit.passes": passes,
     }
     for block in ("exemptions", "baseline"):
         if run.get(block):
@@ -142,36 +208,41 @@ def _properties(result: ScanResult) -> str:
 
 def _suite_head(out: IO[str], name: str, counts: dict[str, int], result: ScanResult, props: str) -> None:
     out.write(f"  <testsuite name={quoteattr(name)} tests=\"{counts['tests']}\" failures=\"{counts[FAILURE]}\" "
-              f"errors=\"{counts[ERROR_EL]}\" skipped=\"{counts[SKIPPED]}\" "
+              f"errors=\"{counts[ERROR_EL]}\" skipped=\"{counts[SKIPPED]}\" time=\"0\" "
               f"timestamp={quoteattr(result.run['startedAt'])}>\n")
     out.write(props)
 
 
-def _case(out: IO[str], classname: str, name_attr: str, element: str, message: str, body: str) -> None:
-    out.write(f"    <testcase classname={quoteattr(classname)} name={name_attr}>\n"
-              f"      <{element} message={quoteattr(clean(message, MESSAGE_LIMIT))} type={quoteattr(element)}>"
-              f"{escape(clean(body, BODY_LIMIT))}</{element}>\n"
+def _case(out: IO[str], classname_attr: str, name_attr: str, element: str, message: str, kind: str,
+          body: str, system_out: str) -> None:
+    out.write(f'    <testcase classname={classname_attr} name={name_attr} time="0">\n'
+              f"      <{element} message={quoteattr(clean(message, MESSAGE_LIMIT))} type={quoteattr(kind)}>"
+              f"{escape(clean(body, BODY_LIMIT))}</{element}>{system_out}\n"
               f"    </testcase>\n")
 
 
 def _body(f: Finding, policy: Policy) -> str:
     """The text a CI test view shows: what is wrong, the evidence, how to fix it and where to read more."""
-    lines = [f"{policy.id} ({f.severity}, {f.cause}): {policy.title}", f"Resource: {f.resource_id}",
-             f"Status: {f.status}"]
+    return "\n".join(_body_lines(f, policy))
+
+
+def _body_lines(f: Finding, policy: Policy) -> Iterator[str]:
+    if f.message:
+        yield clean(f.message, 4 * MESSAGE_LIMIT)
+    yield f"{policy.id} ({f.severity}, {f.cause}): {policy.title}"
+    yield f"Resource: {f.resource_id}"
+    yield f"Status: {f.status}"
     note = exemption_note(f)
     if note:
-        lines.append(f"Exemption: {note}")
+        yield f"Exemption: {note}"
     if "baseline" in f.annotations:
-        lines.append(f"Baseline: {f.annotations['baseline']}")
-    if f.message:
-        lines.append(f"Message: {clean(f.message, 4 * MESSAGE_LIMIT)}")
+        yield f"Baseline: {f.annotations['baseline']}"
     if f.evidence:
-        lines.append("Evidence:")
-        lines += [f"  - {clean(e, MESSAGE_LIMIT)}" for e in f.evidence[:EVIDENCE_LINES]]
+        yield "Evidence:"
+        yield from (f"  - {clean(e, MESSAGE_LIMIT)}" for e in f.evidence[:EVIDENCE_LINES])
         if len(f.evidence) > EVIDENCE_LINES:
-            lines.append(f"  … {len(f.evidence) - EVIDENCE_LINES} more in results.json")
-    lines.append(f"Remediation: {policy.remediation}")
+            yield f"  … {len(f.evidence) - EVIDENCE_LINES} more in results.json"
+    yield f"Remediation: {policy.remediation}"
     if policy.references:
-        lines.append("Docs:")
-        lines += [f"  - {r.get('title', '')}: {r.get('url', '')}" for r in policy.references]
-    return "\n".join(lines)
+        yield "Docs:"
+        yield from (f"  - {r.get('title', '')}: {r.get('url', '')}" for r in policy.references)

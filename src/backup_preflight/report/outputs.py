@@ -28,11 +28,12 @@ WRITERS: dict[str, Writer] = {
 }
 
 
-def write_all(result: ScanResult, output_dir: Path) -> list[Path]:
+def write_all(result: ScanResult, output_dir: Path, junit_passes: str = "aggregate") -> list[Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
+    writers = {**WRITERS, "junit.xml": junit.writer(junit_passes)}
     staged: list[tuple[Path, Path]] = []
     try:
-        for name, writer in WRITERS.items():
+        for name, writer in writers.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=output_dir)
             os.close(fd)
             staged.append((Path(tmp), output_dir / name))
