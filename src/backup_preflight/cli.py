@@ -73,6 +73,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate",
                       help="passing (policy, VM) pairs in junit.xml: one testcase per policy (default), "
                            "one per VM, or none; results.json always has every one")
+    scan.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto",
+                      help="CI integration: annotations and the job summary on GitHub Actions / Azure DevOps "
+                           "(default auto: from GITHUB_ACTIONS / TF_BUILD)")
+    scan.add_argument("--ci-annotations", type=int, default=10, metavar="N",
+                      help="at most N error and N warning annotations in CI (default 10)")
 
     verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
     verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",
@@ -182,7 +187,19 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     written = outputs.write_all(result, args.output_dir, args.junit_passes)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
+    _ci(args, result, args.output_dir / "summary.md")
     return result.exit_code
+
+
+def _ci(args: argparse.Namespace, result: Any, summary: Path) -> None:
+    import os
+
+    from backup_preflight.report import ci
+
+    platform = ci.detect(args.ci, os.environ)
+    if platform != "none":
+        sys.stdout.flush()
+        ci.emit(result, platform, summary, sys.stdout, os.environ, max(args.ci_annotations, 0))
 
 
 def _load_review(args: argparse.Namespace) -> Any:
