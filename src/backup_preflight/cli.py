@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate",
                       help="passing (policy, VM) pairs in junit.xml: one testcase per policy (default), "
                            "one per VM, or none; results.json always has every one")
+    scan.add_argument("--junit-unknowns", choices=("aggregate", "each"), default="aggregate",
+                      help="unknown (skipped) pairs in junit.xml: one testcase per policy and reason (default) "
+                           "or one per VM; under --strict they are failures, one per VM")
     scan.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto",
                       help="CI integration: annotations and the job summary on GitHub Actions / Azure DevOps "
                            "(default auto: from GITHUB_ACTIONS / TF_BUILD)")
@@ -184,7 +187,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     result = scan.run_scan(source, policies, gate, review, what_if=what_if)
-    written = outputs.write_all(result, args.output_dir, args.junit_passes)
+    written = outputs.write_all(result, args.output_dir, args.junit_passes, args.junit_unknowns)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     _ci(args, result, args.output_dir / "summary.md")

@@ -67,12 +67,16 @@ def test_one_suite_per_policy_one_case_per_vm_needing_attention(tmp_path: Path, 
     xml = write_and_check(result, tmp_path, schema)
     assert [s.name for s in xml] == [p.id for p in result.policies]
     got = cases_by_status(xml)
-    attention = [f for f in result.findings if f.status not in (PASS, NOT_APPLICABLE)]
+    per_vm = [f for f in result.findings if f.status in ("fail", ERROR, "exempt")]
+    reasons = Counter((f.policy_id, f.message) for f in result.findings if f.status == UNKNOWN)
     passing = Counter(f.policy_id for f in result.findings if f.status == PASS)
-    assert len(got) == len(attention) + len(passing)
+    assert len(got) == len(per_vm) + len(reasons) + len(passing)
     assert got[("VMBK-AGENT-001", title("vm-noagent"))] == "Failure"
-    unknown = next(f for f in result.findings if f.status == UNKNOWN)
-    assert got[(unknown.policy_id, title(unknown.resource_name))] == "Skipped"
+    cases = {(c.classname, c.name): c for s in xml for c in s}
+    for (pid, message), n in reasons.items():
+        case = cases[(pid, junit.UNKNOWN_PREFIX + message)]
+        assert type(case.result[0]).__name__ == "Skipped"
+        assert case.result[0].message == f"{n} VM{'' if n == 1 else 's'}: {message}"
     for suite in xml:
         aggregated = [c for c in suite if c.name == junit.PASSES_NAME]
         if passing[suite.name]:
@@ -80,22 +84,31 @@ def test_one_suite_per_policy_one_case_per_vm_needing_attention(tmp_path: Path, 
             assert case.result == [] and case.system_out.startswith(f"{passing[suite.name]} VM")
         else:
             assert aggregated == []
-    for suite in xml:  # the full resource id is kept with every VM's testcase
-        for case in suite:
-            if case.name != junit.PASSES_NAME:
-                assert case.system_out.startswith("/subscriptions/") and case.name.split(" (")[0] in case.system_out
+    for (_, name), case in cases.items():  # the full resource id is kept with every VM's testcase
+        if name != junit.PASSES_NAME and not name.startswith(junit.UNKNOWN_PREFIX):
+            assert case.system_out.startswith("/subscriptions/") and name.split(" (")[0] in case.system_out
+
+
+def test_unknowns_each_gives_one_skipped_case_per_vm(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:
+    result = run(write_snapshot(tmp_path / "s.json", estate()))
+    out = tmp_path / "junit.xml"
+    junit.write(result, out, "none", "each")
+    schema.validate(str(out))
+    got = cases_by_status(junitparser.JUnitXml.fromfile(str(out)))
+    unknown = [f for f in result.findings if f.status == UNKNOWN]
+    assert all(got[(f.policy_id, title(f.resource_name))] == "Skipped" for f in unknown)
+    assert len(got) == len([f for f in result.findings if f.status not in (PASS, NOT_APPLICABLE)])
 
 
 def test_passes_each_and_none(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:
     result = run(write_snapshot(tmp_path / "s.json", estate()))
-    applicable = [f for f in result.findings if f.status != NOT_APPLICABLE]
+    passing = [f for f in result.findings if f.status == PASS]
     each = cases_by_status(write_and_check(result, tmp_path, schema, "each"))
-    assert len(each) == len(applicable)
-    ok = next(f for f in applicable if f.status == PASS)
-    assert each[(ok.policy_id, title(ok.resource_name))] == "pass"
+    assert all(each[(f.policy_id, title(f.resource_name))] == "pass" for f in passing)
+    assert list(each.values()).count("pass") == len(passing)
     none = cases_by_status(write_and_check(result, tmp_path, schema, "none"))
     assert "pass" not in none.values()
-    assert len(none) == len([f for f in applicable if f.status != PASS])
+    assert len(none) == len(each) - len(passing)
 
 
 def test_names_are_unique_and_stable_across_resource_groups_and_runs(tmp_path: Path,
@@ -127,14 +140,15 @@ def test_failure_leads_with_message_and_carries_evidence_remediation_and_docs(
     case = next(c for c in suite if c.result)
     failure = case.result[0]
     finding = next(f for f in result.findings if f.policy_id == "VMBK-AGENT-001" and f.status == "fail")
-    assert failure.message == finding.message and failure.text.startswith(finding.message)
+    assert failure.message == finding.message
     assert failure.type == f"{finding.severity}/{finding.cause}"
-    assert "Evidence:" in failure.text and "Remediation:" in failure.text and "https://" in failure.text
+    assert "Evidence:" in failure.text and "Fix: " in failure.text and "Docs: https://" in failure.text
     assert finding.message not in case.name, "the name must never contain the message"
     props = {p.name: p.value for p in suite.properties()}
     assert props["snapshot.sha256"] == result.run["source"]["sha256"]
     assert props["policySet.sha256"] == result.run["policySetSha256"]
     assert props["gate.failOn"] == "high" and props["tool.version"] and props["junit.passes"] == "aggregate"
+    assert props["junit.unknowns"] == "aggregate"
 
 
 def test_strict_turns_unknown_into_failure(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:

@@ -5,15 +5,20 @@ classname (Jenkins), so classname is the policy id and name reads as the VM: `vm
 group, subscription)` — unique and stable between runs, never the message; the full resource id
 is in `system-out`. Statuses map as: fail → <failure>, error → <error>, unknown → <skipped>
 (<failure> with --strict), exempt → <skipped> with the exemption, and with --fail-on-new a
-finding the baseline already had → <skipped message="accepted in baseline: …">. Passing pairs
-are aggregated into one testcase per policy by default (`--junit-passes`), which keeps the file
-under GitLab's 30 MB at 100,000 VMs; not-applicable findings are not tests. Every text is
-stripped of XML-illegal characters and capped, so the file always parses.
+finding the baseline already had → <skipped message="accepted in baseline: …">.
+
+Size: GitLab parses at most 30 MB per file. A 100,000-VM estate has ~1.2 M passes and ~235,000
+unknowns — at ~250 bytes even a bare testcase each would be 60 MB — so by default passes become
+one testcase per policy (`--junit-passes`) and skipped unknowns one per policy and reason
+(`--junit-unknowns`), both saying how many VMs they stand for; failures, errors, exempt findings
+and (under --strict) unknowns stay one testcase per VM, with the policy's fix and docs link
+rather than its whole text. Not-applicable findings are not tests. Every text is stripped of
+XML-illegal characters and capped, so the file always parses.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -23,7 +28,7 @@ from xml.sax.saxutils import escape, quoteattr
 import orjson
 
 from backup_preflight import __version__
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
 from backup_preflight.policy.loader import Policy
 from backup_preflight.report.view import accepted_in_baseline, clean, exemption_note
 from backup_preflight.results import ScanResult
@@ -34,22 +39,26 @@ EVIDENCE_LINES = 50
 SUITE_PREFIX = "backup-preflight"
 #: `--junit-passes`: one testcase per policy for all its passes, one per passing VM, or none.
 PASSES = ("aggregate", "each", "none")
+#: `--junit-unknowns`: skipped unknowns as one testcase per policy and reason, or one per VM.
+UNKNOWNS = ("aggregate", "each")
 #: Name of the aggregated pass testcase: fixed, so its history is kept; the count is in system-out.
 PASSES_NAME = "VMs that pass"
+#: Prefix of an aggregated unknown testcase's name; the rest is the reason, which is its identity.
+UNKNOWN_PREFIX = "not assessed: "
 
 FAILURE, ERROR_EL, SKIPPED = "failure", "error", "skipped"
 
 
-def writer(passes: str) -> partial[None]:
-    """The junit.xml writer for one `--junit-passes` choice."""
-    return partial(write, passes=passes)
+def writer(passes: str, unknowns: str = "aggregate") -> partial[None]:
+    """The junit.xml writer for one `--junit-passes` / `--junit-unknowns` choice."""
+    return partial(write, passes=passes, unknowns=unknowns)
 
 
-def write(result: ScanResult, path: Path, passes: str = "aggregate") -> None:
-    if passes not in PASSES:
-        raise ValueError(f"passes must be one of {PASSES}")
+def write(result: ScanResult, path: Path, passes: str = "aggregate", unknowns: str = "aggregate") -> None:
+    if passes not in PASSES or unknowns not in UNKNOWNS:
+        raise ValueError(f"passes must be one of {PASSES}, unknowns one of {UNKNOWNS}")
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        _stream(result, out, passes)
+        _stream(result, out, passes, unknowns)
 
 
 def outcome(finding: Finding, result: ScanResult) -> tuple[str, str] | None:
@@ -95,10 +104,11 @@ class _Names:
         return name
 
 
-def _stream(result: ScanResult, out: IO[str], passes: str) -> None:
+def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> None:
     policies = {p.id: p for p in result.policies}
     cases: dict[str, list[Finding]] = {p.id: [] for p in result.policies}
     passing: dict[str, int] = dict.fromkeys(policies, 0)
+    reasons: dict[str, Counter[str]] = {pid: Counter() for pid in policies}
     tally: dict[str, dict[str, int]] = {p.id: {"tests": 0, FAILURE: 0, ERROR_EL: 0, SKIPPED: 0}
                                         for p in result.policies}
     for f in result.findings:
@@ -110,17 +120,21 @@ def _stream(result: ScanResult, out: IO[str], passes: str) -> None:
             passing[f.policy_id] += 1
             if passes != "each":
                 continue
+        elif f.status == UNKNOWN and got[0] == SKIPPED and unknowns == "aggregate":
+            reasons[f.policy_id][got[1]] += 1
+            continue
         else:
             counts[got[0]] += 1
         cases[f.policy_id].append(f)
         counts["tests"] += 1
-    if passes == "aggregate":
-        for pid, n in passing.items():
-            tally[pid]["tests"] += 1 if n else 0
+    for pid, counts in tally.items():
+        aggregated = len(reasons[pid]) + (1 if passes == "aggregate" and passing[pid] else 0)
+        counts["tests"] += aggregated
+        counts[SKIPPED] += len(reasons[pid])
     problems = _run_problems(result)
     total = {k: sum(c[k] for c in tally.values()) + (len(problems) if k in ("tests", ERROR_EL) else 0)
              for k in ("tests", FAILURE, ERROR_EL)}
-    props = _properties(result, passes)
+    props = _properties(result, passes, unknowns)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(f'<testsuites name="{SUITE_PREFIX}" tests="{total["tests"]}" failures="{total[FAILURE]}" '
               f'errors="{total[ERROR_EL]}" time="{_duration(result)}">\n')
@@ -145,6 +159,12 @@ def _stream(result: ScanResult, out: IO[str], passes: str) -> None:
             else:
                 _case(out, classname, names(f), got[0], got[1], f"{f.severity}/{f.cause}", _body(f, policy),
                       system_out)
+        for reason, n in sorted(reasons[pid].items(), key=lambda kv: (-kv[1], kv[0])):
+            vms = f"{n:,} VM{'' if n == 1 else 's'}"
+            _case(out, classname, quoteattr(clean(UNKNOWN_PREFIX + reason, 2000)), SKIPPED, f"{vms}: {reason}",
+                  f"{policy.severity}/{policy.cause}", "",
+                  f"<system-out>{vms} not assessed for this reason; each one is in results.json and report.html "
+                  "(or use --junit-unknowns each)</system-out>")
         if passes == "aggregate" and passing[pid]:
             n = passing[pid]
             out.write(f'    <testcase classname={classname} name="{PASSES_NAME}" time="0">'
@@ -180,7 +200,7 @@ def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
     return problems
 
 
-def _properties(result: ScanResult, passes: str) -> str:
+def _properties(result: ScanResult, passes: str, unknowns: str) -> str:
     run = result.run
     values = {
         "tool.name": "backup-preflight",
@@ -196,6 +216,7 @@ def _properties(result: ScanResult, passes: str) -> str:
         "gate.failOnNew": str(result.gate.fail_on_new).lower(),
         "gate.exitCode": str(result.exit_code),
         "junit.passes": passes,
+        "junit.unknowns": unknowns,
     }
     for block in ("exemptions", "baseline"):
         if run.get(block):
@@ -215,34 +236,26 @@ def _suite_head(out: IO[str], name: str, counts: dict[str, int], result: ScanRes
 
 def _case(out: IO[str], classname_attr: str, name_attr: str, element: str, message: str, kind: str,
           body: str, system_out: str) -> None:
-    out.write(f'    <testcase classname={classname_attr} name={name_attr} time="0">\n'
-              f"      <{element} message={quoteattr(clean(message, MESSAGE_LIMIT))} type={quoteattr(kind)}>"
-              f"{escape(clean(body, BODY_LIMIT))}</{element}>{system_out}\n"
-              f"    </testcase>\n")
+    text = escape(clean(body, BODY_LIMIT))
+    out.write(f'    <testcase classname={classname_attr} name={name_attr} time="0">'
+              f"<{element} message={quoteattr(clean(message, MESSAGE_LIMIT))} type={quoteattr(kind)}"
+              + (f">{text}</{element}>" if text else "/>") + f"{system_out}</testcase>\n")
 
 
 def _body(f: Finding, policy: Policy) -> str:
-    """The text a CI test view shows: what is wrong, the evidence, how to fix it and where to read more."""
-    return "\n".join(_body_lines(f, policy))
-
-
-def _body_lines(f: Finding, policy: Policy) -> Iterator[str]:
-    if f.message:
-        yield clean(f.message, 4 * MESSAGE_LIMIT)
-    yield f"{policy.id} ({f.severity}, {f.cause}): {policy.title}"
-    yield f"Resource: {f.resource_id}"
-    yield f"Status: {f.status}"
+    """What a CI test view shows under the message: evidence, the fix and where to read more.
+    The message is the element's `message`, the resource id its `system-out`; neither is repeated."""
+    lines = [f"Policy: {policy.title}"]  # its id is the classname, severity and cause the type
     note = exemption_note(f)
     if note:
-        yield f"Exemption: {note}"
+        lines.append(f"Exemption: {note}")
     if "baseline" in f.annotations:
-        yield f"Baseline: {f.annotations['baseline']}"
+        lines.append(f"Baseline: {f.annotations['baseline']}")
     if f.evidence:
-        yield "Evidence:"
-        yield from (f"  - {clean(e, MESSAGE_LIMIT)}" for e in f.evidence[:EVIDENCE_LINES])
+        lines.append("Evidence:")
+        lines += [f"  - {clean(e, MESSAGE_LIMIT)}" for e in f.evidence[:EVIDENCE_LINES]]
         if len(f.evidence) > EVIDENCE_LINES:
-            yield f"  … {len(f.evidence) - EVIDENCE_LINES} more in results.json"
-    yield f"Remediation: {policy.remediation}"
-    if policy.references:
-        yield "Docs:"
-        yield from (f"  - {r.get('title', '')}: {r.get('url', '')}" for r in policy.references)
+            lines.append(f"  … {len(f.evidence) - EVIDENCE_LINES} more in results.json")
+    lines.append(f"Fix: {policy.remediation}")
+    lines += [f"Docs: {r.get('url', '')}" for r in policy.references[:1]]
+    return "\n".join(lines)

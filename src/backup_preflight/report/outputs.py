@@ -28,9 +28,10 @@ WRITERS: dict[str, Writer] = {
 }
 
 
-def write_all(result: ScanResult, output_dir: Path, junit_passes: str = "aggregate") -> list[Path]:
+def write_all(result: ScanResult, output_dir: Path, junit_passes: str = "aggregate",
+              junit_unknowns: str = "aggregate") -> list[Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
-    writers = {**WRITERS, "junit.xml": junit.writer(junit_passes)}
+    writers = {**WRITERS, "junit.xml": junit.writer(junit_passes, junit_unknowns)}
     staged: list[tuple[Path, Path]] = []
     try:
         for name, writer in writers.items():
