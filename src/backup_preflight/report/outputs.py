@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backup_preflight.gcpause import gc_paused
-from backup_preflight.report import html, junit, markdown, results_json
+from backup_preflight.report import findings_csv, html, junit, markdown, results_json
 from backup_preflight.results import ScanResult
 
 Writer = Callable[[ScanResult, Path], None]
@@ -25,6 +25,7 @@ WRITERS: dict[str, Writer] = {
     "junit.xml": junit.write,
     "report.html": html.write,
     "summary.md": markdown.write,
+    "findings.csv": findings_csv.write,
 }
 
 
