@@ -89,6 +89,8 @@ def build_parser() -> argparse.ArgumentParser:
     _policy_flags(verify)
     verify.add_argument("--exemptions", type=Path, metavar="FILE",
                         help="the exemptions file the results were produced with, if any")
+    verify.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
+                        help="the what-if file(s) the results were produced with, if any (checked by SHA-256)")
 
     collect = sub.add_parser("collect", help="collect a snapshot from Azure")
     _live_flags(collect)
@@ -216,8 +218,13 @@ def _load_review(args: argparse.Namespace) -> Any:
 
 def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight.review import verify
+    from backup_preflight.whatif import load_what_ifs
 
-    report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args))
+    if not args.param and not args.parameters:
+        args.parameters = args.results  # the parameter values the results recorded (scan.parameters)
+    what_if = load_what_ifs(args.what_if) if args.what_if else None
+    report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args),
+                           what_if)
     sys.stdout.write(report.render())
     return EXIT_OK if report.matches else EXIT_FAILING
 
