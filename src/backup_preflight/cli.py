@@ -108,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     validate.add_argument("--parameters", type=Path, metavar="FILE")
 
+    schema = sub.add_parser("schema", help="print a JSON Schema shipped with the tool")
+    schema.add_argument("name", choices=("results", "snapshot", "exemptions", "policy", "facts"))
+
     demo = sub.add_parser("demo-estate", help="write a synthetic snapshot of N VMs")
     demo.add_argument("--vms", type=int, required=True, metavar="N")
     demo.add_argument("--output", type=Path, required=True, metavar="FILE")
@@ -268,6 +271,13 @@ def cmd_demo_estate(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight.report import schemas
+
+    sys.stdout.write(schemas.text(args.name))
+    return EXIT_OK
+
+
 COMMANDS = {
     "scan": cmd_scan,
     "collect": cmd_collect,
@@ -275,4 +285,5 @@ COMMANDS = {
     "validate": cmd_validate,
     "demo-estate": cmd_demo_estate,
     "verify": cmd_verify,
+    "schema": cmd_schema,
 }
