@@ -293,3 +293,19 @@ def test_hostile_text_renders_as_text(browser: Any, report: tuple[Path, dict[str
     assert XSS_SCRIPT in text and XSS_IMG in text
     assert browser.execute_script("return document.images.length") == 0
     assert browser.execute_script("return document.scripts.length") == 2
+
+
+@needs_chromium
+def test_an_exempt_finding_shows_its_exemption_and_new_only_filters(browser: Any,
+                                                                     report: tuple[Path, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    results = report[1]
+    exempt = next(f for f in results["findings"] if f["status"] == "exempt")
+    browser.get(report[0].as_uri() + "#vm=" + quote(exempt["resourceId"], safe=""))
+    detail = browser.find_element(By.ID, "vm-detail").text
+    assert "EX-7" in detail and "decommissioning" in detail
+    new_vms = {f["resourceId"] for f in results["findings"] if f.get("baseline") == "new"}
+    assert new_vms and len(new_vms) < len(rows(browser))
+    browser.find_element(By.ID, "f-new").click()
+    assert {r.get_attribute("data-id") for r in rows(browser)} == new_vms
