@@ -309,3 +309,16 @@ def test_an_exempt_finding_shows_its_exemption_and_new_only_filters(browser: Any
     assert new_vms and len(new_vms) < len(rows(browser))
     browser.find_element(By.ID, "f-new").click()
     assert {r.get_attribute("data-id") for r in rows(browser)} == new_vms
+
+
+@needs_chromium
+def test_an_empty_scan_renders_without_errors(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    doc = estate()
+    doc["tables"]["resources"] = []
+    outputs.write_all(run(write_snapshot(tmp_path / "s.json", doc)), tmp_path / "out")
+    browser.get((tmp_path / "out" / "report.html").as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert browser.find_element(By.ID, "shown").text == "0 of 0 VMs"
+    assert browser.find_element(By.ID, "no-match").text == "No VM was evaluated."

@@ -131,6 +131,7 @@
     byId("prev").disabled = page === 0;
     byId("next").disabled = page >= pages - 1;
     byId("no-match").hidden = current.length !== 0;
+    if (!vms.length) { byId("no-match").textContent = "No VM was evaluated."; }
   }
 
   function showVm(id) {
