@@ -79,6 +79,12 @@ def outcome(finding: Finding, result: ScanResult) -> tuple[str, str] | None:
     return SKIPPED, finding.message
 
 
+def reason_name(reason: str) -> str:
+    """Name of the testcase for one policy's unknowns with this reason (the engine's reasons already
+    start "Not assessed (…)"; others get the prefix)."""
+    return reason if reason.lower().startswith(UNKNOWN_PREFIX[:-2]) else UNKNOWN_PREFIX + reason
+
+
 def case_name(f: Finding) -> str:
     """`vm (resource group, subscription)`: what a CI test view shows as the test's title."""
     where = ", ".join(part for part in (f.resource_group, f.subscription_id) if part)
@@ -161,7 +167,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
                       system_out)
         for reason, n in sorted(reasons[pid].items(), key=lambda kv: (-kv[1], kv[0])):
             vms = f"{n:,} VM{'' if n == 1 else 's'}"
-            _case(out, classname, quoteattr(clean(UNKNOWN_PREFIX + reason, 2000)), SKIPPED, f"{vms}: {reason}",
+            _case(out, classname, quoteattr(clean(reason_name(reason), 2000)), SKIPPED, f"{vms}: {reason}",
                   f"{policy.severity}/{policy.cause}", "",
                   f"<system-out>{vms} not assessed for this reason; each one is in results.json and report.html "
                   "(or use --junit-unknowns each)</system-out>")
