@@ -90,6 +90,17 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
                       help="ARM/Bicep what-if JSON (az deployment ... what-if --no-pretty-print), repeatable: "
                            "judge the estate as the deployment would leave it; only new failures break the gate")
+    scan.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate",
+                      help="passing (policy, VM) pairs in junit.xml: one testcase per policy (default), "
+                           "one per VM, or none; results.json always has every one")
+    scan.add_argument("--junit-unknowns", choices=("aggregate", "each"), default="aggregate",
+                      help="unknown (skipped) pairs in junit.xml: one testcase per policy and reason (default) "
+                           "or one per VM; under --strict they are failures, one per VM")
+    scan.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto",
+                      help="CI integration: annotations and the job summary on GitHub Actions / Azure DevOps "
+                           "(default auto: from GITHUB_ACTIONS / TF_BUILD)")
+    scan.add_argument("--ci-annotations", type=int, default=10, metavar="N",
+                      help="at most N error and N warning annotations in CI (default 10)")
 
     verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
     verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",
@@ -98,6 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     _policy_flags(verify)
     verify.add_argument("--exemptions", type=Path, metavar="FILE",
                         help="the exemptions file the results were produced with, if any")
+    verify.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
+                        help="the what-if file(s) the results were produced with, if any (checked by SHA-256)")
 
     collect = sub.add_parser("collect", help="collect a snapshot from Azure")
     _live_flags(collect)
@@ -114,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="policy files or folders (default: the bundled catalog)")
     validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     validate.add_argument("--parameters", type=Path, metavar="FILE")
+
+    schema = sub.add_parser("schema", help="print a JSON Schema shipped with the tool")
+    schema.add_argument("name", choices=("results", "snapshot", "exemptions", "policy", "facts"))
 
     demo = sub.add_parser("demo-estate", help="write a synthetic snapshot of N VMs")
     demo.add_argument("--vms", type=int, required=True, metavar="N")
@@ -223,10 +239,22 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         result = scan.run_scan(source, policies, gate, review, what_if=what_if)
     result.run["configuration"] = args.configuration
     with logs.phase(log, f"writing the reports to {args.output_dir}"):
-        written = outputs.write_all(result, args.output_dir)
+        written = outputs.write_all(result, args.output_dir, args.junit_passes, args.junit_unknowns)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
+    _ci(args, result, args.output_dir / "summary.md")
     return result.exit_code
+
+
+def _ci(args: argparse.Namespace, result: Any, summary: Path) -> None:
+    import os
+
+    from backup_preflight.report import ci
+
+    platform = ci.detect(args.ci, os.environ)
+    if platform != "none":
+        sys.stdout.flush()
+        ci.emit(result, platform, summary, sys.stdout, os.environ, max(args.ci_annotations, 0))
 
 
 def _load_review(args: argparse.Namespace) -> Any:
@@ -240,8 +268,13 @@ def _load_review(args: argparse.Namespace) -> Any:
 
 def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight.review import verify
+    from backup_preflight.whatif import load_what_ifs
 
-    report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args))
+    if not args.param and not args.parameters:
+        args.parameters = args.results  # the parameter values the results recorded (scan.parameters)
+    what_if = load_what_ifs(args.what_if) if args.what_if else None
+    report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args),
+                           what_if)
     sys.stdout.write(report.render())
     return EXIT_OK if report.matches else EXIT_FAILING
 
@@ -292,6 +325,13 @@ def cmd_demo_estate(args: argparse.Namespace, parser: argparse.ArgumentParser) -
     return EXIT_OK
 
 
+def cmd_schema(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight.report import schemas
+
+    sys.stdout.write(schemas.text(args.name))
+    return EXIT_OK
+
+
 COMMANDS = {
     "scan": cmd_scan,
     "collect": cmd_collect,
@@ -300,4 +340,5 @@ COMMANDS = {
     "demo-estate": cmd_demo_estate,
     "verify": cmd_verify,
     "completion": cmd_completion,
+    "schema": cmd_schema,
 }

@@ -9,10 +9,11 @@ from collections.abc import Iterator
 from html import unescape
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
-from backup_preflight.report import html, outputs
+from backup_preflight.report import outputs
 from backup_preflight.results import ScanResult
 from backup_preflight.review import Review, baseline, exemptions
 from scan_helpers import XSS_IMG, XSS_SCRIPT, estate, run, write_snapshot
@@ -60,24 +61,84 @@ def test_untrusted_text_is_escaped_and_nothing_is_fetched(report: tuple[Path, di
     assert page.count("<script") == 2
 
 
-def test_lists_attention_rows_only(report: tuple[Path, dict[str, Any]]) -> None:
-    page = report[0].read_text()
+LETTER = {"fail": "f", "error": "e", "unknown": "u", "exempt": "x"}
+
+
+def island(page: str) -> dict[str, Any]:
+    found = re.search(r'<script type="application/json" id="report-data">(.*?)</script>', page, re.S)
+    assert found
+    return json.loads(found[1])
+
+
+def expected_letters(results: dict[str, Any]) -> dict[str, str]:
+    """Oracle: per VM, one letter per cause, the worst status of that cause's findings."""
+    order = ["fail", "error", "unknown", "exempt", "pass", "notApplicable"]
+    causes = sorted({p["cause"] for p in results["policies"]})
+    worst: dict[str, list[int]] = {}
+    for f in results["findings"]:
+        slots = worst.setdefault(f["resourceId"], [len(order) - 1] * len(causes))
+        i = causes.index(f["cause"])
+        slots[i] = min(slots[i], order.index(f["status"]))
+    return {vm: "".join("feuxp-"[n] for n in slots) for vm, slots in worst.items()}
+
+
+def decoded_vms(index: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The index read back the way report.js reads it."""
+    out = {}
+    for row in index["vms"]:
+        prefix, sub, rg = index["prefixes"][row[1]]
+        rid = prefix + (row[4] if len(row) > 4 else row[0])
+        out[rid] = {"name": row[0], "sub": index["subs"][sub], "rg": rg, "causes": row[2],
+                    "findings": sorted((index["policies"][f[0]]["id"], f[1], index["text"][f[2]]) for f in row[3])}
+    return out
+
+
+def test_every_vm_is_indexed_with_its_findings_and_status_per_cause(report: tuple[Path, dict[str, Any]]) -> None:
     results = report[1]
-    attention = [f for f in results["findings"] if f["status"] in ("fail", "error", "unknown", "exempt")]
-    assert page.count('<li class="finding"') == len(attention)
+    index = island(report[0].read_text())["index"]
+    vms = decoded_vms(index)
+    letters = expected_letters(results)
+    assert set(vms) == set(letters)
+    for rid, vm in vms.items():
+        assert vm["causes"] == letters[rid]
+        mine = [f for f in results["findings"] if f["resourceId"] == rid]
+        assert vm["name"] == mine[0]["resourceName"] and vm["rg"] == mine[0]["resourceGroup"].lower()
+        assert vm["sub"] == mine[0]["subscriptionId"]
+        assert vm["findings"] == sorted((f["policyId"], LETTER[f["status"]], f["message"])
+                                        for f in mine if f["status"] in LETTER)
+    page = report[0].read_text()
     assert 'data-status="pass"' not in page
     assert "EX-7" in page and "decommissioning" in page
     assert "Fixed since the baseline" in page and "vm-gone" in page
 
 
-def test_row_cap_keeps_whole_worst_vms_and_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(html, "MAX_ROWS", 20)  # more than the worst VM's 14 findings, less than two VMs'
-    result = run(write_snapshot(tmp_path / "s.json", estate(extra=[f"vm-x{i}" for i in range(5)])))
-    out = tmp_path / "report.html"
-    html.write(result, out)
-    page = out.read_text()
-    assert 'id="capped"' in page and "more VMs" in page
-    assert page.count('<li class="finding"') <= 20
+def test_no_failing_vm_is_left_out_and_unknown_only_vms_are_grouped_by_reason(tmp_path: Path) -> None:
+    doc = estate(extra=[f"vm-x{i:03}" for i in range(300)])
+    for vm in doc["tables"]["resources"][-150:]:  # half of them healthy, with unknowns only
+        vm["properties"]["osProfile"]["linuxConfiguration"]["provisionVMAgent"] = True
+    result = run(write_snapshot(tmp_path / "s.json", doc))
+    outputs.write_all(result, tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    index = island((tmp_path / "out" / "report.html").read_text())["index"]
+    vms = decoded_vms(index)
+    failing = {f["resourceId"] for f in results["findings"] if f["status"] in ("fail", "error")}
+    assert len(failing) > 150 and failing <= set(vms)
+    assert all(any(s in "fe" for _, s, _ in vms[rid]["findings"]) for rid in failing)
+    only_unknown: dict[str, set[tuple[str, str]]] = {}  # VM → its unknown reasons, ("", "") for anything worse
+    for f in results["findings"]:
+        if f["status"] in LETTER:
+            reason = (f["policyId"], f["message"]) if f["status"] == "unknown" else ("", "")
+            only_unknown.setdefault(f["resourceId"], set()).add(reason)
+    oracle: dict[tuple[str, str], int] = {}
+    for reasons in only_unknown.values():
+        if ("", "") not in reasons:
+            for reason in reasons:
+                oracle[reason] = oracle.get(reason, 0) + 1
+    got = {(index["policies"][p]["id"], index["text"][m]): n for p, m, n in index["groups"]}
+    assert got == oracle and oracle
+    page = (tmp_path / "out" / "report.html").read_text()
+    top = max(oracle.values())
+    assert f">{top} VMs</button>" in page
 
 
 # --- headless Chromium -------------------------------------------------------------------------
@@ -135,35 +196,129 @@ def test_counts_match_results_json(page: Any, report: tuple[Path, dict[str, Any]
     assert data["byStatus"] == summary["byStatus"]
 
 
-@needs_chromium
-def test_filters_hide_rows(page: Any) -> None:
+def rows(page: Any) -> list[Any]:
     from selenium.webdriver.common.by import By
-    from selenium.webdriver.support.ui import Select
+
+    return page.find_elements(By.CSS_SELECTOR, "#vm-rows tr")
+
+
+def settle(page: Any, check: Any) -> None:
     from selenium.webdriver.support.wait import WebDriverWait
 
-    def visible(status: str) -> int:
-        return sum(r.is_displayed() for r in page.find_elements(By.CSS_SELECTOR, f"li.finding[data-status={status}]"))
+    WebDriverWait(page, 5).until(lambda d: check())
 
-    assert visible("unknown") > 0 and visible("fail") > 0
-    page.find_element(By.ID, "filter-unknown").click()
-    assert visible("unknown") == 0 and visible("fail") > 0
-    assert "findings" in page.find_element(By.ID, "shown").text
-    Select(page.find_element(By.ID, "f-cause")).select_by_visible_text("vm-agent")
-    shown = [r for r in page.find_elements(By.CSS_SELECTOR, "li.finding") if r.is_displayed()]
-    assert shown and all(r.get_attribute("data-cause") == "vm-agent" for r in shown)
-    search = page.find_element(By.ID, "q")
-    search.send_keys("vm-ok")
-    WebDriverWait(page, 5).until(lambda d: all(
-        "vm-ok" in a.text or not a.is_displayed() for a in d.find_elements(By.CSS_SELECTOR, "article.vm")))
+
+@pytest.fixture(scope="module")
+def big_report(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
+    """123 VMs: more than two pages of the list; vm-x* fail the agent policy, vm-ok and vm-stopped do not."""
+    out = tmp_path_factory.mktemp("big")
+    result = run(write_snapshot(out / "s.json", estate(extra=[f"vm-x{i:03}" for i in range(120)])))
+    outputs.write_all(result, out / "reports")
+    return out / "reports" / "report.html", json.loads((out / "reports" / "results.json").read_text())
 
 
 @needs_chromium
-def test_hostile_text_renders_as_text(page: Any) -> None:
+def test_vm_list_pages_and_sorts(browser: Any, big_report: tuple[Path, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    browser.get(big_report[0].as_uri())
+    assert len(rows(browser)) == 50
+    assert browser.find_element(By.ID, "shown").text == "123 of 123 VMs"
+    first = rows(browser)[0].get_attribute("data-id")
+    assert "vm-noagent" in first or "vm-x" in first, "worst first: a VM with a high failure"
+    browser.find_element(By.ID, "next").click()
+    browser.find_element(By.ID, "next").click()
+    assert len(rows(browser)) == 23 and "101–123 of 123" in browser.find_element(By.ID, "page-label").text
+    Select(browser.find_element(By.ID, "sort")).select_by_value("name")
+    names = [r.find_element(By.TAG_NAME, "a").text for r in rows(browser)]
+    assert names == sorted(names) and names[0] == "vm-noagent"
+
+
+@needs_chromium
+def test_filters_search_and_deep_link_find_every_failing_vm(browser: Any,
+                                                            big_report: tuple[Path, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    results = big_report[1]
+    browser.get(big_report[0].as_uri())
+    for status in ("unknown", "exempt", "pass"):
+        browser.find_element(By.ID, f"filter-{status}").click()
+    failing = {f["resourceId"] for f in results["findings"] if f["status"] in ("fail", "error")}
+    assert browser.find_element(By.ID, "shown").text == f"{len(failing)} of 123 VMs"
+    Select(browser.find_element(By.ID, "f-cause")).select_by_visible_text("vm-agent")
+    assert all("st-f" in r.get_attribute("innerHTML") for r in rows(browser))
+    # the last failing VM by name: on no first page, found by search, opened by its link
+    target = max(failing)
+    name = target.rsplit("/", 1)[1]
+    browser.find_element(By.ID, "q").send_keys(name)
+    settle(browser, lambda: browser.find_element(By.ID, "shown").text == "1 of 123 VMs")
+    link = rows(browser)[0].find_element(By.TAG_NAME, "a")
+    browser.execute_script("arguments[0].scrollIntoView({block: 'center'})", link)  # not under the sticky filters
+    link.click()
+    detail = browser.find_element(By.ID, "vm-detail")
+    settle(browser, detail.is_displayed)
+    message = next(f["message"] for f in results["findings"] if f["resourceId"] == target and f["status"] == "fail")
+    assert message in detail.text and target in detail.text
+    assert browser.current_url.endswith("#vm=" + quote(target, safe=""))
+    browser.get("about:blank")
+    browser.get(big_report[0].as_uri() + "#vm=" + quote(target.upper(), safe=""))
+    assert message in browser.find_element(By.ID, "vm-detail").text, "a deep link opens the VM, in any case"
+
+
+@needs_chromium
+def test_an_unknown_reason_lists_its_vms(page: Any, report: tuple[Path, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    buttons = page.find_elements(By.CSS_SELECTOR, "button.group")
+    assert buttons
+    n = int(buttons[0].text.split()[0])
+    buttons[0].click()
+    assert len(rows(page)) == n and page.find_element(By.ID, "group-filter").is_displayed()
+    page.find_element(By.ID, "group-clear").click()
+    assert len(rows(page)) == len(island(report[0].read_text())["index"]["vms"])
+
+
+@needs_chromium
+def test_hostile_text_renders_as_text(browser: Any, report: tuple[Path, dict[str, Any]]) -> None:
     from selenium.common.exceptions import NoAlertPresentException
 
+    results = report[1]
+    victim = next(f for f in results["findings"] if f["message"] == f"tag owner={XSS_IMG}")
+    browser.get(report[0].as_uri() + "#vm=" + quote(victim["resourceId"], safe=""))
     with pytest.raises(NoAlertPresentException):
-        page.switch_to.alert.text  # noqa: B018 - reading it is what raises
-    text = page.execute_script("return document.body.textContent")
+        browser.switch_to.alert.text  # noqa: B018 - reading it is what raises
+    text = browser.execute_script("return document.body.textContent")
     assert XSS_SCRIPT in text and XSS_IMG in text
-    assert page.execute_script("return document.images.length") == 0
-    assert page.execute_script("return document.scripts.length") == 2
+    assert browser.execute_script("return document.images.length") == 0
+    assert browser.execute_script("return document.scripts.length") == 2
+
+
+@needs_chromium
+def test_an_exempt_finding_shows_its_exemption_and_new_only_filters(browser: Any,
+                                                                     report: tuple[Path, dict[str, Any]]) -> None:
+    from selenium.webdriver.common.by import By
+
+    results = report[1]
+    exempt = next(f for f in results["findings"] if f["status"] == "exempt")
+    browser.get(report[0].as_uri() + "#vm=" + quote(exempt["resourceId"], safe=""))
+    detail = browser.find_element(By.ID, "vm-detail").text
+    assert "EX-7" in detail and "decommissioning" in detail
+    new_vms = {f["resourceId"] for f in results["findings"] if f.get("baseline") == "new"}
+    assert new_vms and len(new_vms) < len(rows(browser))
+    browser.find_element(By.ID, "f-new").click()
+    assert {r.get_attribute("data-id") for r in rows(browser)} == new_vms
+
+
+@needs_chromium
+def test_an_empty_scan_renders_without_errors(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    doc = estate()
+    doc["tables"]["resources"] = []
+    outputs.write_all(run(write_snapshot(tmp_path / "s.json", doc)), tmp_path / "out")
+    browser.get((tmp_path / "out" / "report.html").as_uri())
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
+    assert browser.find_element(By.ID, "shown").text == "0 of 0 VMs"
+    assert browser.find_element(By.ID, "no-match").text == "No VM was evaluated."

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
+from backup_preflight.errors import InputError
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.report import results_json
@@ -53,6 +56,9 @@ def test_exemptions_must_be_supplied_again_and_expire_as_of_the_original_scan(tm
     review = Review(exemptions=exemptions.load(ex_path))
     snap, out = scanned(tmp_path, review)
     assert verify.verify(out, [snap], policies(), review).matches
-    without = verify.verify(out, [snap], policies(), Review())
-    assert not without.matches
-    assert any(what == "exemptions sha256" and not ok for what, ok, _ in without.checks)
+    with pytest.raises(InputError, match="/scan/exemptions: the results were produced with 1 such file"):
+        verify.verify(out, [snap], policies(), Review())
+    other = tmp_path / "other.json"
+    other.write_text(ex_path.read_text().replace("vendor tool", "vendor's tool"))
+    with pytest.raises(InputError, match="not the files the results were produced with"):
+        verify.verify(out, [snap], policies(), Review(exemptions=exemptions.load(other)))

@@ -89,3 +89,22 @@ def test_bad_what_if_is_exit_2_and_writes_nothing(tmp_path: Path) -> None:
     assert not (tmp_path / "out").exists()
     both = run("scan", "--snapshot", snap, "--what-if", bad, "--baseline", bad, "--output-dir", tmp_path / "o2")
     assert both.returncode == 2 and "cannot be combined with --baseline" in both.stderr
+
+
+def test_summary_counts_each_way_a_change_reaches_vms_once(tmp_path: Path) -> None:
+    """One NSG on two subnets: one bullet per subnet, each with its own VMs, adding up to the total."""
+    from whatif.plan import NSG_ID
+
+    doc = estate_doc()
+    vnet = next(r for r in doc["tables"]["resources"] if r["type"] == "microsoft.network/virtualnetworks")
+    vnet["properties"]["subnets"][1]["properties"]["networkSecurityGroup"] = {"id": NSG_ID}
+    snap = write(tmp_path / "current.json", doc)
+    rule = rule_body("DenyStorage443", 50)
+    plan = write(tmp_path / "whatif.json", az_output(change("Create", rule["id"], after=rule)))
+    proc = run("scan", "--snapshot", snap, "--what-if", plan, "--output-dir", tmp_path / "out")
+    assert proc.returncode == 1, proc.stderr
+    summary = (tmp_path / "out" / "summary.md").read_text()
+    bullets = [line for line in summary.splitlines() if line.startswith("- ") and "DenyStorage443" in line]
+    assert len(bullets) == 2, bullets
+    assert any("snet-app; 3 VMs newly fail VMBK-NET-001" in b for b in bullets)
+    assert any("snet-db; 1 VM newly fails VMBK-NET-001" in b for b in bullets)

@@ -8,8 +8,8 @@ same id (`/Subscriptions/` vs `/subscriptions/`, `resourceGroups/RG1` vs `rg1`).
 from __future__ import annotations
 
 from collections import defaultdict
-from functools import cache
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from backup_preflight.snapshot import Snapshot, instance_view_body, json_kind

@@ -103,14 +103,18 @@ def parse_cli_params(items: list[str]) -> dict[str, Override]:
 
 
 def load_params_file(path: Path) -> dict[str, Override]:
-    """A JSON object of parameter values, e.g. {"minimumLinuxAgent": "2.2.60"}."""
+    """A JSON object of parameter values, e.g. {"minimumLinuxAgent": "2.2.60"}, or per policy in the
+    shape results.json records them ({"VMBK-AGENT-003": {"minimumLinuxAgent": …}}), or a results.json."""
     label = str(path)
     doc, _ = read_json(path)
-    if isinstance(doc, dict) and isinstance(doc.get("parameters"), dict):
-        doc = doc["parameters"]
-        prefix = "/parameters"
-    else:
-        prefix = ""
+    prefix = ""
+    if isinstance(doc, dict) and isinstance(doc.get("scan"), dict) and "schemaVersion" in doc:
+        doc, prefix = doc["scan"].get("parameters", {}), "/scan/parameters"
+    elif isinstance(doc, dict) and isinstance(doc.get("parameters"), dict):
+        doc, prefix = doc["parameters"], "/parameters"
     if not isinstance(doc, dict):
         raise InputError.one(label, "/", "expected a JSON object of parameter names to values")
+    if doc and all(isinstance(v, dict) for v in doc.values()):  # per policy, as results.json records them
+        return {f"{pid}.{name}": Override(value, label, f"{prefix}/{pid}/{name}", from_text=False)
+                for pid, values in doc.items() for name, value in values.items()}
     return {name: Override(value, label, f"{prefix}/{name}", from_text=False) for name, value in doc.items()}

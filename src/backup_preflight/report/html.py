@@ -3,16 +3,16 @@
 Jinja2 with autoescape on; every Azure-provided string is untrusted and only ever rendered as
 text. The page makes no network request: CSS and JS are inline and allowed by hash in a
 Content-Security-Policy that forbids everything else, so even an escaping bug could not run
-injected script. To stay usable at 100,000 VMs it lists only findings that need attention
-(fail, error, unknown, exempt), worst VMs first and capped; passes appear as counts. The page
-is streamed to disk chunk by chunk.
+injected script. To stay complete and usable at 100,000 VMs, the VM list is not HTML: every VM
+is one row of a compact JSON index (see vm_index.py) that the page's script pages, sorts,
+searches and opens (`#vm=<resource id>`); passes appear as per-cause letters and counts. The
+page is streamed to disk chunk by chunk.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -25,23 +25,19 @@ from markupsafe import Markup
 
 from backup_preflight import __version__
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, SEVERITIES, UNKNOWN
+from backup_preflight.report import vm_index
 from backup_preflight.report.view import (
     ATTENTION,
     EXIT_MEANING,
-    VmView,
     deployment_causes,
-    exemption_note,
     policy_counts,
     review_meta,
-    vms_needing_attention,
 )
 from backup_preflight.results import ScanResult
 
-#: Finding rows rendered in the per-VM view; beyond this the page would stop being usable.
-MAX_ROWS = 10_000
-#: Evidence lines shown per finding; results.json has them all.
-MAX_EVIDENCE = 12
 MAX_FIXED = 200
+#: Reasons listed for VMs whose only problems are unknowns; all of them are in the index.
+MAX_GROUPS = 50
 #: Display order: what needs action first.
 STATUS_ORDER = (FAIL, ERROR, UNKNOWN, EXEMPT, PASS, NOT_APPLICABLE)
 
@@ -89,8 +85,7 @@ def write(result: ScanResult, path: Path) -> None:
 
 def context(result: ScanResult) -> dict[str, Any]:
     css, js = _asset("report.css"), _asset("report.js")
-    vms = vms_needing_attention(result)
-    shown, rows = _cap(vms, MAX_ROWS)
+    index = vm_index.build(result, http_url)
     counts = policy_counts(result)
     s = result.summary
     total = max(s["total"], 1)
@@ -114,34 +109,21 @@ def context(result: ScanResult) -> dict[str, Any]:
         "bars": {"severity": [(sev, _bar(s["bySeverity"][sev], total)) for sev in SEVERITIES],
                  "cause": [(cause, _bar(c, total)) for cause, c in s["byCause"].items()]},
         "policies": [(p, counts.get(p.id, {})) for p in result.policies],
-        "vms": _rows(shown),
-        "vm_total": len(vms),
-        "vm_shown": len(shown),
-        "row_total": sum(len(vm.findings) for vm in vms),
-        "row_shown": rows,
-        "max_evidence": MAX_EVIDENCE,
-        "subscriptions": sorted({vm.subscription_id for vm in vms}),
-        "resource_groups": sorted({vm.resource_group.lower() for vm in vms}),
-        "causes": sorted({p.cause for p in result.policies}),
+        "vm_total": len(index["vms"]),
+        "groups": [(result.policies[pol], index["text"][msg], n) for pol, msg, n in index["groups"][:MAX_GROUPS]],
+        "group_total": len(index["groups"]),
+        "subscriptions": sorted(index["subs"]),
+        "resource_groups": sorted({rg for _, _, rg in index["prefixes"]}),
+        "causes": index["causes"],
         "plan": result.run.get("whatIf"),
         "plan_causes": deployment_causes(result)[:MAX_FIXED],
         "exemptions": meta["exemptions"],
         "baseline": meta["baseline"],
         "fixed": meta["baseline"].get("fixed", [])[:MAX_FIXED],
         "policy_map": {p.id: p for p in result.policies},
-        "data": script_json({"byStatus": s["byStatus"], "vms": len(vms), "vmsShown": len(shown),
-                             "rows": rows, "total": s["total"]}),
+        "data": script_json({"byStatus": s["byStatus"], "total": s["total"], "baseline": bool(meta["baseline"]),
+                             "index": index}),
     }
-
-
-def _cap(vms: list[VmView], limit: int) -> tuple[list[VmView], int]:
-    """Whole VMs, worst first, until the row budget is spent (always at least one VM)."""
-    rows = 0
-    for i, vm in enumerate(vms):
-        if rows + len(vm.findings) > limit and i:
-            return vms[:i], rows
-        rows += len(vm.findings)
-    return vms, rows
 
 
 def _bar(counts: dict[str, int], total: int) -> dict[str, Any]:
@@ -155,9 +137,3 @@ def _bar(counts: dict[str, int], total: int) -> dict[str, Any]:
             segments.append({"status": st, "count": n, "x": round(x, 2), "width": round(width, 2)})
             x += width
     return {"segments": segments, "total": row_total, "share": round(100 * row_total / total, 1)}
-
-
-def _rows(vms: list[VmView]) -> Iterable[dict[str, Any]]:
-    """VM cards for the template, built one at a time while the page streams out."""
-    for vm in vms:
-        yield {"vm": vm, "findings": [(f, exemption_note(f)) for f in vm.findings]}

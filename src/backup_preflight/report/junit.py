@@ -1,15 +1,26 @@
-"""junit.xml: one testsuite per policy, one testcase per (policy, VM), streamed (see DESIGN.md).
+"""junit.xml: one testsuite per policy, one testcase per (policy, VM) that needs attention, streamed.
 
-Testcase identity is (classname = policy id, name = full resource id): unique and stable between
-runs, never containing the message, so CI trend views (GitLab, Jenkins, Azure DevOps) track it.
-Statuses map as: fail → <failure>, error → <error>, unknown → <skipped> (<failure> with
---strict), exempt → <skipped> with the exemption, and with --fail-on-new a finding the baseline
-already had → <skipped message="accepted in baseline: …">. Not-applicable findings are not tests.
-Every text is stripped of XML-illegal characters and capped, so the file always parses.
+Consumers title a test by `name` (Azure DevOps), show classname and name (GitLab) or group by
+classname (Jenkins), so classname is the policy id and name reads as the VM: `vm (resource
+group, subscription)` — unique and stable between runs, never the message; the full resource id
+is in `system-out`. Statuses map as: fail → <failure>, error → <error>, unknown → <skipped>
+(<failure> with --strict), exempt → <skipped> with the exemption, and with --fail-on-new a
+finding the baseline already had → <skipped message="accepted in baseline: …">.
+
+Size: GitLab parses at most 30 MB per file. A 100,000-VM estate has ~1.2 M passes and ~235,000
+unknowns — at ~250 bytes even a bare testcase each would be 60 MB — so by default passes become
+one testcase per policy (`--junit-passes`) and skipped unknowns one per policy and reason
+(`--junit-unknowns`), both saying how many VMs they stand for; failures, errors, exempt findings
+and (under --strict) unknowns stay one testcase per VM, with the policy's fix and docs link
+rather than its whole text. Not-applicable findings are not tests. Every text is stripped of
+XML-illegal characters and capped, so the file always parses.
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 from typing import IO
 from xml.sax.saxutils import escape, quoteattr
@@ -17,7 +28,7 @@ from xml.sax.saxutils import escape, quoteattr
 import msgspec
 
 from backup_preflight import __version__
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
 from backup_preflight.policy.loader import Policy
 from backup_preflight.report.view import accepted_in_baseline, clean, exemption_note
 from backup_preflight.results import ScanResult
@@ -26,17 +37,32 @@ MESSAGE_LIMIT = 1000
 BODY_LIMIT = 32_000
 EVIDENCE_LINES = 50
 SUITE_PREFIX = "backup-preflight"
+#: `--junit-passes`: one testcase per policy for all its passes, one per passing VM, or none.
+PASSES = ("aggregate", "each", "none")
+#: `--junit-unknowns`: skipped unknowns as one testcase per policy and reason, or one per VM.
+UNKNOWNS = ("aggregate", "each")
+#: Name of the aggregated pass testcase: fixed, so its history is kept; the count is in system-out.
+PASSES_NAME = "VMs that pass"
+#: Prefix of an aggregated unknown testcase's name; the rest is the reason, which is its identity.
+UNKNOWN_PREFIX = "not assessed: "
 
 FAILURE, ERROR_EL, SKIPPED = "failure", "error", "skipped"
 
 
-def write(result: ScanResult, path: Path) -> None:
+def writer(passes: str, unknowns: str = "aggregate") -> partial[None]:
+    """The junit.xml writer for one `--junit-passes` / `--junit-unknowns` choice."""
+    return partial(write, passes=passes, unknowns=unknowns)
+
+
+def write(result: ScanResult, path: Path, passes: str = "aggregate", unknowns: str = "aggregate") -> None:
+    if passes not in PASSES or unknowns not in UNKNOWNS:
+        raise ValueError(f"passes must be one of {PASSES}, unknowns one of {UNKNOWNS}")
     with path.open("w", encoding="utf-8", newline="\n") as out:
-        _stream(result, out)
+        _stream(result, out, passes, unknowns)
 
 
 def outcome(finding: Finding, result: ScanResult) -> tuple[str, str] | None:
-    """(element, message) for a testcase, or None for a passing one."""
+    """(element, message) for a testcase, or None for a passing one. The message leads with the finding's."""
     status = finding.status
     if status == PASS:
         return None
@@ -49,53 +75,118 @@ def outcome(finding: Finding, result: ScanResult) -> tuple[str, str] | None:
     if status == ERROR:
         return ERROR_EL, finding.message
     if result.gate.strict:
-        return FAILURE, f"not assessed (fails under --strict): {finding.message}"
+        return FAILURE, f"{finding.message} (not assessed; fails under --strict)"
     return SKIPPED, finding.message
 
 
-def _stream(result: ScanResult, out: IO[str]) -> None:
+def reason_name(reason: str) -> str:
+    """Name of the testcase for one policy's unknowns with this reason (the engine's reasons already
+    start "Not assessed (…)"; others get the prefix)."""
+    return reason if reason.lower().startswith(UNKNOWN_PREFIX[:-2]) else UNKNOWN_PREFIX + reason
+
+
+def case_name(f: Finding) -> str:
+    """`vm (resource group, subscription)`: what a CI test view shows as the test's title."""
+    where = ", ".join(part for part in (f.resource_group, f.subscription_id) if part)
+    return f"{f.resource_name} ({where})" if where else f.resource_name or f.resource_id
+
+
+class _Names:
+    """Testcase names, unique within a suite: a clash (only possible for hand-made or non-VM rows)
+    falls back to the full resource id, which is unique, so names stay stable between runs."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, str] = {}
+        self._owner: dict[str, str] = {}
+
+    def __call__(self, f: Finding) -> str:
+        key = f.resource_id.lower()
+        name = self._by_id.get(key)
+        if name is None:
+            name = case_name(f)
+            if self._owner.setdefault(name.lower(), key) != key:
+                name = f"{name} [{f.resource_id}]"
+            self._by_id[key] = name = quoteattr(clean(name, 2000))
+        return name
+
+
+def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> None:
     policies = {p.id: p for p in result.policies}
     cases: dict[str, list[Finding]] = {p.id: [] for p in result.policies}
+    passing: dict[str, int] = dict.fromkeys(policies, 0)
+    reasons: dict[str, Counter[str]] = {pid: Counter() for pid in policies}
     tally: dict[str, dict[str, int]] = {p.id: {"tests": 0, FAILURE: 0, ERROR_EL: 0, SKIPPED: 0}
                                         for p in result.policies}
     for f in result.findings:
         if f.status == NOT_APPLICABLE:
             continue
-        cases[f.policy_id].append(f)
         got = outcome(f, result)
         counts = tally[f.policy_id]
-        counts["tests"] += 1
-        if got is not None:
+        if got is None:
+            passing[f.policy_id] += 1
+            if passes != "each":
+                continue
+        elif f.status == UNKNOWN and got[0] == SKIPPED and unknowns == "aggregate":
+            reasons[f.policy_id][got[1]] += 1
+            continue
+        else:
             counts[got[0]] += 1
+        cases[f.policy_id].append(f)
+        counts["tests"] += 1
+    for pid, counts in tally.items():
+        aggregated = len(reasons[pid]) + (1 if passes == "aggregate" and passing[pid] else 0)
+        counts["tests"] += aggregated
+        counts[SKIPPED] += len(reasons[pid])
     problems = _run_problems(result)
     total = {k: sum(c[k] for c in tally.values()) + (len(problems) if k in ("tests", ERROR_EL) else 0)
              for k in ("tests", FAILURE, ERROR_EL)}
-    props = _properties(result)
+    props = _properties(result, passes, unknowns)
     out.write('<?xml version="1.0" encoding="UTF-8"?>\n')
     out.write(f'<testsuites name="{SUITE_PREFIX}" tests="{total["tests"]}" failures="{total[FAILURE]}" '
-              f'errors="{total[ERROR_EL]}">\n')
+              f'errors="{total[ERROR_EL]}" time="{_duration(result)}">\n')
     if problems:
         classname = f"{SUITE_PREFIX}.coverage"
         _suite_head(out, classname, {"tests": len(problems), FAILURE: 0, ERROR_EL: len(problems), SKIPPED: 0},
                     result, props)
         for name, message in problems:
-            _case(out, classname, quoteattr(clean(name, MESSAGE_LIMIT)), ERROR_EL, message, message)
+            _case(out, quoteattr(classname), quoteattr(clean(name, MESSAGE_LIMIT)), ERROR_EL,
+                  message, "coverage", message, "")
         out.write("  </testsuite>\n")
-    names: dict[str, str] = {}  # resource id → escaped attribute, built once per VM
+    names = _Names()
     for pid, policy_cases in cases.items():
         _suite_head(out, pid, tally[pid], result, props)
         classname = quoteattr(pid)
+        policy = policies[pid]
         for f in policy_cases:
             got = outcome(f, result)  # recomputed rather than kept: 1.6M tuples are not free
-            name = names.get(f.resource_id)
-            if name is None:
-                name = names[f.resource_id] = quoteattr(clean(f.resource_id, 2000))
+            system_out = f"<system-out>{escape(clean(f.resource_id, 2000))}</system-out>"
             if got is None:
-                out.write(f"    <testcase classname={classname} name={name}/>\n")
+                out.write(f'    <testcase classname={classname} name={names(f)} time="0">{system_out}</testcase>\n')
             else:
-                _case(out, pid, name, got[0], got[1], _body(f, policies[pid]))
+                _case(out, classname, names(f), got[0], got[1], f"{f.severity}/{f.cause}", _body(f, policy),
+                      system_out)
+        for reason, n in sorted(reasons[pid].items(), key=lambda kv: (-kv[1], kv[0])):
+            vms = f"{n:,} VM{'' if n == 1 else 's'}"
+            _case(out, classname, quoteattr(clean(reason_name(reason), 2000)), SKIPPED, f"{vms}: {reason}",
+                  f"{policy.severity}/{policy.cause}", "",
+                  f"<system-out>{vms} not assessed for this reason; each one is in results.json and report.html "
+                  "(or use --junit-unknowns each)</system-out>")
+        if passes == "aggregate" and passing[pid]:
+            n = passing[pid]
+            out.write(f'    <testcase classname={classname} name="{PASSES_NAME}" time="0">'
+                      f"<system-out>{n:,} VM{'' if n == 1 else 's'} pass {escape(pid)}; each one is in "
+                      "results.json (or use --junit-passes each)</system-out></testcase>\n")
         out.write("  </testsuite>\n")
     out.write("</testsuites>\n")
+
+
+def _duration(result: ScanResult) -> str:
+    """Seconds the scan took (`finishedAt - startedAt`); single verdicts are not timed and say 0."""
+    try:
+        start, end = (datetime.fromisoformat(result.run[k].replace("Z", "+00:00")) for k in ("startedAt", "finishedAt"))
+    except (KeyError, ValueError, AttributeError):
+        return "0"
+    return f"{max((end - start).total_seconds(), 0):.3f}"
 
 
 def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
@@ -115,7 +206,7 @@ def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
     return problems
 
 
-def _properties(result: ScanResult) -> str:
+def _properties(result: ScanResult, passes: str, unknowns: str) -> str:
     run = result.run
     values = {
         "tool.name": "backup-preflight",
@@ -130,6 +221,8 @@ def _properties(result: ScanResult) -> str:
         "gate.strict": str(result.gate.strict).lower(),
         "gate.failOnNew": str(result.gate.fail_on_new).lower(),
         "gate.exitCode": str(result.exit_code),
+        "junit.passes": passes,
+        "junit.unknowns": unknowns,
     }
     for block in ("exemptions", "baseline"):
         if run.get(block):
@@ -142,36 +235,33 @@ def _properties(result: ScanResult) -> str:
 
 def _suite_head(out: IO[str], name: str, counts: dict[str, int], result: ScanResult, props: str) -> None:
     out.write(f"  <testsuite name={quoteattr(name)} tests=\"{counts['tests']}\" failures=\"{counts[FAILURE]}\" "
-              f"errors=\"{counts[ERROR_EL]}\" skipped=\"{counts[SKIPPED]}\" "
+              f"errors=\"{counts[ERROR_EL]}\" skipped=\"{counts[SKIPPED]}\" time=\"0\" "
               f"timestamp={quoteattr(result.run['startedAt'])}>\n")
     out.write(props)
 
 
-def _case(out: IO[str], classname: str, name_attr: str, element: str, message: str, body: str) -> None:
-    out.write(f"    <testcase classname={quoteattr(classname)} name={name_attr}>\n"
-              f"      <{element} message={quoteattr(clean(message, MESSAGE_LIMIT))} type={quoteattr(element)}>"
-              f"{escape(clean(body, BODY_LIMIT))}</{element}>\n"
-              f"    </testcase>\n")
+def _case(out: IO[str], classname_attr: str, name_attr: str, element: str, message: str, kind: str,
+          body: str, system_out: str) -> None:
+    text = escape(clean(body, BODY_LIMIT))
+    out.write(f'    <testcase classname={classname_attr} name={name_attr} time="0">'
+              f"<{element} message={quoteattr(clean(message, MESSAGE_LIMIT))} type={quoteattr(kind)}"
+              + (f">{text}</{element}>" if text else "/>") + f"{system_out}</testcase>\n")
 
 
 def _body(f: Finding, policy: Policy) -> str:
-    """The text a CI test view shows: what is wrong, the evidence, how to fix it and where to read more."""
-    lines = [f"{policy.id} ({f.severity}, {f.cause}): {policy.title}", f"Resource: {f.resource_id}",
-             f"Status: {f.status}"]
+    """What a CI test view shows under the message: evidence, the fix and where to read more.
+    The message is the element's `message`, the resource id its `system-out`; neither is repeated."""
+    lines = [f"Policy: {policy.title}"]  # its id is the classname, severity and cause the type
     note = exemption_note(f)
     if note:
         lines.append(f"Exemption: {note}")
     if "baseline" in f.annotations:
         lines.append(f"Baseline: {f.annotations['baseline']}")
-    if f.message:
-        lines.append(f"Message: {clean(f.message, 4 * MESSAGE_LIMIT)}")
     if f.evidence:
         lines.append("Evidence:")
         lines += [f"  - {clean(e, MESSAGE_LIMIT)}" for e in f.evidence[:EVIDENCE_LINES]]
         if len(f.evidence) > EVIDENCE_LINES:
             lines.append(f"  … {len(f.evidence) - EVIDENCE_LINES} more in results.json")
-    lines.append(f"Remediation: {policy.remediation}")
-    if policy.references:
-        lines.append("Docs:")
-        lines += [f"  - {r.get('title', '')}: {r.get('url', '')}" for r in policy.references]
+    lines.append(f"Fix: {policy.remediation}")
+    lines += [f"Docs: {r.get('url', '')}" for r in policy.references[:1]]
     return "\n".join(lines)

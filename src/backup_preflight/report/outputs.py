@@ -14,7 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from backup_preflight.gcpause import gc_paused
-from backup_preflight.report import html, junit, markdown, results_json
+from backup_preflight.report import findings_csv, html, junit, markdown, results_json
 from backup_preflight.results import ScanResult
 
 Writer = Callable[[ScanResult, Path], None]
@@ -25,14 +25,17 @@ WRITERS: dict[str, Writer] = {
     "junit.xml": junit.write,
     "report.html": html.write,
     "summary.md": markdown.write,
+    "findings.csv": findings_csv.write,
 }
 
 
-def write_all(result: ScanResult, output_dir: Path) -> list[Path]:
+def write_all(result: ScanResult, output_dir: Path, junit_passes: str = "aggregate",
+              junit_unknowns: str = "aggregate") -> list[Path]:
     output_dir.mkdir(parents=True, exist_ok=True)
+    writers = {**WRITERS, "junit.xml": junit.writer(junit_passes, junit_unknowns)}
     staged: list[tuple[Path, Path]] = []
     try:
-        for name, writer in WRITERS.items():
+        for name, writer in writers.items():
             fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=output_dir)
             os.close(fd)
             staged.append((Path(tmp), output_dir / name))

@@ -1,4 +1,4 @@
-"""results.json: the machine-readable contract (see DESIGN.md), streamed finding by finding.
+"""results.json: the machine-readable contract (docs/reports.md), streamed finding by finding.
 
 Streaming keeps memory flat at 100,000 VMs; the order of keys and findings is fixed so two
 scans of the same snapshot differ only in their timestamps.

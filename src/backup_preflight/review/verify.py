@@ -1,9 +1,11 @@
 """`verify`: re-evaluate a snapshot and confirm that a results.json says exactly what it would say now.
 
 Audit evidence: the snapshot hash, the policy set hash (documents + effective parameters), the
-exemptions file hash and every finding must match. Exemption expiry is judged at the original
-scan's start time, so a results.json verifies the same way next year. Baseline marks are left
-out of the comparison: they describe another file, not the estate.
+exemptions file hash and every finding must match. The exemptions and what-if files a result was
+produced with must be given again and are checked by SHA-256 before anything is evaluated: a
+different file is refused (exit 2), since comparing against it would prove nothing. Exemption
+expiry is judged at the original scan's start time, so a results.json verifies the same way next
+year. Baseline marks are left out of the comparison: they describe another file, not the estate.
 """
 
 from __future__ import annotations
@@ -13,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 from backup_preflight import __version__, scan
+from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.report.results_json import finding_document
 from backup_preflight.results import Gate
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
+from backup_preflight.whatif.parse import WhatIf
 
 #: Keys that describe a comparison with another results.json rather than the finding itself.
 IGNORED = frozenset({"baseline"})
@@ -47,11 +51,20 @@ class VerifyReport:
         return "\n".join(lines) + "\n"
 
 
-def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review) -> VerifyReport:
+def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review,
+           what_if: WhatIf | None = None) -> VerifyReport:
     doc, _ = load_results(results_path)
     recorded = doc["scan"]
+    given_ex = review.exemptions
+    problems = same_inputs(str(results_path), "exemptions", [(recorded.get("exemptions") or {}).get("sha256")],
+                           [given_ex.sha256] if given_ex else [], "--exemptions")
+    problems += same_inputs(str(results_path), "whatIf/files",
+                            [f.get("sha256") for f in (recorded.get("whatIf") or {}).get("files", [])],
+                            [f["sha256"] for f in what_if.describe()] if what_if else [], "--what-if")
+    if problems:
+        raise InputError(problems)
     source = scan.snapshot_source(snapshots)
-    result = scan.run_scan(source, policies, Gate(), review, as_of=recorded.get("startedAt"))
+    result = scan.run_scan(source, policies, Gate(), review, as_of=recorded.get("startedAt"), what_if=what_if)
     report = VerifyReport()
     _same(report, "snapshot sha256", recorded.get("source", {}).get("sha256"), source.sha256)
     _same(report, "policy set sha256", recorded.get("policySetSha256"), policies.sha256)
@@ -71,6 +84,20 @@ def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, revie
     if recorded_version != __version__:
         report.notes.append(f"results written by backup-preflight {recorded_version}, verified with {__version__}")
     return report
+
+
+def same_inputs(label: str, block: str, recorded: list[str | None], given: list[str], flag: str) -> list[Problem]:
+    """The files given again must be the files recorded, by SHA-256 and in order; say which differs."""
+    recorded = [r for r in recorded if r]
+    if recorded == given:
+        return []
+    if not given:
+        return [Problem(label, f"/scan/{block}", f"the results were produced with {len(recorded)} such file(s) "
+                                                 f"(sha256 {', '.join(recorded)}); pass the same with {flag}")]
+    if not recorded:
+        return [Problem(label, f"/scan/{block}", f"the results were produced without {flag}; do not pass it")]
+    return [Problem(label, f"/scan/{block}", f"{flag} files have sha256 {', '.join(given)}, the results recorded "
+                                             f"{', '.join(recorded)}: not the files the results were produced with")]
 
 
 def _same(report: VerifyReport, what: str, recorded: Any, now: Any) -> None:

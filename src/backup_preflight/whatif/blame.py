@@ -88,7 +88,8 @@ def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], cha
     """(policy id, lowercase resource id) → one sentence per planned change that can have caused it.
 
     Each sentence says how many VMs newly fail (or newly cannot be assessed for) the same policy
-    through that change, counted over all new findings.
+    through that change *in the same way* (e.g. via the same subnet), counted over all new findings,
+    so the bullets of one change add up instead of each repeating the change's total.
     """
     by_target: defaultdict[str, list[int]] = defaultdict(list)
     extensions_of: defaultdict[str, list[int]] = defaultdict(list)
@@ -100,8 +101,8 @@ def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], cha
     facts = {vm["id"].lower(): vm for vm in vms}
     related_cache: dict[str, dict[str, tuple[str, str]]] = {}
     hits: dict[Key, list[tuple[int, str]]] = {}  # finding → (change index, relation)
-    #: (change index, policy id, status) → VMs with that new finding through that change.
-    vms_per_change: defaultdict[tuple[int, str, str], set[str]] = defaultdict(set)
+    #: (change index, policy id, status, relation) → VMs with that new finding through that change.
+    vms_per_change: defaultdict[tuple[int, str, str, str], set[str]] = defaultdict(set)
     statuses: dict[Key, str] = {}
     for finding in new_failures:
         vm_id = finding.resource_id.lower()
@@ -121,10 +122,10 @@ def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], cha
         for i in extensions_of.get(vm_id, ()) if "extension" in roles else ():
             found.setdefault(i, "an extension of the VM")
         hits[key] = sorted(found.items())
-        for i in found:
-            vms_per_change[(i, key[0], statuses[key])].add(vm_id)
-    return {key: [_sentence(plan[i], why, len(vms_per_change[(i, key[0], statuses[key])]), key[0], statuses[key])
-                  for i, why in found] or [NOT_TRACED] for key, found in hits.items()}
+        for i, why in found.items():
+            vms_per_change[(i, key[0], statuses[key], why)].add(vm_id)
+    return {key: [_sentence(plan[i], why, len(vms_per_change[(i, key[0], statuses[key], why)]), key[0],
+                            statuses[key]) for i, why in found] or [NOT_TRACED] for key, found in hits.items()}
 
 
 def _sentence(change: PlannedChange, why: str, vm_count: int, policy_id: str, status: str) -> str:

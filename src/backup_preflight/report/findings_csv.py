@@ -1,0 +1,49 @@
+"""findings.csv: one row per finding that needs attention, plus one pass-count row per policy.
+
+For auditors and spreadsheets. `count` is 1 on a finding's row and the number of passing VMs on a
+policy's `pass` row, so a pivot on `status` × `count` adds up to the scan's totals (not-applicable
+findings are left out). Cells that a spreadsheet would run as a formula (starting with `=`, `+`,
+`-`, `@`, tab or carriage return) get a leading apostrophe: Azure-provided text is untrusted.
+"""
+
+from __future__ import annotations
+
+import csv
+from collections import Counter
+from pathlib import Path
+
+from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
+from backup_preflight.results import ScanResult
+
+COLUMNS = ("policyId", "severity", "cause", "status", "verdict", "count", "resourceName", "resourceGroup",
+           "subscriptionId", "resourceId", "message", "exemption", "baseline")
+_FORMULA = ("=", "+", "-", "@", "\t", "\r")
+
+
+def cell(value: object) -> str:
+    """The value as text a spreadsheet shows rather than evaluates."""
+    text = str(value)
+    return "'" + text if text.startswith(_FORMULA) else text
+
+
+def write(result: ScanResult, path: Path) -> None:
+    passes: Counter[str] = Counter()
+    with path.open("w", encoding="utf-8", newline="") as out:
+        rows = csv.writer(out)
+        rows.writerow(COLUMNS)
+        for f in result.findings:
+            if f.status == PASS:
+                passes[f.policy_id] += 1
+            elif f.status != NOT_APPLICABLE:
+                rows.writerow([cell(v) for v in _row(f)])
+        for p in result.policies:
+            rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "",
+                           f"{passes[p.id]} VMs pass", "", ""])
+
+
+def _row(f: Finding) -> tuple[object, ...]:
+    notes = f.annotations
+    exemption = notes.get("exemption") or {}
+    return (f.policy_id, f.severity, f.cause, f.status, notes.get("verdict", f.status), 1, f.resource_name,
+            f.resource_group, f.subscription_id, f.resource_id, f.message, exemption.get("id", ""),
+            notes.get("baseline", ""))

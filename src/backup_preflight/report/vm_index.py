@@ -1,0 +1,131 @@
+"""The compact per-VM index report.html renders its VM list from: every VM of the estate, at any size.
+
+Listing 1.7 M findings as HTML would not open; capping them hid failing VMs. Instead every VM is
+one short JSON row — name, where it lives, one status letter per cause, and only its findings
+that need attention (fail, error, unknown, exempt) — and repeated text (messages, evidence,
+resource-id prefixes) is stored once and referred to by number. The page's script pages, sorts,
+searches and opens a VM from that. VMs whose only problems are unknowns are also grouped by
+reason, because those are fixed per reason (enable metrics), not per VM.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from backup_preflight.findings import (
+    ERROR,
+    EXEMPT,
+    FAIL,
+    NOT_APPLICABLE,
+    PASS,
+    SEVERITY_RANK,
+    UNKNOWN,
+    Finding,
+)
+from backup_preflight.report.view import exemption_note
+from backup_preflight.results import ScanResult
+
+#: One letter per status; for a cause, the VM shows its worst letter (first in this order).
+LETTERS = {FAIL: "f", ERROR: "e", UNKNOWN: "u", EXEMPT: "x", PASS: "p", NOT_APPLICABLE: "-"}
+_RANK = {letter: i for i, letter in enumerate("feuxp-")}
+#: Evidence lines kept per finding; results.json has them all.
+MAX_EVIDENCE = 12
+
+
+class _Strings:
+    """Each distinct text once; rows refer to it by position."""
+
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self._pos: dict[str, int] = {}
+
+    def __call__(self, text: str) -> int:
+        pos = self._pos.get(text)
+        if pos is None:
+            pos = self._pos[text] = len(self.items)
+            self.items.append(text)
+        return pos
+
+
+class _Vm:
+    __slots__ = ("causes", "findings", "id", "name", "rg", "sub")
+
+    def __init__(self, f: Finding, ncauses: int) -> None:
+        self.id, self.name, self.sub, self.rg = f.resource_id, f.resource_name, f.subscription_id, f.resource_group
+        self.causes = ["-"] * ncauses
+        self.findings: list[Finding] = []
+
+
+def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
+    """The index as plain JSON-able data; `http_url` keeps only http(s) links from policy files."""
+    causes = sorted({p.cause for p in result.policies})
+    cause_pos = {c: i for i, c in enumerate(causes)}
+    policy_pos = {p.id: i for i, p in enumerate(result.policies)}
+    vms: dict[str, _Vm] = {}
+    for f in result.findings:
+        vm = vms.get(key := f.resource_id.lower())
+        if vm is None:
+            vm = vms[key] = _Vm(f, len(causes))
+        letter, slot = LETTERS[f.status], cause_pos[f.cause]
+        if _RANK[letter] < _RANK[vm.causes[slot]]:
+            vm.causes[slot] = letter
+        if f.status in (FAIL, ERROR, UNKNOWN, EXEMPT):
+            vm.findings.append(f)
+    ordered = sorted(vms.values(), key=_sort_key)
+    text, prefixes = _Strings(), _Strings()
+    where: list[list[Any]] = []
+    subs = _Strings()
+    rows = []
+    groups: Counter[tuple[int, int]] = Counter()
+    for vm in ordered:
+        prefix, _, last = vm.id.rpartition("/")
+        before = len(prefixes.items)
+        p = prefixes(prefix + "/" if prefix else "")
+        if p == before:
+            where.append([subs(vm.sub), vm.rg.lower()])
+        vm.findings.sort(key=lambda f: (_RANK[LETTERS[f.status]], SEVERITY_RANK[f.severity], f.policy_id))
+        row: list[Any] = [vm.name, p, "".join(vm.causes), [_finding(f, policy_pos, text) for f in vm.findings]]
+        if last != vm.name:
+            row.append(last)
+        rows.append(row)
+        if vm.findings and all(f.status == UNKNOWN for f in vm.findings):
+            groups.update({(policy_pos[f.policy_id], text(f.message)) for f in vm.findings})
+    return {
+        "causes": causes,
+        "policies": [{"id": p.id, "title": p.title, "severity": p.severity, "cause": p.cause,
+                      "fix": p.remediation,
+                      "refs": [[r.get("title") or "docs", u] for r in p.references if (u := http_url(r.get("url")))]}
+                     for p in result.policies],
+        "subs": subs.items,
+        "prefixes": [[s, *w] for s, w in zip(prefixes.items, where, strict=True)],
+        "text": text.items,
+        "vms": rows,
+        "groups": [[pol, msg, n] for (pol, msg), n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))],
+    }
+
+
+def _sort_key(vm: _Vm) -> tuple[int, int, int, str]:
+    """Most severe failure first, then most failures, then most unknowns; the id breaks ties."""
+    failing = [f for f in vm.findings if f.status in (FAIL, ERROR)]
+    worst = min((SEVERITY_RANK[f.severity] for f in failing), default=9)
+    unknown = sum(f.status == UNKNOWN for f in vm.findings)
+    return (worst, -len(failing), -unknown, vm.id.lower())
+
+
+def _finding(f: Finding, policy_pos: dict[str, int], text: Any) -> list[Any]:
+    """[policy, status letter, message, [evidence…], extras?]; extras only when annotated."""
+    row: list[Any] = [policy_pos[f.policy_id], LETTERS[f.status], text(f.message),
+                      [text(e) for e in f.evidence[:MAX_EVIDENCE]]]
+    if len(f.evidence) > MAX_EVIDENCE:
+        row[3].append(text(f"… {len(f.evidence) - MAX_EVIDENCE} more in results.json"))
+    extras: dict[str, Any] = {}
+    if note := exemption_note(f):
+        extras["note"] = note
+    if mark := f.annotations.get("baseline"):
+        extras["baseline"] = mark
+    if expired := f.annotations.get("expiredExemption"):
+        extras["expired"] = f"Exemption {expired['id']} expired on {expired['expiresOn']} – no longer exempt."
+    if extras:
+        row.append(extras)
+    return row

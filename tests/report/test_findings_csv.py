@@ -1,0 +1,32 @@
+"""findings.csv read back with the csv module: rows add up to the scan's counts, formulas are defused."""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections import Counter
+from pathlib import Path
+
+from backup_preflight.report import findings_csv, outputs
+from scan_helpers import estate, run, write_snapshot
+
+
+def test_rows_add_up_to_results_json_and_formulas_are_defused(tmp_path: Path) -> None:
+    result = run(write_snapshot(tmp_path / "s.json", estate(extra=["=HYPERLINK(\"http://x\")", "+cmd|' /C calc'!A0"])))
+    outputs.write_all(result, tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    with (tmp_path / "out" / "findings.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    assert tuple(rows[0]) == findings_csv.COLUMNS
+    counted: Counter[str] = Counter()
+    for row in rows:
+        counted[row["status"]] += int(row["count"])
+    expected = {k: v for k, v in results["summary"]["byStatus"].items() if k != "notApplicable"}
+    assert dict(counted) == {k: v for k, v in expected.items() if v}
+    attention = [f for f in results["findings"] if f["status"] not in ("pass", "notApplicable")]
+    assert sorted((r["policyId"], r["resourceId"]) for r in rows if r["status"] != "pass") == \
+        sorted((f["policyId"], f["resourceId"]) for f in attention)
+    assert len([r for r in rows if r["status"] == "pass"]) == len(results["policies"])
+    names = {r["resourceName"] for r in rows}
+    assert "'=HYPERLINK(\"http://x\")" in names and "'+cmd|' /C calc'!A0" in names
+    assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values())
