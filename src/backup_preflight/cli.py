@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="results.json of an earlier scan: mark findings new/unchanged, list fixed ones")
     scan.add_argument("--fail-on-new", action="store_true",
                       help="with --baseline: only findings the baseline did not have break the gate")
+    scan.add_argument("--service-tags", type=Path, metavar="FILE",
+                      help="Microsoft's service-tag JSON (ServiceTags_Public_*.json or `az network list-service-tags`):"
+                           " decides NSG rules and routes on public CIDRs against the Storage tag exactly")
     scan.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
                       help="ARM/Bicep what-if JSON (az deployment ... what-if --no-pretty-print), repeatable: "
                            "judge the estate as the deployment would leave it; only new failures break the gate")
@@ -78,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     _policy_flags(verify)
     verify.add_argument("--exemptions", type=Path, metavar="FILE",
                         help="the exemptions file the results were produced with, if any")
+    verify.add_argument("--service-tags", type=Path, metavar="FILE",
+                        help="the service-tag file the results were produced with, if any")
 
     collect = sub.add_parser("collect", help="collect a snapshot from Azure")
     _live_flags(collect)
@@ -161,6 +166,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--what-if compares with the current estate itself; it cannot be combined with --baseline")
     policies = _load_policies(args, args.policies)
     review = _load_review(args)
+    tags = _load_service_tags(args)
     what_if = None
     if args.what_if:
         from backup_preflight.whatif import load_what_ifs
@@ -174,6 +180,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from backup_preflight.collect import collect_snapshot
 
         source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
+    source.service_tags = tags
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     result = scan.run_scan(source, policies, gate, review, what_if=what_if)
     written = outputs.write_all(result, args.output_dir)
@@ -191,10 +198,18 @@ def _load_review(args: argparse.Namespace) -> Any:
                   fail_on_new=getattr(args, "fail_on_new", False))
 
 
+def _load_service_tags(args: argparse.Namespace) -> Any:
+    """Read the service-tag file before anything runs, so a bad file stops with exit 2."""
+    from backup_preflight import service_tags
+
+    return service_tags.load(args.service_tags) if args.service_tags else None
+
+
 def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight.review import verify
 
-    report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args))
+    report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args),
+                           _load_service_tags(args))
     sys.stdout.write(report.render())
     return EXIT_OK if report.matches else EXIT_FAILING
 

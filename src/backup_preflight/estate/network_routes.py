@@ -90,6 +90,7 @@ class _Entry:
     hop: str  # lowercase next hop type; "endpoint" for service-endpoint routes, "system" for 0.0.0.0/0
     text: str
     maybe: bool = False  # may or may not cover these addresses
+    coarse: bool = False  # AzureCloud: its prefixes may be shorter than the endpoint service's
 
 
 def _compile_route_table(row: dict, rt_id: str) -> _RouteTable:
@@ -144,16 +145,21 @@ def _contains(span: Span, address: int) -> bool:
 
 
 def _winners(covering: list[_Entry]) -> list[_Entry]:
-    """The routes that may be the longest match here: one when decided, several when lengths are unknown."""
-    known = max((e for e in covering if e.length is not None and not e.maybe),
-                key=lambda e: (e.length, e.rank))
-    tagged = [e for e in covering if e.length is None and not e.maybe]
-    winners = [known]
-    if tagged:
-        best_tag = max(tagged, key=lambda e: e.rank)
-        winners = [best_tag] if known.length < _SHORTEST_TAG_PREFIX else [known, best_tag]  # type: ignore[operator]
-    winners += [e for e in covering if e.maybe]
-    return winners
+    """The routes that may be the longest match here: one when decided, several when lengths are unknown.
+
+    Routes of unknown length are at least /9 and at most /32. The endpoint's own tag has the same
+    prefixes as its service-endpoint routes and beats them; AzureCloud's prefixes may be shorter
+    than the service's (`coarse`), so under an AzureCloud route the service endpoint may still win.
+    """
+    known = max((e for e in covering if e.length is not None and not e.maybe), key=lambda e: (e.length, e.rank))
+    tagged = sorted((e for e in covering if e.length is None and not e.maybe), key=lambda e: -e.rank)
+    possible = tagged[:1]
+    if tagged and tagged[0].coarse:
+        possible += [e for e in tagged if not e.coarse][:1]
+    length = known.length or 0
+    winners = [known] if length >= _SHORTEST_TAG_PREFIX or not possible else []
+    possible += [e for e in covering if e.maybe]  # they may not cover these addresses at all
+    return winners + [e for e in possible if length < 32 or e.rank > known.rank]
 
 
 def _outcome(winners: list[_Entry], subnet: _Subnet, target: _Target) -> _Finding:
@@ -226,7 +232,7 @@ def _tag_entries(prefix: _Prefix, target: _Target, hop: str, text: str) -> list[
     if listed is not None:
         return [_Entry(network_span(n), n.prefixlen, rank, hop, text) for n in listed]
     if own and in_region:
-        return [_Entry(target.universe, None, rank, hop, text)]
+        return [_Entry(target.universe, None, rank, hop, text, coarse=prefix.tag == "azurecloud")]
     if own:
         return []  # the same tag in another region: regional tags do not overlap
     return [_Entry(PUBLIC_V4, None, rank, hop, text, maybe=True)]

@@ -1,7 +1,7 @@
 """`verify`: re-evaluate a snapshot and confirm that a results.json says exactly what it would say now.
 
 Audit evidence: the snapshot hash, the policy set hash (documents + effective parameters), the
-exemptions file hash and every finding must match. Exemption expiry is judged at the original
+exemptions and service-tag file hashes and every finding must match. Exemption expiry is judged at the original
 scan's start time, so a results.json verifies the same way next year. Baseline marks are left
 out of the comparison: they describe another file, not the estate.
 """
@@ -18,6 +18,7 @@ from backup_preflight.report.results_json import finding_document
 from backup_preflight.results import Gate
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
+from backup_preflight.service_tags import ServiceTags
 
 #: Keys that describe a comparison with another results.json rather than the finding itself.
 IGNORED = frozenset({"baseline"})
@@ -47,16 +48,20 @@ class VerifyReport:
         return "\n".join(lines) + "\n"
 
 
-def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review) -> VerifyReport:
+def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review,
+           service_tags: ServiceTags | None = None) -> VerifyReport:
     doc, _ = load_results(results_path)
     recorded = doc["scan"]
     source = scan.snapshot_source(snapshots)
+    source.service_tags = service_tags
     result = scan.run_scan(source, policies, Gate(), review, as_of=recorded.get("startedAt"))
     report = VerifyReport()
     _same(report, "snapshot sha256", recorded.get("source", {}).get("sha256"), source.sha256)
     _same(report, "policy set sha256", recorded.get("policySetSha256"), policies.sha256)
     if recorded.get("policySetSha256") != policies.sha256:
         report.differences += _policy_differences(doc, result.run["parameters"], {p.id for p in policies.policies})
+    _same(report, "service tags sha256", (recorded.get("serviceTags") or {}).get("sha256"),
+          service_tags.sha256 if service_tags else None)
     _same(report, "exemptions sha256", (recorded.get("exemptions") or {}).get("sha256"),
           (result.run.get("exemptions") or {}).get("sha256"))
     remediation = {p.id: p.remediation for p in policies.policies}
