@@ -87,8 +87,12 @@ TAGS = ["Storage", "Storage.{vm}", "Storage.{pair}", "AzureCloud", "AzureCloud.{
         "AzureActiveDirectory", "Sql.WestEurope", "AzureMonitor"]
 NSG_DESTS = st.one_of(
     st.sampled_from(["*", "Internet", "VirtualNetwork", "AzureLoadBalancer", "ASG", *TAGS]), _cidrs())
-ROUTE_PREFIXES = st.one_of(st.sampled_from(["Storage", "Storage.{vm}", "Storage.{pair}", "AzureCloud",
-                                            "AzureCloud.{vm}", "AzureActiveDirectory", "AzureMonitor"]), _cidrs())
+ROUTE_PREFIXES = st.one_of(
+    st.sampled_from(["Storage", "Storage.{vm}", "Storage.{pair}", "AzureCloud", "AzureCloud.{vm}",
+                     "AzureActiveDirectory", "AzureMonitor"]),
+    st.sampled_from(["0.0.0.0/0", "0.0.0.0/1", "128.0.0.0/1", "20.0.0.0/8", "40.0.0.0/6", "0.0.0.0/2",  # tunnels
+                     "20.0.0.0/9", "20.60.0.0/16", "52.239.0.0/16", "20.150.8.5/32", "52.239.152.1/32"]),
+    _cidrs())
 
 RULES = st.builds(
     Rule,
@@ -106,18 +110,20 @@ ENDPOINTS = st.sampled_from([
 
 
 @st.composite
-def configs(draw: st.DrawFn) -> Config:
+def configs(draw: st.DrawFn, nsgs: bool = True, routes: bool = True) -> Config:
+    """A NIC's path; `nsgs`/`routes` False leave that part out, so each part is explored densely too."""
     region = draw(st.sampled_from(sorted(PAIRS)))
     unique = st.lists(RULES, max_size=5, unique_by=lambda r: r.priority)
+    no_nsg = st.none()
     cfg = Config(
         region=region,
         spelling=draw(st.sampled_from(REGION_SPELLING[region])),
-        nic_rules=draw(st.none() | unique),
-        subnet_rules=draw(st.none() | unique),
+        nic_rules=draw(no_nsg | unique if nsgs else no_nsg),
+        subnet_rules=draw(no_nsg | unique if nsgs else no_nsg),
         routes=draw(st.none() | st.lists(st.tuples(ROUTE_PREFIXES, st.sampled_from(
-            ["None", "Internet", "VirtualAppliance", "VirtualNetworkGateway"])), max_size=4,
-            unique_by=lambda r: r[0])),
-        endpoints=draw(st.lists(ENDPOINTS, max_size=2)),
+            ["None", "Internet", "VirtualAppliance", "VirtualNetworkGateway"])), min_size=1, max_size=4,
+            unique_by=lambda r: r[0])) if routes else None,
+        endpoints=draw(st.lists(ENDPOINTS, max_size=2)) if routes else [],
         private=draw(st.booleans()),
         nat=draw(st.booleans()),
         public_ip=draw(st.booleans()),
@@ -167,34 +173,27 @@ def oracle(cfg: Config, with_file: bool) -> bool | None:
 
 
 def worlds(cfg: Config, with_file: bool) -> list[World]:
-    tags = {cfg.resolve(t).lower() for t in TAGS} | {"storage." + r for r in PAIRS} | {
-        "storage." + p for p in PAIRS.values()}
+    tags = {cfg.resolve(t).lower() for t in TAGS} | {f"storage.{r}" for pair in PAIRS.items() for r in pair}
     unknown = [NEVER_LISTED] + ([] if with_file else list(MAYBE_LISTED))
-    variants: list[dict[str, int | None]] = [{}] + [{t: n for t in unknown} for n in (9, 32)]
+    variants: list[dict[str, int | None]] = [{t: None for t in unknown}] + [{t: n for t in unknown} for n in (9, 32)]
     out = []
     universe = FILE[f"storage.{cfg.region}"]
-    for address in _points(cfg, universe):
-        for variant in variants:
-            known = {t: _longest(address, FILE[t]) for t in tags if t in FILE and t not in unknown}
-            out.append(World(address, known | {t: variant.get(t) for t in unknown}))
+    for address in _points(cfg, universe, [n for nets in FILE.values() for n in nets]):
+        known = {t: _longest(address, FILE[t]) for t in tags if t in FILE and t not in unknown}
+        out += [World(address, known | variant) for variant in variants]
     if not with_file:
-        public = [PRIVATE_FREE]
-        for address in _points(cfg, public):
+        for address in _points(cfg, [IPv4("0.0.0.0/0")], []):
             for storage, cloud in ((9, 9), (32, 9), (32, 32)):
-                for variant in variants:
-                    lengths: dict[str, int | None] = {t: None for t in tags}
-                    lengths |= {"storage": storage, f"storage.{cfg.region}": storage, "azurecloud": cloud,
-                                f"azurecloud.{cfg.region}": cloud}
-                    out.append(World(address, lengths | {t: variant.get(t) for t in unknown}))
+                lengths: dict[str, int | None] = dict.fromkeys(tags)
+                lengths |= {"storage": storage, f"storage.{cfg.region}": storage, "azurecloud": cloud,
+                            f"azurecloud.{cfg.region}": cloud}
+                out += [World(address, lengths | variant) for variant in variants]
     return out
 
 
-PRIVATE_FREE = IPv4("0.0.0.0/0")
-
-
-def _points(cfg: Config, universe: list[IPv4]) -> list[ipaddress.IPv4Address]:
-    """One address per stretch that every prefix in play treats alike: all prefix boundaries."""
-    nets = [IPv4(d) for d in _all_cidrs(cfg)] + PRIVATE + [n for nets in FILE.values() for n in nets] + universe
+def _points(cfg: Config, universe: list[IPv4], more: list[IPv4]) -> list[ipaddress.IPv4Address]:
+    """One public address of `universe` per stretch that every prefix in play treats alike."""
+    nets = [IPv4(d) for d in _all_cidrs(cfg)] + PRIVATE + more + universe
     bounds = {int(n.network_address) for n in nets} | {int(n.broadcast_address) + 1 for n in nets}
     points = []
     for b in sorted(bounds):
@@ -330,9 +329,25 @@ def _rule_row(cfg: Config, r: Rule, i: int) -> dict:
     return row
 
 
-@settings(max_examples=2000, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(configs(), st.booleans())
-def test_scanner_agrees_with_the_oracle(cfg: Config, with_file: bool) -> None:
+def _agrees(cfg: Config, with_file: bool) -> None:
     expected = oracle(cfg, with_file)
     value, evidence = production(cfg, with_file)
     assert value is expected, f"scanner {value}, oracle {expected}:\n{evidence}"
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs(nsgs=False), st.booleans())
+def test_routes_and_endpoints_agree_with_the_oracle(cfg: Config, with_file: bool) -> None:
+    _agrees(cfg, with_file)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs(routes=False), st.booleans())
+def test_nsg_rules_agree_with_the_oracle(cfg: Config, with_file: bool) -> None:
+    _agrees(cfg, with_file)
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(configs(), st.booleans())
+def test_whole_path_agrees_with_the_oracle(cfg: Config, with_file: bool) -> None:
+    _agrees(cfg, with_file)

@@ -434,11 +434,12 @@ def _tag_universe(tag: str, region: str, name: str, tags: ServiceTags | None) ->
     if tags is None:
         return PUBLIC_V4, (f"the public IPv4 addresses {name} may use (its prefixes are known only from a "
                            "service-tag file, --service-tags)")
-    for listed, scope in ((f"{tag}.{region}", "{n} IPv4 prefixes of " + name),
-                          (tag, "{n} IPv4 prefixes of " + tag + f" (the file does not list {name})")):
+    fallback = (tag, name.partition(".")[0], f", which does not list {name}")
+    for listed, shown, note in ((f"{tag}.{region}", name, ""), fallback):
         nets = [n for n in tags.get(listed) or () if n.version == 4]
         if nets:
-            return union(map(network_span, nets)), f"the {scope.format(n=len(nets))} in the service-tag file"
+            scope = f"the {len(nets)} IPv4 prefixes of {shown} in the service-tag file{note}"
+            return union(map(network_span, nets)), scope
     return PUBLIC_V4, f"the public IPv4 addresses {name} may use (the service-tag file does not list {tag})"
 
 
