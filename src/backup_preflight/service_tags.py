@@ -66,6 +66,8 @@ def load(path: Path) -> ServiceTags:
         nets = []
         for j, text in enumerate(raw):
             try:
+                if not isinstance(text, str):
+                    raise TypeError(text)
                 nets.append(ipaddress.ip_network(text, strict=False))
             except (TypeError, ValueError):
                 problems.append(Problem(label, f"{where}/properties/addressPrefixes/{j}",
