@@ -1,26 +1,32 @@
 """Outbound reachability of Azure Backup endpoints from a VM's NICs, decided from Resource Graph rows.
 
 Pure and I/O-free. For every NIC the path is: the NIC's NSG, then its subnet's NSG (both must allow),
-then the subnet's route table, then the subnet's default outbound access. Each stage answers True
-(allowed), False (blocked) or None (cannot be proven either way), with a sentence naming exactly what
-decided. Results are three-valued so that anything the scanner cannot see (specific CIDRs against a
-service tag, application security groups, appliances behind a UDR, missing rows) surfaces as unknown,
-never as a guessed pass or a false failure.
+then the subnet's effective routes and outbound access. Each stage partitions the endpoint's
+addresses (for the Storage tag: the prefixes of Storage.<region> in Microsoft's service-tag file
+when the user gave one, else every public IPv4 address) into allowed, blocked and unknown parts,
+each with a sentence naming what decided. An address is reached when every stage allows it; the
+endpoint is allowed (True) when all its addresses are, blocked (False) when none is, and unknown
+(None) otherwise, or when anything the scanner cannot see (an appliance, a missing row, a tag not
+in the file) could change the answer: never a guessed pass or a false failure.
 
 This module holds the public `Endpoint`, `Verdict` and `NetworkModel` with its caches; NSG rules,
-prefixes, ports and service tags are compiled and matched in `network_rules`, routes and default
-outbound access in `network_routes` (each documents its own conservative choices).
+prefixes, ports and service tags are compiled and matched in `network_rules`, routes, service
+endpoints and outbound access in `network_routes` (each documents its semantics), address sets in
+`addresses`.
 
 Scale: 100,000 VMs share a few hundred NSGs and subnets, so each NSG and route table is compiled once
 into sorted tuples (NSGs with identical rules, such as per-VM portal NSGs, share one decided rule set),
-NSG verdicts are cached per (NSG, level, subnet prefixes, endpoints in the region), and
-the whole per-NIC verdict is cached per (NIC NSG, subnet, NIC egress, region, endpoints, declared) and
+NSG decisions are cached per (NSG, level, subnet prefixes, endpoints in the region), and
+the whole per-NIC verdict is cached per (NIC NSG, subnet, NIC egress, region, endpoints, flags) and
 shared, as the same `Verdict` object, by every NIC behind that combination.
 
 Conservative choices (decided here, documented once):
 
 * The primary IP configuration (or the first one) carries outbound traffic: its subnet, public IP
   and load-balancer backend pools are what count.
+* A VNet may learn BGP routes when its GatewaySubnet is in use, a virtual network gateway row sits
+  in it, or one of its peerings uses the remote gateway; a route table with
+  disableBgpRoutePropagation=true stops that for its subnets.
 """
 
 from __future__ import annotations
