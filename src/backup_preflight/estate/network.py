@@ -120,6 +120,7 @@ class NetworkModel:
         self._rules: dict[tuple, _Rule | None] = {}
         self._route_tables: dict[str, _RouteTable | None] = {}
         self._nsg_findings: dict[tuple, tuple[tuple[_Piece, ...], ...]] = {}
+        self._paths: dict[tuple, tuple[tuple[_Piece, ...], ...]] = {}
         self._targets: dict[tuple[Endpoint, str], _Target] = {}
         self._verdicts: dict[tuple, Verdict] = {}
 
@@ -222,8 +223,12 @@ class NetworkModel:
             sprops = _props(subnet)
             stages.append(self._nsg_stage(_ref(sprops, "networkSecurityGroup").lower(), f"on subnet '{label}'",
                                           subnet_prefixes, targets))
-            path = self._path(subnet_id, subnet, label, region, has_public_ip, in_lb_pool, flags)
-            stages.append(tuple(_path_pieces(path, t) for t in targets))
+            key = (subnet_id, has_public_ip, in_lb_pool, region, flags, targets)
+            paths = self._paths.get(key)
+            if paths is None:  # shared by every NSG combination on this subnet
+                path = self._path(subnet_id, subnet, label, region, has_public_ip, in_lb_pool, flags)
+                paths = self._paths[key] = tuple(_path_pieces(path, t) for t in targets)
+            stages.append(paths)
         return _verdict(targets, [tuple(stage[i] for stage in stages) for i in range(len(targets))])
 
     def _path(self, subnet_id: str, subnet: dict, label: str, region: str, has_public_ip: bool, in_lb_pool: bool,
