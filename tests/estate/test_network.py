@@ -409,7 +409,7 @@ def test_service_tag_route_is_more_specific_than_default_route(estate: Estate) -
     assert estate.verdict().value is False
 
 
-def test_specific_cidr_route_is_ignored_for_service_tags(estate: Estate) -> None:
+def test_private_cidr_route_does_not_cover_storage(estate: Estate) -> None:
     estate.routes(("route1", "10.0.3.0/24", "None"))
     verdict = estate.verdict()
     assert verdict.value is True

@@ -399,8 +399,9 @@ def _target_verdict(target: _Target, stages: tuple[tuple[_Piece, ...], ...]) -> 
         blocked = _texts_by_span(valued, False)
         for text, span in blocked.items():
             lines[f"{text}, for part of {target.scope}: {describe(span)}"] = None
+        on_blocked = {text for _, value, found in valued if value is False for _, text in found}
         for text, span in _texts_by_span(valued, True).items():
-            if text not in blocked and not any(text == t for _, v, found in valued if v is False for _, t in found):
+            if text not in on_blocked:  # what lets the other addresses through
                 lines[f"{text} — allowed for part of {target.scope}: {describe(span)}"] = None
     return None, tuple(lines)
 
