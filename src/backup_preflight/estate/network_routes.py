@@ -169,8 +169,9 @@ def _outcome(winners: list[_Entry], subnet: _Subnet, target: _Target) -> _Findin
     values = {v for v, _ in results}
     if len(values) == 1:
         return values.pop(), " or ".join(t for _, t in results)
-    return None, (f"the route that wins depends on the prefix lengths of {target.destination}, known only "
-                  f"from a service-tag file: either {' or '.join(t for _, t in results)}")
+    unknown = (f"the prefix lengths of {target.destination}, known only from a service-tag file" if target.tags is None
+               else "the prefixes of a service tag the service-tag file does not list")
+    return None, f"the route that wins depends on {unknown}: either {' or '.join(t for _, t in results)}"
 
 
 def _hop_outcome(entry: _Entry, subnet: _Subnet) -> _Finding:
