@@ -68,8 +68,8 @@ class _Target:
     """An endpoint pre-parsed once per model: tag (base, region) or network, and its address set.
 
     `universe` holds every address the endpoint may be; `scope` says in words where it came from,
-    for evidence when its addresses are treated differently. Both follow from the other fields and
-    the model's service tags, so they take no part in equality.
+    for evidence when its addresses are treated differently; `tags` are the model's service tags.
+    All three follow from the other fields within one model, so they take no part in equality.
     """
 
     label: str
