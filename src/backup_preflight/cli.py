@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="results.json of an earlier scan: mark findings new/unchanged, list fixed ones")
     scan.add_argument("--fail-on-new", action="store_true",
                       help="with --baseline: only findings the baseline did not have break the gate")
+    scan.add_argument("--service-tags", type=Path, metavar="FILE",
+                      help="Microsoft's service-tag JSON (ServiceTags_Public_*.json or `az network list-service-tags`):"
+                           " decides NSG rules and routes on public CIDRs against the Storage tag exactly")
     scan.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
                       help="ARM/Bicep what-if JSON (az deployment ... what-if --no-pretty-print), repeatable: "
                            "judge the estate as the deployment would leave it; only new failures break the gate")
@@ -111,6 +114,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="the exemptions file the results were produced with, if any")
     verify.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
                         help="the what-if file(s) the results were produced with, if any (checked by SHA-256)")
+    verify.add_argument("--service-tags", type=Path, metavar="FILE",
+                        help="the service-tag file the results were produced with, if any")
 
     collect = sub.add_parser("collect", help="collect a snapshot from Azure")
     _live_flags(collect)
@@ -219,6 +224,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     policies = _load_policies(args, args.policies)
     review = _load_review(args)
     log = logging.getLogger("backup_preflight.scan")
+    tags = _load_service_tags(args)
     what_if = None
     if args.what_if:
         from backup_preflight.whatif import load_what_ifs
@@ -234,6 +240,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from backup_preflight.collect import collect_snapshot
 
         source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
+    source.service_tags = tags
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     with logs.phase(log, f"building the estate and evaluating {len(policies.policies)} policies"):
         result = scan.run_scan(source, policies, gate, review, what_if=what_if)
@@ -266,6 +273,13 @@ def _load_review(args: argparse.Namespace) -> Any:
                   fail_on_new=getattr(args, "fail_on_new", False))
 
 
+def _load_service_tags(args: argparse.Namespace) -> Any:
+    """Read the service-tag file before anything runs, so a bad file stops with exit 2."""
+    from backup_preflight import service_tags
+
+    return service_tags.load(args.service_tags) if args.service_tags else None
+
+
 def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight.review import verify
     from backup_preflight.whatif import load_what_ifs
@@ -274,7 +288,7 @@ def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
         args.parameters = args.results  # the parameter values the results recorded (scan.parameters)
     what_if = load_what_ifs(args.what_if) if args.what_if else None
     report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args),
-                           what_if)
+                           what_if, _load_service_tags(args))
     sys.stdout.write(report.render())
     return EXIT_OK if report.matches else EXIT_FAILING
 

@@ -19,6 +19,7 @@ from backup_preflight.policy.loader import PolicySet
 from backup_preflight.results import Gate, ScanResult, exit_code, summarize
 from backup_preflight.review import Review
 from backup_preflight.review import baseline as baseline_mod
+from backup_preflight.service_tags import ServiceTags
 from backup_preflight.whatif import gate as gate_mod
 from backup_preflight.whatif.parse import WhatIf
 
@@ -30,6 +31,8 @@ class Source:
     kind: str  # demo | snapshot | live
     snapshot: snapshot.Snapshot
     files: list[dict[str, str]] = field(default_factory=list)
+    #: Microsoft's service-tag prefixes (`--service-tags`), recorded with the file's hash.
+    service_tags: ServiceTags | None = None
 
     @property
     def sha256(self) -> str:
@@ -84,12 +87,12 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     snap = source.snapshot
     plan = None
     if what_if is not None:
-        current = evaluate(policies, build_estate(snap, clock).vms, snap.queries)
+        current = evaluate(policies, build_estate(snap, clock, source.service_tags).vms, snap.queries)
         plan = gate_mod.predict(snap, what_if)
         snap = plan.predicted
         review = replace(review or Review(), fail_on_new=True,
                          baseline=baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256))
-    estate = build_estate(snap, clock)
+    estate = build_estate(snap, clock, source.service_tags)
     findings = evaluate(policies, estate.vms, snap.queries)
     reviewed = review.apply(findings, as_of or started) if review else {}
     if plan is not None:
@@ -110,6 +113,7 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         "collectedAt": snap.collected_at,
         "policySetSha256": policies.sha256,
         "parameters": policies.parameters(),
+        **({"serviceTags": source.service_tags.describe()} if source.service_tags else {}),
         **reviewed,
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,

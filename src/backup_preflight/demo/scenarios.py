@@ -83,7 +83,7 @@ SCENARIOS: tuple[Scenario, ...] = (
     Scenario("extension-handler-not-ready", EXTENSION, "fail", 0.005, {**_SEEN, "handler_ready": False}, True),
     Scenario("extension-handler-old", EXTENSION, "fail", 0.004,
              {**_SEEN, "os": "Linux", "handler_version": "1.0.90.0"}),  # below the article's 1.0.91.0
-    Scenario("extension-not-installed-yet", EXTENSION, "pass", 0.01,
+    Scenario("extension-not-installed-yet", EXTENSION, "pass", 0.01,  # guest facts: EXT-004 on Windows
              {**_SEEN, "extension": None, "last_backup": None, "guestfacts": True}),
     Scenario("iaasvmprovider-disabled", EXTENSION, "fail", 0.004,
              {"os": "Windows", "provider_service": "Disabled", "guestfacts": True}),
@@ -117,6 +117,10 @@ SCENARIOS: tuple[Scenario, ...] = (
              verdicts={"VMBK-PROT-001": "pass", "VMBK-PROT-002": "fail"}),
     Scenario("moved-to-new-vault", PROTECTION, "pass", 0.01, {"old_item": True},
              verdicts={"VMBK-PROT-001": "pass", "VMBK-PROT-002": "pass"}),
+    # outbound-connectivity, Azure's route and NSG semantics (showcase only: weight 0 keeps other draws)
+    Scenario("route-halves-to-none", OUTBOUND, "fail", 0.0, {"subnet": "halves"}, True),
+    Scenario("storage-endpoint-beats-blackhole", OUTBOUND, "pass", 0.0, {"subnet": "endpoint", "public_ip": False}),
+    Scenario("private-allow-then-deny-internet", OUTBOUND, "fail", 0.0, {"nics": ("allow-private",)}, True),
 )
 _BY_NAME = {s.name: s for s in SCENARIOS}
 _FULLY_OBSERVED = _BY_NAME["healthy-fully-observed"]
@@ -182,11 +186,18 @@ SUBNETS: dict[str, tuple[str, str | None, str | None, bool | None, bool]] = {
     "firewall": ("snet-egress-fw", "default", "firewall", None, False),
     "private": ("snet-private", "default", None, False, False),
     "private-nat": ("snet-private-nat", "default", None, False, True),
+    "halves": ("snet-tunnel-halves", "default", "halves", None, False),
+    "endpoint": ("snet-storage-endpoint", "default", "blackhole", False, False),
 }
+#: Azure's region pairs, for service endpoints' `locations` (the VNet's region and its pair).
+PAIRED_REGIONS = {"westeurope": "northeurope", "northeurope": "westeurope", "eastus2": "centralus",
+                  "centralus": "eastus2", "uksouth": "ukwest", "swedencentral": "swedensouth"}
+#: subnet kind -> its service endpoints (Microsoft.Storage for the region and its pair)
+SERVICE_ENDPOINTS = {"endpoint": ("Microsoft.Storage", "Microsoft.KeyVault")}
 SUBNET_INDEX = {kind: i for i, kind in enumerate(SUBNETS)}
 SUBNET_NSGS = ("default", "restricted")
-NIC_NSGS = ("standard", "deny-storage", "deny-plural", "allow-web", "storage-first")
-ROUTE_TABLES = ("onprem", "blackhole", "firewall")
+NIC_NSGS = ("standard", "deny-storage", "deny-plural", "allow-web", "storage-first", "allow-private")
+ROUTE_TABLES = ("onprem", "blackhole", "firewall", "halves")
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,8 +12,10 @@ from backup_preflight.demo.arm import Row, arg_row, upper_tail
 from backup_preflight.demo.plan import Estate, Site, VmPlan
 from backup_preflight.demo.scenarios import (
     NIC_NSGS,
+    PAIRED_REGIONS,
     REGIONS,
     ROUTE_TABLES,
+    SERVICE_ENDPOINTS,
     SUBNET_INDEX,
     SUBNET_NSGS,
     SUBNETS,
@@ -51,6 +53,9 @@ def _vnet_row(estate: Estate, site: Site) -> Row:
             props["natGateway"] = {"id": site.nat_id}
         if default_outbound is not None:
             props["defaultOutboundAccess"] = default_outbound
+        if kind in SERVICE_ENDPOINTS:
+            props["serviceEndpoints"] = [{"provisioningState": "Succeeded", "service": service, "locations": [
+                site.region, PAIRED_REGIONS.get(site.region, site.region)]} for service in SERVICE_ENDPOINTS[kind]]
         props["privateEndpointNetworkPolicies"] = "Disabled"
         props["privateLinkServiceNetworkPolicies"] = "Enabled"
         subnets.append({"name": name, "id": site.subnet_id(kind), "properties": props,
@@ -91,6 +96,8 @@ def _custom_rules(site: Site, kind: str, nsg_id: str) -> list[Row]:
                   f"Storage.{REGIONS[site.region]}"),
             vnet_out,
             _rule(nsg_id, "Deny-All-Outbound", 4000, "Outbound", "Deny", "*", "*", "*")],
+        "allow-private": [_rule(nsg_id, "Allow-Private-HTTPS", 100, "Outbound", "Allow", ["443", "8443"], "10.0.0.0/8"),
+                          _rule(nsg_id, "Deny-Internet-Outbound", 4000, "Outbound", "Deny", "*", "Internet", "*")],
     }
     return rules[kind]
 
@@ -140,7 +147,9 @@ def _route_table_row(estate: Estate, site: Site, kind: str) -> Row:
     onprem = ("to-onprem", "192.168.0.0/16", "VirtualNetworkGateway", None)
     routes = {"onprem": [onprem],
               "blackhole": [("default-blackhole", "0.0.0.0/0", "None", None)],
-              "firewall": [("default-to-firewall", "0.0.0.0/0", "VirtualAppliance", "10.255.0.4"), onprem]}[kind]
+              "firewall": [("default-to-firewall", "0.0.0.0/0", "VirtualAppliance", "10.255.0.4"), onprem],
+              "halves": [("low-half-blackhole", "0.0.0.0/1", "None", None),
+                         ("high-half-blackhole", "128.0.0.0/1", "None", None)]}[kind]
     rendered = []
     for name, prefix, hop, hop_ip in routes:
         props: Row = {"provisioningState": "Succeeded", "addressPrefix": prefix, "nextHopType": hop}

@@ -1,26 +1,32 @@
 """Outbound reachability of Azure Backup endpoints from a VM's NICs, decided from Resource Graph rows.
 
 Pure and I/O-free. For every NIC the path is: the NIC's NSG, then its subnet's NSG (both must allow),
-then the subnet's route table, then the subnet's default outbound access. Each stage answers True
-(allowed), False (blocked) or None (cannot be proven either way), with a sentence naming exactly what
-decided. Results are three-valued so that anything the scanner cannot see (specific CIDRs against a
-service tag, application security groups, appliances behind a UDR, missing rows) surfaces as unknown,
-never as a guessed pass or a false failure.
+then the subnet's effective routes and outbound access. Each stage partitions the endpoint's
+addresses (for the Storage tag: the prefixes of Storage.<region> in Microsoft's service-tag file
+when the user gave one, else every public IPv4 address) into allowed, blocked and unknown parts,
+each with a sentence naming what decided. An address is reached when every stage allows it; the
+endpoint is allowed (True) when all its addresses are, blocked (False) when none is, and unknown
+(None) otherwise, or when anything the scanner cannot see (an appliance, a missing row, a tag not
+in the file) could change the answer: never a guessed pass or a false failure.
 
 This module holds the public `Endpoint`, `Verdict` and `NetworkModel` with its caches; NSG rules,
-prefixes, ports and service tags are compiled and matched in `network_rules`, routes and default
-outbound access in `network_routes` (each documents its own conservative choices).
+prefixes, ports and service tags are compiled and matched in `network_rules`, routes, service
+endpoints and outbound access in `network_routes` (each documents its semantics), address sets in
+`addresses`.
 
 Scale: 100,000 VMs share a few hundred NSGs and subnets, so each NSG and route table is compiled once
 into sorted tuples (NSGs with identical rules, such as per-VM portal NSGs, share one decided rule set),
-NSG verdicts are cached per (NSG, level, subnet prefixes, endpoints in the region), and
-the whole per-NIC verdict is cached per (NIC NSG, subnet, NIC egress, region, endpoints, declared) and
+NSG decisions are cached per (NSG, level, subnet prefixes, endpoints in the region), and
+the whole per-NIC verdict is cached per (NIC NSG, subnet, NIC egress, region, endpoints, flags) and
 shared, as the same `Verdict` object, by every NIC behind that combination.
 
 Conservative choices (decided here, documented once):
 
 * The primary IP configuration (or the first one) carries outbound traffic: its subnet, public IP
   and load-balancer backend pools are what count.
+* A VNet may learn BGP routes when its GatewaySubnet is in use, a virtual network gateway row sits
+  in it, or one of its peerings uses the remote gateway; a route table with
+  disableBgpRoutePropagation=true stops that for its subnets.
 """
 
 from __future__ import annotations
@@ -28,33 +34,36 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from backup_preflight.estate.addresses import PUBLIC_V4, Span, describe, intersect, network_span, union
 from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
 from backup_preflight.estate.network_routes import (
     _compile_route_table,
-    _private_subnet_finding,
-    _route_finding,
+    _path_pieces,
     _RouteTable,
-    _service_endpoints,
+    _storage_endpoints,
+    _Subnet,
 )
 from backup_preflight.estate.network_rules import (
     _DOCUMENTED_RULES,
     _RULE_FIELDS,
     _compile_rule,
-    _Finding,
     _hashable,
     _IpNetwork,
     _networks,
     _Nsg,
-    _nsg_finding,
+    _nsg_pieces,
+    _Piece,
     _prefix,
     _Rule,
     _RuleSet,
     _Target,
 )
+from backup_preflight.service_tags import ServiceTags
 
 _VNET_TYPE = "microsoft.network/virtualnetworks"
 _SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
+_GATEWAY_TYPE = "microsoft.network/virtualnetworkgateways"
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,29 +89,58 @@ class Verdict:
 class NetworkModel:
     """Outbound verdicts for NICs over one inventory of Resource Graph rows, with shared caches."""
 
-    def __init__(self, rows_by_id: Mapping[str, dict]) -> None:
+    def __init__(self, rows_by_id: Mapping[str, dict], service_tags: ServiceTags | None = None) -> None:
         """rows_by_id: lowercase ARM id -> ARG row, for all rows of the `resources` table (NICs, VNets, NSGs,
-        route tables, public IPs, NAT gateways...). Builds a subnet index from VNet rows'
+        route tables, public IPs, NAT gateways, gateways...). Builds a subnet index from VNet rows'
         properties.subnets[] (and from standalone microsoft.network/virtualnetworks/subnets rows if
-        present)."""
+        present); types are compared case-insensitively. `service_tags`: Microsoft's service-tag
+        prefixes, when the user supplied the file."""
         self._rows = rows_by_id
+        self._tags = service_tags
         self._subnets: dict[str, dict] = {}
+        self._gateways: dict[str, str] = {}  # lowercase VNet id -> why it may learn BGP routes
         for row in rows_by_id.values():
-            kind = row.get("type")
+            kind = str(row.get("type") or "").lower()
             if kind == _VNET_TYPE:
                 subnets = _props(row).get("subnets")
                 for subnet in subnets if isinstance(subnets, list) else ():  # else unresolved: unknown
                     sid = subnet.get("id") if isinstance(subnet, dict) else None
                     if isinstance(sid, str):
                         self._subnets[sid.lower()] = subnet  # embedded copy wins over a standalone row
+                self._note_peerings(row)
             elif kind == _SUBNET_TYPE and isinstance(row.get("id"), str):
                 self._subnets.setdefault(row["id"].lower(), row)
+            elif kind == _GATEWAY_TYPE:
+                self._note_gateway(row)
+        for sid, subnet in self._subnets.items():
+            if sid.endswith("/subnets/gatewaysubnet") and _props(subnet).get("ipConfigurations"):
+                self._gateways.setdefault(_vnet_id(sid), f"VNet '{_vnet_name(sid)}' has a virtual network gateway "
+                                                         "(its GatewaySubnet is in use)")
         self._nsgs: dict[str, _Nsg | None] = {}
         self._rule_sets: dict[tuple[_Rule, ...], _RuleSet] = {}
         self._rules: dict[tuple, _Rule | None] = {}
         self._route_tables: dict[str, _RouteTable | None] = {}
-        self._nsg_findings: dict[tuple, tuple[_Finding, ...]] = {}
+        self._nsg_findings: dict[tuple, tuple[tuple[_Piece, ...], ...]] = {}
+        self._paths: dict[tuple, tuple[tuple[_Piece, ...], ...]] = {}
+        self._targets: dict[tuple[Endpoint, str], _Target] = {}
         self._verdicts: dict[tuple, Verdict] = {}
+
+    def _note_gateway(self, row: dict) -> None:
+        for config in _props(row).get("ipConfigurations") or ():
+            sid = _ref(_props(config), "subnet") if isinstance(config, dict) else ""
+            if sid:
+                name = row.get("name") or _last_segment(str(row.get("id") or "?"))
+                self._gateways[_vnet_id(sid.lower())] = (
+                    f"VNet '{_vnet_name(sid)}' has virtual network gateway '{name}'")
+
+    def _note_peerings(self, row: dict) -> None:
+        for peering in _props(row).get("virtualNetworkPeerings") or ():
+            pprops = _props(peering) if isinstance(peering, dict) else {}
+            if pprops.get("useRemoteGateways") in (True, "true", "True"):
+                remote = _ref(pprops, "remoteVirtualNetwork")
+                self._gateways.setdefault(str(row.get("id") or "").lower(), (
+                    f"VNet '{row.get('name') or '?'}' uses the gateway of peered VNet "
+                    f"'{_last_segment(remote) if remote else '?'}'"))
 
     def outbound(
         self,
@@ -111,6 +149,7 @@ class NetworkModel:
         endpoints: Sequence[Endpoint],
         *,
         egress_device_declared: bool = False,
+        assume_no_bgp_default: bool = True,
     ) -> Verdict:
         """All NICs (each must reach every endpoint) → one three-valued verdict: False if any NIC/endpoint
         is blocked, else None if any is unknown, else True. Evidence lists the deciding items (for a
@@ -119,11 +158,10 @@ class NetworkModel:
             return Verdict(None, ("the VM has no network interfaces to assess",))
         region_key = region.replace(" ", "").lower()
         eps = tuple(endpoints)
+        flags = (egress_device_declared, assume_no_bgp_default)
         if len(nic_ids) == 1:
-            return self._nic_verdict(nic_ids[0], region_key, eps, egress_device_declared)
-        per_nic = [
-            (nic_id, self._nic_verdict(nic_id, region_key, eps, egress_device_declared)) for nic_id in nic_ids
-        ]
+            return self._nic_verdict(nic_ids[0], region_key, eps, flags)
+        per_nic = [(nic_id, self._nic_verdict(nic_id, region_key, eps, flags)) for nic_id in nic_ids]
         value = _and(v.value for _, v in per_nic)
         evidence = tuple(
             f"NIC '{_last_segment(nic_id)}': {line}"
@@ -133,7 +171,7 @@ class NetworkModel:
         )
         return Verdict(value, evidence)
 
-    def _nic_verdict(self, nic_id: str, region: str, eps: tuple[Endpoint, ...], declared: bool) -> Verdict:
+    def _nic_verdict(self, nic_id: str, region: str, eps: tuple[Endpoint, ...], flags: tuple[bool, bool]) -> Verdict:
         """Resolve the NIC to its cache key; the shared verdict for that key is computed at most once."""
         nic = self._rows.get(nic_id.lower())
         if nic is None:
@@ -156,7 +194,7 @@ class NetworkModel:
             bool(ipconfig.get("loadBalancerBackendAddressPools")),
             region,
             eps,
-            declared,
+            flags,
         )
         verdict = self._verdicts.get(key)
         if verdict is None:
@@ -171,61 +209,57 @@ class NetworkModel:
         in_lb_pool: bool,
         region: str,
         eps: tuple[Endpoint, ...],
-        declared: bool,
+        flags: tuple[bool, bool],
     ) -> Verdict:
-        """Evaluate one (NIC NSG, subnet, NIC egress, region, endpoints, declared) combination."""
-        targets = tuple(_target(ep, region) for ep in eps)
+        """Evaluate one (NIC NSG, subnet, NIC egress, region, endpoints, flags) combination."""
+        targets = tuple(self._target(ep, region) for ep in eps)
         subnet = self._subnets.get(subnet_id)
-        per_target: list[list[_Finding]] = [[] for _ in targets]
         subnet_prefixes: tuple[_IpNetwork, ...] = ()
         if subnet is not None:
             sprops = _props(subnet)
             subnet_prefixes = _networks(sprops.get("addressPrefix"), sprops.get("addressPrefixes"))
-        self._nsg_stage(nic_nsg_id, "on the NIC", subnet_prefixes, targets, per_target)
+        stages = [self._nsg_stage(nic_nsg_id, "on the NIC", subnet_prefixes, targets)]
         if subnet is None:
-            for findings in per_target:
-                findings.append((None, f"subnet {subnet_id} is referenced but not in the collected rows"))
+            missing = f"subnet {subnet_id} is referenced but not in the collected rows"
+            stages.append(tuple(((t.universe, None, missing),) for t in targets))
         else:
-            self._subnet_stages(subnet, subnet_prefixes, has_public_ip, in_lb_pool, targets, declared, per_target)
-        return _verdict(targets, per_target)
+            label = _subnet_label(subnet)
+            sprops = _props(subnet)
+            stages.append(self._nsg_stage(_ref(sprops, "networkSecurityGroup").lower(), f"on subnet '{label}'",
+                                          subnet_prefixes, targets))
+            key = (subnet_id, has_public_ip, in_lb_pool, region, flags, targets)
+            paths = self._paths.get(key)
+            if paths is None:  # shared by every NSG combination on this subnet
+                path = self._path(subnet_id, subnet, label, region, has_public_ip, in_lb_pool, flags)
+                paths = self._paths[key] = tuple(_path_pieces(path, t) for t in targets)
+            stages.append(paths)
+        return _verdict(targets, [tuple(stage[i] for stage in stages) for i in range(len(targets))])
 
-    def _subnet_stages(
-        self,
-        subnet: dict,
-        prefixes: tuple[_IpNetwork, ...],
-        has_public_ip: bool,
-        in_lb_pool: bool,
-        targets: tuple[_Target, ...],
-        declared: bool,
-        per_target: list[list[_Finding]],
-    ) -> None:
-        """Subnet NSG, then routing, then default outbound access, appended per endpoint."""
+    def _path(self, subnet_id: str, subnet: dict, label: str, region: str, has_public_ip: bool, in_lb_pool: bool,
+              flags: tuple[bool, bool]) -> _Subnet:
+        """The route table, service endpoints, outbound access and BGP exposure of one subnet."""
         sprops = _props(subnet)
-        label = _subnet_label(subnet)
-        nsg_id = _ref(sprops, "networkSecurityGroup").lower()
-        self._nsg_stage(nsg_id, f"on subnet '{label}'", prefixes, targets, per_target)
         rt_id = _ref(sprops, "routeTable")
         table = self._route_table(rt_id.lower()) if rt_id else None
-        private_subnet = sprops.get("defaultOutboundAccess") in (False, "false", "False")
-        nat = _ref(sprops, "natGateway")
-        endpoints = _service_endpoints(sprops)
-        for target, findings in zip(targets, per_target, strict=True):
-            via_device = False
-            if not rt_id:
-                findings.append((True, f"no route table on subnet '{label}' (system routes)"))
-            elif table is None:
-                findings.append((None, f"route table {rt_id} is referenced but not in the collected rows"))
-            elif table.problem:
-                findings.append((None, f"route table '{table.name}' cannot be assessed: {table.problem}"))
-            else:
-                found, via_device = _route_finding(table, target, declared)
-                findings.append(found)
-            if private_subnet and not via_device:
-                if f"microsoft.{target.tag}" in endpoints:
-                    findings.append((True, f"subnet '{label}' has no default outbound access; "
-                                           f"{target.destination} is reached through its service endpoint"))
-                else:
-                    findings.append(_private_subnet_finding(label, nat, has_public_ip, in_lb_pool))
+        problem = ""
+        if rt_id and table is None:
+            problem = f"route table {rt_id} is referenced but not in the collected rows"
+        elif table is not None and table.problem:
+            problem = f"route table '{table.name}' cannot be assessed: {table.problem}"
+        bgp = self._gateways.get(_vnet_id(subnet_id), "")
+        if table is not None and not table.propagates_bgp:
+            bgp = ""
+        return _Subnet(label, table, problem, _storage_endpoints(sprops), region,
+                       sprops.get("defaultOutboundAccess") in (False, "false", "False"),
+                       _ref(sprops, "natGateway"), has_public_ip, in_lb_pool, bgp, flags[1], flags[0])
+
+    def _target(self, ep: Endpoint, region: str) -> _Target:
+        """Parse an endpoint once per model; a global tag (`Storage`) means that tag in the VM's region."""
+        key = (ep, region)
+        target = self._targets.get(key)
+        if target is None:
+            target = self._targets[key] = _target(ep, region, self._tags)
+        return target
 
     def _nsg_stage(
         self,
@@ -233,29 +267,25 @@ class NetworkModel:
         level: str,
         prefixes: tuple[_IpNetwork, ...],
         targets: tuple[_Target, ...],
-        per_target: list[list[_Finding]],
-    ) -> None:
-        """Append one finding per endpoint for the NSG at one level (none there: allowed at that level).
+    ) -> tuple[tuple[_Piece, ...], ...]:
+        """Per endpoint, the NSG's pieces at one level (none there: allowed at that level).
 
-        Findings are cached per (NSG, level, subnet prefixes, endpoints in this region), so an NSG shared by many
+        Cached per (NSG, level, subnet prefixes, endpoints in this region), so an NSG shared by many
         subnets or NICs is matched once per distinct context.
         """
         if not nsg_id:
-            for findings in per_target:
-                findings.append((True, f"no NSG {level}"))
-            return
+            return tuple(((t.universe, True, f"no NSG {level}"),) for t in targets)
         key = (nsg_id, level, prefixes, targets)
         cached = self._nsg_findings.get(key)
         if cached is None:
             nsg = self._nsg(nsg_id)
             if nsg is None:
-                miss = (None, f"NSG {nsg_id} ({level}) is referenced but not in the collected rows")
-                cached = tuple(miss for _ in targets)
+                miss = f"NSG {nsg_id} ({level}) is referenced but not in the collected rows"
+                cached = tuple(((t.universe, None, miss),) for t in targets)
             else:
-                cached = tuple(_nsg_finding(nsg, level, target, prefixes) for target in targets)
+                cached = tuple(_nsg_pieces(nsg, level, t, prefixes) for t in targets)
             self._nsg_findings[key] = cached
-        for findings, found in zip(per_target, cached, strict=True):
-            findings.append(found)
+        return cached
 
     def _nsg(self, nsg_id: str) -> _Nsg | None:
         if nsg_id not in self._nsgs:
@@ -330,25 +360,68 @@ def _and(values: Iterable[bool | None]) -> bool | None:
     return result
 
 
-def _verdict(targets: tuple[_Target, ...], per_target: list[list[_Finding]]) -> Verdict:
-    """Fold per-endpoint findings into one verdict; evidence keeps only the findings of the deciding value.
+def _verdict(targets: tuple[_Target, ...], stages: list[tuple[tuple[_Piece, ...], ...]]) -> Verdict:
+    """Fold per-endpoint results into one verdict; evidence keeps only the endpoints of the deciding value.
 
     Blocking and unknown sentences are grouped by sentence with the endpoints they concern; a pass is
     one line per group of endpoints that were allowed through the same rules and routes.
     """
-    value = _and(v for findings in per_target for v, _ in findings)
+    decided = [_target_verdict(t, s) for t, s in zip(targets, stages, strict=True)]
+    value = _and(v for v, _ in decided)
     groups: dict[object, list[str]] = {}
-    for target, findings in zip(targets, per_target, strict=True):
+    for target, (v, lines) in zip(targets, decided, strict=True):
+        if v is not value:
+            continue
         if value is True:
-            groups.setdefault(tuple(text for _, text in findings), []).append(target.label)
+            groups.setdefault(lines, []).append(target.label)
         else:
-            for v, text in findings:
-                if v is value:
-                    groups.setdefault(text, []).append(target.label)
+            for line in lines:
+                groups.setdefault(line, []).append(target.label)
     if value is True:
-        lines = tuple(f"{', '.join(labels)}: allowed — {'; '.join(t)}" for t, labels in groups.items())
-        return Verdict(True, lines or ("no endpoints to check",))
+        out = tuple(f"{', '.join(labels)}: allowed — {'; '.join(t)}" for t, labels in groups.items())  # type: ignore[arg-type]
+        return Verdict(True, out or ("no endpoints to check",))
     return Verdict(value, tuple(f"{', '.join(labels)}: {text}" for text, labels in groups.items()))
+
+
+def _target_verdict(target: _Target, stages: tuple[tuple[_Piece, ...], ...]) -> tuple[bool | None, tuple[str, ...]]:
+    """Per address, every stage must allow; the endpoint is decided when all its addresses agree.
+
+    Evidence: for a pass, every stage's sentence; for a block, the blocking sentences; for unknown,
+    the undecidable sentences and, when some addresses are blocked and others not, the blocking ones
+    with the addresses they concern.
+    """
+    pieces: list[tuple[Span, tuple[tuple[bool | None, str], ...]]] = [(target.universe, ())]
+    for stage in stages:
+        pieces = [(both, (*found, (v, text))) for span, found in pieces for part, v, text in stage
+                  if (both := intersect(span, part))]
+    valued = [(span, _and(v for v, _ in found), found) for span, found in pieces]
+    values = {v for _, v, _ in valued}
+    if values == {True}:
+        return True, tuple(dict.fromkeys(text for _, _, found in valued for _, text in found))
+    if values == {False}:
+        return False, tuple(dict.fromkeys(text for _, _, found in valued for v, text in found if v is False))
+    lines = dict.fromkeys(text for _, value, found in valued if value is None for v, text in found if v is None)
+    if False in values:
+        blocked = _texts_by_span(valued, False)
+        for text, span in blocked.items():
+            lines[f"{text}, for part of {target.scope}: {describe(span)}"] = None
+        on_blocked = {text for _, value, found in valued if value is False for _, text in found}
+        for text, span in _texts_by_span(valued, True).items():
+            if text not in on_blocked:  # what lets the other addresses through
+                lines[f"{text} — allowed for part of {target.scope}: {describe(span)}"] = None
+    return None, tuple(lines)
+
+
+def _texts_by_span(valued: list[tuple[Span, bool | None, tuple[tuple[bool | None, str], ...]]],
+                   value: bool) -> dict[str, Span]:
+    """For the addresses with this final value: each deciding sentence and the addresses it decided."""
+    spans: dict[str, list[Span]] = {}
+    for span, final, found in valued:
+        if final is value:
+            for v, text in found:
+                if v is value:
+                    spans.setdefault(text, []).append(span)
+    return {text: union(parts) for text, parts in spans.items()}
 
 
 # ---------------------------------------------------------------- small parsers
@@ -361,11 +434,39 @@ def _ref(props: dict, key: str) -> str:
     return rid if isinstance(rid, str) else ""
 
 
-def _target(ep: Endpoint, region: str) -> _Target:
-    """Parse an endpoint; a global tag (`Storage`) means that tag in the VM's region."""
+def _target(ep: Endpoint, region: str, tags: ServiceTags | None) -> _Target:
+    """An endpoint with the addresses it may be (see `network_rules`), from the service tags when given."""
     prefix = _prefix(ep.destination)
     region = prefix.tag_region or region
-    return _Target(str(ep), ep.destination, ep.port, ep.protocol.lower(), prefix.tag, region, prefix.net)
+    if prefix.net is not None:
+        universe, scope = network_span(prefix.net), ep.destination
+    else:
+        name = ep.destination if prefix.tag_region else f"{ep.destination}.{region}"
+        universe, scope = _tag_universe(prefix.tag, region, name, tags)
+    return _Target(str(ep), ep.destination, ep.port, ep.protocol.lower(), prefix.tag, region, prefix.net,
+                   universe, scope, tags)
+
+
+def _tag_universe(tag: str, region: str, name: str, tags: ServiceTags | None) -> tuple[Span, str]:
+    """The IPv4 addresses of `tag.region` in the service-tag file (the global tag if the region is not listed)."""
+    if tags is None:
+        return PUBLIC_V4, (f"the public IPv4 addresses {name} may use (its prefixes are known only from a "
+                           "service-tag file, --service-tags)")
+    fallback = (tag, name.partition(".")[0], f", which does not list {name}")
+    for listed, shown, note in ((f"{tag}.{region}", name, ""), fallback):
+        nets = [n for n in tags.get(listed) or () if n.version == 4]
+        if nets:
+            scope = f"the {len(nets)} IPv4 prefixes of {shown} in the service-tag file{note}"
+            return union(map(network_span, nets)), scope
+    return PUBLIC_V4, f"the public IPv4 addresses {name} may use (the service-tag file does not list {tag})"
+
+
+def _vnet_id(subnet_id: str) -> str:
+    return subnet_id.lower().split("/subnets/")[0]
+
+
+def _vnet_name(subnet_id: str) -> str:
+    return _last_segment(subnet_id.split("/subnets/")[0].split("/Subnets/")[0])
 
 
 def _subnet_label(subnet: dict) -> str:

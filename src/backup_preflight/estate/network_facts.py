@@ -21,10 +21,12 @@ class OutboundQuery:
 
     endpoints: tuple[Endpoint, ...]
     egress_device_declared: bool
+    assume_no_bgp_default: bool = True
 
 
 def parse_outbound_operand(value: Any) -> OutboundQuery:
-    """Check and convert the operand {destinations, ports, protocol?, egressDeviceDeclared?}."""
+    """Check and convert the operand {destinations, ports, protocol?, egressDeviceDeclared?,
+    assumeNoOnPremisesDefaultRoute?}."""
     if not isinstance(value, dict):
         raise ValueError("expects an object with 'destinations' and 'ports'")
     destinations, ports = value.get("destinations"), value.get("ports")
@@ -40,8 +42,11 @@ def parse_outbound_operand(value: Any) -> OutboundQuery:
     declared = value.get("egressDeviceDeclared", False)
     if not isinstance(declared, bool):
         raise ValueError("'egressDeviceDeclared' must be true or false")
+    assume = value.get("assumeNoOnPremisesDefaultRoute", True)
+    if not isinstance(assume, bool):
+        raise ValueError("'assumeNoOnPremisesDefaultRoute' must be true or false")
     endpoints = tuple(Endpoint(d, p, protocol) for d in destinations for p in ports)
-    return OutboundQuery(endpoints, declared)
+    return OutboundQuery(endpoints, declared, assume)
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +59,8 @@ class NetworkFacts:
 
     def outbound(self, query: OutboundQuery) -> Verdict:
         return self.model.outbound(self.nic_ids, self.region, query.endpoints,
-                                   egress_device_declared=query.egress_device_declared)
+                                   egress_device_declared=query.egress_device_declared,
+                                   assume_no_bgp_default=query.assume_no_bgp_default)
 
     def __repr__(self) -> str:
         return f"NetworkFacts(nics={list(self.nic_ids)})"

@@ -4,20 +4,28 @@ Pure and I/O-free; used by `network.NetworkModel` for the NIC and subnet NSG sta
 `network_routes` for the prefixes of routes. Each match answers True, False or None (cannot be
 proven either way), with the reason when undecidable.
 
-Conservative choices (decided here, documented once):
+Every match is decided per destination address: a rule's destination is an address set, and the
+NSG's answer is a partition of the endpoint's addresses (see `addresses`) into allowed, blocked and
+unknown parts, each with the sentence naming the rule that decided it.
 
+Semantics (decided here, documented once):
+
+* An endpoint service tag (`Storage`, meaning `Storage.<VM region>`) is the set of addresses the
+  service-tag file lists for it; without a file, any public IPv4 address (the tag's prefixes are
+  public and the backup extension reaches Storage over IPv4). A rule or route that treats part of
+  that set differently from the rest leaves the verdict unknown, naming it.
+* Destinations: `*`, `Any` and `0.0.0.0/0` cover everything; a CIDR covers its addresses;
+  `Internet` covers every public address; `VirtualNetwork`, `AzureLoadBalancer` and application
+  security groups hold private addresses only (VNet space, NIC addresses), so they never cover a
+  service tag. The endpoint's own tag (global or in the VM's region) and `AzureCloud` (global or in
+  the VM's region) cover it entirely, the same tag in another region not at all; any other tag
+  covers exactly its prefixes in the service-tag file, and without the file may cover any address.
 * Source fields: `*`, `Any`, `0.0.0.0/0` and `VirtualNetwork` match every VM. A CIDR source matches
   when it contains every address prefix of the VM's subnet, does not match when it is disjoint from all
-  of them, and is undecidable otherwise; other source tags and source ASGs are undecidable. An
-  undecidable rule only makes the result unknown if it could change it (see next point).
-* An undecidable rule is kept as "may match". The first rule that definitely matches decides only if
-  no earlier "may match" rule has the opposite access; otherwise the result is unknown and the
-  evidence names the undecidable rule. (An undecidable Allow before a decisive Allow changes nothing.)
-* Endpoint service tags are public Azure service tags: `Internet`, `*`, `0.0.0.0/0` and `AzureCloud`
-  (global or in the VM's region) cover them; `VirtualNetwork` and `AzureLoadBalancer` do not; the same
-  tag, global or in the VM's region, covers it and the same tag in another region does not; anything
-  else is undecidable. For an endpoint IP/CIDR, a containing CIDR covers and a disjoint one does not;
-  `Internet` covers (and `VirtualNetwork` does not cover) a public IP; other tags are undecidable.
+  of them, and is undecidable otherwise; other source tags and source ASGs are undecidable.
+* An undecidable rule is kept as "may match" for the addresses it may cover. The first rule that
+  definitely matches an address decides it, unless an earlier "may match" rule of the opposite access
+  covers that address too; then that address is unknown and the evidence names the undecidable rule.
 """
 
 from __future__ import annotations
@@ -25,6 +33,22 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass, field
 from functools import cache
+from typing import TYPE_CHECKING
+
+from backup_preflight.estate.addresses import (
+    ALL,
+    EMPTY,
+    NOT_PUBLIC,
+    PUBLIC_V4,
+    Span,
+    intersect,
+    network_span,
+    subtract,
+    union,
+)
+
+if TYPE_CHECKING:
+    from backup_preflight.service_tags import ServiceTags
 
 _IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -41,7 +65,12 @@ _RULE_FIELDS = (
 
 @dataclass(frozen=True, slots=True)
 class _Target:
-    """An endpoint pre-parsed once per evaluation: tag (base, region) or network."""
+    """An endpoint pre-parsed once per model: tag (base, region) or network, and its address set.
+
+    `universe` holds every address the endpoint may be; `scope` says in words where it came from,
+    for evidence when its addresses are treated differently; `tags` are the model's service tags.
+    All three follow from the other fields within one model, so they take no part in equality.
+    """
 
     label: str
     destination: str
@@ -50,6 +79,9 @@ class _Target:
     tag: str
     tag_region: str
     net: _IpNetwork | None
+    universe: Span = field(default=ALL, compare=False)
+    scope: str = field(default="", compare=False)
+    tags: ServiceTags | None = field(default=None, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +117,12 @@ class _Rule:
         return f"rule '{self.name}' (priority {self.priority}, {'Allow' if self.allow else 'Deny'}{extra})"
 
 
-_Decision = tuple[bool | None, _Rule | None, _Rule | None, str]
+#: Part of an endpoint's addresses, its value (True allowed, False blocked, None unknown) and why.
+_Piece = tuple[Span, bool | None, str]
+_Finding = tuple[bool | None, str]
+#: The first "may match" Allow and Deny rules seen so far for some addresses, with their reasons.
+_Doubt = tuple[tuple[_Rule, str] | None, tuple[_Rule, str] | None]
+_Outcome = tuple[Span, bool | None, _Rule | None, tuple[_Rule, str] | None]
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -94,10 +131,10 @@ class _RuleSet:
     so each distinct rule set is decided once per (subnet prefixes, endpoint)."""
 
     rules: tuple[_Rule, ...]
-    decisions: dict[tuple[tuple[_IpNetwork, ...], _Target], _Decision] = field(default_factory=dict)
+    decisions: dict[tuple[tuple[_IpNetwork, ...], _Target], tuple[_Outcome, ...]] = field(default_factory=dict)
 
-    def decide(self, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Decision:
-        """(value, deciding rule, undecidable rule that blocks a decision, its reason)."""
+    def decide(self, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[_Outcome, ...]:
+        """The endpoint's addresses partitioned by (value, deciding rule, undecidable rule that blocks it)."""
         key = (prefixes, target)
         decision = self.decisions.get(key)
         if decision is None:
@@ -110,9 +147,6 @@ class _Nsg:
     name: str
     rules: _RuleSet
     problem: str  # non-empty when the NSG cannot be assessed at all
-
-
-_Finding = tuple[bool | None, str]
 
 
 # ---------------------------------------------------------------- NSG
@@ -156,46 +190,69 @@ def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
     )
 
 
-def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Decision:
-    """First definite match wins unless an earlier undecidable rule with the opposite access may match."""
-    maybe: list[tuple[_Rule, str]] = []
+def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[_Outcome, ...]:
+    """Walk the rules by priority over the endpoint's addresses still undecided (see module docstring)."""
+    undecided: dict[_Doubt, Span] = {(None, None): target.universe}
+    decided: list[_Outcome] = []
     for rule in rules:
-        matched, why = _rule_matches(rule, target, prefixes)
-        if matched is False:
+        mode, why = _rule_mode(rule, target, prefixes)
+        if mode is False:
             continue
-        if matched is None:
-            maybe.append((rule, why))
+        definite, maybe, dest_why = _destination_sets(rule, target)
+        if mode is None:
+            definite, maybe = EMPTY, union((definite, maybe))
+        else:
+            why = dest_why
+        if not definite and not maybe:
             continue
-        flip = next(((r, w) for r, w in maybe if r.allow != rule.allow), None)
-        if flip:
-            return None, rule, flip[0], flip[1]
-        return rule.allow, rule, None, ""
-    if maybe:
-        return None, None, maybe[0][0], maybe[0][1]
-    return None, None, None, ""
+        later: dict[_Doubt, Span] = {}
+        for doubt, span in undecided.items():
+            hit = intersect(span, definite)
+            if hit:
+                opposite = doubt[0] if not rule.allow else doubt[1]
+                decided.append((hit, None if opposite else rule.allow, rule, opposite))
+                span = subtract(span, hit)
+            may = intersect(span, maybe)
+            if may:
+                span = subtract(span, may)
+                grown = (doubt[0] or ((rule, why) if rule.allow else None),
+                         doubt[1] or (None if rule.allow else (rule, why)))
+                later[grown] = union((later.get(grown, EMPTY), may))
+            if span:
+                later[doubt] = union((later.get(doubt, EMPTY), span))
+        undecided = later
+        if not undecided:
+            break
+    decided.extend((span, None, None, doubt[0] or doubt[1]) for doubt, span in undecided.items())
+    return tuple(decided)
 
 
-def _nsg_finding(nsg: _Nsg, level: str, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> _Finding:
-    """The NSG's decision for one endpoint as an evidence sentence naming the NSG, level and rule."""
+def _nsg_pieces(nsg: _Nsg, level: str, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[_Piece, ...]:
+    """The NSG's decision for one endpoint, per part of its addresses, as sentences naming NSG, level and rule."""
     where = f"NSG '{nsg.name}' {level}"
     if nsg.problem:
-        return None, f"{where} cannot be assessed: {nsg.problem}"
-    value, rule, doubt, reason = nsg.rules.decide(target, prefixes)
+        return ((target.universe, None, f"{where} cannot be assessed: {nsg.problem}"),)
+    grouped: dict[tuple[bool | None, str], list[Span]] = {}
+    for span, value, rule, doubt in nsg.rules.decide(target, prefixes):
+        grouped.setdefault((value, _sentence(where, value, rule, doubt)), []).append(span)
+    return tuple((union(spans), value, text) for (value, text), spans in grouped.items())
+
+
+def _sentence(where: str, value: bool | None, rule: _Rule | None, doubt: tuple[_Rule, str] | None) -> str:
     if rule is None:
         if doubt is None:
-            return None, f"{where}: no outbound rule matches"
-        return None, f"{where}: no rule definitely matches; {doubt.describe()} may match ({reason})"
+            return f"{where}: no outbound rule matches"
+        return f"{where}: no rule definitely matches; {doubt[0].describe()} may match ({doubt[1]})"
     if doubt is not None:
-        return None, (
-            f"{where}: {doubt.describe()} may match ({reason}), so {rule.describe()} cannot be proven to decide"
-        )
+        return (f"{where}: {doubt[0].describe()} may match ({doubt[1]}), "
+                f"so {rule.describe()} cannot be proven to decide")
     note = "; the row has no defaultSecurityRules, Azure's documented defaults applied" if (
         rule.origin == "documented default rule") else ""
-    return value, f"{'' if value else 'blocked by '}{where} {rule.describe()}{note}"
+    return f"{'' if value else 'blocked by '}{where} {rule.describe()}{note}"
 
 
-def _rule_matches(rule: _Rule, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool | None, str]:
-    """Three-valued match of one rule against one endpoint, with the reason when undecidable."""
+def _rule_mode(rule: _Rule, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool | None, str]:
+    """Does the rule apply to this VM, protocol and port (whatever the address)? With the reason when undecidable."""
     unknown = ""
     if not rule.direction_known:
         unknown = "the rule has no direction"
@@ -208,14 +265,6 @@ def _rule_matches(rule: _Rule, target: _Target, prefixes: tuple[_IpNetwork, ...]
             return False, ""
         bad = f"destination port '{rule.bad_ports[0]}' cannot be parsed" if rule.bad_ports else ""
         unknown = unknown or bad or "the rule has no destination port"
-    dest, why = _any_covers(rule.destinations, target)
-    if dest is False and rule.destinations and not rule.destination_asgs:
-        return False, ""
-    if dest is not True:
-        unknown = unknown or why or (
-            "destination application security groups cannot be resolved"
-            if rule.destination_asgs else "the rule has no destination"
-        )
     source, why = _source_matches(rule, prefixes)
     if source is False:
         return False, ""
@@ -224,49 +273,46 @@ def _rule_matches(rule: _Rule, target: _Target, prefixes: tuple[_IpNetwork, ...]
     return (None, unknown) if unknown else (True, "")
 
 
-def _any_covers(prefixes: tuple[_Prefix, ...], target: _Target) -> tuple[bool | None, str]:
-    """Union of destination prefixes: True if one covers the endpoint, None if one is undecidable."""
-    result: bool | None = False
+def _destination_sets(rule: _Rule, target: _Target) -> tuple[Span, Span, str]:
+    """(addresses the rule's destination surely covers, addresses it may cover, why it may)."""
+    definite: list[Span] = []
+    maybe: list[Span] = []
     why = ""
-    for prefix in prefixes:
-        covered = _covers(prefix, target)
-        if covered:
-            return True, ""
-        if covered is None and result is False:
-            result = None
+    for prefix in rule.destinations:
+        sure, unsure = _prefix_sets(prefix, target)
+        definite.append(sure)
+        if intersect(unsure, target.universe) and not why:
             why = f"destination '{prefix.raw}' cannot be proven to cover or exclude {target.destination}"
-    if target.net is None and _union_is_everything(prefixes):
-        return True, ""  # e.g. 0.0.0.0/1 + 128.0.0.0/1: together they are 0.0.0.0/0
-    return result, why
+        maybe.append(unsure)
+    if rule.destination_asgs:
+        maybe.append(NOT_PUBLIC)  # an application security group holds NIC (private) addresses only
+        why = why or "destination application security groups cannot be resolved"
+    if not rule.destinations and not rule.destination_asgs:
+        maybe.append(ALL)
+        why = "the rule has no destination"
+    sure_all = union(definite)
+    return sure_all, subtract(union(maybe), sure_all), why
 
 
-def _union_is_everything(prefixes: tuple[_Prefix, ...]) -> bool:
-    """Do the IPv4 prefixes of a plural destination together cover the whole address space?"""
-    v4 = [p.net for p in prefixes if isinstance(p.net, ipaddress.IPv4Network)]
-    return len(v4) > 1 and any(n.prefixlen == 0 for n in ipaddress.collapse_addresses(v4))
-
-
-def _covers(prefix: _Prefix, target: _Target) -> bool | None:
-    """Does a rule/route destination prefix cover the endpoint destination? (see module docstring)."""
-    if prefix.lower in ("*", "any") or (prefix.lower == "0.0.0.0/0" and target.net is None):
-        return True
-    if target.net is None:  # endpoint is a service tag
-        if prefix.net is not None:
-            return None
-        if prefix.lower == "internet":
-            return True
-        if prefix.tag in _PRIVATE_TAGS:
-            return False
-        if prefix.tag in (target.tag, "azurecloud"):
-            return not prefix.tag_region or prefix.tag_region == target.tag_region
-        return None
-    if prefix.net is not None:  # endpoint is an address range
-        if prefix.net.version != target.net.version or not prefix.net.overlaps(target.net):
-            return False
-        return True if target.net.subnet_of(prefix.net) else None  # type: ignore[arg-type]
-    if target.net.is_global and prefix.lower in ("internet", "virtualnetwork"):
-        return prefix.lower == "internet"
-    return None
+def _prefix_sets(prefix: _Prefix, target: _Target) -> tuple[Span, Span]:
+    """(surely covered, maybe covered) addresses of one destination prefix (see module docstring)."""
+    if prefix.lower in _EVERYTHING:
+        return ALL, EMPTY
+    if prefix.net is not None:
+        return network_span(prefix.net), EMPTY
+    if prefix.lower == "internet":
+        return PUBLIC_V4, NOT_PUBLIC
+    if prefix.tag in _PRIVATE_TAGS:
+        return EMPTY, NOT_PUBLIC
+    own = target.net is None and prefix.tag in (target.tag, "azurecloud")
+    if own and (not prefix.tag_region or prefix.tag_region == target.tag_region):
+        return ALL, EMPTY
+    listed = target.tags.get(prefix.lower) if target.tags else None
+    if listed is not None:
+        return union(map(network_span, listed)), EMPTY
+    if own:
+        return EMPTY, EMPTY  # the same tag in another region: regional tags do not overlap
+    return EMPTY, ALL
 
 
 def _source_matches(rule: _Rule, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool | None, str]:

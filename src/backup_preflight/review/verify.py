@@ -1,7 +1,7 @@
 """`verify`: re-evaluate a snapshot and confirm that a results.json says exactly what it would say now.
 
 Audit evidence: the snapshot hash, the policy set hash (documents + effective parameters), the
-exemptions file hash and every finding must match. The exemptions and what-if files a result was
+exemptions and service-tag file hashes and every finding must match. The exemptions and what-if files a result was
 produced with must be given again and are checked by SHA-256 before anything is evaluated: a
 different file is refused (exit 2), since comparing against it would prove nothing. Exemption
 expiry is judged at the original scan's start time, so a results.json verifies the same way next
@@ -21,6 +21,7 @@ from backup_preflight.report.results_json import finding_document
 from backup_preflight.results import Gate
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
+from backup_preflight.service_tags import ServiceTags
 from backup_preflight.whatif.parse import WhatIf
 
 #: Keys that describe a comparison with another results.json rather than the finding itself.
@@ -52,7 +53,7 @@ class VerifyReport:
 
 
 def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review,
-           what_if: WhatIf | None = None) -> VerifyReport:
+           what_if: WhatIf | None = None, service_tags: ServiceTags | None = None) -> VerifyReport:
     doc, _ = load_results(results_path)
     recorded = doc["scan"]
     given_ex = review.exemptions
@@ -64,12 +65,15 @@ def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, revie
     if problems:
         raise InputError(problems)
     source = scan.snapshot_source(snapshots)
+    source.service_tags = service_tags
     result = scan.run_scan(source, policies, Gate(), review, as_of=recorded.get("startedAt"), what_if=what_if)
     report = VerifyReport()
     _same(report, "snapshot sha256", recorded.get("source", {}).get("sha256"), source.sha256)
     _same(report, "policy set sha256", recorded.get("policySetSha256"), policies.sha256)
     if recorded.get("policySetSha256") != policies.sha256:
         report.differences += _policy_differences(doc, result.run["parameters"], {p.id for p in policies.policies})
+    _same(report, "service tags sha256", (recorded.get("serviceTags") or {}).get("sha256"),
+          service_tags.sha256 if service_tags else None)
     _same(report, "exemptions sha256", (recorded.get("exemptions") or {}).get("sha256"),
           (result.run.get("exemptions") or {}).get("sha256"))
     remediation = {p.id: p.remediation for p in policies.policies}
