@@ -169,10 +169,10 @@ def test_different_seed_gives_a_different_estate() -> None:
     assert demo.generate(10, seed=3)["collectedAt"] != demo.generate(10, seed=4)["collectedAt"]
 
 
-def test_demo_has_fifty_vms_in_three_subscriptions(estate: Estate) -> None:
+def test_demo_has_sixty_vms_in_three_subscriptions(estate: Estate) -> None:
     subscriptions = estate.doc["scope"]["subscriptions"]
     assert len(subscriptions) == 3
-    assert len(estate.vms) == 50
+    assert len(estate.vms) == 60
     assert {vm["subscriptionId"] for vm in estate.vms.values()} == set(subscriptions)
     assert estate.doc["schemaVersion"] == 1 and estate.doc["errors"] == []
 
@@ -309,11 +309,11 @@ def test_default_security_rules_match_the_api(estate: Estate) -> None:
         assert all(r["id"] == f"{nsg['id']}/defaultSecurityRules/{r['name']}" for r in rules)
 
 
-# --- every failure mode is in the 50-VM demo -----------------------------------------------------
+# --- every failure mode is in the 60-VM demo -----------------------------------------------------
 
 
 def test_demo_carries_every_scenario_and_several_healthy_vms() -> None:
-    plans = demo.plan_estate(50, 7, 3).vms
+    plans = demo.plan_estate(60, 7, 3).vms
     seen = Counter(p.scenario for p in plans)
     assert {s.name for s in demo.SCENARIOS if s.cause} <= set(seen)
     per_vm_causes = {"outbound-connectivity", "vm-agent", "backup-extension", "sql-vss-backup", "guest-shutdown",

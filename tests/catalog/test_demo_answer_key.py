@@ -64,9 +64,11 @@ def crowded(estate: Estate) -> set[str]:
 def network(vm: VmPlan) -> tuple[str, str]:
     """(VMBK-NET-001 for 443, VMBK-NET-002 for 8443) from the primary NIC's NSG and the subnet."""
     nic = vm.nics[0]
-    subnet = {"restricted": ("fail", "fail"), "blackhole": ("fail", "fail"), "firewall": ("unknown", "unknown"),
+    subnet = {"restricted": ("fail", "fail"), "blackhole": ("fail", "fail"), "halves": ("fail", "fail"),
+              "firewall": ("unknown", "unknown"),
               "private": ("pass", "pass") if vm.public_ip else ("fail", "fail")}.get(vm.subnet, ("pass", "pass"))
-    nic_verdict = {"deny-storage": ("fail", "pass"), "deny-plural": ("fail", "fail")}.get(nic or "", ("pass", "pass"))
+    nic_verdict = {"deny-storage": ("fail", "pass"), "deny-plural": ("fail", "fail"),
+                   "allow-private": ("fail", "fail")}.get(nic or "", ("pass", "pass"))
     worst = ("fail", "unknown", "pass")
     net1, net2 = (min(a, b, key=worst.index) for a, b in zip(nic_verdict, subnet, strict=True))
     if nic == "allow-web" and vm.subnet == "restricted":  # the subnet NSG still denies Internet

@@ -49,8 +49,8 @@ def generate(vms: int, seed: int = 7, subscriptions: int | None = None,
 
 
 def demo_document() -> dict[str, Any]:
-    """The built-in demo: 50 VMs in 3 subscriptions, every scenario at least once."""
-    return generate(50, seed=7, subscriptions=3)
+    """The built-in demo: 60 VMs in 3 subscriptions, every scenario at least once and several healthy VMs."""
+    return generate(60, seed=7, subscriptions=3)
 
 
 def write(vms: int, seed: int, path: Path, collected_at: datetime | None = None) -> None:

@@ -146,7 +146,7 @@ class SlotLayout:
     stopped: int = 0
 
 
-#: One resource group each, in this order, as soon as a subscription has room for it (in the 50-VM
+#: One resource group each, in this order, as soon as a subscription has room for it (in the 60-VM
 #: demo: the first three, one per subscription; the crowded ones come first, before the showcase's
 #: unprotected VMs could thin them). Verdicts in the comments are for northern winter; collected in
 #: July, daylight saving moves some of them.
