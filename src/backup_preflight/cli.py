@@ -1,22 +1,51 @@
 """Command line: argument parsing and exit codes only; the work happens in the pipeline stages.
 
 Exit codes: 0 no failing finding at or above --fail-on; 1 failing findings; 2 usage or input
-error; 3 incomplete (some scope not collected, or nothing evaluated).
+error; 3 incomplete (some scope not collected, or nothing evaluated); 4 internal error (a bug, or
+the environment failing mid-run such as a full disk), one line, the traceback only with --debug.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
+import signal
 import sys
+import traceback
 from pathlib import Path
 from typing import Any
 
 from backup_preflight import __version__
 from backup_preflight.collect.auth import AUTH_METHODS, CollectError
-from backup_preflight.errors import InputError
+from backup_preflight.errors import InputError, Interrupted
 from backup_preflight.findings import SEVERITIES
-from backup_preflight.results import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Gate
+from backup_preflight.results import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, Gate
+from backup_preflight.snapshot import DEFAULT_MAX_INPUT, LIMITS
+from backup_preflight.text import InertStream
+
+_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*")
+
+
+def _size(text: str) -> int:
+    """`--max-input-size` value: bytes, or with a binary unit (500M, 4GiB)."""
+    m = _SIZE.fullmatch(text)
+    if not m or float(m[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size like 4GiB or 500M, found {text!r}")
+    return int(float(m[1]) * (1024 ** ("kmgt".index(m[2].lower()) + 1) if m[2] else 1))
+
+
+def _common_flags(parser: argparse.ArgumentParser) -> None:
+    """Options every command takes, before or after its name; added to the top level and to each command.
+
+    Their default is SUPPRESS (the top level sets the real ones), so a command that was not given
+    the flag does not reset what came before its name.
+    """
+    common = parser.add_argument_group("common options")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="on an internal error (exit 4), print the traceback too")
+    common.add_argument("--max-input-size", type=_size, default=argparse.SUPPRESS, metavar="SIZE",
+                        help="largest JSON input once gunzipped (default 4GiB); a bigger one is an input error")
 
 
 def _live_flags(parser: argparse.ArgumentParser) -> None:
@@ -47,6 +76,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="backup-preflight",
         description="Check Azure VMs for the preconditions of Azure Backup's snapshot step.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _common_flags(parser)
+    parser.set_defaults(debug=False, max_input_size=DEFAULT_MAX_INPUT)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     scan = sub.add_parser("scan", help="evaluate policies and write reports")
@@ -99,12 +130,26 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--vms", type=int, required=True, metavar="N")
     demo.add_argument("--output", type=Path, required=True, metavar="FILE")
     demo.add_argument("--seed", type=int, default=7, metavar="S")
+    for command in sub.choices.values():
+        _common_flags(command)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Console text is untrusted (VM names, Azure error messages): every line out is made inert and
+    # redacted, and a reader that goes away (`| head`) ends output quietly, not the run.
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = InertStream(out), InertStream(err)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    LIMITS.max_input_size = args.max_input_size
     try:
         return COMMANDS[args.command](args, parser)
     except InputError as exc:
@@ -114,9 +159,33 @@ def main(argv: list[str] | None = None) -> int:
     except CollectError as exc:  # nothing could be collected at all: no token, unreachable endpoint
         print(f"backup-preflight: error: nothing collected: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    except KeyboardInterrupt:
-        print("backup-preflight: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"backup-preflight: interrupted by {signal.Signals(signum).name}; no new reports were published",
+              file=sys.stderr)
+        return 128 + signum
+    except Exception as exc:  # a bug, or the environment failing mid-run (a full disk): never exit 1
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        print(f"backup-preflight: internal error: {describe_failure(exc)}"
+              + ("" if args.debug else " (run again with --debug for the traceback)"), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line: what failed and where (the innermost frame of ours, or the last one)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "backup_preflight" in f.filename] or frames
+    where = ""
+    if ours:
+        frame = ours[-1]
+        name = frame.filename.split("backup_preflight", 1)[-1].lstrip("/\\")
+        where = f" at {name or frame.filename}:{frame.lineno} in {frame.name}"
+    if isinstance(exc, OSError) and exc.strerror:
+        what = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    return what + where
 
 
 def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
@@ -147,8 +216,7 @@ def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
 
 
 def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from backup_preflight import scan
-    from backup_preflight.report import console, outputs
+    from backup_preflight.report import outputs
 
     live = bool(args.subscription or args.management_group)
     kinds = sum([args.demo, bool(args.snapshot), live])
@@ -159,6 +227,14 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--fail-on-new needs --baseline RESULTS_JSON (or --what-if, which implies it)")
     if args.what_if and args.baseline:
         parser.error("--what-if compares with the current estate itself; it cannot be combined with --baseline")
+    with outputs.claim(args.output_dir) as staged:  # exit 2 now, before the scan, if DIR cannot take reports
+        return _scan(args, staged)
+
+
+def _scan(args: argparse.Namespace, staged: Any) -> int:
+    from backup_preflight import scan
+    from backup_preflight.report import console, outputs
+
     policies = _load_policies(args, args.policies)
     review = _load_review(args)
     what_if = None
@@ -176,7 +252,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     result = scan.run_scan(source, policies, gate, review, what_if=what_if)
-    written = outputs.write_all(result, args.output_dir)
+    written = outputs.write_set(result, staged)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     return result.exit_code

@@ -25,6 +25,7 @@ import orjson
 from backup_preflight.atomic import atomic_writer
 from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
+from backup_preflight.text import redact
 
 SCHEMA_VERSION = 1
 
@@ -134,6 +135,7 @@ class Limits:
     max_input_size: int = 4 * 1024**3
 
 
+DEFAULT_MAX_INPUT = Limits().max_input_size
 LIMITS = Limits()
 _CHUNK = 1 << 20
 #: File kinds by stat mode, for the error that refuses them.
@@ -355,6 +357,10 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
     if not isinstance(errors, list):
         problems.append(Problem(label, "/errors", f"expected an array, found {json_kind(errors)}"))
         errors = []
+    problems += [Problem(label, f"/errors/{i}", f"expected an error object, found {json_kind(e)}")
+                 for i, e in enumerate(errors) if not isinstance(e, dict)]
+    # Collection redacts what it stores; a snapshot from anywhere else is redacted here, once.
+    errors = [{k: redact(v) if isinstance(v, str) else v for k, v in e.items()} for e in errors if isinstance(e, dict)]
     scope = doc.get("scope") or {}
     if not isinstance(scope, dict):
         problems.append(Problem(label, "/scope", f"expected an object, found {json_kind(scope)}"))

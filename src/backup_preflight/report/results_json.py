@@ -14,6 +14,7 @@ import orjson
 from backup_preflight import __version__
 from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
+from backup_preflight.text import redact
 
 _OPTS = orjson.OPT_NON_STR_KEYS
 
@@ -30,8 +31,8 @@ def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
         "status": f.status,
         "severity": f.severity,
         "cause": f.cause,
-        "message": f.message,
-        "evidence": list(f.evidence),
+        "message": redact(f.message),
+        "evidence": [redact(e) for e in f.evidence],
         "remediation": "" if f.status in (PASS, NOT_APPLICABLE) else remediation,
     }
     doc.update(f.annotations)
