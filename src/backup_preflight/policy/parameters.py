@@ -8,6 +8,7 @@ command line cannot silently leave a default in force.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,9 +67,10 @@ def _from_text(ptype: str, text: str) -> Any:
         return text
     if ptype in ("integer", "number"):
         try:
-            return int(text) if ptype == "integer" else float(text)
+            number = int(text) if ptype == "integer" else float(text)
         except ValueError:
             return text
+        return number if math.isfinite(number) else text  # nan and inf are not numbers a check can use
     if ptype == "array":
         stripped = text.strip()
         if stripped.startswith("["):
