@@ -61,7 +61,8 @@ def test_max_input_size_applies_to_plain_files_and_before_the_command(tmp_path: 
     snap.write_text(json.dumps(snapshot_doc([vm_row(f"vm{i}") for i in range(200)])))
     assert snap.stat().st_size > 64 * 1024  # the bundled policies are far smaller
     proc = run("--max-input-size", "64K", "scan", "--snapshot", snap, "--output-dir", tmp_path / "r")
-    assert proc.returncode == 2 and proc.stderr == f"backup-preflight: error: {snap}: larger than 64 KiB (--max-input-size)\n"
+    assert proc.returncode == 2
+    assert proc.stderr == f"backup-preflight: error: {snap}: larger than 64 KiB (--max-input-size)\n"
     proc = run("scan", "--snapshot", snap, "--max-input-size", "lots", "--output-dir", tmp_path / "r")
     assert proc.returncode == 2 and "expected a size like 4GiB" in proc.stderr
 

@@ -17,6 +17,7 @@ import pytest
 
 from backup_preflight import cli
 from backup_preflight.report import outputs, publish
+
 from cli_helpers import SCRIPT, run
 
 REPORTS = tuple(outputs.WRITERS)
