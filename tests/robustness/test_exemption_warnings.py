@@ -7,6 +7,7 @@ from html import unescape
 from pathlib import Path
 
 from backup_preflight.review.exemptions import WIDE_EXEMPTION
+
 from cli_helpers import run
 
 CAUSES = ["outbound-connectivity", "vm-agent", "backup-extension", "sql-vss-backup", "guest-shutdown",

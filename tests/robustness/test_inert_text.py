@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from arg import instance_view, snapshot_doc, vm_row
 from backup_preflight.text import inert, redact, safe
+
+from arg import instance_view, snapshot_doc, vm_row
 from cli_helpers import run
 
 JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzcG4tcHJlZmxpZ2h0In0.c2lnbmF0dXJlLWJ5dGVz"

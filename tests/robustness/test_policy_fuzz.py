@@ -3,10 +3,10 @@ problem, never a traceback; match patterns run in linear time (RE2) or are refus
 
 from __future__ import annotations
 
-import copy
 import json
 import tempfile
 import time
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -16,47 +16,83 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis_jsonschema import from_schema
 
-from backup_preflight import cli
+from backup_preflight import cli, scan
 from backup_preflight.errors import InputError
+from backup_preflight.estate import build_estate
+from backup_preflight.findings import STATUSES
+from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import load_policies
+from backup_preflight.policy.paths import known_paths
 
-DEPTH = 3
 GOOD: dict[str, Any] = {
     "id": "FUZZ-001", "title": "Name pattern", "cause": "vm-agent", "severity": "high",
     "assert": {"field": "name", "match": "^vm-"}, "message": "{name} is named oddly", "remediation": "Rename it.",
 }
 
 
-def unrolled_schema() -> dict[str, Any]:
-    """policy.schema.json with its recursive `condition` unrolled DEPTH levels (hypothesis-jsonschema
-    cannot draw from recursive references); the innermost level has no nested conditions."""
+def flat_schema() -> dict[str, Any]:
+    """policy.schema.json with conditions that do not nest (hypothesis-jsonschema cannot draw from
+    recursive references, and unrolling them makes it take minutes to start); nesting is added below."""
     schema = json.loads(resources.files("backup_preflight.policy").joinpath("policy.schema.json").read_text())
-    condition = schema["$defs"].pop("condition")
-    for level in range(DEPTH):
-        c = copy.deepcopy(condition)
-        inner = f"#/$defs/condition{level - 1}"
-        for key in ("allOf", "anyOf"):
-            c["properties"][key]["items"] = {"$ref": inner} if level else False
-        c["properties"]["not"] = {"$ref": inner} if level else False
-        c["properties"]["count"]["properties"]["where"] = {"$ref": inner} if level else False
-        schema["$defs"][f"condition{level}"] = c
-    text = json.dumps(schema).replace('"#/$defs/condition"', f'"#/$defs/condition{DEPTH - 1}"')
-    return json.loads(text)
+    leaf = schema["$defs"]["condition"]
+    for key in ("allOf", "anyOf", "not"):
+        leaf["properties"][key] = False
+    leaf["properties"]["count"]["properties"]["where"] = False
+    return schema
 
 
-FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+SCHEMA = flat_schema()
+FIELDS = st.sampled_from(known_paths())
+
+
+def _known_field(condition: dict[str, Any], field: str, use: bool) -> dict[str, Any]:
+    """Half the time a documented field, so drawn policies also get past the field check."""
+    return {**condition, "field": field} if use and "field" in condition else condition
+
+
+SCALARS = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False),
+                    st.text(max_size=12))
+OPERANDS = {"equals": SCALARS, "notEquals": SCALARS, "in": st.lists(SCALARS, max_size=3), "exists": st.booleans(),
+            "like": st.text(max_size=12), "match": st.text(max_size=12), "greater": st.integers(),
+            "lessOrEquals": st.floats(allow_nan=False, allow_infinity=False), "contains": SCALARS,
+            "versionGreaterOrEquals": st.from_regex(r"\A[0-9]{1,3}(\.[0-9]{1,3}){0,3}\Z")}
+#: Plausible leaves (a documented field, an operator, an operand of roughly its type) and leaves drawn
+#: from the schema, so the fuzz reaches evaluation-ready policies as well as every kind of load error.
+LEAVES = st.one_of(
+    st.builds(lambda field, op_operand: {"field": field, op_operand[0]: op_operand[1]}, FIELDS,
+              st.sampled_from(sorted(OPERANDS)).flatmap(lambda op: st.tuples(st.just(op), OPERANDS[op]))),
+    st.builds(_known_field, from_schema({"$defs": SCHEMA["$defs"], **SCHEMA["$defs"]["condition"]}),
+              FIELDS, st.booleans()))
+CONDITIONS = st.recursive(LEAVES, lambda inner: st.one_of(
+    st.lists(inner, min_size=1, max_size=3).map(lambda items: {"allOf": items}),
+    st.lists(inner, min_size=1, max_size=3).map(lambda items: {"anyOf": items}),
+    inner.map(lambda c: {"not": c}),
+    st.tuples(FIELDS, inner).map(lambda fw: {"count": {"field": fw[0], "where": fw[1]}, "greater": 0})),
+    max_leaves=8)
+POLICIES = st.builds(lambda doc, cond: {**doc, "assert": cond}, st.one_of(st.just(GOOD), from_schema(SCHEMA)),
+                     CONDITIONS)
+FUZZ = settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+
+
+@cache
+def demo_vms() -> list[Any]:
+    return build_estate(scan.demo_source().snapshot).vms
 
 
 def _validate(doc: Any, capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """Exit code and stderr of `validate` on the policy; a policy that loads is evaluated on the demo estate."""
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "p.json"
         path.write_text(json.dumps(doc))
         code = cli.main(["validate", str(path)])
+        if code == 0:
+            for finding in evaluate(load_policies([path]), demo_vms()):
+                assert finding.status in STATUSES
     return code, capsys.readouterr().err
 
 
 @FUZZ
-@given(from_schema(unrolled_schema()))
+@given(POLICIES)
 def test_random_schema_valid_policies_load_or_exit_2(capsys: pytest.CaptureFixture[str], doc: Any) -> None:
     code, err = _validate(doc, capsys)
     assert code in (0, 2), err
