@@ -185,7 +185,7 @@ def describe_failure(exc: BaseException) -> str:
         what = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
     else:
         what = f"{type(exc).__name__}: {exc}"
-    return what + where
+    return " ".join((what + where).split())  # one line, whatever the message holds
 
 
 def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
