@@ -96,6 +96,8 @@ def test_non_finite_numbers_in_policies_and_parameters_are_refused(tmp_path: Pat
     for text in ("nan", "inf", "-Infinity"):
         code, err = scan(tmp_path, "--demo", "--param", f"maximumCpuPercent={text}")
         assert code == 2 and "expected a number" in err, text
+    code, err = scan(tmp_path, "--demo", "--param", "VMBK-NET-001.ports=[443, NaN]")
+    assert code == 2 and "NaN" in err
 
 
 def test_a_lone_surrogate_is_an_input_error_naming_its_place(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.paths import PathError, check_path
 from backup_preflight.policy.versions import parse_version
-from backup_preflight.snapshot import read_json
+from backup_preflight.snapshot import parse_json, read_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,8 +75,8 @@ def _from_text(ptype: str, text: str) -> Any:
         stripped = text.strip()
         if stripped.startswith("["):
             try:
-                return json.loads(stripped)
-            except json.JSONDecodeError:
+                return parse_json(stripped.encode(), "--param")  # strict, as every JSON input: no NaN
+            except InputError:
                 return text
         return [_scalar(p.strip()) for p in stripped.split(",") if p.strip()]
     return text
