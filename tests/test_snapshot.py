@@ -108,7 +108,7 @@ def test_truncated_gzip_and_missing_file(tmp_path: Path) -> None:
     path.write_bytes(gzip.compress(b'{"schemaVersion": 1, "tables": {}}')[:20])
     assert "gzip" in problem(path)[1]
     assert "no such file" in problem(tmp_path / "absent.json")[1]
-    assert "cannot read file" in problem(tmp_path)[1]  # a folder where a file was expected
+    assert "is a directory" in problem(tmp_path)[1]  # a folder where a file was expected
 
 
 def test_binary_garbage_is_a_clear_error(tmp_path: Path) -> None:

@@ -1,23 +1,39 @@
 """Command line: argument parsing and exit codes only; the work happens in the pipeline stages.
 
 Exit codes: 0 no failing finding at or above --fail-on; 1 failing findings; 2 usage or input
-error; 3 incomplete (some scope not collected, or nothing evaluated).
+error; 3 incomplete (some scope not collected, or nothing evaluated); 4 internal error (a bug, or
+the environment failing mid-run such as a full disk), one line, the traceback only with --debug.
 """
 
 from __future__ import annotations
 
 import argparse
 import logging
+import re
+import signal
 import sys
+import traceback
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from backup_preflight import __version__, logs
 from backup_preflight.collect.auth import AUTH_METHODS, CollectError
-from backup_preflight.errors import InputError
+from backup_preflight.errors import InputError, Interrupted
 from backup_preflight.findings import SEVERITIES
-from backup_preflight.results import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_OK, Gate
+from backup_preflight.results import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, Gate
+from backup_preflight.snapshot import DEFAULT_MAX_INPUT, LIMITS
+from backup_preflight.text import InertStream
+
+_SIZE = re.compile(r"(?i)\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*")
+
+
+def _size(text: str) -> int:
+    """`--max-input-size` value: bytes, or with a binary unit (500M, 4GiB)."""
+    m = _SIZE.fullmatch(text)
+    if not m or float(m[1]) <= 0:
+        raise argparse.ArgumentTypeError(f"expected a size like 4GiB or 500M, found {text!r}")
+    return int(float(m[1]) * (1024 ** ("kmgt".index(m[2].lower()) + 1) if m[2] else 1))
 
 
 def _live_flags(parser: argparse.ArgumentParser) -> None:
@@ -59,6 +75,10 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     out.add_argument("--config", type=Path, metavar="FILE", default=default(None),
                      help="configuration file (default: ./backup-preflight.toml, or [tool.backup-preflight] "
                           "in ./pyproject.toml)")
+    out.add_argument("--debug", action="store_true", default=default(False),
+                     help="HTTP logging of live collection; on an internal error (exit 4), the traceback too")
+    out.add_argument("--max-input-size", type=_size, default=default(DEFAULT_MAX_INPUT), metavar="SIZE",
+                     help="largest JSON input once gunzipped (default 4GiB); a bigger one is an input error")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -163,8 +183,20 @@ def _instant(text: str) -> datetime:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # Console text is untrusted (VM names, Azure error messages): every line out is made inert and
+    # redacted, and a reader that goes away (`| head`) ends output quietly, not the run.
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = InertStream(out), InertStream(err)
+    try:
+        return _run(argv)
+    finally:
+        sys.stdout, sys.stderr = out, err
+
+
+def _run(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    LIMITS.max_input_size = args.max_input_size
     try:
         _configure(args, argv)
         return COMMANDS[args.command](args, parser)
@@ -175,9 +207,33 @@ def main(argv: list[str] | None = None) -> int:
     except CollectError as exc:  # nothing could be collected at all: no token, unreachable endpoint
         print(f"backup-preflight: error: nothing collected: {exc}", file=sys.stderr)
         return EXIT_INCOMPLETE
-    except KeyboardInterrupt:
-        print("backup-preflight: interrupted", file=sys.stderr)
-        return 130
+    except (KeyboardInterrupt, Interrupted) as exc:
+        signum = exc.signum if isinstance(exc, Interrupted) else signal.SIGINT
+        print(f"backup-preflight: interrupted by {signal.Signals(signum).name}; no new reports were published",
+              file=sys.stderr)
+        return 128 + signum
+    except Exception as exc:  # a bug, or the environment failing mid-run (a full disk): never exit 1
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        print(f"backup-preflight: internal error: {describe_failure(exc)}"
+              + ("" if args.debug else " (run again with --debug for the traceback)"), file=sys.stderr)
+        return EXIT_INTERNAL
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line: what failed and where (the innermost frame of ours, or the last one)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    ours = [f for f in frames if "backup_preflight" in f.filename] or frames
+    where = ""
+    if ours:
+        frame = ours[-1]
+        name = frame.filename.split("backup_preflight", 1)[-1].lstrip("/\\")
+        where = f" at {name or frame.filename}:{frame.lineno} in {frame.name}"
+    if isinstance(exc, OSError) and exc.strerror:
+        what = f"{exc.strerror}" + (f": {exc.filename}" if exc.filename else "")
+    else:
+        what = f"{type(exc).__name__}: {exc}"
+    return " ".join((what + where).split())  # one line, whatever the message holds
 
 
 def _configure(args: argparse.Namespace, argv: list[str] | None) -> None:
@@ -209,8 +265,7 @@ def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
 
 
 def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    from backup_preflight import scan
-    from backup_preflight.report import console, outputs
+    from backup_preflight.report import outputs
 
     live = bool(args.subscription or args.management_group)
     kinds = sum([args.demo, bool(args.snapshot), live])
@@ -221,6 +276,14 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("--fail-on-new needs --baseline RESULTS_JSON (or --what-if, which implies it)")
     if args.what_if and args.baseline:
         parser.error("--what-if compares with the current estate itself; it cannot be combined with --baseline")
+    with outputs.claim(args.output_dir) as staged:  # exit 2 now, before the scan, if DIR cannot take reports
+        return _scan(args, staged)
+
+
+def _scan(args: argparse.Namespace, staged: Any) -> int:
+    from backup_preflight import scan
+    from backup_preflight.report import console, outputs
+
     policies = _load_policies(args, args.policies)
     review = _load_review(args)
     log = logging.getLogger("backup_preflight.scan")
@@ -246,7 +309,7 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         result = scan.run_scan(source, policies, gate, review, what_if=what_if)
     result.run["configuration"] = args.configuration
     with logs.phase(log, f"writing the reports to {args.output_dir}"):
-        written = outputs.write_all(result, args.output_dir, args.junit_passes, args.junit_unknowns)
+        written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     _ci(args, result, args.output_dir / "summary.md")

@@ -72,3 +72,11 @@ def _reason(error: Any) -> str:
     if error.validator == "anyOf" and "description" in error.schema:
         return f"incomplete entry: {error.schema['description']}"
     return error.message
+
+
+class Interrupted(BaseException):
+    """SIGTERM or SIGINT: unwinds the run (cleaning up its staging folder); the CLI exits 128 + signal."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum

@@ -10,6 +10,11 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import math
+import os
+import re
+import stat
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,6 +24,7 @@ import msgspec
 from backup_preflight.atomic import atomic_writer
 from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
+from backup_preflight.text import redact
 
 SCHEMA_VERSION = 1
 
@@ -119,24 +125,76 @@ def _row_key(row: dict[str, Any]) -> str:
     return f"{key}|{name}" if isinstance(name, str) else key
 
 
+@dataclass(slots=True)
+class Limits:
+    """Bounds on every JSON input, so no file can exhaust memory or hang the run (--max-input-size)."""
+
+    #: Bytes of JSON text a file may hold once decompressed; real snapshots are far below (100,000
+    #: VMs is about 0.7 GiB).
+    max_input_size: int = 4 * 1024**3
+
+
+DEFAULT_MAX_INPUT = Limits().max_input_size
+LIMITS = Limits()
+_CHUNK = 1 << 20
+#: File kinds by stat mode, for the error that refuses them.
+_NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
+                (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+                (stat.S_ISSOCK, "a socket"))
+
+
 def _read_raw(path: Path) -> bytes:
-    """The file's bytes as stored (what its SHA-256 is computed on)."""
+    """The file's bytes as stored (what its SHA-256 is computed on); regular files only, bounded."""
+    label = str(path)
     try:
-        return path.read_bytes()
+        # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
-        raise InputError.one(str(path), "", "no such file") from None
+        raise InputError.one(label, "", "no such file") from None
     except OSError as exc:
-        raise InputError.one(str(path), "", f"cannot read file: {exc.strerror or exc}") from None
+        raise InputError.one(label, "", f"cannot read file: {exc.strerror or exc}") from None
+    info = os.fstat(fd)
+    kind = next((name for test, name in _NOT_REGULAR if test(info.st_mode)), None)
+    if kind or not stat.S_ISREG(info.st_mode):
+        os.close(fd)
+        raise InputError.one(label, "", f"is {kind or 'not a regular file'}; expected a JSON file")
+    os.set_blocking(fd, True)
+    with os.fdopen(fd, "rb") as handle:
+        data = b"" if info.st_size > LIMITS.max_input_size else handle.read()
+    if info.st_size > LIMITS.max_input_size or len(data) > LIMITS.max_input_size:
+        raise InputError.one(label, "", f"larger than {_size(LIMITS.max_input_size)} (--max-input-size)")
+    return data
 
 
 def _decompress(raw: bytes, label: str) -> bytes:
-    """Gunzip when the bytes are gzip (by magic number, whatever the file is called)."""
+    """Gunzip when the bytes are gzip (by magic number, whatever the file is called), never beyond the limit."""
     if raw[:2] != b"\x1f\x8b":
         return raw
+    out = bytearray()
+    rest = raw
     try:
-        return gzip.decompress(raw)
-    except (OSError, EOFError) as exc:
+        while rest[:2] == b"\x1f\x8b":  # a gzip file may hold several members, one after another
+            member = zlib.decompressobj(wbits=31)
+            chunk = member.decompress(rest, _CHUNK)
+            while chunk:
+                out += chunk
+                if len(out) > LIMITS.max_input_size:
+                    raise InputError.one(label, "", f"decompresses to more than {_size(LIMITS.max_input_size)} "
+                                                    "(--max-input-size)")
+                chunk = member.decompress(member.unconsumed_tail, _CHUNK)
+            if not member.eof:
+                raise EOFError("compressed file ended before the end-of-stream marker was reached")
+            rest = member.unused_data
+    except (zlib.error, EOFError) as exc:
         raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
+    return bytes(out)
+
+
+def _size(n: int) -> str:
+    for unit, scale in (("GiB", 1024**3), ("MiB", 1024**2), ("KiB", 1024)):
+        if n >= scale:
+            return f"{n / scale:g} {unit}"
+    return f"{n} bytes"
 
 
 def read_json(path: Path) -> tuple[Any, str]:
@@ -146,24 +204,68 @@ def read_json(path: Path) -> tuple[Any, str]:
 
 
 def parse_json(data: bytes, label: str) -> Any:
-    """Parse JSON, turning a syntax error into an InputError that names line and column.
+    """Parse strict JSON, turning any problem into an InputError that names line and column.
 
     msgspec parses a 900 MB snapshot in about 60 % of the CPU time of the standard library, with
     the same memory (docs/performance.md). On malformed input the standard library parses again,
-    only to say where the error is in lines and columns (or to accept what only it allows, NaN).
+    only to say where the error is in lines and columns. Both are strict: no NaN or Infinity, no
+    lone UTF-16 surrogate, and nesting is bounded by the parsers' recursion limit (about 1,000
+    levels), which raises before any of our code could recurse on it.
     """
     try:
         with gc_paused():
             return msgspec.json.decode(data)
+    except RecursionError:
+        return _raise(label, "", "nested too deeply (more than about 1,000 levels of arrays and objects)")
     except (msgspec.DecodeError, UnicodeDecodeError):
         pass
+    lone = _LONE_SURROGATE.search(data)
+    if lone:
+        group = 1 if lone[1] else 2
+        return _raise(label, _line_col(data, lone.start(group)), f"lone UTF-16 surrogate {lone[group].decode()} "
+                                                            "(half of a character), not valid text")
     try:
-        return json.loads(data)
+        return json.loads(data, parse_constant=_not_json, parse_float=_finite)
     except UnicodeDecodeError as exc:
         return _raise(label, f"byte {exc.start}", "not UTF-8 text, expected JSON")
     except json.JSONDecodeError as exc:
         reason = "file is empty, expected JSON" if not data.strip() else f"not valid JSON: {exc.msg}"
         return _raise(label, f"line {exc.lineno} column {exc.colno}", reason)
+    except _NotJson as exc:
+        found = re.search(rb"(?<![\w.])" + re.escape(exc.token.encode()) + rb"(?![\w.])", data)
+        return _raise(label, _line_col(data, found.start()) if found else "",
+                      f"{exc.token} is not a JSON number (strict JSON has no NaN or Infinity)")
+    except RecursionError:
+        return _raise(label, "", "nested too deeply (more than about 1,000 levels of arrays and objects)")
+
+
+#: A \\uD800-\\uDFFF escape not part of a high+low pair (an odd number of backslashes before it).
+_LONE_SURROGATE = re.compile(
+    rb"(?<!\\)(?:\\\\)*(\\u[dD][89abAB][0-9a-fA-F]{2})(?!\\u[dD][c-fC-F])"
+    rb"|(?<!\\u[dD][89abAB][0-9a-fA-F]{2})(?<!\\)(?:\\\\)*(\\u[dD][c-fC-F][0-9a-fA-F]{2})")
+
+
+class _NotJson(ValueError):
+    def __init__(self, token: str) -> None:
+        super().__init__(token)
+        self.token = token
+
+
+def _not_json(token: str) -> Any:
+    raise _NotJson(token)
+
+
+def _finite(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _NotJson(text)
+    return value
+
+
+def _line_col(data: bytes, offset: int) -> str:
+    line_start = data.rfind(b"\n", 0, offset) + 1
+    line = data.count(b"\n", 0, offset) + 1
+    return f"line {line} column {offset - line_start + 1}"
 
 
 def _raise(label: str, place: str, reason: str) -> Any:
@@ -255,6 +357,10 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
     if not isinstance(errors, list):
         problems.append(Problem(label, "/errors", f"expected an array, found {json_kind(errors)}"))
         errors = []
+    problems += [Problem(label, f"/errors/{i}", f"expected an error object, found {json_kind(e)}")
+                 for i, e in enumerate(errors) if not isinstance(e, dict)]
+    # Collection redacts what it stores; a snapshot from anywhere else is redacted here, once.
+    errors = [{k: redact(v) if isinstance(v, str) else v for k, v in e.items()} for e in errors if isinstance(e, dict)]
     scope = doc.get("scope") or {}
     if not isinstance(scope, dict):
         problems.append(Problem(label, "/scope", f"expected an object, found {json_kind(scope)}"))

@@ -9,9 +9,10 @@ scope together, for sovereign clouds and for tests against a local server.
 from __future__ import annotations
 
 import os
-import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+from backup_preflight.text import redact as redact  # collection stores only redacted messages
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -79,19 +80,3 @@ def make_credential(method: str, endpoint: str = PUBLIC_ARM_ENDPOINT) -> TokenCr
     if method == "workload-identity":
         return identity.WorkloadIdentityCredential(**kwargs)
     raise CollectError(f"unknown --auth {method!r}; expected one of {', '.join(AUTH_METHODS)}")
-
-
-_SECRETS = re.compile(
-    r"(?i)(bearer\s+)[A-Za-z0-9\-._~+/]+=*"
-    r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
-    r"|((?:access_?token|client_?secret|client_?assertion|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]+")
-
-
-def redact(text: str) -> str:
-    """Text safe to log or store: bearer tokens, JWTs and secret-looking values are masked."""
-
-    def mask(match: re.Match[str]) -> str:
-        prefix = match.group(1) or match.group(2) or ""
-        return f"{prefix}***"
-
-    return _SECRETS.sub(mask, text)

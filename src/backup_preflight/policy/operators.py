@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import re2
+
 from backup_preflight.policy.versions import compare_versions, parse_version
 
 Tri = bool | None
@@ -71,11 +73,17 @@ def _like(value: Any) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(_string(value).casefold()), re.DOTALL)
 
 
-def _regex(value: Any) -> re.Pattern[str]:
+def _regex(value: Any) -> Any:
+    """RE2, not `re`: matching takes linear time, so no tag value can stall a scan with backtracking.
+    Patterns RE2 cannot express (backreferences, lookaround) are refused at load time."""
+    options = re2.Options()
+    options.log_errors = False  # the reason goes into the load error, not onto stderr
     try:
-        return re.compile(_string(value))
-    except re.error as exc:
-        raise OperandError(f"invalid regular expression {value!r}: {exc}") from None
+        return re2.compile(_string(value), options=options)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else exc
+        raise OperandError(f"invalid regular expression {value!r} for RE2 (linear-time matching: no "
+                           f"backreferences or lookaround): {reason}") from None
 
 
 def _orderable(value: Any) -> Any:
@@ -117,13 +125,13 @@ def not_like(actual: Any, pattern: re.Pattern[str]) -> Tri:
     return None if result is None else not result
 
 
-def match(actual: Any, pattern: re.Pattern[str]) -> Tri:
+def match(actual: Any, pattern: Any) -> Tri:
     if not isinstance(actual, str):
         return None
     return pattern.search(actual) is not None
 
 
-def not_match(actual: Any, pattern: re.Pattern[str]) -> Tri:
+def not_match(actual: Any, pattern: Any) -> Tri:
     result = match(actual, pattern)
     return None if result is None else not result
 

@@ -8,6 +8,7 @@ command line cannot silently leave a default in force.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +17,7 @@ from typing import Any
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.paths import PathError, check_path
 from backup_preflight.policy.versions import parse_version
-from backup_preflight.snapshot import read_json
+from backup_preflight.snapshot import parse_json, read_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,15 +67,16 @@ def _from_text(ptype: str, text: str) -> Any:
         return text
     if ptype in ("integer", "number"):
         try:
-            return int(text) if ptype == "integer" else float(text)
+            number = int(text) if ptype == "integer" else float(text)
         except ValueError:
             return text
+        return number if math.isfinite(number) else text  # nan and inf are not numbers a check can use
     if ptype == "array":
         stripped = text.strip()
         if stripped.startswith("["):
             try:
-                return json.loads(stripped)
-            except json.JSONDecodeError:
+                return parse_json(stripped.encode(), "--param")  # strict, as every JSON input: no NaN
+            except InputError:
                 return text
         return [_scalar(p.strip()) for p in stripped.split(",") if p.strip()]
     return text

@@ -34,6 +34,7 @@ from backup_preflight.report.view import (
     review_meta,
 )
 from backup_preflight.results import ScanResult
+from backup_preflight.text import safe
 
 MAX_FIXED = 200
 #: Reasons listed for VMs whose only problems are unknowns; all of them are in the index.
@@ -60,9 +61,15 @@ def _asset(name: str) -> Asset:
 @cache
 def _environment() -> Environment:
     env = Environment(loader=PackageLoader("backup_preflight.report", "templates"), autoescape=True,
-                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True)
+                      undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True, finalize=_inert)
     env.filters["http_url"] = http_url
     return env
+
+
+def _inert(value: Any) -> Any:
+    """Every string the page prints passes text.safe (secrets, controls, bidi overrides); our own
+    markup (Markup: the inline CSS, JS and JSON) is not text from anyone else."""
+    return value if isinstance(value, Markup) or not isinstance(value, str) else safe(value, keep_newlines=True)
 
 
 def http_url(url: object) -> str | None:

@@ -1,20 +1,21 @@
 """Write every output file of a scan, all or nothing.
 
-Each report is rendered into a temporary file in the output folder; only when all of them
-succeeded are they renamed into place, so a failed run never leaves a half-written or a
-mixed set of reports behind.
+Each report is rendered into a staging folder beside the output folder; only when all of them
+succeeded is the staging folder swapped in for the output folder in one step (report.publish),
+so a failed, interrupted or concurrent run never leaves a half-written or a mixed set behind.
 """
 
 from __future__ import annotations
 
-import contextlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.report import findings_csv, html, junit, markdown, results_json
+from backup_preflight.report.publish import Staged, claim
+
+__all__ = ["WRITERS", "claim", "write_all", "write_set"]
 from backup_preflight.results import ScanResult
 
 Writer = Callable[[ScanResult, Path], None]
@@ -31,22 +32,18 @@ WRITERS: dict[str, Writer] = {
 
 def write_all(result: ScanResult, output_dir: Path, junit_passes: str = "aggregate",
               junit_unknowns: str = "aggregate") -> list[Path]:
-    output_dir.mkdir(parents=True, exist_ok=True)
+    """Claim the folder, write the set and publish it (the CLI claims earlier, before the scan)."""
+    with claim(output_dir) as staged:
+        return write_set(result, staged, junit_passes, junit_unknowns)
+
+
+def write_set(result: ScanResult, staged: Staged, junit_passes: str = "aggregate",
+              junit_unknowns: str = "aggregate") -> list[Path]:
+    """Render every report into the staging folder, then publish them together."""
     writers = {**WRITERS, "junit.xml": junit.writer(junit_passes, junit_unknowns)}
-    staged: list[tuple[Path, Path]] = []
-    try:
-        for name, writer in writers.items():
-            fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=output_dir)
-            os.close(fd)
-            staged.append((Path(tmp), output_dir / name))
-            with gc_paused():
-                writer(result, Path(tmp))
-            os.chmod(tmp, 0o644)  # mkstemp makes 0600; reports are artifacts others read
-    except BaseException:
-        for tmp, _ in staged:
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-        raise
-    for tmp, final in staged:
-        os.replace(tmp, final)
-    return [final for _, final in staged]
+    for name, writer in writers.items():
+        with gc_paused():
+            writer(result, staged.staging / name)
+        os.chmod(staged.staging / name, 0o644)  # reports are artifacts others read
+    staged.publish(frozenset(writers))
+    return [staged.shown / name for name in writers]

@@ -14,6 +14,7 @@ import msgspec
 from backup_preflight import runtime
 from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
+from backup_preflight.text import redact
 
 _encode = msgspec.json.Encoder().encode
 
@@ -34,8 +35,8 @@ def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
         "status": f.status,
         "severity": f.severity,
         "cause": f.cause,
-        "message": f.message,
-        "evidence": list(f.evidence),
+        "message": redact(f.message),
+        "evidence": [redact(e) for e in f.evidence],
         "remediation": "" if f.status in (PASS, NOT_APPLICABLE) else remediation,
     }
     doc.update(f.annotations)

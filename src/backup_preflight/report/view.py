@@ -5,7 +5,6 @@ Everything here reads a ScanResult; nothing recomputes a verdict.
 
 from __future__ import annotations
 
-import re
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -13,6 +12,7 @@ from typing import Any
 
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITY_RANK, UNKNOWN, Finding
 from backup_preflight.results import ScanResult
+from backup_preflight.text import safe
 
 #: Statuses a reader has to look at; passes and not-applicable ones are only counted.
 ATTENTION = (FAIL, ERROR, UNKNOWN, EXEMPT)
@@ -20,14 +20,11 @@ ATTENTION = (FAIL, ERROR, UNKNOWN, EXEMPT)
 EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate", 2: "usage or input error",
                 3: "incomplete: some scope was not collected or nothing was evaluated"}
 
-# XML 1.0 allows tab, LF, CR and these ranges; everything else (C0 controls, lone surrogates,
-# U+FFFE/U+FFFF) makes a file unparseable, and any of it can come from Azure-provided text.
-_ILLEGAL = re.compile("[^\u0009\u000a\u000d\u0020-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
-
-
 def clean(text: str, limit: int) -> str:
-    """Strip characters no XML/HTML consumer accepts and cap the length, saying how much was cut."""
-    text = _ILLEGAL.sub("\ufffd", text)
+    """Untrusted text made safe (text.safe: secrets redacted; controls, ANSI, bidi overrides and CI
+    commands shown as escapes, which also leaves nothing an XML consumer rejects) and capped,
+    saying how much was cut."""
+    text = safe(text, keep_newlines=True)
     if len(text) > limit:
         text = f"{text[:limit]}… ({len(text) - limit} more characters in results.json)"
     return text
@@ -120,6 +117,10 @@ def review_sentences(result: ScanResult, esc: Callable[[str], str] = str, strong
             line += (f"; {strong(f'{len(expired)} expired')} ({', '.join(esc(e['id']) for e in expired[:limit])}), "
                      f"{ex['expired']} findings count again")
         out.append(line)
+        warned = [f"{esc(e['id'])} {w}" for e in meta["exemptions"]["entries"] for w in e.get("warnings", ())]
+        if warned:
+            out.append(f"{strong('Exemption warnings')}: {'; '.join(warned[:limit])}"
+                       + (f" (and {len(warned) - limit} more)" if len(warned) > limit else ""))
     return out
 
 

@@ -27,6 +27,9 @@ from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding
 from backup_preflight.snapshot import read_json
 
 EXEMPTIBLE = (FAIL, UNKNOWN, ERROR)
+#: An exemption whose resource wildcard exempts more findings than this gets a warning in every
+#: report: a `*` that waives half the estate should be a decision someone sees, not a side effect.
+WIDE_EXEMPTION = 50
 
 
 @cache
@@ -50,6 +53,7 @@ class Exemption:
     causes: frozenset[str]
     patterns: tuple[re.Pattern[str], ...]
     scopes: tuple[str, ...]
+    wildcard: bool = False  # a resource pattern with * ? or [..]
 
     def covers(self, finding: Finding) -> bool:
         """Policy selector (ids or causes) and resource selector (patterns or scopes) both match."""
@@ -105,6 +109,7 @@ def _compile(raw: dict[str, Any]) -> Exemption:
         causes=frozenset(raw.get("causes", ())),
         patterns=tuple(re.compile(fnmatch.translate(p.lower())) for p in raw.get("resources", ())),
         scopes=tuple(s.lower().rstrip("/") + "/" for s in raw.get("scopes", ())),
+        wildcard=any(c in p for p in raw.get("resources", ()) for c in "*?["),
     )
 
 
@@ -145,5 +150,13 @@ def apply(findings: list[Finding], exemptions: ExemptionFile, as_of: datetime) -
         "file": exemptions.path,
         "sha256": exemptions.sha256,
         "entries": [{**e.describe(), "expired": e.expired(as_of), "exempted": exempted[e.id],
-                     "noLongerExempted": lapsed[e.id]} for e in entries],
+                     "noLongerExempted": lapsed[e.id], "warnings": warnings(e, exempted[e.id])} for e in entries],
     }
+
+
+def warnings(exemption: Exemption, exempted: int) -> list[str]:
+    """What a reviewer should know about an exemption: no expiry, or a wildcard that exempts a lot."""
+    out = [] if exemption.expires_on else ["has no expiry date (expiresOn), so it exempts for ever"]
+    if exemption.wildcard and exempted > WIDE_EXEMPTION:
+        out.append(f"a wildcard resource pattern exempts {exempted} findings (more than {WIDE_EXEMPTION})")
+    return out

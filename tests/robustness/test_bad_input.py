@@ -1,0 +1,122 @@
+"""Hostile and broken inputs end to end: each one is a one-line input error (exit 2), never a hang,
+a traceback or a report (docs/robustness.md lists them)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from arg import snapshot_doc, vm_row
+from cli_helpers import run
+
+
+def scan(tmp_path: Path, *args: str | Path) -> tuple[int, str]:
+    out = tmp_path / "reports"
+    proc = run("scan", *args, "--output-dir", out, cwd=tmp_path)
+    assert "Traceback" not in proc.stderr
+    if proc.returncode == 2:
+        assert not out.exists(), "an input error must leave no report"
+    return proc.returncode, proc.stderr
+
+
+
+def test_a_fifo_is_refused_at_once(tmp_path: Path) -> None:
+    fifo = tmp_path / "snap.json"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    code, err = scan(tmp_path, "--snapshot", fifo)
+    assert code == 2 and f"{fifo}: is a FIFO (named pipe)" in err
+    assert time.monotonic() - started < 60  # no writer ever comes: it must not wait for one
+
+
+@pytest.mark.parametrize(("path", "kind"), [("/dev/zero", "a character device"), (".", "a directory")])
+def test_devices_and_folders_are_refused(tmp_path: Path, path: str, kind: str) -> None:
+    code, err = scan(tmp_path, "--snapshot", path)
+    assert code == 2 and f"is {kind}" in err
+
+
+def test_a_gzip_bomb_stops_at_the_limit(tmp_path: Path) -> None:
+    bomb = tmp_path / "bomb.json.gz"
+    # 64 MiB of blanks inside a valid JSON array compresses to about 64 KiB.
+    with gzip.open(bomb, "wb") as out:
+        out.write(b"[")
+        for _ in range(64):
+            out.write(b" " * (1 << 20))
+        out.write(b"]")
+    assert bomb.stat().st_size < 1 << 20
+    code, err = scan(tmp_path, "--snapshot", bomb, "--max-input-size", "8M")
+    assert code == 2 and "decompresses to more than 8 MiB (--max-input-size)" in err
+    # The same file under the default limit is read (an empty array of rows: nothing to assess).
+    code, _ = scan(tmp_path, "--snapshot", bomb)
+    assert code == 3
+
+
+def test_max_input_size_applies_to_plain_files_and_before_the_command(tmp_path: Path) -> None:
+    snap = tmp_path / "big.json"
+    snap.write_text(json.dumps(snapshot_doc([vm_row(f"vm{i}") for i in range(200)])))
+    assert snap.stat().st_size > 64 * 1024  # the bundled policies are far smaller
+    proc = run("--max-input-size", "64K", "scan", "--snapshot", snap, "--output-dir", tmp_path / "r")
+    assert proc.returncode == 2
+    assert proc.stderr == f"backup-preflight: error: {snap}: larger than 64 KiB (--max-input-size)\n"
+    proc = run("scan", "--snapshot", snap, "--max-input-size", "lots", "--output-dir", tmp_path / "r")
+    assert proc.returncode == 2 and "expected a size like 4GiB" in proc.stderr
+
+
+def test_deep_nesting_is_an_input_error(tmp_path: Path) -> None:
+    doc = snapshot_doc([vm_row("vm1")])
+    text = json.dumps(doc).replace('"errors": []', '"errors": [' + "[" * 100_000 + "]" * 100_000 + "]")
+    path = tmp_path / "deep.json"
+    path.write_text(text)
+    code, err = scan(tmp_path, "--snapshot", path)
+    assert code == 2 and f"{path}: nested too deeply" in err
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity", "1e999"])
+def test_non_finite_numbers_are_refused_with_their_place(tmp_path: Path, literal: str) -> None:
+    path = tmp_path / "metrics.json"
+    doc = snapshot_doc([vm_row("vm1")], metrics=[{"id": vm_row("vm1")["id"], "name": "Percentage CPU",
+                                                  "data": [{"timeStamp": "2026-11-20T02:00:00Z", "maximum": 1}]}])
+    text = json.dumps(doc, indent=1).replace('"maximum": 1', f'"maximum": {literal}')
+    path.write_text(text)
+    line = text[:text.index(literal)].count("\n") + 1
+    code, err = scan(tmp_path, "--snapshot", path)
+    assert code == 2 and f"{path}: line {line} column" in err and f"{literal} is not a JSON number" in err
+
+
+def test_non_finite_numbers_in_policies_and_parameters_are_refused(tmp_path: Path) -> None:
+    params = tmp_path / "params.json"
+    params.write_text('{"maximumCpuPercent": NaN}')
+    code, err = scan(tmp_path, "--demo", "--parameters", params)
+    assert code == 2 and f"{params}: line 1 column 23: NaN is not a JSON number" in err
+    for text in ("nan", "inf", "-Infinity"):
+        code, err = scan(tmp_path, "--demo", "--param", f"maximumCpuPercent={text}")
+        assert code == 2 and "expected a number" in err, text
+    code, err = scan(tmp_path, "--demo", "--param", "VMBK-NET-001.ports=[443, NaN]")
+    assert code == 2 and "NaN" in err
+
+
+def test_a_lone_surrogate_is_an_input_error_naming_its_place(tmp_path: Path) -> None:
+    path = tmp_path / "snap.json"
+    text = json.dumps(snapshot_doc([vm_row("vm1")]), indent=1).replace('"vm1"', '"vm\\ud800x"', 1)
+    path.write_text(text)
+    line = text[:text.index("\\ud800")].count("\n") + 1
+    code, err = scan(tmp_path, "--snapshot", path)
+    assert code == 2 and f"{path}: line {line} column" in err and "lone UTF-16 surrogate \\ud800" in err
+    # A proper pair (an emoji) is text like any other.
+    path.write_text(text.replace("\\ud800x", "\\ud83d\\ude00"))
+    code, _ = scan(tmp_path, "--snapshot", path)
+    assert code in (0, 1)
+
+
+def test_error_entries_that_are_not_objects_are_input_errors(tmp_path: Path) -> None:
+    doc = snapshot_doc([vm_row("vm1")])
+    doc["errors"] = ["boom", {"scope": "sub", "message": "throttled"}]
+    path = tmp_path / "snap.json"
+    path.write_text(json.dumps(doc))
+    code, err = scan(tmp_path, "--snapshot", path)
+    assert code == 2 and f"{path}: /errors/0: expected an error object, found a string" in err
