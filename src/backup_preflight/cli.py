@@ -324,7 +324,8 @@ def _ci(args: argparse.Namespace, result: Any, summary: Path) -> None:
     platform = ci.detect(args.ci, os.environ)
     if platform != "none":
         sys.stdout.flush()
-        ci.emit(result, platform, summary, sys.stdout, os.environ, max(args.ci_annotations, 0))
+        out = sys.stdout.commands() if isinstance(sys.stdout, InertStream) else sys.stdout
+        ci.emit(result, platform, summary, out, os.environ, max(args.ci_annotations, 0))
 
 
 def _load_review(args: argparse.Namespace) -> Any:

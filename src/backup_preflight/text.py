@@ -100,12 +100,24 @@ class InertStream:
         self._gone = False
 
     def write(self, text: str) -> int:
+        return self._write(safe(text, keep_newlines=True), len(text))
+
+    def write_command(self, text: str) -> int:
+        """Write the tool's own CI commands (`::error …`, `##vso[…]`) as they are: report.ci has already
+        escaped the Azure text inside them for its platform, and neutralising would disarm the command."""
+        return self._write(text, len(text))
+
+    def commands(self) -> TextIO:
+        """A view of this stream whose writes are `write_command`s."""
+        return _CommandView(self)  # type: ignore[return-value]
+
+    def _write(self, text: str, size: int) -> int:
         if not self._gone:
             try:
-                self._stream.write(safe(text, keep_newlines=True))
+                self._stream.write(text)
             except BrokenPipeError:
                 self._reader_gone()
-        return len(text)
+        return size
 
     def flush(self) -> None:
         if not self._gone:
@@ -124,3 +136,16 @@ class InertStream:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._stream, name)
+
+
+class _CommandView:
+    """What `InertStream.commands` returns: the tool's own CI commands, written as they are."""
+
+    def __init__(self, stream: InertStream) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write_command(text)
+
+    def flush(self) -> None:
+        self._stream.flush()
