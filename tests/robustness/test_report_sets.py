@@ -82,7 +82,7 @@ def test_a_failing_swap_leaves_the_previous_set_and_no_litter(
             raise OSError(errno.EIO, "Input/output error", str(old))
 
         monkeypatch.setattr(publish, "exchange", exchange)
-    code = cli.main(["scan", "--demo", "--fail-on", "never", "--output-dir", str(previous)])
+    code = cli.main(["--quiet", "scan", "--demo", "--fail-on", "never", "--output-dir", str(previous)])
     err = capsys.readouterr().err
     assert code == 4
     assert err.startswith("backup-preflight: internal error: Input/output error") and err.count("\n") == 1
@@ -96,8 +96,8 @@ def test_debug_prints_the_traceback(previous: Path, monkeypatch: pytest.MonkeyPa
     def broken(*args: object) -> None:
         raise ZeroDivisionError("a bug")
 
-    monkeypatch.setitem(outputs.WRITERS, "junit.xml", broken)
-    code = cli.main(["scan", "--demo", "--output-dir", str(previous), "--debug"])
+    monkeypatch.setitem(outputs.WRITERS, "summary.md", broken)
+    code = cli.main(["--quiet", "scan", "--demo", "--output-dir", str(previous), "--debug"])
     err = capsys.readouterr().err
     assert code == 4 and "Traceback (most recent call last)" in err
     assert "backup-preflight: internal error: ZeroDivisionError: a bug at report/outputs.py" in err
@@ -178,7 +178,7 @@ def test_a_full_disk_is_exit_4_with_one_line_and_the_old_set_intact(small_disk: 
     for name in REPORTS:
         (out / name).write_text(f"previous {name}\n")
     before = fingerprint(out)
-    proc = run("scan", "--demo", "--output-dir", out)  # about 1 MB of reports on a 512 KiB disk
+    proc = run("--quiet", "scan", "--demo", "--output-dir", out)  # about 1 MB of reports on a 512 KiB disk
     assert proc.returncode == 4
     assert proc.stderr.startswith("backup-preflight: internal error: No space left on device")
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
@@ -209,10 +209,10 @@ def test_the_current_folder_is_refused(tmp_path: Path) -> None:
 
 
 def test_broken_pipe_ends_quietly_with_the_verdicts_code(tmp_path: Path) -> None:
-    command = f"'{SCRIPT}' scan --demo --output-dir '{tmp_path / 'r'}' | head -n 1"
+    command = f"'{SCRIPT}' --quiet scan --demo --output-dir '{tmp_path / 'r'}' | head -n 1"
     proc = subprocess.run(["bash", "-c", f"{command}; echo \"rc=${{PIPESTATUS[0]}}\""],
                           capture_output=True, text=True, timeout=300)
-    assert proc.stdout.splitlines()[0].startswith("backup-preflight: 50 VMs")
+    assert proc.stdout.splitlines()[0].startswith("backup-preflight: 60 VMs")
     assert proc.stdout.splitlines()[-1] == "rc=1" and proc.stderr == ""
     assert sorted(p.name for p in (tmp_path / "r").iterdir()) == sorted(REPORTS)
     shutil.rmtree(tmp_path / "r")

@@ -25,6 +25,7 @@ from backup_preflight.findings import (
 )
 from backup_preflight.report.view import exemption_note
 from backup_preflight.results import ScanResult
+from backup_preflight.text import safe
 
 #: One letter per status; for a cause, the VM shows its worst letter (first in this order).
 LETTERS = {FAIL: "f", ERROR: "e", UNKNOWN: "u", EXEMPT: "x", PASS: "p", NOT_APPLICABLE: "-"}
@@ -34,7 +35,7 @@ MAX_EVIDENCE = 12
 
 
 class _Strings:
-    """Each distinct text once; rows refer to it by position."""
+    """Each distinct text once, made inert (text.safe); rows refer to it by position."""
 
     def __init__(self) -> None:
         self.items: list[str] = []
@@ -44,7 +45,7 @@ class _Strings:
         pos = self._pos.get(text)
         if pos is None:
             pos = self._pos[text] = len(self.items)
-            self.items.append(text)
+            self.items.append(safe(text, keep_newlines=True))
         return pos
 
 
@@ -83,11 +84,11 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
         before = len(prefixes.items)
         p = prefixes(prefix + "/" if prefix else "")
         if p == before:
-            where.append([subs(vm.sub), vm.rg.lower()])
+            where.append([subs(vm.sub), safe(vm.rg.lower())])
         vm.findings.sort(key=lambda f: (_RANK[LETTERS[f.status]], SEVERITY_RANK[f.severity], f.policy_id))
-        row: list[Any] = [vm.name, p, "".join(vm.causes), [_finding(f, policy_pos, text) for f in vm.findings]]
+        row: list[Any] = [safe(vm.name), p, "".join(vm.causes), [_finding(f, policy_pos, text) for f in vm.findings]]
         if last != vm.name:
-            row.append(last)
+            row.append(safe(last))
         rows.append(row)
         if vm.findings and all(f.status == UNKNOWN for f in vm.findings):
             groups.update({(policy_pos[f.policy_id], text(f.message)) for f in vm.findings})
