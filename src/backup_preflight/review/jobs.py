@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import defaultdict
 from typing import Any
 
-from backup_preflight.findings import EXEMPT, FAIL, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, PASS, UNKNOWN, Finding
 
 #: Order in which a cause's policy verdicts are listed: what confirms the cause first.
-_ORDER = {FAIL: 0, "error": 1, "unknown": 2, EXEMPT: 3, "pass": 4, "notApplicable": 5}
+_ORDER = {FAIL: 0, ERROR: 1, UNKNOWN: 2, EXEMPT: 3, PASS: 4, "notApplicable": 5}
 
 
 def diagnose(vms: list[dict[str, Any]], findings: list[Finding]) -> list[dict[str, Any]]:
@@ -35,10 +35,22 @@ def _entry(vm: dict[str, Any], by_cause: dict[str, list[tuple[str, str]]]) -> di
                "policies": [{"policyId": pid, "status": status}
                             for pid, status in sorted(by_cause.get(cause, ()), key=lambda v: (_ORDER[v[1]], v[0]))]}
               for cause in job.get("causes", ())]
-    confirmed = [c["cause"] for c in causes if any(p["status"] == FAIL for p in c["policies"])]
+    for c in causes:
+        c["status"] = _cause_status([p["status"] for p in c["policies"]])
+    confirmed = [c["cause"] for c in causes if c["status"] == "failing"]
     return {"resourceId": vm["id"], "resourceName": vm["name"], "subscriptionId": vm["subscriptionId"],
             "resourceGroup": vm["resourceGroup"], "lastFailedJob": job, "causes": causes,
             "failingCauses": confirmed, "summary": sentence(job, causes)}
+
+
+def _cause_status(statuses: list[str]) -> str:
+    """failing (a policy of the cause fails or errs on this VM), else unknown (one could not be assessed),
+    else passing (one passes; exempt ones say nothing), else notEvaluated."""
+    if any(s in (FAIL, ERROR) for s in statuses):
+        return "failing"
+    if UNKNOWN in statuses:
+        return "unknown"
+    return "passing" if PASS in statuses else "notEvaluated"
 
 
 def sentence(job: dict[str, Any], causes: list[dict[str, Any]]) -> str:
@@ -54,5 +66,5 @@ def sentence(job: dict[str, Any], causes: list[dict[str, Any]]) -> str:
     parts = []
     for c in causes:
         listed = ", ".join(f"{p['policyId']} {p['status']}" for p in c["policies"]) or "no policy evaluated"
-        parts.append(f"{c['cause']} ({listed})")
+        parts.append(f"{c['cause']}, {c['status']} ({listed})")
     return f"{text}. It points at {'; '.join(parts)}."
