@@ -17,6 +17,7 @@ from backup_preflight.estate.jobs import error_table, explain
 from arg import SUB, backup_policy_v1, protected_item, rid, snapshot_doc, vm_row
 
 VAULT = f"/subscriptions/{SUB}/resourceGroups/RG-Backup/providers/Microsoft.RecoveryServices/vaults/rsv-weu"
+JOB_TYPE = "microsoft.recoveryservices/vaults/backupjobs"
 DAY = datetime(2026, 11, 19, 2, 0, tzinfo=UTC)
 
 
@@ -37,14 +38,14 @@ def job(n: int, status: str, hours: float, *, vm: str = "vm1", source: str | Non
         props["errorDetails"] = [{"errorCode": code, "errorString": message, "errorTitle": "",
                                   "recommendations": ["Ensure the VM agent is running."]}]
     guid = f"7ddead57-bcb9-4269-ac31-{n:012d}"
-    return {"id": f"{vault.lower()}/backupJobs/{guid}", "name": guid, "type": "microsoft.recoveryservices/vaults/backupjobs",
+    return {"id": f"{vault.lower()}/backupJobs/{guid}", "name": guid, "type": JOB_TYPE,
             "subscriptionId": SUB, "resourceGroup": "rg-backup", "location": "westeurope", "properties": props}
 
 
 def item(vm: str = "vm1", *, status: str = "Failed", last: float = 0.0, rg: str = "RG-App") -> dict[str, Any]:
     row = protected_item(rid("vm", vm, rg), f"{VAULT}/backupPolicies/DailyPolicy", status=status)
     container = f"iaasvmcontainerv2;{rg.lower()};{vm}"
-    row["id"] = f"{VAULT}/backupFabrics/Azure/protectionContainers/IaasVMContainer;{container}/protectedItems/VM;{container}"
+    row["id"] = f"{VAULT}/backupFabrics/Azure/protectionContainers/IaasVMContainer;{container}/protectedItems/VM;{vm}"
     row["properties"]["containerName"] = container
     row["properties"]["lastBackupTime"] = (DAY + timedelta(hours=last)).isoformat().replace("+00:00", "Z")
     return row
