@@ -170,3 +170,16 @@ def test_matches_a_brute_force_oracle(spec: list[tuple[str, int]], rnd: Any) -> 
     rnd.shuffle(rows)
     found = last(rows, items=[item(last=-1000)])
     assert (found or {}).get("errorCode") == expected
+
+
+def test_docs_table_is_the_mapping_file() -> None:
+    from pathlib import Path
+
+    doc = (Path(__file__).parents[2] / "docs" / "job-diagnosis.md").read_text()
+    table = error_table()
+    rows = [line for line in doc.splitlines() if line.startswith("| [`")]
+    assert len(rows) == len(table["codes"])
+    for row, (code, entry) in zip(rows, table["codes"].items(), strict=True):
+        assert row.startswith(f"| [`{code}`]({table['pages'][entry['page']]}#{entry['anchor']}) | {entry['message']} |")
+        causes = ", ".join(f"`{c}`" for c in entry["causes"]) or "— (none this tool checks)"
+        assert f"| {causes} |" in row
