@@ -6,7 +6,7 @@ Every report renders this one object; none of them recomputes a verdict or a cou
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backup_preflight.findings import (
@@ -55,6 +55,8 @@ class ScanResult:
     gate: Gate
     summary: dict[str, Any]
     exit_code: int
+    #: Each VM's last failed backup job beside the verdicts of its causes (review/jobs.py).
+    diagnoses: list[dict[str, Any]] = field(default_factory=list)
 
 
 def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:

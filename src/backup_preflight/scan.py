@@ -19,6 +19,7 @@ from backup_preflight.policy.loader import PolicySet
 from backup_preflight.results import Gate, ScanResult, exit_code, summarize
 from backup_preflight.review import Review
 from backup_preflight.review import baseline as baseline_mod
+from backup_preflight.review.jobs import diagnose
 from backup_preflight.service_tags import ServiceTags
 from backup_preflight.whatif import gate as gate_mod
 from backup_preflight.whatif.parse import WhatIf
@@ -117,4 +118,5 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         **reviewed,
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,
-                      gate=gate, summary=summary, exit_code=exit_code(summary, coverage))
+                      gate=gate, summary=summary, exit_code=exit_code(summary, coverage),
+                      diagnoses=diagnose(estate.vms, findings))

@@ -322,3 +322,35 @@ def test_an_empty_scan_renders_without_errors(browser: Any, tmp_path: Path) -> N
     assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []
     assert browser.find_element(By.ID, "shown").text == "0 of 0 VMs"
     assert browser.find_element(By.ID, "no-match").text == "No VM was evaluated."
+
+
+@needs_chromium
+def test_a_vm_card_shows_its_last_failed_backup_job_beside_the_causes(browser: Any, tmp_path: Path) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    from job_helpers import HOSTILE, job_result
+
+    result = job_result(tmp_path)
+    outputs.write_all(result, tmp_path / "out")
+    noagent = next(d for d in result.diagnoses if d["resourceName"] == "vm-noagent")
+    browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(noagent["resourceId"], safe=""))
+    box = browser.find_element(By.CSS_SELECTOR, "#vm-detail .lastjob")
+    assert box.find_element(By.CSS_SELECTOR, ".jobhead").text == (
+        "2026-11-19T02:00:00Z Backup: UserErrorGuestAgentStatusUnavailable – VM Agent unable to communicate with "
+        "Azure Backup")
+    causes = [li.text for li in box.find_elements(By.CSS_SELECTOR, ".jobcause")]
+    assert causes[0].startswith("vm-agent – failing: VMBK-AGENT-001 fail")
+    assert causes[1].startswith("backup-extension – unknown:")
+    link = box.find_element(By.CSS_SELECTOR, ".jobnote a")
+    assert link.get_attribute("href").startswith("https://learn.microsoft.com/azure/backup/")
+    stopped = next(d for d in result.diagnoses if d["resourceName"] == "vm-stopped")
+    browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(stopped["resourceId"], safe=""))
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text  # noqa: B018 - reading it is what raises
+    box = browser.find_element(By.CSS_SELECTOR, "#vm-detail .lastjob")
+    assert HOSTILE in box.text and "no precondition this tool checks" in box.text
+    assert browser.execute_script("return document.images.length") == 0
+    ok = next(f for f in result.findings if f.resource_name == "vm-ok")
+    browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(ok.resource_id, safe=""))
+    assert browser.find_elements(By.CSS_SELECTOR, "#vm-detail .lastjob") == []

@@ -57,7 +57,10 @@ def _type_filter(table: str, types: tuple[str, ...]) -> str:
 #: Table name → KQL returning whole rows (every column, `id` included, so paging is stable).
 TABLE_QUERIES: dict[str, str] = {
     "resources": _type_filter("resources", RESOURCE_TYPES),
-    "recoveryservicesresources": _type_filter("recoveryservicesresources", RECOVERY_TYPES),
+    # Backup jobs: only failed ones (Resource Graph keeps 14 days); a later success shows on the protected item.
+    "recoveryservicesresources": _type_filter("recoveryservicesresources", RECOVERY_TYPES)
+    + " | where type !~ 'microsoft.recoveryservices/vaults/backupjobs' or (tostring(properties.status) =~ 'Failed'"
+    " and todatetime(properties.startTime) > ago(14d))",
     "guestconfigurationresources": "guestconfigurationresources",
 }
 

@@ -11,10 +11,12 @@ from collections import Counter
 
 from backup_preflight.demo.arm import Row
 from backup_preflight.demo.plan import Estate
-from backup_preflight.demo.scenarios import ALL_POLICIES
+from backup_preflight.demo.scenarios import ALL_POLICIES, SCENARIOS
 from backup_preflight.demo.shared_rows import avset_row, policy_row, site_rows
 from backup_preflight.demo.side_rows import SideTables
-from backup_preflight.demo.vm_rows import protected_item_rows, vm_resource_rows
+from backup_preflight.demo.vm_rows import backup_job_rows, protected_item_rows, vm_resource_rows
+
+_CAUSES = {s.name: s.cause for s in SCENARIOS}
 
 
 def render(estate: Estate) -> dict[str, list[Row]]:
@@ -32,6 +34,7 @@ def render(estate: Estate) -> dict[str, list[Row]]:
         resources.extend(vm_resource_rows(estate, vm))
         if vm.protected:
             recovery.extend(protected_item_rows(estate, vm))
+            recovery.extend(backup_job_rows(estate, vm, _CAUSES[vm.scenario]))
         side.add(estate, vm)
     return {"resources": resources, "recoveryservicesresources": recovery,
             "guestconfigurationresources": side.assignments, "instanceviews": side.instance_views,

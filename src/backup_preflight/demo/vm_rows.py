@@ -7,6 +7,7 @@ each rendered from its `VmPlan` in the shape and casing the real API returns.
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from uuid import UUID
 from zoneinfo import ZoneInfo
 
 from backup_preflight.demo.arm import Row, arg_row, iso, spell, upper_tail
@@ -234,3 +235,63 @@ def _backup_time(estate: Estate, spec: PolicySpec) -> datetime:
 
 def _public_address(index: int) -> str:
     return f"20.{50 + index // 65536 % 200}.{index // 256 % 256}.{index % 256}"
+
+
+# --- backup jobs ------------------------------------------------------------------------------
+
+#: The error code of the failed backup job of a VM whose scenario breaks its backup (job_errors.json), by
+#: scenario, else by the scenario's cause; a scenario without one fails with a numeric code and the
+#: documented message (last-backup-failed: with no errorDetails at all, as a row may come).
+JOB_ERRORS = {"agent-not-provisioned": "UserErrorGuestAgentStatusUnavailable",
+              "agent-not-ready": "GuestAgentSnapshotTaskStatusError",
+              "extension-handler-not-ready": "VMAgentStatusCommunicationError",
+              "shut-down-in-guest": "UserErrorVmNotInDesirableState",
+              "outbound-connectivity": "ExtensionSnapshotFailedNoNetwork",
+              "backup-extension": "ExtensionOperationFailedForManagedDisks"}
+JOB_MESSAGES = {"UserErrorGuestAgentStatusUnavailable": "VM Agent unable to communicate with Azure Backup",
+                "GuestAgentSnapshotTaskStatusError": "Could not communicate with the VM agent for snapshot status",
+                "VMAgentStatusCommunicationError": "VM has not reported status for VM agent or extensions.",
+                "UserErrorVmNotInDesirableState": "VM is not in a state that allows backups.",
+                "ExtensionSnapshotFailedNoNetwork":
+                    "Snapshot operation failed due to no network connectivity on the virtual machine.",
+                "ExtensionOperationFailedForManagedDisks": "VMSnapshot extension operation failed."}
+JOB_TYPE = "microsoft.recoveryservices/vaults/backupjobs"
+INTERNAL_ERROR = "Backup failed with an internal error - Please retry the operation in a few minutes."
+
+
+def backup_job_rows(estate: Estate, vm: VmPlan, cause: str | None) -> list[Row]:
+    """Backup job rows (ARG's 14 days) of an actively protected VM: one failing at its last backup after an
+    older success when that backup failed; for fully observed healthy VMs an older failure that the last,
+    completed backup made good. Even VMs name themselves by dataSourceId (spelled as the vault spells
+    it), odd ones only by friendly name and container; the two rows come in either order."""
+    if not vm.protected or vm.protection_state not in ("Protected", "ProtectionError"):
+        return []
+    last = _backup_time(estate, POLICY_BY_NAME[vm.policy])
+    if vm.last_backup == "Failed":
+        code = JOB_ERRORS.get(vm.scenario) or JOB_ERRORS.get(cause or "")
+        rows = [_job_row(estate, vm, 0, last - timedelta(days=3), "Completed"),
+                _job_row(estate, vm, 1, last, "Failed", code)]
+    elif vm.scenario == "healthy-fully-observed":
+        rows = [_job_row(estate, vm, 0, last - timedelta(days=2), "Failed", "GuestAgentSnapshotTaskStatusError"),
+                _job_row(estate, vm, 1, last, "Completed")]
+    else:
+        return []
+    return rows if vm.index % 2 else rows[::-1]
+
+
+def _job_row(estate: Estate, vm: VmPlan, n: int, start: datetime, status: str, code: str | None = None) -> Row:
+    guid = str(UUID(int=(vm.index + 1) << 8 | n, version=4))
+    container = f"iaasvmcontainerv2;{vm.rg.lower()};{vm.name}"
+    props: Row = {"jobType": "AzureIaaSVMJob", "backupManagementType": "AzureIaasVM", "operation": "Backup",
+                  "status": status, "entityFriendlyName": vm.name, "containerName": container,
+                  "activityId": guid, "isUserTriggered": False, "virtualMachineVersion": "Compute",
+                  "startTime": iso(start), "endTime": iso(start + timedelta(minutes=38)), "duration": "PT38M"}
+    if vm.index % 2 == 0:
+        props["dataSourceId"] = spell(vm.id, vm.id_style)
+    if status == "Failed" and vm.scenario != "last-backup-failed":
+        props["errorDetails"] = [
+            {"errorCode": code, "errorString": JOB_MESSAGES[code], "errorTitle": "",
+             "recommendations": [f"See {code} in the Azure Backup troubleshooting guide."]} if code
+            else {"errorCode": 400240, "errorString": INTERNAL_ERROR, "errorTitle": "", "recommendations": []}]
+    return arg_row(estate, f"{vm.site.vault_id}/backupJobs/{guid}", guid, JOB_TYPE,
+                   vm.site.sub, vm.site.backup_rg, vm.site.region, props)

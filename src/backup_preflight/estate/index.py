@@ -21,6 +21,7 @@ EXTENSION_TYPE = "microsoft.compute/virtualmachines/extensions"
 SQL_VM_TYPE = "microsoft.sqlvirtualmachine/sqlvirtualmachines"
 PROTECTED_ITEM_TYPE = "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems"
 BACKUP_POLICY_TYPE = "microsoft.recoveryservices/vaults/backuppolicies"
+BACKUP_JOB_TYPE = "microsoft.recoveryservices/vaults/backupjobs"
 GC_ASSIGNMENT_TYPE = "microsoft.guestconfiguration/guestconfigurationassignments"
 
 
@@ -125,6 +126,14 @@ def last_segment(resource_id: str) -> str:
     return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
+def vault_of(resource_id: str) -> str:
+    """The lowercase id of the Recovery Services vault a child id (item, job, policy) lives in."""
+    low = resource_id.lower()
+    at = low.find("/vaults/")
+    end = low.find("/", at + len("/vaults/")) if at >= 0 else -1
+    return low if at < 0 or end < 0 else low[:end]
+
+
 def segment_after(resource_id: str, name: str) -> str:
     """The id segment following `name` (case-insensitive), as spelled in the id; '' when absent."""
     parts = resource_id.split("/")
@@ -182,6 +191,10 @@ class Index:
         #: Every AzureIaasVM protected item of a VM (an old stopped one and a new active one after a move).
         self.protected_items: defaultdict[str, list[Row]] = defaultdict(list)
         self.backup_policies: dict[str, Row] = {}
+        #: Azure VM backup jobs by the VM id they name (dataSourceId / virtualMachineId), and those naming
+        #: none by (vault id, entityFriendlyName), both lowercase: see estate/jobs.py.
+        self.jobs_by_source: defaultdict[str, list[Row]] = defaultdict(list)
+        self.jobs_by_entity: defaultdict[tuple[str, str], list[Row]] = defaultdict(list)
         #: Schedule facts per backup policy id, filled on first use by backup.backup_facts.
         self.schedules: dict[str, dict[str, Any]] = {}
         self.assignments: defaultdict[str, list[Row]] = defaultdict(list)
@@ -235,3 +248,19 @@ class Index:
                     self.protected_items[source].append(row)
             elif rtype == BACKUP_POLICY_TYPE:
                 self.backup_policies[row["id"].lower()] = row
+            elif rtype == BACKUP_JOB_TYPE:
+                self._index_job(row)
+
+    def _index_job(self, row: Row) -> None:
+        """Only Azure VM jobs: SQL/SAP workload jobs on the same VM are not its VM backup."""
+        p = props(row)
+        if str(p.get("backupManagementType", "AzureIaasVM")).lower() != "azureiaasvm" or \
+                str(p.get("jobType", "AzureIaaSVMJob")).lower() not in ("azureiaasvmjob", "azureiaasvmjobv2"):
+            return
+        source = next((s for s in map(lower_id, (p.get("dataSourceId"), p.get("virtualMachineId"),
+                                                 p.get("sourceResourceId"))) if s), None)
+        name = p.get("entityFriendlyName")
+        if source:
+            self.jobs_by_source[source].append(row)
+        elif isinstance(name, str) and name:
+            self.jobs_by_entity[vault_of(row["id"]), name.lower()].append(row)

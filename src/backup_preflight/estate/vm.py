@@ -15,6 +15,7 @@ from backup_preflight.estate.agent import agent_facts, backup_extension_facts
 from backup_preflight.estate.backup import backup_facts
 from backup_preflight.estate.guest import guest_facts, machine_configuration, pressure_facts
 from backup_preflight.estate.index import Index, Reader, Row, last_segment, props, row_name, segment_after, strings
+from backup_preflight.estate.jobs import last_failed_job
 from backup_preflight.estate.network_facts import NetworkFacts, NetworkModel
 
 #: Why a fact is absent although its source was collected (fact path → reason naming row and field).
@@ -57,6 +58,9 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     facts["network"] = NetworkFacts(network, (primary,) if primary else (), facts["location"])
     if backup is not None:
         facts["backup"] = backup
+        job = last_failed_job(vm_id, index, backup)
+        if job is not None:
+            backup["lastFailedJob"] = job
     sql = index.sql_vms.get(vm_id)
     facts["sql"] = _sql(sql)
     guest = guest_facts(vm_id, index, reasons)

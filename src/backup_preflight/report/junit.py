@@ -22,7 +22,7 @@ from collections import Counter
 from datetime import datetime
 from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 from xml.sax.saxutils import escape, quoteattr
 
 import msgspec
@@ -30,7 +30,7 @@ import msgspec
 from backup_preflight import __version__
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
 from backup_preflight.policy.loader import Policy
-from backup_preflight.report.view import accepted_in_baseline, clean, exemption_note
+from backup_preflight.report.view import accepted_in_baseline, clean, diagnoses_by_vm, exemption_note, job_headline
 from backup_preflight.results import ScanResult
 
 MESSAGE_LIMIT = 1000
@@ -153,6 +153,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
                   message, "coverage", message, "")
         out.write("  </testsuite>\n")
     names = _Names()
+    jobs = diagnoses_by_vm(result)
     for pid, policy_cases in cases.items():
         _suite_head(out, pid, tally[pid], result, props)
         classname = quoteattr(pid)
@@ -163,8 +164,8 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
             if got is None:
                 out.write(f'    <testcase classname={classname} name={names(f)} time="0">{system_out}</testcase>\n')
             else:
-                _case(out, classname, names(f), got[0], got[1], f"{f.severity}/{f.cause}", _body(f, policy),
-                      system_out)
+                _case(out, classname, names(f), got[0], got[1], f"{f.severity}/{f.cause}",
+                      _body(f, policy, jobs.get(f.resource_id.lower())), system_out)
         for reason, n in sorted(reasons[pid].items(), key=lambda kv: (-kv[1], kv[0])):
             vms = f"{n:,} VM{'' if n == 1 else 's'}"
             _case(out, classname, quoteattr(clean(reason_name(reason), 2000)), SKIPPED, f"{vms}: {reason}",
@@ -248,10 +249,17 @@ def _case(out: IO[str], classname_attr: str, name_attr: str, element: str, messa
               + (f">{text}</{element}>" if text else "/>") + f"{system_out}</testcase>\n")
 
 
-def _body(f: Finding, policy: Policy) -> str:
-    """What a CI test view shows under the message: evidence, the fix and where to read more.
-    The message is the element's `message`, the resource id its `system-out`; neither is repeated."""
+def _body(f: Finding, policy: Policy, diagnosis: dict[str, Any] | None = None) -> str:
+    """What a CI test view shows under the message: evidence, the VM's last failed backup job, the fix and
+    where to read more. The message is the element's `message`, the resource id its `system-out`."""
     lines = [f"Policy: {policy.title}"]  # its id is the classname, severity and cause the type
+    if diagnosis is not None:
+        job = diagnosis["lastFailedJob"]
+        lines.append(f"Last failed backup job: {clean(job_headline(job), MESSAGE_LIMIT)}")
+        causes = job["causes"]
+        lines.append(f"  The error points at {', '.join(causes)}: "
+                     + ("this policy's cause." if f.cause in causes else f"not this policy's cause ({f.cause}).")
+                     if causes else "  The error points at no precondition this tool checks.")
     note = exemption_note(f)
     if note:
         lines.append(f"Exemption: {note}")

@@ -15,6 +15,7 @@ from backup_preflight.report.view import (
     EXIT_MEANING,
     clean,
     deployment_causes,
+    job_headline,
     review_meta,
     review_sentences,
     vms_needing_attention,
@@ -68,6 +69,7 @@ def render(result: ScanResult) -> str:
     lines += _review_lines(result)
     lines += _failing_policies(result)
     lines += _worst_vms(result)
+    lines += _job_lines(result)
     lines.append("Full details: report.html, results.json, junit.xml.")
     return "\n".join(lines) + "\n"
 
@@ -118,4 +120,19 @@ def _worst_vms(result: ScanResult) -> list[str]:
                      f"{vm.counts[UNKNOWN]} | {vm.counts[EXEMPT]} | {md(failing, 200)} |")
     if len(vms) > TOP:
         lines.append(f"\n… and {len(vms) - TOP} more VMs (see report.html).")
+    return [*lines, ""]
+
+
+def _job_lines(result: ScanResult) -> list[str]:
+    """Each VM's last failed backup job and how the causes its error points at fare on that VM."""
+    if not result.diagnoses:
+        return []
+    lines = [f"### Last failed backup jobs ({len(result.diagnoses)} VMs)", "",
+             "| VM | resource group | last failed job | points at (verdict on this VM) |", "|---|---|---|---|"]
+    for d in result.diagnoses[:TOP]:
+        causes = "; ".join(f"{c['cause']}: {c['status']}" for c in d["causes"]) or "no precondition this tool checks"
+        job = md(job_headline(d["lastFailedJob"]), 200)
+        lines.append(f"| {md(d['resourceName'])} | {md(d['resourceGroup'])} | {job} | {md(causes, 300)} |")
+    if len(result.diagnoses) > TOP:
+        lines.append(f"\n… and {len(result.diagnoses) - TOP} more VMs (see results.json jobDiagnosis).")
     return [*lines, ""]

@@ -70,6 +70,6 @@ def _stream(result: ScanResult, out: IO[bytes]) -> None:
         out.write(b"\n    " if i == 0 else b",\n    ")
         out.write(_encode(finding_document(finding, remediation[finding.policy_id])))
     out.write(b"\n  ],\n")
-    tail = _indented({"summary": result.summary, "coverage": result.coverage})
+    tail = _indented({"summary": result.summary, "coverage": result.coverage, "jobDiagnosis": result.diagnoses})
     out.write(b"  " + tail[1:].lstrip())
     out.write(b"\n")

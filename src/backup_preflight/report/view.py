@@ -127,3 +127,17 @@ def review_sentences(result: ScanResult, esc: Callable[[str], str] = str, strong
 def review_meta(result: ScanResult) -> dict[str, Any]:
     """The exemptions and baseline blocks of the run, empty dicts when not used."""
     return {"exemptions": result.run.get("exemptions") or {}, "baseline": result.run.get("baseline") or {}}
+
+
+def job_headline(job: dict[str, Any]) -> str:
+    """'2026-11-24T02:17:00Z Backup: ExtensionSnapshotFailedNoNetwork – Snapshot operation failed …'."""
+    code = job.get("errorCode") or "no error code in the job row"
+    if job.get("documentedCode") and job["documentedCode"] != job.get("errorCode"):
+        code += f" ({job['documentedCode']})"
+    text = f"{job.get('time', 'time unknown')} {job.get('operation', 'Backup')}: {code}"
+    return f"{text} – {job['message']}" if job.get("message") else text
+
+
+def diagnoses_by_vm(result: ScanResult) -> dict[str, dict[str, Any]]:
+    """The job diagnosis of each VM that has one, by lowercase resource id."""
+    return {d["resourceId"].lower(): d for d in result.diagnoses}

@@ -23,7 +23,7 @@ from backup_preflight.findings import (
     UNKNOWN,
     Finding,
 )
-from backup_preflight.report.view import exemption_note
+from backup_preflight.report.view import diagnoses_by_vm, exemption_note, job_headline
 from backup_preflight.results import ScanResult
 from backup_preflight.text import safe
 
@@ -103,6 +103,7 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
         "text": text.items,
         "vms": rows,
         "groups": [[pol, msg, n] for (pol, msg), n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))],
+        "jobs": _jobs(result, ordered, policy_pos, http_url),
     }
 
 
@@ -130,3 +131,21 @@ def _finding(f: Finding, policy_pos: dict[str, int], text: Any) -> list[Any]:
     if extras:
         row.append(extras)
     return row
+
+
+def _jobs(result: ScanResult, ordered: list[_Vm], policy_pos: dict[str, int], http_url: Any) -> dict[str, Any]:
+    """VM row position → its last failed backup job: headline, Microsoft's note and page, Azure's
+    recommendations, and each cause it points at with that cause's verdict and policies on this VM."""
+    diagnoses = diagnoses_by_vm(result)
+    out: dict[str, Any] = {}
+    for pos, vm in enumerate(ordered):
+        d = diagnoses.get(vm.id.lower())
+        if d is None:
+            continue
+        job = d["lastFailedJob"]
+        out[str(pos)] = {"head": job_headline(job), "note": job["note"], "ref": http_url(job.get("reference")),
+                         "recs": job.get("recommendations", [])[:MAX_EVIDENCE],
+                         "causes": [[c["cause"], c["status"],
+                                     [[policy_pos[p["policyId"]], LETTERS[p["status"]]] for p in c["policies"]]]
+                                    for c in d["causes"]]}
+    return out

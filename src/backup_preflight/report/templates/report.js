@@ -163,12 +163,48 @@
       causes.appendChild(c);
     }
     card.appendChild(causes);
+    var job = ix.jobs && ix.jobs[String(vm.order)];
+    if (job) { card.appendChild(lastJob(job)); }
     if (!vm.findings.length) { card.appendChild(el("p", "good", "Nothing needs attention on this VM.")); }
     var list = el("ul", "findings");
     vm.findings.forEach(function (f) { list.appendChild(finding(f)); });
     card.appendChild(list);
     detail.appendChild(card);
     detail.scrollIntoView();
+  }
+
+  function lastJob(job) {
+    var box = el("section", "lastjob");
+    box.appendChild(el("h4", "", "Last failed backup job"));
+    box.appendChild(el("p", "jobhead", job.head));
+    var list = el("ul", "jobcauses");
+    if (!job.causes.length) { list.appendChild(el("li", "", "It points at no precondition this tool checks.")); }
+    job.causes.forEach(function (c) {
+      var li = el("li", "jobcause jc-" + c[1]);
+      li.appendChild(el("strong", "", c[0]));
+      li.appendChild(document.createTextNode(" – " + c[1] + (c[2].length ? ": " : "")));
+      c[2].forEach(function (p, i) {
+        var a = el("a", "", ix.policies[p[0]].id + " " + STATUS[p[1]]);
+        a.href = "#policy-" + ix.policies[p[0]].id;
+        if (i) { li.appendChild(document.createTextNode(", ")); }
+        li.appendChild(a);
+      });
+      list.appendChild(li);
+    });
+    box.appendChild(list);
+    var note = el("p", "jobnote", job.note + " ");
+    if (job.ref) {
+      var ref = el("a", "", "Microsoft Learn");
+      ref.href = job.ref;
+      note.appendChild(ref);
+    }
+    box.appendChild(note);
+    if (job.recs.length) {
+      var recs = el("ul", "jobrecs");
+      job.recs.forEach(function (r) { recs.appendChild(el("li", "", r)); });
+      box.appendChild(recs);
+    }
+    return box;
   }
 
   function finding(f) {
