@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_preflight import demo
-from collect.fakeazure import TOKEN, Estate
+from collect.fakeazure import TOKEN, Estate, Fault
 from collect.test_collect_auth import fake_az
 
 from cli_helpers import run
@@ -156,3 +156,43 @@ def test_custom_query_policies_are_collected_and_replayed(serve: Any, tmp_path: 
                "--fail-on", "never")
     [finding] = json.loads((tmp_path / "out2" / "results.json").read_text())["findings"]
     assert finding["status"] == "unknown" and "collect --policies" in finding["message"]
+
+
+def test_metrics_that_cannot_be_read_name_the_vms_and_exit_3(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    estate, subs = demo_estate()
+    fake = serve(estate)
+    fake.add_fault(Fault(lambda r: r.kind == "metrics" and subs[0] in r.path, status=503, times=999))
+    fake_az(tmp_path, TOKEN)
+    for name, value in env_for(fake, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    proc = run("scan", "--subscription", subs[0], "--arm-endpoint", fake.url, "--metrics-endpoint", fake.url,
+               "--auth", "cli", "--no-instance-view", "--metrics-days", "2", "--output-dir", tmp_path / "out")
+    assert proc.returncode == 3, proc.stderr
+    failed = {i for r in fake.metrics_requests() for i in r.resource_ids}
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert failed and {e["scope"] for e in results["coverage"]["errors"]} == {f"vm {i}" for i in failed}
+    assert all(e["table"] == "metrics" and e["status"] == 503 for e in results["coverage"]["errors"])
+    [start] = {r.params["starttime"] for r in fake.metrics_requests()}  # whole hours, the same for all
+    [end] = {r.params["endtime"] for r in fake.metrics_requests()}
+    assert start.endswith(":00:00.000Z")
+    assert datetime.fromisoformat(end[:19]) - datetime.fromisoformat(start[:19]) == timedelta(days=2)
+
+
+def test_no_metrics_asks_azure_monitor_nothing(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    estate, subs = demo_estate()
+    fake = serve(estate)
+    fake_az(tmp_path, TOKEN)
+    for name, value in env_for(fake, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    proc = run("scan", "--subscription", subs[0], "--arm-endpoint", fake.url, "--auth", "cli", "--no-instance-view",
+               "--no-metrics", "--fail-on", "never", "--output-dir", tmp_path / "out")
+    assert proc.returncode == 0, proc.stderr
+    assert fake.metrics_requests() == []
+    assert "metrics" in json.loads((tmp_path / "out" / "results.json").read_text())["coverage"]["notCollected"]
+    # without --metrics-endpoint an endpoint of no known cloud cannot be guessed: one clear line, exit 3
+    proc = run("collect", "--subscription", subs[0], "--arm-endpoint", fake.url, "--auth", "cli",
+               "--output", tmp_path / "s.json")
+    assert proc.returncode == 3 and "--metrics-endpoint URL, or --no-metrics" in proc.stderr
+    assert fake.metrics_requests() == [] and not (tmp_path / "s.json").exists()
+    bad = run("collect", "--subscription", subs[0], "--metrics-days", "0", "--output", tmp_path / "s.json")
+    assert bad.returncode == 2 and "--metrics-days" in bad.stderr and "Traceback" not in bad.stderr
