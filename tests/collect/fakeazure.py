@@ -12,6 +12,7 @@ and every request is recorded so tests can count them.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import re
@@ -117,6 +118,30 @@ class QuotaEmulator:
             return allowed, headers
 
 
+class TokenBuckets:
+    """A token bucket per key (ARM's documented read limit is 250 with 25 refilled per second per
+    subscription; the metrics data plane publishes none): take one, or the seconds until one refills."""
+
+    def __init__(self, size: int, refill: float, clock: Any) -> None:
+        self.size = size
+        self.refill = refill
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
+
+    def take(self, key: str) -> float | None:
+        """None when a token was taken, else the seconds until the next one."""
+        with self._lock:
+            now = self.clock.now()
+            tokens, at = self._buckets.get(key, (float(self.size), now))
+            tokens = min(float(self.size), tokens + (now - at) * self.refill)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return None
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.refill
+
+
 def _hhmmss(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
@@ -191,10 +216,12 @@ class FakeAzure:
     """The HTTPS server; `start()` it, point clients at `url`, trust `ca_path`."""
 
     def __init__(self, estate: Estate, clock: Any | None = None, quota: tuple[int, float] | None = None,
-                 token: str | None = None, record_bodies: bool = True) -> None:
+                 token: str | None = None, record_bodies: bool = True,
+                 metrics_rate: tuple[int, float] | None = None) -> None:
         self.estate = estate
         self.clock = clock or WallClock()
         self.quota = QuotaEmulator(quota[0], quota[1], self.clock) if quota else None
+        self.metrics_rate = TokenBuckets(metrics_rate[0], metrics_rate[1], self.clock) if metrics_rate else None
         self.token = token
         self.record_bodies = record_bodies
         self.faults: list[Fault] = []
@@ -352,6 +379,9 @@ class FakeAzure:
         ids = request.resource_ids
         if sub in self.estate.forbidden_subscriptions:
             return 403, {}, _arm_error("AuthorizationFailed", f"no read access to subscription {sub}")
+        wait = self.metrics_rate.take(sub) if self.metrics_rate else None
+        if wait is not None:
+            return 429, {"Retry-After": str(math.ceil(wait))}, _arm_error("TooManyRequests", "throttled")
         problem = _batch_problem(sub, params, ids)
         if problem:
             return 400, {}, _arm_error("BadRequest", problem)
@@ -378,16 +408,15 @@ class FakeAzure:
             return [p for p in points if start <= _instant(p["timeStamp"]) < end]
         if not self.estate.synthetic_metrics or rid.lower() not in self._locations():
             return None
+        base = 20.0 + zlib.crc32(f"{rid.lower()} {name}".encode()) % 40
         out = []
-        stamp = start
-        while stamp < end:
-            level = 20.0 + zlib.crc32(f"{rid.lower()} {name} {stamp.hour}".encode()) % 50
-            point: dict[str, Any] = {"timeStamp": stamp.strftime("%Y-%m-%dT%H:%M:%SZ")}
+        for text, hour in _hours(start, end):
+            level = base + hour % 12
+            point: dict[str, Any] = {"timeStamp": text}
             for aggregation, value in (("average", level), ("minimum", level - 10), ("maximum", level + 10)):
                 if aggregation in aggregations:
                     point[aggregation] = value
             out.append(point)
-            stamp += timedelta(hours=1)
         return out
 
     def _locations(self) -> dict[str, str]:
@@ -416,6 +445,14 @@ def _batch_problem(sub: str, params: dict[str, str], ids: list[str]) -> str | No
         if len(parts) != 8 or parts[1] != sub or "/".join(parts[4:7]) != "providers/" + METRICS_NAMESPACE:
             return f"resource {rid} is not a virtual machine of subscription {sub}"
     return None
+
+
+@functools.lru_cache(maxsize=8)
+def _hours(start: datetime, end: datetime) -> tuple[tuple[str, int], ...]:
+    """(ISO time, UTC hour) of each whole hour from start to end, shared by every series of a span."""
+    count = int((end - start).total_seconds() // 3600)
+    stamps = [start + timedelta(hours=h) for h in range(count)]
+    return tuple((s.strftime("%Y-%m-%dT%H:%M:%SZ"), s.hour) for s in stamps)
 
 
 def _instant(text: str) -> datetime:

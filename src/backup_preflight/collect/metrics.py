@@ -13,6 +13,7 @@ the shape the estate reads, with the id as Resource Graph wrote it.
 
 from __future__ import annotations
 
+import sys
 import threading
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -20,6 +21,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
+
+import msgspec
 
 from backup_preflight.collect.auth import PUBLIC_ARM_ENDPOINT, CollectError
 from backup_preflight.collect.instance_view import parse_vm_id
@@ -164,19 +167,21 @@ class MetricsCollector:
 
     def _query(self, client: MetricsClient, batch: Batch,
                span: tuple[datetime, datetime]) -> tuple[Any, Mapping[str, str]]:
-        """One getBatch call through the SDK; the body is kept as Azure sent it (the SDK's result
-        objects leave out each value's `resourceid` and each metric's `errorCode`)."""
-        raw: list[tuple[Any, Mapping[str, str]]] = []
+        """One getBatch call through the SDK, its body kept as Azure sent it. Streamed: the SDK's
+        own models would take a second per batch to build (and leave out each value's `resourceid`
+        and each metric's `errorCode`), so the `cls` hook decodes the bytes itself and hands
+        `query_resources` an empty answer to convert."""
+        kept: list[tuple[Any, Mapping[str, str]]] = []
 
-        def keep(pipeline_response: Any, deserialized: Any, _: Any) -> Any:
-            response = pipeline_response.http_response
-            raw.append((response.json(), response.headers))
-            return deserialized
+        def keep(pipeline_response: Any, chunks: Any, _: Any) -> dict[str, list[Any]]:
+            body = msgspec.json.decode(b"".join(chunks))
+            kept.append((body, pipeline_response.http_response.headers))
+            return {"values": []}
 
         client.query_resources(resource_ids=list(batch.vm_ids), metric_namespace=NAMESPACE,
                                metric_names=list(METRIC_NAMES), timespan=span, granularity=GRAIN,
-                               aggregations=list(AGGREGATIONS), cls=keep)
-        return raw[0]
+                               aggregations=list(AGGREGATIONS), stream=True, cls=keep)
+        return kept[0]
 
     def _rows(self, batch: Batch, body: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Rows of the VMs the body answered for; an error entry for each VM it did not, or
@@ -244,8 +249,15 @@ def _resource_of(value: dict[str, Any], metric: Any) -> str | None:
 
 
 def _points(metric: dict[str, Any]) -> list[dict[str, Any]]:
-    """The data points of the metric's one time series (none when Azure has no data for it)."""
+    """The data points of the metric's one time series (none when Azure has no data for it). Every
+    series of a run has the same hourly time stamps: interned, 50,000 VMs keep 168 strings, not 17 M."""
     series = metric.get("timeseries") or []
     data = series[0].get("data") if series and isinstance(series[0], dict) else None
-    return [{key: point[key] for key in POINT_KEYS if key in point}
-            for point in data or [] if isinstance(point, dict)]
+    out = []
+    for point in data or []:
+        if isinstance(point, dict):
+            kept = {key: point[key] for key in POINT_KEYS if key in point}
+            if isinstance(kept.get("timeStamp"), str):
+                kept["timeStamp"] = sys.intern(kept["timeStamp"])
+            out.append(kept)
+    return out
