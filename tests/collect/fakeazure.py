@@ -184,12 +184,14 @@ class Request:
 
 @dataclass
 class Fault:
-    """Answer matching requests with `status` (and `headers`), or drop the connection, `times` times."""
+    """Answer matching requests with `status` (and `headers`, and `raw` bytes as the body instead of
+    an ARM error), or drop the connection, `times` times."""
 
     match: Callable[[Request], bool]
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    raw: bytes | None = None
     times: int = 1
 
 
@@ -516,15 +518,16 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             request.status = fault.status
             fake._record(request)
-            self._send(fault.status, fault.headers, _arm_error("Injected", f"injected HTTP {fault.status}"))
+            self._send(fault.status, fault.headers, _arm_error("Injected", f"injected HTTP {fault.status}"),
+                       fault.raw)
             return
         status, headers, body = answer()
         request.status = status
         fake._record(request)
         self._send(status, headers, body)
 
-    def _send(self, status: int, headers: dict[str, str], body: Any) -> None:
-        data = msgspec.json.encode(body)
+    def _send(self, status: int, headers: dict[str, str], body: Any, raw: bytes | None = None) -> None:
+        data = msgspec.json.encode(body) if raw is None else raw
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

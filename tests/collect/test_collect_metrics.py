@@ -87,6 +87,7 @@ def test_throttling_and_server_errors_are_retried(serve: Any, run: Any, clock: A
     fake.add_fault(Fault(with_vm("vm000006"), status=503))
     fake.add_fault(Fault(with_vm("vm000006"), status=529))  # Azure Monitor's own "throttled" status
     fake.add_fault(Fault(with_vm("vm000006"), drop=True))
+    fake.add_fault(Fault(with_vm("vm000006"), status=200, raw=b'{"values": [{"resourceid'))  # cut off
     snap, collector = metrics_run(run, fake, subs)
 
     assert snap.errors == []
@@ -94,6 +95,7 @@ def test_throttling_and_server_errors_are_retried(serve: Any, run: Any, clock: A
     assert 13.0 in clock.waits and 2.0 in clock.waits
     statuses = Counter(r.status for r in fake.metrics_requests())
     assert statuses[429] == 3 and statuses[503] == 1 and statuses[529] == 1 and statuses[0] == 1
+    assert statuses[200] == 3 + 1  # the three batches, and the cut-off answer that was retried
     assert collector.stats.metrics_requests == len(fake.metrics_requests())
 
 
@@ -157,7 +159,8 @@ def test_metric_level_errors_in_a_200_answer_are_coverage_errors() -> None:
          "timeseries": [{"data": [{"timeStamp": "2026-01-01T02:00:00Z", "maximum": 9, "total": 99}]}],
          "errorCode": "Success"},
         {"name": {"value": "Available Memory Percentage"}, "timeseries": [], "errorCode": "MetricNotFound",
-         "errorMessage": "no such metric"}]}]}
+         "errorMessage": "no such metric"},
+        {"name": "Percentage CPU", "timeseries": "garbled"}]}]}  # a wrong shape is ignored, not a crash
     collector = MetricsCollector(FakeCredential(), Endpoints(None, "https://x", "https://x"), FakeClock(), Tuning(),
                                  Progress(live=False))
     rows, errors = collector._rows(plan_batches([(vm, "westeurope")])[0][0], body)

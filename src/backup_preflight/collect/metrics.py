@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
+from azure.core.exceptions import DecodeError
 
 from backup_preflight.collect.auth import PUBLIC_ARM_ENDPOINT, CollectError
 from backup_preflight.collect.instance_view import parse_vm_id
@@ -174,7 +175,10 @@ class MetricsCollector:
         kept: list[tuple[Any, Mapping[str, str]]] = []
 
         def keep(pipeline_response: Any, chunks: Any, _: Any) -> dict[str, list[Any]]:
-            body = msgspec.json.decode(b"".join(chunks))
+            try:
+                body = msgspec.json.decode(b"".join(chunks))
+            except msgspec.DecodeError as exc:  # a cut-off or garbled answer: retried like a 5xx
+                raise DecodeError(f"the metrics answer is not JSON: {exc}") from None
             kept.append((body, pipeline_response.http_response.headers))
             return {"values": []}
 
@@ -194,7 +198,8 @@ class MetricsCollector:
                 continue
             for metric in value.get("value") or []:
                 vm_id = _resource_of(value, metric)
-                name = (metric.get("name") or {}).get("value") if isinstance(metric, dict) else None
+                label = metric.get("name") if isinstance(metric, dict) else None
+                name = label.get("value") if isinstance(label, dict) else None
                 if vm_id in ours and isinstance(name, str):
                     found.setdefault(vm_id, {})[name.lower()] = metric
         rows, errors = [], []
