@@ -64,7 +64,7 @@ def main() -> None:
           f"quota {args.quota} queries / {args.window:g} s", flush=True)
 
     options = CollectOptions(subscriptions=subscription_ids(args.subscriptions), arm_endpoint=url,
-                             instance_view=args.instance_views)
+                             instance_view=args.instance_views, metrics=False)  # metrics: metrics_bench.py
     collector = Collector(options, FakeCredential(), tuning=Tuning(graph_workers=args.workers),
                           progress=Progress())
     started = time.perf_counter()

@@ -48,6 +48,24 @@ def _live_flags(parser: argparse.ArgumentParser) -> None:
                       help="Resource Manager endpoint for sovereign clouds; TLS trust follows REQUESTS_CA_BUNDLE")
     live.add_argument("--no-instance-view", action="store_true",
                       help="skip the Compute instance view (agent and extension status become unknown)")
+    live.add_argument("--no-metrics", action="store_true",
+                      help="skip Azure Monitor metrics (CPU and memory pressure at backup time become unknown)")
+    live.add_argument("--metrics-days", type=_metrics_days, default=7, metavar="N",
+                      help="days of hourly CPU and memory metrics to read, 1-93 (default 7)")
+    live.add_argument("--metrics-endpoint", metavar="URL",
+                      help="send every region's metrics batches to this endpoint (proxy, private link) instead of "
+                           "https://<region>.metrics.monitor.azure.com")
+
+
+def _metrics_days(text: str) -> int:
+    """--metrics-days: whole days, at most the 93 that Azure Monitor keeps platform metrics for."""
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number of days: {text!r}") from None
+    if not 1 <= days <= 93:
+        raise argparse.ArgumentTypeError(f"must be between 1 and 93, got {days}")
+    return days
 
 
 def _policy_flags(parser: argparse.ArgumentParser) -> None:
@@ -261,6 +279,8 @@ def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
     return CollectOptions(subscriptions=args.subscription, management_groups=args.management_group,
                           auth=args.auth, arm_endpoint=args.arm_endpoint,
                           instance_view=not args.no_instance_view, progress=logs.is_live(),
+                          metrics=not args.no_metrics, metrics_days=args.metrics_days,
+                          metrics_endpoint=args.metrics_endpoint,
                           custom_queries=[p.query for p in policy_set.policies if p.query])
 
 

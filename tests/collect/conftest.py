@@ -96,6 +96,7 @@ def run(clock: FakeClock) -> Callable[..., tuple[Any, Collector]]:
     def collect(fake: FakeAzure, tuning: Tuning | None = None, credential: Any = None,
                 **options: Any) -> tuple[Any, Collector]:
         options.setdefault("instance_view", False)
+        options.setdefault("metrics", False)
         opts = CollectOptions(arm_endpoint=fake.url, **options)
         collector = Collector(opts, credential or FakeCredential(), clock=clock, tuning=tuning,
                               progress=Progress(live=False))

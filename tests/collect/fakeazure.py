@@ -1,8 +1,10 @@
-"""A fake Azure on 127.0.0.1 for the real azure-mgmt-resourcegraph and Compute clients.
+"""A fake Azure on 127.0.0.1 for the real azure-mgmt-resourcegraph, Compute and Monitor clients.
 
 It speaks `POST /providers/Microsoft.ResourceGraph/resources` (objectArray, `$top`,
 `$skipToken`, subscription and management-group scopes, the per-user quota with its
-`x-ms-user-quota-*` headers and 429s) and `GET .../virtualMachines/{vm}/instanceView`, over TLS
+`x-ms-user-quota-*` headers and 429s), `GET .../virtualMachines/{vm}/instanceView` and Azure
+Monitor's `POST /subscriptions/{sub}/metrics:getBatch` (at most 50 VMs of that subscription, one
+region, hourly points between `starttime` and `endtime`), over TLS
 with a `trustme` certificate. Faults (status codes, dropped connections) are injected by rules,
 and every request is recorded so tests can count them.
 """
@@ -10,6 +12,7 @@ and every request is recorded so tests can count them.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import math
 import re
@@ -17,11 +20,14 @@ import ssl
 import tempfile
 import threading
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs
 
 import msgspec
 import trustme
@@ -31,6 +37,8 @@ GRAPH_PATH = "/providers/Microsoft.ResourceGraph/resources"
 VIEW_PATH = re.compile(
     r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachines/([^/]+)"
     r"/instanceView$", re.IGNORECASE)
+METRICS_PATH = re.compile(r"^/subscriptions/([^/]+)/metrics:getBatch$", re.IGNORECASE)
+METRICS_NAMESPACE = "microsoft.compute/virtualmachines"
 TYPE_FILTER = re.compile(r"where\s+type\s+in~\s*\(([^)]*)\)", re.IGNORECASE)
 #: Looks like a JWT so that redaction is exercised; tests assert it never leaks.
 TOKEN = "eyJ0eXAiOiJKV1QifQ.test-secret-token.signature"
@@ -110,6 +118,30 @@ class QuotaEmulator:
             return allowed, headers
 
 
+class TokenBuckets:
+    """A token bucket per key (ARM's documented read limit is 250 with 25 refilled per second per
+    subscription; the metrics data plane publishes none): take one, or the seconds until one refills."""
+
+    def __init__(self, size: int, refill: float, clock: Any) -> None:
+        self.size = size
+        self.refill = refill
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._buckets: dict[str, tuple[float, float]] = {}  # key → (tokens, at)
+
+    def take(self, key: str) -> float | None:
+        """None when a token was taken, else the seconds until the next one."""
+        with self._lock:
+            now = self.clock.now()
+            tokens, at = self._buckets.get(key, (float(self.size), now))
+            tokens = min(float(self.size), tokens + (now - at) * self.refill)
+            if tokens >= 1:
+                self._buckets[key] = (tokens - 1, now)
+                return None
+            self._buckets[key] = (tokens, now)
+            return (1 - tokens) / self.refill
+
+
 def _hhmmss(seconds: int) -> str:
     return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
 
@@ -118,7 +150,7 @@ def _hhmmss(seconds: int) -> str:
 class Request:
     """What the server saw; `status` is what it answered (0 for a dropped connection)."""
 
-    kind: str  # "graph" or "instanceview"
+    kind: str  # "graph", "instanceview" or "metrics"
     path: str
     body: dict[str, Any]
     authorization: str | None
@@ -140,25 +172,43 @@ class Request:
     def skip_token(self) -> str | None:
         return (self.body.get("options") or {}).get("$skipToken")
 
+    @property
+    def resource_ids(self) -> list[str]:
+        return self.body.get("resourceids") or []
+
+    @property
+    def params(self) -> dict[str, str]:
+        query = self.path.split("?", 1)[1] if "?" in self.path else ""
+        return {k.lower(): v[-1] for k, v in parse_qs(query).items()}
+
 
 @dataclass
 class Fault:
-    """Answer matching requests with `status` (and `headers`), or drop the connection, `times` times."""
+    """Answer matching requests with `status` (and `headers`, and `raw` bytes as the body instead of
+    an ARM error), or drop the connection, `times` times."""
 
     match: Callable[[Request], bool]
     status: int = 500
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    raw: bytes | None = None
     times: int = 1
 
 
 @dataclass
 class Estate:
-    """What the fake Azure holds: rows per ARG table, custom query answers, instance views."""
+    """What the fake Azure holds: rows per ARG table, custom query answers, instance views, metrics.
+
+    `metrics` holds points per lower-case VM id and metric name (Azure answers those within the
+    asked time span); with `synthetic_metrics` every other VM of the estate gets a generated hourly
+    series; a VM with neither is left out of the answer (a partial batch).
+    """
 
     tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     custom: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     instance_views: dict[str, dict[str, Any]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, list[dict[str, Any]]]] = field(default_factory=dict)
+    synthetic_metrics: bool = False
     management_groups: dict[str, list[str]] = field(default_factory=dict)
     forbidden_subscriptions: set[str] = field(default_factory=set)
     limit_hit_groups: set[str] = field(default_factory=set)
@@ -168,16 +218,19 @@ class FakeAzure:
     """The HTTPS server; `start()` it, point clients at `url`, trust `ca_path`."""
 
     def __init__(self, estate: Estate, clock: Any | None = None, quota: tuple[int, float] | None = None,
-                 token: str | None = None, record_bodies: bool = True) -> None:
+                 token: str | None = None, record_bodies: bool = True,
+                 metrics_rate: tuple[int, float] | None = None) -> None:
         self.estate = estate
         self.clock = clock or WallClock()
         self.quota = QuotaEmulator(quota[0], quota[1], self.clock) if quota else None
+        self.metrics_rate = TokenBuckets(metrics_rate[0], metrics_rate[1], self.clock) if metrics_rate else None
         self.token = token
         self.record_bodies = record_bodies
         self.faults: list[Fault] = []
         self.requests: list[Request] = []
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+        self._vm_locations: dict[str, str] | None = None
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ca = trustme.CA()
@@ -215,6 +268,10 @@ class FakeAzure:
     def graph_requests(self, status: int | None = None) -> list[Request]:
         with self._lock:
             return [r for r in self.requests if r.kind == "graph" and (status is None or r.status == status)]
+
+    def metrics_requests(self, status: int | None = None) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.kind == "metrics" and (status is None or r.status == status)]
 
     def view_requests(self, status: int | None = None) -> list[Request]:
         with self._lock:
@@ -313,6 +370,103 @@ class FakeAzure:
             return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
         return 200, {}, view
 
+    def handle_metrics(self, request: Request) -> tuple[int, dict[str, str], Any]:
+        """Azure Monitor's batch API, with the restrictions it checks: one subscription (the path's),
+        at most 50 resources, one resource type; the region is not checked by Azure either (a VM
+        asked at the wrong region's endpoint just has no data)."""
+        found = METRICS_PATH.match(request.path.split("?", 1)[0])
+        assert found
+        sub = found.group(1).lower()
+        params = request.params
+        ids = request.resource_ids
+        if sub in self.estate.forbidden_subscriptions:
+            return 403, {}, _arm_error("AuthorizationFailed", f"no read access to subscription {sub}")
+        wait = self.metrics_rate.take(sub) if self.metrics_rate else None
+        if wait is not None:
+            return 429, {"Retry-After": str(math.ceil(wait))}, _arm_error("TooManyRequests", "throttled")
+        problem = _batch_problem(sub, params, ids)
+        if problem:
+            return 400, {}, _arm_error("BadRequest", problem)
+        start, end = _instant(params["starttime"]), _instant(params["endtime"])
+        names = params["metricnames"].split(",")
+        aggregations = [a.strip().lower() for a in params.get("aggregation", "average").split(",")]
+        locations = self._locations()
+        values = []
+        for rid in ids:
+            series = {name: self._series(rid, name, start, end, aggregations) for name in names}
+            if any(points is None for points in series.values()):
+                continue  # unknown to the fake: left out, as a partial answer
+            values.append({
+                "starttime": params["starttime"], "endtime": params["endtime"], "interval": params["interval"],
+                "value": [_metric(rid, name, points) for name, points in series.items()],
+                "namespace": METRICS_NAMESPACE, "resourceregion": locations.get(rid.lower(), ""), "resourceid": rid})
+        return 200, {}, {"values": values}
+
+    def _series(self, rid: str, name: str, start: datetime, end: datetime,
+                aggregations: list[str]) -> list[dict[str, Any]] | None:
+        stored = self.estate.metrics.get(rid.lower())
+        if stored is not None:
+            points = stored.get(name.lower(), [])
+            return [p for p in points if start <= _instant(p["timeStamp"]) < end]
+        if not self.estate.synthetic_metrics or rid.lower() not in self._locations():
+            return None
+        base = 20.0 + zlib.crc32(f"{rid.lower()} {name}".encode()) % 40
+        out = []
+        for text, hour in _hours(start, end):
+            level = base + hour % 12
+            point: dict[str, Any] = {"timeStamp": text}
+            for aggregation, value in (("average", level), ("minimum", level - 10), ("maximum", level + 10)):
+                if aggregation in aggregations:
+                    point[aggregation] = value
+            out.append(point)
+        return out
+
+    def _locations(self) -> dict[str, str]:
+        """Lower-case VM id → location, from the estate's resources table (computed once)."""
+        with self._lock:
+            if self._vm_locations is None:
+                self._vm_locations = {r["id"].lower(): r.get("location", "")
+                                      for r in self.estate.tables.get("resources", [])
+                                      if r["type"].lower() == METRICS_NAMESPACE}
+            return self._vm_locations
+
+
+def _batch_problem(sub: str, params: dict[str, str], ids: list[str]) -> str | None:
+    """What Azure would answer 400 for, or None."""
+    for name in ("api-version", "metricnamespace", "metricnames", "starttime", "endtime", "interval"):
+        if not params.get(name):
+            return f"missing query parameter {name}"
+    if params["metricnamespace"].lower() != METRICS_NAMESPACE:
+        return f"unexpected metric namespace {params['metricnamespace']}"
+    if not 1 <= len(ids) <= 50:
+        return f"between 1 and 50 resource ids are allowed, got {len(ids)}"
+    if len({i.lower() for i in ids}) != len(ids):
+        return "resource ids must be unique"
+    for rid in ids:
+        parts = rid.lower().strip("/").split("/")
+        if len(parts) != 8 or parts[1] != sub or "/".join(parts[4:7]) != "providers/" + METRICS_NAMESPACE:
+            return f"resource {rid} is not a virtual machine of subscription {sub}"
+    return None
+
+
+@functools.lru_cache(maxsize=8)
+def _hours(start: datetime, end: datetime) -> tuple[tuple[str, int], ...]:
+    """(ISO time, UTC hour) of each whole hour from start to end, shared by every series of a span."""
+    count = int((end - start).total_seconds() // 3600)
+    stamps = [start + timedelta(hours=h) for h in range(count)]
+    return tuple((s.strftime("%Y-%m-%dT%H:%M:%SZ"), s.hour) for s in stamps)
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
+def _metric(rid: str, name: str, points: list[dict[str, Any]]) -> dict[str, Any]:
+    """One metric of a VM as Azure answers it; no points at all is an empty `timeseries`."""
+    return {"id": f"{rid}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
+            "name": {"value": name, "localizedValue": name}, "displayDescription": name, "unit": "Percent",
+            "timeseries": [{"metadatavalues": [], "data": points}] if points else [], "errorCode": "Success"}
+
 
 def _arm_error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
@@ -329,10 +483,14 @@ class _Handler(BaseHTTPRequestHandler):
         raw = self.rfile.read(length) if length else b""
         path = self.path.split("?", 1)[0]
         fake: FakeAzure = self.server.fake  # type: ignore[attr-defined]
+        body = msgspec.json.decode(raw) if raw else {}
+        if METRICS_PATH.match(path):
+            request = Request("metrics", self.path, body, self.headers.get("Authorization"))
+            self._serve(fake, request, lambda: fake.handle_metrics(request))
+            return
         if path.lower() != GRAPH_PATH.lower():
             self._send(404, {}, _arm_error("NotFound", path))
             return
-        body = msgspec.json.decode(raw) if raw else {}
         request = Request("graph", self.path, body, self.headers.get("Authorization"))
         self._serve(fake, request, lambda: fake.handle_graph(request))
 
@@ -360,15 +518,16 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None:
             request.status = fault.status
             fake._record(request)
-            self._send(fault.status, fault.headers, _arm_error("Injected", f"injected HTTP {fault.status}"))
+            self._send(fault.status, fault.headers, _arm_error("Injected", f"injected HTTP {fault.status}"),
+                       fault.raw)
             return
         status, headers, body = answer()
         request.status = status
         fake._record(request)
         self._send(status, headers, body)
 
-    def _send(self, status: int, headers: dict[str, str], body: Any) -> None:
-        data = msgspec.json.encode(body)
+    def _send(self, status: int, headers: dict[str, str], body: Any, raw: bytes | None = None) -> None:
+        data = msgspec.json.encode(body) if raw is None else raw
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

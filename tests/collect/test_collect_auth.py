@@ -36,17 +36,21 @@ def fake_az(tmp_path: Path, token: str) -> Path:
 def test_collect_snapshot_with_cli_auth_end_to_end(serve: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                    caplog: pytest.LogCaptureFixture) -> None:
     subs = subscription_ids(2)
-    fake = serve(make_estate(1200, subs, running_every=100))
+    estate = make_estate(1200, subs, running_every=100)
+    estate.synthetic_metrics = True
+    fake = serve(estate)
     log = fake_az(tmp_path, TOKEN)
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
     caplog.set_level(logging.DEBUG)
 
     snap = collect_snapshot(CollectOptions(subscriptions=subs, auth="cli", arm_endpoint=fake.url + "/",
-                                           progress=False))
+                                           metrics_endpoint=fake.url + "/", progress=False))
 
     assert snap.errors == []
     assert len(snap.tables["resources"]) == 3600
     assert len(snap.tables["instanceviews"]) == 12
+    assert len(snap.tables["metrics"]) == 24  # two series per running VM
+    assert len(fake.metrics_requests()) == 1  # the 12 running VMs (every 100th) are all in the first subscription
     assert {r.authorization for r in fake.requests} == {f"Bearer {TOKEN}"}
     calls = log.read_text().splitlines()
     assert calls and all(f"--resource {fake.url}" in call for call in calls)
@@ -94,14 +98,15 @@ def test_environment_credential_without_variables_fails_before_any_request(serve
     fake = serve(make_estate(1, subscription_ids(1)))
     with pytest.raises(CollectError, match=r"cannot get a token for .*--auth environment"):
         collect_snapshot(CollectOptions(subscriptions=["s"], auth="environment", arm_endpoint=fake.url,
-                                        progress=False))
+                                        metrics=False, progress=False))
     assert fake.requests == []
 
 
 def test_credential_failure_is_one_clear_error(serve: Any) -> None:
     fake = serve(make_estate(1, subscription_ids(1)))
     credential = FakeCredential(error=ClientAuthenticationError(f"AADSTS700016: bad client; Bearer {TOKEN}"))
-    collector = Collector(CollectOptions(subscriptions=["s"], arm_endpoint=fake.url, progress=False), credential)
+    collector = Collector(CollectOptions(subscriptions=["s"], arm_endpoint=fake.url, metrics=False, progress=False),
+                          credential)
     with pytest.raises(CollectError) as raised:
         collector.run()
     assert "AADSTS700016" in str(raised.value) and TOKEN not in str(raised.value)

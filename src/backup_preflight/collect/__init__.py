@@ -2,7 +2,8 @@
 
 Resource Graph gives the model view (VMs, extensions, network, backup items and policies, guest
 configuration) in paged, quota-paced queries; the Compute instance view adds what ARG lacks (VM
-agent and extension handler status) for running VMs. Whatever could not be read becomes an entry
+agent and extension handler status) for running VMs, and Azure Monitor their CPU and memory
+pressure (the `metrics` table). Whatever could not be read becomes an entry
 in `snapshot.errors` naming its scope, so a partial estate is never mistaken for a healthy one.
 """
 
@@ -20,7 +21,8 @@ from backup_preflight.collect.auth import (
     resolve_endpoint,
     token_scope,
 )
-from backup_preflight.collect.instance_view import InstanceViewCollector, running_vm_ids
+from backup_preflight.collect.instance_view import InstanceViewCollector, running_vm_ids, running_vms
+from backup_preflight.collect.metrics import MetricsCollector, resolve_endpoints, timespan
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import (
     TABLE_QUERIES,
@@ -53,6 +55,9 @@ class CollectOptions:
     auth: str = "default"  # default|cli|environment|managed-identity|workload-identity
     arm_endpoint: str | None = None  # e.g. https://127.0.0.1:PORT or https://management.usgovcloudapi.net
     instance_view: bool = True
+    metrics: bool = True  # Azure Monitor CPU / memory of running VMs
+    metrics_days: int = 7
+    metrics_endpoint: str | None = None  # every region's batches to this endpoint (proxy, private link)
     custom_queries: list[str] = field(default_factory=list)  # KQL texts from user policies
     progress: bool | None = None  # None = live line on a terminal, log lines otherwise
 
@@ -65,6 +70,8 @@ class CollectStats:
     graph_seconds: float = 0.0
     view_requests: int = 0
     view_seconds: float = 0.0
+    metrics_requests: int = 0
+    metrics_seconds: float = 0.0
     quota_waits: int = 0
     quota_waited: float = 0.0
     rows: int = 0
@@ -98,6 +105,9 @@ class Collector:
         self.options = options
         self.endpoint = resolve_endpoint(options.arm_endpoint)
         self.scope = token_scope(self.endpoint)
+        # Checked before anything is queried: a metrics endpoint that cannot be known stops the run.
+        self.metrics_endpoints = (resolve_endpoints(self.endpoint, options.metrics_endpoint)
+                                  if options.metrics else None)
         self.credential = credential
         self.clock = clock or RealClock()
         self.tuning = tuning or Tuning()
@@ -106,7 +116,8 @@ class Collector:
 
     def run(self) -> Snapshot:
         """Query every table and custom query over every scope, then the instance views."""
-        collected_at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        started_at = datetime.now(UTC)
+        collected_at = started_at.strftime("%Y-%m-%dT%H:%M:%SZ")
         self._check_credential()
         scopes = build_scopes(self.options.subscriptions, self.options.management_groups,
                               self.tuning.batch_size)
@@ -134,6 +145,8 @@ class Collector:
 
         if self.options.instance_view:
             self._instance_views(snap)
+        if self.metrics_endpoints is not None:
+            self._metrics(snap, started_at)
         self.stats.quota_waits = self.progress.waits
         self.stats.quota_waited = self.progress.waited
         self.stats.rows = self.progress.rows
@@ -171,6 +184,18 @@ class Collector:
         self.stats.view_requests = views.requests
         self.stats.view_seconds = self.clock.now() - started
         snap.tables["instanceviews"] = rows
+        snap.errors.extend(errors)
+
+    def _metrics(self, snap: Snapshot, collected_at: datetime) -> None:
+        assert self.metrics_endpoints is not None
+        vms = running_vms(snap.tables.get("resources", []))
+        collector = MetricsCollector(self.credential, self.metrics_endpoints, self.clock, self.tuning,
+                                     self.progress)
+        started = self.clock.now()
+        rows, errors = collector.collect(vms, timespan(collected_at, self.options.metrics_days))
+        self.stats.metrics_requests = collector.requests
+        self.stats.metrics_seconds = self.clock.now() - started
+        snap.tables["metrics"] = rows
         snap.errors.extend(errors)
 
 

@@ -28,7 +28,12 @@ VM_TYPE = "microsoft.compute/virtualmachines"
 
 def running_vm_ids(rows: list[dict[str, Any]]) -> list[str]:
     """Ids (as ARG wrote them) of VM rows whose power state is `PowerState/running`."""
-    ids = []
+    return [vm_id for vm_id, _ in running_vms(rows)]
+
+
+def running_vms(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    """(id, location) of VM rows whose ARG power state is `PowerState/running`; location may be ''."""
+    out = []
     for row in rows:
         if str(row.get("type", "")).lower() != VM_TYPE:
             continue
@@ -36,8 +41,9 @@ def running_vm_ids(rows: list[dict[str, Any]]) -> list[str]:
         view = (props.get("extended") or {}).get("instanceView") or {}
         code = (view.get("powerState") or {}).get("code")
         if isinstance(code, str) and code.lower() == "powerstate/running" and isinstance(row.get("id"), str):
-            ids.append(row["id"])
-    return ids
+            location = row.get("location")
+            out.append((row["id"], location if isinstance(location, str) else ""))
+    return out
 
 
 def parse_vm_id(vm_id: str) -> tuple[str, str, str] | None:

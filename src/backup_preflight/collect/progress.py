@@ -43,6 +43,8 @@ class Progress:
         self.waited = 0.0
         self.views_total = 0
         self.views_done = 0
+        self.metrics_total = 0
+        self.metrics_done_count = 0
         self.errors = 0
 
     def start_queries(self, total: int, scopes: int) -> None:
@@ -101,6 +103,17 @@ class Progress:
             self.views_done += 1
         self._update()
 
+    def start_metrics(self, batches: int, vms: int) -> None:
+        with self._lock:
+            self.metrics_total += batches
+        LOGGER.info("reading Azure Monitor metrics of %d running VMs in %d batches", vms, batches)
+        self._update(force=True)
+
+    def metrics_done(self) -> None:
+        with self._lock:
+            self.metrics_done_count += 1
+        self._update()
+
     def finish(self) -> None:
         """End the live line and log the totals once."""
         with self._lock:
@@ -121,6 +134,8 @@ class Progress:
             parts.append(f"{self.retries} retries")
         if self.views_total:
             parts.append(f"instance views {self.views_done:,}/{self.views_total:,}")
+        if self.metrics_total:
+            parts.append(f"metrics batches {self.metrics_done_count:,}/{self.metrics_total:,}")
         if self.errors:
             parts.append(f"{self.errors} errors")
         return " · ".join(parts)

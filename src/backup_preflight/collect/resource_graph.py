@@ -76,6 +76,7 @@ class Tuning:
     batch_size: int = 1000  # subscriptions per request (the API's limit)
     graph_workers: int = 4
     view_workers: int = 8
+    metrics_workers: int = 8
     max_attempts: int = 5  # tries of one page against 5xx / dropped connections
     max_throttled: int = 20  # 429s tolerated for one page
     max_splits: int = 100  # halvings of forbidden subscription batches per run (each costs requests)
