@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITIES, STATUSES, UNKNOWN
+from backup_preflight.report import guest_hint
 from backup_preflight.report.view import (
     EXIT_MEANING,
     clean,
@@ -66,6 +67,8 @@ def render(result: ScanResult) -> str:
               for sev in SEVERITIES]
     lines += ["| **total** | " + " | ".join(f"**{s['byStatus'][st]}**" for st in STATUSES) + " |", ""]
     lines += _review_lines(result)
+    hint = guest_hint.sentence(result)
+    lines += [hint, ""] if hint else []
     lines += _failing_policies(result)
     lines += _worst_vms(result)
     lines.append("Full details: report.html, results.json, junit.xml.")
