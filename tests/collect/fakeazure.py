@@ -40,6 +40,8 @@ RUN_PATH = re.compile(VM_PATH + r"/runCommand$", re.IGNORECASE)
 OPERATION_PATH = re.compile(
     r"^/subscriptions/([^/]+)/providers/Microsoft\.Compute/locations/([^/]+)/operations/([^/]+)$", re.IGNORECASE)
 TYPE_FILTER = re.compile(r"where\s+type\s+in~\s*\(([^)]*)\)", re.IGNORECASE)
+#: Azure sends Retry-After on 202 and InProgress answers; the SDK's poller waits that long.
+POLL_AFTER = {"retry-after-ms": "20"}
 #: Looks like a JWT so that redaction is exercised; tests assert it never leaks.
 TOKEN = "eyJ0eXAiOiJKV1QifQ.test-secret-token.signature"
 
@@ -181,8 +183,10 @@ class GuestProbe:
 class Operation:
     probe: GuestProbe
     polls_left: int
+    subscription: str
     stdout: str = ""
     stderr: str = ""
+    ended: bool = False
 
 
 @dataclass
@@ -213,6 +217,8 @@ class FakeAzure:
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self._operations: dict[str, Operation] = {}
+        self.commands_running: dict[str, int] = {}  # by subscription
+        self.most_commands_running: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ca = trustme.CA()
@@ -368,7 +374,7 @@ class FakeAzure:
         if probe.conflict:
             return 409, {}, _arm_error("Conflict", "Run command extension execution is in progress. "
                                                    "Please wait for completion before invoking a run command.")
-        operation = Operation(probe, probe.polls, probe.stdout, probe.stderr)
+        operation = Operation(probe, probe.polls, sub.lower(), probe.stdout, probe.stderr)
         if probe.execute is not None:
             done = subprocess.run(["sh", "-c", "\n".join(body["script"])], capture_output=True, text=True,
                                   env={**os.environ, **probe.execute}, timeout=60, check=False)
@@ -376,9 +382,12 @@ class FakeAzure:
         op_id = hashlib.sha256(f"{vm_id}{len(self.requests)}{time.time()}".encode()).hexdigest()[:32]
         with self._lock:
             self._operations[op_id] = operation
+            running = self.commands_running[operation.subscription] = self.commands_running.get(sub.lower(), 0) + 1
+            self.most_commands_running[operation.subscription] = max(
+                running, self.most_commands_running.get(operation.subscription, 0))
         url = f"{self.url}/subscriptions/{sub}/providers/Microsoft.Compute/locations/westeurope/operations/{op_id}"
         return 202, {"Azure-AsyncOperation": f"{url}?api-version=2024-11-01",
-                     "Location": f"{url}?monitor=true&api-version=2024-11-01"}, None
+                     "Location": f"{url}?monitor=true&api-version=2024-11-01", **POLL_AFTER}, None
 
     def handle_operation(self, path: str, query: str) -> tuple[int, dict[str, str], Any]:
         found = OPERATION_PATH.match(path)
@@ -391,11 +400,14 @@ class FakeAzure:
             if "monitor=true" not in query:
                 operation.polls_left -= 1
             running = operation.probe.never_finishes or operation.polls_left > 0
+            if not running and not operation.ended:
+                operation.ended = True
+                self.commands_running[operation.subscription] -= 1
         head = {"startTime": "2026-11-29T06:00:00.0000000+00:00", "name": op_id}
         if "monitor=true" in query:  # the Location URL: 202 until done, then the result itself
             return (202, {}, None) if running else (200, {}, {"value": _statuses(operation)})
         if running:
-            return 200, {}, {**head, "status": "InProgress"}
+            return 200, POLL_AFTER, {**head, "status": "InProgress"}
         end = {**head, "endTime": "2026-11-29T06:00:30.0000000+00:00"}
         if operation.probe.fail is not None:
             code, message = operation.probe.fail
