@@ -5,11 +5,19 @@ against the fake Azure's Run Command operation (202, Azure-AsyncOperation, Azure
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 from typing import Any
 
 from backup_preflight import probes
 from backup_preflight.collect import ProbeSettings, Tuning
-from collect.fakeazure import Estate, Fault, GuestProbe, make_estate, subscription_ids
+from collect.fakeazure import TOKEN, Estate, Fault, GuestProbe, make_estate, subscription_ids
+from collect.test_cli_live import demo_estate, env_for
+from collect.test_collect_auth import fake_az
+from probes.test_linux_script import DYNAMIC_ADDR, connect_stub, ip_stub
+from probes.test_probe_outputs import RECORDED
+
+from cli_helpers import run as run_cli
 
 FAST = Tuning(backoff_base=0.5, backoff_cap=2.0)
 
@@ -19,8 +27,8 @@ def vm_rows(estate: Estate) -> list[dict[str, Any]]:
 
 
 def running(estate: Estate) -> list[str]:
-    return [r["id"] for r in vm_rows(estate)
-            if r["properties"]["extended"]["instanceView"]["powerState"]["code"] == "PowerState/running"]
+    power = (lambda r: ((r["properties"].get("extended") or {}).get("instanceView") or {}).get("powerState") or {})
+    return [r["id"] for r in vm_rows(estate) if power(r).get("code") == "PowerState/running"]
 
 
 def make_windows(estate: Estate, vm_id: str) -> None:
@@ -153,3 +161,48 @@ def test_without_probe_guest_nothing_runs_in_the_guests(serve: Any, run: Any) ->
     fake = serve(estate)
     snap, _ = run(fake, subscriptions=subs)
     assert "guestfacts" not in snap.tables and fake.run_requests() == []
+
+
+def test_a_live_scan_with_probe_guest_leaves_no_in_guest_policy_unknown_for_want_of_a_collector(
+        serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """End to end through the console script: the real Linux script travels in the Run Command body and
+    runs here (its `ip` and connect commands stubbed); Windows VMs answer with a recorded output."""
+    estate, subs = demo_estate()
+    guest_bin = tmp_path / "guest-bin"
+    guest_bin.mkdir()
+    ip_stub(guest_bin, addr=DYNAMIC_ADDR)
+    log = connect_stub(guest_bin, ("168.63.129.16", "stwesteurope.blob.core.windows.net"))
+    (tmp_path / "root").mkdir()
+    guest_env = {"PATH": f"{guest_bin}{os.pathsep}{os.environ['PATH']}", "BP_ROOT": str(tmp_path / "root")}
+    windows_output = (RECORDED / "windows-sql-vss-copy.json").read_text()
+    vms = running(estate)
+    for row in vm_rows(estate):
+        if row["id"] not in vms:
+            continue
+        if row["properties"]["storageProfile"]["osDisk"]["osType"] == "Windows":
+            stdout = json.loads(windows_output)["value"][0]["message"]
+            estate.guest_probes[row["id"].lower()] = GuestProbe(stdout=stdout, windows=True)
+        else:
+            estate.guest_probes[row["id"].lower()] = GuestProbe(execute=guest_env)
+    fake = serve(estate)
+    fake_az(tmp_path, TOKEN)
+    for name, value in env_for(fake, tmp_path).items():
+        monkeypatch.setenv(name, value)
+    live = [arg for sub in subs for arg in ("--subscription", sub)] + ["--arm-endpoint", fake.url, "--auth", "cli"]
+
+    proc = run_cli("scan", *live, "--probe-guest", "--probe-storage-host", "st{region}.blob.core.windows.net",
+                   "--output-dir", tmp_path / "out")
+    assert proc.returncode == 1, proc.stderr  # failing findings, but nothing left uncollected
+    doc = json.loads((tmp_path / "out" / "results.json").read_text())
+    assert doc["coverage"]["errors"] == [] and doc["coverage"]["tables"]["guestfacts"] == len(vms)
+    assert "168.63.129.16:80" in log.read_text().split()
+    probed = {vm.lower() for vm in vms}
+    guest_policies = ("VMBK-DHCP-001", "VMBK-SQL-001", "VMBK-EXT-004")
+    judged = [f for f in doc["findings"] if f["policyId"] in guest_policies and f["resourceId"].lower() in probed]
+    assert {f["policyId"] for f in judged if f["status"] != "notApplicable"} == set(guest_policies)
+    waiting = [f for f in judged if any(e.startswith("guest.") and e.endswith("was not collected")
+                                        for e in f["evidence"])]
+    assert waiting == []
+    # Only VMs that are not running (a stopped one still counts for DHCP) are left to other tools.
+    hint = next(line for line in proc.stdout.splitlines() if "in-guest facts" in line)
+    assert "VMBK-SQL-001" not in hint and "VMBK-EXT-004" not in hint
