@@ -26,9 +26,13 @@ def vm_rows(estate: Estate) -> list[dict[str, Any]]:
     return [r for r in estate.tables["resources"] if r["type"] == "microsoft.compute/virtualmachines"]
 
 
+def power_code(row: dict[str, Any]) -> str | None:
+    view = (row["properties"].get("extended") or {}).get("instanceView") or {}
+    return (view.get("powerState") or {}).get("code")
+
+
 def running(estate: Estate) -> list[str]:
-    power = (lambda r: ((r["properties"].get("extended") or {}).get("instanceView") or {}).get("powerState") or {})
-    return [r["id"] for r in vm_rows(estate) if power(r).get("code") == "PowerState/running"]
+    return [r["id"] for r in vm_rows(estate) if power_code(r) == "PowerState/running"]
 
 
 def make_windows(estate: Estate, vm_id: str) -> None:
