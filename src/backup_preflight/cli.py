@@ -40,6 +40,8 @@ def _live_flags(parser: argparse.ArgumentParser) -> None:
                            "by the VM's region (default: Storage reachability is not tested)")
     live.add_argument("--probe-timeout", type=float, default=600.0, metavar="SECONDS",
                       help="with --probe-guest: give up on a VM's probe after this long (default 600)")
+    live.add_argument("--probe-parallel", type=int, default=5, metavar="N",
+                      help="with --probe-guest: commands in flight per subscription (default 5)")
 
 
 def _policy_flags(parser: argparse.ArgumentParser) -> None:
@@ -213,8 +215,8 @@ def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
                           auth=args.auth, arm_endpoint=args.arm_endpoint,
                           instance_view=not args.no_instance_view, progress=logs.is_live(),
                           custom_queries=[p.query for p in policy_set.policies if p.query],
-                          probe=ProbeSettings(storage_host=args.probe_storage_host, timeout=args.probe_timeout)
-                          if args.probe_guest else None)
+                          probe=ProbeSettings(storage_host=args.probe_storage_host, timeout=args.probe_timeout,
+                                              per_subscription=args.probe_parallel) if args.probe_guest else None)
 
 
 def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
