@@ -134,7 +134,7 @@ class RunCommandCollector:
         if self._settings.storage_host:
             env["BP_STORAGE_HOST"] = self._settings.storage_host.replace("{region}", target.location)
         command = RunCommandInput(command_id=COMMAND_IDS[target.os_name],
-                                  script=probes.with_environment(target.os_name, env).splitlines())
+                                  script=probes.with_environment(target.os_name, env).split("\n"))
         label = f"run command on {target.vm_id}"
         deadline = self._clock.now() + self._settings.timeout
 

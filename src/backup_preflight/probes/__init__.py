@@ -26,11 +26,14 @@ def script(os_name: str) -> str:
 
 def with_environment(os_name: str, env: dict[str, str]) -> str:
     """The script preceded by assignments of `env` (our own values, quoted for the shell)."""
+    return "\n".join([*environment_lines(os_name, env), script(os_name)])
+
+
+def environment_lines(os_name: str, env: dict[str, str]) -> list[str]:
+    """Lines that set `env` in the script's shell, each value single-quoted (nothing in it expands)."""
     if os_name.lower() == "windows":
-        lines = [f"$env:{k} = '{_quoted(v, QUOTE_PS)}'" for k, v in env.items()]
-    else:
-        lines = [f"{k}='{_quoted(v, QUOTE_SH)}'; export {k}" for k, v in env.items()]
-    return "\n".join([*lines, script(os_name)])
+        return [f"$env:{k} = '{_quoted(v, QUOTE_PS)}'" for k, v in env.items()]
+    return [f"{k}='{_quoted(v, QUOTE_SH)}'; export {k}" for k, v in env.items()]
 
 
 QUOTE_SH = "'\\''"  # sh: close the quote, an escaped quote, reopen
