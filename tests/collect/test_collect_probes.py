@@ -77,7 +77,7 @@ def test_running_vms_are_probed_with_the_script_of_their_os(serve: Any, run: Any
     assert f"$env:BP_VM_ID = '{windows}'" in win_body["script"]
     assert f"BP_VM_ID='{linux}'; export BP_VM_ID" in lin_body["script"]
     assert "BP_STORAGE_HOST='stwesteurope.blob.core.windows.net'; export BP_STORAGE_HOST" in lin_body["script"]
-    assert "\n".join(lin_body["script"]).endswith(probes.script("linux").rstrip("\n"))
+    assert "\n".join(lin_body["script"]).endswith("export BP_STORAGE_HOST\n" + probes.script("linux"))
     assert collector.stats.probe_requests == 3
 
 
@@ -157,6 +157,21 @@ def test_a_running_vm_without_an_os_type_is_named_not_probed(serve: Any, run: An
     assert len(fake.run_requests()) == 1
 
 
+def test_a_vm_whose_agent_is_not_ready_is_named_not_probed(serve: Any, run: Any) -> None:
+    subs = subscription_ids(1)
+    estate = make_estate(4, subs, running_every=1)
+    down, *others = running(estate)
+    estate.instance_views[down.lower()]["vmAgent"]["statuses"][0]["displayStatus"] = "Not Ready"
+    for vm in running(estate):
+        estate.guest_probes[vm.lower()] = GuestProbe(stdout=output(vm))
+    fake = serve(estate)
+    snap, _ = run(fake, subscriptions=subs, tuning=FAST, instance_view=True, probe=settings())
+    assert [r["id"] for r in snap.tables["guestfacts"]] == others
+    assert [e["scope"] for e in snap.errors] == [f"vm {down}"]
+    assert snap.errors[0]["message"].startswith("not probed: the VM agent reports 'Not Ready'")
+    assert len(fake.run_requests()) == len(others)  # no command sent to wait 90 minutes for the agent
+
+
 def test_without_probe_guest_nothing_runs_in_the_guests(serve: Any, run: Any) -> None:
     subs = subscription_ids(1)
     estate = make_estate(4, subs)
@@ -196,17 +211,24 @@ def test_a_live_scan_with_probe_guest_leaves_no_in_guest_policy_unknown_for_want
 
     proc = run_cli("scan", *live, "--probe-guest", "--probe-storage-host", "st{region}.blob.core.windows.net",
                    "--output-dir", tmp_path / "out")
-    assert proc.returncode == 1, proc.stderr  # failing findings, but nothing left uncollected
+    # The demo has VMs whose agent is not Ready: not probed, named, and the scan is incomplete (exit 3).
+    down = {vm for vm in vms if agent_status(estate, vm) not in (None, "Ready")}
+    assert down and proc.returncode == 3, proc.stderr
     doc = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert doc["coverage"]["errors"] == [] and doc["coverage"]["tables"]["guestfacts"] == len(vms)
+    errors = doc["coverage"]["errors"]
+    assert {e["scope"] for e in errors} == {f"vm {vm}" for vm in down}
+    assert all("VM agent reports" in e["message"] and e["table"] == "guestfacts" for e in errors)
+    assert doc["coverage"]["tables"]["guestfacts"] == len(vms) - len(down)
     assert "168.63.129.16:80" in log.read_text().split()
-    probed = {vm.lower() for vm in vms}
+    probed = {vm.lower() for vm in vms if vm not in down}
     guest_policies = ("VMBK-DHCP-001", "VMBK-SQL-001", "VMBK-EXT-004")
     judged = [f for f in doc["findings"] if f["policyId"] in guest_policies and f["resourceId"].lower() in probed]
     assert {f["policyId"] for f in judged if f["status"] != "notApplicable"} == set(guest_policies)
     waiting = [f for f in judged if any(e.startswith("guest.") and e.endswith("was not collected")
                                         for e in f["evidence"])]
     assert waiting == []
-    # Only VMs that are not running (a stopped one still counts for DHCP) are left to other tools.
-    hint = next(line for line in proc.stdout.splitlines() if "in-guest facts" in line)
-    assert "VMBK-SQL-001" not in hint and "VMBK-EXT-004" not in hint
+
+
+def agent_status(estate: Estate, vm: str) -> str | None:
+    statuses = (estate.instance_views.get(vm.lower(), {}).get("vmAgent") or {}).get("statuses") or [{}]
+    return statuses[0].get("displayStatus")

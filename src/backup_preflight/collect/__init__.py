@@ -183,7 +183,7 @@ class Collector:
         snap.errors.extend(errors)
 
     def _probes(self, snap: Snapshot, clients: ComputeClients, settings: ProbeSettings) -> None:
-        targets, skipped = probe_targets(snap.tables.get("resources", []))
+        targets, skipped = probe_targets(snap.tables.get("resources", []), snap.tables.get("instanceviews"))
         runner = RunCommandCollector(clients, self.clock, self.tuning, self.progress, settings)
         started = self.clock.now()
         rows, errors = runner.collect(targets)

@@ -25,6 +25,7 @@ from backup_preflight.collect.instance_view import VM_TYPE, ComputeClients, pars
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import PageFailed, Tuning, call_with_retries, describe_error, error_entry
 from backup_preflight.collect.throttle import Clock, backoff
+from backup_preflight.snapshot import instance_view_body
 
 if TYPE_CHECKING:
     from azure.core.polling import LROPoller
@@ -55,8 +56,11 @@ class Target:
     location: str
 
 
-def probe_targets(rows: list[dict[str, Any]]) -> tuple[list[Target], list[dict[str, Any]]]:
-    """Running VMs with a known OS type; a running VM without one is an error entry (no script fits)."""
+def probe_targets(rows: list[dict[str, Any]],
+                  views: list[dict[str, Any]] | None = None) -> tuple[list[Target], list[dict[str, Any]]]:
+    """Running VMs with a known OS type whose agent is not known to be down; the others that are
+    running are error entries (no script fits, or Run Command would only wait for the agent)."""
+    agents = {str(v.get("id", "")).lower(): _agent_status(v) for v in views or ()}
     targets, errors = [], []
     for row in rows:
         if str(row.get("type", "")).lower() != VM_TYPE or not isinstance(row.get("id"), str):
@@ -71,8 +75,21 @@ def probe_targets(rows: list[dict[str, Any]]) -> tuple[list[Target], list[dict[s
             errors.append(error_entry(f"vm {row['id']}", TABLE, None,
                                       f"not probed: OS type {os_type!r} is neither Linux nor Windows"))
             continue
+        agent = agents.get(row["id"].lower())
+        if agent is not None and agent.lower() != "ready":
+            errors.append(error_entry(f"vm {row['id']}", TABLE, None,
+                                      f"not probed: the VM agent reports {agent!r} ({AGENT_HINT})"))
+            continue
         targets.append(Target(row["id"], os_name, str(row.get("location") or "")))
     return targets, errors
+
+
+def _agent_status(row: dict[str, Any]) -> str | None:
+    """The agent's displayStatus in an instance view row, None when it reports none."""
+    view = instance_view_body(row) or {}
+    statuses = (view.get("vmAgent") or {}).get("statuses") or []
+    status = statuses[0].get("displayStatus") if statuses and isinstance(statuses[0], dict) else None
+    return status if isinstance(status, str) else None
 
 
 def _raw(pipeline_response: Any, _: Any, __: Any) -> Any:
@@ -110,7 +127,8 @@ class RunCommandCollector:
                 raise PageFailed(None, "not a virtual machine resource id")
             with self._slot(parsed[0]):
                 body = self._run(target, *parsed)
-            stdout, stderr = probes.streams(body.get("value") or [] if isinstance(body, dict) else [])
+            statuses = body.get("value") if isinstance(body, dict) else None
+            stdout, stderr = probes.streams(statuses if isinstance(statuses, list) else [])
             doc = probes.parse_streams(stdout)
             if doc is None:
                 raise PageFailed(None, f"the probe printed no result: {(stderr or stdout or 'no output')[:300]}")
