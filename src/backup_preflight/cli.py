@@ -240,6 +240,8 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         from backup_preflight.whatif import load_what_ifs
 
         what_if = load_what_ifs(args.what_if)
+    if args.probe_guest and not live:
+        log.warning("--probe-guest runs only with a live source (--subscription/--management-group); ignored")
     if args.demo:
         with logs.phase(log, "generating the demo estate"):
             source = scan.demo_source()

@@ -9,8 +9,12 @@ import os
 from pathlib import Path
 from typing import Any
 
+import jsonschema
+import msgspec
+
 from backup_preflight import probes
 from backup_preflight.collect import ProbeSettings, Tuning
+from backup_preflight.report import schemas
 from collect.fakeazure import TOKEN, Estate, Fault, GuestProbe, make_estate, subscription_ids
 from collect.test_cli_live import demo_estate, env_for
 from collect.test_collect_auth import fake_az
@@ -79,6 +83,8 @@ def test_running_vms_are_probed_with_the_script_of_their_os(serve: Any, run: Any
     assert "BP_STORAGE_HOST='stwesteurope.blob.core.windows.net'; export BP_STORAGE_HOST" in lin_body["script"]
     assert "\n".join(lin_body["script"]).endswith("export BP_STORAGE_HOST\n" + probes.script("linux"))
     assert collector.stats.probe_requests == 3
+    jsonschema.validate(msgspec.json.decode(msgspec.json.encode(snap.to_document())),
+                        json.loads(schemas.text("snapshot")))
 
 
 def test_vms_where_the_probe_cannot_run_are_coverage_errors_naming_them(serve: Any, run: Any) -> None:
