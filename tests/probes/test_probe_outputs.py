@@ -7,6 +7,7 @@ one message, `Enable succeeded: \\n[stdout]\\n...\\n[stderr]\\n...`.
 
 from __future__ import annotations
 
+import io
 import json
 import re
 from pathlib import Path
@@ -16,6 +17,7 @@ import pytest
 
 from backup_preflight import demo, probes, scan
 from backup_preflight.estate.guest import guest_types
+from backup_preflight.report import console, markdown
 from backup_preflight.results import Gate
 from probes.test_linux_script import KEYS
 from scan_helpers import policies
@@ -180,3 +182,12 @@ def test_a_probe_that_disagrees_with_the_network_model_is_noted_on_the_outbound_
     assert "egressDeviceDeclared=true" in reverse.message
     # The probe asked about 443 only: the 8443 policy is not annotated.
     assert not any("observedInGuest" in f.annotations for f in result.findings if f.policy_id == "VMBK-NET-002")
+    # A pass that the guest contradicts would show nowhere but results.json: the summaries name it.
+    console_text = io.StringIO()
+    console.render(result, console_text)
+    for text in (console_text.getvalue(), markdown.render(result)):
+        line = next(x for x in text.splitlines() if "disagrees with the network model" in x)
+        assert "on 2 outbound findings" in line
+        assert f"{odd.resource_name} (VMBK-NET-001: model allows, the connect failed)" in line
+        assert f"{reverse.resource_name} (VMBK-NET-001: model blocks, the connect succeeded)" in line
+    assert "disagrees" not in markdown.render(first)

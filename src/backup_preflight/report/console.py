@@ -44,9 +44,9 @@ def render(result: ScanResult, out: TextIO, max_policies: int = 20) -> None:
         if len(failing) > max_policies:
             out.write(f"... and {len(failing) - max_policies} more (see results.json)\n")
     out.write(_review(result))
-    hint = guest_hint.sentence(result, code="")
-    if hint:
-        out.write(f"\n{hint}\n")
+    for hint in (guest_hint.sentence(result, code=""), guest_hint.disagreement_sentence(result)):
+        if hint:
+            out.write(f"\n{hint}\n")
     errors = result.coverage["errors"]
     if errors:
         out.write(f"\nNOT COLLECTED ({len(errors)} scope errors): findings that depend on them are unknown\n")

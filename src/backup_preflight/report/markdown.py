@@ -67,8 +67,9 @@ def render(result: ScanResult) -> str:
               for sev in SEVERITIES]
     lines += ["| **total** | " + " | ".join(f"**{s['byStatus'][st]}**" for st in STATUSES) + " |", ""]
     lines += _review_lines(result)
-    hint = guest_hint.sentence(result)
-    lines += [hint, ""] if hint else []
+    hint, odd = guest_hint.sentence(result), guest_hint.disagreement_sentence(result)
+    lines += [hint, ""] if hint else []  # our own words and policy ids only
+    lines += [md(odd, limit=2000), ""] if odd else []  # names VMs: Azure text, escaped
     lines += _failing_policies(result)
     lines += _worst_vms(result)
     lines.append("Full details: report.html, results.json, junit.xml.")
