@@ -48,6 +48,7 @@ def test_the_wheel_ships_the_top_level_catalog_as_backup_preflight_policies(whee
     shipped = sorted(Path(n).name for n in names if n.startswith("backup_preflight/policies/") and n.endswith(".json"))
     assert shipped == CATALOG_FILES
     assert "backup_preflight/policies/README.md" in names
+    assert {"backup_preflight/probes/linux.sh", "backup_preflight/probes/windows.ps1"} <= set(names)
     for name in CATALOG_FILES:  # the bytes of the checkout, not a stale copy
         assert wheel.read(f"backup_preflight/policies/{name}") == (CATALOG / name).read_bytes()
     assert wheel.read("backup_preflight/policy/policy.schema.json") == SCHEMA.read_bytes()

@@ -56,6 +56,17 @@ def _live_flags(parser: argparse.ArgumentParser) -> None:
                       help="send every region's metrics batches to this endpoint (proxy, private link) instead of "
                            "https://<region>.metrics.monitor.azure.com")
 
+    live.add_argument("--probe-guest", action="store_true",
+                      help="run the in-guest probe on running VMs through Run Command (runs code in the guests; "
+                           "needs Microsoft.Compute/virtualMachines/runCommand/action)")
+    live.add_argument("--probe-storage-host", metavar="HOST",
+                      help="with --probe-guest: Storage host the probe connects to on 443, {region} is replaced "
+                           "by the VM's region (default: Storage reachability is not tested)")
+    live.add_argument("--probe-timeout", type=float, default=600.0, metavar="SECONDS",
+                      help="with --probe-guest: give up on a VM's probe after this long (default 600)")
+    live.add_argument("--probe-parallel", type=int, default=5, metavar="N",
+                      help="with --probe-guest: commands in flight per subscription (default 5)")
+
 
 def _metrics_days(text: str) -> int:
     """--metrics-days: whole days, at most the 93 that Azure Monitor keeps platform metrics for."""
@@ -182,6 +193,10 @@ def build_parser() -> argparse.ArgumentParser:
                       help="when the estate is collected, e.g. 2026-07-15T06:00:00Z (daylight saving follows; "
                            "default: a November morning drawn from the seed)")
 
+    probe = sub.add_parser("probe-script", help="print the in-guest probe script, to run with your own tools")
+    probe.add_argument("--os", choices=("linux", "windows"), required=True, dest="os_name",
+                       help="linux: POSIX sh; windows: PowerShell")
+
     completion = sub.add_parser("completion", help="print a shell completion script (generated from this parser)")
     completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
     for subparser in sub.choices.values():
@@ -274,14 +289,16 @@ def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
 
 
 def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
-    from backup_preflight.collect import CollectOptions
+    from backup_preflight.collect import CollectOptions, ProbeSettings
 
     return CollectOptions(subscriptions=args.subscription, management_groups=args.management_group,
                           auth=args.auth, arm_endpoint=args.arm_endpoint,
                           instance_view=not args.no_instance_view, progress=logs.is_live(),
                           metrics=not args.no_metrics, metrics_days=args.metrics_days,
                           metrics_endpoint=args.metrics_endpoint,
-                          custom_queries=[p.query for p in policy_set.policies if p.query])
+                          custom_queries=[p.query for p in policy_set.policies if p.query],
+                          probe=ProbeSettings(storage_host=args.probe_storage_host, timeout=args.probe_timeout,
+                                              per_subscription=args.probe_parallel) if args.probe_guest else None)
 
 
 def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
@@ -313,6 +330,8 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
         from backup_preflight.whatif import load_what_ifs
 
         what_if = load_what_ifs(args.what_if)
+    if args.probe_guest and not live:
+        log.warning("--probe-guest runs only with a live source (--subscription/--management-group); ignored")
     if args.demo:
         with logs.phase(log, "generating the demo estate"):
             source = scan.demo_source()
@@ -413,6 +432,13 @@ def cmd_completion(args: argparse.Namespace, parser: argparse.ArgumentParser) ->
     return EXIT_OK
 
 
+def cmd_probe_script(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight import probes
+
+    sys.stdout.write(probes.script(args.os_name))
+    return EXIT_OK
+
+
 def cmd_demo_estate(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight import demo
 
@@ -439,4 +465,5 @@ COMMANDS = {
     "verify": cmd_verify,
     "completion": cmd_completion,
     "schema": cmd_schema,
+    "probe-script": cmd_probe_script,
 }

@@ -16,6 +16,7 @@ from backup_preflight.estate.index import parse_instant
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
+from backup_preflight.policy.observed import note_observations
 from backup_preflight.results import Gate, ScanResult, exit_code, summarize
 from backup_preflight.review import Review
 from backup_preflight.review import baseline as baseline_mod
@@ -95,6 +96,7 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
                          baseline=baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256))
     estate = build_estate(snap, clock, source.service_tags)
     findings = evaluate(policies, estate.vms, snap.queries)
+    note_observations(findings, policies.policies, estate.vms)
     reviewed = review.apply(findings, as_of or started) if review else {}
     if plan is not None:
         reviewed["whatIf"] = gate_mod.explain_new(findings, estate.vms, plan)

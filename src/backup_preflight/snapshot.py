@@ -24,6 +24,7 @@ import msgspec
 from backup_preflight.atomic import atomic_writer
 from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
+from backup_preflight.probes import is_probe_output, to_row
 from backup_preflight.text import redact
 
 SCHEMA_VERSION = 1
@@ -277,7 +278,7 @@ def load(path: Path) -> Snapshot:
     label = str(path)
     doc, digest = read_json(path)
     snap = from_document(doc, label)
-    kind = "snapshot" if isinstance(doc, dict) and "tables" in doc else (
+    kind = "snapshot" if isinstance(doc, dict) and "tables" in doc else "probe-output" if is_probe_output(doc) else (
         "az-graph-query" if isinstance(doc, dict) else "rows")
     snap.sources = [SourceFile(path=label, sha256=digest, kind=kind)]
     return snap
@@ -293,6 +294,8 @@ def load_many(paths: list[Path]) -> Snapshot:
 
 def from_document(doc: Any, label: str) -> Snapshot:
     """Build a Snapshot from parsed JSON of any accepted shape."""
+    if is_probe_output(doc):
+        return _from_probe_output(doc if isinstance(doc, list) else [doc], label, isinstance(doc, list))
     if isinstance(doc, list):
         return _from_rows(doc, label, "")
     if not isinstance(doc, dict):
@@ -333,6 +336,18 @@ def _from_rows(rows: list[Any], label: str, pointer: str) -> Snapshot:
     if problems:
         raise InputError(problems)
     return Snapshot(tables=tables)
+
+
+def _from_probe_output(docs: list[dict[str, Any]], label: str, listed: bool) -> Snapshot:
+    """What `backup-preflight probe-script` scripts print (one object or a list): `guestfacts` rows."""
+    place = [f"/{i}" if listed else "" for i in range(len(docs))]
+    problems = [Problem(label, f"{place[i]}/vmId" if "vmId" in d else place[i] or "/",
+                        "probe output names no VM: 'vmId' must be the VM's ARM id (set BP_VM_ID where the "
+                        "instance metadata service is not reachable)")
+                for i, d in enumerate(docs) if not isinstance(d.get("vmId"), str) or not d["vmId"]]
+    if problems:
+        raise InputError(problems)
+    return Snapshot(tables={"guestfacts": [to_row(d) for d in docs]})
 
 
 def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:

@@ -2,10 +2,12 @@
 
 It speaks `POST /providers/Microsoft.ResourceGraph/resources` (objectArray, `$top`,
 `$skipToken`, subscription and management-group scopes, the per-user quota with its
-`x-ms-user-quota-*` headers and 429s), `GET .../virtualMachines/{vm}/instanceView` and Azure
+`x-ms-user-quota-*` headers and 429s), `GET .../virtualMachines/{vm}/instanceView`, Azure
 Monitor's `POST /subscriptions/{sub}/metrics:getBatch` (at most 50 VMs of that subscription, one
-region, hourly points between `starttime` and `endtime`), over TLS
-with a `trustme` certificate. Faults (status codes, dropped connections) are injected by rules,
+region, hourly points between `starttime` and `endtime`) and the Run
+Command action (`POST .../virtualMachines/{vm}/runCommand`: 202 with `Azure-AsyncOperation` and
+`Location`, the operation polled until it ends, the result in Azure's per-OS message format), over
+TLS with a `trustme` certificate. Faults (status codes, dropped connections) are injected by rules,
 and every request is recorded so tests can count them.
 """
 
@@ -15,8 +17,10 @@ import base64
 import functools
 import hashlib
 import math
+import os
 import re
 import ssl
+import subprocess
 import tempfile
 import threading
 import time
@@ -39,7 +43,13 @@ VIEW_PATH = re.compile(
     r"/instanceView$", re.IGNORECASE)
 METRICS_PATH = re.compile(r"^/subscriptions/([^/]+)/metrics:getBatch$", re.IGNORECASE)
 METRICS_NAMESPACE = "microsoft.compute/virtualmachines"
+VM_PATH = (r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachines/([^/]+)")
+RUN_PATH = re.compile(VM_PATH + r"/runCommand$", re.IGNORECASE)
+OPERATION_PATH = re.compile(
+    r"^/subscriptions/([^/]+)/providers/Microsoft\.Compute/locations/([^/]+)/operations/([^/]+)$", re.IGNORECASE)
 TYPE_FILTER = re.compile(r"where\s+type\s+in~\s*\(([^)]*)\)", re.IGNORECASE)
+#: Azure sends Retry-After on 202 and InProgress answers; the SDK's poller waits that long.
+POLL_AFTER = {"retry-after-ms": "20"}
 #: Looks like a JWT so that redaction is exercised; tests assert it never leaks.
 TOKEN = "eyJ0eXAiOiJKV1QifQ.test-secret-token.signature"
 
@@ -150,7 +160,7 @@ def _hhmmss(seconds: int) -> str:
 class Request:
     """What the server saw; `status` is what it answered (0 for a dropped connection)."""
 
-    kind: str  # "graph", "instanceview" or "metrics"
+    kind: str  # "graph", "instanceview", "metrics", "runcommand" (the POST) or "operation" (its polls)
     path: str
     body: dict[str, Any]
     authorization: str | None
@@ -196,6 +206,33 @@ class Fault:
 
 
 @dataclass
+class GuestProbe:
+    """What Run Command does on one VM: print `stdout`/`stderr` after `polls` InProgress answers,
+    end Failed with `fail` (code, message), refuse the POST with 409, or never finish. With
+    `execute`, the posted script itself runs here under `sh` with that environment and its output
+    is the answer (Linux only)."""
+
+    stdout: str = ""
+    stderr: str = ""
+    windows: bool = False
+    polls: int = 1
+    fail: tuple[str, str] | None = None
+    conflict: bool = False
+    never_finishes: bool = False
+    execute: dict[str, str] | None = None
+
+
+@dataclass
+class Operation:
+    probe: GuestProbe
+    polls_left: int
+    subscription: str
+    stdout: str = ""
+    stderr: str = ""
+    ended: bool = False
+
+
+@dataclass
 class Estate:
     """What the fake Azure holds: rows per ARG table, custom query answers, instance views, metrics.
 
@@ -212,6 +249,7 @@ class Estate:
     management_groups: dict[str, list[str]] = field(default_factory=dict)
     forbidden_subscriptions: set[str] = field(default_factory=set)
     limit_hit_groups: set[str] = field(default_factory=set)
+    guest_probes: dict[str, GuestProbe] = field(default_factory=dict)  # by lowercase VM id
 
 
 class FakeAzure:
@@ -231,6 +269,9 @@ class FakeAzure:
         self._lock = threading.Lock()
         self._cache: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
         self._vm_locations: dict[str, str] | None = None
+        self._operations: dict[str, Operation] = {}
+        self.commands_running: dict[str, int] = {}  # by subscription
+        self.most_commands_running: dict[str, int] = {}
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
         self._ca = trustme.CA()
@@ -277,6 +318,11 @@ class FakeAzure:
         with self._lock:
             return [r for r in self.requests
                     if r.kind == "instanceview" and (status is None or r.status == status)]
+
+    def run_requests(self, kind: str = "runcommand", status: int | None = None) -> list[Request]:
+        """The Run Command POSTs (`kind="runcommand"`) or operation polls (`"operation"`)."""
+        with self._lock:
+            return [r for r in self.requests if r.kind == kind and (status is None or r.status == status)]
 
     # -- request handling (called from handler threads) ------------------------------------------
 
@@ -468,6 +514,72 @@ def _metric(rid: str, name: str, points: list[dict[str, Any]]) -> dict[str, Any]
             "timeseries": [{"metadatavalues": [], "data": points}] if points else [], "errorCode": "Success"}
 
 
+    def handle_run_command(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        found = RUN_PATH.match(path)
+        assert found
+        sub, group, name = found.groups()
+        vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
+        probe = self.estate.guest_probes.get(vm_id.lower())
+        if probe is None:
+            return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
+        wanted = "RunPowerShellScript" if probe.windows else "RunShellScript"
+        if body.get("commandId") != wanted or not isinstance(body.get("script"), list):
+            return 400, {}, _arm_error("InvalidParameter", f"expected commandId {wanted} and a script array")
+        if probe.conflict:
+            return 409, {}, _arm_error("Conflict", "Run command extension execution is in progress. "
+                                                   "Please wait for completion before invoking a run command.")
+        operation = Operation(probe, probe.polls, sub.lower(), probe.stdout, probe.stderr)
+        if probe.execute is not None:
+            done = subprocess.run(["sh", "-c", "\n".join(body["script"])], capture_output=True, text=True,
+                                  env={**os.environ, **probe.execute}, timeout=60, check=False)
+            operation.stdout, operation.stderr = done.stdout, done.stderr
+        op_id = hashlib.sha256(f"{vm_id}{len(self.requests)}{time.time()}".encode()).hexdigest()[:32]
+        with self._lock:
+            self._operations[op_id] = operation
+            running = self.commands_running[operation.subscription] = self.commands_running.get(sub.lower(), 0) + 1
+            self.most_commands_running[operation.subscription] = max(
+                running, self.most_commands_running.get(operation.subscription, 0))
+        url = f"{self.url}/subscriptions/{sub}/providers/Microsoft.Compute/locations/westeurope/operations/{op_id}"
+        return 202, {"Azure-AsyncOperation": f"{url}?api-version=2024-11-01",
+                     "Location": f"{url}?monitor=true&api-version=2024-11-01", **POLL_AFTER}, None
+
+    def handle_operation(self, path: str, query: str) -> tuple[int, dict[str, str], Any]:
+        found = OPERATION_PATH.match(path)
+        assert found
+        op_id = found.group(3)
+        with self._lock:
+            operation = self._operations.get(op_id)
+            if operation is None:
+                return 404, {}, _arm_error("NotFound", f"operation {op_id}")
+            if "monitor=true" not in query:
+                operation.polls_left -= 1
+            running = operation.probe.never_finishes or operation.polls_left > 0
+            if not running and not operation.ended:
+                operation.ended = True
+                self.commands_running[operation.subscription] -= 1
+        head = {"startTime": "2026-11-29T06:00:00.0000000+00:00", "name": op_id}
+        if "monitor=true" in query:  # the Location URL: 202 until done, then the result itself
+            return (202, {}, None) if running else (200, {}, {"value": _statuses(operation)})
+        if running:
+            return 200, POLL_AFTER, {**head, "status": "InProgress"}
+        end = {**head, "endTime": "2026-11-29T06:00:30.0000000+00:00"}
+        if operation.probe.fail is not None:
+            code, message = operation.probe.fail
+            return 200, {}, {**end, "status": "Failed", "error": {"code": code, "message": message}}
+        return 200, {}, {**end, "status": "Succeeded", "properties": {"output": {"value": _statuses(operation)}}}
+
+
+def _statuses(operation: Operation) -> list[dict[str, Any]]:
+    """Run Command's `value` as Azure writes it: one message with both streams on Linux, one
+    status per stream on Windows."""
+    ok = {"level": "Info", "displayStatus": "Provisioning succeeded", "time": None}
+    if operation.probe.windows:
+        return [{"code": "ComponentStatus/StdOut/succeeded", **ok, "message": operation.stdout},
+                {"code": "ComponentStatus/StdErr/succeeded", **ok, "message": operation.stderr}]
+    return [{"code": "ProvisioningState/succeeded", **ok,
+             "message": f"Enable succeeded: \n[stdout]\n{operation.stdout}\n[stderr]\n{operation.stderr}"}]
+
+
 def _arm_error(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message}}
 
@@ -488,6 +600,10 @@ class _Handler(BaseHTTPRequestHandler):
             request = Request("metrics", self.path, body, self.headers.get("Authorization"))
             self._serve(fake, request, lambda: fake.handle_metrics(request))
             return
+        if RUN_PATH.match(path):
+            run = Request("runcommand", self.path, body, self.headers.get("Authorization"))
+            self._serve(fake, run, lambda: fake.handle_run_command(path, body))
+            return
         if path.lower() != GRAPH_PATH.lower():
             self._send(404, {}, _arm_error("NotFound", path))
             return
@@ -497,6 +613,11 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path = self.path.split("?", 1)[0]
         fake: FakeAzure = self.server.fake  # type: ignore[attr-defined]
+        if OPERATION_PATH.match(path):
+            poll = Request("operation", self.path, {}, self.headers.get("Authorization"))
+            query = self.path.partition("?")[2]
+            self._serve(fake, poll, lambda: fake.handle_operation(path, query))
+            return
         if not VIEW_PATH.match(path):
             self._send(404, {}, _arm_error("NotFound", path))
             return
@@ -527,7 +648,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, headers, body)
 
     def _send(self, status: int, headers: dict[str, str], body: Any, raw: bytes | None = None) -> None:
-        data = msgspec.json.encode(body) if raw is None else raw
+        data = raw if raw is not None else b"" if body is None else msgspec.json.encode(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json; charset=utf-8")
         self.send_header("Content-Length", str(len(data)))

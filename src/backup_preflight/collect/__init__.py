@@ -21,7 +21,7 @@ from backup_preflight.collect.auth import (
     resolve_endpoint,
     token_scope,
 )
-from backup_preflight.collect.instance_view import InstanceViewCollector, running_vm_ids, running_vms
+from backup_preflight.collect.instance_view import ComputeClients, InstanceViewCollector, running_vm_ids, running_vms
 from backup_preflight.collect.metrics import MetricsCollector, resolve_endpoints, timespan
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import (
@@ -34,14 +34,15 @@ from backup_preflight.collect.resource_graph import (
     describe_error,
     make_client,
 )
+from backup_preflight.collect.run_command import ProbeSettings, RunCommandCollector, probe_targets
 from backup_preflight.collect.throttle import Clock, RealClock
 from backup_preflight.snapshot import Snapshot, query_key
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
 
-__all__ = ["AUTH_METHODS", "CollectError", "CollectOptions", "CollectStats", "Collector", "Tuning",
-           "collect_snapshot"]
+__all__ = ["AUTH_METHODS", "CollectError", "CollectOptions", "CollectStats", "Collector", "ProbeSettings",
+           "Tuning", "collect_snapshot"]
 
 QUERY_PREFIX = "query:"
 
@@ -60,6 +61,7 @@ class CollectOptions:
     metrics_endpoint: str | None = None  # every region's batches to this endpoint (proxy, private link)
     custom_queries: list[str] = field(default_factory=list)  # KQL texts from user policies
     progress: bool | None = None  # None = live line on a terminal, log lines otherwise
+    probe: ProbeSettings | None = None  # --probe-guest: run the in-guest probes through Run Command
 
 
 @dataclass
@@ -72,6 +74,8 @@ class CollectStats:
     view_seconds: float = 0.0
     metrics_requests: int = 0
     metrics_seconds: float = 0.0
+    probe_requests: int = 0
+    probe_seconds: float = 0.0
     quota_waits: int = 0
     quota_waited: float = 0.0
     rows: int = 0
@@ -143,8 +147,14 @@ class Collector:
         for query in queries:
             self._store(snap, query, results[query.target])
 
-        if self.options.instance_view:
-            self._instance_views(snap)
+        clients = ComputeClients(self.credential, self.endpoint, self.scope, self.clock, self.tuning, self.progress)
+        try:
+            if self.options.instance_view:
+                self._instance_views(snap, clients)
+            if self.options.probe is not None:
+                self._probes(snap, clients, self.options.probe)
+        finally:
+            clients.close()
         if self.metrics_endpoints is not None:
             self._metrics(snap, started_at)
         self.stats.quota_waits = self.progress.waits
@@ -175,10 +185,9 @@ class Collector:
         else:
             snap.tables[query.target] = rows
 
-    def _instance_views(self, snap: Snapshot) -> None:
+    def _instance_views(self, snap: Snapshot, clients: ComputeClients) -> None:
         vm_ids = running_vm_ids(snap.tables.get("resources", []))
-        views = InstanceViewCollector(self.credential, self.endpoint, self.scope, self.clock, self.tuning,
-                                      self.progress)
+        views = InstanceViewCollector(clients, self.clock, self.tuning, self.progress)
         started = self.clock.now()
         rows, errors = views.collect(vm_ids)
         self.stats.view_requests = views.requests
@@ -197,6 +206,15 @@ class Collector:
         self.stats.metrics_seconds = self.clock.now() - started
         snap.tables["metrics"] = rows
         snap.errors.extend(errors)
+    def _probes(self, snap: Snapshot, clients: ComputeClients, settings: ProbeSettings) -> None:
+        targets, skipped = probe_targets(snap.tables.get("resources", []), snap.tables.get("instanceviews"))
+        runner = RunCommandCollector(clients, self.clock, self.tuning, self.progress, settings)
+        started = self.clock.now()
+        rows, errors = runner.collect(targets)
+        self.stats.probe_requests = runner.requests
+        self.stats.probe_seconds = self.clock.now() - started
+        snap.tables["guestfacts"] = rows
+        snap.errors.extend(skipped + errors)
 
 
 def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

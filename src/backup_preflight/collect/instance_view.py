@@ -64,11 +64,11 @@ def _raw_json(pipeline_response: Any, _: Any, __: Any) -> tuple[Any, Mapping[str
     return response.json(), response.headers
 
 
-class InstanceViewCollector:
-    """Fetches instance views with one Compute client and one throttle gate per subscription."""
+class ComputeClients:
+    """One Compute client and one 429 gate per subscription, shared by every Compute collector."""
 
-    def __init__(self, credential: TokenCredential, endpoint: str, scope: str, clock: Clock,
-                 tuning: Tuning, progress: Progress) -> None:
+    def __init__(self, credential: TokenCredential, endpoint: str, scope: str, clock: Clock, tuning: Tuning,
+                 progress: Progress) -> None:
         self._credential = credential
         self._endpoint = endpoint
         self._scope = scope
@@ -78,41 +78,8 @@ class InstanceViewCollector:
         self._lock = threading.Lock()
         self._clients: dict[str, ComputeManagementClient] = {}
         self._gates: dict[str, QuotaPacer] = {}
-        self.requests = 0
 
-    def collect(self, vm_ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-        """Rows `{"id", "instanceView"}` in the order of `vm_ids`, and one error entry per failed VM."""
-        self._progress.start_views(len(vm_ids))
-        try:
-            with ThreadPoolExecutor(max_workers=self._tuning.view_workers,
-                                    thread_name_prefix="instance-view") as pool:
-                outcomes = list(pool.map(self._one, vm_ids))
-        finally:
-            for client in self._clients.values():
-                client.close()
-        rows = [row for row, _ in outcomes if row is not None]
-        errors = [error for _, error in outcomes if error is not None]
-        return rows, errors
-
-    def _one(self, vm_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        parsed = parse_vm_id(vm_id)
-        try:
-            if parsed is None:
-                raise PageFailed(None, "not a virtual machine resource id")
-            subscription, group, name = parsed
-            client, gate = self._client(subscription)
-            view, _ = call_with_retries(
-                lambda: client.virtual_machines.instance_view(group, name, cls=_raw_json),
-                gate, self._clock, self._tuning, self._progress, f"instance view of {vm_id}", self._count)
-        except PageFailed as failed:
-            entry = error_entry(f"vm {vm_id}", TABLE, failed.status, failed.message)
-            self._progress.error(entry)
-            return None, entry
-        finally:
-            self._progress.view_done()
-        return {"id": vm_id, "instanceView": view}, None
-
-    def _client(self, subscription: str) -> tuple[ComputeManagementClient, QuotaPacer]:
+    def get(self, subscription: str) -> tuple[ComputeManagementClient, QuotaPacer]:
         from azure.mgmt.compute import ComputeManagementClient
 
         key = subscription.lower()
@@ -123,6 +90,49 @@ class InstanceViewCollector:
                     retry_total=0, read_timeout=self._tuning.read_timeout)
                 self._gates[key] = QuotaPacer(self._clock, on_wait=self._progress.throttle_wait)
             return self._clients[key], self._gates[key]
+
+    def close(self) -> None:
+        for client in self._clients.values():
+            client.close()
+
+
+class InstanceViewCollector:
+    """Fetches instance views on a bounded pool of threads."""
+
+    def __init__(self, clients: ComputeClients, clock: Clock, tuning: Tuning, progress: Progress) -> None:
+        self._clients = clients
+        self._clock = clock
+        self._tuning = tuning
+        self._progress = progress
+        self._lock = threading.Lock()
+        self.requests = 0
+
+    def collect(self, vm_ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+        """Rows `{"id", "instanceView"}` in the order of `vm_ids`, and one error entry per failed VM."""
+        self._progress.start_views(len(vm_ids))
+        with ThreadPoolExecutor(max_workers=self._tuning.view_workers, thread_name_prefix="instance-view") as pool:
+            outcomes = list(pool.map(self._one, vm_ids))
+        rows = [row for row, _ in outcomes if row is not None]
+        errors = [error for _, error in outcomes if error is not None]
+        return rows, errors
+
+    def _one(self, vm_id: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        parsed = parse_vm_id(vm_id)
+        try:
+            if parsed is None:
+                raise PageFailed(None, "not a virtual machine resource id")
+            subscription, group, name = parsed
+            client, gate = self._clients.get(subscription)
+            view, _ = call_with_retries(
+                lambda: client.virtual_machines.instance_view(group, name, cls=_raw_json),
+                gate, self._clock, self._tuning, self._progress, f"instance view of {vm_id}", self._count)
+        except PageFailed as failed:
+            entry = error_entry(f"vm {vm_id}", TABLE, failed.status, failed.message)
+            self._progress.error(entry)
+            return None, entry
+        finally:
+            self._progress.view_done()
+        return {"id": vm_id, "instanceView": view}, None
 
     def _count(self) -> None:
         with self._lock:

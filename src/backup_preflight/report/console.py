@@ -7,6 +7,7 @@ from typing import TextIO
 from tabulate import tabulate
 
 from backup_preflight.findings import SEVERITIES, STATUSES
+from backup_preflight.report import guest_hint
 from backup_preflight.report.view import deployment_causes, review_sentences
 from backup_preflight.results import ScanResult
 
@@ -43,6 +44,9 @@ def render(result: ScanResult, out: TextIO, max_policies: int = 20) -> None:
         if len(failing) > max_policies:
             out.write(f"... and {len(failing) - max_policies} more (see results.json)\n")
     out.write(_review(result))
+    for hint in (guest_hint.sentence(result, code=""), guest_hint.disagreement_sentence(result)):
+        if hint:
+            out.write(f"\n{hint}\n")
     errors = result.coverage["errors"]
     if errors:
         out.write(f"\nNOT COLLECTED ({len(errors)} scope errors): findings that depend on them are unknown\n")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITIES, STATUSES, UNKNOWN
+from backup_preflight.report import guest_hint
 from backup_preflight.report.view import (
     EXIT_MEANING,
     clean,
@@ -67,6 +68,9 @@ def render(result: ScanResult) -> str:
               for sev in SEVERITIES]
     lines += ["| **total** | " + " | ".join(f"**{s['byStatus'][st]}**" for st in STATUSES) + " |", ""]
     lines += _review_lines(result)
+    hint, odd = guest_hint.sentence(result), guest_hint.disagreement_sentence(result)
+    lines += [hint, ""] if hint else []  # our own words and policy ids only
+    lines += [md(odd, limit=2000), ""] if odd else []  # names VMs: Azure text, escaped
     lines += _failing_policies(result)
     lines += _worst_vms(result)
     lines += _job_lines(result)
