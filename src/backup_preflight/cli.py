@@ -330,7 +330,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
         from backup_preflight.whatif import load_what_ifs
 
         what_if = load_what_ifs(args.what_if)
-    if args.probe_guest and not live:
+    if args.probe_guest and not (args.subscription or args.management_group):
         log.warning("--probe-guest runs only with a live source (--subscription/--management-group); ignored")
     if args.demo:
         with logs.phase(log, "generating the demo estate"):

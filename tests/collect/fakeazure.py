@@ -416,6 +416,60 @@ class FakeAzure:
             return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
         return 200, {}, view
 
+    def handle_run_command(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+        found = RUN_PATH.match(path)
+        assert found
+        sub, group, name = found.groups()
+        vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
+        probe = self.estate.guest_probes.get(vm_id.lower())
+        if probe is None:
+            return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
+        wanted = "RunPowerShellScript" if probe.windows else "RunShellScript"
+        if body.get("commandId") != wanted or not isinstance(body.get("script"), list):
+            return 400, {}, _arm_error("InvalidParameter", f"expected commandId {wanted} and a script array")
+        if probe.conflict:
+            return 409, {}, _arm_error("Conflict", "Run command extension execution is in progress. "
+                                                   "Please wait for completion before invoking a run command.")
+        operation = Operation(probe, probe.polls, sub.lower(), probe.stdout, probe.stderr)
+        if probe.execute is not None:
+            done = subprocess.run(["sh", "-c", "\n".join(body["script"])], capture_output=True, text=True,
+                                  env={**os.environ, **probe.execute}, timeout=60, check=False)
+            operation.stdout, operation.stderr = done.stdout, done.stderr
+        op_id = hashlib.sha256(f"{vm_id}{len(self.requests)}{time.time()}".encode()).hexdigest()[:32]
+        with self._lock:
+            self._operations[op_id] = operation
+            running = self.commands_running[operation.subscription] = self.commands_running.get(sub.lower(), 0) + 1
+            self.most_commands_running[operation.subscription] = max(
+                running, self.most_commands_running.get(operation.subscription, 0))
+        url = f"{self.url}/subscriptions/{sub}/providers/Microsoft.Compute/locations/westeurope/operations/{op_id}"
+        return 202, {"Azure-AsyncOperation": f"{url}?api-version=2024-11-01",
+                     "Location": f"{url}?monitor=true&api-version=2024-11-01", **POLL_AFTER}, None
+
+    def handle_operation(self, path: str, query: str) -> tuple[int, dict[str, str], Any]:
+        found = OPERATION_PATH.match(path)
+        assert found
+        op_id = found.group(3)
+        with self._lock:
+            operation = self._operations.get(op_id)
+            if operation is None:
+                return 404, {}, _arm_error("NotFound", f"operation {op_id}")
+            if "monitor=true" not in query:
+                operation.polls_left -= 1
+            running = operation.probe.never_finishes or operation.polls_left > 0
+            if not running and not operation.ended:
+                operation.ended = True
+                self.commands_running[operation.subscription] -= 1
+        head = {"startTime": "2026-11-29T06:00:00.0000000+00:00", "name": op_id}
+        if "monitor=true" in query:  # the Location URL: 202 until done, then the result itself
+            return (202, {}, None) if running else (200, {}, {"value": _statuses(operation)})
+        if running:
+            return 200, POLL_AFTER, {**head, "status": "InProgress"}
+        end = {**head, "endTime": "2026-11-29T06:00:30.0000000+00:00"}
+        if operation.probe.fail is not None:
+            code, message = operation.probe.fail
+            return 200, {}, {**end, "status": "Failed", "error": {"code": code, "message": message}}
+        return 200, {}, {**end, "status": "Succeeded", "properties": {"output": {"value": _statuses(operation)}}}
+
     def handle_metrics(self, request: Request) -> tuple[int, dict[str, str], Any]:
         """Azure Monitor's batch API, with the restrictions it checks: one subscription (the path's),
         at most 50 resources, one resource type; the region is not checked by Azure either (a VM
@@ -512,61 +566,6 @@ def _metric(rid: str, name: str, points: list[dict[str, Any]]) -> dict[str, Any]
     return {"id": f"{rid}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
             "name": {"value": name, "localizedValue": name}, "displayDescription": name, "unit": "Percent",
             "timeseries": [{"metadatavalues": [], "data": points}] if points else [], "errorCode": "Success"}
-
-
-    def handle_run_command(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-        found = RUN_PATH.match(path)
-        assert found
-        sub, group, name = found.groups()
-        vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
-        probe = self.estate.guest_probes.get(vm_id.lower())
-        if probe is None:
-            return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
-        wanted = "RunPowerShellScript" if probe.windows else "RunShellScript"
-        if body.get("commandId") != wanted or not isinstance(body.get("script"), list):
-            return 400, {}, _arm_error("InvalidParameter", f"expected commandId {wanted} and a script array")
-        if probe.conflict:
-            return 409, {}, _arm_error("Conflict", "Run command extension execution is in progress. "
-                                                   "Please wait for completion before invoking a run command.")
-        operation = Operation(probe, probe.polls, sub.lower(), probe.stdout, probe.stderr)
-        if probe.execute is not None:
-            done = subprocess.run(["sh", "-c", "\n".join(body["script"])], capture_output=True, text=True,
-                                  env={**os.environ, **probe.execute}, timeout=60, check=False)
-            operation.stdout, operation.stderr = done.stdout, done.stderr
-        op_id = hashlib.sha256(f"{vm_id}{len(self.requests)}{time.time()}".encode()).hexdigest()[:32]
-        with self._lock:
-            self._operations[op_id] = operation
-            running = self.commands_running[operation.subscription] = self.commands_running.get(sub.lower(), 0) + 1
-            self.most_commands_running[operation.subscription] = max(
-                running, self.most_commands_running.get(operation.subscription, 0))
-        url = f"{self.url}/subscriptions/{sub}/providers/Microsoft.Compute/locations/westeurope/operations/{op_id}"
-        return 202, {"Azure-AsyncOperation": f"{url}?api-version=2024-11-01",
-                     "Location": f"{url}?monitor=true&api-version=2024-11-01", **POLL_AFTER}, None
-
-    def handle_operation(self, path: str, query: str) -> tuple[int, dict[str, str], Any]:
-        found = OPERATION_PATH.match(path)
-        assert found
-        op_id = found.group(3)
-        with self._lock:
-            operation = self._operations.get(op_id)
-            if operation is None:
-                return 404, {}, _arm_error("NotFound", f"operation {op_id}")
-            if "monitor=true" not in query:
-                operation.polls_left -= 1
-            running = operation.probe.never_finishes or operation.polls_left > 0
-            if not running and not operation.ended:
-                operation.ended = True
-                self.commands_running[operation.subscription] -= 1
-        head = {"startTime": "2026-11-29T06:00:00.0000000+00:00", "name": op_id}
-        if "monitor=true" in query:  # the Location URL: 202 until done, then the result itself
-            return (202, {}, None) if running else (200, {}, {"value": _statuses(operation)})
-        if running:
-            return 200, POLL_AFTER, {**head, "status": "InProgress"}
-        end = {**head, "endTime": "2026-11-29T06:00:30.0000000+00:00"}
-        if operation.probe.fail is not None:
-            code, message = operation.probe.fail
-            return 200, {}, {**end, "status": "Failed", "error": {"code": code, "message": message}}
-        return 200, {}, {**end, "status": "Succeeded", "properties": {"output": {"value": _statuses(operation)}}}
 
 
 def _statuses(operation: Operation) -> list[dict[str, Any]]:
