@@ -213,7 +213,8 @@ def test_a_live_scan_with_probe_guest_leaves_no_in_guest_policy_unknown_for_want
     fake_az(tmp_path, TOKEN)
     for name, value in env_for(fake, tmp_path).items():
         monkeypatch.setenv(name, value)
-    live = [arg for sub in subs for arg in ("--subscription", sub)] + ["--arm-endpoint", fake.url, "--auth", "cli"]
+    live = [arg for sub in subs for arg in ("--subscription", sub)] + ["--arm-endpoint", fake.url, "--auth", "cli",
+                                                                 "--no-metrics"]
 
     proc = run_cli("scan", *live, "--probe-guest", "--probe-storage-host", "st{region}.blob.core.windows.net",
                    "--output-dir", tmp_path / "out")
