@@ -16,7 +16,10 @@ matching outbound NSG rule for Storage TCP 443 (NIC, then subnet; custom and def
 tags, `*`/`Internet`/`AzureCloud`, and a `/1` pair as everything — other CIDRs and source fields are
 not judged, where we report `unknown`), a subnet route table whose 0.0.0.0/0 route goes nowhere,
 more than 10 protected VMs of one placement group (subscription/resource group/availability set)
-in one backup-policy time slot, and VMs without a protected item.
+in one UTC slot (the backup policy's first run time in its Windows time zone on the collection
+day; an hourly policy's every start in its window), and VMs without a protected item whose
+scheduled backups run (Protected, IRPending, ProtectionError and the like). The Windows
+to IANA zone table comes from tzlocal, as data.
 """
 
 from __future__ import annotations
@@ -98,14 +101,30 @@ WHERE list_bool_or(list_transform(ports, lambda p: p = '*' OR p = '443' OR (p LI
        OR (list_contains(dsts, '0.0.0.0/1') AND list_contains(dsts, '128.0.0.0/1')))
 GROUP BY nsg, loc;
 
+-- A backup policy's run times as UTC instants on the collection day (its time zone is a Windows
+-- name); an hourly policy starts one every `interval` hours within its window.
+CREATE TEMP TABLE policy_slot AS
+SELECT lower(id) AS policy, strftime(timezone('UTC', timezone(coalesce(z.iana, 'UTC'),
+         CAST(substr(getvariable('collected'), 1, 10) || ' ' || substr(run_time, 12, 8) AS TIMESTAMP)
+         + to_hours(unnest(CASE WHEN every IS NULL THEN [0] ELSE range(0, hours, every) END)))),
+         '%H:%M') AS slot
+FROM (SELECT id, properties->>'$.timeZone' AS zone,
+             TRY_CAST(properties->>'$.schedulePolicy.hourlySchedule.interval' AS INTEGER) AS every,
+             TRY_CAST(properties->>'$.schedulePolicy.hourlySchedule.scheduleWindowDuration' AS INTEGER) AS hours,
+             coalesce(properties->>'$.schedulePolicy.scheduleRunTimes[0]',
+                      properties->>'$.schedulePolicy.dailySchedule.scheduleRunTimes[0]',
+                      properties->>'$.schedulePolicy.weeklySchedule.scheduleRunTimes[0]',
+                      properties->>'$.schedulePolicy.hourlySchedule.scheduleWindowStartTime') AS run_time
+      FROM recoveryservicesresources WHERE lower(type) = 'microsoft.recoveryservices/vaults/backuppolicies')
+LEFT JOIN windows_zone z ON z.windows = zone
+WHERE run_time IS NOT NULL;
+
 CREATE TEMP TABLE slot AS
-SELECT lower(coalesce(p.properties->>'$.sourceResourceId', p.properties->>'$.virtualMachineId')) AS vid,
-       p.properties->>'$.protectionState' AS state,
-       coalesce(bp.properties->>'$.schedulePolicy.scheduleRunTimes[0]',
-                bp.properties->>'$.schedulePolicy.dailySchedule.scheduleRunTimes[0]',
-                bp.properties->>'$.schedulePolicy.hourlySchedule.scheduleWindowStartTime') AS run_time
-FROM recoveryservicesresources p
-LEFT JOIN recoveryservicesresources bp ON lower(bp.id) = lower(p.properties->>'$.policyId')
+SELECT lower(coalesce(properties->>'$.sourceResourceId', properties->>'$.virtualMachineId')) AS vid,
+       lower(properties->>'$.protectionState') IN ('protected', 'irpending', 'protectionerror',
+           'protectionconfigured', 'configuringprotection', 'updatingprotection', 'retentionschedulessuspended')
+         AS active, ps.slot
+FROM recoveryservicesresources p LEFT JOIN policy_slot ps ON ps.policy = lower(p.properties->>'$.policyId')
 WHERE lower(p.type) = 'microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems';
 """
 
@@ -141,20 +160,24 @@ JOIN (SELECT lower(id) AS rt FROM resources WHERE lower(type) = 'microsoft.netwo
      ) USING (rt)
 WHERE power <> 'deallocated'""",
     "schedule crowding (>10 per slot)": """
-SELECT coalesce(sum(n), 0) FROM (
-  SELECT count(*) AS n FROM vm JOIN slot USING (vid)
-  WHERE state = 'Protected' AND run_time IS NOT NULL
-  GROUP BY sub, rg, avset, substr(run_time, 12, 5) HAVING count(*) > 10)""",
-    "unprotected": "SELECT count(*) FROM vm ANTI JOIN slot USING (vid)",
+SELECT count(DISTINCT vid) FROM vm JOIN slot USING (vid)
+JOIN (SELECT sub, rg, avset, slot FROM vm JOIN slot USING (vid) WHERE active
+      GROUP BY ALL HAVING count(*) > 10) USING (sub, rg, avset, slot)
+WHERE active""",
+    "unprotected": "SELECT count(*) FROM vm ANTI JOIN (SELECT vid FROM slot WHERE active) USING (vid)",
 }
 
 PEER = """
 import json, resource, sys, time
 import duckdb
 directory, tables, setup, checks = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
+from tzlocal.windows_tz import win_tz
 start = time.perf_counter()
 con = duckdb.connect()
 con.execute('SET enable_progress_bar = false')
+con.execute("SET VARIABLE collected = ?", [open(f"{directory}/collectedAt").read()])
+con.execute("CREATE TABLE windows_zone (windows VARCHAR, iana VARCHAR)")
+con.executemany("INSERT INTO windows_zone VALUES (?, ?)", list(win_tz.items()))
 for table, columns in tables.items():
     con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_json('{directory}/{table}.ndjson', "
                 f"format='newline_delimited', columns={{{columns}}}, maximum_object_size=134217728)")
@@ -170,11 +193,12 @@ print(json.dumps({"load": loaded - start, "query": done - loaded,
 def write_ndjson(snapshot: Path) -> Path:
     """The tables the peer reads, one JSON row a line, written once beside the snapshot."""
     directory = snapshot.with_name(snapshot.name.split(".")[0] + "-ndjson")
-    if all((directory / f"{table}.ndjson").exists() for table in TABLES):
+    if all((directory / name).exists() for name in (*(f"{t}.ndjson" for t in TABLES), "collectedAt")):
         return directory
     raw = snapshot.read_bytes()
     document = msgspec.json.decode(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
     directory.mkdir(exist_ok=True)
+    (directory / "collectedAt").write_text(document["collectedAt"])
     encode = msgspec.json.Encoder().encode
     for table in TABLES:
         with (directory / f"{table}.ndjson").open("wb") as handle:

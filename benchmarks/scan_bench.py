@@ -1,7 +1,7 @@
 """Scan speed and memory on a generated estate, phase by phase, against the JSON-parsing floor.
 
     python benchmarks/scan_bench.py --vms 100000            # generates /tmp/bp-bench-100000.json once
-    python benchmarks/scan_bench.py --snapshot FILE
+    python benchmarks/scan_bench.py --snapshot FILE             # uncompressed (the floor phases parse it)
 
 Each measurement runs in a fresh interpreter so that peak RSS belongs to that phase alone.
 Figures go into docs/performance.md by hand, with the command and the machine.
@@ -80,6 +80,8 @@ def main() -> None:
         print(f"{name:34} {seconds:8.1f} {peak:8.2f}", flush=True)
     seconds, peak = full_scan(path)
     print(f"{'full `scan` incl. all reports':34} {seconds:8.1f} {peak:8.2f}")
+    for output in sorted(Path("/tmp/bp-bench-out").iterdir()):
+        print(f"  {output.name:32} {output.stat().st_size / 1e6:8.1f} MB")
 
 
 if __name__ == "__main__":
