@@ -168,7 +168,7 @@ WHERE active""",
 }
 
 PEER = """
-import json, resource, sys, time
+import json, sys, time
 import duckdb
 directory, tables, setup, checks = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3], json.loads(sys.argv[4])
 from tzlocal.windows_tz import win_tz
@@ -185,8 +185,7 @@ loaded = time.perf_counter()
 con.execute(setup)
 counts = {name: con.execute(sql).fetchone()[0] for name, sql in checks.items()}
 done = time.perf_counter()
-print(json.dumps({"load": loaded - start, "query": done - loaded,
-                  "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, "counts": counts}))
+print(json.dumps({"load": loaded - start, "query": done - loaded, "counts": counts}))
 """
 
 
@@ -208,11 +207,14 @@ def write_ndjson(snapshot: Path) -> Path:
 
 
 def peer(directory: Path) -> dict:
-    proc = subprocess.run([sys.executable, "-c", PEER, str(directory), msgspec.json.encode(TABLES).decode(),
-                           CHECKS_SQL, msgspec.json.encode(CHECKS).decode()], capture_output=True, text=True)
+    """Its load and query seconds from inside, its peak RSS (KB) from `/usr/bin/time` (see scan_bench.measure)."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", PEER, str(directory),
+                           msgspec.json.encode(TABLES).decode(), CHECKS_SQL, msgspec.json.encode(CHECKS).decode()],
+                          capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"the peer failed: {proc.stderr.strip()}")
-    return msgspec.json.decode(proc.stdout.strip().splitlines()[-1])
+    return {**msgspec.json.decode(proc.stdout.strip().splitlines()[-1]),
+            "rss": int(proc.stderr.strip().splitlines()[-1])}
 
 
 def scan(snapshot: Path) -> tuple[float, float]:

@@ -35,20 +35,22 @@ evaluate(load_policies([bundled_policy_dir()]), build_estate(snapshot.load(Path(
 
 # The collector is paused as in the pipeline (scan.run_scan, snapshot.parse_json, report writers).
 RUNNER = """
-import gc, resource, sys, time
+import gc, sys, time
 from pathlib import Path
 gc.disable()
 PATH = sys.argv[1]
 start = time.perf_counter()
 {body}
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(time.perf_counter() - start)
 """
 
 
 def measure(body: str, path: Path) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", RUNNER.format(body=body.strip()), str(path)],
-                         capture_output=True, text=True, check=True).stdout.split()
-    return float(out[0]), int(out[1]) / 1024 / 1024
+    """Seconds from inside, peak RSS (GB) from `/usr/bin/time`: a child's own getrusage can report
+    the peak of the process that started it (Linux carries the parent's high-water mark over exec)."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", RUNNER.format(body=body.strip()),
+                           str(path)], capture_output=True, text=True, check=True)
+    return float(proc.stdout.split()[0]), int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
 
 
 def full_scan(path: Path) -> tuple[float, float]:
