@@ -1,7 +1,7 @@
 """Scan speed and memory on a generated estate, phase by phase, against the JSON-parsing floor.
 
     python benchmarks/scan_bench.py --vms 100000            # generates /tmp/bp-bench-100000.json once
-    python benchmarks/scan_bench.py --snapshot FILE
+    python benchmarks/scan_bench.py --snapshot FILE             # uncompressed (the floor phases parse it)
 
 Each measurement runs in a fresh interpreter so that peak RSS belongs to that phase alone.
 Figures go into docs/performance.md by hand, with the command and the machine.
@@ -35,20 +35,22 @@ evaluate(load_policies([bundled_policy_dir()]), build_estate(snapshot.load(Path(
 
 # The collector is paused as in the pipeline (scan.run_scan, snapshot.parse_json, report writers).
 RUNNER = """
-import gc, resource, sys, time
+import gc, sys, time
 from pathlib import Path
 gc.disable()
 PATH = sys.argv[1]
 start = time.perf_counter()
 {body}
-print(time.perf_counter() - start, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(time.perf_counter() - start)
 """
 
 
 def measure(body: str, path: Path) -> tuple[float, float]:
-    out = subprocess.run([sys.executable, "-c", RUNNER.format(body=body.strip()), str(path)],
-                         capture_output=True, text=True, check=True).stdout.split()
-    return float(out[0]), int(out[1]) / 1024 / 1024
+    """Seconds from inside, peak RSS (GB) from `/usr/bin/time`: a child's own getrusage can report
+    the peak of the process that started it (Linux carries the parent's high-water mark over exec)."""
+    proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", RUNNER.format(body=body.strip()),
+                           str(path)], capture_output=True, text=True, check=True)
+    return float(proc.stdout.split()[0]), int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
 
 
 def full_scan(path: Path) -> tuple[float, float]:
@@ -80,6 +82,8 @@ def main() -> None:
         print(f"{name:34} {seconds:8.1f} {peak:8.2f}", flush=True)
     seconds, peak = full_scan(path)
     print(f"{'full `scan` incl. all reports':34} {seconds:8.1f} {peak:8.2f}")
+    for output in sorted(Path("/tmp/bp-bench-out").iterdir()):
+        print(f"  {output.name:32} {output.stat().st_size / 1e6:8.1f} MB")
 
 
 if __name__ == "__main__":

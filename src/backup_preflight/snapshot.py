@@ -90,21 +90,33 @@ class Snapshot:
             doc["queries"] = self.queries
         return doc
 
-    def merge(self, other: Snapshot) -> None:
-        """Add another snapshot's rows; a row whose id repeats in the same table replaces the older."""
-        for name, rows in other.tables.items():
-            mine = self.tables.setdefault(name, [])
-            if not mine:
-                mine.extend(rows)
-                continue
-            position = {_row_key(r): i for i, r in enumerate(mine)}
-            for row in rows:
-                key = _row_key(row)
-                if key in position:
-                    mine[position[key]] = row
-                else:
-                    position[key] = len(mine)
-                    mine.append(row)
+    def merge(self, *others: Snapshot) -> None:
+        """Add other snapshots' rows in order; a row whose id repeats in the same table replaces the older.
+
+        Each table's rows are indexed by key at most once per call and the index kept up to date, so
+        merging many files is linear in their rows. A file's rows that go into an empty table are
+        taken as they are (as one file's repeats are).
+        """
+        positions: dict[str, dict[str, int]] = {}
+        for other in others:
+            for name, rows in other.tables.items():
+                mine = self.tables.setdefault(name, [])
+                if not mine:
+                    mine.extend(rows)
+                    continue
+                position = positions.get(name)
+                if position is None:
+                    position = positions[name] = {_row_key(r): i for i, r in enumerate(mine)}
+                for row in rows:
+                    key = _row_key(row)
+                    if key in position:
+                        mine[position[key]] = row
+                    else:
+                        position[key] = len(mine)
+                        mine.append(row)
+            self._merge_metadata(other)
+
+    def _merge_metadata(self, other: Snapshot) -> None:
         for key, value in other.scope.items():
             if isinstance(value, list):
                 have = self.scope.setdefault(key, [])
@@ -287,8 +299,7 @@ def load(path: Path) -> Snapshot:
 def load_many(paths: list[Path]) -> Snapshot:
     """Read and merge several snapshot files; every file's problems are reported together."""
     merged = Snapshot()
-    for snap in gather(paths, load):
-        merged.merge(snap)
+    merged.merge(*gather(paths, load))
     return merged
 
 

@@ -30,6 +30,7 @@ EXEMPTIBLE = (FAIL, UNKNOWN, ERROR)
 #: An exemption whose resource wildcard exempts more findings than this gets a warning in every
 #: report: a `*` that waives half the estate should be a decision someone sees, not a side effect.
 WIDE_EXEMPTION = 50
+_GLOB = re.compile(r"[*?\[]")
 
 
 @cache
@@ -40,7 +41,11 @@ def exemptions_schema() -> dict[str, Any]:
 
 @dataclass(frozen=True, slots=True)
 class Exemption:
-    """One compiled entry: what it covers, who owns it and the first instant it no longer applies."""
+    """One compiled entry: what it covers, who owns it and the first instant it no longer applies.
+
+    It covers a finding when its policy selector (ids or causes) and its resource selector (exact
+    ids, glob patterns or scopes) both match; `_Index` does the matching.
+    """
 
     id: str
     category: str
@@ -51,15 +56,14 @@ class Exemption:
     ends_at: datetime | None
     policies: frozenset[str]
     causes: frozenset[str]
+    #: Resource selectors: exact ids (no glob characters) are looked up, the rest matched.
+    exact_ids: frozenset[str]
     patterns: tuple[re.Pattern[str], ...]
     scopes: tuple[str, ...]
     wildcard: bool = False  # a resource pattern with * ? or [..]
 
-    def covers(self, finding: Finding) -> bool:
-        """Policy selector (ids or causes) and resource selector (patterns or scopes) both match."""
-        if finding.policy_id.lower() not in self.policies and finding.cause not in self.causes:
-            return False
-        rid = finding.resource_id.lower()
+    def covers_by_wildcard(self, rid: str) -> bool:
+        """The resource selectors that cannot be looked up: scopes and glob patterns."""
         return rid.startswith(self.scopes) or any(p.fullmatch(rid) for p in self.patterns)
 
     def expired(self, as_of: datetime) -> bool:
@@ -107,7 +111,8 @@ def _compile(raw: dict[str, Any]) -> Exemption:
         ticket=raw.get("ticket", ""), expires_on=expires, ends_at=_end_of(expires) if expires else None,
         policies=frozenset(p.lower() for p in raw.get("policies", ())),
         causes=frozenset(raw.get("causes", ())),
-        patterns=tuple(re.compile(fnmatch.translate(p.lower())) for p in raw.get("resources", ())),
+        exact_ids=frozenset(p.lower() for p in raw.get("resources", ()) if not _GLOB.search(p)),
+        patterns=tuple(re.compile(fnmatch.translate(p.lower())) for p in raw.get("resources", ()) if _GLOB.search(p)),
         scopes=tuple(s.lower().rstrip("/") + "/" for s in raw.get("scopes", ())),
         wildcard=any(c in p for p in raw.get("resources", ()) for c in "*?["),
     )
@@ -123,15 +128,51 @@ def _end_of(text: str) -> datetime:
         raise ValueError(f"{text!r} is not a valid date: {exc}") from None
 
 
+class _Index:
+    """Exemptions by policy selector (`p:` id or `c:` cause), then by exact resource id.
+
+    A finding is compared only with the exemptions that name its policy or cause, and of those only
+    the scoped or wildcard ones are matched; so applying is linear in findings, not findings x
+    exemptions. Matches come back in file order (the first active one decides).
+    """
+
+    def __init__(self, entries: tuple[Exemption, ...]) -> None:
+        self.entries = entries
+        self.exact: dict[tuple[str, str], list[int]] = {}
+        self.wildcard: dict[str, list[int]] = {}
+        for position, entry in enumerate(entries):
+            for selector in [f"p:{p}" for p in entry.policies] + [f"c:{c}" for c in entry.causes]:
+                for rid in entry.exact_ids:
+                    self.exact.setdefault((selector, rid), []).append(position)
+                if entry.patterns or entry.scopes:
+                    self.wildcard.setdefault(selector, []).append(position)
+        # One regex per selector that any of its wildcards would match: most ids fail it at once.
+        self.screen = {selector: re.compile("|".join(
+            [p.pattern for i in positions for p in entries[i].patterns]
+            + [re.escape(scope) + ".*" for i in positions for scope in entries[i].scopes]), re.DOTALL)
+            for selector, positions in self.wildcard.items()}
+
+    def matches(self, finding: Finding) -> list[Exemption]:
+        rid = finding.resource_id.lower()
+        found: set[int] = set()
+        for selector in (f"p:{finding.policy_id.lower()}", f"c:{finding.cause}"):
+            found.update(self.exact.get((selector, rid), ()))
+            screen = self.screen.get(selector)
+            if screen is not None and screen.fullmatch(rid):
+                found.update(i for i in self.wildcard[selector] if self.entries[i].covers_by_wildcard(rid))
+        return [self.entries[i] for i in sorted(found)]
+
+
 def apply(findings: list[Finding], exemptions: ExemptionFile, as_of: datetime) -> dict[str, Any]:
     """Exempt what an active exemption covers; return the per-exemption account for results.json."""
     entries = exemptions.exemptions
+    index = _Index(entries)
     exempted: Counter[str] = Counter()
     lapsed: Counter[str] = Counter()
     for finding in findings:
         if finding.status not in EXEMPTIBLE:
             continue
-        matches = [e for e in entries if e.covers(finding)]
+        matches = index.matches(finding)
         if not matches:
             continue
         active = next((e for e in matches if not e.expired(as_of)), None)
