@@ -98,16 +98,16 @@ def _compile_route_table(row: dict, rt_id: str) -> _RouteTable:
     props = row.get("properties")
     if not isinstance(props, dict):
         return _RouteTable(name, (), "the row has no properties, so its routes are unknown", True)
-    routes = []
+    disabled = props.get("disableBgpRoutePropagation") in (True, "true", "True")
     if props.get("routes") is not None and not isinstance(props["routes"], list):
-        return _RouteTable(name, (), "its routes are not an array, so they are unknown")
+        return _RouteTable(name, (), "its routes are not an array, so they are unknown", not disabled)
+    routes = []
     for raw in props.get("routes") or ():
         rprops = _props(raw) if isinstance(raw, dict) else {}
         prefix = rprops.get("addressPrefix")
         if isinstance(prefix, str) and prefix:
             hop, hop_ip = str(rprops.get("nextHopType") or ""), str(rprops.get("nextHopIpAddress") or "")
             routes.append(_Route(str(raw.get("name") or "?"), _prefix(prefix), hop, hop_ip))
-    disabled = props.get("disableBgpRoutePropagation") in (True, "true", "True")
     return _RouteTable(name, tuple(routes), "", not disabled)
 
 
