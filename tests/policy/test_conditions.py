@@ -128,3 +128,103 @@ def test_compile_errors_carry_pointer_and_reason(cond: dict, pointer: str, fragm
         compile_json(cond)
     assert info.value.pointer == pointer
     assert fragment in info.value.reason
+
+
+# --- count decides as soon as the definite matches settle the comparison --------------------
+
+#: Three extensions: one definitely failed, one definitely succeeded, one whose state is unknown.
+MIXED = {"extensions": [
+    {"type": "VMSnapshotLinux", "provisioningState": "Failed"},
+    {"type": "AzureMonitorLinuxAgent", "provisioningState": "Succeeded"},
+    {"type": "CustomScript"}]}
+FAILED = {"field": "extensions[*].provisioningState", "equals": "Failed"}
+
+
+def _count(op: str, operand: object) -> dict:
+    return {"count": {"field": "extensions[*]", "where": FAILED}, op: operand}
+
+
+@pytest.mark.parametrize(("op", "operand", "expected"), [
+    # the count is 1 or 2: a comparison true (or false) for both is decided
+    ("greater", 0, True), ("greaterOrEquals", 1, True), ("greater", 2, False),
+    ("less", 1, False), ("less", 3, True), ("lessOrEquals", 2, True), ("lessOrEquals", 0, False),
+    ("equals", 0, False), ("notEquals", 0, True), ("in", [1, 2], True), ("notIn", [1, 2], False),
+    ("equals", 3, False), ("in", [0, 3], False),
+    # ... and one the unknown element could change is unknown
+    ("greater", 1, None), ("equals", 1, None), ("equals", 2, None), ("less", 2, None),
+    ("lessOrEquals", 1, None), ("notEquals", 2, None), ("in", [1], None), ("in", [2, 5], None),
+])
+def test_count_decides_when_the_definite_matches_settle_it(op: str, operand: object, expected: bool | None) -> None:
+    assert ev(_count(op, operand), MIXED) is expected
+
+
+def test_count_agrees_with_trying_every_outcome_of_the_unknown_elements() -> None:
+    """Oracle: fill each unknown state with both values; decided iff all fillings agree."""
+    import itertools
+
+    states = ["Failed", "Succeeded", None, None, "Failed", None]
+    extensions = [{"type": f"e{i}"} | ({"provisioningState": s} if s else {}) for i, s in enumerate(states)]
+    holes = [i for i, s in enumerate(states) if s is None]
+    for op, operand in itertools.product(["equals", "notEquals", "greater", "greaterOrEquals", "less",
+                                          "lessOrEquals"], range(7)):
+        outcomes = set()
+        for fill in itertools.product([True, False], repeat=len(holes)):
+            definite = sum(s == "Failed" for s in states) + sum(fill)
+            outcomes.add({"equals": definite == operand, "notEquals": definite != operand,
+                          "greater": definite > operand, "greaterOrEquals": definite >= operand,
+                          "less": definite < operand, "lessOrEquals": definite <= operand}[op])
+        want = outcomes.pop() if len(outcomes) == 1 else None
+        assert ev(_count(op, operand), {"extensions": extensions}) is want, (op, operand)
+
+
+def test_count_without_unknown_elements_is_exact_and_a_null_array_counts_zero() -> None:
+    assert ev(_count("equals", 1), FACTS) is True
+    assert ev({"count": {"field": "extensions[*]"}, "equals": 3}, MIXED) is True
+    assert ev({"count": {"field": "extensions[*]"}, "equals": 0}, {"extensions": None}) is True
+    assert ev({"count": {"field": "extensions[*]"}, "exists": True}, {"extensions": []}) is True
+    assert ev({"count": {"field": "extensions[*]"}, "exists": True}, {}) is False
+    assert ev({"count": {"field": "extensions[*]"}, "exists": False}, {}) is True
+
+
+def test_count_explanations_give_the_span_and_name_the_missing_element_fact() -> None:
+    undecided = compile_json(_count("equals", 1)).explain(MIXED, Context())
+    assert undecided == [
+        "count of extensions matching the where condition is between 1 and 2 (1 element(s) could not "
+        "be assessed): equals 1 is undecided",
+        "extensions[*].provisioningState was not collected"]
+    decided = compile_json(_count("equals", 0)).explain(MIXED, Context())
+    assert decided == [("count of extensions matching the where condition is between 1 and 2 (1 element(s) "
+                          "could not be assessed): equals 0 does not hold")]
+    exact = compile_json(_count("greater", 1)).explain(FACTS, Context())
+    assert exact == ["count of extensions matching the where condition is 1: greater 1 does not hold"]
+    assert compile_json({"count": {"field": "machineConfiguration[*]"}, "equals": 0}).explain(FACTS, Context()) \
+        == ["machineConfiguration was not collected"]
+
+
+@pytest.mark.parametrize(("pattern", "value", "expected"), [
+    ("vm-?", "vm-1", False), ("vm-?", "vm-?", True),           # ? is a plain character
+    ("vm-[12]", "vm-1", False), ("vm-[12]", "VM-[12]", True),  # so is [ … ]
+    ("*-prod-*", "App-PROD-01", True), ("*-prod-*", "app-prod", False),
+    ("prod", "production", False), ("*prod", "preprod", True),  # the whole value must match
+    ("a.b*", "axb1", False), ("a.b*", "a.b1", True),           # regex characters are literal too
+    ("*", "", True), ("", "", True), ("", "x", False),
+    ("web*\n", "web1\n", True), ("line*end", "line\nend", True),
+])
+def test_like_follows_azure_policy(pattern: str, value: str, expected: bool) -> None:
+    assert ev({"value": value, "like": pattern}, {}) is expected
+    assert ev({"value": value, "notLike": pattern}, {}) is (not expected)
+
+
+def test_like_on_a_non_string_is_unknown() -> None:
+    assert ev({"value": 5, "like": "5*"}, {}) is None
+    assert ev({"value": 5, "notLike": "5*"}, {}) is None
+
+
+@pytest.mark.parametrize(("op", "actual", "operand", "expected"), [
+    ("greater", "b", "A", True), ("greater", "B", "a", True),       # case ignored both ways
+    ("less", "Zulu", "alpha", False), ("less", "alpha", "ZULU", True),
+    ("greaterOrEquals", "Standard_D2", "standard_d2", True), ("lessOrEquals", "ABC", "abc", True),
+    ("greater", "abc", "ABC", False), ("less", "abc", "ABC", False),
+])
+def test_string_ordering_ignores_case(op: str, actual: str, operand: str, expected: bool) -> None:
+    assert ev({"value": actual, op: operand}, {}) is expected

@@ -9,7 +9,6 @@ fail. Missing facts never reach `test`; conditions.py turns them into unknown fi
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -32,7 +31,7 @@ class Operator:
 
 
 def _fold(value: Any) -> Any:
-    """Strings compare case-insensitively, as in Azure Policy."""
+    """Strings compare and order case-insensitively, as in Azure Policy."""
     return value.casefold() if isinstance(value, str) else value
 
 
@@ -68,7 +67,9 @@ def _boolean(value: Any) -> bool:
 
 
 def _like(value: Any) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(_string(value).casefold()), re.DOTALL)
+    """Azure Policy's `like`: `*` is the only wildcard (`?`, `[` are plain characters); case ignored."""
+    parts = _string(value).casefold().split("*")
+    return re.compile(".*".join(map(re.escape, parts)), re.DOTALL)
 
 
 def _regex(value: Any) -> re.Pattern[str]:
@@ -109,7 +110,7 @@ def not_in(actual: Any, expected: tuple[Any, ...]) -> Tri:
 def like(actual: Any, pattern: re.Pattern[str]) -> Tri:
     if not isinstance(actual, str):
         return None
-    return pattern.match(actual.casefold()) is not None
+    return pattern.fullmatch(actual.casefold()) is not None
 
 
 def not_like(actual: Any, pattern: re.Pattern[str]) -> Tri:
@@ -148,7 +149,8 @@ def _ordering(check: Callable[[int], bool]) -> Callable[[Any, Any], Tri]:
             isinstance(actual, int | float) if numeric else isinstance(actual, str)
         ):
             return None  # a number against a string is undecidable, not false
-        return check((actual > expected) - (actual < expected))
+        a, e = _fold(actual), _fold(expected)  # strings order ignoring case, as in Azure Policy
+        return check((a > e) - (a < e))
 
     return test
 
