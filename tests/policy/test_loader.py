@@ -141,3 +141,54 @@ def test_typed_parameters_from_text() -> None:
         coerce("field", "tagz.app", from_text=True)
     with pytest.raises(ValueError, match="integer"):
         coerce("integer", "twelve", from_text=True)
+
+
+NUMERIC: dict[str, Any] = {
+    **GOOD, "id": "TEST-CPU-001",
+    "parameters": {"limit": {"type": "number", "default": 90}, "sizes": {"type": "array", "default": [1]}},
+    "assert": {"field": "metrics.cpuPercent.p95", "less": {"parameter": "limit"}},
+    "message": "CPU on {name}",
+}
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_non_finite_param_from_the_command_line_is_rejected(tmp_path: Path, text: str) -> None:
+    write(tmp_path, "p.json", NUMERIC)
+    [(name, place, reason)] = problems(tmp_path, parse_cli_params([f"limit={text}"]))
+    assert (name, place) == ("--param", "limit") and "finite number" in reason
+
+
+def test_non_finite_values_in_a_parameters_file_are_rejected(tmp_path: Path) -> None:
+    params = tmp_path.parent / "nan-params.json"
+    params.write_text('{"limit": NaN, "sizes": [1, -Infinity]}')
+    write(tmp_path, "p.json", NUMERIC)
+    found = problems(tmp_path, load_params_file(params))
+    assert sorted((name, place) for name, place, _ in found) == [("nan-params.json", "/limit"),
+                                                                 ("nan-params.json", "/sizes")]
+    assert all("finite number" in reason for _, _, reason in found)
+
+
+@pytest.mark.parametrize(("text", "pointer"), [
+    ('"default": NaN', "/parameters/limit/default"),
+    ('"default": Infinity', "/parameters/limit/default"),
+])
+def test_non_finite_literals_in_a_policy_are_load_errors(tmp_path: Path, text: str, pointer: str) -> None:
+    doc = json.dumps(NUMERIC).replace('"default": 90', text)
+    write(tmp_path, "p.json", doc)
+    [(name, place, reason)] = problems(tmp_path)
+    assert (name, place) == ("p.json", pointer) and "finite number" in reason
+
+
+def test_non_finite_operand_in_a_condition_is_a_load_error(tmp_path: Path) -> None:
+    doc = json.dumps({**NUMERIC, "assert": {"field": "metrics.cpuPercent.p95", "less": 1.5}})
+    doc = doc.replace("1.5", "-Infinity")
+    write(tmp_path, "p.json", doc)
+    [(name, place, reason)] = problems(tmp_path)
+    assert (name, place) == ("p.json", "/assert/less") and "finite number" in reason
+
+
+def test_a_value_put_into_a_message_is_never_expanded_again(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", {**GOOD, "message": "{tags.owner} owns {name} ({agent.version})"})
+    message = load_policies([tmp_path]).policies[0].message
+    facts = {"name": "vm1", "tags": {"owner": "{name} {agent.version}"}, "agent": {"version": "{tags.owner}"}}
+    assert message.render(facts) == "{name} {agent.version} owns vm1 ({tags.owner})"

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from backup_preflight.errors import InputError, Problem, schema_problems
 from backup_preflight.policy.conditions import ConditionError, Node, compile_condition
-from backup_preflight.policy.parameters import Override, coerce
+from backup_preflight.policy.parameters import NON_FINITE, Override, coerce, non_finite
 from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathError, check_path, check_row_path
 from backup_preflight.snapshot import read_json
 
@@ -51,10 +51,9 @@ class MessageTemplate:
     fields: tuple[tuple[str, FieldPath], ...]
 
     def render(self, facts: dict[str, Any]) -> str:
-        out = self.text
-        for placeholder, path in self.fields:
-            out = out.replace("{" + placeholder + "}", _shown(path.get(facts)))
-        return out
+        """Fill every placeholder in one pass: a value that itself reads `{name}` stays literal."""
+        values = {placeholder: _shown(path.get(facts)) for placeholder, path in self.fields}
+        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), self.text)
 
 
 #: A message names at most this many items of a list (a group of 500 VMs, say); evidence has the count.
@@ -168,6 +167,9 @@ def _read_policy(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
         problems.extend(exc.problems)
         return None
     found = schema_problems(_validator(), doc, label)
+    pointer = non_finite(doc)
+    if pointer is not None:
+        found.append(Problem(label, pointer, NON_FINITE))
     problems.extend(found)
     return None if found else doc
 
