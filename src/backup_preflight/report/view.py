@@ -18,7 +18,7 @@ from backup_preflight.results import ScanResult
 ATTENTION = (FAIL, ERROR, UNKNOWN, EXEMPT)
 
 EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate", 2: "usage or input error",
-                3: "incomplete: some scope was not collected or nothing was evaluated"}
+                3: "incomplete: some scope was not collected, or nothing was evaluated or assessed"}
 
 # XML 1.0 allows tab, LF, CR and these ranges; everything else (C0 controls, lone surrogates,
 # U+FFFE/U+FFFF) makes a file unparseable, and any of it can come from Azure-provided text.
