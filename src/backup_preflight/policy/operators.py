@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from operator import eq, ge, gt, le, lt
 from typing import Any
 
 from backup_preflight.policy.versions import compare_versions, parse_version
@@ -142,25 +144,19 @@ def not_contains(actual: Any, expected: Any) -> Tri:
     return None if result is None else not result
 
 
-def _ordering(check: Callable[[int], bool]) -> Callable[[Any, Any], Tri]:
-    def test(actual: Any, expected: Any) -> Tri:
-        numeric = isinstance(expected, int | float)
-        if isinstance(actual, bool) or not (
-            isinstance(actual, int | float) if numeric else isinstance(actual, str)
-        ):
-            return None  # a number against a string is undecidable, not false
-        a, e = _fold(actual), _fold(expected)  # strings order ignoring case, as in Azure Policy
-        return check((a > e) - (a < e))
-
-    return test
+def _ordered(check: Callable[[Any, Any], bool], actual: Any, expected: Any) -> Tri:
+    """`check` (gt, ge, lt, le) on two numbers, or on two strings ignoring case as in Azure Policy."""
+    numeric = isinstance(expected, int | float)
+    if isinstance(actual, bool) or not (
+        isinstance(actual, int | float) if numeric else isinstance(actual, str)
+    ):
+        return None  # a number against a string is undecidable, not false
+    return check(_fold(actual), _fold(expected))
 
 
-def _versioned(check: Callable[[int], bool]) -> Callable[[Any, Any], Tri]:
-    def test(actual: Any, expected: Any) -> Tri:
-        order = compare_versions(actual, expected)
-        return None if order is None else check(order)
-
-    return test
+def _versioned(check: Callable[[Any, Any], bool], actual: Any, expected: Any) -> Tri:
+    order = compare_versions(actual, expected)
+    return None if order is None else check(order, 0)
 
 
 def outbound_allowed(actual: Any, expected: Any) -> Tri:
@@ -177,31 +173,28 @@ def _endpoints(value: Any) -> Any:
         raise OperandError(str(exc)) from None
 
 
-def _op(name: str, prepare: Callable[[Any], Any], test: Callable[[Any, Any], Tri]) -> tuple[str, Operator]:
-    return name, Operator(name, prepare, test)
-
-
 #: Every operator a condition may use. `exists` is here for the schema; conditions.py evaluates it.
-OPERATORS: dict[str, Operator] = dict([
-    _op("equals", _any, equals),
-    _op("notEquals", _any, not_equals),
-    _op("in", _list, in_),
-    _op("notIn", _list, not_in),
-    _op("like", _like, like),
-    _op("notLike", _like, not_like),
-    _op("match", _regex, match),
-    _op("notMatch", _regex, not_match),
-    _op("contains", _any, contains),
-    _op("notContains", _any, not_contains),
-    _op("exists", _boolean, equals),
-    _op("greater", _orderable, _ordering(lambda c: c > 0)),
-    _op("greaterOrEquals", _orderable, _ordering(lambda c: c >= 0)),
-    _op("less", _orderable, _ordering(lambda c: c < 0)),
-    _op("lessOrEquals", _orderable, _ordering(lambda c: c <= 0)),
-    _op("versionEquals", _version, _versioned(lambda c: c == 0)),
-    _op("versionGreater", _version, _versioned(lambda c: c > 0)),
-    _op("versionGreaterOrEquals", _version, _versioned(lambda c: c >= 0)),
-    _op("versionLess", _version, _versioned(lambda c: c < 0)),
-    _op("versionLessOrEquals", _version, _versioned(lambda c: c <= 0)),
-    _op("outboundAllowed", _endpoints, outbound_allowed),
-])
+#: (Module-level functions bound with `partial`, not closures, so a mutation test reaches them.)
+OPERATORS: dict[str, Operator] = {op.name: op for op in (
+    Operator("equals", _any, equals),
+    Operator("notEquals", _any, not_equals),
+    Operator("in", _list, in_),
+    Operator("notIn", _list, not_in),
+    Operator("like", _like, like),
+    Operator("notLike", _like, not_like),
+    Operator("match", _regex, match),
+    Operator("notMatch", _regex, not_match),
+    Operator("contains", _any, contains),
+    Operator("notContains", _any, not_contains),
+    Operator("exists", _boolean, equals),
+    Operator("greater", _orderable, partial(_ordered, gt)),
+    Operator("greaterOrEquals", _orderable, partial(_ordered, ge)),
+    Operator("less", _orderable, partial(_ordered, lt)),
+    Operator("lessOrEquals", _orderable, partial(_ordered, le)),
+    Operator("versionEquals", _version, partial(_versioned, eq)),
+    Operator("versionGreater", _version, partial(_versioned, gt)),
+    Operator("versionGreaterOrEquals", _version, partial(_versioned, ge)),
+    Operator("versionLess", _version, partial(_versioned, lt)),
+    Operator("versionLessOrEquals", _version, partial(_versioned, le)),
+    Operator("outboundAllowed", _endpoints, outbound_allowed),
+)}
