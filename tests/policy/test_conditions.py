@@ -228,3 +228,50 @@ def test_like_on_a_non_string_is_unknown() -> None:
 ])
 def test_string_ordering_ignores_case(op: str, actual: str, operand: str, expected: bool) -> None:
     assert ev({"value": actual, op: operand}, {}) is expected
+
+
+# --- conditions inside a count's `where`: element fields, VM facts and logic together ----------
+
+#: Backup extensions that failed on a Linux VM; the where mixes the VM's own fact with element facts.
+NESTED = {"count": {"field": "extensions[*]", "where": {"allOf": [
+    {"field": "osType", "equals": "Linux"},
+    {"anyOf": [{"field": "extensions[*].type", "equals": "VMSnapshotLinux"},
+               {"field": "extensions[*].type", "equals": "VMSnapshot"}]},
+    {"not": {"field": "extensions[*].provisioningState", "equals": "Succeeded"}}]}}, "greater": 0}
+
+
+def test_where_reads_element_facts_and_the_vms_own_facts() -> None:
+    linux = {"osType": "Linux", "extensions": [
+        {"type": "VMSnapshotLinux", "provisioningState": "Failed"}, {"type": "Other", "provisioningState": "Failed"}]}
+    assert ev(NESTED, linux) is True
+    assert ev(NESTED, {**linux, "osType": "Windows"}) is False
+    ok = {"osType": "Linux", "extensions": [{"type": "VMSnapshot", "provisioningState": "Succeeded"}]}
+    assert ev(NESTED, ok) is False
+
+
+def test_explaining_an_undecided_element_walks_the_where_logic() -> None:
+    facts = {"osType": "Linux", "extensions": [
+        {"type": "VMSnapshotLinux", "provisioningState": "Succeeded"}, {"type": "VMSnapshot"}]}
+    node = compile_json(NESTED)
+    assert node.eval(facts, Context()) is None
+    assert node.explain(facts, Context()) == [
+        "count of extensions matching the where condition is between 0 and 1 (1 element(s) could not be "
+        "assessed): greater 0 is undecided",
+        "extensions[*].provisioningState was not collected"]
+
+
+def test_explain_of_logic_at_the_top_level() -> None:
+    node = compile_json({"anyOf": [{"allOf": [{"field": "osType", "equals": "Windows"}, U]}, F,
+                                   {"not": T}]})
+    # the Windows-only branch does not apply to a Linux VM, so it does not explain the failure
+    assert node.explain(FACTS, Context()) == ['osType is "Linux": equals "Windows" does not hold',
+                                              'not (osType is "Linux": equals "Linux" holds)']
+    assert compile_json({"not": U}).explain(FACTS, Context()) == ["agent.version was not collected"]
+    assert compile_json({"allOf": [T, F, U]}).explain(FACTS, Context()) == [
+        'osType is "Linux": equals "Windows" does not hold']
+    assert compile_json({"value": [1, "a"], "equals": 2}).explain({}, Context()) == [
+        'value [1, "a"] is [1, "a"]: equals 2 does not hold']
+    assert compile_json({"value": 5, "like": "5*"}).explain({}, Context()) == [
+        'value 5 is 5, which cannot be compared by like with "5*"']
+    assert compile_json({"field": "tags.owner", "exists": True}).explain(FACTS, Context()) == [
+        'tags.owner is absent: exists true does not hold']

@@ -192,3 +192,68 @@ def test_a_value_put_into_a_message_is_never_expanded_again(tmp_path: Path) -> N
     message = load_policies([tmp_path]).policies[0].message
     facts = {"name": "vm1", "tags": {"owner": "{name} {agent.version}"}, "agent": {"version": "{tags.owner}"}}
     assert message.render(facts) == "{name} {agent.version} owns vm1 ({tags.owner})"
+
+
+@pytest.mark.parametrize(("facts", "shown"), [
+    ({"agent": {"version": True}}, "true"), ({"agent": {"version": False}}, "false"),
+    ({"agent": {"version": None}}, "(none)"), ({"agent": {}}, "(not collected)"),
+    ({"agent": {"version": 3}}, "3"), ({"agent": {"version": [True, None, "a"]}}, "true, (none), a"),
+    ({"agent": {"version": list(range(20))}}, ", ".join(map(str, range(20)))),
+    ({"agent": {"version": list(range(23))}}, ", ".join(map(str, range(20))) + " and 3 more"),
+])
+def test_message_shows_facts_as_an_operator_reads_them(tmp_path: Path, facts: dict, shown: str) -> None:
+    write(tmp_path, "p.json", {**GOOD, "message": "[{agent.version}]"})
+    assert load_policies([tmp_path]).policies[0].message.render(facts) == f"[{shown}]"
+
+
+def test_policy_summary_and_parameters(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", GOOD)
+    policies = load_policies([tmp_path])
+    assert policies.policies[0].summary() == {"id": "TEST-AGENT-001", "title": "Agent version",
+                                              "cause": "vm-agent", "severity": "high"}
+    assert policies.parameters() == {"TEST-AGENT-001": {"minimum": "2.2.53.1"}}
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("true", True), ("TRUE", True), (" Yes ", True), ("1", True),
+    ("false", False), ("False", False), ("no", False), ("NO", False), ("0", False),
+])
+def test_boolean_parameters_from_text(text: str, value: bool) -> None:
+    from backup_preflight.policy.parameters import coerce
+
+    assert coerce("boolean", text, from_text=True) is value
+
+
+def test_boolean_text_that_is_neither_is_an_error() -> None:
+    from backup_preflight.policy.parameters import coerce
+
+    with pytest.raises(ValueError, match='expected true or false, found "maybe"'):
+        coerce("boolean", "maybe", from_text=True)
+    with pytest.raises(ValueError, match='expected an integer, found "12"'):
+        coerce("integer", "12", from_text=False)   # a JSON file's string is not converted
+    assert coerce("number", "2.5", from_text=True) == 2.5
+    assert coerce("array", " 443 , x ,, ", from_text=True) == [443, "x"]
+    with pytest.raises(ValueError, match='expected an array, found "\\[1, 2"'):
+        coerce("array", "[1, 2", from_text=True)   # looks like JSON but is not: an error, not a guess
+
+
+def test_cli_params_split_at_the_first_equals_and_report_every_malformed_item() -> None:
+    assert parse_cli_params(["tag=a=b"])["tag"].value == "a=b"
+    assert parse_cli_params([" name =v"])["name"] == Override("v", "--param", "name", from_text=True)
+    with pytest.raises(InputError) as info:
+        parse_cli_params(["novalue", "=x", "ok=1"])
+    assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
+        ("--param", "novalue", "expected NAME=VALUE"), ("--param", "=x", "expected NAME=VALUE")]
+
+
+def test_parameters_file_with_a_parameters_wrapper_and_a_bad_shape(tmp_path: Path) -> None:
+    wrapped = write(tmp_path, "wrapped.json", {"parameters": {"minimum": "2.3"}})
+    assert load_params_file(wrapped) == {"minimum": Override("2.3", str(wrapped), "/parameters/minimum",
+                                                             from_text=False)}
+    flat = write(tmp_path, "flat.json", {"minimum": "2.3", "parameters": 5})
+    assert load_params_file(flat)["minimum"] == Override("2.3", str(flat), "/minimum", from_text=False)
+    listed = write(tmp_path, "list.json", [1])
+    with pytest.raises(InputError) as info:
+        load_params_file(listed)
+    assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
+        (str(listed), "/", "expected a JSON object of parameter names to values")]

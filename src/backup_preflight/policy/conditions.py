@@ -135,7 +135,7 @@ class Not(Node):
 
 
 class Operand:
-    """Where a leaf's left-hand value comes from."""
+    """Where a leaf's left-hand value comes from (a count gives a span instead: CountOperand.span)."""
 
     label: str
 
@@ -196,10 +196,6 @@ class CountOperand(Operand):
             else:
                 matched += verdict
         return matched, matched + undecided
-
-    def value(self, facts: Facts, ctx: Context) -> Any:
-        span = self.span(facts, ctx)
-        return span[0] if span is not None and span[0] == span[1] else MISSING
 
     def undecided(self, facts: Facts, ctx: Context) -> list[str]:
         """Why the first element whose `where` is unknown could not be assessed."""

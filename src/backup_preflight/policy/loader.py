@@ -53,7 +53,7 @@ class MessageTemplate:
     def render(self, facts: dict[str, Any]) -> str:
         """Fill every placeholder in one pass: a value that itself reads `{name}` stays literal."""
         values = {placeholder: _shown(path.get(facts)) for placeholder, path in self.fields}
-        return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), self.text)
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.text)
 
 
 #: A message names at most this many items of a list (a group of 500 VMs, say); evidence has the count.
