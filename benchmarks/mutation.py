@@ -9,8 +9,8 @@ not notice "survived". We print, per module, how many were killed and the killed
     .venv/bin/python benchmarks/mutation.py --package policy    # or: estate, or one module glob
     .venv/bin/python benchmarks/mutation.py --report-only       # re-read the last run's results
 
-mutmut is CPU heavy: the default is one worker at low priority (`nice`), and `--timeout` bounds
-the whole run. Figures go into docs/testing.md by hand, with the date and the command.
+mutmut is CPU heavy: the default is one worker (`--max-children 1`; `--nice 10` to yield more),
+and `--timeout` bounds the whole run. Figures go into docs/testing.md by hand, with the date and the command.
 """
 
 from __future__ import annotations
@@ -35,6 +35,7 @@ def main() -> int:
     parser.add_argument("--package", default="all",
                         help="estate, policy, all, or a mutant-name glob (backup_preflight.policy.operators*)")
     parser.add_argument("--max-children", type=int, default=1, help="parallel test workers (default 1)")
+    parser.add_argument("--nice", type=int, default=0, help="lower the run's CPU priority by this much")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds for the whole run (default 3600)")
     parser.add_argument("--report-only", action="store_true", help="print the last run's results, run nothing")
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
@@ -44,7 +45,7 @@ def main() -> int:
     patterns = list(PACKAGES.values()) if args.package == "all" else [PACKAGES.get(args.package, args.package)]
     if not args.report_only:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)  # mutate the current source, not a stale copy
-        command = ["nice", "-n", "10", str(MUTMUT), "run", "--max-children", str(args.max_children), *patterns]
+        command = ["nice", "-n", str(args.nice), str(MUTMUT), "run", "--max-children", str(args.max_children), *patterns]
         print("$", " ".join(command), flush=True)
         try:
             subprocess.run(command, cwd=ROOT, check=True, timeout=args.timeout,

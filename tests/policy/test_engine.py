@@ -87,3 +87,80 @@ def test_shared_verdicts_keep_each_vms_identity_and_never_conflate_types(tmp_pat
                                                      "e": "unknown"}
     assert (got["a"].message, got["b"].message) == ("agent off on a", "agent off on b")
     assert got["b"].resource_id.endswith("/b") and got["a"].evidence == got["b"].evidence
+
+
+SCHED: dict[str, Any] = {
+    "id": "T-SCHED", "cause": "schedule-spread",
+    "applies": {"field": "powerState", "equals": "running"},
+    "groupBy": ["placementGroup", "backup.slot"],
+    "assert": {"field": "group.size", "lessOrEquals": 1},
+    "message": "{group.size} in {group.key}: {group.members}"}
+
+
+def test_group_by_judges_applicability_first_and_names_a_missing_key(tmp_path: Path) -> None:
+    policies = load(tmp_path, SCHED)
+    vms = [vm("a", powerState="running", placementGroup="pg", backup={"slot": "01:00"}),
+           vm("b", powerState="running", placementGroup="PG", backup={"slot": "01:00"}),
+           vm("off", powerState="deallocated", placementGroup="pg", backup={"slot": "01:00"}),
+           vm("nopower", placementGroup="pg", backup={"slot": "01:00"}),
+           vm("noslot", powerState="running", placementGroup="pg", backup={}),
+           vm("nullslot", powerState="running", placementGroup=None, backup={"slot": None}),
+           vm("alone", powerState="running", placementGroup="other", backup={"slot": "01:00"})]
+    got = {f.resource_name: f for f in evaluate(policies, vms)}
+    assert {n: f.status for n, f in got.items()} == {
+        "a": "fail", "b": "fail", "off": "notApplicable", "nopower": "unknown", "noslot": "unknown",
+        "nullslot": "unknown", "alone": "pass"}
+    assert got["a"].message == got["b"].message == "2 in pg / 01:00: a, b"
+    assert got["a"].evidence == ("group.size is 2: lessOrEquals 1 does not hold",)
+    assert got["nopower"].message == "Not assessed (whether the policy applies): powerState was not collected"
+    assert got["noslot"].message == "Not assessed: the group key backup.slot was not collected"
+    assert got["noslot"].evidence == ("backup.slot was not collected",)
+    assert got["nullslot"].message == "Not assessed: the group key placementGroup, backup.slot was not collected"
+    assert got["nullslot"].evidence == ("placementGroup was not collected", "backup.slot was not collected")
+    assert [f.resource_name for f in evaluate(policies, vms)] == [v["name"] for v in vms]  # input order kept
+
+
+def test_group_members_are_the_same_object_for_every_member(tmp_path: Path) -> None:
+    unconditional = {k: v for k, v in SCHED.items() if k != "applies"}
+    policies = load(tmp_path, {**unconditional, "assert": {"field": "group.members", "equals": ["x"]}})
+    vms = [vm(n, placementGroup="pg", backup={"slot": "s"}) for n in ("x", "y")]
+    got = evaluate(policies, vms)
+    assert [f.status for f in got] == ["fail", "fail"]
+    assert got[0].evidence == got[1].evidence == ('group.members is ["x", "y"]: equals ["x"] does not hold',)
+
+
+def test_an_error_while_deciding_applicability_of_a_grouped_policy_is_that_vms_error(tmp_path: Path) -> None:
+    policies = load(tmp_path, SCHED)
+
+    class Exploding(dict):
+        def __getitem__(self, key: str) -> Any:
+            if key == "powerState":
+                raise RuntimeError("boom")
+            return super().__getitem__(key)
+
+    vms = [Exploding(vm("x", powerState="running", placementGroup="pg", backup={"slot": "s"})),
+           vm("y", powerState="running", placementGroup="pg", backup={"slot": "s"})]
+    got = evaluate(policies, vms)
+    assert [f.status for f in got] == ["error", "pass"]
+    assert got[0].message == "evaluation error: RuntimeError: boom"
+
+
+def test_unhashable_facts_are_judged_one_by_one_and_errors_are_not_shared(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "agent.version", "equals": "1"},
+                               "message": "old {name}"})
+    vms = [vm("a", agent={"version": ["1"]}), vm("b", agent={"version": ["1"]}), vm("c", agent={"version": "1"}),
+           vm("d", agent={"version": "1"}), vm("e", agent={"version": 2})]
+    got = {f.resource_name: f for f in evaluate(policies, vms)}
+    assert {n: f.status for n, f in got.items()} == {"a": "fail", "b": "fail", "c": "pass", "d": "pass",
+                                                     "e": "fail"}
+    assert (got["a"].message, got["b"].message) == ("old a", "old b")
+    assert got["d"].resource_id.endswith("/d") and got["d"].subscription_id == "s" and got["d"].resource_group == "rg"
+
+
+def test_an_unknown_verdict_without_a_reason_still_says_so(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"value": 1, "greater": "a"}})
+    [finding] = evaluate(policies, [vm("a")])
+    assert finding.status == "unknown"
+    assert finding.message == ('Not assessed (the assertion): value 1 is 1, which cannot be compared by greater '
+                               'with "a"')
+    assert finding.evidence == ('value 1 is 1, which cannot be compared by greater with "a"',)

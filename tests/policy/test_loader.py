@@ -257,3 +257,14 @@ def test_parameters_file_with_a_parameters_wrapper_and_a_bad_shape(tmp_path: Pat
         load_params_file(listed)
     assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
         (str(listed), "/", "expected a JSON object of parameter names to values")]
+
+
+def test_non_finite_names_the_first_place_and_coerce_shows_the_value() -> None:
+    from backup_preflight.policy.parameters import coerce, non_finite
+
+    assert non_finite(float("nan")) == "/"
+    assert non_finite({"a": [1, {"b": float("-inf")}], "c": float("nan")}) == "/a/1/b"
+    assert non_finite({"a": [1.5, "nan"], "b": None}) is None
+    with pytest.raises(ValueError) as info:
+        coerce("array", [1, float("inf")], from_text=False)
+    assert str(info.value) == "found [1, Infinity]: NaN and infinities cannot be compared; give a finite number"
