@@ -90,3 +90,15 @@ def test_row_paths(text: str, message: str) -> None:
     assert str(info.value) == message
     assert check_row_path("row.items[*].x", allow_star=True).segments == ("row", "items", "[*]", "x")
     assert check_row_path("row.sku.name").get({"row": {"sku": {"name": "RS0"}}}) == "RS0"
+
+
+def test_a_dot_before_a_star_is_an_empty_segment() -> None:
+    with pytest.raises(PathError) as info:
+        split_path("extensions.[*]")
+    assert str(info.value) == "empty segment in field path 'extensions.[*]'"
+
+
+def test_suggestions_reach_a_loosely_similar_field() -> None:
+    with pytest.raises(PathError) as info:
+        check_path("schedule")
+    assert str(info.value) == "unknown field 'schedule'; did you mean 'backup.scheduleTime'?"
