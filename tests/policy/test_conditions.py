@@ -275,3 +275,81 @@ def test_explain_of_logic_at_the_top_level() -> None:
         'value 5 is 5, which cannot be compared by like with "5*"']
     assert compile_json({"field": "tags.owner", "exists": True}).explain(FACTS, Context()) == [
         'tags.owner is absent: exists true does not hold']
+
+
+@pytest.mark.parametrize(("cond", "pointer", "reason"), [
+    ("osType", "", "a condition must be an object"),
+    ({"allOf": [T], "not": F}, "", "'allOf' cannot be combined with ['not'] in one condition"),
+    ({"not": T, "field": "osType", "equals": "x"}, "", "'not' cannot be combined with ['equals', 'field'] in one "
+                                                       "condition"),
+    ({"anyOf": {"field": "osType"}}, "/anyOf", "'anyOf' needs a non-empty array of conditions"),
+    ({"not": {"field": "osType", "equalz": 1}}, "/not/equalz", "unknown operator 'equalz'; known: equals, "
+     "notEquals, in, notIn, like, notLike, match, notMatch, contains, notContains, exists, greater, greaterOrEquals, "
+     "less, lessOrEquals, versionEquals, versionGreater, versionGreaterOrEquals, versionLess, versionLessOrEquals, "
+     "outboundAllowed"),
+    ({"equals": 1}, "", "a condition needs exactly one of 'field', 'value' or 'count' (or 'allOf', 'anyOf', 'not')"),
+    ({"field": "osType", "value": 1, "equals": 1}, "", "a condition needs exactly one of 'field', 'value' or "
+                                                       "'count' (or 'allOf', 'anyOf', 'not')"),
+    ({"field": "osType", "where": T, "equals": 1}, "/where", "'where' belongs inside 'count'"),
+    ({"field": "", "equals": 1}, "/field", "'field' must be a non-empty string"),
+    ({"field": 5, "equals": 1}, "/field", "'field' must be a non-empty string"),
+    ({"count": "extensions[*]", "equals": 1}, "/count", "'count' needs an object with 'field' (and optional "
+                                                        "'where')"),
+    ({"count": {"where": T}, "equals": 1}, "/count", "'count' needs an object with 'field' (and optional 'where')"),
+    ({"count": {"field": "extensions[*]", "filter": T, "select": 1}, "equals": 1}, "/count/filter",
+     "unknown key 'filter' in 'count'"),
+    ({"count": {"field": "extensions"}, "equals": 1}, "/count/field", "'count' field must end with [*], e.g. "
+                                                                      "'extensions[*]'"),
+    ({"count": {"field": 5}, "equals": 1}, "/count/field", "'count' field must end with [*], e.g. 'extensions[*]'"),
+    ({"count": {"field": "extensionz[*]"}, "equals": 1}, "/count/field", "unknown field 'extensionz'; did you mean "
+                                                                         "'extensions'?"),
+    ({"count": {"field": "group.members[*]"}, "equals": 1}, "/count/field", "'group.members' is only available in "
+                                                                            "policies with 'groupBy'"),
+    ({"count": {"field": "extensions[*]", "where": {"field": "extensions[*].typ", "equals": 1}}, "equals": 1},
+     "/count/where/field", "unknown field 'extensions[*].typ'; did you mean 'extensions[*].type'?"),
+    ({"count": {"field": "extensions[*]", "where": {"field": "group.size", "equals": 1}}, "equals": 1},
+     "/count/where/field", "'group.size' is only available in policies with 'groupBy'"),
+    ({"value": {"parameter": "nope"}, "equals": 1}, "/value", "unknown parameter 'nope'"),
+    ({"value": [1, {"parameter": "nope"}], "equals": 1}, "/value/1", "unknown parameter 'nope'"),
+    ({"value": 1, "in": [{"a": {"parameter": "nope"}}]}, "/in/0/a", "unknown parameter 'nope'"),
+    ({"not": {"value": {"parameter": "nope"}, "equals": 1}}, "/not/value", "unknown parameter 'nope'"),
+    ({"value": 1, "outboundAllowed": {"destinations": ["Storage"], "ports": [443]}}, "/outboundAllowed",
+     "'outboundAllowed' applies to the field 'network'"),
+    ({"field": "osType", "outboundAllowed": {"destinations": ["Storage"], "ports": [443]}}, "/outboundAllowed",
+     "'outboundAllowed' applies to the field 'network'"),
+])
+def test_every_compile_error_names_its_pointer_and_reason(cond: object, pointer: str, reason: str) -> None:
+    with pytest.raises(ConditionError) as info:
+        compile_json(cond)
+    assert (info.value.pointer, info.value.reason, str(info.value)) == (pointer, reason, reason)
+
+
+def test_parameters_inside_a_count_and_a_group_policy_count() -> None:
+    node = compile_json({"count": {"field": "extensions[*]", "where": {
+        "field": "extensions[*].type", "equals": {"parameter": "kind"}}}, "equals": 1}, {"kind": "AMA"})
+    assert node.eval({"extensions": [{"type": "ama"}, {"type": "x"}]}, Context()) is True
+    group = compile_json({"count": {"field": "group.members[*]"}, "greater": 1}, allow_group=True)
+    assert group.eval({"group": {"members": ["a", "b"]}}, Context()) is True
+
+
+def test_count_without_where_is_labelled_as_a_plain_count() -> None:
+    node = compile_json({"count": {"field": "extensions[*]"}, "equals": 5})
+    assert node.explain(FACTS, Context()) == ["count of extensions is 2: equals 5 does not hold"]
+
+
+def test_the_undecided_element_explained_is_the_first_undecided_one_not_the_first_one() -> None:
+    facts = {"osType": "Linux", "extensions": [
+        {"type": "VMSnapshotLinux", "provisioningState": "Failed"}, {"provisioningState": "Failed"}]}
+    node = compile_json({**NESTED, "greater": 1})
+    assert node.explain(facts, Context()) == [
+        "count of extensions matching the where condition is between 1 and 2 (1 element(s) could not be "
+        "assessed): greater 1 is undecided",
+        "extensions[*].type was not collected", "extensions[*].type was not collected"]  # once per anyOf branch
+
+
+def test_shared_verdicts_never_ignore_the_array_a_count_reads() -> None:
+    count = {"count": {"field": "extensions[*]"}, "equals": 0}
+    assert compile_json(count).reads() is None   # a count reads array elements: no fixed list to share on
+    assert compile_json({"value": 1, "equals": 1}).reads() == []
+    assert [p.text for p in compile_json({"allOf": [T, U]}).reads()] == ["osType", "agent.version"]
+    assert compile_json({"anyOf": [T, {"not": count}]}).reads() is None

@@ -271,12 +271,12 @@ class Leaf(Node):
         verdict = self.eval(facts, ctx)
         if verdict is None:
             sentence = (f"{count.label} is {shown_actual}: {self.operator.name} "
-                        f"{json.dumps(self.shown, default=str)} is undecided")
+                        f"{json.dumps(self.shown)} is undecided")
             return [sentence, *count.undecided(facts, ctx)]
         return [self._sentence(count.label, shown_actual, verdict)]
 
     def _sentence(self, label: str, shown_actual: str, verdict: Tri) -> str:
-        shown = json.dumps(self.shown, default=str)
+        shown = json.dumps(self.shown)
         if verdict is None:
             return f"{label} is {shown_actual}, which cannot be compared by {self.operator.name} with {shown}"
         return f"{label} is {shown_actual}: {self.operator.name} {shown} {'holds' if verdict else 'does not hold'}"
