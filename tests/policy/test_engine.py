@@ -164,3 +164,76 @@ def test_an_unknown_verdict_without_a_reason_still_says_so(tmp_path: Path) -> No
     assert finding.message == ('Not assessed (the assertion): value 1 is 1, which cannot be compared by greater '
                                'with "a"')
     assert finding.evidence == ('value 1 is 1, which cannot be compared by greater with "a"',)
+
+
+class Counting(dict):
+    """A VM's facts that count how often each top-level fact is read."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.reads: dict[str, int] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return super().__getitem__(key)
+
+
+def test_vms_with_the_same_facts_share_one_judgement(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "osType", "equals": "Windows"},
+                               "message": "not Windows: {name}"})
+    first, second = Counting(vm("a", osType="Linux")), Counting(vm("b", osType="Linux"))
+    got = evaluate(policies, [first, second])
+    assert [(f.status, f.message) for f in got] == [("fail", "not Windows: a"), ("fail", "not Windows: b")]
+    assert got[0].evidence == got[1].evidence == ('osType is "Linux": equals "Windows" does not hold',)
+    assert second.reads["osType"] == 1 < first.reads["osType"]   # b: only read to find a's verdict
+
+
+def test_findings_carry_the_policy_and_the_vm_and_only_failures_have_a_message(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "severity": "medium", "cause": "guest-dhcp",
+                               "applies": {"field": "powerState", "equals": "running"},
+                               "assert": {"field": "osType", "equals": "Linux"}})
+    vms = [vm("a", powerState="running", osType="Linux"), vm("b", powerState="running", osType="Linux"),
+           vm("c", powerState="stopped"), vm("d", powerState="stopped"), vm("e", powerState="running"),
+           vm("f", powerState="running")]
+    got = evaluate(policies, vms)
+    assert {(f.policy_id, f.severity, f.cause) for f in got} == {("T-1", "medium", "guest-dhcp")}
+    assert [(f.status, f.message) for f in got[:4]] == [("pass", ""), ("pass", ""), ("notApplicable", ""),
+                                                        ("notApplicable", "")]
+    assert got[4].message == got[5].message == "Not assessed (the assertion): osType was not collected"
+
+
+def test_unknown_applicability_says_why_even_when_the_fact_was_collected(tmp_path: Path) -> None:
+    for extra in ({}, {"groupBy": ["placementGroup"]}):
+        policies = load(tmp_path, {"id": "T-1", "applies": {"field": "powerState", "greater": 5},
+                                   "assert": {"field": "osType", "equals": "Linux"}, **extra})
+        [finding] = evaluate(policies, [vm("a", powerState="running", placementGroup="pg")])
+        assert finding.message == ('Not assessed (whether the policy applies): powerState is "running", which '
+                                   'cannot be compared by greater with 5'), extra
+
+
+def test_two_missing_facts_are_both_named(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"anyOf": [{"field": "osType", "equals": "Linux"},
+                                                                 {"field": "vmSize", "equals": "x"}]}})
+    [finding] = evaluate(policies, [vm("a")])
+    assert finding.message == "Not assessed (the assertion): osType was not collected; vmSize was not collected"
+
+
+def test_group_keys_that_are_not_text_are_kept_as_they_are(tmp_path: Path) -> None:
+    policies = load(tmp_path, {**{k: v for k, v in SCHED.items() if k != "applies"}, "groupBy": ["backup.slot"]})
+    got = evaluate(policies, [vm("a", backup={"slot": 1}), vm("b", backup={"slot": 1}), vm("c", backup={"slot": "1"})])
+    assert [f.status for f in got] == ["fail", "fail", "pass"]
+
+
+def test_every_query_policy_is_judged_even_after_one_not_collected(tmp_path: Path) -> None:
+    from backup_preflight.snapshot import query_key
+
+    first = {"id": "Q-1", "target": "resourceGraphQuery", "query": "resources | project id",
+             "assert": {"field": "row.id", "exists": True}, "message": "m"}
+    second = {**first, "id": "Q-2", "query": "resources | project id, name"}
+    rows = [{"id": "plain"}, {"id": "/x/ab"}, {"id": "/x/a_1"}, {"name": "anonymous"}]
+    got = evaluate(load(tmp_path, first, second), [], {query_key(second["query"]): {"rows": rows}})
+    key = query_key(second["query"])[:16]
+    assert [(f.policy_id, f.resource_id, f.resource_name) for f in got] == [
+        ("Q-1", f"query:{query_key(first['query'])[:16]}", "Q-1 query"),
+        ("Q-2", "/x/a_1", "a_1"), ("Q-2", "/x/ab", "ab"), ("Q-2", "plain", "plain"),
+        ("Q-2", f"query:{key}/3", "anonymous")]
