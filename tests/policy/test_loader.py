@@ -268,3 +268,73 @@ def test_non_finite_names_the_first_place_and_coerce_shows_the_value() -> None:
     with pytest.raises(ValueError) as info:
         coerce("array", [1, float("inf")], from_text=False)
     assert str(info.value) == "found [1, Infinity]: NaN and infinities cannot be compared; give a finite number"
+
+
+FULL: dict[str, Any] = {
+    **GOOD, "id": "TEST-FULL-001", "description": "Why it matters.", "tags": ["agent"],
+    "references": [{"title": "Docs", "url": "https://learn.microsoft.com/azure/backup/"}],
+    "applies": {"field": "powerState", "equals": "running"},
+    "parameters": {"minimum": {"type": "version", "default": "2.2.53.1"},
+                   "mode": {"type": "string", "default": "strict", "allowedValues": ["strict", "lenient"]}},
+}
+
+
+def test_a_policy_keeps_every_field_of_its_document(tmp_path: Path) -> None:
+    path = write(tmp_path, "full.json", FULL)
+    policy = load_policies([path]).policies[0]
+    assert (policy.remediation, policy.file, policy.document, policy.description, policy.tags,
+            policy.references) == ("Update it.", str(path), FULL, "Why it matters.", ["agent"], FULL["references"])
+    assert policy.applies is not None and policy.query is None and policy.group_by == ()
+    assert policy.parameters == {"minimum": "2.2.53.1", "mode": "strict"}
+    bare = load_policies([write(tmp_path, "bare.json", GOOD)]).policies
+    assert [(p.description, p.tags, p.references, p.applies) for p in bare if p.id == GOOD["id"]] == [
+        ("", [], [], None)]
+
+
+@pytest.mark.parametrize(("doc", "expected"), [
+    ({**FULL, "parameters": {"mode": {"type": "string"}, "other": {"type": "integer"}}},
+     [("p.json", "/parameters/mode", "parameter has no default and no value was given with --param"),
+      ("p.json", "/parameters/other", "parameter has no default and no value was given with --param")]),
+    ({**FULL, "parameters": {"n": {"type": "integer", "default": "5"}}},
+     [("p.json", "/parameters/n/default", "parameter 'n' (integer): expected an integer, found \"5\"")]),
+    ({**FULL, "parameters": {"a": {"type": "string", "default": "x", "allowedValues": ["y"]},
+                             "b": {"type": "integer", "default": 3, "allowedValues": [1, 2]}}},
+     [("p.json", "/parameters/a/default", 'parameter \'a\': "x" is not one of ["y"]'),
+      ("p.json", "/parameters/b/default", "parameter 'b': 3 is not one of [1, 2]")]),
+    ({**GOOD, "assert": {"field": "osType", "equals": {"parameter": "nope"}}},
+     [("p.json", "/assert/equals", "unknown parameter 'nope'; declared: minimum")]),
+    ({**GOOD, "parameters": {}, "assert": {"field": "osType", "equals": {"parameter": "nope"}}},
+     [("p.json", "/assert/equals", "unknown parameter 'nope'; declared: none")]),
+    ({**GOOD, "parameters": {"b": {"type": "string", "default": "x"}, "a": {"type": "string", "default": "y"}},
+      "assert": {"field": "osType", "equals": {"parameter": "c"}}},
+     [("p.json", "/assert/equals", "unknown parameter 'c'; declared: a, b")]),
+    ({**GOOD, "groupBy": [{"parameter": "nope"}, "zone.name"], "assert": {"field": "group.size", "less": 3}},
+     [("p.json", "/groupBy/0", "unknown parameter 'nope'; declared: minimum"),
+      ("p.json", "/groupBy/1", "unknown field 'zone.name'; did you mean 'name'?")]),
+    ({**GOOD, "message": "{group.size} of {group.key} on {name}"},
+     [("p.json", "/message", "{group.size} needs 'groupBy'"), ("p.json", "/message", "{group.key} needs 'groupBy'")]),
+])
+def test_compile_problems_name_file_place_and_reason(tmp_path: Path, doc: dict, expected: list) -> None:
+    write(tmp_path, "p.json", doc)
+    assert problems(tmp_path) == expected
+
+
+def test_an_allowed_value_and_a_mode_override_load(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", FULL)
+    assert load_policies([tmp_path], parse_cli_params(["mode=lenient"])).policies[0].parameters["mode"] == "lenient"
+
+
+def test_query_policies_may_name_id_and_name_in_messages(tmp_path: Path) -> None:
+    doc = {**GOOD, "target": "resourceGraphQuery", "query": "resources | project id, name, x",
+           "assert": {"field": "row.x", "equals": 1}, "message": "{name} ({id}) has x={row.x}"}
+    policy = load_policies([write(tmp_path, "q.json", doc)]).policies[0]
+    assert policy.message.render({"id": "/r/1", "name": "one", "row": {"x": 2}}) == "one (/r/1) has x=2"
+
+
+def test_policy_sources_that_hold_nothing_are_problems(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as info:
+        load_policies([tmp_path / "empty", tmp_path / "absent.json"])
+    assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
+        (str(tmp_path / "empty"), "", "folder holds no *.json policy files"),
+        (str(tmp_path / "absent.json"), "", "no such file or folder")]

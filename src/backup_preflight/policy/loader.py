@@ -202,19 +202,19 @@ def _compile(path: Path, doc: dict[str, Any], overrides: dict[str, Override],
     paths = check_row_path if query else check_path
     group_by = _group_by(label, doc, lookup, problems, paths)
     grouped = bool(doc.get("groupBy"))
-    nodes: dict[str, Node | None] = {"applies": None, "assert": None}
-    for key in ("applies", "assert"):
+    nodes: dict[str, Node] = {}
+    for key in ("applies", "assert"):  # the schema requires "assert"
         if key in doc:
             try:
                 nodes[key] = compile_condition(doc[key], f"/{key}", lookup, allow_group=grouped, paths=paths)
             except ConditionError as exc:
                 problems.append(Problem(label, exc.pointer, exc.reason))
     message = _message(label, doc["message"], grouped, problems, paths)
-    if len(problems) > before or message is None or nodes["assert"] is None:
+    if len(problems) > before:
         return None
     return Policy(
         id=doc["id"], title=doc["title"], cause=doc["cause"], severity=doc["severity"],
-        assertion=nodes["assert"], applies=nodes["applies"], message=message,
+        assertion=nodes["assert"], applies=nodes.get("applies"), message=message,
         remediation=doc["remediation"], file=label, document=doc,
         description=doc.get("description", ""), group_by=group_by, query=query, parameters=values,
         references=doc.get("references", []), tags=doc.get("tags", []),
@@ -265,7 +265,7 @@ def _group_by(label: str, doc: dict[str, Any], lookup: Any, problems: list[Probl
 
 
 def _message(label: str, text: str, grouped: bool, problems: list[Problem],
-             paths: PathChecker) -> MessageTemplate | None:
+             paths: PathChecker) -> MessageTemplate:
     fields = []
     for placeholder in dict.fromkeys(_PLACEHOLDER.findall(text)):
         if placeholder.startswith("group.") and not grouped:
