@@ -353,3 +353,10 @@ def test_shared_verdicts_never_ignore_the_array_a_count_reads() -> None:
     assert compile_json({"value": 1, "equals": 1}).reads() == []
     assert [p.text for p in compile_json({"allOf": [T, U]}).reads()] == ["osType", "agent.version"]
     assert compile_json({"anyOf": [T, {"not": count}]}).reads() is None
+
+
+def test_group_facts_are_readable_inside_a_count_of_a_grouped_policy() -> None:
+    node = compile_json({"count": {"field": "extensions[*]", "where": {"allOf": [
+        {"field": "group.size", "greater": 1}, {"field": "extensions[*].type", "equals": "AMA"}]}}, "equals": 1},
+        allow_group=True)
+    assert node.eval({"group": {"size": 2}, "extensions": [{"type": "AMA"}, {"type": "x"}]}, Context()) is True
