@@ -360,3 +360,17 @@ def test_group_facts_are_readable_inside_a_count_of_a_grouped_policy() -> None:
         {"field": "group.size", "greater": 1}, {"field": "extensions[*].type", "equals": "AMA"}]}}, "equals": 1},
         allow_group=True)
     assert node.eval({"group": {"size": 2}, "extensions": [{"type": "AMA"}, {"type": "x"}]}, Context()) is True
+
+
+def test_where_next_to_a_count_is_an_error_not_ignored() -> None:
+    with pytest.raises(ConditionError) as info:
+        compile_json({"count": {"field": "extensions[*]"}, "where": FAILED, "equals": 0})
+    assert (info.value.pointer, info.value.reason) == ("/where", "'where' belongs inside 'count'")
+
+
+def test_a_count_over_a_query_rows_array_checks_row_paths_in_its_where() -> None:
+    from backup_preflight.policy.paths import check_row_path
+
+    deny = {"field": "row.rules[*].access", "equals": "Deny"}
+    node = compile_json({"count": {"field": "row.rules[*]", "where": deny}, "equals": 1}, paths=check_row_path)
+    assert node.eval({"row": {"rules": [{"access": "deny"}, {"access": "Allow"}]}}, Context()) is True

@@ -320,7 +320,7 @@ def compile_condition(node: Any, pointer: str, params: ParameterLookup, *,
                                                         f"{', '.join(OPERATORS)}")
     if len(operators) != 1:
         raise ConditionError(pointer, f"a condition needs exactly one operator, found {len(operators)}")
-    if "where" in node and operands[0] != "count":
+    if "where" in node:  # next to a count it would be silently ignored
         raise ConditionError(f"{pointer}/where", "'where' belongs inside 'count'")
     operand = _compile_operand(node, operands[0], pointer, params, element_prefix, allow_group, paths)
     op_name = operators[0]
