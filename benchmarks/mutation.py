@@ -33,7 +33,8 @@ CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", default="all",
-                        help="estate, policy, all, or a mutant-name glob (backup_preflight.policy.operators*)")
+                        help="estate, policy, all, or mutant-name globs, comma-separated "
+                             "(backup_preflight.policy.operators*)")
     parser.add_argument("--max-children", type=int, default=1, help="parallel test workers (default 1)")
     parser.add_argument("--nice", type=int, default=0, help="lower the run's CPU priority by this much")
     parser.add_argument("--timeout", type=int, default=3600, help="seconds for the whole run (default 3600)")
@@ -42,10 +43,12 @@ def main() -> int:
     args = parser.parse_args()
     if not MUTMUT.exists():
         sys.exit("mutmut is not installed: .venv/bin/pip install -e '.[mutation]'")
-    patterns = list(PACKAGES.values()) if args.package == "all" else [PACKAGES.get(args.package, args.package)]
+    names = list(PACKAGES) if args.package == "all" else args.package.split(",")
+    patterns = [PACKAGES.get(name, name) for name in names]
     if not args.report_only:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)  # mutate the current source, not a stale copy
-        command = ["nice", "-n", str(args.nice), str(MUTMUT), "run", "--max-children", str(args.max_children), *patterns]
+        command = ["nice", "-n", str(args.nice), str(MUTMUT), "run",
+                   "--max-children", str(args.max_children), *patterns]
         print("$", " ".join(command), flush=True)
         try:
             subprocess.run(command, cwd=ROOT, check=True, timeout=args.timeout,
