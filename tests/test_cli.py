@@ -151,3 +151,12 @@ def test_probe_results_merge_in_as_another_snapshot(tmp_path: Path) -> None:
     status = {f["policyId"]: f["status"] for f in results["findings"]}
     assert status["VMBK-DHCP-001"] == "fail"
     assert [f["path"] for f in results["scan"]["source"]["files"]] == [str(main), str(probes)]
+
+
+def test_non_finite_parameter_is_exit_2_with_one_line_and_no_outputs(tmp_path: Path) -> None:
+    proc = run("scan", "--demo", "--param", "maximumCpuPercent=nan", "--output-dir", tmp_path / "out")
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == ("backup-preflight: error: --param: maximumCpuPercent: parameter "
+                                   "'maximumCpuPercent' (number): found NaN: NaN and infinities cannot be "
+                                   "compared; give a finite number")
+    assert not (tmp_path / "out").exists()

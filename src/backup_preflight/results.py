@@ -13,6 +13,7 @@ from backup_preflight.findings import (
     ERROR,
     EXEMPT,
     FAIL,
+    PASS,
     SEVERITIES,
     SEVERITY_RANK,
     STATUSES,
@@ -99,8 +100,33 @@ def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:
     }
 
 
+#: How many of the most often missing facts the "nothing assessed" line names.
+MISSING_NAMED = 3
+
+
+def nothing_assessed(findings: list[Finding]) -> str | None:
+    """One line when findings exist but none is a pass or a fail (exempt ones by their verdict), else None.
+
+    A scan where every VM is unknown or not applicable has judged nothing; calling it green would
+    pass a gate on data that was never there. The line names the facts most often missing.
+    """
+    if not findings or any(_decided(f) for f in findings):
+        return None
+    reasons = Counter(e for f in findings if f.status != PASS for e in f.evidence)
+    missing = Counter({e: n for e, n in reasons.items() if e.endswith("not collected")}) or reasons
+    named = sorted(missing.items(), key=lambda kv: (-kv[1], kv[0]))[:MISSING_NAMED]
+    most = "; ".join(f"{e} ({n} finding{'s' * (n > 1)})" for e, n in named) or "no finding says which fact"
+    return (f"Nothing assessed: none of the {len(findings)} findings is a pass or a fail (all unknown, "
+            f"error or not applicable); most often missing: {most}")
+
+
+def _decided(finding: Finding) -> bool:
+    status = finding.annotations.get("verdict", finding.status) if finding.status == EXEMPT else finding.status
+    return status in (PASS, FAIL)
+
+
 def exit_code(summary: dict[str, Any], coverage: dict[str, Any]) -> int:
-    """3 when incomplete or nothing was evaluated (fail closed), else 1 on gate failures, else 0."""
-    if coverage["errors"] or coverage["vms"] == 0 or coverage["policies"] == 0:
+    """3 when incomplete or nothing was evaluated or assessed (fail closed), else 1 on gate failures, else 0."""
+    if coverage["errors"] or coverage["vms"] == 0 or coverage["policies"] == 0 or coverage.get("nothingAssessed"):
         return EXIT_INCOMPLETE
     return EXIT_FAILING if summary["gateFailures"] else EXIT_OK

@@ -17,7 +17,7 @@ from backup_preflight.gcpause import gc_paused
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.policy.observed import note_observations
-from backup_preflight.results import Gate, ScanResult, exit_code, summarize
+from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assessed, summarize
 from backup_preflight.review import Review
 from backup_preflight.review import baseline as baseline_mod
 from backup_preflight.review.jobs import diagnose
@@ -106,6 +106,7 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         "tables": {name: len(rows) for name, rows in sorted(snap.tables.items())},
         "notCollected": [t for t in snapshot.KNOWN_TABLES if t not in snap.tables],
         "errors": estate.errors,
+        "nothingAssessed": nothing_assessed(findings),
     }
     summary = summarize(findings, gate)
     run = {

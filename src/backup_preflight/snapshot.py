@@ -1,7 +1,8 @@
 """Snapshots: the raw rows exactly as Azure returned them, plus scope and collection errors.
 
 A snapshot is the only input of everything downstream, so a saved one replays to identical
-results. Three input shapes are accepted: our own format (`.json` / `.json.gz`), the JSON that
+results. Row types are kept in Resource Graph's lowercase whatever case a file spells them in.
+Three input shapes are accepted: our own format (`.json` / `.json.gz`), the JSON that
 `az graph query` prints (`{"data": [...]}`, objectArray or table format) and a bare list of rows.
 """
 
@@ -37,9 +38,14 @@ KNOWN_TABLES = GRAPH_TABLES + SIDE_TABLES
 
 
 def table_for_type(resource_type: str) -> str:
-    """The Resource Graph table a row of this `type` lives in."""
+    """The Resource Graph table a row of this `type` (in any case) lives in.
+
+    Only what is inside a vault (protected items, backup policies, jobs) is in
+    recoveryservicesresources; the vaults themselves are in `resources`, so a file listing vaults
+    says nothing about which VMs are protected.
+    """
     t = resource_type.lower()
-    if t.startswith(("microsoft.recoveryservices/", "microsoft.dataprotection/")):
+    if t.startswith(("microsoft.recoveryservices/vaults/", "microsoft.dataprotection/backupvaults/")):
         return "recoveryservicesresources"
     if t.startswith("microsoft.guestconfiguration/"):
         return "guestconfigurationresources"
@@ -319,9 +325,39 @@ def from_document(doc: Any, label: str) -> Snapshot:
             data = _table_format_rows(data, label)
         if not isinstance(data, list):
             raise InputError.one(label, "/data", f"expected an array of rows, found {json_kind(data)}")
-        return _from_rows(data, label, "/data")
+        snap = _from_rows(data, label, "/data")
+        missing = _truncation(doc, len(data))
+        if missing:
+            snap.errors.append({"scope": label, "table": ", ".join(sorted(snap.tables)) or "resources",
+                                "status": "truncated",
+                                "message": f"az graph query output is truncated: {missing}; the rows of the "
+                                           "other pages were never read, so this file is not a complete "
+                                           "estate (fetch every page, or use backup-preflight collect)"})
+        return snap
     raise InputError.one(
         label, "/", "not a backup-preflight snapshot (no 'tables') nor az graph query output (no 'data')")
+
+
+def _truncation(doc: dict[str, Any], rows: int) -> str | None:
+    """Why an az graph query / Resource Graph response holds only part of its result, else None.
+
+    The CLI prints `skip_token` and `total_records`, the REST API `$skipToken` and `totalRecords`;
+    a response with fewer rows than the total, or a continuation token and no total, is one page.
+    """
+    total = next((doc[k] for k in ("total_records", "totalRecords") if _is_count(doc.get(k))), None)
+    token = next((doc[k] for k in ("skip_token", "$skipToken", "skipToken") if doc.get(k)), None)
+    flagged = str(doc.get("resultTruncated", doc.get("result_truncated"))).lower() == "true"
+    if total is not None and rows < total:
+        return f"{rows} of {total} rows" + (" (a skip_token names the next page)" if token else "")
+    if token and total is None:
+        return f"{rows} rows and a skip_token naming a next page"
+    if flagged:
+        return f"{rows} rows, and Resource Graph marked the result truncated (resultTruncated)"
+    return None
+
+
+def _is_count(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def _table_format_rows(data: dict[str, Any], label: str) -> list[dict[str, Any]]:
@@ -343,6 +379,7 @@ def _from_rows(rows: list[Any], label: str, pointer: str) -> Snapshot:
     for i, row in enumerate(rows):
         where = f"{pointer}/{i}"
         if _check_graph_row(row, label, where, problems):
+            _fold_type(row)
             tables.setdefault(table_for_type(row["type"]), []).append(row)
     if problems:
         raise InputError(problems)
@@ -375,10 +412,12 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
         if not isinstance(rows, list):
             problems.append(Problem(label, where, f"expected an array of rows, found {json_kind(rows)}"))
             continue
-        check = (_check_graph_row if name in GRAPH_TABLES
-                 else _check_instance_view_row if name == "instanceviews" else _check_side_row)
+        graph = name.lower() in GRAPH_TABLES
+        check = (_check_graph_row if graph
+                 else _check_instance_view_row if name.lower() == "instanceviews" else _check_side_row)
         for i, row in enumerate(rows):
-            check(row, label, f"{where}/{i}", problems)
+            if check(row, label, f"{where}/{i}", problems) and graph:
+                _fold_type(row)
     errors = doc.get("errors", [])
     if not isinstance(errors, list):
         problems.append(Problem(label, "/errors", f"expected an array, found {json_kind(errors)}"))
@@ -398,8 +437,26 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
     if problems:
         raise InputError(problems)
     collected = doc.get("collectedAt")
-    return Snapshot(tables=tables, scope=scope, errors=errors, queries=queries,
+    return Snapshot(tables=_fold_table_names(tables), scope=scope, errors=errors, queries=queries,
                     collected_at=collected if isinstance(collected, str) else None)
+
+
+def _fold_table_names(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:
+    """Table names ignore case, as in KQL: `RecoveryServicesResources` is recoveryservicesresources."""
+    if all(name == name.lower() for name in tables):
+        return tables
+    folded: dict[str, list[dict[str, Any]]] = {}
+    for name, rows in tables.items():
+        folded.setdefault(name.lower(), []).extend(rows)
+    return folded
+
+
+def _fold_type(row: dict[str, Any]) -> None:
+    """ARM types ignore case; rows keep Resource Graph's lowercase, so every stage compares them exactly
+    (a bare list of REST bodies says `Microsoft.Network/virtualNetworks`)."""
+    rtype = row["type"]
+    if not rtype.islower():
+        row["type"] = rtype.lower()
 
 
 def _check_graph_row(row: Any, label: str, where: str, problems: list[Problem]) -> bool:

@@ -87,3 +87,153 @@ def test_shared_verdicts_keep_each_vms_identity_and_never_conflate_types(tmp_pat
                                                      "e": "unknown"}
     assert (got["a"].message, got["b"].message) == ("agent off on a", "agent off on b")
     assert got["b"].resource_id.endswith("/b") and got["a"].evidence == got["b"].evidence
+
+
+SCHED: dict[str, Any] = {
+    "id": "T-SCHED", "cause": "schedule-spread",
+    "applies": {"field": "powerState", "equals": "running"},
+    "groupBy": ["placementGroup", "backup.slot"],
+    "assert": {"field": "group.size", "lessOrEquals": 1},
+    "message": "{group.size} in {group.key}: {group.members}"}
+
+
+def test_group_by_judges_applicability_first_and_names_a_missing_key(tmp_path: Path) -> None:
+    policies = load(tmp_path, SCHED)
+    vms = [vm("a", powerState="running", placementGroup="pg", backup={"slot": "01:00"}),
+           vm("b", powerState="running", placementGroup="PG", backup={"slot": "01:00"}),
+           vm("off", powerState="deallocated", placementGroup="pg", backup={"slot": "01:00"}),
+           vm("nopower", placementGroup="pg", backup={"slot": "01:00"}),
+           vm("noslot", powerState="running", placementGroup="pg", backup={}),
+           vm("nullslot", powerState="running", placementGroup=None, backup={"slot": None}),
+           vm("alone", powerState="running", placementGroup="other", backup={"slot": "01:00"})]
+    got = {f.resource_name: f for f in evaluate(policies, vms)}
+    assert {n: f.status for n, f in got.items()} == {
+        "a": "fail", "b": "fail", "off": "notApplicable", "nopower": "unknown", "noslot": "unknown",
+        "nullslot": "unknown", "alone": "pass"}
+    assert got["a"].message == got["b"].message == "2 in pg / 01:00: a, b"
+    assert got["a"].evidence == ("group.size is 2: lessOrEquals 1 does not hold",)
+    assert got["nopower"].message == "Not assessed (whether the policy applies): powerState was not collected"
+    assert got["noslot"].message == "Not assessed: the group key backup.slot was not collected"
+    assert got["noslot"].evidence == ("backup.slot was not collected",)
+    assert got["nullslot"].message == "Not assessed: the group key placementGroup, backup.slot was not collected"
+    assert got["nullslot"].evidence == ("placementGroup was not collected", "backup.slot was not collected")
+    assert [f.resource_name for f in evaluate(policies, vms)] == [v["name"] for v in vms]  # input order kept
+
+
+def test_group_members_are_the_same_object_for_every_member(tmp_path: Path) -> None:
+    unconditional = {k: v for k, v in SCHED.items() if k != "applies"}
+    policies = load(tmp_path, {**unconditional, "assert": {"field": "group.members", "equals": ["x"]}})
+    vms = [vm(n, placementGroup="pg", backup={"slot": "s"}) for n in ("x", "y")]
+    got = evaluate(policies, vms)
+    assert [f.status for f in got] == ["fail", "fail"]
+    assert got[0].evidence == got[1].evidence == ('group.members is ["x", "y"]: equals ["x"] does not hold',)
+
+
+def test_an_error_while_deciding_applicability_of_a_grouped_policy_is_that_vms_error(tmp_path: Path) -> None:
+    policies = load(tmp_path, SCHED)
+
+    class Exploding(dict):
+        def __getitem__(self, key: str) -> Any:
+            if key == "powerState":
+                raise RuntimeError("boom")
+            return super().__getitem__(key)
+
+    vms = [Exploding(vm("x", powerState="running", placementGroup="pg", backup={"slot": "s"})),
+           vm("y", powerState="running", placementGroup="pg", backup={"slot": "s"})]
+    got = evaluate(policies, vms)
+    assert [f.status for f in got] == ["error", "pass"]
+    assert got[0].message == "evaluation error: RuntimeError: boom"
+
+
+def test_unhashable_facts_are_judged_one_by_one_and_errors_are_not_shared(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "agent.version", "equals": "1"},
+                               "message": "old {name}"})
+    vms = [vm("a", agent={"version": ["1"]}), vm("b", agent={"version": ["1"]}), vm("c", agent={"version": "1"}),
+           vm("d", agent={"version": "1"}), vm("e", agent={"version": 2})]
+    got = {f.resource_name: f for f in evaluate(policies, vms)}
+    assert {n: f.status for n, f in got.items()} == {"a": "fail", "b": "fail", "c": "pass", "d": "pass",
+                                                     "e": "fail"}
+    assert (got["a"].message, got["b"].message) == ("old a", "old b")
+    assert got["d"].resource_id.endswith("/d") and got["d"].subscription_id == "s" and got["d"].resource_group == "rg"
+
+
+def test_an_unknown_verdict_without_a_reason_still_says_so(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"value": 1, "greater": "a"}})
+    [finding] = evaluate(policies, [vm("a")])
+    assert finding.status == "unknown"
+    assert finding.message == ('Not assessed (the assertion): value 1 is 1, which cannot be compared by greater '
+                               'with "a"')
+    assert finding.evidence == ('value 1 is 1, which cannot be compared by greater with "a"',)
+
+
+class Counting(dict):
+    """A VM's facts that count how often each top-level fact is read."""
+
+    def __init__(self, *args: Any, **kw: Any) -> None:
+        super().__init__(*args, **kw)
+        self.reads: dict[str, int] = {}
+
+    def __getitem__(self, key: str) -> Any:
+        self.reads[key] = self.reads.get(key, 0) + 1
+        return super().__getitem__(key)
+
+
+def test_vms_with_the_same_facts_share_one_judgement(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "osType", "equals": "Windows"},
+                               "message": "not Windows: {name}"})
+    first, second = Counting(vm("a", osType="Linux")), Counting(vm("b", osType="Linux"))
+    got = evaluate(policies, [first, second])
+    assert [(f.status, f.message) for f in got] == [("fail", "not Windows: a"), ("fail", "not Windows: b")]
+    assert got[0].evidence == got[1].evidence == ('osType is "Linux": equals "Windows" does not hold',)
+    assert second.reads["osType"] == 1 < first.reads["osType"]   # b: only read to find a's verdict
+
+
+def test_findings_carry_the_policy_and_the_vm_and_only_failures_have_a_message(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "severity": "medium", "cause": "guest-dhcp",
+                               "applies": {"field": "powerState", "equals": "running"},
+                               "assert": {"field": "osType", "equals": "Linux"}})
+    vms = [vm("a", powerState="running", osType="Linux"), vm("b", powerState="running", osType="Linux"),
+           vm("c", powerState="stopped"), vm("d", powerState="stopped"), vm("e", powerState="running"),
+           vm("f", powerState="running")]
+    got = evaluate(policies, vms)
+    assert {(f.policy_id, f.severity, f.cause) for f in got} == {("T-1", "medium", "guest-dhcp")}
+    assert [(f.status, f.message) for f in got[:4]] == [("pass", ""), ("pass", ""), ("notApplicable", ""),
+                                                        ("notApplicable", "")]
+    assert got[4].message == got[5].message == "Not assessed (the assertion): osType was not collected"
+
+
+def test_unknown_applicability_says_why_even_when_the_fact_was_collected(tmp_path: Path) -> None:
+    for extra in ({}, {"groupBy": ["placementGroup"]}):
+        policies = load(tmp_path, {"id": "T-1", "applies": {"field": "powerState", "greater": 5},
+                                   "assert": {"field": "osType", "equals": "Linux"}, **extra})
+        [finding] = evaluate(policies, [vm("a", powerState="running", placementGroup="pg")])
+        assert finding.message == ('Not assessed (whether the policy applies): powerState is "running", which '
+                                   'cannot be compared by greater with 5'), extra
+
+
+def test_two_missing_facts_are_both_named(tmp_path: Path) -> None:
+    policies = load(tmp_path, {"id": "T-1", "assert": {"anyOf": [{"field": "osType", "equals": "Linux"},
+                                                                 {"field": "vmSize", "equals": "x"}]}})
+    [finding] = evaluate(policies, [vm("a")])
+    assert finding.message == "Not assessed (the assertion): osType was not collected; vmSize was not collected"
+
+
+def test_group_keys_that_are_not_text_are_kept_as_they_are(tmp_path: Path) -> None:
+    policies = load(tmp_path, {**{k: v for k, v in SCHED.items() if k != "applies"}, "groupBy": ["backup.slot"]})
+    got = evaluate(policies, [vm("a", backup={"slot": 1}), vm("b", backup={"slot": 1}), vm("c", backup={"slot": "1"})])
+    assert [f.status for f in got] == ["fail", "fail", "pass"]
+
+
+def test_every_query_policy_is_judged_even_after_one_not_collected(tmp_path: Path) -> None:
+    from backup_preflight.snapshot import query_key
+
+    first = {"id": "Q-1", "target": "resourceGraphQuery", "query": "resources | project id",
+             "assert": {"field": "row.id", "exists": True}, "message": "m"}
+    second = {**first, "id": "Q-2", "query": "resources | project id, name"}
+    rows = [{"id": "plain"}, {"id": "/x/ab"}, {"id": "/x/a_1"}, {"name": "anonymous"}]
+    got = evaluate(load(tmp_path, first, second), [], {query_key(second["query"]): {"rows": rows}})
+    key = query_key(second["query"])[:16]
+    assert [(f.policy_id, f.resource_id, f.resource_name) for f in got] == [
+        ("Q-1", f"query:{query_key(first['query'])[:16]}", "Q-1 query"),
+        ("Q-2", "/x/a_1", "a_1"), ("Q-2", "/x/ab", "ab"), ("Q-2", "plain", "plain"),
+        ("Q-2", f"query:{key}/3", "anonymous")]

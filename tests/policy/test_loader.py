@@ -141,3 +141,200 @@ def test_typed_parameters_from_text() -> None:
         coerce("field", "tagz.app", from_text=True)
     with pytest.raises(ValueError, match="integer"):
         coerce("integer", "twelve", from_text=True)
+
+
+NUMERIC: dict[str, Any] = {
+    **GOOD, "id": "TEST-CPU-001",
+    "parameters": {"limit": {"type": "number", "default": 90}, "sizes": {"type": "array", "default": [1]}},
+    "assert": {"field": "metrics.cpuPercent.p95", "less": {"parameter": "limit"}},
+    "message": "CPU on {name}",
+}
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "inf", "-inf", "Infinity", "1e999"])
+def test_non_finite_param_from_the_command_line_is_rejected(tmp_path: Path, text: str) -> None:
+    write(tmp_path, "p.json", NUMERIC)
+    [(name, place, reason)] = problems(tmp_path, parse_cli_params([f"limit={text}"]))
+    assert (name, place) == ("--param", "limit") and "finite number" in reason
+
+
+def test_non_finite_values_in_a_parameters_file_are_rejected(tmp_path: Path) -> None:
+    params = tmp_path.parent / "nan-params.json"
+    params.write_text('{"limit": NaN, "sizes": [1, -Infinity]}')
+    write(tmp_path, "p.json", NUMERIC)
+    found = problems(tmp_path, load_params_file(params))
+    assert sorted((name, place) for name, place, _ in found) == [("nan-params.json", "/limit"),
+                                                                 ("nan-params.json", "/sizes")]
+    assert all("finite number" in reason for _, _, reason in found)
+
+
+@pytest.mark.parametrize(("text", "pointer"), [
+    ('"default": NaN', "/parameters/limit/default"),
+    ('"default": Infinity', "/parameters/limit/default"),
+])
+def test_non_finite_literals_in_a_policy_are_load_errors(tmp_path: Path, text: str, pointer: str) -> None:
+    doc = json.dumps(NUMERIC).replace('"default": 90', text)
+    write(tmp_path, "p.json", doc)
+    [(name, place, reason)] = problems(tmp_path)
+    assert (name, place) == ("p.json", pointer) and "finite number" in reason
+
+
+def test_non_finite_operand_in_a_condition_is_a_load_error(tmp_path: Path) -> None:
+    doc = json.dumps({**NUMERIC, "assert": {"field": "metrics.cpuPercent.p95", "less": 1.5}})
+    doc = doc.replace("1.5", "-Infinity")
+    write(tmp_path, "p.json", doc)
+    [(name, place, reason)] = problems(tmp_path)
+    assert (name, place) == ("p.json", "/assert/less") and "finite number" in reason
+
+
+def test_a_value_put_into_a_message_is_never_expanded_again(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", {**GOOD, "message": "{tags.owner} owns {name} ({agent.version})"})
+    message = load_policies([tmp_path]).policies[0].message
+    facts = {"name": "vm1", "tags": {"owner": "{name} {agent.version}"}, "agent": {"version": "{tags.owner}"}}
+    assert message.render(facts) == "{name} {agent.version} owns vm1 ({tags.owner})"
+
+
+@pytest.mark.parametrize(("facts", "shown"), [
+    ({"agent": {"version": True}}, "true"), ({"agent": {"version": False}}, "false"),
+    ({"agent": {"version": None}}, "(none)"), ({"agent": {}}, "(not collected)"),
+    ({"agent": {"version": 3}}, "3"), ({"agent": {"version": [True, None, "a"]}}, "true, (none), a"),
+    ({"agent": {"version": list(range(20))}}, ", ".join(map(str, range(20)))),
+    ({"agent": {"version": list(range(23))}}, ", ".join(map(str, range(20))) + " and 3 more"),
+])
+def test_message_shows_facts_as_an_operator_reads_them(tmp_path: Path, facts: dict, shown: str) -> None:
+    write(tmp_path, "p.json", {**GOOD, "message": "[{agent.version}]"})
+    assert load_policies([tmp_path]).policies[0].message.render(facts) == f"[{shown}]"
+
+
+def test_policy_summary_and_parameters(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", GOOD)
+    policies = load_policies([tmp_path])
+    assert policies.policies[0].summary() == {"id": "TEST-AGENT-001", "title": "Agent version",
+                                              "cause": "vm-agent", "severity": "high"}
+    assert policies.parameters() == {"TEST-AGENT-001": {"minimum": "2.2.53.1"}}
+
+
+@pytest.mark.parametrize(("text", "value"), [
+    ("true", True), ("TRUE", True), (" Yes ", True), ("1", True),
+    ("false", False), ("False", False), ("no", False), ("NO", False), ("0", False),
+])
+def test_boolean_parameters_from_text(text: str, value: bool) -> None:
+    from backup_preflight.policy.parameters import coerce
+
+    assert coerce("boolean", text, from_text=True) is value
+
+
+def test_boolean_text_that_is_neither_is_an_error() -> None:
+    from backup_preflight.policy.parameters import coerce
+
+    with pytest.raises(ValueError, match='expected true or false, found "maybe"'):
+        coerce("boolean", "maybe", from_text=True)
+    with pytest.raises(ValueError, match='expected an integer, found "12"'):
+        coerce("integer", "12", from_text=False)   # a JSON file's string is not converted
+    assert coerce("number", "2.5", from_text=True) == 2.5
+    assert coerce("array", " 443 , x ,, ", from_text=True) == [443, "x"]
+    with pytest.raises(ValueError, match='expected an array, found "\\[1, 2"'):
+        coerce("array", "[1, 2", from_text=True)   # looks like JSON but is not: an error, not a guess
+
+
+def test_cli_params_split_at_the_first_equals_and_report_every_malformed_item() -> None:
+    assert parse_cli_params(["tag=a=b"])["tag"].value == "a=b"
+    assert parse_cli_params([" name =v"])["name"] == Override("v", "--param", "name", from_text=True)
+    with pytest.raises(InputError) as info:
+        parse_cli_params(["novalue", "=x", "ok=1"])
+    assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
+        ("--param", "novalue", "expected NAME=VALUE"), ("--param", "=x", "expected NAME=VALUE")]
+
+
+def test_parameters_file_with_a_parameters_wrapper_and_a_bad_shape(tmp_path: Path) -> None:
+    wrapped = write(tmp_path, "wrapped.json", {"parameters": {"minimum": "2.3"}})
+    assert load_params_file(wrapped) == {"minimum": Override("2.3", str(wrapped), "/parameters/minimum",
+                                                             from_text=False)}
+    flat = write(tmp_path, "flat.json", {"minimum": "2.3", "parameters": 5})
+    assert load_params_file(flat)["minimum"] == Override("2.3", str(flat), "/minimum", from_text=False)
+    listed = write(tmp_path, "list.json", [1])
+    with pytest.raises(InputError) as info:
+        load_params_file(listed)
+    assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
+        (str(listed), "/", "expected a JSON object of parameter names to values")]
+
+
+def test_non_finite_names_the_first_place_and_coerce_shows_the_value() -> None:
+    from backup_preflight.policy.parameters import coerce, non_finite
+
+    assert non_finite(float("nan")) == "/"
+    assert non_finite({"a": [1, {"b": float("-inf")}], "c": float("nan")}) == "/a/1/b"
+    assert non_finite({"a": [1.5, "nan"], "b": None}) is None
+    with pytest.raises(ValueError) as info:
+        coerce("array", [1, float("inf")], from_text=False)
+    assert str(info.value) == "found [1, Infinity]: NaN and infinities cannot be compared; give a finite number"
+
+
+FULL: dict[str, Any] = {
+    **GOOD, "id": "TEST-FULL-001", "description": "Why it matters.", "tags": ["agent"],
+    "references": [{"title": "Docs", "url": "https://learn.microsoft.com/azure/backup/"}],
+    "applies": {"field": "powerState", "equals": "running"},
+    "parameters": {"minimum": {"type": "version", "default": "2.2.53.1"},
+                   "mode": {"type": "string", "default": "strict", "allowedValues": ["strict", "lenient"]}},
+}
+
+
+def test_a_policy_keeps_every_field_of_its_document(tmp_path: Path) -> None:
+    path = write(tmp_path, "full.json", FULL)
+    policy = load_policies([path]).policies[0]
+    assert (policy.remediation, policy.file, policy.document, policy.description, policy.tags,
+            policy.references) == ("Update it.", str(path), FULL, "Why it matters.", ["agent"], FULL["references"])
+    assert policy.applies is not None and policy.query is None and policy.group_by == ()
+    assert policy.parameters == {"minimum": "2.2.53.1", "mode": "strict"}
+    bare = load_policies([write(tmp_path, "bare.json", GOOD)]).policies
+    assert [(p.description, p.tags, p.references, p.applies) for p in bare if p.id == GOOD["id"]] == [
+        ("", [], [], None)]
+
+
+@pytest.mark.parametrize(("doc", "expected"), [
+    ({**FULL, "parameters": {"mode": {"type": "string"}, "other": {"type": "integer"}}},
+     [("p.json", "/parameters/mode", "parameter has no default and no value was given with --param"),
+      ("p.json", "/parameters/other", "parameter has no default and no value was given with --param")]),
+    ({**FULL, "parameters": {"n": {"type": "integer", "default": "5"}}},
+     [("p.json", "/parameters/n/default", "parameter 'n' (integer): expected an integer, found \"5\"")]),
+    ({**FULL, "parameters": {"a": {"type": "string", "default": "x", "allowedValues": ["y"]},
+                             "b": {"type": "integer", "default": 3, "allowedValues": [1, 2]}}},
+     [("p.json", "/parameters/a/default", 'parameter \'a\': "x" is not one of ["y"]'),
+      ("p.json", "/parameters/b/default", "parameter 'b': 3 is not one of [1, 2]")]),
+    ({**GOOD, "assert": {"field": "osType", "equals": {"parameter": "nope"}}},
+     [("p.json", "/assert/equals", "unknown parameter 'nope'; declared: minimum")]),
+    ({**GOOD, "parameters": {}, "assert": {"field": "osType", "equals": {"parameter": "nope"}}},
+     [("p.json", "/assert/equals", "unknown parameter 'nope'; declared: none")]),
+    ({**GOOD, "parameters": {"b": {"type": "string", "default": "x"}, "a": {"type": "string", "default": "y"}},
+      "assert": {"field": "osType", "equals": {"parameter": "c"}}},
+     [("p.json", "/assert/equals", "unknown parameter 'c'; declared: a, b")]),
+    ({**GOOD, "groupBy": [{"parameter": "nope"}, "zone.name"], "assert": {"field": "group.size", "less": 3}},
+     [("p.json", "/groupBy/0", "unknown parameter 'nope'; declared: minimum"),
+      ("p.json", "/groupBy/1", "unknown field 'zone.name'; did you mean 'name'?")]),
+    ({**GOOD, "message": "{group.size} of {group.key} on {name}"},
+     [("p.json", "/message", "{group.size} needs 'groupBy'"), ("p.json", "/message", "{group.key} needs 'groupBy'")]),
+])
+def test_compile_problems_name_file_place_and_reason(tmp_path: Path, doc: dict, expected: list) -> None:
+    write(tmp_path, "p.json", doc)
+    assert problems(tmp_path) == expected
+
+
+def test_an_allowed_value_and_a_mode_override_load(tmp_path: Path) -> None:
+    write(tmp_path, "p.json", FULL)
+    assert load_policies([tmp_path], parse_cli_params(["mode=lenient"])).policies[0].parameters["mode"] == "lenient"
+
+
+def test_query_policies_may_name_id_and_name_in_messages(tmp_path: Path) -> None:
+    doc = {**GOOD, "target": "resourceGraphQuery", "query": "resources | project id, name, x",
+           "assert": {"field": "row.x", "equals": 1}, "message": "{name} ({id}) has x={row.x}"}
+    policy = load_policies([write(tmp_path, "q.json", doc)]).policies[0]
+    assert policy.message.render({"id": "/r/1", "name": "one", "row": {"x": 2}}) == "one (/r/1) has x=2"
+
+
+def test_policy_sources_that_hold_nothing_are_problems(tmp_path: Path) -> None:
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError) as info:
+        load_policies([tmp_path / "empty", tmp_path / "absent.json"])
+    assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
+        (str(tmp_path / "empty"), "", "folder holds no *.json policy files"),
+        (str(tmp_path / "absent.json"), "", "no such file or folder")]

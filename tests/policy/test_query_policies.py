@@ -13,6 +13,7 @@ from backup_preflight.snapshot import query_key
 
 KQL = ("resources | where type =~ 'microsoft.recoveryservices/vaults' "
        "| project id, name, softDelete = tostring(properties.securitySettings.softDeleteSettings.softDeleteState)")
+VAULT_ID = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.RecoveryServices/vaults/"
 POLICY: dict[str, Any] = {
     "id": "MY-VAULT-001", "title": "Vault soft delete is on", "cause": "backup-protection", "severity": "medium",
     "target": "resourceGraphQuery", "query": KQL,
@@ -58,3 +59,28 @@ def test_shape_errors(tmp_path: Path, change: dict[str, Any], place: str, fragme
         load(tmp_path, doc)
     [problem] = info.value.problems
     assert problem.place == place and fragment in problem.reason
+
+
+def test_rows_become_targets_with_their_scope_and_a_stable_order(tmp_path: Path) -> None:
+    from backup_preflight.policy.engine import query_targets
+
+    rows = [{"id": VAULT_ID + "b-vault", "subscriptionId": "sub-1", "resourceGroup": "RG-Backup"},
+            {"id": VAULT_ID.upper() + "A-VAULT", "name": "display-a"},
+            {"name": "no-id"}, "not a row", {"id": 5}]
+    targets = query_targets("f" * 64, rows)
+    assert [(t["id"], t["name"]) for t in targets] == [
+        (VAULT_ID.upper() + "A-VAULT", "display-a"), (VAULT_ID + "b-vault", "b-vault"),
+        ("query:" + "f" * 16 + "/2", "no-id"), ("query:" + "f" * 16 + "/3", "3"), ("query:" + "f" * 16 + "/4", "4")]
+    by_name = {t["name"]: t for t in targets}
+    assert (by_name["b-vault"]["subscriptionId"], by_name["b-vault"]["resourceGroup"]) == ("sub-1", "rg-backup")
+    assert (by_name["display-a"]["subscriptionId"], by_name["display-a"]["resourceGroup"]) == ("", "")
+    assert by_name["3"]["row"] == {} and by_name["b-vault"]["row"] is rows[0]
+
+
+def test_a_query_not_collected_names_the_query_and_no_scope(tmp_path: Path) -> None:
+    [finding] = evaluate(load(tmp_path, POLICY), [], {})
+    key = query_key(KQL)
+    assert (finding.resource_name, finding.subscription_id, finding.resource_group) == ("MY-VAULT-001 query", "", "")
+    assert finding.evidence == (f"query {key[:16]}… was not collected",)
+    assert finding.message.startswith("Not assessed: the rows of this policy's Resource Graph query are not in "
+                                      "the snapshot; collect them with `backup-preflight collect --policies DIR`")

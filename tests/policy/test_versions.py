@@ -23,3 +23,11 @@ def test_compare(left: str, right: str, order: int) -> None:
 def test_not_a_version_is_incomparable(bad: object) -> None:
     assert parse_version(bad) is None
     assert compare_versions(bad, "2.2.53.1") is None
+
+
+@pytest.mark.parametrize(("text", "parts"), [
+    ("1.0.0", (1,)), ("0", (0,)), ("0.0", (0,)), ("1.0.2.0", (1, 0, 2)), (" v2.11 ", (2, 11)), ("007.10", (7, 10)),
+])
+def test_parse_drops_trailing_zeros_but_keeps_one_part(text: str, parts: tuple[int, ...]) -> None:
+    assert parse_version(text) == parts
+    assert compare_versions("1", "1.0") == 0 and compare_versions("1.0.1", "1.0") == 1

@@ -135,7 +135,7 @@ class Not(Node):
 
 
 class Operand:
-    """Where a leaf's left-hand value comes from."""
+    """Where a leaf's left-hand value comes from (a count gives a span instead: CountOperand.span)."""
 
     label: str
 
@@ -164,30 +164,58 @@ class ValueOperand(Operand):
 
 
 class CountOperand(Operand):
-    """Number of array elements for which `where` holds; unknown if any element is unknown."""
+    """Number of array elements for which `where` holds.
+
+    An element whose `where` is unknown may or may not count, so the count is a span: the
+    definite matches, up to those plus the undecided ones. A comparison that holds (or fails)
+    for every number in the span is decided; only one the undecided elements could change is
+    unknown.
+    """
 
     def __init__(self, path: FieldPath, relative: bool, where: Node | None) -> None:
         self.array = FieldOperand(path, relative)
         self.where = where
         self.label = f"count of {path.text}" + (" matching the where condition" if where else "")
 
-    def value(self, facts: Facts, ctx: Context) -> Any:
+    def span(self, facts: Facts, ctx: Context) -> tuple[int, int] | None:
+        """(definite matches, definite plus undecided); None when the array was not collected."""
         items = self.array.value(facts, ctx)
-        if items is MISSING:
-            return MISSING
+        if items is None:
+            return 0, 0
         if not isinstance(items, list):
-            return 0 if items is None else MISSING
+            return None
         if self.where is None:
-            return len(items)
-        total = 0
+            return len(items), len(items)
+        matched = undecided = 0
         inner = Context(element=None)
         for item in items:
             inner.element = item
             verdict = self.where.eval(facts, inner)
             if verdict is None:
-                return MISSING
-            total += verdict
-        return total
+                undecided += 1
+            else:
+                matched += verdict
+        return matched, matched + undecided
+
+    def undecided(self, facts: Facts, ctx: Context) -> list[str]:
+        """Why the first element whose `where` is unknown could not be assessed."""
+        items = self.array.value(facts, ctx)
+        inner = Context(element=None)
+        for item in items if self.where is not None and isinstance(items, list) else ():
+            inner.element = item
+            if self.where.eval(facts, inner) is None:
+                return self.where.explain(facts, inner)
+        return []
+
+
+def _settled(test: Callable[[Any, Any], Tri], span: tuple[int, int], expected: Any) -> Tri:
+    """The comparison's value if it is the same for every count in the span, else unknown."""
+    low, high = span
+    first = test(low, expected)
+    for n in range(low + 1, high + 1):
+        if test(n, expected) is not first:
+            return None
+    return first
 
 
 class Leaf(Node):
@@ -197,6 +225,7 @@ class Leaf(Node):
         self.expected = expected
         self.shown = shown
         self.is_exists = operator.name == "exists"
+        self._count = operand if isinstance(operand, CountOperand) else None
         # Bound once: eval runs for every (policy, VM) pair.
         self._value = operand.value
         self._test = operator.test
@@ -207,6 +236,11 @@ class Leaf(Node):
         return [] if isinstance(self.operand, ValueOperand) else None
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
+        if self._count is not None:
+            span = self._count.span(facts, ctx)
+            if self.is_exists:
+                return (span is not None) == self.expected
+            return None if span is None else _settled(self._test, span, self.expected)
         actual = self._value(facts, ctx)
         if self.is_exists:
             return (actual is not MISSING and actual is not None) == self.expected
@@ -215,24 +249,38 @@ class Leaf(Node):
         return self._test(actual, self.expected)
 
     def explain(self, facts: Facts, ctx: Context) -> list[str]:
+        if self._count is not None:
+            return self._explain_count(self._count, facts, ctx)
         actual = self.operand.value(facts, ctx)
         label = self.operand.label
         if actual is MISSING and not self.is_exists:
-            if isinstance(self.operand, CountOperand):
-                if self.operand.array.value(facts, ctx) is MISSING:
-                    return [f"{self.operand.array.label} was not collected"]
-                return [f"{label} could not be assessed: a fact of one of its elements was not collected"]
             why = None if self.operand.relative else unknown_reason(facts, self.operand.path.text)
             return [f"{label} is unknown: {why}" if why else f"{label} was not collected"]
         if self.operator.name == "outboundAllowed":
             return list(actual.outbound(self.expected).evidence)
-        verdict = self.eval(facts, ctx)
         shown_actual = "absent" if actual is MISSING or actual is None else json.dumps(actual, default=str)
+        return [self._sentence(label, shown_actual, self.eval(facts, ctx))]
+
+    def _explain_count(self, count: CountOperand, facts: Facts, ctx: Context) -> list[str]:
+        span = count.span(facts, ctx)
+        if span is None:
+            return [f"{count.array.label} was not collected"]
+        low, high = span
+        if low == high:
+            return [self._sentence(count.label, str(low), self.eval(facts, ctx))]
+        shown_actual = f"between {low} and {high} ({high - low} element(s) could not be assessed)"
+        verdict = self.eval(facts, ctx)
         if verdict is None:
-            return [f"{label} is {shown_actual}, which cannot be compared by {self.operator.name} "
-                    f"with {json.dumps(self.shown, default=str)}"]
-        outcome = "holds" if verdict else "does not hold"
-        return [f"{label} is {shown_actual}: {self.operator.name} {json.dumps(self.shown, default=str)} {outcome}"]
+            sentence = (f"{count.label} is {shown_actual}: {self.operator.name} "
+                        f"{json.dumps(self.shown)} is undecided")
+            return [sentence, *count.undecided(facts, ctx)]
+        return [self._sentence(count.label, shown_actual, verdict)]
+
+    def _sentence(self, label: str, shown_actual: str, verdict: Tri) -> str:
+        shown = json.dumps(self.shown)
+        if verdict is None:
+            return f"{label} is {shown_actual}, which cannot be compared by {self.operator.name} with {shown}"
+        return f"{label} is {shown_actual}: {self.operator.name} {shown} {'holds' if verdict else 'does not hold'}"
 
 
 #: The fact in which the estate says why a fact is absent although its source was collected.
@@ -287,7 +335,7 @@ def compile_condition(node: Any, pointer: str, params: ParameterLookup, *,
                                                         f"{', '.join(OPERATORS)}")
     if len(operators) != 1:
         raise ConditionError(pointer, f"a condition needs exactly one operator, found {len(operators)}")
-    if "where" in node and operands[0] != "count":
+    if "where" in node:  # next to a count it would be silently ignored
         raise ConditionError(f"{pointer}/where", "'where' belongs inside 'count'")
     operand = _compile_operand(node, operands[0], pointer, params, element_prefix, allow_group, paths)
     op_name = operators[0]

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from backup_preflight.errors import InputError, Problem, schema_problems
 from backup_preflight.policy.conditions import ConditionError, Node, compile_condition
-from backup_preflight.policy.parameters import Override, coerce
+from backup_preflight.policy.parameters import NON_FINITE, Override, coerce, non_finite
 from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathError, check_path, check_row_path
 from backup_preflight.snapshot import read_json
 
@@ -51,10 +51,9 @@ class MessageTemplate:
     fields: tuple[tuple[str, FieldPath], ...]
 
     def render(self, facts: dict[str, Any]) -> str:
-        out = self.text
-        for placeholder, path in self.fields:
-            out = out.replace("{" + placeholder + "}", _shown(path.get(facts)))
-        return out
+        """Fill every placeholder in one pass: a value that itself reads `{name}` stays literal."""
+        values = {placeholder: _shown(path.get(facts)) for placeholder, path in self.fields}
+        return _PLACEHOLDER.sub(lambda m: values[m.group(1)], self.text)
 
 
 #: A message names at most this many items of a list (a group of 500 VMs, say); evidence has the count.
@@ -168,6 +167,9 @@ def _read_policy(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
         problems.extend(exc.problems)
         return None
     found = schema_problems(_validator(), doc, label)
+    pointer = non_finite(doc)
+    if pointer is not None:
+        found.append(Problem(label, pointer, NON_FINITE))
     problems.extend(found)
     return None if found else doc
 
@@ -200,19 +202,19 @@ def _compile(path: Path, doc: dict[str, Any], overrides: dict[str, Override],
     paths = check_row_path if query else check_path
     group_by = _group_by(label, doc, lookup, problems, paths)
     grouped = bool(doc.get("groupBy"))
-    nodes: dict[str, Node | None] = {"applies": None, "assert": None}
-    for key in ("applies", "assert"):
+    nodes: dict[str, Node] = {}
+    for key in ("applies", "assert"):  # the schema requires "assert"
         if key in doc:
             try:
                 nodes[key] = compile_condition(doc[key], f"/{key}", lookup, allow_group=grouped, paths=paths)
             except ConditionError as exc:
                 problems.append(Problem(label, exc.pointer, exc.reason))
     message = _message(label, doc["message"], grouped, problems, paths)
-    if len(problems) > before or message is None or nodes["assert"] is None:
+    if len(problems) > before:
         return None
     return Policy(
         id=doc["id"], title=doc["title"], cause=doc["cause"], severity=doc["severity"],
-        assertion=nodes["assert"], applies=nodes["applies"], message=message,
+        assertion=nodes["assert"], applies=nodes.get("applies"), message=message,
         remediation=doc["remediation"], file=label, document=doc,
         description=doc.get("description", ""), group_by=group_by, query=query, parameters=values,
         references=doc.get("references", []), tags=doc.get("tags", []),
@@ -263,7 +265,7 @@ def _group_by(label: str, doc: dict[str, Any], lookup: Any, problems: list[Probl
 
 
 def _message(label: str, text: str, grouped: bool, problems: list[Problem],
-             paths: PathChecker) -> MessageTemplate | None:
+             paths: PathChecker) -> MessageTemplate:
     fields = []
     for placeholder in dict.fromkeys(_PLACEHOLDER.findall(text)):
         if placeholder.startswith("group.") and not grouped:

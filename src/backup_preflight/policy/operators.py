@@ -9,10 +9,11 @@ fail. Missing facts never reach `test`; conditions.py turns them into unknown fi
 
 from __future__ import annotations
 
-import fnmatch
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
+from operator import eq, ge, gt, le, lt
 from typing import Any
 
 import re2
@@ -34,7 +35,7 @@ class Operator:
 
 
 def _fold(value: Any) -> Any:
-    """Strings compare case-insensitively, as in Azure Policy."""
+    """Strings compare and order case-insensitively, as in Azure Policy."""
     return value.casefold() if isinstance(value, str) else value
 
 
@@ -70,7 +71,9 @@ def _boolean(value: Any) -> bool:
 
 
 def _like(value: Any) -> re.Pattern[str]:
-    return re.compile(fnmatch.translate(_string(value).casefold()), re.DOTALL)
+    """Azure Policy's `like`: `*` is the only wildcard (`?`, `[` are plain characters); case ignored."""
+    parts = _string(value).casefold().split("*")
+    return re.compile(".*".join(map(re.escape, parts)), re.DOTALL)
 
 
 def _regex(value: Any) -> Any:
@@ -117,7 +120,7 @@ def not_in(actual: Any, expected: tuple[Any, ...]) -> Tri:
 def like(actual: Any, pattern: re.Pattern[str]) -> Tri:
     if not isinstance(actual, str):
         return None
-    return pattern.match(actual.casefold()) is not None
+    return pattern.fullmatch(actual.casefold()) is not None
 
 
 def not_like(actual: Any, pattern: re.Pattern[str]) -> Tri:
@@ -149,24 +152,19 @@ def not_contains(actual: Any, expected: Any) -> Tri:
     return None if result is None else not result
 
 
-def _ordering(check: Callable[[int], bool]) -> Callable[[Any, Any], Tri]:
-    def test(actual: Any, expected: Any) -> Tri:
-        numeric = isinstance(expected, int | float)
-        if isinstance(actual, bool) or not (
-            isinstance(actual, int | float) if numeric else isinstance(actual, str)
-        ):
-            return None  # a number against a string is undecidable, not false
-        return check((actual > expected) - (actual < expected))
-
-    return test
+def _ordered(check: Callable[[Any, Any], bool], actual: Any, expected: Any) -> Tri:
+    """`check` (gt, ge, lt, le) on two numbers, or on two strings ignoring case as in Azure Policy."""
+    numeric = isinstance(expected, int | float)
+    if isinstance(actual, bool) or not (
+        isinstance(actual, int | float) if numeric else isinstance(actual, str)
+    ):
+        return None  # a number against a string is undecidable, not false
+    return check(_fold(actual), _fold(expected))
 
 
-def _versioned(check: Callable[[int], bool]) -> Callable[[Any, Any], Tri]:
-    def test(actual: Any, expected: Any) -> Tri:
-        order = compare_versions(actual, expected)
-        return None if order is None else check(order)
-
-    return test
+def _versioned(check: Callable[[Any, Any], bool], actual: Any, expected: Any) -> Tri:
+    order = compare_versions(actual, expected)
+    return None if order is None else check(order, 0)
 
 
 def outbound_allowed(actual: Any, expected: Any) -> Tri:
@@ -183,31 +181,28 @@ def _endpoints(value: Any) -> Any:
         raise OperandError(str(exc)) from None
 
 
-def _op(name: str, prepare: Callable[[Any], Any], test: Callable[[Any, Any], Tri]) -> tuple[str, Operator]:
-    return name, Operator(name, prepare, test)
-
-
 #: Every operator a condition may use. `exists` is here for the schema; conditions.py evaluates it.
-OPERATORS: dict[str, Operator] = dict([
-    _op("equals", _any, equals),
-    _op("notEquals", _any, not_equals),
-    _op("in", _list, in_),
-    _op("notIn", _list, not_in),
-    _op("like", _like, like),
-    _op("notLike", _like, not_like),
-    _op("match", _regex, match),
-    _op("notMatch", _regex, not_match),
-    _op("contains", _any, contains),
-    _op("notContains", _any, not_contains),
-    _op("exists", _boolean, equals),
-    _op("greater", _orderable, _ordering(lambda c: c > 0)),
-    _op("greaterOrEquals", _orderable, _ordering(lambda c: c >= 0)),
-    _op("less", _orderable, _ordering(lambda c: c < 0)),
-    _op("lessOrEquals", _orderable, _ordering(lambda c: c <= 0)),
-    _op("versionEquals", _version, _versioned(lambda c: c == 0)),
-    _op("versionGreater", _version, _versioned(lambda c: c > 0)),
-    _op("versionGreaterOrEquals", _version, _versioned(lambda c: c >= 0)),
-    _op("versionLess", _version, _versioned(lambda c: c < 0)),
-    _op("versionLessOrEquals", _version, _versioned(lambda c: c <= 0)),
-    _op("outboundAllowed", _endpoints, outbound_allowed),
-])
+#: (Module-level functions bound with `partial`, not closures, so a mutation test reaches them.)
+OPERATORS: dict[str, Operator] = {op.name: op for op in (
+    Operator("equals", _any, equals),
+    Operator("notEquals", _any, not_equals),
+    Operator("in", _list, in_),
+    Operator("notIn", _list, not_in),
+    Operator("like", _like, like),
+    Operator("notLike", _like, not_like),
+    Operator("match", _regex, match),
+    Operator("notMatch", _regex, not_match),
+    Operator("contains", _any, contains),
+    Operator("notContains", _any, not_contains),
+    Operator("exists", _boolean, equals),
+    Operator("greater", _orderable, partial(_ordered, gt)),
+    Operator("greaterOrEquals", _orderable, partial(_ordered, ge)),
+    Operator("less", _orderable, partial(_ordered, lt)),
+    Operator("lessOrEquals", _orderable, partial(_ordered, le)),
+    Operator("versionEquals", _version, partial(_versioned, eq)),
+    Operator("versionGreater", _version, partial(_versioned, gt)),
+    Operator("versionGreaterOrEquals", _version, partial(_versioned, ge)),
+    Operator("versionLess", _version, partial(_versioned, lt)),
+    Operator("versionLessOrEquals", _version, partial(_versioned, le)),
+    Operator("outboundAllowed", _endpoints, outbound_allowed),
+)}

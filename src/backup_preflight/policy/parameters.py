@@ -42,6 +42,21 @@ _CHECKS: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
+NON_FINITE = "NaN and infinities cannot be compared; give a finite number"
+
+
+def non_finite(value: Any, pointer: str = "") -> str | None:
+    """JSON pointer of the first NaN or infinity in `value` (Python's JSON reader accepts them), else None."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return pointer or "/"
+    children = value.items() if isinstance(value, dict) else enumerate(value) if isinstance(value, list) else ()
+    for key, item in children:
+        found = non_finite(item, f"{pointer}/{key}")
+        if found is not None:
+            return found
+    return None
+
+
 def coerce(ptype: str, value: Any, *, from_text: bool) -> Any:
     """Check `value` against a parameter type, converting command-line text where needed."""
     if from_text and isinstance(value, str):
@@ -49,6 +64,8 @@ def coerce(ptype: str, value: Any, *, from_text: bool) -> Any:
     check, expected = _CHECKS[ptype]
     if not check(value):
         raise ValueError(f"expected {expected}, found {json.dumps(value)}")
+    if non_finite(value) is not None:
+        raise ValueError(f"found {json.dumps(value)}: {NON_FINITE}")
     if ptype == "field":
         try:
             check_path(value)

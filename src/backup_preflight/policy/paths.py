@@ -83,8 +83,9 @@ def split_path(path: str) -> list[str]:
                 raise PathError(f"empty segment in field path {path!r}")
             expect_name = True
         elif token == "[*]":
-            if expect_name and segments == []:
-                raise PathError(f"field path {path!r} cannot start with [*]")
+            if expect_name:
+                raise PathError(f"field path {path!r} cannot start with [*]" if not segments
+                                else f"empty segment in field path {path!r}")
             segments.append("[*]")
             expect_name = False
         else:
@@ -148,8 +149,6 @@ def check_path(text: str, *, allow_star: bool = False) -> FieldPath:
     if "[*]" in segments and not allow_star:
         raise PathError(f"field {text!r} has [*]: iterate arrays with a `count` condition")
     schema: dict[str, Any] = facts_schema()
-    map_leaf = False
-    opaque = False
     for i, seg in enumerate(segments):
         map_leaf = False
         if schema.get("x-opaque"):

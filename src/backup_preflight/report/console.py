@@ -12,7 +12,7 @@ from backup_preflight.report.view import deployment_causes, review_sentences
 from backup_preflight.results import ScanResult
 
 _EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate",
-                 3: "incomplete: some scope was not collected or nothing was evaluated"}
+                 3: "incomplete: some scope was not collected, or nothing was evaluated or assessed"}
 
 
 def _review(result: ScanResult) -> str:
@@ -52,6 +52,8 @@ def render(result: ScanResult, out: TextIO, max_policies: int = 20) -> None:
         out.write(f"\nNOT COLLECTED ({len(errors)} scope errors): findings that depend on them are unknown\n")
         for e in errors[:10]:
             out.write(f"  - {e.get('scope', '?')} [{e.get('table', '?')}]: {e.get('message', '')}\n")
+    if result.coverage.get("nothingAssessed"):
+        out.write(f"\n{result.coverage['nothingAssessed']}\n")
     gate = result.gate
     out.write(f"\nGate: fail on {gate.fail_on}{' (strict: unknown fails)' if gate.strict else ''}; "
               f"{s['gateFailures']} gate failures; exit {result.exit_code} "

@@ -204,6 +204,8 @@ def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
     if cov["vms"] == 0 or cov["policies"] == 0:
         problems.append(("nothing evaluated", f"nothing was evaluated: {cov['vms']} VMs, {cov['policies']} "
                                               "policies in scope; an empty scan is never green"))
+    if cov.get("nothingAssessed"):
+        problems.append(("nothing assessed", cov["nothingAssessed"]))
     return problems
 
 

@@ -63,6 +63,8 @@ def render(result: ScanResult) -> str:
                   for e in cov["errors"][:TOP]]
         lines += [f"- … and {len(cov['errors']) - TOP} more (see results.json)"] if len(cov["errors"]) > TOP else []
         lines.append("")
+    if cov.get("nothingAssessed"):
+        lines += ["### ⚠ Nothing assessed", "", md(cov["nothingAssessed"]), ""]
     lines += ["| severity | " + " | ".join(STATUSES) + " |", "|---|" + "---:|" * len(STATUSES)]
     lines += [f"| {sev} | " + " | ".join(str(s["bySeverity"][sev][st]) for st in STATUSES) + " |"
               for sev in SEVERITIES]

@@ -18,7 +18,7 @@ from backup_preflight.text import safe
 ATTENTION = (FAIL, ERROR, UNKNOWN, EXEMPT)
 
 EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate", 2: "usage or input error",
-                3: "incomplete: some scope was not collected or nothing was evaluated"}
+                3: "incomplete: some scope was not collected, or nothing was evaluated or assessed"}
 
 def clean(text: str, limit: int) -> str:
     """Untrusted text made safe (text.safe: secrets redacted; controls, ANSI, bidi overrides and CI

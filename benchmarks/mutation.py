@@ -1,0 +1,99 @@
+"""Mutation score of the verdict logic (estate/ and policy/) under the fast tests; not run in CI.
+
+mutmut (configured in pyproject.toml, `[tool.mutmut]`) changes one operator, constant or call at a
+time in those packages and runs the tests that reach the changed function; a mutant the tests do
+not notice "survived". We print, per module, how many were killed and the killed share.
+
+    .venv/bin/pip install -e '.[mutation]'
+    .venv/bin/python benchmarks/mutation.py                     # both packages, one worker
+    .venv/bin/python benchmarks/mutation.py --package policy    # or: estate, or one module glob
+    .venv/bin/python benchmarks/mutation.py --report-only       # re-read the last run's results
+
+mutmut is CPU heavy: the default is one worker (`--max-children 1`; `--nice 10` to yield more),
+and `--timeout` bounds the whole run. Figures go into docs/testing.md by hand, with the date and the command.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+from collections import Counter, defaultdict
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+MUTMUT = Path(sys.executable).with_name("mutmut")
+PACKAGES = {"estate": "backup_preflight.estate.*", "policy": "backup_preflight.policy.*"}
+#: Statuses that mean the tests noticed the mutant (a timeout is a mutant that hangs the tests).
+CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--package", default="all",
+                        help="estate, policy, all, or mutant-name globs, comma-separated "
+                             "(backup_preflight.policy.operators*)")
+    parser.add_argument("--max-children", type=int, default=1, help="parallel test workers (default 1)")
+    parser.add_argument("--nice", type=int, default=0, help="lower the run's CPU priority by this much")
+    parser.add_argument("--timeout", type=int, default=3600, help="seconds for the whole run (default 3600)")
+    parser.add_argument("--report-only", action="store_true", help="print the last run's results, run nothing")
+    parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    args = parser.parse_args()
+    if not MUTMUT.exists():
+        sys.exit("mutmut is not installed: .venv/bin/pip install -e '.[mutation]'")
+    names = list(PACKAGES) if args.package == "all" else args.package.split(",")
+    patterns = [PACKAGES.get(name, name) for name in names]
+    if not args.report_only:
+        shutil.rmtree(ROOT / "mutants", ignore_errors=True)  # mutate the current source, not a stale copy
+        command = ["nice", "-n", str(args.nice), str(MUTMUT), "run",
+                   "--max-children", str(args.max_children), *patterns]
+        print("$", " ".join(command), flush=True)
+        try:
+            subprocess.run(command, cwd=ROOT, check=True, timeout=args.timeout,
+                           stdout=subprocess.DEVNULL, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+        except subprocess.TimeoutExpired:
+            print(f"stopped after {args.timeout} s: the figures below count only the mutants tested so far")
+    report(_results(), args.survivors)
+    return 0
+
+
+def _results() -> dict[str, str]:
+    """Mutant name -> status, from `mutmut results --all true` (lines `name: status`)."""
+    out = subprocess.run([str(MUTMUT), "results", "--all", "true"], cwd=ROOT, check=True,
+                         capture_output=True, text=True).stdout
+    pairs = (line.strip().rpartition(": ") for line in out.splitlines() if ": " in line)
+    return {name: status for name, _, status in pairs}
+
+
+def report(results: dict[str, str], survivors: bool) -> None:
+    by_module: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    for name, status in results.items():
+        by_module[name.rsplit(".", 1)[0]][status] += 1
+    print(f"{'module':42} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8} {'untested':>8} {'killed %':>8}")
+    totals: dict[str, Counter[str]] = defaultdict(Counter)
+    for module, counts in sorted(by_module.items()):
+        _line(module, counts)
+        for package in PACKAGES:
+            if module.startswith(f"backup_preflight.{package}."):
+                totals[package].update(counts)
+    for package, counts in totals.items():
+        _line(f"{package}/ (all modules)", counts)
+    if survivors:
+        for name, status in sorted(results.items()):
+            if status == "survived":
+                print(f"survived: {name}")
+
+
+def _line(label: str, counts: Counter[str]) -> None:
+    total = sum(counts.values())
+    killed = sum(n for status, n in counts.items() if status in CAUGHT)
+    tested = total - counts["not checked"]
+    share = f"{100 * killed / tested:.1f}" if tested else "-"
+    print(f"{label:42} {total:7} {killed:7} {counts['survived']:8} {counts['no tests']:8} "
+          f"{counts['not checked']:8} {share:>8}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
