@@ -92,20 +92,20 @@ def test_shared_verdicts_keep_each_vms_identity_and_never_conflate_types(tmp_pat
 SCHED: dict[str, Any] = {
     "id": "T-SCHED", "cause": "schedule-spread",
     "applies": {"field": "powerState", "equals": "running"},
-    "groupBy": ["placementGroup", "backup.slot"],
+    "groupBy": ["placementGroup", "backup.scheduleTime"],
     "assert": {"field": "group.size", "lessOrEquals": 1},
     "message": "{group.size} in {group.key}: {group.members}"}
 
 
 def test_group_by_judges_applicability_first_and_names_a_missing_key(tmp_path: Path) -> None:
     policies = load(tmp_path, SCHED)
-    vms = [vm("a", powerState="running", placementGroup="pg", backup={"slot": "01:00"}),
-           vm("b", powerState="running", placementGroup="PG", backup={"slot": "01:00"}),
-           vm("off", powerState="deallocated", placementGroup="pg", backup={"slot": "01:00"}),
-           vm("nopower", placementGroup="pg", backup={"slot": "01:00"}),
+    vms = [vm("a", powerState="running", placementGroup="pg", backup={"scheduleTime": "01:00"}),
+           vm("b", powerState="running", placementGroup="PG", backup={"scheduleTime": "01:00"}),
+           vm("off", powerState="deallocated", placementGroup="pg", backup={"scheduleTime": "01:00"}),
+           vm("nopower", placementGroup="pg", backup={"scheduleTime": "01:00"}),
            vm("noslot", powerState="running", placementGroup="pg", backup={}),
-           vm("nullslot", powerState="running", placementGroup=None, backup={"slot": None}),
-           vm("alone", powerState="running", placementGroup="other", backup={"slot": "01:00"})]
+           vm("nullslot", powerState="running", placementGroup=None, backup={"scheduleTime": None}),
+           vm("alone", powerState="running", placementGroup="other", backup={"scheduleTime": "01:00"})]
     got = {f.resource_name: f for f in evaluate(policies, vms)}
     assert {n: f.status for n, f in got.items()} == {
         "a": "fail", "b": "fail", "off": "notApplicable", "nopower": "unknown", "noslot": "unknown",
@@ -113,17 +113,17 @@ def test_group_by_judges_applicability_first_and_names_a_missing_key(tmp_path: P
     assert got["a"].message == got["b"].message == "2 in pg / 01:00: a, b"
     assert got["a"].evidence == ("group.size is 2: lessOrEquals 1 does not hold",)
     assert got["nopower"].message == "Not assessed (whether the policy applies): powerState was not collected"
-    assert got["noslot"].message == "Not assessed: the group key backup.slot was not collected"
-    assert got["noslot"].evidence == ("backup.slot was not collected",)
-    assert got["nullslot"].message == "Not assessed: the group key placementGroup, backup.slot was not collected"
-    assert got["nullslot"].evidence == ("placementGroup was not collected", "backup.slot was not collected")
+    assert got["noslot"].message == "Not assessed: the group key backup.scheduleTime was not collected"
+    assert got["noslot"].evidence == ("backup.scheduleTime was not collected",)
+    assert got["nullslot"].message == "Not assessed: the group key placementGroup, backup.scheduleTime was not collected"
+    assert got["nullslot"].evidence == ("placementGroup was not collected", "backup.scheduleTime was not collected")
     assert [f.resource_name for f in evaluate(policies, vms)] == [v["name"] for v in vms]  # input order kept
 
 
 def test_group_members_are_the_same_object_for_every_member(tmp_path: Path) -> None:
     unconditional = {k: v for k, v in SCHED.items() if k != "applies"}
     policies = load(tmp_path, {**unconditional, "assert": {"field": "group.members", "equals": ["x"]}})
-    vms = [vm(n, placementGroup="pg", backup={"slot": "s"}) for n in ("x", "y")]
+    vms = [vm(n, placementGroup="pg", backup={"scheduleTime": "s"}) for n in ("x", "y")]
     got = evaluate(policies, vms)
     assert [f.status for f in got] == ["fail", "fail"]
     assert got[0].evidence == got[1].evidence == ('group.members is ["x", "y"]: equals ["x"] does not hold',)
@@ -138,8 +138,8 @@ def test_an_error_while_deciding_applicability_of_a_grouped_policy_is_that_vms_e
                 raise RuntimeError("boom")
             return super().__getitem__(key)
 
-    vms = [Exploding(vm("x", powerState="running", placementGroup="pg", backup={"slot": "s"})),
-           vm("y", powerState="running", placementGroup="pg", backup={"slot": "s"})]
+    vms = [Exploding(vm("x", powerState="running", placementGroup="pg", backup={"scheduleTime": "s"})),
+           vm("y", powerState="running", placementGroup="pg", backup={"scheduleTime": "s"})]
     got = evaluate(policies, vms)
     assert [f.status for f in got] == ["error", "pass"]
     assert got[0].message == "evaluation error: RuntimeError: boom"
@@ -219,8 +219,8 @@ def test_two_missing_facts_are_both_named(tmp_path: Path) -> None:
 
 
 def test_group_keys_that_are_not_text_are_kept_as_they_are(tmp_path: Path) -> None:
-    policies = load(tmp_path, {**{k: v for k, v in SCHED.items() if k != "applies"}, "groupBy": ["backup.slot"]})
-    got = evaluate(policies, [vm("a", backup={"slot": 1}), vm("b", backup={"slot": 1}), vm("c", backup={"slot": "1"})])
+    policies = load(tmp_path, {**{k: v for k, v in SCHED.items() if k != "applies"}, "groupBy": ["backup.scheduleTime"]})
+    got = evaluate(policies, [vm("a", backup={"scheduleTime": 1}), vm("b", backup={"scheduleTime": 1}), vm("c", backup={"scheduleTime": "1"})])
     assert [f.status for f in got] == ["fail", "fail", "pass"]
 
 

@@ -101,4 +101,4 @@ def test_a_dot_before_a_star_is_an_empty_segment() -> None:
 def test_suggestions_reach_a_loosely_similar_field() -> None:
     with pytest.raises(PathError) as info:
         check_path("schedule")
-    assert str(info.value) == "unknown field 'schedule'; did you mean 'backup.scheduleTime'?"
+    assert str(info.value) == "unknown field 'schedule'; did you mean 'backup.schedule'?"

@@ -20,7 +20,7 @@ from jsonschema import Draft202012Validator
 
 from backup_preflight.errors import InputError, Problem, schema_problems
 from backup_preflight.policy.conditions import ConditionError, Node, compile_condition
-from backup_preflight.policy.parameters import NON_FINITE, Override, coerce, non_finite
+from backup_preflight.policy.parameters import Override, coerce
 from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathError, check_path, check_row_path
 from backup_preflight.snapshot import read_json
 
@@ -166,10 +166,7 @@ def _read_policy(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     except InputError as exc:
         problems.extend(exc.problems)
         return None
-    found = schema_problems(_validator(), doc, label)
-    pointer = non_finite(doc)
-    if pointer is not None:
-        found.append(Problem(label, pointer, NON_FINITE))
+    found = schema_problems(_validator(), doc, label)  # read_json already refused NaN and infinities
     problems.extend(found)
     return None if found else doc
 

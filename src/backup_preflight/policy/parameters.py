@@ -87,7 +87,7 @@ def _from_text(ptype: str, text: str) -> Any:
             number = int(text) if ptype == "integer" else float(text)
         except ValueError:
             return text
-        return number if math.isfinite(number) else text  # nan and inf are not numbers a check can use
+        return number  # nan and inf parse, and coerce refuses them by name
     if ptype == "array":
         stripped = text.strip()
         if stripped.startswith("["):
