@@ -115,7 +115,8 @@ def test_group_by_judges_applicability_first_and_names_a_missing_key(tmp_path: P
     assert got["nopower"].message == "Not assessed (whether the policy applies): powerState was not collected"
     assert got["noslot"].message == "Not assessed: the group key backup.scheduleTime was not collected"
     assert got["noslot"].evidence == ("backup.scheduleTime was not collected",)
-    assert got["nullslot"].message == "Not assessed: the group key placementGroup, backup.scheduleTime was not collected"
+    assert got["nullslot"].message == ("Not assessed: the group key placementGroup, backup.scheduleTime "
+                                       "was not collected")
     assert got["nullslot"].evidence == ("placementGroup was not collected", "backup.scheduleTime was not collected")
     assert [f.resource_name for f in evaluate(policies, vms)] == [v["name"] for v in vms]  # input order kept
 
@@ -219,8 +220,9 @@ def test_two_missing_facts_are_both_named(tmp_path: Path) -> None:
 
 
 def test_group_keys_that_are_not_text_are_kept_as_they_are(tmp_path: Path) -> None:
-    policies = load(tmp_path, {**{k: v for k, v in SCHED.items() if k != "applies"}, "groupBy": ["backup.scheduleTime"]})
-    got = evaluate(policies, [vm("a", backup={"scheduleTime": 1}), vm("b", backup={"scheduleTime": 1}), vm("c", backup={"scheduleTime": "1"})])
+    policy = {**{k: v for k, v in SCHED.items() if k != "applies"}, "groupBy": ["backup.scheduleTime"]}
+    got = evaluate(load(tmp_path, policy), [vm("a", backup={"scheduleTime": 1}), vm("b", backup={"scheduleTime": 1}),
+                                            vm("c", backup={"scheduleTime": "1"})])
     assert [f.status for f in got] == ["fail", "fail", "pass"]
 
 
