@@ -153,3 +153,38 @@ def test_table_names_of_our_format_ignore_case(tmp_path: Path) -> None:
     snap = snapshot.load(write(tmp_path / "s.json", doc))
     assert set(snap.tables) == {"resources", "recoveryservicesresources"}
     assert statuses(snap, "VMBK-PROT-001") == {("VMBK-PROT-001", vm["id"].lower()): "pass"}
+
+
+@pytest.mark.parametrize(("rid", "expected"), [
+    ("/subscriptions/s/resourceGroups/RG/providers/Microsoft.Compute/virtualMachines/vm1",
+     "microsoft.compute/virtualmachines"),
+    ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Network/virtualNetworks/v/subnets/default",
+     "microsoft.network/virtualnetworks/subnets"),
+    ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1/providers/"
+     "Microsoft.GuestConfiguration/guestConfigurationAssignments/AzureWindowsBaseline",
+     "microsoft.guestconfiguration/guestconfigurationassignments"),
+    ("/subscriptions/s/resourceGroups/rg", None),
+    ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines", None),
+    ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute//vm1", None),
+])
+def test_type_from_id_reads_the_last_provider_segment(rid: str, expected: str | None) -> None:
+    assert snapshot.type_from_id(rid) == expected
+
+
+def test_rows_projected_without_type_take_it_from_their_id(tmp_path: Path) -> None:
+    """`az graph query -q "resources | project id, name, properties"` drops `type`: the id still says it."""
+    vm = vm_row("vm1")
+    projected = {key: vm[key] for key in ("id", "name", "properties")}
+    path = write(tmp_path / "q.json", {"totalRecords": 1, "count": 1, "data": [projected], "skip_token": None})
+    snap = snapshot.load(path)
+    [row] = snap.tables["resources"]
+    assert row["type"] == "microsoft.compute/virtualmachines"
+    assert [v["name"] for v in build_estate(snap).vms] == ["vm1"]
+
+
+def test_a_row_without_type_whose_id_names_no_resource_is_still_an_input_error(tmp_path: Path) -> None:
+    path = write(tmp_path / "q.json", [{"id": "/subscriptions/s/resourceGroups/rg", "name": "rg"}])
+    with pytest.raises(snapshot.InputError) as info:
+        snapshot.load(path)
+    [problem] = info.value.problems
+    assert problem.place == "/0" and "row has no 'type' string" in problem.reason

@@ -378,6 +378,10 @@ def _from_rows(rows: list[Any], label: str, pointer: str) -> Snapshot:
     tables: dict[str, list[dict[str, Any]]] = {}
     for i, row in enumerate(rows):
         where = f"{pointer}/{i}"
+        if isinstance(row, dict) and "type" not in row and isinstance(row.get("id"), str):
+            inferred = type_from_id(row["id"])  # a query that projected `id` but not `type`
+            if inferred:
+                row["type"] = inferred
         if _check_graph_row(row, label, where, problems):
             _fold_type(row)
             tables.setdefault(table_for_type(row["type"]), []).append(row)
@@ -457,6 +461,20 @@ def _fold_type(row: dict[str, Any]) -> None:
     rtype = row["type"]
     if not rtype.islower():
         row["type"] = rtype.lower()
+
+
+def type_from_id(resource_id: str) -> str | None:
+    """The resource type an ARM id names, in Resource Graph's lowercase: `…/providers/Ns.Type/name` is
+    `ns.type`, a child `…/Ns.Type/name/child/name` is `ns.type/child`; the last `providers` segment
+    counts, as for extension resources. None when the id names no provider resource."""
+    parts = resource_id.strip("/").split("/")
+    lowered = [p.lower() for p in parts]
+    if "providers" not in lowered:
+        return None
+    rest = parts[len(lowered) - lowered[::-1].index("providers"):]
+    if len(rest) < 3 or len(rest) % 2 == 0 or not all(rest):
+        return None
+    return "/".join([rest[0], *rest[1::2]]).lower()
 
 
 def _check_graph_row(row: Any, label: str, where: str, problems: list[Problem]) -> bool:
