@@ -65,18 +65,20 @@ def machine_configuration(vm_id: str, index: Index) -> list[dict[str, Any]] | No
     return out
 
 
-def pressure_facts(vm_id: str, index: Index, backup_hour: int | None,
+def pressure_facts(vm_id: str, index: Index, backup_hours: list[int],
                    reasons: dict[str, str]) -> dict[str, Any] | None:
-    """Peak CPU and memory use in the UTC hour the backup starts, over every collected day.
+    """Peak CPU and memory use in every UTC hour in which a backup starts (one for a daily policy, each
+    interval of an hourly one), over every collected day.
 
     The peak is each sample's maximum (CPU) or minimum (available memory); a series that carries
     only averages is read from them. A value of the wrong type makes that peak unknown, never
     replaced by the average.
     """
     series = index.metrics.get(vm_id)
-    if not series or backup_hour is None:
+    if not series or not backup_hours:
         return None
-    facts: dict[str, Any] = {"backupHourUtc": backup_hour}
+    facts: dict[str, Any] = {"backupHourUtc": backup_hours[0], "backupHoursUtc": backup_hours}
+    hours = frozenset(backup_hours)
     samples = 0
     for row in series:
         name = row.get("name").lower() if isinstance(row.get("name"), str) else ""
@@ -87,7 +89,7 @@ def pressure_facts(vm_id: str, index: Index, backup_hour: int | None,
         else:
             continue
         reader = Reader("metrics", f"{row['id']} ({row['name']})", reasons)
-        values = _hour_values(reader, row, backup_hour, key, f"pressure.{fact}")
+        values = _hour_values(reader, row, hours, key, f"pressure.{fact}")
         if values:
             peak = pick(values)
             facts[fact] = peak if fact == "cpuPeakPercent" else round(100.0 - peak, 2)
@@ -96,8 +98,9 @@ def pressure_facts(vm_id: str, index: Index, backup_hour: int | None,
     return facts
 
 
-def _hour_values(reader: Reader, row: dict[str, Any], hour: int, key: str, fact: str) -> list[float] | None:
-    """The series' values in `hour` (UTC); None, with a reason, when a point cannot be read."""
+def _hour_values(reader: Reader, row: dict[str, Any], hours: frozenset[int], key: str,
+                 fact: str) -> list[float] | None:
+    """The series' values in any of `hours` (UTC); None, with a reason, when a point cannot be read."""
     data = reader.get(row, "data", "array", fact) or []
     out: list[float] = []
     for i, point in enumerate(data):
@@ -108,7 +111,7 @@ def _hour_values(reader: Reader, row: dict[str, Any], hour: int, key: str, fact:
         if not (isinstance(stamp, str) and len(stamp) >= 13 and stamp[10] == "T" and stamp[11:13].isdigit()):
             reader.wrong(fact, f"data[{i}].timeStamp", stamp, "an ISO 8601 time")
             return None
-        if int(stamp[11:13]) != hour:
+        if int(stamp[11:13]) not in hours:
             continue
         field = key if key in point else "average"  # series that carry only averages
         value = point.get(field)

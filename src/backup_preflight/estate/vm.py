@@ -69,7 +69,8 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     assignments = machine_configuration(vm_id, index)
     if assignments is not None:
         facts["machineConfiguration"] = assignments
-    pressure = pressure_facts(vm_id, index, (backup or {}).get("scheduleHourUtc"), reasons)
+    hours = sorted({int(slot[:2]) for slot in (backup or {}).get("slots", ())})  # "HH:MM UTC"
+    pressure = pressure_facts(vm_id, index, hours, reasons)
     if pressure is not None:
         facts["pressure"] = pressure
     if reasons:
