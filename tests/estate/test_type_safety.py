@@ -10,19 +10,23 @@ from __future__ import annotations
 
 import copy
 import json
+import tempfile
 from functools import cache
+from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import jsonschema
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from backup_preflight import demo, snapshot
+from backup_preflight import cli, demo, snapshot
 from backup_preflight.errors import InputError
 from backup_preflight.estate import build_estate
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.policy.paths import facts_schema
+from backup_preflight.report.outputs import WRITERS
 
 LONE_SURROGATE = "vm-\ud800"
 
@@ -140,3 +144,23 @@ def test_mutated_rows_never_raise_and_facts_keep_their_types(doc: dict[str, Any]
         assert problems == [], facts["id"]
     errors = [(f.policy_id, f.resource_name, f.message) for f in evaluate(catalog(), estate.vms) if f.status == "error"]
     assert errors == []
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(mutated_documents())
+def test_mutated_rows_through_the_whole_scan_write_a_complete_set_or_nothing(doc: dict[str, Any]) -> None:
+    """The CLI end to end, reports included: exit 0, 1 or 3 with every report written and readable, or
+    exit 2 (an unusable row) with none; never exit 4 (a crash) and never a partial set."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path, out = Path(tmp, "mutated.json"), Path(tmp, "reports")
+        path.write_text(json.dumps(doc))  # ASCII escapes, so a lone surrogate reaches the reader as \ud800
+        code = cli.main(["--quiet", "scan", "--snapshot", str(path), "--output-dir", str(out)])
+        written = sorted(p.name for p in out.iterdir()) if out.exists() else []
+        if code == 2:
+            assert written == []
+            return
+        assert code in (0, 1, 3)
+        assert written == sorted(WRITERS)
+        results = json.loads((out / "results.json").read_text())
+        assert results["summary"]["byStatus"]["error"] == 0
+        ElementTree.parse(out / "junit.xml")
