@@ -407,21 +407,15 @@ class FakeAzure:
         return rows
 
     def handle_view(self, path: str) -> tuple[int, dict[str, str], Any]:
-        found = VIEW_PATH.match(path)
-        assert found
-        sub, group, name = found.groups()
-        vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
-        view = self.estate.instance_views.get(vm_id.lower())
+        _, name, vm_id = _vm_of(VIEW_PATH, path)
+        view = self.estate.instance_views.get(vm_id)
         if view is None:
             return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
         return 200, {}, view
 
     def handle_run_command(self, path: str, body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
-        found = RUN_PATH.match(path)
-        assert found
-        sub, group, name = found.groups()
-        vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
-        probe = self.estate.guest_probes.get(vm_id.lower())
+        sub, name, vm_id = _vm_of(RUN_PATH, path)
+        probe = self.estate.guest_probes.get(vm_id)
         if probe is None:
             return 404, {}, _arm_error("ResourceNotFound", f"The Resource '{name}' was not found.")
         wanted = "RunPowerShellScript" if probe.windows else "RunShellScript"
@@ -566,6 +560,15 @@ def _metric(rid: str, name: str, points: list[dict[str, Any]]) -> dict[str, Any]
     return {"id": f"{rid}/providers/Microsoft.Insights/metrics/{name}", "type": "Microsoft.Insights/metrics",
             "name": {"value": name, "localizedValue": name}, "displayDescription": name, "unit": "Percent",
             "timeseries": [{"metadatavalues": [], "data": points}] if points else [], "errorCode": "Success"}
+
+
+def _vm_of(pattern: re.Pattern[str], path: str) -> tuple[str, str, str]:
+    """(subscription, VM name, lowercase VM id) of a request path under a VM."""
+    found = pattern.match(path)
+    assert found
+    sub, group, name = found.groups()[:3]
+    vm_id = f"/subscriptions/{sub}/resourceGroups/{group}/providers/Microsoft.Compute/virtualMachines/{name}"
+    return sub, name, vm_id.lower()
 
 
 def _statuses(operation: Operation) -> list[dict[str, Any]]:
