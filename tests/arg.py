@@ -13,6 +13,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
+from backup_preflight import snapshot
+from backup_preflight.estate import build_estate
+
 FIXTURES = Path(__file__).parent / "fixtures"
 SUB = "00000000-0000-0000-0000-000000000001"
 
@@ -163,3 +166,8 @@ def backup_policy_v2(name: str = "EnhancedPolicy", *, hourly: bool = False, time
         schedule.update(scheduleRunFrequency="Daily", dailySchedule={"scheduleRunTimes": [time]})
     row["properties"].update(policyType="V2", schedulePolicy=schedule, snapshotConsistencyType="OnlyCrashConsistent")
     return row
+
+
+def facts_by_name(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """Build the estate of a snapshot document: each VM's facts by VM name."""
+    return {f["name"]: f for f in build_estate(snapshot.from_document(doc, "t")).vms}

@@ -19,6 +19,7 @@ from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from arg import (
     SUB,
     backup_policy_v1,
+    facts_by_name,
     instance_view,
     protected_item,
     rest_body,
@@ -28,10 +29,6 @@ from arg import (
     vm_row,
 )
 from cli_helpers import run
-
-
-def build(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["name"]: f for f in build_estate(snapshot.from_document(doc, "t")).vms}
 
 
 def judge(doc: dict[str, Any], policy_id: str) -> dict[str, Finding]:
@@ -55,7 +52,7 @@ def sql_vm(name: str) -> list[dict[str, Any]]:
 def test_resource_group_a_number_is_read_from_the_id_with_a_reason() -> None:
     vm = vm_row("vm1")
     vm["resourceGroup"] = 5
-    f = build(snapshot_doc([vm]))["vm1"]
+    f = facts_by_name(snapshot_doc([vm]))["vm1"]
     assert f["resourceGroup"] == "rg-app"
     assert f["unknownReasons"]["resourceGroup"] == (
         f"resources row {vm['id']}: resourceGroup is a number, expected a string")
@@ -67,7 +64,7 @@ def test_vm_agent_not_an_object(vm_agent: Any) -> None:
     view = instance_view(vm["id"])
     view["instanceView"]["vmAgent"] = vm_agent
     doc = snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=[])
-    f = build(doc)["vm1"]
+    f = facts_by_name(doc)["vm1"]
     assert "version" not in f["agent"] and "installed" not in f["agent"]
     status = judge(doc, "VMBK-AGENT-002")["vm1"]
     assert status.status == "unknown"
@@ -80,7 +77,7 @@ def test_ip_configurations_a_number_is_unknown() -> None:
     nic["properties"]["ipConfigurations"] = 5
     vm = vm_row("vm1", nics=[nic["id"]])
     doc = snapshot_doc([vm, nic])
-    assert build(doc)["vm1"]["nics"][0].get("subnetId") is None
+    assert facts_by_name(doc)["vm1"]["nics"][0].get("subnetId") is None
     found = judge(doc, "VMBK-NET-001")["vm1"]
     assert found.status == "unknown" and "ipConfigurations is not an array" in found.message
 
@@ -96,7 +93,7 @@ def metrics_doc(cpu: list[dict[str, Any]] | Any) -> dict[str, Any]:
 @pytest.mark.parametrize("data", [5, "x", [5], [{"timeStamp": 7, "maximum": 50.0}]])
 def test_metric_data_of_the_wrong_type_is_unknown(data: Any) -> None:
     doc = metrics_doc(data)
-    f = build(doc)["vm1"]
+    f = facts_by_name(doc)["vm1"]
     assert "cpuPeakPercent" not in f["pressure"]
     found = judge(doc, "VMBK-PERF-001")["vm1"]
     assert found.status == "unknown" and "metrics row" in found.message and "Percentage CPU" in found.message
@@ -105,7 +102,7 @@ def test_metric_data_of_the_wrong_type_is_unknown(data: Any) -> None:
 def test_a_string_maximum_is_unknown_never_the_average() -> None:
     doc = metrics_doc([{"timeStamp": "2026-11-19T02:00:00Z", "average": 20.0, "maximum": "99.5"},
                        {"timeStamp": "2026-11-18T02:00:00Z", "average": 10.0, "maximum": 30.0}])
-    assert "cpuPeakPercent" not in build(doc)["vm1"]["pressure"]
+    assert "cpuPeakPercent" not in facts_by_name(doc)["vm1"]["pressure"]
     found = judge(doc, "VMBK-PERF-001")["vm1"]
     assert found.status == "unknown"
     assert "data[0].maximum is a string, expected a number" in found.message
@@ -122,7 +119,7 @@ def test_minimum_and_maximum_differ_and_the_right_end_is_taken() -> None:
                   {"timeStamp": "2026-11-18T02:00:00Z", "minimum": None, "average": 50.0}]}]
     doc = snapshot_doc([vm], recoveryservicesresources=[protected_item(vm["id"], policy["id"]), policy],
                        metrics=series)
-    pressure = build(doc)["vm1"]["pressure"]
+    pressure = facts_by_name(doc)["vm1"]["pressure"]
     assert (pressure["cpuPeakPercent"], pressure["memoryPeakPercent"], pressure["samples"]) == (95.5, 96.0, 2)
 
 
@@ -131,7 +128,7 @@ def test_lone_surrogate_in_a_name_does_not_crash() -> None:
     vm["name"] = "vm-\ud800"
     vm["tags"] = {"owner": "\udfff", "cost": 5}
     doc = snapshot_doc([vm])
-    f = build(doc)["vm-\ud800"]
+    f = facts_by_name(doc)["vm-\ud800"]
     assert f["tags"] == {"owner": "\udfff"}
     assert "tags.cost is a number" in f["unknownReasons"]["tags.cost"]
     assert judge(doc, "VMBK-POWER-001")["vm-\ud800"].status == "pass"
@@ -147,7 +144,7 @@ def test_agent_without_provision_flag_is_installed_when_the_instance_view_report
              instance_view(vms[1]["id"], agent_version="Unknown", status="Not Ready"),
              instance_view(vms[3]["id"], agent_version="2.11.1.4")]
     doc = snapshot_doc(vms, instanceviews=views)
-    f = build(doc)
+    f = facts_by_name(doc)
     assert f["reports"]["agent"]["installed"] is True
     assert "reports version 2.2.54.2" in f["reports"]["agent"]["installedFrom"]
     found = judge(doc, "VMBK-AGENT-001")
@@ -172,7 +169,7 @@ def test_null_guest_facts_are_not_reported_and_never_compare() -> None:
     vm = vm_row("vm1")
     guest = [{"id": vm["id"], "facts": {"dhcpEnabled": None, "httpProxy": None, "iaasVmProviderService": None}}]
     doc = snapshot_doc([vm], guestfacts=guest, guestconfigurationresources=[])
-    assert build(doc)["vm1"]["guest"] == {}
+    assert facts_by_name(doc)["vm1"]["guest"] == {}
     assert judge(doc, "VMBK-DHCP-001")["vm1"].status == "unknown"
     guest[0]["facts"] = {"dhcpEnabled": "false"}
     assert judge(snapshot_doc([vm], guestfacts=guest, guestconfigurationresources=[]),
@@ -206,14 +203,14 @@ def _az_get_instance_view(vm: dict[str, Any]) -> dict[str, Any]:
 @pytest.mark.parametrize("shape", [_expand_body, _az_get_instance_view])
 def test_instance_view_nestings_are_read(shape: Any) -> None:
     vm = vm_row("vm1", power=None)
-    f = build(snapshot_doc([vm], instanceviews=[shape(vm)]))["vm1"]
+    f = facts_by_name(snapshot_doc([vm], instanceviews=[shape(vm)]))["vm1"]
     assert f["instanceViewCollected"] is True and f["powerState"] == "running"
     assert f["agent"]["version"] == "2.7.41491.949" and f["agent"]["status"] == "Ready"
 
 
 def test_a_vm_row_fetched_with_expand_carries_its_own_instance_view() -> None:
     vm = vm_row("vm1", power=None)
-    f = build(snapshot_doc([_expand_body(vm) | {"type": "microsoft.compute/virtualmachines"}]))["vm1"]
+    f = facts_by_name(snapshot_doc([_expand_body(vm) | {"type": "microsoft.compute/virtualmachines"}]))["vm1"]
     assert f["instanceViewCollected"] is True and f["agent"]["version"] == "2.7.41491.949"
 
 
@@ -257,4 +254,4 @@ def test_one_vm_id_in_two_letter_cases_within_one_file_is_one_vm() -> None:
     policy = backup_policy_v1(time="2018-01-24T02:00:00Z", zone="UTC")
     doc = snapshot_doc([vm], recoveryservicesresources=[protected_item(vm["id"], policy["id"]), policy],
                        metrics=metrics)
-    assert build(doc)["vm1"]["pressure"]["samples"] == 1
+    assert facts_by_name(doc)["vm1"]["pressure"]["samples"] == 1

@@ -1,15 +1,13 @@
 """The VM fact record built from real Resource Graph shapes."""
 
-from typing import Any
 
-from backup_preflight import snapshot
-from backup_preflight.estate import build_estate
 
 from arg import (
     SUB,
     backup_policy_v1,
     backup_policy_v2,
     extension_row,
+    facts_by_name,
     instance_view,
     protected_item,
     rest_body,
@@ -20,14 +18,11 @@ from arg import (
 )
 
 
-def facts_of(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {f["name"]: f for f in build_estate(snapshot.from_document(doc, "t")).vms}
-
-
 def test_identity_power_agent_and_missing_extended() -> None:
     vm = vm_row("vm1", os="Windows", tags={"Env": "prod"})
     bare = vm_row("vm2", power=None, provision=None)
-    got = facts_of(snapshot_doc([vm, bare], instanceviews=[instance_view(vm["id"].upper(), agent_version="2.7.1")]))
+    views = [instance_view(vm["id"].upper(), agent_version="2.7.1")]
+    got = facts_by_name(snapshot_doc([vm, bare], instanceviews=views))
     f = got["vm1"]
     assert (f["osType"], f["powerState"], f["location"], f["resourceGroup"]) == (
         "Windows", "running", "westeurope", "rg-app")
@@ -44,7 +39,7 @@ def test_power_state_falls_back_to_instance_view() -> None:
     vm = vm_row("vm1", power=None)
     view = instance_view(vm["id"])
     view["instanceView"]["statuses"][1]["code"] = "PowerState/stopped"
-    assert facts_of(snapshot_doc([vm], instanceviews=[view]))["vm1"]["powerState"] == "stopped"
+    assert facts_by_name(snapshot_doc([vm], instanceviews=[view]))["vm1"]["powerState"] == "stopped"
 
 
 def test_backup_extension_joins_rows_and_instance_view_handler() -> None:
@@ -52,7 +47,7 @@ def test_backup_extension_joins_rows_and_instance_view_handler() -> None:
     ext = extension_row(vm["id"].lower(), "VMSnapshotLinux", "Failed")
     view = instance_view(vm["id"], handler=("Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "1.0.9117.0",
                                             "Not Ready"))
-    f = facts_of(snapshot_doc([vm, ext], instanceviews=[view]))["vm1"]
+    f = facts_by_name(snapshot_doc([vm, ext], instanceviews=[view]))["vm1"]
     assert f["backupExtension"] == {
         "installed": True, "sources": ["armExtension", "agentHandler"], "name": "VMSnapshotLinux",
         "type": "VMSnapshotLinux", "provisioningState": "Failed", "handlerVersion": "1.0.9117.0",
@@ -60,7 +55,7 @@ def test_backup_extension_joins_rows_and_instance_view_handler() -> None:
         "failed": True, "failedSource": "armExtension",
         "failure": "the ARM extension resource is in provisioningState Failed"}
     # Neither an ARM resource nor an instance view: whether the platform installed it is not known.
-    assert facts_of(snapshot_doc([vm]))["vm1"]["backupExtension"] == {}
+    assert facts_by_name(snapshot_doc([vm]))["vm1"]["backupExtension"] == {}
 
 
 def test_protection_v1_schedule_with_mixed_case_ids() -> None:
@@ -68,7 +63,7 @@ def test_protection_v1_schedule_with_mixed_case_ids() -> None:
     policy = backup_policy_v1(time="2018-01-24T02:00:00Z", zone="Pacific Standard Time")
     assert policy["id"].startswith("/Subscriptions/")
     item = protected_item(vm["id"], policy["id"].lower(), status="Failed")
-    f = facts_of(snapshot_doc([vm], recoveryservicesresources=[item, policy]))["vm1"]
+    f = facts_by_name(snapshot_doc([vm], recoveryservicesresources=[item, policy]))["vm1"]
     b = f["backup"]
     assert b["protected"] is True and b["lastBackupStatus"] == "Failed"
     assert b["vault"] == "PySDKBackupTestRsVault"
@@ -82,7 +77,7 @@ def test_protection_v2_daily_and_hourly() -> None:
     hourly = backup_policy_v2("Hourly2", hourly=True)
     vm1, vm2 = vm_row("vm1"), vm_row("vm2")
     items = [protected_item(vm1["id"], daily["id"]), protected_item(vm2["id"], hourly["id"])]
-    got = facts_of(snapshot_doc([vm1, vm2], recoveryservicesresources=[*items, daily, hourly]))
+    got = facts_by_name(snapshot_doc([vm1, vm2], recoveryservicesresources=[*items, daily, hourly]))
     assert got["vm1"]["backup"]["slots"] == ["22:30 UTC"]
     assert got["vm1"]["backup"]["scheduleHourUtc"] == 22
     assert got["vm1"]["backup"]["policyType"] == "V2"
@@ -92,9 +87,9 @@ def test_protection_v2_daily_and_hourly() -> None:
 
 def test_unprotected_versus_not_collected() -> None:
     vm = vm_row("vm1")
-    assert facts_of(snapshot_doc([vm], recoveryservicesresources=[]))["vm1"]["backup"] == {
+    assert facts_by_name(snapshot_doc([vm], recoveryservicesresources=[]))["vm1"]["backup"] == {
         "protected": False, "state": "no protected item in any vault in scope"}
-    assert "backup" not in facts_of(snapshot_doc([vm]))["vm1"]
+    assert "backup" not in facts_by_name(snapshot_doc([vm]))["vm1"]
 
 
 def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
@@ -116,7 +111,7 @@ def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
                    {"timeStamp": "2026-11-18T02:00:00Z", "maximum": 40.0}]},
                {"id": vm["id"], "name": "Available Memory Percentage", "data": [
                    {"timeStamp": "2026-11-19T02:00:00Z", "average": 30.0, "minimum": 12.5}]}]
-    f = facts_of(snapshot_doc([vm, sql], recoveryservicesresources=[item, policy], guestfacts=[guest],
+    f = facts_by_name(snapshot_doc([vm, sql], recoveryservicesresources=[item, policy], guestfacts=[guest],
                               guestconfigurationresources=[assignment], metrics=metrics))["sql1"]
     assert f["sql"] == {"registered": True, "id": sql["id"], "imageOffer": "SQL2019-WS2019", "licenseType": "PAYG"}
     assert f["guest"] == {"dhcpEnabled": False, "useVssCopyBackup": True, "collectedAt": "2026-11-20T05:00:00Z"}
@@ -130,7 +125,7 @@ def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
 def test_nics_from_the_real_nic_example() -> None:
     nic = to_arg(rest_body("NetworkInterfaceGet"))
     vm = vm_row("vm1", nics=[nic["id"].upper()])
-    [n] = facts_of(snapshot_doc([vm, nic]))["vm1"]["nics"]
+    [n] = facts_by_name(snapshot_doc([vm, nic]))["vm1"]["nics"]
     assert n["name"] == "TEST-NIC" and n["hasPublicIp"] is True
     assert n["subnetId"].endswith("/virtualNetworks/rg1-vnet/subnets/default")
     assert n["networkSecurityGroupId"].endswith("/networkSecurityGroups/nsg")
@@ -148,7 +143,7 @@ def test_pressure_of_an_hourly_policy_is_judged_in_every_hour_a_backup_starts() 
               {"timeStamp": "2026-11-19T21:00:00Z", "minimum": 1.0}]
     metrics = [{"id": vm["id"], "name": "Percentage CPU", "data": cpu},
                {"id": vm["id"], "name": "Available Memory Percentage", "data": memory}]
-    f = facts_of(snapshot_doc([vm], recoveryservicesresources=[item, policy], metrics=metrics))["h1"]
+    f = facts_by_name(snapshot_doc([vm], recoveryservicesresources=[item, policy], metrics=metrics))["h1"]
     assert f["backup"]["slots"] == ["08:00 UTC", "12:00 UTC", "16:00 UTC", "20:00 UTC"]
     assert f["pressure"] == {"backupHourUtc": 8, "backupHoursUtc": [8, 12, 16, 20], "cpuPeakPercent": 95.5,
                              "memoryPeakPercent": 96.0, "samples": 5}
