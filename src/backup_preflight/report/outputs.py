@@ -14,9 +14,9 @@ from pathlib import Path
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.report import findings_csv, html, junit, markdown, results_json
 from backup_preflight.report.publish import Staged, claim
+from backup_preflight.results import ScanResult
 
 __all__ = ["WRITERS", "claim", "write_all", "write_set"]
-from backup_preflight.results import ScanResult
 
 Writer = Callable[[ScanResult, Path], None]
 
