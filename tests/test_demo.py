@@ -211,7 +211,9 @@ def dangling_references(estate: Estate) -> list[str]:
         if ref.lower() not in known:
             missing.append(f"{kind}: {ref}")
 
-    ipconfigs = {c["id"].lower() for nic in estate.nics.values() for c in nic["properties"]["ipConfigurations"]}
+    gateways = estate.by_id("microsoft.network/virtualnetworkgateways")
+    ipconfigs = {c["id"].lower() for owner in (*estate.nics.values(), *gateways.values())
+                 for c in owner["properties"]["ipConfigurations"]}
     nats = estate.by_id("microsoft.network/natgateways")
     pips = estate.by_id("microsoft.network/publicipaddresses")
     avsets = estate.by_id("microsoft.compute/availabilitysets")
@@ -233,6 +235,13 @@ def dangling_references(estate: Estate) -> list[str]:
                            ("natGateway", nats)):
             if key in subnet["properties"]:
                 need(f"subnet->{key}", subnet["properties"][key]["id"], known)
+    for gateway in gateways.values():
+        for config in gateway["properties"]["ipConfigurations"]:
+            need("gateway->subnet", config["properties"]["subnet"]["id"], estate.subnets)
+            need("gateway->pip", config["properties"]["publicIPAddress"]["id"], pips)
+    for subnet in estate.subnets.values():
+        for config in subnet["properties"].get("ipConfigurations", ()):
+            need("subnet->ipconfig", config["id"], ipconfigs)
     for pip in pips.values():
         if "ipConfiguration" in pip["properties"]:
             need("pip->ipconfig", pip["properties"]["ipConfiguration"]["id"], ipconfigs)

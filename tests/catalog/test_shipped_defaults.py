@@ -167,3 +167,32 @@ def test_default_ports_443_and_8443(denied: str, net1: str, net2: str) -> None:
     vm["location"] = rows["nic"]["location"]
     doc = snapshot_doc([vm, rows["nic"], nsg, rows["vnet"], rows["routetable"]])
     assert (judge(doc, "VMBK-NET-001")["vm"].status, judge(doc, "VMBK-NET-002")["vm"].status) == (net1, net2)
+
+
+# --- the on-premises default route: assumed absent, and said so on the pass -------------------------
+
+
+def _network_doc(*, gateway: bool) -> dict[str, Any]:
+    rows = {name: json.loads((FIXTURES / "network" / f"{name}.json").read_text()) for name in ("nic", "nsg", "vnet")}
+    rows["nic"]["properties"]["networkSecurityGroup"]["id"] = rows["nsg"]["id"]
+    if gateway:
+        vnet_id = rows["vnet"]["id"]
+        rows["vnet"]["properties"]["subnets"].append({
+            "name": "GatewaySubnet", "id": f"{vnet_id}/subnets/GatewaySubnet", "properties": {
+                "addressPrefix": "172.20.255.0/27",
+                "ipConfigurations": [{"id": vnet_id.replace("virtualNetworks/rg1-vnet",
+                                                            "virtualNetworkGateways/vpn-gw/ipConfigurations/d")}]}})
+    vm = vm_row("vm", nics=[rows["nic"]["id"]])
+    vm["location"] = rows["nic"]["location"]
+    return snapshot_doc([vm, *rows.values()])
+
+
+@pytest.mark.parametrize("policy_id", ["VMBK-NET-001", "VMBK-NET-002"])
+def test_a_pass_that_assumes_no_on_premises_default_route_says_so(policy_id: str) -> None:
+    plain = judge(_network_doc(gateway=False), policy_id)["vm"]
+    assert (plain.status, plain.evidence) == ("pass", ())
+    assumed = judge(_network_doc(gateway=True), policy_id)["vm"]
+    assert assumed.status == "pass"
+    assert len(assumed.evidence) == 1
+    assert "BGP route propagation is on" in assumed.evidence[0]
+    assert assumed.evidence[0].endswith("assumed absent (assumeNoOnPremisesDefaultRoute)")

@@ -6,6 +6,8 @@ and, where the file decides more, with the pinned excerpt (fixtures/network/serv
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 
 from backup_preflight.estate.network import Endpoint, NetworkModel
@@ -178,9 +180,30 @@ def test_gateway_with_bgp_propagation_is_stated_and_can_be_made_unknown(estate: 
     assert ("VNet 'rg1-vnet' has a virtual network gateway (its GatewaySubnet is in use) and BGP route propagation "
             "is on, so an on-premises default route that no snapshot shows would replace the system route: "
             "assumed absent (assumeNoOnPremisesDefaultRoute)") in text(verdict)
+    assert verdict.assumptions == (
+        "Storage:443/Tcp: no route table on subnet 'rg1-vnet/default' (system routes); VNet 'rg1-vnet' has a virtual "
+        "network gateway (its GatewaySubnet is in use) and BGP route propagation is on, so an on-premises default "
+        "route that no snapshot shows would replace the system route: assumed absent (assumeNoOnPremisesDefaultRoute)",)
     strict = estate.verdict(assume_no_bgp=False)
     assert strict.value is None
     assert "an on-premises default route that no snapshot shows would replace the system route" in text(strict)
+
+
+def test_a_pass_without_a_gateway_assumes_nothing(estate: Estate) -> None:
+    verdict = estate.verdict()
+    assert verdict.value is True and verdict.evidence
+    assert verdict.assumptions == ()
+
+
+def test_each_nic_names_the_assumption_it_rests_on(estate: Estate) -> None:
+    gateway_subnet(estate)
+    second = copy.deepcopy(estate.nic)
+    second["id"] = second["id"].replace("test-nic", "second-nic").upper()
+    estate.rows.append(second)
+    verdict = estate.model().outbound([NIC_ID, second["id"]], "eastus", (STORAGE,))
+    assert verdict.value is True
+    assert [line.split(":", 1)[0] for line in verdict.assumptions] == ["NIC 'test-nic'", "NIC 'SECOND-NIC'"]
+    assert all(line.endswith("assumed absent (assumeNoOnPremisesDefaultRoute)") for line in verdict.assumptions)
 
 
 def test_route_table_that_disables_bgp_propagation_needs_no_assumption(estate: Estate) -> None:

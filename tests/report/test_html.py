@@ -354,3 +354,26 @@ def test_a_vm_card_shows_its_last_failed_backup_job_beside_the_causes(browser: A
     ok = next(f for f in result.findings if f.resource_name == "vm-ok")
     browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(ok.resource_id, safe=""))
     assert browser.find_elements(By.CSS_SELECTOR, "#vm-detail .lastjob") == []
+
+
+@needs_chromium
+def test_a_pass_that_rests_on_an_assumption_is_shown_with_it_and_no_fix(browser: Any, tmp_path: Path) -> None:
+    from selenium.webdriver.common.by import By
+
+    from backup_preflight import scan
+    from backup_preflight.results import Gate
+    from scan_helpers import policies
+
+    outputs.write_all(scan.run_scan(scan.demo_source(), policies(), Gate()), tmp_path / "out")
+    results = json.loads((tmp_path / "out" / "results.json").read_text())
+    assumed = next(f for f in results["findings"] if f["status"] == "pass" and f["evidence"])
+    browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(assumed["resourceId"], safe=""))
+    item = browser.find_element(By.CSS_SELECTOR, f"#vm-detail li.finding[data-policy='{assumed['policyId']}']")
+    assert item.get_attribute("data-status") == "pass"
+    assert "assumed absent (assumeNoOnPremisesDefaultRoute)" in item.text
+    assert item.find_elements(By.CSS_SELECTOR, ".fix") == []
+    plain = next(f for f in results["findings"] if f["policyId"] == assumed["policyId"] and f["status"] == "pass"
+                 and not f["evidence"])
+    browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(plain["resourceId"], safe=""))
+    assert browser.find_elements(By.CSS_SELECTOR, f"#vm-detail li.finding[data-policy='{plain['policyId']}']") == []
+    assert [e for e in browser.get_log("browser") if e["level"] == "SEVERE"] == []

@@ -22,9 +22,15 @@ from backup_preflight.demo.scenarios import (
     PolicySpec,
 )
 
+#: Spokes in this region have a VPN gateway with BGP: their network passes state the assumption that no
+#: on-premises default route is learnt (assumeNoOnPremisesDefaultRoute), which no snapshot can show.
+GATEWAY_REGION = "northeurope"
+
 
 def site_rows(estate: Estate, site: Site) -> list[Row]:
     rows = [_vnet_row(estate, site)]
+    if site.region == GATEWAY_REGION:
+        rows.extend(_gateway_rows(estate, site))
     rows.extend(_nsg_row(estate, site, kind) for kind in SUBNET_NSGS + NIC_NSGS)
     rows.extend(_route_table_row(estate, site, kind) for kind in ROUTE_TABLES)
     nat_pip = site.network_id("publicIPAddresses", f"pip-ng-{site.region}-egress")
@@ -60,12 +66,38 @@ def _vnet_row(estate: Estate, site: Site) -> Row:
         props["privateLinkServiceNetworkPolicies"] = "Enabled"
         subnets.append({"name": name, "id": site.subnet_id(kind), "properties": props,
                         "type": "Microsoft.Network/virtualNetworks/subnets"})
+    if site.region == GATEWAY_REGION:
+        subnets.append({"name": "GatewaySubnet", "id": f"{site.vnet_id}/subnets/GatewaySubnet",
+                        "type": "Microsoft.Network/virtualNetworks/subnets", "properties": {
+                            "provisioningState": "Succeeded", "addressPrefix": f"10.{site.octet}.255.0/27",
+                            "ipConfigurations": [{"id": f"{_gateway_id(site)}/ipConfigurations/default"}]}})
     return arg_row(estate, site.vnet_id, site.vnet_name, "microsoft.network/virtualnetworks", site.sub,
                    site.net_rg, site.region, {
                        "provisioningState": "Succeeded", "resourceGuid": _name_guid(site.vnet_id),
                        "addressSpace": {"addressPrefixes": [f"10.{site.octet}.0.0/16"]},
                        "subnets": subnets, "virtualNetworkPeerings": [], "enableDdosProtection": False},
                    tags={"env": "prod", "owner": "network@contoso.com"})
+
+
+def _gateway_id(site: Site) -> str:
+    return site.network_id("virtualNetworkGateways", f"vgw-{site.region}")
+
+
+def _gateway_rows(estate: Estate, site: Site) -> list[Row]:
+    """A route-based VPN gateway with BGP, as VirtualNetworkGatewayGet.json shows it, and its public IP."""
+    gateway_id, gateway_subnet = _gateway_id(site), f"{site.vnet_id}/subnets/GatewaySubnet"
+    pip_id = site.network_id("publicIPAddresses", f"pip-vgw-{site.region}")
+    gateway = arg_row(estate, gateway_id, gateway_id.rsplit("/", 1)[1], "microsoft.network/virtualnetworkgateways",
+                      site.sub, site.net_rg, site.region, {
+                          "provisioningState": "Succeeded", "gatewayType": "Vpn", "vpnType": "RouteBased",
+                          "enableBgp": True, "activeActive": False, "sku": {"name": "VpnGw1", "tier": "VpnGw1"},
+                          "bgpSettings": {"asn": 65515, "peerWeight": 0},
+                          "ipConfigurations": [{"name": "default", "id": f"{gateway_id}/ipConfigurations/default",
+                                                "properties": {"privateIPAllocationMethod": "Dynamic",
+                                                               "subnet": {"id": gateway_subnet},
+                                                               "publicIPAddress": {"id": pip_id}}}]})
+    return [gateway, public_ip_row(estate, site, pip_id, f"52.{site.octet}.0.20",
+                                   {"id": f"{gateway_id}/ipConfigurations/default"}, "ipConfiguration")]
 
 
 def _nsg_row(estate: Estate, site: Site, kind: str) -> Row:

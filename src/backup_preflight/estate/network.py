@@ -38,6 +38,7 @@ from backup_preflight.estate.addresses import PUBLIC_V4, Span, describe, interse
 from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
 from backup_preflight.estate.network_routes import (
+    ASSUMED_NO_BGP_DEFAULT,
     _compile_route_table,
     _path_pieces,
     _RouteTable,
@@ -84,6 +85,8 @@ class Verdict:
 
     value: bool | None
     evidence: tuple[str, ...]
+    #: The evidence lines of a pass that rest on what no snapshot shows (shown even on a pass).
+    assumptions: tuple[str, ...] = ()
 
 
 class NetworkModel:
@@ -163,13 +166,11 @@ class NetworkModel:
             return self._nic_verdict(nic_ids[0], region_key, eps, flags)
         per_nic = [(nic_id, self._nic_verdict(nic_id, region_key, eps, flags)) for nic_id in nic_ids]
         value = _and(v.value for _, v in per_nic)
-        evidence = tuple(
-            f"NIC '{_last_segment(nic_id)}': {line}"
-            for nic_id, verdict in per_nic
-            if verdict.value is value
-            for line in verdict.evidence
-        )
-        return Verdict(value, evidence)
+        def lines(field: str) -> tuple[str, ...]:
+            return tuple(f"NIC '{_last_segment(nic_id)}': {line}" for nic_id, verdict in per_nic
+                         if verdict.value is value for line in getattr(verdict, field))
+
+        return Verdict(value, lines("evidence"), lines("assumptions"))
 
     def _nic_verdict(self, nic_id: str, region: str, eps: tuple[Endpoint, ...], flags: tuple[bool, bool]) -> Verdict:
         """Resolve the NIC to its cache key; the shared verdict for that key is computed at most once."""
@@ -379,7 +380,9 @@ def _verdict(targets: tuple[_Target, ...], stages: list[tuple[tuple[_Piece, ...]
                 groups.setdefault(line, []).append(target.label)
     if value is True:
         out = tuple(f"{', '.join(labels)}: allowed — {'; '.join(t)}" for t, labels in groups.items())  # type: ignore[arg-type]
-        return Verdict(True, out or ("no endpoints to check",))
+        assumed = tuple(f"{', '.join(labels)}: {text}" for t, labels in groups.items()
+                        for text in t if ASSUMED_NO_BGP_DEFAULT in text)  # type: ignore[union-attr]
+        return Verdict(True, out or ("no endpoints to check",), assumed)
     return Verdict(value, tuple(f"{', '.join(labels)}: {text}" for text, labels in groups.items()))
 
 

@@ -42,6 +42,8 @@ _PASS_HOPS = frozenset({"internet", "vnetlocal"})
 _STORAGE_ENDPOINTS = frozenset({"microsoft.storage", "microsoft.storage.global"})
 #: Routes this short are less specific than any prefix of a service tag (see module docstring).
 _SHORTEST_TAG_PREFIX = 9
+#: Ends the evidence of a path that is allowed only because no on-premises default route is assumed.
+ASSUMED_NO_BGP_DEFAULT = "assumed absent (assumeNoOnPremisesDefaultRoute)"
 #: Precedence among routes of equal length.
 _USER_CIDR, _USER_TAG_RANKS, _ENDPOINT, _SYSTEM = 10, {(1, 1): 5, (1, 0): 4, (0, 1): 3, (0, 0): 2}, 1, 0
 
@@ -194,7 +196,7 @@ def _hop_outcome(entry: _Entry, subnet: _Subnet) -> _Finding:
                 "snapshot shows would replace the system route")
         if not subnet.assume_no_bgp_default:
             return None, note
-        text = f"{text}; {note}: assumed absent (assumeNoOnPremisesDefaultRoute)"
+        text = f"{text}; {note}: {ASSUMED_NO_BGP_DEFAULT}"
     if not subnet.private:
         return True, text
     value, why = _private_subnet_finding(subnet)

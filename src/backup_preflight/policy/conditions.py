@@ -3,7 +3,8 @@
 A condition tree is compiled once per policy (parameters already substituted, regexes
 compiled, field paths checked) into nodes whose `eval` returns True, False or None
 (unknown). `explain` is only called for findings that are not a pass: it says, in words,
-which facts decided the verdict or were missing.
+which facts decided the verdict or were missing. A pass says nothing, unless it rests on something
+the snapshot cannot show (`assumptions`: a network path that assumes no on-premises default route).
 
     allOf  false if any part is false, else unknown if any part is unknown, else true
     anyOf  true if any part is true, else unknown if any part is unknown, else false
@@ -44,12 +45,19 @@ class Context:
 class Node:
     """A compiled condition."""
 
+    #: Whether a pass may rest on an assumption; only then does the engine ask `assumptions`.
+    assumes = False
+
     def eval(self, facts: Facts, ctx: Context) -> Tri:
         raise NotImplementedError
 
     def explain(self, facts: Facts, ctx: Context) -> list[str]:
         """Sentences saying why this node has the value `eval` gives."""
         raise NotImplementedError
+
+    def assumptions(self, facts: Facts, ctx: Context) -> list[str]:
+        """What a true value of this node takes for granted without having seen it."""
+        return []
 
     def reads(self) -> list[FieldPath] | None:
         """Every fact path the verdict and its explanation depend on; None when that is not a
@@ -64,6 +72,11 @@ class _Junction(Node):
 
     def __init__(self, parts: list[Node]) -> None:
         self.parts = parts
+        self.assumes = any(part.assumes for part in parts)
+
+    def assumptions(self, facts: Facts, ctx: Context) -> list[str]:
+        return [line for part in self.parts if part.assumes and part.eval(facts, ctx) is True
+                for line in part.assumptions(facts, ctx)]
 
     def reads(self) -> list[FieldPath] | None:
         out: list[FieldPath] = []
@@ -225,6 +238,7 @@ class Leaf(Node):
         self.expected = expected
         self.shown = shown
         self.is_exists = operator.name == "exists"
+        self.assumes = operator.name == "outboundAllowed"
         self._count = operand if isinstance(operand, CountOperand) else None
         # Bound once: eval runs for every (policy, VM) pair.
         self._value = operand.value
@@ -247,6 +261,10 @@ class Leaf(Node):
         if actual is MISSING:
             return None
         return self._test(actual, self.expected)
+
+    def assumptions(self, facts: Facts, ctx: Context) -> list[str]:
+        actual = self._value(facts, ctx)
+        return [] if actual is MISSING else list(actual.outbound(self.expected).assumptions)
 
     def explain(self, facts: Facts, ctx: Context) -> list[str]:
         if self._count is not None:

@@ -119,7 +119,8 @@ def _judge(policy: Policy, vm: Facts, facts: Facts) -> Finding:
                 return _unknown(policy, vm, policy.applies, facts, "whether the policy applies")
         verdict = policy.assertion.eval(facts, ctx)
         if verdict is True:
-            return _finding(policy, vm, PASS)
+            assumed = policy.assertion.assumptions(facts, ctx) if policy.assertion.assumes else ()
+            return _finding(policy, vm, PASS, evidence=tuple(dict.fromkeys(assumed)))
         if verdict is None:
             return _unknown(policy, vm, policy.assertion, facts, "the assertion")
         evidence = tuple(dict.fromkeys(policy.assertion.explain(facts, ctx)))

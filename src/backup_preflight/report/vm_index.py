@@ -2,7 +2,8 @@
 
 Listing 1.7 M findings as HTML would not open; capping them hid failing VMs. Instead every VM is
 one short JSON row — name, where it lives, one status letter per cause, and only its findings
-that need attention (fail, error, unknown, exempt) — and repeated text (messages, evidence,
+that need attention (fail, error, unknown, exempt) or a pass that rests on an assumption (one with
+evidence) — and repeated text (messages, evidence,
 resource-id prefixes) is stored once and referred to by number. The page's script pages, sorts,
 searches and opens a VM from that. VMs whose only problems are unknowns are also grouped by
 reason, because those are fixed per reason (enable metrics), not per VM.
@@ -71,7 +72,7 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
         letter, slot = LETTERS[f.status], cause_pos[f.cause]
         if _RANK[letter] < _RANK[vm.causes[slot]]:
             vm.causes[slot] = letter
-        if f.status in (FAIL, ERROR, UNKNOWN, EXEMPT):
+        if f.status in (FAIL, ERROR, UNKNOWN, EXEMPT) or (f.status == PASS and f.evidence):
             vm.findings.append(f)
     ordered = sorted(vms.values(), key=_sort_key)
     text, prefixes = _Strings(), _Strings()
@@ -90,8 +91,9 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
         if last != vm.name:
             row.append(safe(last))
         rows.append(row)
-        if vm.findings and all(f.status == UNKNOWN for f in vm.findings):
-            groups.update({(policy_pos[f.policy_id], text(f.message)) for f in vm.findings})
+        attention = [f for f in vm.findings if f.status != PASS]
+        if attention and all(f.status == UNKNOWN for f in attention):
+            groups.update({(policy_pos[f.policy_id], text(f.message)) for f in attention})
     return {
         "causes": causes,
         "policies": [{"id": p.id, "title": p.title, "severity": p.severity, "cause": p.cause,

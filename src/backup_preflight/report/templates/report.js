@@ -42,7 +42,7 @@
     var hit = false;
     for (var i = 0; i < vm.findings.length; i += 1) {
       var f = vm.findings[i];
-      if (f[1] !== "u") { return false; }
+      if (f[1] !== "u" && f[1] !== "p") { return false; }
       if (f[0] === g[0] && f[2] === g[1]) { hit = true; }
     }
     return hit;
@@ -165,7 +165,9 @@
     card.appendChild(causes);
     var job = ix.jobs && ix.jobs[String(vm.order)];
     if (job) { card.appendChild(lastJob(job)); }
-    if (!vm.findings.length) { card.appendChild(el("p", "good", "Nothing needs attention on this VM.")); }
+    if (!vm.findings.some(function (f) { return f[1] !== "p"; })) {
+      card.appendChild(el("p", "good", "Nothing needs attention on this VM."));
+    }
     var list = el("ul", "findings");
     vm.findings.forEach(function (f) { list.appendChild(finding(f)); });
     card.appendChild(list);
@@ -241,7 +243,7 @@
       a.rel = "noreferrer noopener";
       fix.appendChild(a);
     });
-    li.appendChild(fix);
+    if (f[1] !== "p") { li.appendChild(fix); }  // a pass is listed for what it assumes, not for a fix
     return li;
   }
 
