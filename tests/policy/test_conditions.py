@@ -374,3 +374,41 @@ def test_a_count_over_a_query_rows_array_checks_row_paths_in_its_where() -> None
     deny = {"field": "row.rules[*].access", "equals": "Deny"}
     node = compile_json({"count": {"field": "row.rules[*]", "where": deny}, "equals": 1}, paths=check_row_path)
     assert node.eval({"row": {"rules": [{"access": "deny"}, {"access": "Allow"}]}}, Context()) is True
+
+
+class _Network:
+    """A `network` fact whose verdict is given: value, and what a pass assumes."""
+
+    def __init__(self, value: bool | None, assumed: tuple[str, ...] = ()) -> None:
+        from backup_preflight.estate.network import Verdict
+
+        self.verdict = Verdict(value, ("evidence",), assumed)
+
+    def outbound(self, query: object) -> object:
+        return self.verdict
+
+
+NET = {"field": "network", "outboundAllowed": {"destinations": ["Storage"], "ports": [443]}}
+
+
+@pytest.mark.parametrize(("cond", "value", "expected"), [
+    (NET, True, ["no BGP default"]),
+    ({"allOf": [T, NET]}, True, ["no BGP default"]),
+    ({"anyOf": [F, NET]}, True, ["no BGP default"]),
+    ({"anyOf": [T, NET]}, False, []),        # the pass does not rest on the network branch
+    ({"anyOf": [NET, T]}, None, []),
+    ({"allOf": [T, {"anyOf": [F, NET]}]}, True, ["no BGP default"]),
+    (T, True, []),
+])
+def test_a_pass_names_the_assumptions_of_the_parts_that_made_it(cond: dict, value: bool | None,
+                                                                   expected: list[str]) -> None:
+    node = compile_json(cond)
+    facts = {**FACTS, "network": _Network(value, ("no BGP default",) if value else ())}
+    assert node.eval(facts, Context()) is True
+    assert node.assumes is (cond is not T)
+    assert node.assumptions(facts, Context()) == expected
+
+
+def test_only_a_pass_of_outbound_allowed_assumes_anything() -> None:
+    assert compile_json({"not": NET}).assumes is False
+    assert compile_json({"allOf": [T, F]}).assumes is False

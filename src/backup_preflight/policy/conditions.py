@@ -263,7 +263,7 @@ class Leaf(Node):
         return self._test(actual, self.expected)
 
     def assumptions(self, facts: Facts, ctx: Context) -> list[str]:
-        actual = self._value(facts, ctx)
+        actual = self._value(facts, ctx) if self.assumes else MISSING
         return [] if actual is MISSING else list(actual.outbound(self.expected).assumptions)
 
     def explain(self, facts: Facts, ctx: Context) -> list[str]:
