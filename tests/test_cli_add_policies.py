@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from backup_preflight.policy.loader import bundled_policy_dir
+from backup_preflight.policy.loader import bundled_policy_dir, policy_files
 
 from cli_helpers import run
 
@@ -15,7 +15,7 @@ TEAM: dict[str, Any] = {
     "assert": {"field": "powerState", "equals": "running"},
     "message": "VM {name} is {powerState}", "remediation": "Start it.",
 }
-BUNDLED = len(list(bundled_policy_dir().glob("*.json")))
+BUNDLED = len(policy_files([bundled_policy_dir()])[0])
 
 
 def team_folder(tmp: Path, *docs: dict[str, Any]) -> Path:

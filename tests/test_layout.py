@@ -12,14 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from backup_preflight.policy.loader import bundled_policy_dir, policy_schema
+from backup_preflight.policy.loader import bundled_policy_dir, policy_files, policy_schema
 
 from cli_helpers import run
 
 ROOT = Path(__file__).resolve().parent.parent
 CATALOG = ROOT / "policies"
-SCHEMA = ROOT / "src" / "backup_preflight" / "policy" / "policy.schema.json"
-CATALOG_FILES = sorted(p.name for p in CATALOG.glob("*.json"))
+SCHEMA = CATALOG / "policy.schema.json"
+CATALOG_FILES = sorted(p.name for p in CATALOG.glob("*.json") if p != SCHEMA)
 
 
 @pytest.fixture(scope="module")
@@ -45,20 +45,23 @@ def test_the_catalog_is_at_the_top_level_and_nowhere_else() -> None:
 
 def test_the_wheel_ships_the_top_level_catalog_as_backup_preflight_policies(wheel: zipfile.ZipFile) -> None:
     names = set(wheel.namelist())
-    shipped = sorted(Path(n).name for n in names if n.startswith("backup_preflight/policies/") and n.endswith(".json"))
+    shipped = sorted(Path(n).name for n in names if n.startswith("backup_preflight/policies/")
+                     and n.endswith(".json") and n != "backup_preflight/policies/policy.schema.json")
     assert shipped == CATALOG_FILES
     assert "backup_preflight/policies/README.md" in names
     assert {"backup_preflight/probes/linux.sh", "backup_preflight/probes/windows.ps1"} <= set(names)
     for name in CATALOG_FILES:  # the bytes of the checkout, not a stale copy
         assert wheel.read(f"backup_preflight/policies/{name}") == (CATALOG / name).read_bytes()
-    assert wheel.read("backup_preflight/policy/policy.schema.json") == SCHEMA.read_bytes()
+    assert wheel.read("backup_preflight/policies/policy.schema.json") == SCHEMA.read_bytes()
     assert not any(n.startswith(("policies/", "reports/", "tests/")) for n in names)
 
 
 def test_the_installed_package_finds_the_same_catalog() -> None:
     installed = resources.files("backup_preflight.policies")
-    assert sorted(p.name for p in installed.iterdir() if p.name.endswith(".json")) == CATALOG_FILES
-    assert sorted(p.name for p in bundled_policy_dir().glob("*.json")) == CATALOG_FILES
+    assert sorted(p.name for p in installed.iterdir() if p.name.endswith(".json")) == sorted(
+        [*CATALOG_FILES, SCHEMA.name])
+    files, problems = policy_files([bundled_policy_dir()])
+    assert problems == [] and [p.name for p in files] == CATALOG_FILES
 
 
 def test_validate_without_arguments_validates_the_bundled_catalog(tmp_path: Path) -> None:
@@ -72,6 +75,23 @@ def test_each_policy_schema_reference_resolves_from_a_checkout_to_the_shipped_sc
     ref = json.loads((CATALOG / name).read_text())["$schema"]
     assert (CATALOG / ref).resolve() == SCHEMA.resolve()
     assert json.loads(SCHEMA.read_text()) == policy_schema()
+
+
+def test_each_policy_schema_reference_resolves_inside_the_installed_package(wheel: zipfile.ZipFile) -> None:
+    names = set(wheel.namelist())
+    for name in CATALOG_FILES:
+        ref = json.loads(wheel.read(f"backup_preflight/policies/{name}"))["$schema"]
+        target = Path("backup_preflight/policies", ref).as_posix().replace("/./", "/")
+        assert target in names, (name, ref)
+        assert json.loads(wheel.read(target)) == policy_schema()
+
+
+def test_a_schema_file_beside_policies_is_not_taken_for_a_policy(tmp_path: Path) -> None:
+    shutil.copy(CATALOG / CATALOG_FILES[0], tmp_path / CATALOG_FILES[0])
+    (tmp_path / "policy.schema.json").write_text(run("schema", "policy").stdout)
+    proc = run("validate", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1 policies valid"
 
 
 def test_catalog_docs_page_and_schema_are_in_step() -> None:

@@ -17,7 +17,7 @@ from backup_preflight import snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.findings import Finding
 from backup_preflight.policy.engine import evaluate
-from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies, policy_files
 
 from arg import FIXTURES, backup_policy_v1, instance_view, protected_item, snapshot_doc, vm_row
 
@@ -31,7 +31,7 @@ def judge(doc: dict[str, Any], policy_id: str) -> dict[str, Finding]:
 
 def test_the_defaults_these_tests_pin() -> None:
     """If a default changes on purpose, this list and the boundary cases below change with it."""
-    docs = [json.loads(path.read_text()) for path in sorted(bundled_policy_dir().glob("*.json"))]
+    docs = [json.loads(path.read_text()) for path in policy_files([bundled_policy_dir()])[0]]
     defaults = {d["id"]: {k: v["default"] for k, v in d.get("parameters", {}).items()} for d in docs}
     assert defaults["VMBK-AGENT-003"] == {"minimumLinuxAgent": "2.2.53.1", "minimumWindowsAgent": "2.7.41491.1010"}
     assert defaults["VMBK-EXT-003"] == {"minimumHandlerVersion": "1.0.91.0"}

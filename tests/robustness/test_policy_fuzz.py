@@ -33,7 +33,7 @@ GOOD: dict[str, Any] = {
 def flat_schema() -> dict[str, Any]:
     """policy.schema.json with conditions that do not nest (hypothesis-jsonschema cannot draw from
     recursive references, and unrolling them makes it take minutes to start); nesting is added below."""
-    schema = json.loads(resources.files("backup_preflight.policy").joinpath("policy.schema.json").read_text())
+    schema = json.loads(resources.files("backup_preflight.policies").joinpath("policy.schema.json").read_text())
     leaf = schema["$defs"]["condition"]
     for key in ("allOf", "anyOf", "not"):
         leaf["properties"][key] = False

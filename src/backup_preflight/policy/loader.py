@@ -25,11 +25,15 @@ from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathE
 from backup_preflight.snapshot import read_json
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
+#: Files a policy folder may hold for editors (the catalog's own policy.schema.json): not policies.
+SCHEMA_SUFFIX = ".schema.json"
 
 
 @cache
 def policy_schema() -> dict[str, Any]:
-    text = resources.files("backup_preflight.policy").joinpath("policy.schema.json").read_text("utf-8")
+    """The policy file schema; it ships beside the catalog so that each file's `$schema` resolves,
+    in a checkout and in an installed package alike."""
+    text = resources.files("backup_preflight.policies").joinpath("policy.schema.json").read_text("utf-8")
     return json.loads(text)
 
 
@@ -115,12 +119,13 @@ class PolicySet:
 
 
 def policy_files(sources: list[Path]) -> tuple[list[Path], list[Problem]]:
-    """Every *.json file under the given folders (or the files themselves), in a stable order."""
+    """Every *.json file under the given folders (or the files themselves), in a stable order; a
+    folder's `*.schema.json` files are the editor's schema, not policies."""
     files: list[Path] = []
     problems: list[Problem] = []
     for src in sources:
         if src.is_dir():
-            found = sorted(p for p in src.rglob("*.json") if p.is_file())
+            found = sorted(p for p in src.rglob("*.json") if p.is_file() and not p.name.endswith(SCHEMA_SUFFIX))
             if not found:
                 problems.append(Problem(str(src), "", "folder holds no *.json policy files"))
             files.extend(found)

@@ -9,7 +9,7 @@ SCHEMAS = {
     "results": ("backup_preflight.report", "results.schema.json"),
     "snapshot": ("backup_preflight", "snapshot.schema.json"),
     "exemptions": ("backup_preflight.review", "exemptions.schema.json"),
-    "policy": ("backup_preflight.policy", "policy.schema.json"),
+    "policy": ("backup_preflight.policies", "policy.schema.json"),
     "facts": ("backup_preflight.estate", "facts.schema.json"),
 }
 
