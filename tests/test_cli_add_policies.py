@@ -72,3 +72,15 @@ def test_an_id_clash_with_the_catalog_is_exit_2_naming_both_files(tmp_path: Path
     assert "duplicate policy id 'VMBK-AGENT-001'" in line
     assert str(folder / "p0.json") in line and "vmbk-agent-001.json" in line
     assert not (tmp_path / "out").exists() and not (tmp_path / "x.json").exists()
+
+
+def test_validate_checks_added_policies_with_the_catalog(tmp_path: Path) -> None:
+    ok = run("validate", "--add-policies", team_folder(tmp_path, TEAM))
+    assert (ok.returncode, ok.stdout.strip()) == (0, f"{BUNDLED + 1} policies valid")
+    (tmp_path / "clash").mkdir()
+    clash = tmp_path / "clash" / "mine.json"
+    clash.write_text(json.dumps({**TEAM, "id": "VMBK-AGENT-001"}))
+    bad = run("validate", "--add-policies", clash.parent)
+    assert bad.returncode == 2 and bad.stdout == ""
+    assert "VMBK-AGENT-001" in bad.stderr and "mine.json" in bad.stderr and "vmbk-agent-001.json" in bad.stderr
+    assert "Traceback" not in bad.stderr

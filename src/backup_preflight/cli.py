@@ -82,13 +82,17 @@ def _metrics_days(text: str) -> int:
 def _policy_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--policies", action="append", type=Path, metavar="DIR",
                         help="policy folder or file (repeatable; default: the bundled catalog)")
-    parser.add_argument("--add-policies", action="append", default=[], type=Path, metavar="DIR",
-                        help="your own policy folder or file, evaluated with the catalog (repeatable; "
-                             "ids must not clash)")
+    _add_policies_flag(parser)
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="override a policy parameter; POLICY-ID.NAME=VALUE for one policy")
     parser.add_argument("--parameters", type=Path, metavar="FILE",
                         help="JSON file of parameter values, {name: value}")
+
+
+def _add_policies_flag(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--add-policies", action="append", default=[], type=Path, metavar="DIR",
+                        help="your own policy folder or file, evaluated with the catalog (repeatable; "
+                             "ids must not clash)")
 
 
 def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -179,6 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="check policy files and report every problem")
     validate.add_argument("paths", nargs="*", type=Path, metavar="PATH",
                           help="policy files or folders (default: the bundled catalog)")
+    _add_policies_flag(validate)
     validate.add_argument("--param", action="append", default=[], metavar="NAME=VALUE")
     validate.add_argument("--parameters", type=Path, metavar="FILE")
 
