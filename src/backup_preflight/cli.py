@@ -149,9 +149,11 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate",
                       help="passing (policy, VM) pairs in junit.xml: one testcase per policy (default), "
                            "one per VM, or none; results.json always has every one")
-    scan.add_argument("--junit-unknowns", choices=("aggregate", "each"), default="aggregate",
-                      help="unknown (skipped) pairs in junit.xml: one testcase per policy and reason (default) "
-                           "or one per VM; under --strict they are failures, one per VM")
+    scan.add_argument("--junit-unknowns", choices=("auto", "aggregate", "each"), default="auto",
+                      help="unknown (skipped) pairs in junit.xml: auto (default) one testcase per VM for a reason "
+                           "that concerns at most 50 VMs of a policy, one per reason beyond; aggregate: always one "
+                           "per policy and reason; each: always one per VM; under --strict they are failures, "
+                           "one per VM")
     scan.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto",
                       help="CI integration: annotations and the job summary on GitHub Actions / Azure DevOps "
                            "(default auto: from GITHUB_ACTIONS / TF_BUILD)")

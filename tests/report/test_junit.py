@@ -30,10 +30,10 @@ def schema() -> xmlschema.XMLSchema:
 
 
 def write_and_check(result: ScanResult, tmp_path: Path, schema: xmlschema.XMLSchema,
-                    passes: str = "aggregate") -> junitparser.JUnitXml:
+                    passes: str = "aggregate", unknowns: str = "auto") -> junitparser.JUnitXml:
     """Write, validate against the XSD, read back, and check identity, counts and times on every suite."""
     out = tmp_path / "junit.xml"
-    junit.write(result, out, passes)
+    junit.write(result, out, passes, unknowns)
     schema.validate(str(out))
     xml = junitparser.JUnitXml.fromfile(str(out))
     identities = Counter()
@@ -64,7 +64,7 @@ def title(name: str, rg: str = "rg-app") -> str:
 
 def test_one_suite_per_policy_one_case_per_vm_needing_attention(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:
     result = run(write_snapshot(tmp_path / "s.json", estate()))
-    xml = write_and_check(result, tmp_path, schema)
+    xml = write_and_check(result, tmp_path, schema, unknowns="aggregate")
     assert [s.name for s in xml] == [p.id for p in result.policies]
     got = cases_by_status(xml)
     per_vm = [f for f in result.findings if f.status in ("fail", ERROR, "exempt")]
@@ -105,6 +105,29 @@ def test_unknowns_each_gives_one_skipped_case_per_vm(tmp_path: Path, schema: xml
     unknown = [f for f in result.findings if f.status == UNKNOWN]
     assert all(got[(f.policy_id, title(f.resource_name))] == "Skipped" for f in unknown)
     assert len(got) == len([f for f in result.findings if f.status not in (PASS, NOT_APPLICABLE)])
+
+
+@pytest.mark.parametrize("crowd", [junit.AUTO_EACH_UP_TO, junit.AUTO_EACH_UP_TO + 1])
+def test_unknowns_auto_keeps_a_few_vms_per_reason_and_aggregates_a_crowd(
+        tmp_path: Path, schema: xmlschema.XMLSchema, crowd: int) -> None:
+    """A reason of a few VMs is their own problem (one case each); one shared by many is a collection gap."""
+    vms = [vm_row(f"vm-{i:03}", provision=None) for i in range(crowd - 1)]  # no instance view: agent unknown
+    odd = vm_row("vm-odd", provision=None, os="Windows")
+    result = run(write_snapshot(tmp_path / "s.json", snapshot_doc([*vms, odd])))
+    got = cases_by_status(write_and_check(result, tmp_path, schema))
+    unknown = Counter((f.policy_id, f.message) for f in result.findings if f.status == UNKNOWN)
+    crowded = {key for key, n in unknown.items() if n > junit.AUTO_EACH_UP_TO}
+    assert bool(crowded) is (crowd > junit.AUTO_EACH_UP_TO)
+    for f in result.findings:
+        if f.status != UNKNOWN:
+            continue
+        if (f.policy_id, f.message) in crowded:
+            assert (f.policy_id, title(f.resource_name)) not in got
+            assert got[(f.policy_id, junit.reason_name(f.message))] == "Skipped"
+        else:
+            assert got[(f.policy_id, title(f.resource_name))] == "Skipped"
+    assert sum(v == "Skipped" for v in got.values()) == len(crowded) + sum(
+        n for key, n in unknown.items() if key not in crowded)
 
 
 def test_passes_each_and_none(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:
@@ -155,7 +178,7 @@ def test_failure_leads_with_message_and_carries_evidence_remediation_and_docs(
     assert props["snapshot.sha256"] == result.run["source"]["sha256"]
     assert props["policySet.sha256"] == result.run["policySetSha256"]
     assert props["gate.failOn"] == "high" and props["tool.version"] and props["junit.passes"] == "aggregate"
-    assert props["junit.unknowns"] == "aggregate"
+    assert props["junit.unknowns"] == "auto"
 
 
 def test_strict_turns_unknown_into_failure(tmp_path: Path, schema: xmlschema.XMLSchema) -> None:

@@ -9,11 +9,13 @@ finding the baseline already had → <skipped message="accepted in baseline: …
 
 Size: GitLab parses at most 30 MB per file. A 100,000-VM estate has ~1.2 M passes and ~235,000
 unknowns — at ~250 bytes even a bare testcase each would be 60 MB — so by default passes become
-one testcase per policy (`--junit-passes`) and skipped unknowns one per policy and reason
-(`--junit-unknowns`), both saying how many VMs they stand for; failures, errors, exempt findings
-and (under --strict) unknowns stay one testcase per VM, with the policy's fix and docs link
-rather than its whole text. Not-applicable findings are not tests. Every text is stripped of
-XML-illegal characters and capped, so the file always parses.
+one testcase per policy (`--junit-passes`), both saying how many VMs they stand for. Skipped
+unknowns (`--junit-unknowns auto`, the default) stay one testcase per VM when their reason concerns
+at most AUTO_EACH_UP_TO VMs of the policy — a problem of those VMs — and become one testcase for the
+reason when it concerns more: a collection gap (metrics not collected), fixed once for all of them.
+Failures, errors, exempt findings and (under --strict) unknowns stay one testcase per VM, with
+the policy's fix and docs link rather than its whole text. Not-applicable findings are not tests.
+Every text is stripped of XML-illegal characters and capped, so the file always parses.
 """
 
 from __future__ import annotations
@@ -39,8 +41,11 @@ EVIDENCE_LINES = 50
 SUITE_PREFIX = "backup-preflight"
 #: `--junit-passes`: one testcase per policy for all its passes, one per passing VM, or none.
 PASSES = ("aggregate", "each", "none")
-#: `--junit-unknowns`: skipped unknowns as one testcase per policy and reason, or one per VM.
-UNKNOWNS = ("aggregate", "each")
+#: `--junit-unknowns`: skipped unknowns one per VM for a reason of a few VMs and one per reason beyond
+#: (auto), always one per policy and reason (aggregate), or always one per VM (each).
+UNKNOWNS = ("auto", "aggregate", "each")
+#: Under `auto`, a (policy, reason) of at most this many VMs keeps one testcase per VM.
+AUTO_EACH_UP_TO = 50
 #: Name of the aggregated pass testcase: fixed, so its history is kept; the count is in system-out.
 PASSES_NAME = "VMs that pass"
 #: Prefix of an aggregated unknown testcase's name; the rest is the reason, which is its identity.
@@ -49,12 +54,12 @@ UNKNOWN_PREFIX = "not assessed: "
 FAILURE, ERROR_EL, SKIPPED = "failure", "error", "skipped"
 
 
-def writer(passes: str, unknowns: str = "aggregate") -> partial[None]:
+def writer(passes: str, unknowns: str = "auto") -> partial[None]:
     """The junit.xml writer for one `--junit-passes` / `--junit-unknowns` choice."""
     return partial(write, passes=passes, unknowns=unknowns)
 
 
-def write(result: ScanResult, path: Path, passes: str = "aggregate", unknowns: str = "aggregate") -> None:
+def write(result: ScanResult, path: Path, passes: str = "aggregate", unknowns: str = "auto") -> None:
     if passes not in PASSES or unknowns not in UNKNOWNS:
         raise ValueError(f"passes must be one of {PASSES}, unknowns one of {UNKNOWNS}")
     with path.open("w", encoding="utf-8", newline="\n") as out:
@@ -115,6 +120,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
     cases: dict[str, list[Finding]] = {p.id: [] for p in result.policies}
     passing: dict[str, int] = dict.fromkeys(policies, 0)
     reasons: dict[str, Counter[str]] = {pid: Counter() for pid in policies}
+    skipped_unknowns: dict[str, dict[str, list[Finding]]] = {pid: {} for pid in policies}
     tally: dict[str, dict[str, int]] = {p.id: {"tests": 0, FAILURE: 0, ERROR_EL: 0, SKIPPED: 0}
                                         for p in result.policies}
     for f in result.findings:
@@ -126,14 +132,21 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
             passing[f.policy_id] += 1
             if passes != "each":
                 continue
-        elif f.status == UNKNOWN and got[0] == SKIPPED and unknowns == "aggregate":
-            reasons[f.policy_id][got[1]] += 1
+        elif f.status == UNKNOWN and got[0] == SKIPPED and unknowns != "each":
+            skipped_unknowns[f.policy_id].setdefault(got[1], []).append(f)
             continue
         else:
             counts[got[0]] += 1
         cases[f.policy_id].append(f)
         counts["tests"] += 1
     for pid, counts in tally.items():
+        for reason, found in skipped_unknowns[pid].items():
+            if unknowns == "auto" and len(found) <= AUTO_EACH_UP_TO:
+                cases[pid].extend(found)
+                counts["tests"] += len(found)
+                counts[SKIPPED] += len(found)
+            else:
+                reasons[pid][reason] = len(found)
         aggregated = len(reasons[pid]) + (1 if passes == "aggregate" and passing[pid] else 0)
         counts["tests"] += aggregated
         counts[SKIPPED] += len(reasons[pid])

@@ -31,14 +31,14 @@ WRITERS: dict[str, Writer] = {
 
 
 def write_all(result: ScanResult, output_dir: Path, junit_passes: str = "aggregate",
-              junit_unknowns: str = "aggregate") -> list[Path]:
+              junit_unknowns: str = "auto") -> list[Path]:
     """Claim the folder, write the set and publish it (the CLI claims earlier, before the scan)."""
     with claim(output_dir) as staged:
         return write_set(result, staged, junit_passes, junit_unknowns)
 
 
 def write_set(result: ScanResult, staged: Staged, junit_passes: str = "aggregate",
-              junit_unknowns: str = "aggregate") -> list[Path]:
+              junit_unknowns: str = "auto") -> list[Path]:
     """Render every report into the staging folder, then publish them together."""
     writers = {**WRITERS, "junit.xml": junit.writer(junit_passes, junit_unknowns)}
     for name, writer in writers.items():
