@@ -101,7 +101,8 @@ def test_arm_row_only_fails_from_its_provisioning_state_and_the_handler_is_unkno
     assert "(armExtension)" in found[("VMBK-EXT-001", "old")].message
     reason = found[("VMBK-EXT-002", "old")].message
     assert "reports no backup extension handler; only armExtension show it" in reason
-    assert vm["id"] in reason and "reports no backup extension handler" in found[("VMBK-EXT-003", "old")].message
+    assert "the VM's instanceviews row: " in reason and vm["id"] not in reason  # groupable: no VM id
+    assert "reports no backup extension handler" in found[("VMBK-EXT-003", "old")].message
 
 
 def test_both_sources_agree_on_one_extension() -> None:
@@ -132,7 +133,7 @@ def test_agent_reporting_no_backup_handler(backup: str, expected: tuple[str, ...
     assert statuses(found, "vm1") == expected
     if expected[0] == "unknown":
         message = found[("VMBK-EXT-002", "vm1")].message
-        assert "reports no backup extension handler" in message and vm["id"] in message
+        assert "the VM's instanceviews row: the VM agent reports no backup extension handler" in message
         if backup != "not-collected":
             assert "stopped reporting it" in message and "protectionState Protected" in message
 
@@ -166,7 +167,7 @@ def test_wrong_types_in_the_handler_are_unknown_with_the_row_named() -> None:
     found = judge(snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=[]))
     assert statuses(found, "vm1") == ("unknown", "unknown", "unknown")
     version = found[("VMBK-EXT-003", "vm1")].message
-    assert f"instanceviews row {vm['id']}: typeHandlerVersion is a number, expected a string" in version
+    assert "the VM's instanceviews row: typeHandlerVersion is a number, expected a string" in version
     assert "status is a string, expected an object" in found[("VMBK-EXT-002", "vm1")].message
 
 

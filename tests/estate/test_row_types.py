@@ -55,7 +55,7 @@ def test_resource_group_a_number_is_read_from_the_id_with_a_reason() -> None:
     f = facts_by_name(snapshot_doc([vm]))["vm1"]
     assert f["resourceGroup"] == "rg-app"
     assert f["unknownReasons"]["resourceGroup"] == (
-        f"resources row {vm['id']}: resourceGroup is a number, expected a string")
+        "the VM's resources row: resourceGroup is a number, expected a string")
 
 
 @pytest.mark.parametrize("vm_agent", ["Ready", 5, ["Ready"], None])
@@ -69,7 +69,7 @@ def test_vm_agent_not_an_object(vm_agent: Any) -> None:
     status = judge(doc, "VMBK-AGENT-002")["vm1"]
     assert status.status == "unknown"
     if vm_agent is not None:  # null is "not reported"; any other type is named
-        assert f"instanceviews row {vm['id']}: vmAgent is " in status.message and "expected an object" in status.message
+        assert "the VM's instanceviews row: vmAgent is " in status.message and "expected an object" in status.message
 
 
 def test_ip_configurations_a_number_is_unknown() -> None:
@@ -96,7 +96,7 @@ def test_metric_data_of_the_wrong_type_is_unknown(data: Any) -> None:
     f = facts_by_name(doc)["vm1"]
     assert "cpuPeakPercent" not in f["pressure"]
     found = judge(doc, "VMBK-PERF-001")["vm1"]
-    assert found.status == "unknown" and "metrics row" in found.message and "Percentage CPU" in found.message
+    assert found.status == "unknown" and "the VM's metrics 'Percentage CPU' row: " in found.message
 
 
 def test_a_string_maximum_is_unknown_never_the_average() -> None:
@@ -162,7 +162,7 @@ def test_use_vss_copy_backup_forms(value: Any, expected: str) -> None:
     found = judge(snapshot_doc(rows, guestfacts=guest), "VMBK-SQL-001")["sql1"]
     assert found.status == expected
     if expected == "unknown" and value is not None:
-        assert f"guestfacts row {rows[0]['id']}: facts.useVssCopyBackup is" in found.message
+        assert "the VM's guestfacts row: facts.useVssCopyBackup is" in found.message
 
 
 def test_null_guest_facts_are_not_reported_and_never_compare() -> None:
@@ -180,7 +180,7 @@ def test_guest_facts_not_an_object_is_unknown_with_the_row_named() -> None:
     rows = sql_vm("sql1")
     found = judge(snapshot_doc(rows, guestfacts=[{"id": rows[0]["id"], "facts": ["TRUE"]}]), "VMBK-SQL-001")
     assert found["sql1"].status == "unknown"
-    assert f"guestfacts row {rows[0]['id']}: facts is an array, expected an object" in found["sql1"].message
+    assert "the VM's guestfacts row: facts is an array, expected an object" in found["sql1"].message
 
 
 # --- instance-view nestings ----------------------------------------------------------------------

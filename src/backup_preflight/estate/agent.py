@@ -112,7 +112,7 @@ def backup_extension_facts(rows: list[Row], view: dict[str, Any] | None, iv: Rea
         return facts
     if vm_agent is None:  # the agent's handlers were not collected
         reasons.setdefault("backupExtension.installed", (
-            f"no instance view of {iv.row_id} with the VM agent's handlers was collected, and ARM has no "
+            "no instance view of the VM with the VM agent's handlers was collected, and ARM has no "
             "backup extension resource"))
         return facts
     if backup is None:

@@ -33,7 +33,7 @@ def guest_facts(vm_id: str, index: Index, reasons: dict[str, str]) -> dict[str, 
     row = index.guest_facts.get(vm_id)
     if row is None:
         return None
-    reader = Reader("guestfacts", row["id"], reasons)
+    reader = Reader("guestfacts", None, reasons)
     raw = reader.get(row, "facts", "object", "guest")
     if raw is None:
         return None
@@ -88,7 +88,7 @@ def pressure_facts(vm_id: str, index: Index, backup_hours: list[int],
             fact, key, pick = "memoryPeakPercent", "minimum", min
         else:
             continue
-        reader = Reader("metrics", f"{row['id']} ({row['name']})", reasons)
+        reader = Reader(f"metrics '{row['name']}'", None, reasons)
         values = _hour_values(reader, row, hours, key, f"pressure.{fact}")
         if values:
             peak = pick(values)

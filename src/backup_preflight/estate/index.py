@@ -70,12 +70,15 @@ class Reader:
     """Typed reads from one row: a value of the wrong type is never used, its fact gets a reason instead.
 
     `reasons` maps a fact path to why that fact is absent although its source was collected; the
-    reason names the table, the row and the field, so an unknown finding says what to fix.
+    reason names the table, the row and the field, so an unknown finding says what to fix. A row of
+    the VM's own (`row_id` None: its resources row, instance view, guest facts, metrics) is called
+    "the VM's … row": the finding already names the VM, and a reason without its id is shared by every
+    VM with the same gap, so reports can group them by it.
     """
 
     __slots__ = ("reasons", "row_id", "table")
 
-    def __init__(self, table: str, row_id: str, reasons: dict[str, str]) -> None:
+    def __init__(self, table: str, row_id: str | None, reasons: dict[str, str]) -> None:
         self.table = table
         self.row_id = row_id
         self.reasons = reasons
@@ -114,7 +117,8 @@ class Reader:
             self.reasons.setdefault(fact, self.say(f"{field} is {json_kind(value)}, expected {expected}"))
 
     def say(self, what: str) -> str:
-        return f"{self.table} row {self.row_id}: {what}"
+        where = f"{self.table} row {self.row_id}" if self.row_id else f"the VM's {self.table} row"
+        return f"{where}: {what}"
 
 
 def lower_id(value: Any) -> str | None:

@@ -26,11 +26,11 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     """Everything a policy may ask about one VM (see facts.schema.json)."""
     vm_id = row["id"].lower()
     reasons: dict[str, str] = {}
-    vm = Reader("resources", row["id"], reasons)
+    vm = Reader("resources", None, reasons)
     view = index.instance_views.get(vm_id)
     if view is None:  # a VM body fetched with $expand=instanceView carries its own
         view = vm.get(row, "properties.instanceView", "object")
-    iv = Reader("instanceviews", row["id"], reasons)
+    iv = Reader("instanceviews", None, reasons)
     facts: dict[str, Any] = {
         "id": row["id"],
         "name": row_name(row),
