@@ -1,4 +1,4 @@
-"""A fake Azure on 127.0.0.1 for the real azure-mgmt-resourcegraph, Compute and Monitor clients.
+"""A fake Azure on 127.0.0.1 for the real azure-mgmt-resourcegraph, Compute, Monitor and Backup clients.
 
 It speaks `POST /providers/Microsoft.ResourceGraph/resources` (objectArray, `$top`,
 `$skipToken`, subscription and management-group scopes, the per-user quota with its
