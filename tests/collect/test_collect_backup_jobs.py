@@ -18,7 +18,7 @@ from backup_preflight.collect import Tuning
 from backup_preflight.collect.backup_jobs import BackupClients, job_filter, merge, parse_job_id, vaults_to_ask
 from backup_preflight.collect.progress import Progress
 from backup_preflight.estate import build_estate
-from collect.fakeazure import JOB_FILTER_TIME, TOKEN, Estate, FakeClock, Fault, job_body
+from collect.fakeazure import JOB_FILTER_TIME, TOKEN, Estate, FakeClock, FakeCredential, Fault, job_body
 from collect.test_cli_live import comparable, env_for
 from collect.test_collect_auth import fake_az
 from job_helpers import JOB_TYPE, VAULT, job_estate
@@ -148,8 +148,10 @@ def test_throttling_waits_and_a_failing_page_is_retried_alone(serve: Any, run: A
     fake.add_fault(Fault(lambda r: r.kind == "backupjobs", status=429))  # no Retry-After: backoff
     fake.add_fault(Fault(lambda r: r.kind == "backupjobs" and "rsv-weu" in r.path and "skiptoken" in r.path.lower(),
                          status=503))
-    snap, collector = run(fake, tuning=FAST)
+    credential = FakeCredential()
+    snap, collector = run(fake, tuning=FAST, credential=credential)
     assert not snap.errors
+    assert set(credential.scopes) == {(f"{fake.url}/.default",)}  # the --arm-endpoint's own scope
     assert 7 in clock.waits
     weu = [r for r in fake.jobs_requests() if "rsv-weu" in r.path]
     # page 1, its second page (the 503, then again, resuming from its skip token); the 429s came first
@@ -199,6 +201,7 @@ def test_only_failed_vm_backup_rows_without_a_code_ask_their_vault() -> None:
             _row(f"{VAULT}/backupJobs/f", status="Failed", jobType="AzureWorkloadJob"),
             _row(f"{OTHER_VAULT}/backupJobs/g", status="Failed", jobType="AzureIaaSVMJobV2", errorDetails=[]),
             {"id": f"{VAULT}/backupJobs/h", "type": JOB_TYPE},  # no properties at all: no status, not failed
+            {"id": f"{VAULT}/backupJobs/i", "type": JOB_TYPE, "properties": ["not", "an", "object"]},
             _row("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1", status="Failed")]
     asked = vaults_to_ask(rows)
     assert {k: [r["id"].rsplit("/", 1)[1] for r in v] for k, v in asked.items()} == {

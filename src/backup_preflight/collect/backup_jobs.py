@@ -41,7 +41,8 @@ Vault = tuple[str, str, str]
 
 def has_error_code(row: dict[str, Any]) -> bool:
     """Whether a job row's `errorDetails` name an error code (a string or the REST model's integer)."""
-    details = (row.get("properties") or {}).get("errorDetails")
+    props = row.get("properties")
+    details = props.get("errorDetails") if isinstance(props, dict) else None
     return isinstance(details, list) and any(
         isinstance(d, dict) and d.get("errorCode") not in (None, "") for d in details)
 
@@ -53,8 +54,9 @@ def vaults_to_ask(rows: list[dict[str, Any]]) -> dict[Vault, list[dict[str, Any]
     for row in rows:
         if str(row.get("type", "")).lower() != JOB_TYPE or not isinstance(row.get("id"), str):
             continue
-        props = row.get("properties") or {}
-        if str(props.get("status", "")).lower() != "failed" or has_error_code(row) or not _vm_backup(props):
+        props = row.get("properties")
+        if not isinstance(props, dict) or str(props.get("status", "")).lower() != "failed" or \
+                has_error_code(row) or not _vm_backup(props):
             continue
         vault = parse_job_id(row["id"])
         if vault is None:
