@@ -14,7 +14,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup_preflight import snapshot
-from backup_preflight.collect import Tuning
+from backup_preflight.collect import Tuning, backup_jobs
 from backup_preflight.collect.backup_jobs import BackupClients, job_filter, merge, parse_job_id, vaults_to_ask
 from backup_preflight.collect.progress import Progress
 from backup_preflight.estate import build_estate
@@ -237,3 +237,15 @@ def test_filter_times_read_back_with_the_services_format(moment: datetime) -> No
     terms = dict(re.findall(r"(\w+) eq '([^']*)'", job_filter(moment.replace(tzinfo=UTC))))
     assert datetime.strptime(terms["endTime"], JOB_FILTER_TIME) == moment.replace(microsecond=0)
     assert datetime.strptime(terms["startTime"], JOB_FILTER_TIME) == moment.replace(microsecond=0) - timedelta(days=14)
+
+
+def test_a_list_longer_than_the_page_bound_is_reported_not_cut_silently(serve: Any, run: Any,
+                                                                         monkeypatch: Any) -> None:
+    monkeypatch.setattr(backup_jobs, "MAX_PAGES", 1)
+    estate = live_estate()
+    estate.jobs_page_size = 1
+    fake = serve(estate)
+    snap, _ = run(fake)
+    [error] = snap.errors
+    assert "rsv-weu" in error["scope"] and "more than 1 pages" in error["message"]
+    assert len([r for r in fake.jobs_requests() if "rsv-weu" in r.path]) == 1
