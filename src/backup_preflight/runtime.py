@@ -13,8 +13,8 @@ from typing import Any
 
 from backup_preflight import __version__
 
-VERDICT_LIBRARIES = ("azure-core", "azure-identity", "azure-mgmt-compute", "azure-mgmt-resourcegraph",
-                     "jsonschema", "msgspec", "tzdata", "tzlocal")
+VERDICT_LIBRARIES = ("azure-core", "azure-identity", "azure-mgmt-compute", "azure-mgmt-recoveryservicesbackup",
+                     "azure-mgmt-resourcegraph", "jsonschema", "msgspec", "tzdata", "tzlocal")
 
 
 @cache

@@ -1,4 +1,4 @@
-"""A fake Azure on 127.0.0.1 for the real azure-mgmt-resourcegraph, Compute and Monitor clients.
+"""A fake Azure on 127.0.0.1 for the real azure-mgmt-resourcegraph, Compute, Monitor and Backup clients.
 
 It speaks `POST /providers/Microsoft.ResourceGraph/resources` (objectArray, `$top`,
 `$skipToken`, subscription and management-group scopes, the per-user quota with its
@@ -6,7 +6,8 @@ It speaks `POST /providers/Microsoft.ResourceGraph/resources` (objectArray, `$to
 Monitor's `POST /subscriptions/{sub}/metrics:getBatch` (at most 50 VMs of that subscription, one
 region, hourly points between `starttime` and `endtime`) and the Run
 Command action (`POST .../virtualMachines/{vm}/runCommand`: 202 with `Azure-AsyncOperation` and
-`Location`, the operation polled until it ends, the result in Azure's per-OS message format), over
+`Location`, the operation polled until it ends, the result in Azure's per-OS message format) and a
+vault's jobs list (`GET .../vaults/{vault}/backupJobs` with `$filter` and `nextLink` paging), over
 TLS with a `trustme` certificate. Faults (status codes, dropped connections) are injected by rules,
 and every request is recorded so tests can count them.
 """
@@ -31,7 +32,7 @@ from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, urlencode
 
 import msgspec
 import trustme
@@ -45,6 +46,11 @@ METRICS_PATH = re.compile(r"^/subscriptions/([^/]+)/metrics:getBatch$", re.IGNOR
 METRICS_NAMESPACE = "microsoft.compute/virtualmachines"
 VM_PATH = (r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachines/([^/]+)")
 RUN_PATH = re.compile(VM_PATH + r"/runCommand$", re.IGNORECASE)
+JOBS_PATH = re.compile(r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.RecoveryServices"
+                       r"/vaults/([^/]+)/backupJobs$", re.IGNORECASE)
+#: What the jobs list's `$filter` may say (Azure answers 400 to other properties) and its time format.
+JOB_FILTER_TERM = re.compile(r"^\s*(status|operation|backupManagementType|startTime|endTime) eq '([^']*)'\s*$")
+JOB_FILTER_TIME = "%Y-%m-%d %I:%M:%S %p"
 OPERATION_PATH = re.compile(
     r"^/subscriptions/([^/]+)/providers/Microsoft\.Compute/locations/([^/]+)/operations/([^/]+)$", re.IGNORECASE)
 TYPE_FILTER = re.compile(r"where\s+type\s+in~\s*\(([^)]*)\)", re.IGNORECASE)
@@ -160,7 +166,7 @@ def _hhmmss(seconds: int) -> str:
 class Request:
     """What the server saw; `status` is what it answered (0 for a dropped connection)."""
 
-    kind: str  # "graph", "instanceview", "metrics", "runcommand" (the POST) or "operation" (its polls)
+    kind: str  # "graph", "instanceview", "metrics", "runcommand" (the POST), "operation" (its polls), "backupjobs"
     path: str
     body: dict[str, Any]
     authorization: str | None
@@ -250,6 +256,9 @@ class Estate:
     forbidden_subscriptions: set[str] = field(default_factory=set)
     limit_hit_groups: set[str] = field(default_factory=set)
     guest_probes: dict[str, GuestProbe] = field(default_factory=dict)  # by lowercase VM id
+    vault_jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # REST job bodies by lowercase vault id
+    forbidden_vaults: set[str] = field(default_factory=set)  # lowercase vault ids
+    jobs_page_size: int = 200
 
 
 class FakeAzure:
@@ -318,6 +327,11 @@ class FakeAzure:
         with self._lock:
             return [r for r in self.requests
                     if r.kind == "instanceview" and (status is None or r.status == status)]
+
+    def jobs_requests(self, status: int | None = None) -> list[Request]:
+        """The vaults' `backupJobs` list requests (every page)."""
+        with self._lock:
+            return [r for r in self.requests if r.kind == "backupjobs" and (status is None or r.status == status)]
 
     def run_requests(self, kind: str = "runcommand", status: int | None = None) -> list[Request]:
         """The Run Command POSTs (`kind="runcommand"`) or operation polls (`"operation"`)."""
@@ -464,6 +478,47 @@ class FakeAzure:
             return 200, {}, {**end, "status": "Failed", "error": {"code": code, "message": message}}
         return 200, {}, {**end, "status": "Succeeded", "properties": {"output": {"value": _statuses(operation)}}}
 
+    def handle_jobs(self, path: str, params: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        """A vault's jobs list (`BackupJobs_List`): the jobs matching `$filter`, `jobs_page_size` a page,
+        `nextLink` with a `$skipToken` (a vault with rows but no listed jobs answers an empty list);
+        403 for a forbidden vault, 404 for an unknown one, 400 for a
+        filter Azure would refuse (an unknown property, or a time not in `yyyy-MM-dd hh:mm:ss tt`)."""
+        found = JOBS_PATH.match(path)
+        assert found
+        sub, group, vault = found.groups()
+        vault_id = f"/subscriptions/{sub}/resourcegroups/{group}/providers/microsoft.recoveryservices/vaults/{vault}"
+        if vault_id.lower() in self.estate.forbidden_vaults:
+            return 403, {}, _arm_error(
+                "AuthorizationFailed", "The client 'ci@example.com' with object id '0000' does not have authorization "
+                "to perform action 'Microsoft.RecoveryServices/vaults/backupJobs/read' over scope "
+                f"'{path.rsplit('/backupJobs', 1)[0]}' or the scope is invalid.")
+        if vault_id.lower() not in self._vaults():
+            return 404, {}, _arm_error("ResourceNotFound", f"The Resource 'Microsoft.RecoveryServices/vaults/{vault}' "
+                                                           f"under resource group '{group}' was not found.")
+        if not params.get("api-version"):
+            return 400, {}, _arm_error("MissingApiVersionParameter", "The api-version query parameter is required.")
+        terms = {}
+        for term in filter(None, params.get("$filter", "").split(" and ")):
+            match = JOB_FILTER_TERM.match(term)
+            if not match:
+                return 400, {}, _arm_error("BMSUserErrorInvalidFilter", f"invalid filter term {term!r}")
+            terms[match.group(1)] = match.group(2)
+        try:
+            window = [datetime.strptime(terms[k], JOB_FILTER_TIME).replace(tzinfo=UTC)
+                      for k in ("startTime", "endTime") if k in terms]
+        except ValueError as exc:
+            return 400, {}, _arm_error("BMSUserErrorInvalidFilter", str(exc))
+        listed = self.estate.vault_jobs.get(vault_id.lower(), [])
+        jobs = [j for j in listed if _job_matches(j["properties"], terms, window)]
+        offset = int(params.get("$skiptoken") or 0)
+        size = self.estate.jobs_page_size
+        body: dict[str, Any] = {"value": jobs[offset:offset + size]}
+        if offset + size < len(jobs):
+            query = urlencode({"$filter": params.get("$filter", ""), "$skipToken": str(offset + size),
+                               "api-version": params["api-version"]})
+            body["nextLink"] = f"{self.url}{path}?{query}"
+        return 200, {}, body
+
     def handle_metrics(self, request: Request) -> tuple[int, dict[str, str], Any]:
         """Azure Monitor's batch API, with the restrictions it checks: one subscription (the path's),
         at most 50 resources, one resource type; the region is not checked by Azure either (a VM
@@ -515,6 +570,11 @@ class FakeAzure:
             out.append(point)
         return out
 
+    def _vaults(self) -> set[str]:
+        """Lower-case ids of the vaults the fake knows: those with listed jobs, and those rows live in."""
+        rows = self.estate.tables.get("recoveryservicesresources", [])
+        return set(self.estate.vault_jobs) | {r["id"].lower().split("/backup", 1)[0] for r in rows}
+
     def _locations(self) -> dict[str, str]:
         """Lower-case VM id → location, from the estate's resources table (computed once)."""
         with self._lock:
@@ -523,6 +583,35 @@ class FakeAzure:
                                       for r in self.estate.tables.get("resources", [])
                                       if r["type"].lower() == METRICS_NAMESPACE}
             return self._vm_locations
+
+
+def _job_matches(props: dict[str, Any], terms: dict[str, str], window: list[datetime]) -> bool:
+    """Whether a job passes the list's filter: equal status, operation and management type, and a
+    start time within [startTime, endTime]."""
+    for key in ("status", "operation", "backupManagementType"):
+        if key in terms and str(props.get(key, "")).lower() != terms[key].lower():
+            return False
+    if len(window) == 2:
+        return window[0] <= _instant(props["startTime"]) <= window[1]
+    return True
+
+
+def job_body(vault_id: str, name: str, vm_name: str, start: str, status: str = "Failed",
+             details: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A job of a vault's jobs list as Azure sends it (`AzureIaaSVMJob`; the id with `/Subscriptions/`)."""
+    props: dict[str, Any] = {
+        "jobType": "AzureIaaSVMJob", "duration": "00:20:41.2311226", "actionsInfo": [],
+        "virtualMachineVersion": "Compute", "entityFriendlyName": vm_name, "backupManagementType": "AzureIaasVM",
+        "operation": "Backup", "status": status, "startTime": start,
+        "endTime": _iso_z(_instant(start) + timedelta(minutes=20)), "activityId": f"{name}-activity"}
+    if details is not None:
+        props["errorDetails"] = details
+    return {"id": f"/Subscriptions{vault_id[len('/subscriptions'):]}/backupJobs/{name}", "name": name,
+            "type": "Microsoft.RecoveryServices/vaults/backupJobs", "properties": props}
+
+
+def _iso_z(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def _batch_problem(sub: str, params: dict[str, str], ids: list[str]) -> str | None:
@@ -619,6 +708,10 @@ class _Handler(BaseHTTPRequestHandler):
             poll = Request("operation", self.path, {}, self.headers.get("Authorization"))
             query = self.path.partition("?")[2]
             self._serve(fake, poll, lambda: fake.handle_operation(path, query))
+            return
+        if JOBS_PATH.match(path):
+            jobs = Request("backupjobs", self.path, {}, self.headers.get("Authorization"))
+            self._serve(fake, jobs, lambda: fake.handle_jobs(path, jobs.params))
             return
         if not VIEW_PATH.match(path):
             self._send(404, {}, _arm_error("NotFound", path))

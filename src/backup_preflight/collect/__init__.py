@@ -3,7 +3,8 @@
 Resource Graph gives the model view (VMs, extensions, network, backup items and policies, guest
 configuration) in paged, quota-paced queries; the Compute instance view adds what ARG lacks (VM
 agent and extension handler status) for running VMs, and Azure Monitor their CPU and memory
-pressure (the `metrics` table). Whatever could not be read becomes an entry
+pressure (the `metrics` table), and a vault's jobs list the error codes of failed backup jobs
+whose Resource Graph row lacks them. Whatever could not be read becomes an entry
 in `snapshot.errors` naming its scope, so a partial estate is never mistaken for a healthy one.
 """
 
@@ -21,6 +22,7 @@ from backup_preflight.collect.auth import (
     resolve_endpoint,
     token_scope,
 )
+from backup_preflight.collect.backup_jobs import BackupClients, JobErrorCollector, vaults_to_ask
 from backup_preflight.collect.instance_view import ComputeClients, InstanceViewCollector, running_vm_ids, running_vms
 from backup_preflight.collect.metrics import MetricsCollector, resolve_endpoints, timespan
 from backup_preflight.collect.progress import Progress
@@ -76,6 +78,8 @@ class CollectStats:
     metrics_seconds: float = 0.0
     probe_requests: int = 0
     probe_seconds: float = 0.0
+    jobs_requests: int = 0
+    jobs_seconds: float = 0.0
     quota_waits: int = 0
     quota_waited: float = 0.0
     rows: int = 0
@@ -146,6 +150,7 @@ class Collector:
         self.stats.graph_seconds = self.clock.now() - started
         for query in queries:
             self._store(snap, query, results[query.target])
+        self._job_errors(snap, started_at)
 
         clients = ComputeClients(self.credential, self.endpoint, self.scope, self.clock, self.tuning, self.progress)
         try:
@@ -194,6 +199,21 @@ class Collector:
         self.stats.view_seconds = self.clock.now() - started
         snap.tables["instanceviews"] = rows
         snap.errors.extend(errors)
+
+    def _job_errors(self, snap: Snapshot, collected_at: datetime) -> None:
+        """Error details of failed job rows that lack them, from their vaults' jobs lists."""
+        vaults = vaults_to_ask(snap.tables.get("recoveryservicesresources", []))
+        if not vaults:
+            return
+        clients = BackupClients(self.credential, self.endpoint, self.scope, self.clock, self.tuning, self.progress)
+        collector = JobErrorCollector(clients, self.clock, self.tuning, self.progress)
+        started = self.clock.now()
+        try:
+            snap.errors.extend(collector.collect(vaults, collected_at))
+        finally:
+            clients.close()
+        self.stats.jobs_requests = collector.requests
+        self.stats.jobs_seconds = self.clock.now() - started
 
     def _metrics(self, snap: Snapshot, collected_at: datetime) -> None:
         assert self.metrics_endpoints is not None

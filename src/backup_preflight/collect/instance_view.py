@@ -10,9 +10,9 @@ bounded pool of threads — and store the body as Azure sent it (camelCase), not
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import PageFailed, Tuning, call_with_retries, error_entry
@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 TABLE = "instanceviews"
 VM_TYPE = "microsoft.compute/virtualmachines"
+C = TypeVar("C")
 
 
 def running_vm_ids(rows: list[dict[str, Any]]) -> list[str]:
@@ -64,11 +65,12 @@ def _raw_json(pipeline_response: Any, _: Any, __: Any) -> tuple[Any, Mapping[str
     return response.json(), response.headers
 
 
-class ComputeClients:
-    """One Compute client and one 429 gate per subscription, shared by every Compute collector."""
+class ArmClients(Generic[C]):
+    """One ARM client (of the class `load` returns) and one 429 gate per subscription."""
 
-    def __init__(self, credential: TokenCredential, endpoint: str, scope: str, clock: Clock, tuning: Tuning,
-                 progress: Progress) -> None:
+    def __init__(self, load: Callable[[], type[C]], credential: TokenCredential, endpoint: str, scope: str,
+                 clock: Clock, tuning: Tuning, progress: Progress) -> None:
+        self._load = load
         self._credential = credential
         self._endpoint = endpoint
         self._scope = scope
@@ -76,16 +78,14 @@ class ComputeClients:
         self._tuning = tuning
         self._progress = progress
         self._lock = threading.Lock()
-        self._clients: dict[str, ComputeManagementClient] = {}
+        self._clients: dict[str, C] = {}
         self._gates: dict[str, QuotaPacer] = {}
 
-    def get(self, subscription: str) -> tuple[ComputeManagementClient, QuotaPacer]:
-        from azure.mgmt.compute import ComputeManagementClient
-
+    def get(self, subscription: str) -> tuple[C, QuotaPacer]:
         key = subscription.lower()
         with self._lock:
             if key not in self._clients:
-                self._clients[key] = ComputeManagementClient(
+                self._clients[key] = self._load()(
                     self._credential, subscription, base_url=self._endpoint, credential_scopes=[self._scope],
                     retry_total=0, read_timeout=self._tuning.read_timeout)
                 self._gates[key] = QuotaPacer(self._clock, on_wait=self._progress.throttle_wait)
@@ -93,7 +93,21 @@ class ComputeClients:
 
     def close(self) -> None:
         for client in self._clients.values():
-            client.close()
+            client.close()  # type: ignore[attr-defined]
+
+
+class ComputeClients(ArmClients["ComputeManagementClient"]):
+    """The Compute clients, shared by every Compute collector (instance views, Run Command)."""
+
+    def __init__(self, credential: TokenCredential, endpoint: str, scope: str, clock: Clock, tuning: Tuning,
+                 progress: Progress) -> None:
+        super().__init__(_compute_client_type, credential, endpoint, scope, clock, tuning, progress)
+
+
+def _compute_client_type() -> type[ComputeManagementClient]:
+    from azure.mgmt.compute import ComputeManagementClient
+
+    return ComputeManagementClient
 
 
 class InstanceViewCollector:

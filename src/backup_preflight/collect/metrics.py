@@ -8,7 +8,8 @@ endpoint — or all to `--metrics-endpoint` (a proxy, a private link, the tests'
 backoff are Resource Graph's (`call_with_retries`, SDK retries off); every VM of a batch that
 failed, and every VM a batch answered without (a partial batch), gets an error entry naming it.
 Rows are stored as `{"id", "name", "data": [{"timeStamp", "maximum", "minimum", "average"}]}`,
-the shape the estate reads, with the id as Resource Graph wrote it.
+the shape the estate reads, with the id as Resource Graph wrote it, and with only the points the
+pressure policies can read: per UTC hour of the day, the worst one over the days asked (`_points`).
 """
 
 from __future__ import annotations
@@ -41,6 +42,8 @@ NAMESPACE = "Microsoft.Compute/virtualMachines"
 METRIC_NAMES = ("Percentage CPU", "Available Memory Percentage")
 AGGREGATIONS = ("Maximum", "Minimum", "Average")
 POINT_KEYS = ("timeStamp", "maximum", "minimum", "average")
+#: Per metric (lower case): the aggregate the pressure policies read, and +1 where higher is worse, -1 lower.
+WORST = {"percentage cpu": ("maximum", 1), "available memory percentage": ("minimum", -1)}
 BATCH_SIZE = 50  # resources per getBatch call: the API's limit
 GRAIN = timedelta(hours=1)
 
@@ -215,7 +218,7 @@ class MetricsCollector:
                 if code not in (None, "Success"):
                     problems.append(f"{name}: {code}: {metric.get('errorMessage') or 'no message'}")
                     continue
-                rows.append({"id": vm_id, "name": name, "data": _points(metric)})
+                rows.append({"id": vm_id, "name": name, "data": _points(metric, name)})
             if problems:
                 errors.append(self._error(vm_id, 200, "partial batch answer: " + "; ".join(problems)))
         return rows, errors
@@ -253,16 +256,35 @@ def _resource_of(value: dict[str, Any], metric: Any) -> str | None:
     return rid.lower().rstrip("/") if isinstance(rid, str) else None
 
 
-def _points(metric: dict[str, Any]) -> list[dict[str, Any]]:
-    """The data points of the metric's one time series (none when Azure has no data for it). Every
-    series of a run has the same hourly time stamps: interned, 50,000 VMs keep 168 strings, not 17 M."""
+def _points(metric: dict[str, Any], name: str) -> list[dict[str, Any]]:
+    """The points of the metric's one time series (none when Azure has no data for it) that the
+    pressure policies can read: for each UTC hour of the day, the one hourly point with the worst
+    value over all the days asked (the highest CPU maximum, the lowest available-memory minimum; the
+    average where a point lacks that aggregate, as the estate reads it), in time order. The peak in
+    any set of backup hours is the one of the whole series, and a series keeps at most 24 points,
+    not 24 per day: that is what 100,000 VMs' metrics cost in memory. A point the estate could not
+    read (no hour in its time stamp, a value that is no number) is kept too, so that it says so.
+    Time stamps are interned: every series of a run has the same hours."""
+    key, sign = WORST[name.lower()]
     series = metric.get("timeseries") or []
     data = series[0].get("data") if series and isinstance(series[0], dict) else None
+    data = data if isinstance(data, list) else []
+    worst: dict[str, tuple[float, int]] = {}  # UTC hour → (signed value, index of its point)
+    odd = []
+    for i, point in enumerate(data):
+        stamp = point.get("timeStamp") if isinstance(point, dict) else None
+        value = point.get(key if key in point else "average") if isinstance(point, dict) else None
+        if not (isinstance(stamp, str) and len(stamp) >= 13 and stamp[10] == "T" and stamp[11:13].isdigit()) or \
+                not (value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
+            odd.append(i)
+        elif value is not None and (stamp[11:13] not in worst or sign * value > worst[stamp[11:13]][0]):
+            worst[stamp[11:13]] = (sign * value, i)
     out = []
-    for point in data or []:
+    for i in sorted(odd + [i for _, i in worst.values()]):
+        point = data[i]
         if isinstance(point, dict):
-            kept = {key: point[key] for key in POINT_KEYS if key in point}
-            if isinstance(kept.get("timeStamp"), str):
-                kept["timeStamp"] = sys.intern(kept["timeStamp"])
-            out.append(kept)
+            point = {k: point[k] for k in POINT_KEYS if k in point}
+            if isinstance(point.get("timeStamp"), str):
+                point["timeStamp"] = sys.intern(point["timeStamp"])
+        out.append(point)
     return out

@@ -121,6 +121,8 @@ def _describe(job: Row) -> dict[str, Any]:
         facts["vault"] = vault
     if code:
         facts["errorCode"] = code
+    if _text(job.get("errorDetailsFrom")):  # filled in by collection from the vault's jobs list
+        facts["errorDetailsFrom"] = job["errorDetailsFrom"]
     if message:
         facts["message"] = message
     recommendations = [r for r in detail.get("recommendations") or () if isinstance(r, str)] \
