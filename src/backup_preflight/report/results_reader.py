@@ -110,6 +110,7 @@ def _check_v2(doc: dict[str, Any], label: str) -> None:
         if odd:
             raise fail(place, f"unknown verdict letter(s) {''.join(sorted(odd))!r}")
     documented: set[tuple[str, int]] = set()
+    needed: Counter[str] = Counter()  # documents whose letter needs one, per policy
     for i, f in enumerate(doc["findings"]):
         place = f"/findings/{i}"
         if not isinstance(f, dict) or not isinstance(f.get("policyId"), str) or not isinstance(f.get("status"), str):
@@ -125,10 +126,10 @@ def _check_v2(doc: dict[str, Any], label: str) -> None:
         if (f["policyId"], vm) in documented:
             raise fail(place, "a second document for the same policy and VM")
         documented.add((f["policyId"], vm))
-    per_policy = Counter(policy_id for policy_id, _ in documented)
+        needed[f["policyId"]] += f["status"] not in COMPACT
     needing = [letter for status, letter in LETTER.items() if status not in COMPACT]
     for policy_id, column in verdicts.items():
-        if sum(map(column.count, needing)) != per_policy[policy_id]:  # every document matched a letter
+        if sum(map(column.count, needing)) != needed[policy_id]:  # every document matched a letter
             vm = next(i for i, letter in enumerate(column) if letter in needing and (policy_id, i) not in documented)
             raise fail(f"/verdicts/{policy_id}", f"VM {vm} has verdict {STATUS_OF[column[vm]]!r} but no document "
                                                  f"under 'findings'")
