@@ -71,7 +71,7 @@ def compact_document(f: Finding, vm: int, policy: Policy) -> dict[str, Any]:
 def needs_document(f: Finding, policy: Policy) -> bool:
     """Does a verdict letter say less than this finding? Passes and not-applicable findings with
     nothing more than their status are letters only."""
-    return (f.status not in COMPACT or bool(f.message) or bool(f.evidence) or bool(f.annotations)
+    return (f.status not in COMPACT or bool(f.message) or bool(f.evidence) or f.notes is not None
             or f.severity != policy.severity or f.cause != policy.cause)
 
 
@@ -94,24 +94,42 @@ class VerdictTable:
         table = cls(columns={p.id: bytearray() for p in result.policies})
         policies = {p.id: p for p in result.policies}
         entries: dict[tuple[str, str, str, str], list[int]] = {}
-        blank = ord(NO_FINDING)
+        letters = {status: ord(letter) for status, letter in LETTER.items()}
+        blank = _BLANK[0]
+        policy, column = None, bytearray()
         for f in result.findings:
+            if policy is None or f.policy_id != policy.id:
+                policy, column = policies[f.policy_id], table.columns[f.policy_id]
+                column.extend(_BLANK * (len(table.vms) - len(column)))
             key = (f.resource_id, f.resource_name, f.subscription_id, f.resource_group)
-            column = table.columns[f.policy_id]
-            candidates = entries.setdefault(key, [])
-            vm = next((i for i in candidates if i >= len(column) or column[i] == blank), None)
-            if vm is None:
-                vm = len(table.vms)
-                table.vms.append(key)
-                candidates.append(vm)
-            if len(column) <= vm:
-                column.extend(NO_FINDING.encode() * (vm + 1 - len(column)))
-            column[vm] = ord(LETTER[f.status])
-            if needs_document(f, policies[f.policy_id]):
+            candidates = entries.get(key)
+            vm = candidates[0] if candidates else -1
+            if vm < 0 or column[vm] != blank:  # a new entry, or this policy's second finding on it
+                vm = table._entry(candidates, key, entries, column)
+            column[vm] = letters[f.status]
+            if needs_document(f, policy):
                 table.documented.append((f, vm))
         for column in table.columns.values():
-            column.extend(NO_FINDING.encode() * (len(table.vms) - len(column)))
+            column.extend(_BLANK * (len(table.vms) - len(column)))
         return table
+
+    def _entry(self, candidates: list[int] | None, key: tuple[str, str, str, str],
+               entries: dict[tuple[str, str, str, str], list[int]], column: bytearray) -> int:
+        """The first entry for `key` this policy's column has no letter for yet (a new one if none),
+        with the column grown to reach it."""
+        for vm in candidates or ():
+            if vm >= len(column) or column[vm] == _BLANK[0]:
+                break
+        else:
+            vm = len(self.vms)
+            self.vms.append(key)
+            entries.setdefault(key, []).append(vm)
+        if len(column) <= vm:
+            column.extend(_BLANK * (vm + 1 - len(column)))
+        return vm
+
+
+_BLANK = NO_FINDING.encode()
 
 
 def write(result: ScanResult, path: Path) -> None:

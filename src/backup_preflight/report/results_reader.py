@@ -34,7 +34,7 @@ def iter_finding_documents(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
     `doc` is the parsed file, checked by `check` (review.baseline.load_results does both). The
     documents come ordered by policy (as `policies` lists them) and then by VM, as the scan wrote
-    them; each is a new dict the caller may keep or change.
+    them. Version 2 documents are new dicts; version 1 ones are the parsed file's own.
     """
     if doc["schemaVersion"] == 1:
         yield from doc["findings"]
