@@ -1,7 +1,7 @@
 """results.json: the machine-readable contract (docs/reports.md), schema version 2, streamed.
 
 Every (policy, VM) verdict is recorded, but a pass is one letter in its policy's verdict column,
-not a document: 1.2 M passes at 100,000 VMs made version 1 files of 780 MB. The order of keys,
+not a document: 1.2 M passes at 100,000 VMs made version 1 files of 786 MB. The order of keys,
 VMs and findings is fixed so two scans of the same snapshot differ only in their timestamps.
 report/results_reader.py reads both versions back as the same finding documents.
 """
@@ -15,7 +15,7 @@ from typing import IO, Any
 import msgspec
 
 from backup_preflight import runtime
-from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
+from backup_preflight.findings import Finding
 from backup_preflight.policy.loader import Policy
 from backup_preflight.report.results_reader import COMPACT, LETTER, NO_FINDING
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
@@ -29,8 +29,9 @@ def _indented(doc: Any) -> bytes:
 
 
 def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
-    """One finding as results.json has it. Remediation is given where there is something to do:
-    a pass or a not-applicable finding carries "" (the policy's text is under `policies`)."""
+    """One finding as a complete document: as version 1 wrote it, as the reader expands version 2, as
+    verify compares it. Remediation is given where there is something to do: a pass or a
+    not-applicable finding carries "" (the policy's text is under `policies`)."""
     doc: dict[str, Any] = {
         "policyId": f.policy_id,
         "resourceId": f.resource_id,
@@ -42,7 +43,7 @@ def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
         "cause": f.cause,
         "message": redact(f.message),
         "evidence": [redact(e) for e in f.evidence],
-        "remediation": "" if f.status in (PASS, NOT_APPLICABLE) else remediation,
+        "remediation": "" if f.status in COMPACT else remediation,
     }
     doc.update(f.annotations)
     return doc

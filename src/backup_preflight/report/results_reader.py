@@ -33,8 +33,8 @@ def iter_finding_documents(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
     """Every (policy, VM) finding of a results.json, version 1 or 2, as a version 1 finding document.
 
     `doc` is the parsed file, checked by `check` (review.baseline.load_results does both). The
-    documents come ordered by policy (as `policies` lists them) and then by VM, as the scan wrote
-    them. Version 2 documents are new dicts; version 1 ones are the parsed file's own.
+    documents come ordered by policy (as `verdicts` and `policies` list them), then by VM, as the
+    scan wrote them. Version 2 documents are new dicts; version 1 ones are the parsed file's own.
     """
     if doc["schemaVersion"] == 1:
         yield from doc["findings"]
