@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 from backup_preflight.findings import STATUSES
+from results_helpers import findings_of
 
 from arg import snapshot_doc, vm_row
 from cli_helpers import run
@@ -14,21 +15,21 @@ def test_scan_demo_writes_results_and_exits_1(tmp_path: Path) -> None:
     assert proc.returncode == 1, proc.stderr
     assert "Failing policies" in proc.stdout and "exit 1" in proc.stdout
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert results["schemaVersion"] == 1
+    assert results["schemaVersion"] == 2
     assert results["tool"]["name"] == "backup-preflight"
     scan = results["scan"]
     assert {"startedAt", "finishedAt", "source", "policySetSha256", "parameters"} <= set(scan)
     assert scan["source"]["kind"] == "demo" and len(scan["source"]["sha256"]) == 64
     assert {p["id"] for p in results["policies"]} >= {"VMBK-AGENT-003", "VMBK-NET-001"}
     vms, policies = results["coverage"]["vms"], len(results["policies"])
-    assert len(results["findings"]) == vms * policies   # one finding per (policy, VM)
-    statuses = {f["status"] for f in results["findings"]}
+    assert len(findings_of(results)) == vms * policies   # one finding per (policy, VM)
+    statuses = {f["status"] for f in findings_of(results)}
     assert {"pass", "fail", "unknown"} <= statuses <= set(STATUSES)
-    finding = next(f for f in results["findings"] if f["status"] == "fail")
+    finding = next(f for f in findings_of(results) if f["status"] == "fail")
     assert {"policyId", "resourceId", "resourceName", "status", "severity", "message", "evidence",
             "remediation"} <= set(finding)
     assert finding["evidence"] and finding["remediation"]
-    assert results["summary"]["byStatus"]["fail"] == sum(f["status"] == "fail" for f in results["findings"])
+    assert results["summary"]["byStatus"]["fail"] == sum(f["status"] == "fail" for f in findings_of(results))
     assert results["coverage"]["errors"] == []
 
 
@@ -143,12 +144,12 @@ def test_probe_results_merge_in_as_another_snapshot(tmp_path: Path) -> None:
     out = tmp_path / "out"
     alone = run("scan", "--snapshot", main, "--output-dir", out, "--fail-on", "never")
     assert alone.returncode == 0
-    status = {f["policyId"]: f["status"] for f in json.loads((out / "results.json").read_text())["findings"]}
+    status = {f["policyId"]: f["status"] for f in findings_of(json.loads((out / "results.json").read_text()))}
     assert status["VMBK-DHCP-001"] == "unknown"
     merged = run("scan", "--snapshot", main, "--snapshot", probes, "--output-dir", out, "--fail-on", "never")
     assert merged.returncode == 0
     results = json.loads((out / "results.json").read_text())
-    status = {f["policyId"]: f["status"] for f in results["findings"]}
+    status = {f["policyId"]: f["status"] for f in findings_of(results)}
     assert status["VMBK-DHCP-001"] == "fail"
     assert [f["path"] for f in results["scan"]["source"]["files"]] == [str(main), str(probes)]
 

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from backup_preflight.policy.loader import bundled_policy_dir, policy_files
+from results_helpers import findings_of
 
 from cli_helpers import run
 
@@ -54,7 +55,7 @@ def test_scan_evaluates_added_policies(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert len(results["policies"]) == BUNDLED + 1
-    team = [f for f in results["findings"] if f["policyId"] == "TEAM-POWER-001"]
+    team = [f for f in findings_of(results) if f["policyId"] == "TEAM-POWER-001"]
     assert len(team) == results["coverage"]["vms"] and {"pass", "fail"} <= {f["status"] for f in team}
 
 

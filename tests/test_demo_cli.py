@@ -3,11 +3,13 @@
 import json
 from pathlib import Path
 
+from results_helpers import findings_of
+
 from cli_helpers import run
 
 
 def sched_statuses(results: dict) -> dict[str, str]:
-    return {f["resourceName"]: f["status"] for f in results["findings"] if f["policyId"] == "VMBK-SCHED-001"}
+    return {f["resourceName"]: f["status"] for f in findings_of(results) if f["policyId"] == "VMBK-SCHED-001"}
 
 
 def test_a_demo_collected_in_july_is_judged_with_summer_time(tmp_path: Path) -> None:

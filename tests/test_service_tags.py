@@ -13,6 +13,7 @@ import pytest
 from backup_preflight.errors import InputError
 from backup_preflight.service_tags import load
 from network_helpers import FIXTURES, NIC_ID, Estate, rule
+from results_helpers import findings_of
 
 from arg import vm_row
 from cli_helpers import run
@@ -97,7 +98,7 @@ def estate_rows() -> list[dict]:
 
 def net_findings(results: Path) -> dict[str, str]:
     doc = json.loads(results.read_text())
-    return {f["policyId"]: f["status"] for f in doc["findings"] if f["policyId"].startswith("VMBK-NET")}
+    return {f["policyId"]: f["status"] for f in findings_of(doc) if f["policyId"].startswith("VMBK-NET")}
 
 
 def test_scan_decides_cidr_rules_with_the_file_and_records_it(tmp_path: Path) -> None:

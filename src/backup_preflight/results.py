@@ -23,7 +23,7 @@ from backup_preflight.findings import (
 from backup_preflight.policy.loader import Policy
 
 EXIT_OK, EXIT_FAILING, EXIT_INPUT, EXIT_INCOMPLETE, EXIT_INTERNAL = 0, 1, 2, 3, 4
-RESULTS_SCHEMA_VERSION = 1
+RESULTS_SCHEMA_VERSION = 2
 
 
 @dataclass(slots=True)

@@ -14,6 +14,7 @@ from typing import Any
 from backup_preflight import demo
 from collect.fakeazure import TOKEN, Estate, Fault
 from collect.test_collect_auth import fake_az
+from results_helpers import findings_of
 
 from cli_helpers import run
 
@@ -84,7 +85,7 @@ def test_collect_then_scan_equals_a_live_scan(serve: Any, tmp_path: Path, monkey
     # CPU and memory pressure are judged for every running VM: nothing unknown for want of metrics
     running = {r["id"].lower() for r in estate.tables["resources"] if r["type"] == "microsoft.compute/virtualmachines"
                and "PowerState/running" in json.dumps(r.get("properties"))}
-    perf = [f for f in a["findings"] if f["policyId"] in ("VMBK-PERF-001", "VMBK-PERF-002")
+    perf = [f for f in findings_of(a) if f["policyId"] in ("VMBK-PERF-001", "VMBK-PERF-002")
             and f["resourceId"].lower() in running]
     assert perf and not [f for f in perf if f["status"] == "unknown" and "pressure" in f["message"]]
     assert {f["status"] for f in perf} >= {"pass", "fail"}  # the demo's pressure scenarios still fail
@@ -147,14 +148,14 @@ def test_custom_query_policies_are_collected_and_replayed(serve: Any, tmp_path: 
     assert len(json.loads(snap.read_text())["queries"]) == 1
     proc = run("scan", "--snapshot", snap, "--policies", policies, "--output-dir", tmp_path / "out")
     assert proc.returncode == 1
-    findings = json.loads((tmp_path / "out" / "results.json").read_text())["findings"]
+    findings = findings_of(json.loads((tmp_path / "out" / "results.json").read_text()))
     assert {(f["resourceName"], f["status"]) for f in findings} == {("good", "pass"), ("bad", "fail")}
     # a snapshot collected without the policy cannot answer it: unknown, and it says how to fix that
     bare = tmp_path / "bare.json"
     assert run("collect", *live, "--output", bare).returncode == 0
     proc = run("scan", "--snapshot", bare, "--policies", policies, "--output-dir", tmp_path / "out2",
                "--fail-on", "never")
-    [finding] = json.loads((tmp_path / "out2" / "results.json").read_text())["findings"]
+    [finding] = findings_of(json.loads((tmp_path / "out2" / "results.json").read_text()))
     assert finding["status"] == "unknown" and "collect --policies" in finding["message"]
 
 

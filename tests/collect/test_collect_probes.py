@@ -20,6 +20,7 @@ from collect.test_cli_live import demo_estate, env_for
 from collect.test_collect_auth import fake_az
 from probes.test_linux_script import DYNAMIC_ADDR, connect_stub, ip_stub
 from probes.test_probe_outputs import RECORDED
+from results_helpers import findings_of
 
 from cli_helpers import run as run_cli
 
@@ -229,7 +230,7 @@ def test_a_live_scan_with_probe_guest_leaves_no_in_guest_policy_unknown_for_want
     assert "168.63.129.16:80" in log.read_text().split()
     probed = {vm.lower() for vm in vms if vm not in down}
     guest_policies = ("VMBK-DHCP-001", "VMBK-SQL-001", "VMBK-EXT-004")
-    judged = [f for f in doc["findings"] if f["policyId"] in guest_policies and f["resourceId"].lower() in probed]
+    judged = [f for f in findings_of(doc) if f["policyId"] in guest_policies and f["resourceId"].lower() in probed]
     assert {f["policyId"] for f in judged if f["status"] != "notApplicable"} == set(guest_policies)
     waiting = [f for f in judged if any(e.startswith("guest.") and e.endswith("was not collected")
                                         for e in f["evidence"])]

@@ -325,3 +325,11 @@ def test_nsg_with_plural_fields_and_default_rules_in_mixed_case(estate: Estate) 
     verdict = estate.verdict()
     assert verdict.value is False
     assert "rule 'DenyNet' (priority 200, Deny)" in text(verdict)
+
+
+def test_unreadable_peerings_may_hide_a_gateway(estate: Estate) -> None:
+    estate.vnet["properties"]["virtualNetworkPeerings"] = 7
+    assert estate.verdict().value is True
+    assert "virtualNetworkPeerings that is not an array" in estate.verdict().assumptions[0]
+    strict = estate.verdict(assume_no_bgp=False)
+    assert strict.value is None and "whether it uses a peered VNet's gateway is unknown" in text(strict)

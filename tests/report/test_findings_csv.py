@@ -8,6 +8,7 @@ from collections import Counter
 from pathlib import Path
 
 from backup_preflight.report import findings_csv, outputs
+from results_helpers import findings_of
 from scan_helpers import estate, run, write_snapshot
 
 
@@ -23,7 +24,7 @@ def test_rows_add_up_to_results_json_and_formulas_are_defused(tmp_path: Path) ->
         counted[row["status"]] += int(row["count"])
     expected = {k: v for k, v in results["summary"]["byStatus"].items() if k != "notApplicable"}
     assert dict(counted) == {k: v for k, v in expected.items() if v}
-    attention = [f for f in results["findings"] if f["status"] not in ("pass", "notApplicable")]
+    attention = [f for f in findings_of(results) if f["status"] not in ("pass", "notApplicable")]
     assert sorted((r["policyId"], r["resourceId"]) for r in rows if r["status"] != "pass") == \
         sorted((f["policyId"], f["resourceId"]) for f in attention)
     assert len([r for r in rows if r["status"] == "pass"]) == len(results["policies"])

@@ -16,6 +16,7 @@ import pytest
 from backup_preflight.report import outputs
 from backup_preflight.results import ScanResult
 from backup_preflight.review import Review, baseline, exemptions
+from results_helpers import findings_of
 from scan_helpers import XSS_IMG, XSS_SCRIPT, estate, run, write_snapshot
 
 CHROMIUM, CHROMEDRIVER = Path("/usr/bin/chromium"), Path("/usr/bin/chromedriver")
@@ -75,7 +76,7 @@ def expected_letters(results: dict[str, Any]) -> dict[str, str]:
     order = ["fail", "error", "unknown", "exempt", "pass", "notApplicable"]
     causes = sorted({p["cause"] for p in results["policies"]})
     worst: dict[str, list[int]] = {}
-    for f in results["findings"]:
+    for f in findings_of(results):
         slots = worst.setdefault(f["resourceId"], [len(order) - 1] * len(causes))
         i = causes.index(f["cause"])
         slots[i] = min(slots[i], order.index(f["status"]))
@@ -101,7 +102,7 @@ def test_every_vm_is_indexed_with_its_findings_and_status_per_cause(report: tupl
     assert set(vms) == set(letters)
     for rid, vm in vms.items():
         assert vm["causes"] == letters[rid]
-        mine = [f for f in results["findings"] if f["resourceId"] == rid]
+        mine = [f for f in findings_of(results) if f["resourceId"] == rid]
         assert vm["name"] == mine[0]["resourceName"] and vm["rg"] == mine[0]["resourceGroup"].lower()
         assert vm["sub"] == mine[0]["subscriptionId"]
         assert vm["findings"] == sorted((f["policyId"], LETTER[f["status"]], f["message"])
@@ -121,11 +122,11 @@ def test_no_failing_vm_is_left_out_and_unknown_only_vms_are_grouped_by_reason(tm
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     index = island((tmp_path / "out" / "report.html").read_text())["index"]
     vms = decoded_vms(index)
-    failing = {f["resourceId"] for f in results["findings"] if f["status"] in ("fail", "error")}
+    failing = {f["resourceId"] for f in findings_of(results) if f["status"] in ("fail", "error")}
     assert len(failing) > 150 and failing <= set(vms)
     assert all(any(s in "fe" for _, s, _ in vms[rid]["findings"]) for rid in failing)
     only_unknown: dict[str, set[tuple[str, str]]] = {}  # VM → its unknown reasons, ("", "") for anything worse
-    for f in results["findings"]:
+    for f in findings_of(results):
         if f["status"] in LETTER:
             reason = (f["policyId"], f["message"]) if f["status"] == "unknown" else ("", "")
             only_unknown.setdefault(f["resourceId"], set()).add(reason)
@@ -245,7 +246,7 @@ def test_filters_search_and_deep_link_find_every_failing_vm(browser: Any,
     browser.get(big_report[0].as_uri())
     for status in ("unknown", "exempt", "pass"):
         browser.find_element(By.ID, f"filter-{status}").click()
-    failing = {f["resourceId"] for f in results["findings"] if f["status"] in ("fail", "error")}
+    failing = {f["resourceId"] for f in findings_of(results) if f["status"] in ("fail", "error")}
     assert browser.find_element(By.ID, "shown").text == f"{len(failing)} of 123 VMs"
     Select(browser.find_element(By.ID, "f-cause")).select_by_visible_text("vm-agent")
     assert all("st-f" in r.get_attribute("innerHTML") for r in rows(browser))
@@ -259,7 +260,7 @@ def test_filters_search_and_deep_link_find_every_failing_vm(browser: Any,
     link.click()
     detail = browser.find_element(By.ID, "vm-detail")
     settle(browser, detail.is_displayed)
-    message = next(f["message"] for f in results["findings"] if f["resourceId"] == target and f["status"] == "fail")
+    message = next(f["message"] for f in findings_of(results) if f["resourceId"] == target and f["status"] == "fail")
     assert message in detail.text and target in detail.text
     assert browser.current_url.endswith("#vm=" + quote(target, safe=""))
     browser.get("about:blank")
@@ -285,7 +286,7 @@ def test_hostile_text_renders_as_text(browser: Any, report: tuple[Path, dict[str
     from selenium.common.exceptions import NoAlertPresentException
 
     results = report[1]
-    victim = next(f for f in results["findings"] if f["message"] == f"tag owner={XSS_IMG}")
+    victim = next(f for f in findings_of(results) if f["message"] == f"tag owner={XSS_IMG}")
     browser.get(report[0].as_uri() + "#vm=" + quote(victim["resourceId"], safe=""))
     with pytest.raises(NoAlertPresentException):
         browser.switch_to.alert.text  # noqa: B018 - reading it is what raises
@@ -301,11 +302,11 @@ def test_an_exempt_finding_shows_its_exemption_and_new_only_filters(browser: Any
     from selenium.webdriver.common.by import By
 
     results = report[1]
-    exempt = next(f for f in results["findings"] if f["status"] == "exempt")
+    exempt = next(f for f in findings_of(results) if f["status"] == "exempt")
     browser.get(report[0].as_uri() + "#vm=" + quote(exempt["resourceId"], safe=""))
     detail = browser.find_element(By.ID, "vm-detail").text
     assert "EX-7" in detail and "decommissioning" in detail
-    new_vms = {f["resourceId"] for f in results["findings"] if f.get("baseline") == "new"}
+    new_vms = {f["resourceId"] for f in findings_of(results) if f.get("baseline") == "new"}
     assert new_vms and len(new_vms) < len(rows(browser))
     browser.find_element(By.ID, "f-new").click()
     assert {r.get_attribute("data-id") for r in rows(browser)} == new_vms
@@ -365,14 +366,14 @@ def test_a_pass_that_rests_on_an_assumption_is_shown_with_it_and_no_fix(browser:
     from scan_helpers import policies
 
     outputs.write_all(scan.run_scan(scan.demo_source(), policies(), Gate()), tmp_path / "out")
-    results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assumed = next(f for f in results["findings"] if f["status"] == "pass" and f["evidence"])
+    findings = findings_of(json.loads((tmp_path / "out" / "results.json").read_text()))
+    assumed = next(f for f in findings if f["status"] == "pass" and f["evidence"])
     browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(assumed["resourceId"], safe=""))
     item = browser.find_element(By.CSS_SELECTOR, f"#vm-detail li.finding[data-policy='{assumed['policyId']}']")
     assert item.get_attribute("data-status") == "pass"
     assert "assumed absent (assumeNoOnPremisesDefaultRoute)" in item.text
     assert item.find_elements(By.CSS_SELECTOR, ".fix") == []
-    plain = next(f for f in results["findings"] if f["policyId"] == assumed["policyId"] and f["status"] == "pass"
+    plain = next(f for f in findings if f["policyId"] == assumed["policyId"] and f["status"] == "pass"
                  and not f["evidence"])
     browser.get((tmp_path / "out" / "report.html").as_uri() + "#vm=" + quote(plain["resourceId"], safe=""))
     assert browser.find_elements(By.CSS_SELECTOR, f"#vm-detail li.finding[data-policy='{plain['policyId']}']") == []

@@ -13,6 +13,7 @@ import pytest
 
 from backup_preflight.report import outputs
 from job_helpers import HOSTILE, job_result
+from results_helpers import findings_of
 from scan_helpers import XSS_IMG, XSS_SCRIPT
 
 
@@ -39,7 +40,7 @@ def test_results_json_lists_the_last_failed_job_per_vm_with_the_findings_statuse
         "2026-11-19T02:00:00Z", "Backup", "UserErrorGuestAgentStatusUnavailable")
     assert job["message"] == "VM Agent unable to communicate with Azure Backup"
     assert [c["cause"] for c in noagent["causes"]] == ["vm-agent", "backup-extension"]
-    statuses = {(f["policyId"], f["resourceId"]): f["status"] for f in doc["findings"]}
+    statuses = {(f["policyId"], f["resourceId"]): f["status"] for f in findings_of(doc)}
     for cause in noagent["causes"]:  # copied from the findings, never recomputed
         assert cause["policies"], cause
         for p in cause["policies"]:

@@ -11,6 +11,7 @@ from backup_preflight.errors import InputError
 from backup_preflight.report import results_json
 from backup_preflight.results import Gate
 from backup_preflight.review import Review, baseline
+from results_helpers import as_version_1
 from scan_helpers import estate, run, write_snapshot
 
 
@@ -38,8 +39,8 @@ def test_new_unchanged_and_fixed(tmp_path: Path) -> None:
 def test_vanished_vm_is_fixed_as_absent_and_ids_compare_case_insensitively(tmp_path: Path) -> None:
     base_path = previous(tmp_path)
     doc = json.loads(base_path.read_text())
-    for f in doc["findings"]:
-        f["resourceId"] = f["resourceId"].upper()
+    for vm in doc["vms"]:
+        vm["id"] = vm["id"].upper()
     base_path.write_text(json.dumps(doc))
     now = estate()
     now["tables"]["resources"] = [r for r in now["tables"]["resources"] if r["name"] != "vm-stopped"]
@@ -52,7 +53,7 @@ def test_vanished_vm_is_fixed_as_absent_and_ids_compare_case_insensitively(tmp_p
 
 def test_verdict_change_is_new(tmp_path: Path) -> None:
     base_path = previous(tmp_path)
-    doc = json.loads(base_path.read_text())
+    doc = as_version_1(json.loads(base_path.read_text()))  # a baseline written by an older version
     for f in doc["findings"]:
         if f["policyId"] == "VMBK-AGENT-001" and f["status"] == "fail":
             f["status"] = "unknown"

@@ -12,6 +12,7 @@ from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.report import results_json
 from backup_preflight.review import Review, exemptions, verify
+from results_helpers import as_version_1
 from scan_helpers import estate, policies, run, write_snapshot
 
 
@@ -31,13 +32,30 @@ def test_untouched_results_verify(tmp_path: Path) -> None:
 
 def test_tampered_finding_is_named(tmp_path: Path) -> None:
     snap, out = scanned(tmp_path)
-    doc = json.loads(out.read_text())
+    doc = as_version_1(json.loads(out.read_text()))
     target = next(f for f in doc["findings"] if f["status"] == "fail")
     target["status"] = "pass"
     out.write_text(json.dumps(doc))
     report = verify.verify(out, [snap], policies(), Review())
     assert not report.matches
     assert any(target["policyId"] in d and "'pass' → 'fail'" in d for d in report.differences)
+
+
+def test_tampered_version_2_letters_and_documents_are_named(tmp_path: Path) -> None:
+    snap, out = scanned(tmp_path)
+    doc = json.loads(out.read_text())
+    assert verify.verify(out, [snap], policies(), Review()).matches
+    failing = next(f for f in doc["findings"] if f["status"] == "fail")
+    failing["message"] = "all good"
+    column = doc["verdicts"]["VMBK-POWER-001"]
+    passing = column.index("p")
+    doc["verdicts"]["VMBK-POWER-001"] = column[:passing] + "-" + column[passing + 1:]
+    out.write_text(json.dumps(doc))
+    report = verify.verify(out, [snap], policies(), Review())
+    assert not report.matches
+    vm = doc["vms"][passing]["id"].lower()
+    assert any(d.startswith(f"VMBK-POWER-001 {vm}: ") and "'notApplicable' → 'pass'" in d for d in report.differences)
+    assert any(d.startswith(f"{failing['policyId']} ") and d.endswith(": message") for d in report.differences)
 
 
 def test_other_parameters_change_the_policy_set_hash(tmp_path: Path) -> None:

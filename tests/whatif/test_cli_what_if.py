@@ -5,6 +5,7 @@ from pathlib import Path
 
 import xmlschema
 
+from results_helpers import findings_of
 from whatif.plan import az_output, change, estate_doc, new_vm, rule_body, write
 
 from arg import FIXTURES
@@ -28,7 +29,7 @@ def test_new_deny_rule_fails_the_gate_and_every_report_names_the_rule(tmp_path: 
     assert code == 1
     assert "This deployment introduces 3 new findings:" in stdout and "DenyStorage443" in stdout
     results = json.loads((out / "results.json").read_text())
-    new = [f for f in results["findings"] if f.get("baseline") == "new"]
+    new = [f for f in findings_of(results) if f.get("baseline") == "new"]
     assert {f["policyId"] for f in new} == {"VMBK-NET-001"}
     assert {f["resourceName"] for f in new} == {"vm1", "vm2", "vm3"}
     first = new[0]["evidence"][0]
@@ -46,7 +47,7 @@ def test_new_vm_without_agent_fails_as_new(tmp_path: Path) -> None:
     code, out, _ = gate(tmp_path, *new_vm("vm-new", provision=False))
     assert code == 1
     results = json.loads((out / "results.json").read_text())
-    failing = {(f["policyId"], f["resourceName"]) for f in results["findings"]
+    failing = {(f["policyId"], f["resourceName"]) for f in findings_of(results)
                if f["status"] == "fail" and f.get("baseline") == "new"}
     assert ("VMBK-AGENT-001", "vm-new") in failing
 
@@ -61,7 +62,7 @@ def test_deleting_a_vm_lists_its_failures_as_fixed_and_passes(tmp_path: Path) ->
     proc = run("scan", "--snapshot", snap, "--what-if", plan, "--output-dir", tmp_path / "out")
     assert proc.returncode == 0, proc.stdout
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    assert not [f for f in results["findings"] if f["resourceName"] == "vm1"]
+    assert not [f for f in findings_of(results) if f["resourceName"] == "vm1"]
     fixed = {(f["policyId"], f["resourceName"]) for f in results["scan"]["baseline"]["fixed"]}
     assert ("VMBK-AGENT-001", "vm1") in fixed
 
@@ -76,7 +77,7 @@ def test_unchanged_failures_do_not_fail_the_gate(tmp_path: Path) -> None:
     proc = run("scan", "--snapshot", snap, "--what-if", plan, "--output-dir", tmp_path / "out")
     assert proc.returncode == 0, proc.stdout
     results = json.loads((tmp_path / "out" / "results.json").read_text())
-    still = [f for f in results["findings"] if f["policyId"] == "VMBK-AGENT-001" and f["resourceName"] == "vm1"]
+    still = [f for f in findings_of(results) if f["policyId"] == "VMBK-AGENT-001" and f["resourceName"] == "vm1"]
     assert still[0]["status"] == "fail" and still[0]["baseline"] == "unchanged"
 
 

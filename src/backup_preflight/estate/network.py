@@ -129,7 +129,8 @@ class NetworkModel:
         self._verdicts: dict[tuple, Verdict] = {}
 
     def _note_gateway(self, row: dict) -> None:
-        for config in _props(row).get("ipConfigurations") or ():
+        configs = _props(row).get("ipConfigurations")
+        for config in configs if isinstance(configs, list) else ():  # no subnet named: no VNet to note
             sid = _ref(_props(config), "subnet") if isinstance(config, dict) else ""
             if sid:
                 name = row.get("name") or _last_segment(str(row.get("id") or "?"))
@@ -137,7 +138,13 @@ class NetworkModel:
                     f"VNet '{_vnet_name(sid)}' has virtual network gateway '{name}'")
 
     def _note_peerings(self, row: dict) -> None:
-        for peering in _props(row).get("virtualNetworkPeerings") or ():
+        peerings = _props(row).get("virtualNetworkPeerings")
+        if peerings is not None and not isinstance(peerings, list):
+            self._gateways.setdefault(str(row.get("id") or "").lower(), (
+                f"VNet '{row.get('name') or '?'}' has virtualNetworkPeerings that is not an array, so whether "
+                "it uses a peered VNet's gateway is unknown"))
+            return
+        for peering in peerings or ():
             pprops = _props(peering) if isinstance(peering, dict) else {}
             if pprops.get("useRemoteGateways") in (True, "true", "True"):
                 remote = _ref(pprops, "remoteVirtualNetwork")

@@ -1,18 +1,23 @@
-"""results.json: the machine-readable contract (docs/reports.md), streamed finding by finding.
+"""results.json: the machine-readable contract (docs/reports.md), schema version 2, streamed.
 
-Streaming keeps memory flat at 100,000 VMs; the order of keys and findings is fixed so two
-scans of the same snapshot differ only in their timestamps.
+Every (policy, VM) verdict is recorded, but a pass is one letter in its policy's verdict column,
+not a document: 1.2 M passes at 100,000 VMs made version 1 files of 786 MB. The order of keys,
+VMs and findings is fixed so two scans of the same snapshot differ only in their timestamps.
+report/results_reader.py reads both versions back as the same finding documents.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
 import msgspec
 
 from backup_preflight import runtime
-from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
+from backup_preflight.findings import Finding
+from backup_preflight.policy.loader import Policy
+from backup_preflight.report.results_reader import COMPACT, LETTER, NO_FINDING
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
 from backup_preflight.text import redact
 
@@ -24,8 +29,9 @@ def _indented(doc: Any) -> bytes:
 
 
 def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
-    """One finding as results.json has it. Remediation is given where there is something to do:
-    a pass or a not-applicable finding carries "" (the policy's text is under `policies`)."""
+    """One finding as a complete document: as version 1 wrote it, as the reader expands version 2, as
+    verify compares it. Remediation is given where there is something to do: a pass or a
+    not-applicable finding carries "" (the policy's text is under `policies`)."""
     doc: dict[str, Any] = {
         "policyId": f.policy_id,
         "resourceId": f.resource_id,
@@ -37,7 +43,7 @@ def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
         "cause": f.cause,
         "message": redact(f.message),
         "evidence": [redact(e) for e in f.evidence],
-        "remediation": "" if f.status in (PASS, NOT_APPLICABLE) else remediation,
+        "remediation": "" if f.status in COMPACT else remediation,
     }
     doc.update(f.annotations)
     return doc
@@ -49,12 +55,91 @@ def policy_document(result: ScanResult) -> list[dict[str, Any]]:
             for p in result.policies]
 
 
+def compact_document(f: Finding, vm: int, policy: Policy) -> dict[str, Any]:
+    """A finding as version 2 writes it under `findings`: the VM by its index into `vms`, severity and
+    cause only where they differ from the policy's, remediation never (the reader takes the policy's)."""
+    doc: dict[str, Any] = {"policyId": f.policy_id, "vm": vm, "status": f.status}
+    if f.severity != policy.severity:
+        doc["severity"] = f.severity
+    if f.cause != policy.cause:
+        doc["cause"] = f.cause
+    doc["message"] = redact(f.message)
+    doc["evidence"] = [redact(e) for e in f.evidence]
+    doc.update(f.annotations)
+    return doc
+
+
+def needs_document(f: Finding, policy: Policy) -> bool:
+    """Does a verdict letter say less than this finding? Passes and not-applicable findings with
+    nothing more than their status are letters only."""
+    return (f.status not in COMPACT or bool(f.message) or bool(f.evidence) or f.notes is not None
+            or f.severity != policy.severity or f.cause != policy.cause)
+
+
+@dataclass(slots=True)
+class VerdictTable:
+    """The VM table, one verdict column per policy, and the findings that need a full document.
+
+    Built in one pass over the findings; memory is the table, one byte per (policy, VM) and the
+    documented findings, never one object per pass. A VM is one entry per distinct (id, name,
+    subscription, resource group); a policy that judges the same entry twice (a custom query
+    returning a row twice) gets a second entry, so every finding keeps its own letter.
+    """
+
+    vms: list[tuple[str, str, str, str]] = field(default_factory=list)
+    columns: dict[str, bytearray] = field(default_factory=dict)
+    documented: list[tuple[Finding, int]] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, result: ScanResult) -> VerdictTable:
+        table = cls(columns={p.id: bytearray() for p in result.policies})
+        policies = {p.id: p for p in result.policies}
+        entries: dict[tuple[str, str, str, str], list[int]] = {}
+        letters = {status: ord(letter) for status, letter in LETTER.items()}
+        blank = _BLANK[0]
+        policy, column = None, bytearray()
+        for f in result.findings:
+            if policy is None or f.policy_id != policy.id:
+                policy, column = policies[f.policy_id], table.columns[f.policy_id]
+                column.extend(_BLANK * (len(table.vms) - len(column)))
+            key = (f.resource_id, f.resource_name, f.subscription_id, f.resource_group)
+            candidates = entries.get(key)
+            vm = candidates[0] if candidates else -1
+            if vm < 0 or column[vm] != blank:  # a new entry, or this policy's second finding on it
+                vm = table._entry(candidates, key, entries, column)
+            column[vm] = letters[f.status]
+            if needs_document(f, policy):
+                table.documented.append((f, vm))
+        for column in table.columns.values():
+            column.extend(_BLANK * (len(table.vms) - len(column)))
+        return table
+
+    def _entry(self, candidates: list[int] | None, key: tuple[str, str, str, str],
+               entries: dict[tuple[str, str, str, str], list[int]], column: bytearray) -> int:
+        """The first entry for `key` this policy's column has no letter for yet (a new one if none),
+        with the column grown to reach it."""
+        for vm in candidates or ():
+            if vm >= len(column) or column[vm] == _BLANK[0]:
+                break
+        else:
+            vm = len(self.vms)
+            self.vms.append(key)
+            entries.setdefault(key, []).append(vm)
+        if len(column) <= vm:
+            column.extend(_BLANK * (vm + 1 - len(column)))
+        return vm
+
+
+_BLANK = NO_FINDING.encode()
+
+
 def write(result: ScanResult, path: Path) -> None:
     with path.open("wb") as out:
         _stream(result, out)
 
 
 def _stream(result: ScanResult, out: IO[bytes]) -> None:
+    table = VerdictTable.of(result)
     head = {
         "schemaVersion": RESULTS_SCHEMA_VERSION,
         "tool": runtime.versions(),
@@ -64,11 +149,19 @@ def _stream(result: ScanResult, out: IO[bytes]) -> None:
     }
     body = _indented(head)
     out.write(body[:-2])  # reopen the object: drop the closing "\n}"
-    out.write(b',\n  "findings": [')
-    remediation = {p.id: p.remediation for p in result.policies}
-    for i, finding in enumerate(result.findings):
+    out.write(b',\n  "vms": [')
+    for i, (rid, name, subscription, group) in enumerate(table.vms):
         out.write(b"\n    " if i == 0 else b",\n    ")
-        out.write(_encode(finding_document(finding, remediation[finding.policy_id])))
+        out.write(_encode({"id": rid, "name": name, "subscriptionId": subscription, "resourceGroup": group}))
+    out.write(b"\n  ],\n  \"verdicts\": {")
+    for i, (policy_id, column) in enumerate(table.columns.items()):
+        out.write(b"\n    " if i == 0 else b",\n    ")
+        out.write(_encode(policy_id) + b": \"" + column + b"\"")
+    out.write(b"\n  },\n  \"findings\": [")
+    policies = {p.id: p for p in result.policies}
+    for i, (finding, vm) in enumerate(table.documented):
+        out.write(b"\n    " if i == 0 else b",\n    ")
+        out.write(_encode(compact_document(finding, vm, policies[finding.policy_id])))
     out.write(b"\n  ],\n")
     tail = _indented({"summary": result.summary, "coverage": result.coverage, "jobDiagnosis": result.diagnoses})
     out.write(b"  " + tail[1:].lstrip())

@@ -13,9 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backup_preflight.errors import InputError
 from backup_preflight.findings import ERROR, FAIL, UNKNOWN, Finding
-from backup_preflight.results import RESULTS_SCHEMA_VERSION
+from backup_preflight.report.results_reader import check, iter_finding_documents
 from backup_preflight.snapshot import read_json
 
 #: Verdicts a baseline can accept: the ones a gate can break on.
@@ -31,18 +30,10 @@ def verdict(doc_or_finding: dict[str, Any] | Finding) -> str:
 
 
 def load_results(path: Path) -> tuple[dict[str, Any], str]:
-    """A results.json written by `scan`, checked enough to compare with, and its SHA-256."""
-    label = str(path)
+    """A results.json written by `scan` (schema version 1 or 2), checked enough to read its findings
+    with `iter_finding_documents`, and its SHA-256."""
     doc, digest = read_json(path)
-    if not isinstance(doc, dict) or "findings" not in doc or "scan" not in doc:
-        raise InputError.one(label, "/", "not a backup-preflight results.json (no 'scan' and 'findings')")
-    if doc.get("schemaVersion") != RESULTS_SCHEMA_VERSION:
-        raise InputError.one(label, "/schemaVersion",
-                             f"unsupported schemaVersion {doc.get('schemaVersion')!r}, "
-                             f"expected {RESULTS_SCHEMA_VERSION}")
-    for i, f in enumerate(doc["findings"]):
-        if not isinstance(f, dict) or not all(isinstance(f.get(k), str) for k in ("policyId", "resourceId", "status")):
-            raise InputError.one(label, f"/findings/{i}", "finding needs string policyId, resourceId and status")
+    check(doc, str(path))
     return doc, digest
 
 
@@ -57,7 +48,8 @@ class Baseline:
 
 def load(path: Path) -> Baseline:
     doc, digest = load_results(path)
-    accepted = {(f["policyId"], f["resourceId"].lower()): f for f in doc["findings"] if verdict(f) in ACCEPTABLE}
+    accepted = {(f["policyId"], f["resourceId"].lower()): f for f in iter_finding_documents(doc)
+                if verdict(f) in ACCEPTABLE}
     return Baseline(str(path), digest, doc["scan"].get("startedAt"), accepted)
 
 

@@ -18,6 +18,7 @@ from backup_preflight import __version__, scan
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.report.results_json import finding_document
+from backup_preflight.report.results_reader import iter_finding_documents
 from backup_preflight.results import Gate
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
@@ -79,7 +80,7 @@ def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, revie
     remediation = {p.id: p.remediation for p in policies.policies}
     now = {_key(d): d for d in (_comparable(finding_document(f, remediation[f.policy_id]))
                                  for f in result.findings)}
-    before = {_key(d): _comparable(d) for d in doc["findings"]}
+    before = {_key(d): _comparable(d) for d in iter_finding_documents(doc)}
     differences = _finding_differences(before, now)
     report.checks.append(("findings", not differences,
                           f"{len(before)} recorded, {len(now)} re-evaluated, {len(differences)} differ"))
