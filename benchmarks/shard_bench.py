@@ -82,6 +82,11 @@ def main() -> None:
         for name in OUTPUTS:
             a, b = (folder / "single" / name).stat().st_size, (folder / "merged" / name).stat().st_size
             print(f"{name:<18} {'yes' if same[name] else 'NO':>6} {a:>17,} {b:>14,}")
+        for name in (n for n, ok in same.items() if not ok):
+            one, union = masked(folder / "single", name).splitlines(), masked(folder / "merged", name).splitlines()
+            line = next((i for i, pair in enumerate(zip(one, union, strict=False))
+                         if pair[0] != pair[1]), min(len(one), len(union)))
+            print(f"{name} line {line + 1}:\n  one scan: {one[line:line + 1]}\n  merge:    {union[line:line + 1]}")
         if not all(same.values()) or rows[0][1] != merged[0]:
             raise SystemExit("the merge differs from one scan of the union")
 

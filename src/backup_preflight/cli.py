@@ -117,6 +117,11 @@ def _merge_flags(merge: argparse.ArgumentParser) -> None:
     merge.add_argument("--fail-on", choices=(*SEVERITIES, "never"), default="high",
                        help="exit 1 when a finding at or above this severity fails (default: high)")
     merge.add_argument("--strict", action="store_true", help="unknown findings count as failing")
+    merge.add_argument("--exemptions", type=Path, metavar="FILE", help="JSON exemptions file, applied to the union")
+    merge.add_argument("--baseline", type=Path, metavar="RESULTS_JSON",
+                       help="results.json of an earlier scan or merge, compared with the union")
+    merge.add_argument("--fail-on-new", action="store_true",
+                       help="with --baseline: only findings the baseline did not have break the gate")
     merge.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate")
     merge.add_argument("--junit-unknowns", choices=("aggregate", "each"), default="aggregate")
     merge.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto")
@@ -379,8 +384,13 @@ def cmd_merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight.report import console, outputs
     from backup_preflight.review import merge
 
+    if args.fail_on_new and not args.baseline:
+        parser.error("--fail-on-new needs --baseline RESULTS_JSON")
     with outputs.claim(args.output_dir) as staged:  # exit 2 now, before reading, if DIR cannot take reports
-        result = merge.merge(merge.load_shards(args.results), Gate(fail_on=args.fail_on, strict=args.strict))
+        review = _load_review(args)
+        gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new)
+        result = merge.merge(merge.load_shards(args.results), gate, review,
+                             (args.configuration or {}).get("settings"))
         written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")

@@ -203,7 +203,38 @@ def test_merge_input_errors_are_one_line_and_write_nothing(tmp_path: Path,
     done = run("merge", a, bad, "--output-dir", tmp_path / "out")
     assert done.returncode == 2 and str(bad) in done.stderr and "Traceback" not in done.stderr
     assert not (tmp_path / "out").exists()
-    broken = edited(b, tmp_path, lambda d: d["findings"][3].update(status="fine"))
-    done = run("merge", a, broken, "--output-dir", tmp_path / "out")
-    assert done.returncode == 2 and f"{broken}: /findings/3" in done.stderr.replace("at /", ": /")
-    assert not (tmp_path / "out").exists()
+    for pointer, change in [("/findings/3", lambda d: d["findings"][3].update(status="fine")),
+                            ("/scan/startedAt", lambda d: d["scan"].pop("startedAt")),
+                            ("/coverage/tables", lambda d: d["coverage"].update(tables=[])),
+                            ("/jobDiagnosis/0", lambda d: d["jobDiagnosis"][0].pop("lastFailedJob"))]:
+        broken = edited(b, tmp_path, change)
+        done = run("merge", a, broken, "--output-dir", tmp_path / "out")
+        assert done.returncode == 2, done.stderr
+        assert str(broken) in done.stderr and pointer in done.stderr and len(done.stderr.splitlines()) == 1
+        assert not (tmp_path / "out").exists()
+
+
+def test_exemptions_and_baseline_apply_to_the_union_as_in_one_scan(
+        tmp_path: Path, demo_shards: tuple[list[Path], list[Path]]) -> None:
+    """The review step runs at merge: its counts and the baseline's fixed list are about the whole estate."""
+    paths, results = demo_shards
+    ex = tmp_path / "ex.json"
+    (sub,) = json.loads(paths[2].read_text())["scope"]["subscriptions"]
+    ex.write_text(json.dumps({"exemptions": [
+        {"id": "EX-1", "policies": ["VMBK-AGENT-001"], "resources": ["*"], "category": "waiver",
+         "justification": "appliances without an agent", "owner": "ops", "expiresOn": "2099-01-01"},
+        {"id": "EX-2", "causes": ["resource-pressure"], "scopes": [f"/subscriptions/{sub}"],
+         "category": "mitigated", "justification": "batch hosts, backups moved off-peak", "owner": "ops"}]}))
+    single_scan(paths[:2], tmp_path / "before", "--param", "VMBK-PERF-001.maximumCpuPercent=50")
+    base = tmp_path / "before" / "results.json"
+    review = ("--exemptions", ex, "--baseline", base, "--fail-on-new")
+    expected = single_scan(paths, tmp_path / "single", *review)
+    done = run("merge", *results, "--output-dir", tmp_path / "merged", "--ci", "none", *review)
+    assert done.returncode == expected, done.stderr
+    for name in OUTPUTS:
+        assert masked(tmp_path / "merged", name) == masked(tmp_path / "single", name), name
+    merged = json.loads((tmp_path / "merged" / "results.json").read_text())
+    marks = merged["summary"]["baseline"]
+    assert marks["new"] and marks["unchanged"] and merged["scan"]["baseline"]["fixed"]
+    assert merged["summary"]["exempt"]["waiver"] and merged["summary"]["exempt"]["mitigated"]
+    assert problems("results", merged) == []

@@ -4,13 +4,16 @@ A matrix of CI jobs scans the estate split by subscription; merge joins their re
 the reports a single scan of all their snapshot files would write (`scan --snapshot A --snapshot
 B …`, in the order given), apart from the times. That holds because every verdict but a grouped
 one depends on one VM's rows, and grouped ones are checked to stay inside a shard (review/shard.py);
-everything a shard cannot decide alone — summary, exit code, "nothing assessed", the policy
+everything a shard cannot decide alone — summary, exit code, "nothing assessed", job diagnoses, the
 order of findings, the gate — is recomputed here from the findings with the scan's own functions.
+
+The review step (exemptions, baseline) runs here, on the union, as the scan runs it on its
+findings: a baseline's "fixed" list is about the whole estate, so shards are scanned without one.
 
 Shards are refused (exit 2, naming the files) when they could not come from one scan: different
 tool or library versions, policy sets or parameters, service tags, tables collected or settings;
-a VM in two shards; a group of a grouped policy with members in two shards; or a review step
-(exemptions, baseline, what-if) that judges the whole estate and so cannot run per shard.
+a VM in two shards; a group of a grouped policy with members in two shards; or shards scanned
+with a review step or a what-if, which judge the whole estate.
 """
 
 from __future__ import annotations
@@ -26,7 +29,9 @@ from backup_preflight.findings import SEVERITIES, STATUSES, Finding
 from backup_preflight.policy.conditions import Node
 from backup_preflight.policy.loader import MessageTemplate, Policy
 from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assessed, summarize
+from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
+from backup_preflight.review.jobs import diagnose
 from backup_preflight.snapshot import SourceFile
 
 #: The fields of a finding document; any other key is an annotation (observedInGuest, …).
@@ -34,9 +39,10 @@ FINDING_FIELDS = ("policyId", "resourceId", "resourceName", "subscriptionId", "r
                   "severity", "cause", "message", "evidence", "remediation")
 #: Review steps that judge the estate as a whole (a baseline lists what is gone from all of it).
 WHOLE_ESTATE = {"exemptions": "--exemptions", "baseline": "--baseline", "whatIf": "--what-if"}
-#: Settings that may differ between shards: the scope (joined like snapshot scopes) and the gate (merge's own).
+#: Settings that may differ between shards: the scope (joined like snapshot scopes), and the gate and
+#: review files, which are the merge's own.
 SCOPE_SETTINGS = ("subscription", "management-group")
-GATE_SETTINGS = {"fail-on": "fail_on", "strict": "strict"}
+MERGE_SETTINGS = ("fail-on", "strict", "fail-on-new", "exemptions", "baseline")
 #: Conflicts named per pair of files before the rest are counted.
 SHOWN = 3
 
@@ -63,13 +69,35 @@ def load_shard(path: Path) -> Shard:
     """Read one shard's results.json. The only reader of the file's layout: schemaVersion 1 today."""
     doc, digest = load_results(path)
     label = str(path)
-    coverage = doc.get("coverage")
-    if not isinstance(coverage, dict) or not all(k in coverage for k in ("vms", "tables", "notCollected", "errors")):
-        raise InputError.one(label, "/coverage", "needs vms, tables, notCollected and errors")
-    if not isinstance(doc.get("policies"), list) or not isinstance(doc.get("tool"), dict):
-        raise InputError.one(label, "/policies", "needs the tool and the policies of the scan")
-    return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], doc["findings"], coverage,
+    for pointer, value, kind in _required(doc):
+        if not isinstance(value, kind):
+            raise InputError.one(label, pointer, f"expected {'an object' if kind is dict else 'a ' + kind.__name__}"
+                                                 " as a scan writes it")
+    for i, d in enumerate(doc.get("jobDiagnosis") or []):
+        if not (isinstance(d, dict) and isinstance(d.get("resourceId"), str)
+                and isinstance(d.get("lastFailedJob"), dict) and "note" in d["lastFailedJob"]):
+            raise InputError.one(label, f"/jobDiagnosis/{i}", "needs resourceId and lastFailedJob")
+    return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], doc["findings"], doc["coverage"],
                  doc.get("jobDiagnosis") or [])
+
+
+def _required(doc: dict[str, Any]) -> Iterable[tuple[str, Any, type]]:
+    """(JSON pointer, value, type) of everything merge reads, checked before it reads any."""
+    scan, coverage = doc["scan"], doc.get("coverage")
+    yield "/tool", doc.get("tool"), dict
+    yield "/policies", doc.get("policies"), list
+    yield "/coverage", coverage, dict
+    yield "/scan", scan, dict
+    if isinstance(scan, dict):
+        yield from ((f"/scan/{k}", scan.get(k), t) for k, t in (
+            ("startedAt", str), ("finishedAt", str), ("source", dict), ("scope", dict), ("parameters", dict)))
+    if isinstance(coverage, dict):
+        yield from ((f"/coverage/{k}", coverage.get(k), t) for k, t in (
+            ("vms", int), ("tables", dict), ("notCollected", list), ("errors", list)))
+    for i, policy in enumerate(doc.get("policies") or []):
+        yield f"/policies/{i}", policy, dict
+        if isinstance(policy, dict):
+            yield f"/policies/{i}/id", policy.get("id"), str
 
 
 def load_shards(paths: list[Path]) -> list[Shard]:
@@ -93,7 +121,8 @@ def check_shards(shards: list[Shard]) -> list[Problem]:
         else:
             names[s.name] = s.path
         problems += [Problem(s.path, f"/scan/{key}", f"scanned with {flag}, which judges the whole estate: scan "
-                                                     f"the shards without it (merge takes no review files yet)")
+                                                     "the shards without it"
+                                                     + ("" if key == "whatIf" else " and give it to merge"))
                      for key, flag in WHOLE_ESTATE.items() if s.scan.get(key)]
     if problems:
         return problems
@@ -142,7 +171,7 @@ def _settings(shard: Shard) -> Any:
     if not isinstance(config, dict):
         return config
     settings = {k: v for k, v in (config.get("settings") or {}).items()
-                if k not in SCOPE_SETTINGS and k not in GATE_SETTINGS}
+                if k not in SCOPE_SETTINGS and k not in MERGE_SETTINGS}
     return {**config, "settings": settings}
 
 
@@ -178,12 +207,22 @@ def _split_groups(shards: list[Shard]) -> list[Problem]:
             for (policy, j, i), keys in clashes.items()]
 
 
-def merge(shards: list[Shard], gate: Gate) -> ScanResult:
-    """The union of checked shards as one ScanResult, judged by `gate`."""
+def merge(shards: list[Shard], gate: Gate, review: Review | None = None,
+          settings: dict[str, Any] | None = None) -> ScanResult:
+    """The union of checked shards as one ScanResult: reviewed with `review` and judged by `gate`.
+
+    `settings` are the merge's own recorded settings (gate, review files), which replace the shards'.
+    """
     policies = [recorded_policy(doc) for doc in shards[0].policies]
     position = {p.id: i for i, p in enumerate(policies)}
     findings = [finding(doc, s.path, n, position) for s in shards for n, doc in enumerate(s.findings)]
     findings.sort(key=lambda f: (position[f.policy_id], f.resource_id.lower()))
+    run = _run(shards)
+    run.update(review.apply(findings, run["startedAt"]) if review else {})
+    if isinstance(shards[0].scan.get("configuration"), dict):
+        run["configuration"] = _configuration(shards, settings or {})
+    run["shards"] = [{"name": s.name, "results": s.path, "sha256": s.sha256, "vms": s.coverage["vms"],
+                      "startedAt": s.scan["startedAt"], "finishedAt": s.scan["finishedAt"]} for s in shards]
     tables: dict[str, int] = {}
     for s in shards:
         for name, rows in s.coverage["tables"].items():
@@ -197,18 +236,27 @@ def merge(shards: list[Shard], gate: Gate) -> ScanResult:
         "nothingAssessed": nothing_assessed(findings),
     }
     summary = summarize(findings, gate)
-    diagnoses = sorted((d for s in shards for d in s.diagnoses), key=lambda d: str(d.get("resourceId", "")).lower())
-    return ScanResult(run=_run(shards, gate), policies=policies, findings=findings, coverage=coverage, gate=gate,
-                      summary=summary, exit_code=exit_code(summary, coverage), diagnoses=diagnoses)
+    return ScanResult(run=run, policies=policies, findings=findings, coverage=coverage, gate=gate,
+                      summary=summary, exit_code=exit_code(summary, coverage),
+                      diagnoses=diagnose(_diagnosed_vms(shards), findings))
 
 
-def _run(shards: list[Shard], gate: Gate) -> dict[str, Any]:
+def _diagnosed_vms(shards: list[Shard]) -> list[dict[str, Any]]:
+    """The VMs with a last failed job, as the estate had them (by id), rebuilt from the shards' diagnoses:
+    the diagnosis is made again on the merged findings, which the review step may have exempted."""
+    vms = [{"id": d["resourceId"], "name": d.get("resourceName", ""), "subscriptionId": d.get("subscriptionId", ""),
+            "resourceGroup": d.get("resourceGroup", ""), "backup": {"lastFailedJob": d["lastFailedJob"]}}
+           for s in shards for d in s.diagnoses]
+    return sorted(vms, key=lambda vm: vm["id"].lower())
+
+
+def _run(shards: list[Shard]) -> dict[str, Any]:
     """The run block of a scan of all the shards' files: the union's scope, latest collection, joint hash."""
     union = snapshot.Snapshot()
     union.merge(*(snapshot.Snapshot(scope=s.scan.get("scope") or {}, collected_at=s.scan.get("collectedAt"),
                                     sources=list(_sources(s))) for s in shards))
     first = shards[0].scan
-    run = {
+    return {
         "startedAt": min(s.scan["startedAt"] for s in shards),
         "finishedAt": max(s.scan["finishedAt"] for s in shards),
         "source": {"kind": first["source"]["kind"], "sha256": union.sha256,
@@ -219,11 +267,6 @@ def _run(shards: list[Shard], gate: Gate) -> dict[str, Any]:
         "parameters": first["parameters"],
         **({"serviceTags": first["serviceTags"]} if first.get("serviceTags") else {}),
     }
-    if isinstance(first.get("configuration"), dict):
-        run["configuration"] = _configuration(shards, gate)
-    run["shards"] = [{"name": s.name, "results": s.path, "sha256": s.sha256, "vms": s.coverage["vms"],
-                      "startedAt": s.scan["startedAt"], "finishedAt": s.scan["finishedAt"]} for s in shards]
-    return run
 
 
 def _sources(shard: Shard) -> Iterable[SourceFile]:
@@ -234,8 +277,8 @@ def _sources(shard: Shard) -> Iterable[SourceFile]:
     return (SourceFile(str(f.get("path")), str(f.get("sha256")), str(f.get("format", ""))) for f in files)
 
 
-def _configuration(shards: list[Shard], gate: Gate) -> dict[str, Any]:
-    """The shards' (equal) configuration, with their scopes joined and merge's gate in force."""
+def _configuration(shards: list[Shard], merged: dict[str, Any]) -> dict[str, Any]:
+    """The shards' (equal) configuration, with their scopes joined and the merge's gate and review files."""
     config = dict(shards[0].scan["configuration"])
     settings = dict(config.get("settings") or {})
     for key in SCOPE_SETTINGS:
@@ -244,9 +287,9 @@ def _configuration(shards: list[Shard], gate: Gate) -> dict[str, Any]:
             for s in shards:
                 joined += [v for v in s.scan["configuration"]["settings"].get(key) or [] if v not in joined]
             settings[key] = joined
-    for key, attr in GATE_SETTINGS.items():
-        if key in settings:
-            settings[key] = getattr(gate, attr)
+    for key in MERGE_SETTINGS:
+        if key in settings and key in merged:
+            settings[key] = merged[key]
     config["settings"] = settings
     return config
 
