@@ -212,10 +212,14 @@ def merge(shards: list[Shard], gate: Gate, review: Review | None = None,
     """The union of checked shards as one ScanResult: reviewed with `review` and judged by `gate`.
 
     `settings` are the merge's own recorded settings (gate, review files), which replace the shards'.
+    Each shard's finding documents are released once they are findings, so the peak holds one copy.
     """
     policies = [recorded_policy(doc) for doc in shards[0].policies]
     position = {p.id: i for i, p in enumerate(policies)}
-    findings = [finding(doc, s.path, n, position) for s in shards for n, doc in enumerate(s.findings)]
+    findings: list[Finding] = []
+    for s in shards:
+        findings += [finding(doc, s.path, n, position) for n, doc in enumerate(s.findings)]
+        s.findings = []
     findings.sort(key=lambda f: (position[f.policy_id], f.resource_id.lower()))
     run = _run(shards)
     run.update(review.apply(findings, run["startedAt"]) if review else {})
