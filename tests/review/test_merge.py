@@ -8,12 +8,18 @@ masked (shard_helpers.masked). Every mismatch of shards is refused with exit 2, 
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from backup_preflight import demo
+from backup_preflight import demo, scan
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.report import outputs
+from backup_preflight.results import Gate
 from backup_preflight.review import merge
 from shard_helpers import OUTPUTS, masked, write_shards
 from test_schemas import problems
@@ -206,6 +212,8 @@ def test_merge_input_errors_are_one_line_and_write_nothing(tmp_path: Path,
     for pointer, change in [("/findings/3", lambda d: d["findings"][3].update(status="fine")),
                             ("/scan/startedAt", lambda d: d["scan"].pop("startedAt")),
                             ("/coverage/tables", lambda d: d["coverage"].update(tables=[])),
+                            ("/scan/shard/groups/VMBK-SCHED-001/0",
+                             lambda d: d["scan"]["shard"]["groups"]["VMBK-SCHED-001"].__setitem__(0, "x")),
                             ("/jobDiagnosis/0", lambda d: d["jobDiagnosis"][0].pop("lastFailedJob"))]:
         broken = edited(b, tmp_path, change)
         done = run("merge", a, broken, "--output-dir", tmp_path / "out")
@@ -238,3 +246,27 @@ def test_exemptions_and_baseline_apply_to_the_union_as_in_one_scan(
     assert marks["new"] and marks["unchanged"] and merged["scan"]["baseline"]["fixed"]
     assert merged["summary"]["exempt"]["waiver"] and merged["summary"]["exempt"]["mitigated"]
     assert problems("results", merged) == []
+
+
+@settings(max_examples=8, deadline=None)
+@given(subscriptions=st.integers(1, 5), seed=st.integers(0, 10_000), data=st.data())
+def test_any_split_by_subscription_in_any_order_merges_exactly(subscriptions: int, seed: int,
+                                                               data: st.DataObject) -> None:
+    """In process: subscriptions dealt into 1-4 shards, the shards merged in a random order, always one scan's
+    reports (one scan of the shard files in that same order)."""
+    shards = data.draw(st.integers(1, min(subscriptions, 4)), label="shards")
+    order = data.draw(st.permutations(range(shards)), label="order")
+    policy_set = load_policies([bundled_policy_dir()])
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        paths = [write_shards(demo.generate(8 * subscriptions, seed, subscriptions), shards, folder)[i] for i in order]
+        results = []
+        for path in paths:
+            shard = scan.run_scan(scan.snapshot_source([path]), policy_set, Gate(), shard=path.stem)
+            outputs.write_all(shard, folder / path.stem)
+            results.append(merge.load_shard(folder / path.stem / "results.json"))
+        assert merge.check_shards(results) == []
+        outputs.write_all(scan.run_scan(scan.snapshot_source(paths), policy_set, Gate()), folder / "single")
+        outputs.write_all(merge.merge(results, Gate()), folder / "merged")
+        for name in OUTPUTS:
+            assert masked(folder / "merged", name) == masked(folder / "single", name), name

@@ -71,14 +71,16 @@ def load_shard(path: Path) -> Shard:
     label = str(path)
     for pointer, value, kind in _required(doc):
         if not isinstance(value, kind):
-            raise InputError.one(label, pointer, f"expected {'an object' if kind is dict else 'a ' + kind.__name__}"
-                                                 " as a scan writes it")
+            raise InputError.one(label, pointer, f"expected {_KINDS[kind]}, as a scan writes it")
     for i, d in enumerate(doc.get("jobDiagnosis") or []):
         if not (isinstance(d, dict) and isinstance(d.get("resourceId"), str)
                 and isinstance(d.get("lastFailedJob"), dict) and "note" in d["lastFailedJob"]):
             raise InputError.one(label, f"/jobDiagnosis/{i}", "needs resourceId and lastFailedJob")
     return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], doc["findings"], doc["coverage"],
                  doc.get("jobDiagnosis") or [])
+
+
+_KINDS = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
 
 
 def _required(doc: dict[str, Any]) -> Iterable[tuple[str, Any, type]]:
@@ -91,6 +93,12 @@ def _required(doc: dict[str, Any]) -> Iterable[tuple[str, Any, type]]:
     if isinstance(scan, dict):
         yield from ((f"/scan/{k}", scan.get(k), t) for k, t in (
             ("startedAt", str), ("finishedAt", str), ("source", dict), ("scope", dict), ("parameters", dict)))
+        if isinstance(shard := scan.get("shard"), dict):
+            groups = shard.get("groups")
+            yield "/scan/shard/groups", groups, dict
+            for policy, keys in groups.items():  # reached only once groups passed as an object
+                yield f"/scan/shard/groups/{policy}", keys, list
+                yield from ((f"/scan/shard/groups/{policy}/{i}", key, list) for i, key in enumerate(keys))
     if isinstance(coverage, dict):
         yield from ((f"/coverage/{k}", coverage.get(k), t) for k, t in (
             ("vms", int), ("tables", dict), ("notCollected", list), ("errors", list)))
