@@ -270,3 +270,41 @@ def test_any_split_by_subscription_in_any_order_merges_exactly(subscriptions: in
         outputs.write_all(merge.merge(results, Gate()), folder / "merged")
         for name in OUTPUTS:
             assert masked(folder / "merged", name) == masked(folder / "single", name), name
+
+
+def _collected(paths: list[Path], *moments: str) -> None:
+    for path, moment in zip(paths, moments, strict=True):
+        doc = json.loads(path.read_text())
+        doc["collectedAt"] = moment
+        path.write_text(json.dumps(doc))
+
+
+def test_shards_collected_apart_on_one_side_of_daylight_saving_merge_exactly(tmp_path: Path) -> None:
+    """A scan of the union takes every slot at the latest collectedAt; minutes apart, no slot moves."""
+    paths = write_shards(demo.demo_document(), 3, tmp_path)
+    _collected(paths, "2026-11-24T06:07:00Z", "2026-11-24T05:41:00Z", "2026-11-24T06:29:00Z")
+    results = scan_shards(paths, tmp_path)
+    assert refusals(*results) == []
+    expected = single_scan(paths, tmp_path / "single")
+    done = run("merge", *results, "--output-dir", tmp_path / "merged", "--ci", "none")
+    assert done.returncode == expected, done.stderr
+    for name in OUTPUTS:
+        assert masked(tmp_path / "merged", name) == masked(tmp_path / "single", name), name
+
+
+def test_a_shard_collected_across_a_daylight_saving_change_is_refused(tmp_path: Path) -> None:
+    """Europe leaves summer time on 2026-10-25: a shard collected the evening before takes its European
+    slots an hour earlier than one scan of all shards, which takes them at the latest collectedAt."""
+    paths = write_shards(demo.demo_document(), 3, tmp_path)
+    _collected(paths, "2026-10-24T18:00:00Z", "2026-10-25T03:00:00Z", "2026-10-25T03:10:00Z")
+    results = scan_shards(paths, tmp_path)
+    found = refusals(*results)
+    assert len(found) == 1 and str(results[0]) in found[0], found
+    assert all(zone in found[0] for zone in ("GMT Standard Time", "Romance Standard Time", "W. Europe Standard Time"))
+    assert "Pacific" not in found[0] and "UTC," not in found[0]  # still 24 October there; UTC never moves
+    # Had it been merged, shard 0's groups would not be the union's: one scan puts its VMs in other slots.
+    single_scan(paths, tmp_path / "single", "--shard-name", "everything")
+    (sub,) = json.loads(paths[0].read_text())["scope"]["subscriptions"]
+    union = json.loads((tmp_path / "single" / "results.json").read_text())["scan"]["shard"]["groups"]
+    own = json.loads(results[0].read_text())["scan"]["shard"]["groups"]["VMBK-SCHED-001"]
+    assert own != [key for key in union["VMBK-SCHED-001"] if key[0].startswith(sub.lower())]

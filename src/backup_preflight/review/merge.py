@@ -20,11 +20,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from backup_preflight import runtime, snapshot
 from backup_preflight.errors import InputError, Problem
+from backup_preflight.estate.backup import utc_instant
+from backup_preflight.estate.index import parse_instant
 from backup_preflight.findings import SEVERITIES, STATUSES, Finding
 from backup_preflight.policy.conditions import Node
 from backup_preflight.policy.loader import MessageTemplate, Policy
@@ -94,6 +97,9 @@ def _required(doc: dict[str, Any]) -> Iterable[tuple[str, Any, type]]:
         yield from ((f"/scan/{k}", scan.get(k), t) for k, t in (
             ("startedAt", str), ("finishedAt", str), ("source", dict), ("scope", dict), ("parameters", dict)))
         if isinstance(shard := scan.get("shard"), dict):
+            yield "/scan/shard/slotReference", shard.get("slotReference"), str
+            yield "/scan/shard/timeZones", shard.get("timeZones"), list
+            yield from ((f"/scan/shard/timeZones/{i}", zone, str) for i, zone in enumerate(shard["timeZones"]))
             groups = shard.get("groups")
             yield "/scan/shard/groups", groups, dict
             for policy, keys in groups.items():  # reached only once groups passed as an object
@@ -137,6 +143,7 @@ def check_shards(shards: list[Shard]) -> list[Problem]:
     problems += _same_run(shards)
     problems += _overlapping_vms(shards)
     problems += _split_groups(shards)
+    problems += _moved_slots(shards)
     return problems
 
 
@@ -213,6 +220,35 @@ def _split_groups(shards: list[Shard]) -> list[Problem]:
                     "every group stays in one shard (the default group key starts with the subscription), "
                     "or scan these VMs together")
             for (policy, j, i), keys in clashes.items()]
+
+
+def _moved_slots(shards: list[Shard]) -> list[Problem]:
+    """A shard whose backup slots, taken at its own reference instant, would be other UTC times at the
+    reference a scan of the union takes (the latest collectedAt): daylight saving changed in between."""
+    union = parse_instant(max((c for s in shards if isinstance(c := s.scan.get("collectedAt"), str)), default=""))
+    problems = []
+    for s in shards:
+        own = parse_instant(s.scan["shard"]["slotReference"])
+        at = union or own
+        if own is None or at is None or own == at:
+            continue
+        moved = [zone for zone in s.scan["shard"]["timeZones"] if _slots(zone, own) != _slots(zone, at)]
+        if moved:
+            problems.append(Problem(s.path, "/scan/shard/timeZones",
+                                    f"backup slots in {', '.join(moved[:SHOWN])} were taken at {_iso(own)}, one scan "
+                                    f"of all shards takes them at {_iso(at)}, and daylight saving differs: collect "
+                                    "the shards closer together, or scan them together"))
+    return problems
+
+
+def _slots(zone: str, reference: datetime) -> list[str]:
+    """The UTC slot of every local minute of a day in `zone`, daylight saving as at `reference`."""
+    return [f"{t:%H:%M}" if (t := utc_instant(zone, f"{m // 60:02d}:{m % 60:02d}", reference)) else ""
+            for m in range(0, 1440)]
+
+
+def _iso(moment: datetime | None) -> str:
+    return moment.isoformat().replace("+00:00", "Z") if moment else "?"
 
 
 def merge(shards: list[Shard], gate: Gate, review: Review | None = None,
