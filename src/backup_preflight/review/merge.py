@@ -12,8 +12,9 @@ findings: a baseline's "fixed" list is about the whole estate, so shards are sca
 
 Shards are refused (exit 2, naming the files) when they could not come from one scan: different
 tool or library versions, policy sets or parameters, service tags, tables collected or settings;
-a VM in two shards; a group of a grouped policy with members in two shards; or shards scanned
-with a review step or a what-if, which judge the whole estate.
+a VM in two shards; a group of a grouped policy with members in two shards; backup slots that
+would move at the union's collection time (daylight saving); or shards scanned with a review step
+or a what-if, which judge the whole estate.
 """
 
 from __future__ import annotations
@@ -181,7 +182,8 @@ def _short(value: Any, limit: int = 200) -> str:
 
 
 def _settings(shard: Shard) -> Any:
-    """The recorded configuration without what shards may differ in: their scope and their gate."""
+    """The recorded configuration without what shards may differ in: their scope, and the gate and
+    review files, which are the merge's."""
     config = shard.scan.get("configuration")
     if not isinstance(config, dict):
         return config
@@ -194,10 +196,10 @@ def _overlapping_vms(shards: list[Shard]) -> list[Problem]:
     owner: dict[str, int] = {}
     clashes: dict[tuple[int, int], list[str]] = {}
     for i, s in enumerate(shards):
-        for rid in {f["resourceId"].lower(): f["resourceId"] for f in s.findings}.items():
-            j = owner.setdefault(rid[0], i)
+        for key, rid in {f["resourceId"].lower(): f["resourceId"] for f in s.findings}.items():
+            j = owner.setdefault(key, i)
             if j != i:
-                clashes.setdefault((j, i), []).append(rid[1])
+                clashes.setdefault((j, i), []).append(rid)
     return [Problem(shards[i].path, "/findings", f"{len(ids)} VMs are also in {shards[j].path}, e.g. "
                                                  f"{', '.join(sorted(ids)[:SHOWN])}: shards must not overlap")
             for (j, i), ids in clashes.items()]
