@@ -114,6 +114,24 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                      help="largest JSON input once gunzipped (default 4GiB); a bigger one is an input error")
 
 
+def _merge_flags(merge: argparse.ArgumentParser) -> None:
+    """The report and gate flags of `scan`, for the union of the shards."""
+    merge.add_argument("--output-dir", type=Path, default=Path("reports"), metavar="DIR",
+                       help="where the reports of the union are written (default: reports)")
+    merge.add_argument("--fail-on", choices=(*SEVERITIES, "never"), default="high",
+                       help="exit 1 when a finding at or above this severity fails (default: high)")
+    merge.add_argument("--strict", action="store_true", help="unknown findings count as failing")
+    merge.add_argument("--exemptions", type=Path, metavar="FILE", help="JSON exemptions file, applied to the union")
+    merge.add_argument("--baseline", type=Path, metavar="RESULTS_JSON",
+                       help="results.json of an earlier scan or merge, compared with the union")
+    merge.add_argument("--fail-on-new", action="store_true",
+                       help="with --baseline: only findings the baseline did not have break the gate")
+    merge.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate")
+    merge.add_argument("--junit-unknowns", choices=("aggregate", "each"), default="aggregate")
+    merge.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto")
+    merge.add_argument("--ci-annotations", type=int, default=10, metavar="N")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backup-preflight",
@@ -159,6 +177,13 @@ def build_parser() -> argparse.ArgumentParser:
                            "(default auto: from GITHUB_ACTIONS / TF_BUILD)")
     scan.add_argument("--ci-annotations", type=int, default=10, metavar="N",
                       help="at most N error and N warning annotations in CI (default 10)")
+    scan.add_argument("--shard-name", metavar="NAME",
+                      help="this run is one part of a split estate (a CI matrix job): record it for `merge`")
+
+    merge = sub.add_parser("merge", help="join the results.json of shards (scan --shard-name) into one scan's reports")
+    merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON",
+                       help="each shard's results.json, in the order their snapshots would be given to one scan")
+    _merge_flags(merge)
 
     verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
     verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",
@@ -352,9 +377,27 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
     source.service_tags = tags
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     with logs.phase(log, f"building the estate and evaluating {len(policies.policies)} policies"):
-        result = scan.run_scan(source, policies, gate, review, what_if=what_if)
+        result = scan.run_scan(source, policies, gate, review, what_if=what_if, shard=args.shard_name)
     result.run["configuration"] = args.configuration
     with logs.phase(log, f"writing the reports to {args.output_dir}"):
+        written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns)
+    console.render(result, sys.stdout)
+    print(f"\nReports: {', '.join(str(p) for p in written)}")
+    _ci(args, result, args.output_dir / "summary.md")
+    return result.exit_code
+
+
+def cmd_merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    from backup_preflight.report import console, outputs
+    from backup_preflight.review import merge
+
+    if args.fail_on_new and not args.baseline:
+        parser.error("--fail-on-new needs --baseline RESULTS_JSON")
+    with outputs.claim(args.output_dir) as staged:  # exit 2 now, before reading, if DIR cannot take reports
+        review = _load_review(args)
+        gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new)
+        result = merge.merge(merge.load_shards(args.results), gate, review,
+                             (args.configuration or {}).get("settings"))
         written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
@@ -470,6 +513,7 @@ COMMANDS = {
     "validate": cmd_validate,
     "demo-estate": cmd_demo_estate,
     "verify": cmd_verify,
+    "merge": cmd_merge,
     "completion": cmd_completion,
     "schema": cmd_schema,
     "probe-script": cmd_probe_script,

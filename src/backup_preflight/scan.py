@@ -21,6 +21,7 @@ from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assess
 from backup_preflight.review import Review
 from backup_preflight.review import baseline as baseline_mod
 from backup_preflight.review.jobs import diagnose
+from backup_preflight.review.shard import shard_record
 from backup_preflight.service_tags import ServiceTags
 from backup_preflight.whatif import gate as gate_mod
 from backup_preflight.whatif.parse import WhatIf
@@ -70,18 +71,20 @@ def now() -> str:
 
 
 def run_scan(source: Source, policies: PolicySet, gate: Gate, review: Review | None = None,
-             as_of: str | None = None, what_if: WhatIf | None = None) -> ScanResult:
+             as_of: str | None = None, what_if: WhatIf | None = None, shard: str | None = None) -> ScanResult:
     """Evaluate, review (exemptions, baseline) and summarize; `as_of` replays a past run's clock.
+
+    With `shard` (a name), the run is one part of a split estate and records what `merge` checks.
 
     With `what_if`, the estate judged is the one the deployment would leave, and the scan of the
     current estate is its baseline: only what the deployment introduces is new.
     """
     with gc_paused():
-        return _run(source, policies, gate, review, as_of, what_if)
+        return _run(source, policies, gate, review, as_of, what_if, shard)
 
 
 def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None, as_of: str | None,
-         what_if: WhatIf | None) -> ScanResult:
+         what_if: WhatIf | None, shard: str | None = None) -> ScanResult:
     started = now()
     # Daylight saving of backup schedules is taken at collectedAt, else at this clock (verify passes
     # the recorded start, so a snapshot without collectedAt re-scans to the same slots).
@@ -119,6 +122,8 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         "parameters": policies.parameters(),
         **({"serviceTags": source.service_tags.describe()} if source.service_tags else {}),
         **reviewed,
+        **({"shard": shard_record(shard, policies, estate.vms, findings, snap.queries,
+                                  parse_instant(snap.collected_at) or clock)} if shard else {}),
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,
                       gate=gate, summary=summary, exit_code=exit_code(summary, coverage),

@@ -163,7 +163,7 @@ def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
         elif applies is None:
             early[i] = _unknown(policy, vm, policy.applies, vm, "whether the policy applies")
         else:
-            spelled = _group_keys(policy, vm)
+            spelled = group_keys(policy, vm)
             keys[i] = [tuple(v.lower() if isinstance(v, str) else v for v in key) for key in spelled]
             for key, text in zip(keys[i], spelled, strict=True):
                 groups[key].append(vm)
@@ -193,7 +193,7 @@ def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
 _WORST_FIRST = {ERROR: 0, FAIL: 1, UNKNOWN: 2}
 
 
-def _group_keys(policy: Policy, vm: Facts) -> list[tuple[Any, ...]]:
+def group_keys(policy: Policy, vm: Facts) -> list[tuple[Any, ...]]:
     """Every group the VM falls in (one per combination of list values), as spelled; none when a key is
     missing. Values are compared ignoring case by the caller."""
     keys: list[tuple[Any, ...]] = [()]

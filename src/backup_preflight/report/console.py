@@ -8,7 +8,7 @@ from tabulate import tabulate
 
 from backup_preflight.findings import SEVERITIES, STATUSES
 from backup_preflight.report import guest_hint
-from backup_preflight.report.view import deployment_causes, review_sentences
+from backup_preflight.report.view import deployment_causes, review_sentences, shard_sentence
 from backup_preflight.results import ScanResult
 
 _EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate",
@@ -33,6 +33,8 @@ def render(result: ScanResult, out: TextIO, max_policies: int = 20) -> None:
     src = result.run["source"]
     out.write(f"backup-preflight: {result.coverage['vms']} VMs, {result.coverage['policies']} policies, "
               f"source {src['kind']} sha256 {src['sha256'][:12]}\n\n")
+    if shard := shard_sentence(result):
+        out.write(f"{shard}\n\n")
     out.write(tabulate(rows, headers=["severity", *STATUSES], tablefmt="github") + "\n")
     titles = {p.id: (p.severity, p.title) for p in result.policies}
     failing = list(s["failingPolicies"].items())

@@ -32,6 +32,7 @@ from backup_preflight.report.view import (
     deployment_causes,
     policy_counts,
     review_meta,
+    shard_sentence,
 )
 from backup_preflight.results import ScanResult
 from backup_preflight.text import safe
@@ -123,6 +124,7 @@ def context(result: ScanResult) -> dict[str, Any]:
         "resource_groups": sorted({rg for _, _, rg in index["prefixes"]}),
         "causes": index["causes"],
         "plan": result.run.get("whatIf"),
+        "shard": shard_sentence(result),
         "plan_causes": deployment_causes(result)[:MAX_FIXED],
         "exemptions": meta["exemptions"],
         "baseline": meta["baseline"],

@@ -32,7 +32,14 @@ import msgspec
 from backup_preflight import __version__
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
 from backup_preflight.policy.loader import Policy
-from backup_preflight.report.view import accepted_in_baseline, clean, diagnoses_by_vm, exemption_note, job_headline
+from backup_preflight.report.view import (
+    accepted_in_baseline,
+    clean,
+    diagnoses_by_vm,
+    exemption_note,
+    job_headline,
+    shard_sentence,
+)
 from backup_preflight.results import ScanResult
 
 MESSAGE_LIMIT = 1000
@@ -240,6 +247,8 @@ def _properties(result: ScanResult, passes: str, unknowns: str) -> str:
         "junit.passes": passes,
         "junit.unknowns": unknowns,
     }
+    if shard := shard_sentence(result):
+        values["shards"] = shard
     for block in ("exemptions", "baseline"):
         if run.get(block):
             values[f"{block}.file"] = run[block]["file"]

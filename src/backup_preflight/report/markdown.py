@@ -19,6 +19,7 @@ from backup_preflight.report.view import (
     job_headline,
     review_meta,
     review_sentences,
+    shard_sentence,
     vms_needing_attention,
 )
 from backup_preflight.results import ScanResult
@@ -55,6 +56,7 @@ def render(result: ScanResult) -> str:
         f"**{s['gateFailures']} gate failures**",
         "",
     ]
+    lines += [md(shard, 2000), ""] if (shard := shard_sentence(result)) else []
     lines += _deployment_lines(result)
     if cov["errors"]:
         lines += [f"### ⚠ Not collected ({len(cov['errors'])} scope errors)", "",

@@ -129,6 +129,15 @@ def review_meta(result: ScanResult) -> dict[str, Any]:
     return {"exemptions": result.run.get("exemptions") or {}, "baseline": result.run.get("baseline") or {}}
 
 
+def shard_sentence(result: ScanResult) -> str:
+    """What part of a split estate this is: one shard (`scan --shard-name`) or the merge of several; '' when whole."""
+    if shard := result.run.get("shard"):
+        return f"Partial run: shard {shard['name']}, one part of a split estate (backup-preflight merge joins them)"
+    if shards := result.run.get("shards"):
+        return f"Merged from {len(shards)} shards: {', '.join(s['name'] for s in shards)}"
+    return ""
+
+
 def job_headline(job: dict[str, Any]) -> str:
     """'2026-11-24T02:17:00Z Backup: ExtensionSnapshotFailedNoNetwork – Snapshot operation failed …'."""
     code = job.get("errorCode") or "no error code in the job row"
