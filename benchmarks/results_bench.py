@@ -33,7 +33,7 @@ from pathlib import Path
 gc.disable()
 start = time.perf_counter()
 from backup_preflight.review.baseline import load_results
-from backup_preflight.report.results_reader import iter_finding_documents
+from backup_preflight.results_reader import iter_finding_documents
 doc, _ = load_results(Path(sys.argv[1]))
 n = sum(1 for _ in iter_finding_documents(doc))
 print(time.perf_counter() - start, n)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from backup_preflight.report.results_reader import iter_finding_documents
+from backup_preflight.results_reader import iter_finding_documents
 
 
 def findings_of(doc: dict[str, Any]) -> list[dict[str, Any]]:

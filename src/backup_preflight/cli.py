@@ -114,22 +114,32 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
                      help="largest JSON input once gunzipped (default 4GiB); a bigger one is an input error")
 
 
-def _merge_flags(merge: argparse.ArgumentParser) -> None:
-    """The report and gate flags of `scan`, for the union of the shards."""
-    merge.add_argument("--output-dir", type=Path, default=Path("reports"), metavar="DIR",
-                       help="where the reports of the union are written (default: reports)")
-    merge.add_argument("--fail-on", choices=(*SEVERITIES, "never"), default="high",
-                       help="exit 1 when a finding at or above this severity fails (default: high)")
-    merge.add_argument("--strict", action="store_true", help="unknown findings count as failing")
-    merge.add_argument("--exemptions", type=Path, metavar="FILE", help="JSON exemptions file, applied to the union")
-    merge.add_argument("--baseline", type=Path, metavar="RESULTS_JSON",
-                       help="results.json of an earlier scan or merge, compared with the union")
-    merge.add_argument("--fail-on-new", action="store_true",
-                       help="with --baseline: only findings the baseline did not have break the gate")
-    merge.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate")
-    merge.add_argument("--junit-unknowns", choices=("aggregate", "each"), default="aggregate")
-    merge.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto")
-    merge.add_argument("--ci-annotations", type=int, default=10, metavar="N")
+def _report_flags(parser: argparse.ArgumentParser) -> None:
+    """Where the reports go, the gate and the review, and the CI forms: shared by `scan` and `merge`."""
+    parser.add_argument("--output-dir", type=Path, default=Path("reports"), metavar="DIR",
+                        help="where reports are written (default: reports)")
+    parser.add_argument("--fail-on", choices=(*SEVERITIES, "never"), default="high",
+                        help="exit 1 when a finding at or above this severity fails (default: high)")
+    parser.add_argument("--strict", action="store_true", help="unknown findings count as failing")
+    parser.add_argument("--exemptions", type=Path, metavar="FILE",
+                        help="JSON exemptions file (see docs/reports.md); exempt findings keep their verdict")
+    parser.add_argument("--baseline", type=Path, metavar="RESULTS_JSON",
+                        help="results.json of an earlier scan: mark findings new/unchanged, list fixed ones")
+    parser.add_argument("--fail-on-new", action="store_true",
+                        help="with --baseline: only findings the baseline did not have break the gate")
+    parser.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate",
+                        help="passing (policy, VM) pairs in junit.xml: one testcase per policy (default), "
+                             "one per VM, or none; results.json always has every one")
+    parser.add_argument("--junit-unknowns", choices=("auto", "aggregate", "each"), default="auto",
+                        help="unknown (skipped) pairs in junit.xml: auto (default) one testcase per VM for a reason "
+                             "that concerns at most 50 VMs of a policy, one per reason beyond; aggregate: always "
+                             "one per policy and reason; each: always one per VM; under --strict they are "
+                             "failures, one per VM")
+    parser.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto",
+                        help="CI integration: annotations and the job summary on GitHub Actions / Azure DevOps "
+                             "(default auto: from GITHUB_ACTIONS / TF_BUILD)")
+    parser.add_argument("--ci-annotations", type=int, default=10, metavar="N",
+                        help="at most N error and N warning annotations in CI (default 10)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -147,43 +157,20 @@ def build_parser() -> argparse.ArgumentParser:
                      help="snapshot or `az graph query` JSON (.json/.json.gz); repeatable, merged")
     _live_flags(scan)
     _policy_flags(scan)
-    scan.add_argument("--output-dir", type=Path, default=Path("reports"), metavar="DIR",
-                      help="where reports are written (default: reports)")
-    scan.add_argument("--fail-on", choices=(*SEVERITIES, "never"), default="high",
-                      help="exit 1 when a finding at or above this severity fails (default: high)")
-    scan.add_argument("--strict", action="store_true", help="unknown findings count as failing")
-    scan.add_argument("--exemptions", type=Path, metavar="FILE",
-                      help="JSON exemptions file (see docs/reports.md); exempt findings keep their verdict")
-    scan.add_argument("--baseline", type=Path, metavar="RESULTS_JSON",
-                      help="results.json of an earlier scan: mark findings new/unchanged, list fixed ones")
-    scan.add_argument("--fail-on-new", action="store_true",
-                      help="with --baseline: only findings the baseline did not have break the gate")
+    _report_flags(scan)
     scan.add_argument("--service-tags", type=Path, metavar="FILE",
                       help="Microsoft's service-tag JSON (ServiceTags_Public_*.json or `az network list-service-tags`):"
                            " decides NSG rules and routes on public CIDRs against the Storage tag exactly")
     scan.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
                       help="ARM/Bicep what-if JSON (az deployment ... what-if --no-pretty-print), repeatable: "
                            "judge the estate as the deployment would leave it; only new failures break the gate")
-    scan.add_argument("--junit-passes", choices=("aggregate", "each", "none"), default="aggregate",
-                      help="passing (policy, VM) pairs in junit.xml: one testcase per policy (default), "
-                           "one per VM, or none; results.json always has every one")
-    scan.add_argument("--junit-unknowns", choices=("auto", "aggregate", "each"), default="auto",
-                      help="unknown (skipped) pairs in junit.xml: auto (default) one testcase per VM for a reason "
-                           "that concerns at most 50 VMs of a policy, one per reason beyond; aggregate: always one "
-                           "per policy and reason; each: always one per VM; under --strict they are failures, "
-                           "one per VM")
-    scan.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto",
-                      help="CI integration: annotations and the job summary on GitHub Actions / Azure DevOps "
-                           "(default auto: from GITHUB_ACTIONS / TF_BUILD)")
-    scan.add_argument("--ci-annotations", type=int, default=10, metavar="N",
-                      help="at most N error and N warning annotations in CI (default 10)")
     scan.add_argument("--shard-name", metavar="NAME",
                       help="this run is one part of a split estate (a CI matrix job): record it for `merge`")
 
     merge = sub.add_parser("merge", help="join the results.json of shards (scan --shard-name) into one scan's reports")
     merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON",
                        help="each shard's results.json, in the order their snapshots would be given to one scan")
-    _merge_flags(merge)
+    _report_flags(merge)
 
     verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
     verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",

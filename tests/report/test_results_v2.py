@@ -20,8 +20,8 @@ from backup_preflight.errors import InputError
 from backup_preflight.findings import STATUSES, Finding
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.report import results_json, schemas
-from backup_preflight.report.results_reader import iter_finding_documents
 from backup_preflight.results import Gate, ScanResult
+from backup_preflight.results_reader import iter_finding_documents
 from backup_preflight.review import Review, baseline, verify
 from results_helpers import as_version_1
 from scan_helpers import estate, run, write_snapshot

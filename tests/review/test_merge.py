@@ -21,6 +21,7 @@ from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.report import outputs
 from backup_preflight.results import Gate
 from backup_preflight.review import merge
+from results_helpers import findings_of
 from shard_helpers import OUTPUTS, masked, write_shards
 from test_schemas import problems
 
@@ -197,7 +198,7 @@ def test_the_default_schedule_groups_stay_inside_a_subscription(demo_shards: tup
 
 
 def _sched(results: Path) -> list[dict[str, Any]]:
-    return [f for f in json.loads(results.read_text())["findings"]
+    return [f for f in findings_of(json.loads(results.read_text()))
             if f["policyId"] == "VMBK-SCHED-001" and f["status"] != "notApplicable"]
 
 

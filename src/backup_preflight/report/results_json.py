@@ -3,7 +3,7 @@
 Every (policy, VM) verdict is recorded, but a pass is one letter in its policy's verdict column,
 not a document: 1.2 M passes at 100,000 VMs made version 1 files of 786 MB. The order of keys,
 VMs and findings is fixed so two scans of the same snapshot differ only in their timestamps.
-report/results_reader.py reads both versions back as the same finding documents.
+results_reader.py reads both versions back as the same finding documents.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import msgspec
 from backup_preflight import runtime
 from backup_preflight.findings import Finding
 from backup_preflight.policy.loader import Policy
-from backup_preflight.report.results_reader import COMPACT, LETTER, NO_FINDING
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
+from backup_preflight.results_reader import COMPACT, LETTER, NO_FINDING
 from backup_preflight.text import redact
 
 _encode = msgspec.json.Encoder().encode

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_preflight.findings import ERROR, FAIL, UNKNOWN, Finding
-from backup_preflight.report.results_reader import check, iter_finding_documents
+from backup_preflight.results_reader import check, iter_finding_documents
 from backup_preflight.snapshot import read_json
 
 #: Verdicts a baseline can accept: the ones a gate can break on.

@@ -33,6 +33,7 @@ from backup_preflight.findings import SEVERITIES, STATUSES, Finding
 from backup_preflight.policy.conditions import Node
 from backup_preflight.policy.loader import MessageTemplate, Policy
 from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assessed, summarize
+from backup_preflight.results_reader import iter_finding_documents
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.review.jobs import diagnose
@@ -70,7 +71,7 @@ class Shard:
 
 
 def load_shard(path: Path) -> Shard:
-    """Read one shard's results.json. The only reader of the file's layout: schemaVersion 1 today."""
+    """Read one shard's results.json, of either schema version, as its per-(policy, VM) finding documents."""
     doc, digest = load_results(path)
     label = str(path)
     for pointer, value, kind in _required(doc):
@@ -80,7 +81,8 @@ def load_shard(path: Path) -> Shard:
         if not (isinstance(d, dict) and isinstance(d.get("resourceId"), str)
                 and isinstance(d.get("lastFailedJob"), dict) and "note" in d["lastFailedJob"]):
             raise InputError.one(label, f"/jobDiagnosis/{i}", "needs resourceId and lastFailedJob")
-    return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], doc["findings"], doc["coverage"],
+    return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], list(iter_finding_documents(doc)),
+                 doc["coverage"],
                  doc.get("jobDiagnosis") or [])
 
 

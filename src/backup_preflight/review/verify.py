@@ -18,8 +18,8 @@ from backup_preflight import __version__, scan
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.report.results_json import finding_document
-from backup_preflight.report.results_reader import iter_finding_documents
 from backup_preflight.results import Gate
+from backup_preflight.results_reader import iter_finding_documents
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.service_tags import ServiceTags
