@@ -58,6 +58,8 @@ class ScanResult:
     exit_code: int
     #: Each VM's last failed backup job beside the verdicts of its causes (review/jobs.py).
     diagnoses: list[dict[str, Any]] = field(default_factory=list)
+    #: By lowercase VM id: tags of the VM, its resource group and subscription (Estate.tags), for the reports.
+    tags: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
 
 
 def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:

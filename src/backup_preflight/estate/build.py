@@ -21,6 +21,23 @@ class Estate:
     collected_tables: list[str]
     errors: list[dict[str, Any]] = field(default_factory=list)
 
+    def tags(self) -> dict[str, dict[str, dict[str, str]]]:
+        """By lowercase VM id, the tags of the VM (`vm`), its `resourceGroup` and `subscription`, for
+        the reports to show and search; VMs without any tag are left out."""
+        out = {}
+        for vm in self.vms:
+            kinds = {kind: vm[fact] for kind, fact in _TAG_FACTS if vm.get(fact)}
+            if kinds:
+                out[vm["id"].lower()] = kinds
+        return out
+
+    def unnamed_subscriptions(self) -> list[str]:
+        """Subscriptions of VMs whose display name is unknown (no resourcecontainers row for them)."""
+        return sorted({vm["subscriptionId"] for vm in self.vms if "subscriptionName" not in vm}, key=str.lower)
+
+
+_TAG_FACTS = (("vm", "tags"), ("resourceGroup", "resourceGroupTags"), ("subscription", "subscriptionTags"))
+
 
 def build_estate(snap: Snapshot, now: datetime | None = None, service_tags: ServiceTags | None = None) -> Estate:
     """`now` is the scan's clock, the reference instant for daylight saving when the snapshot has no
