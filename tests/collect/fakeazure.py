@@ -735,8 +735,8 @@ def container_rows(subscriptions: list[str]) -> list[dict[str, Any]]:
                              "subscriptionPolicies": {"quotaId": "EnterpriseAgreement_2014-09-01"}}),
                      "name": f"Subscription {n}", "resourceGroup": "", "location": "",
                      "tags": {"costCenter": f"CC-{n}"}})
-        rows.extend({**_row(f"/subscriptions/{sub}/resourceGroups/{rg}",
-                            "microsoft.resources/subscriptions/resourcegroups", sub, {"provisioningState": "Ok"}),
+        group, created = "microsoft.resources/subscriptions/resourcegroups", {"provisioningState": "Succeeded"}
+        rows.extend({**_row(f"/subscriptions/{sub}/resourceGroups/{rg}", group, sub, created),
                      "name": rg, "tags": {"team": rg.lower()}} for rg in [*(f"RG-{i}" for i in range(7)), "rg-backup"])
     return rows
 

@@ -16,7 +16,7 @@ from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
 from backup_preflight.results import ScanResult
 
 COLUMNS = ("policyId", "severity", "cause", "status", "verdict", "count", "resourceName", "resourceGroup",
-           "subscriptionId", "resourceId", "message", "exemption", "baseline")
+           "subscriptionId", "subscriptionName", "resourceId", "message", "exemption", "baseline")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -37,7 +37,7 @@ def write(result: ScanResult, path: Path) -> None:
             elif f.status != NOT_APPLICABLE:
                 rows.writerow([cell(v) for v in _row(f)])
         for p in result.policies:
-            rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "",
+            rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "", "",
                            f"{passes[p.id]} VMs pass", "", ""])
 
 
@@ -45,5 +45,5 @@ def _row(f: Finding) -> tuple[object, ...]:
     notes = f.annotations
     exemption = notes.get("exemption") or {}
     return (f.policy_id, f.severity, f.cause, f.status, notes.get("verdict", f.status), 1, f.resource_name,
-            f.resource_group, f.subscription_id, f.resource_id, f.message, exemption.get("id", ""),
+            f.resource_group, f.subscription_id, f.subscription_name, f.resource_id, f.message, exemption.get("id", ""),
             notes.get("baseline", ""))

@@ -25,12 +25,14 @@ def _indented(doc: Any) -> bytes:
 
 def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
     """One finding as results.json has it. Remediation is given where there is something to do:
-    a pass or a not-applicable finding carries "" (the policy's text is under `policies`)."""
+    a pass or a not-applicable finding carries "" (the policy's text is under `policies`).
+    `subscriptionName` is there only when the snapshot named the subscription (resourcecontainers)."""
     doc: dict[str, Any] = {
         "policyId": f.policy_id,
         "resourceId": f.resource_id,
         "resourceName": f.resource_name,
         "subscriptionId": f.subscription_id,
+        **({"subscriptionName": f.subscription_name} if f.subscription_name else {}),
         "resourceGroup": f.resource_group,
         "status": f.status,
         "severity": f.severity,
