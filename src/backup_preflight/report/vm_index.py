@@ -4,9 +4,9 @@ Listing 1.7 M findings as HTML would not open; capping them hid failing VMs. Ins
 one short JSON row — name, where it lives, one status letter per cause, and only its findings
 that need attention (fail, error, unknown, exempt) — and repeated text (messages, evidence,
 resource-id prefixes, subscriptions with their display names, sets of tags) is stored once and
-referred to by number. The page's script pages, sorts,
-searches and opens a VM from that. VMs whose only problems are unknowns are also grouped by
-reason, because those are fixed per reason (enable metrics), not per VM.
+referred to by number. The page's script pages, sorts, searches and opens a VM from that. VMs
+whose only problems are unknowns are also grouped by reason, because those are fixed per reason
+(enable metrics), not per VM.
 """
 
 from __future__ import annotations
