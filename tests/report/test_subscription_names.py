@@ -17,7 +17,7 @@ from backup_preflight.report import outputs
 from report.test_html import browser, island, needs_chromium, rows, settle  # noqa: F401 - browser is a fixture
 from scan_helpers import XSS_IMG, XSS_SCRIPT, run, write_snapshot
 
-from arg import SUB, resource_group_row, subscription_row, vm_row
+from arg import SUB, resource_group_row, snapshot_doc, subscription_row, vm_row
 
 SUB2 = "00000000-0000-0000-0000-000000000002"
 NAME = "Contoso Prod " + XSS_SCRIPT
@@ -142,3 +142,18 @@ def test_names_and_tags_are_shown_searched_and_filtered_as_text(browser: Any, ta
     card = browser.find_element(By.ID, "vm-detail")
     assert card.find_element(By.CSS_SELECTOR, ".where").text == f"rg-app · {SUB2}"
     assert card.find_elements(By.CSS_SELECTOR, ".vtags") == []
+
+
+@needs_chromium
+def test_a_vm_named_otherwise_than_its_id_keeps_its_id_and_its_tags(browser: Any, tmp_path: Path) -> None:  # noqa: F811
+    from selenium.webdriver.common.by import By
+
+    row = {**vm_row("vm-c1", tags={"role": "c"}), "name": "VM-C1"}
+    outputs.write_all(run(write_snapshot(tmp_path / "s.json", snapshot_doc([row]))), tmp_path / "out")
+    page = tmp_path / "out" / "report.html"
+    [vm] = island(page.read_text())["index"]["vms"]
+    assert vm[0] == "VM-C1" and vm[4:] == ["vm-c1", 0]  # the id's own segment, then the tag set
+    browser.get(page.as_uri() + "#vm=" + quote(row["id"], safe=""))
+    card = browser.find_element(By.ID, "vm-detail")
+    assert card.find_element(By.CSS_SELECTOR, "h3").text == "VM-C1"
+    assert [t.text for t in card.find_elements(By.CSS_SELECTOR, ".vtags .tag")] == ["role=c"]

@@ -115,10 +115,9 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
             where.append([sub, safe(vm.rg.lower()), tagsets(tags.get("resourceGroup"))])
         vm.findings.sort(key=lambda f: (_RANK[LETTERS[f.status]], SEVERITY_RANK[f.severity], f.policy_id))
         row: list[Any] = [safe(vm.name), p, "".join(vm.causes), [_finding(f, policy_pos, text) for f in vm.findings]]
-        own = tagsets(tags.get("vm"))
-        if last != vm.name or own >= 0:
-            row.append(safe(last) if last != vm.name else None)
-        if own >= 0:
+        if last != vm.name:  # optional tail: the id's last segment (a string), the VM's tag set (a number)
+            row.append(safe(last))
+        if (own := tagsets(tags.get("vm"))) >= 0:
             row.append(own)
         rows.append(row)
         if vm.findings and all(f.status == UNKNOWN for f in vm.findings):

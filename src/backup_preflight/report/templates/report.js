@@ -19,11 +19,14 @@
     for (var i = 0; i < row[2].length; i += 1) {
       if (RANK.indexOf(row[2][i]) < RANK.indexOf(worst)) { worst = row[2][i]; }
     }
+    var last = row[0], own = -1;  // optional tail: the id's last segment (string), the VM's tag set (number)
+    for (var k = 4; k < row.length; k += 1) {
+      if (typeof row[k] === "string") { last = row[k]; } else { own = row[k]; }
+    }
     var sname = ix.subNames[s];
-    return {order: order, name: row[0], lname: row[0].toLowerCase(),
-      id: where[0] + (row.length > 4 && row[4] !== null ? row[4] : row[0]),
+    return {order: order, name: row[0], lname: row[0].toLowerCase(), id: where[0] + last,
       sub: ix.subs[s], sname: sname, subKey: (sname || ix.subs[s]).toLowerCase(), rg: where[2],
-      tags: tagset(row.length > 5 ? row[5] : -1), rgTags: tagset(where[3]), subTags: tagset(ix.subTags[s]),
+      tags: tagset(own), rgTags: tagset(where[3]), subTags: tagset(ix.subTags[s]),
       causes: row[2], findings: row[3], worst: worst, hay: null};
   });
   var byKey = null, current = [], page = 0, group = -1, timer = null;
