@@ -42,8 +42,6 @@ class Finding:
     #: Set by later stages through annotate(): exemption details, baseline state ("new", "unchanged").
     #: Most findings never get one, so none is allocated until then.
     notes: dict[str, Any] | None = None
-    #: The subscription's display name when the snapshot has its resourcecontainers row, else "".
-    subscription_name: str = ""
 
     @property
     def annotations(self) -> Mapping[str, Any]:

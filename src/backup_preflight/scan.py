@@ -123,4 +123,5 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,
                       gate=gate, summary=summary, exit_code=exit_code(summary, coverage),
-                      diagnoses=diagnose(estate.vms, findings), tags=estate.tags())
+                      diagnoses=diagnose(estate.vms, findings), tags=estate.tags(),
+                      subscriptions=estate.subscriptions())

@@ -74,8 +74,9 @@ def test_each_subscription_finds_its_own_row_and_a_missing_one_is_counted() -> N
     doc = doc_with(subscription_row("Contoso Prod"), vms=[vm_row("vm1"), other])
     result = scan.run_scan(scan.Source("snapshot", snapshot.from_document(doc, "t")),
                            load_policies([bundled_policy_dir()]), Gate())
-    names = {(f.resource_name, f.subscription_name) for f in result.findings}
+    names = {(f.resource_name, result.subscription_name(f.subscription_id)) for f in result.findings}
     assert names == {("vm1", "Contoso Prod"), ("vm2", "")}
+    assert result.subscriptions == {SUB: {"displayName": "Contoso Prod", "state": "Enabled", "tags": {}}}
     assert result.coverage["subscriptionsWithoutName"] == [SUB2]
     assert result.coverage["errors"] == []  # a missing name is no coverage error: verdicts do not need it
 

@@ -31,11 +31,24 @@ class Estate:
                 out[vm["id"].lower()] = kinds
         return out
 
+    def subscriptions(self) -> dict[str, dict[str, Any]]:
+        """By lowercase subscription id, what resourcecontainers said of each subscription of the
+        estate's VMs: `displayName`, `state` and `tags`, each when known; subscriptions without a row
+        are left out (see unnamed_subscriptions)."""
+        out: dict[str, dict[str, Any]] = {}
+        for vm in self.vms:
+            key = vm["subscriptionId"].lower()
+            if key not in out and "subscriptionTags" in vm:  # set whenever the subscription's row is there
+                out[key] = {name: vm[fact] for name, fact in _SUBSCRIPTION_FACTS if fact in vm}
+        return dict(sorted(out.items()))
+
     def unnamed_subscriptions(self) -> list[str]:
         """Subscriptions of VMs whose display name is unknown (no resourcecontainers row for them)."""
         return sorted({vm["subscriptionId"] for vm in self.vms if "subscriptionName" not in vm}, key=str.lower)
 
 
+_SUBSCRIPTION_FACTS = (("displayName", "subscriptionName"), ("state", "subscriptionState"),
+                       ("tags", "subscriptionTags"))
 _TAG_FACTS = (("vm", "tags"), ("resourceGroup", "resourceGroupTags"), ("subscription", "subscriptionTags"))
 
 

@@ -137,7 +137,7 @@ def _unknown(policy: Policy, vm: Facts, node: Node, facts: Facts, what: str) -> 
 def _finding(policy: Policy, vm: Facts, status: str, message: str = "",
              evidence: tuple[str, ...] = ()) -> Finding:
     return Finding(policy.id, vm["id"], vm["name"], status, policy.severity, policy.cause, message, evidence,
-                   vm["subscriptionId"], vm["resourceGroup"], subscription_name=vm.get("subscriptionName", ""))
+                   vm["subscriptionId"], vm["resourceGroup"])
 
 
 def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:

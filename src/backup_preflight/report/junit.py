@@ -162,7 +162,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
         policy = policies[pid]
         for f in policy_cases:
             got = outcome(f, result)  # recomputed rather than kept: 1.6M tuples are not free
-            system_out = f"<system-out>{escape(clean(_where(f), 2000))}</system-out>"
+            system_out = f"<system-out>{escape(clean(_where(f, result), 2000))}</system-out>"
             if got is None:
                 out.write(f'    <testcase classname={classname} name={names(f)} time="0">{system_out}</testcase>\n')
             else:
@@ -183,10 +183,11 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
     out.write("</testsuites>\n")
 
 
-def _where(f: Finding) -> str:
+def _where(f: Finding, result: ScanResult) -> str:
     """The testcase's system-out: the full resource id, then the subscription's display name when known
     (the name stays the GUID, which does not change when a subscription is renamed)."""
-    return f"{f.resource_id}\nsubscription: {f.subscription_name}" if f.subscription_name else f.resource_id
+    name = result.subscription_name(f.subscription_id)
+    return f"{f.resource_id}\nsubscription: {name}" if name else f.resource_id
 
 
 def _duration(result: ScanResult) -> str:

@@ -25,14 +25,12 @@ def _indented(doc: Any) -> bytes:
 
 def finding_document(f: Finding, remediation: str) -> dict[str, Any]:
     """One finding as results.json has it. Remediation is given where there is something to do:
-    a pass or a not-applicable finding carries "" (the policy's text is under `policies`).
-    `subscriptionName` is there only when the snapshot named the subscription (resourcecontainers)."""
+    a pass or a not-applicable finding carries "" (the policy's text is under `policies`)."""
     doc: dict[str, Any] = {
         "policyId": f.policy_id,
         "resourceId": f.resource_id,
         "resourceName": f.resource_name,
         "subscriptionId": f.subscription_id,
-        **({"subscriptionName": f.subscription_name} if f.subscription_name else {}),
         "resourceGroup": f.resource_group,
         "status": f.status,
         "severity": f.severity,
@@ -72,6 +70,7 @@ def _stream(result: ScanResult, out: IO[bytes]) -> None:
         out.write(b"\n    " if i == 0 else b",\n    ")
         out.write(_encode(finding_document(finding, remediation[finding.policy_id])))
     out.write(b"\n  ],\n")
-    tail = _indented({"summary": result.summary, "coverage": result.coverage, "jobDiagnosis": result.diagnoses})
+    tail = _indented({"summary": result.summary, "coverage": result.coverage, "jobDiagnosis": result.diagnoses,
+                      "subscriptions": result.subscriptions})
     out.write(b"  " + tail[1:].lstrip())
     out.write(b"\n")

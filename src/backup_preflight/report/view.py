@@ -90,7 +90,7 @@ def vms_needing_attention(result: ScanResult) -> list[VmView]:
         vm = vms.get(key)
         if vm is None:
             vm = vms[key] = VmView(f.resource_id, f.resource_name, f.subscription_id, f.resource_group,
-                                   subscription_name=f.subscription_name)
+                                   subscription_name=result.subscription_name(f.subscription_id))
         vm.findings.append(f)
         vm.counts[f.status] += 1
     ordered = sorted(vms.values(), key=VmView.sort_key)

@@ -71,9 +71,9 @@ class _TagSets:
 class _Vm:
     __slots__ = ("causes", "findings", "id", "name", "rg", "sname", "sub")
 
-    def __init__(self, f: Finding, ncauses: int) -> None:
+    def __init__(self, f: Finding, ncauses: int, sname: str) -> None:
         self.id, self.name, self.sub, self.rg = f.resource_id, f.resource_name, f.subscription_id, f.resource_group
-        self.sname = f.subscription_name
+        self.sname = sname
         self.causes = ["-"] * ncauses
         self.findings: list[Finding] = []
 
@@ -87,7 +87,7 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
     for f in result.findings:
         vm = vms.get(key := f.resource_id.lower())
         if vm is None:
-            vm = vms[key] = _Vm(f, len(causes))
+            vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
         letter, slot = LETTERS[f.status], cause_pos[f.cause]
         if _RANK[letter] < _RANK[vm.causes[slot]]:
             vm.causes[slot] = letter
