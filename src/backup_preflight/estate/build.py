@@ -43,8 +43,9 @@ class Estate:
         return dict(sorted(out.items()))
 
     def unnamed_subscriptions(self) -> list[str]:
-        """Subscriptions of VMs whose display name is unknown (no resourcecontainers row for them)."""
-        return sorted({vm["subscriptionId"] for vm in self.vms if "subscriptionName" not in vm}, key=str.lower)
+        """Subscriptions (lowercase ids) of VMs whose display name is unknown (no resourcecontainers row for
+        them, or one without a name)."""
+        return sorted({vm["subscriptionId"].lower() for vm in self.vms if "subscriptionName" not in vm})
 
 
 _SUBSCRIPTION_FACTS = (("displayName", "subscriptionName"), ("state", "subscriptionState"),
