@@ -79,7 +79,7 @@ def main() -> None:
             wall, own, shown = search(driver, text)
             print(f"search {text!r}: {wall:.0f} ms to rendered ({own:.0f} ms filtering and rendering) -> {shown}")
         prefix = index["prefixes"][failing[1]][0]
-        rid = prefix + (failing[4] if len(failing) > 4 else failing[0])
+        rid = prefix + next((cell for cell in failing[4:] if isinstance(cell, str)), failing[0])
         start = time.perf_counter()
         driver.execute_script("location.hash = arguments[0]", "#vm=" + quote(rid, safe=""))
         while not driver.execute_script("return !document.getElementById('vm-detail').hidden"):

@@ -133,6 +133,26 @@ def snapshot_doc(resources: list[dict[str, Any]], **tables: list[dict[str, Any]]
             "scope": {"subscriptions": [SUB]}, "tables": doc_tables, "errors": []}
 
 
+def subscription_row(name: str | None, *, sub: str = SUB, tags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A resourcecontainers subscription row as Resource Graph returns it: `name` is the display name."""
+    return {"id": f"/subscriptions/{sub}", "name": name, "type": "microsoft.resources/subscriptions",
+            "tenantId": "tenant-1", "kind": "", "location": "", "resourceGroup": "", "subscriptionId": sub,
+            "managedBy": "", "sku": None, "plan": None, "tags": tags or {}, "identity": None, "zones": None,
+            "properties": {"state": "Enabled", "managedByTenants": [], "managementGroupAncestorsChain": [
+                {"displayName": "Tenant Root Group", "name": "tenant-1"}],
+                "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "spendingLimit": "Off",
+                                         "quotaId": "EnterpriseAgreement_2014-09-01"}}}
+
+
+def resource_group_row(rg: str = "RG-App", *, sub: str = SUB, tags: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A resourcecontainers resource group row (lowercase resourceGroup, the name as created)."""
+    return {"id": f"/subscriptions/{sub}/resourceGroups/{rg}", "name": rg,
+            "type": "microsoft.resources/subscriptions/resourcegroups", "tenantId": "tenant-1", "kind": "",
+            "location": "westeurope", "resourceGroup": rg.lower(), "subscriptionId": sub, "managedBy": "",
+            "sku": None, "plan": None, "tags": tags or {}, "identity": None, "zones": None,
+            "properties": {"provisioningState": "Succeeded"}}
+
+
 def protected_item(vm_id: str, policy_id: str, *, status: str = "Completed") -> dict[str, Any]:
     """A recoveryservicesresources protected item, from the real Compute_ProtectedItem_Get example."""
     row = to_arg(rest_body("Compute_ProtectedItem_Get"))

@@ -567,3 +567,23 @@ def test_tags_and_markup_for_report_escaping(estate: Estate) -> None:
     names = {vm["properties"].get("osProfile", {}).get("computerName", "") for vm in estate.vms.values()}
     assert any("<script>" in n for n in names) and any("onerror" in n for n in names)
     assert any({"env", "owner"} <= set(vm["tags"]) for vm in estate.vms.values())
+
+
+def test_every_subscription_and_resource_group_has_a_named_tagged_container_row(estate: Estate, large: Estate) -> None:
+    from backup_preflight.estate import build_estate
+
+    for doc in (estate.doc, large.doc):
+        rows = doc["tables"]["resourcecontainers"]
+        subs = {r["subscriptionId"]: r for r in rows if r["type"] == "microsoft.resources/subscriptions"}
+        assert list(subs) == doc["scope"]["subscriptions"]
+        assert len({r["name"] for r in subs.values()}) == len(subs) and all(r["tags"] for r in subs.values())
+        groups = {r["id"].lower() for r in rows if r["type"] == "microsoft.resources/subscriptions/resourcegroups"}
+        for table in snapshot.GRAPH_TABLES[:3]:
+            for row in doc["tables"][table]:
+                assert f"/subscriptions/{row['subscriptionId']}/resourcegroups/{row['resourceGroup']}" in groups
+        vms = build_estate(snapshot.from_document(doc, "demo")).vms
+        assert all(vm["subscriptionName"] == subs[vm["subscriptionId"]]["name"] for vm in vms)
+        tagged = Counter(bool(vm.get("resourceGroupTags")) for vm in vms)
+        assert tagged[True] and tagged[False], "tagged and untagged resource groups"
+    assert [r["name"] for r in estate.doc["tables"]["resourcecontainers"][:3]] == [
+        "Contoso Production", "Contoso Development", "Contoso Shared Services"]

@@ -163,7 +163,12 @@ def test_table_names_of_our_format_ignore_case(tmp_path: Path) -> None:
     ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm1/providers/"
      "Microsoft.GuestConfiguration/guestConfigurationAssignments/AzureWindowsBaseline",
      "microsoft.guestconfiguration/guestconfigurationassignments"),
-    ("/subscriptions/s/resourceGroups/rg", None),
+    ("/subscriptions/s/resourceGroups/rg", "microsoft.resources/subscriptions/resourcegroups"),
+    ("/Subscriptions/S", "microsoft.resources/subscriptions"),
+    ("/subscriptions/s/resourceGroups", None),
+    ("/subscriptions/s/resourceGroups/rg/extra", None),
+    ("/subscriptions//resourceGroups/rg", None),
+    ("/tenants/t", None),
     ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines", None),
     ("/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute//vm1", None),
 ])
@@ -183,7 +188,8 @@ def test_rows_projected_without_type_take_it_from_their_id(tmp_path: Path) -> No
 
 
 def test_a_row_without_type_whose_id_names_no_resource_is_still_an_input_error(tmp_path: Path) -> None:
-    path = write(tmp_path / "q.json", [{"id": "/subscriptions/s/resourceGroups/rg", "name": "rg"}])
+    path = write(tmp_path / "q.json", [{"id": "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute",
+                                        "name": "rg"}])
     with pytest.raises(snapshot.InputError) as info:
         snapshot.load(path)
     [problem] = info.value.problems

@@ -58,6 +58,14 @@ class ScanResult:
     exit_code: int
     #: Each VM's last failed backup job beside the verdicts of its causes (review/jobs.py).
     diagnoses: list[dict[str, Any]] = field(default_factory=list)
+    #: By lowercase VM id: tags of the VM, its resource group and subscription (Estate.tags), for the reports.
+    tags: dict[str, dict[str, dict[str, str]]] = field(default_factory=dict)
+    #: By lowercase subscription id: displayName, state and tags when resourcecontainers had its row.
+    subscriptions: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def subscription_name(self, subscription_id: str) -> str:
+        """The subscription's display name, or "" when unknown."""
+        return str(self.subscriptions.get(subscription_id.lower(), {}).get("displayName", ""))
 
 
 def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:

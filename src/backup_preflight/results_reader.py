@@ -51,6 +51,28 @@ def iter_finding_documents(doc: dict[str, Any]) -> Iterator[dict[str, Any]]:
                 yield _expand(policy, vms[i], documents.get(i) or {"status": STATUS_OF[letter]})
 
 
+def resource_group_key(subscription_id: str, resource_group: str) -> str:
+    """How `resourceGroups` is keyed: the group's id, lowercase."""
+    return f"/subscriptions/{subscription_id}/resourcegroups/{resource_group}".lower()
+
+
+def scan_tags(doc: dict[str, Any]) -> dict[str, dict[str, dict[str, str]]]:
+    """The tags a scan showed per VM (ScanResult.tags: by lowercase VM id, the VM's own, its resource
+    group's and its subscription's), rebuilt from a version 2 file's `vms`, `resourceGroups` and
+    `subscriptions`; a version 1 file recorded none."""
+    if doc["schemaVersion"] == 1:
+        return {}
+    groups, subscriptions = doc.get("resourceGroups") or {}, doc.get("subscriptions") or {}
+    out: dict[str, dict[str, dict[str, str]]] = {}
+    for vm in doc["vms"]:
+        kinds = {"vm": vm.get("tags"),
+                 "resourceGroup": groups.get(resource_group_key(vm["subscriptionId"], vm["resourceGroup"])),
+                 "subscription": (subscriptions.get(vm["subscriptionId"].lower()) or {}).get("tags")}
+        if any(kinds.values()):
+            out[vm["id"].lower()] = {kind: tags for kind, tags in kinds.items() if tags}
+    return out
+
+
 def _expand(policy: dict[str, Any], vm: dict[str, Any], f: dict[str, Any]) -> dict[str, Any]:
     status = f["status"]
     doc = {"policyId": policy["id"], "resourceId": vm["id"], "resourceName": vm["name"],
@@ -85,6 +107,26 @@ def check(doc: Any, label: str) -> None:
     _check_v2(doc, label)
 
 
+def _tag_map(value: Any) -> bool:
+    return isinstance(value, dict) and all(isinstance(v, str) for v in value.values())
+
+
+def _tag_sets(doc: dict[str, Any]) -> Iterator[tuple[str, Any]]:
+    """(JSON pointer, tags) of the resource groups' and subscriptions' tags that scan_tags reads."""
+    for name in ("resourceGroups", "subscriptions"):
+        block = doc.get(name, {})
+        if not isinstance(block, dict):
+            yield f"/{name}", None
+            continue
+        for key, value in block.items():
+            if name == "resourceGroups":
+                yield f"/resourceGroups/{key}", value
+            elif not isinstance(value, dict):
+                yield f"/subscriptions/{key}", None
+            elif "tags" in value:
+                yield f"/subscriptions/{key}/tags", value["tags"]
+
+
 def _check_v2(doc: dict[str, Any], label: str) -> None:
     def fail(place: str, reason: str) -> InputError:
         return InputError.one(label, place, reason)
@@ -97,6 +139,12 @@ def _check_v2(doc: dict[str, Any], label: str) -> None:
     if not isinstance(vms, list) or not all(
             isinstance(v, dict) and all(isinstance(v.get(k), str) for k in VM_KEYS) for v in vms):
         raise fail("/vms", "every VM needs string id, name, subscriptionId and resourceGroup")
+    for i, vm in enumerate(vms):
+        if "tags" in vm and not _tag_map(vm["tags"]):
+            raise fail(f"/vms/{i}/tags", "must be an object of string tag values")
+    for place, tags in _tag_sets(doc):
+        if not _tag_map(tags):
+            raise fail(place, "must be an object of string tag values")
     if not isinstance(verdicts, dict):
         raise fail("/verdicts", "must be an object of verdict columns by policy id")
     known = {p["id"] for p in policies}

@@ -110,6 +110,7 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         "notCollected": [t for t in snapshot.KNOWN_TABLES if t not in snap.tables],
         "errors": estate.errors,
         "nothingAssessed": nothing_assessed(findings),
+        "subscriptionsWithoutName": estate.unnamed_subscriptions(),
     }
     summary = summarize(findings, gate)
     run = {
@@ -127,4 +128,5 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,
                       gate=gate, summary=summary, exit_code=exit_code(summary, coverage),
-                      diagnoses=diagnose(estate.vms, findings))
+                      diagnoses=diagnose(estate.vms, findings), tags=estate.tags(),
+                      subscriptions=estate.subscriptions())

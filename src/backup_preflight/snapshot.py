@@ -31,10 +31,14 @@ from backup_preflight.text import redact
 SCHEMA_VERSION = 1
 
 #: Resource Graph tables, and the row types that belong to each when a file does not say.
-GRAPH_TABLES = ("resources", "recoveryservicesresources", "guestconfigurationresources")
+GRAPH_TABLES = ("resources", "recoveryservicesresources", "guestconfigurationresources", "resourcecontainers")
 #: Tables filled from other APIs or probes, keyed by the VM id they describe.
 SIDE_TABLES = ("instanceviews", "guestfacts", "metrics")
 KNOWN_TABLES = GRAPH_TABLES + SIDE_TABLES
+SUBSCRIPTION_TYPE = "microsoft.resources/subscriptions"
+RESOURCE_GROUP_TYPE = "microsoft.resources/subscriptions/resourcegroups"
+#: Row types of resourcecontainers: what names and tags the places VMs live in (management groups too).
+CONTAINER_TYPES = (SUBSCRIPTION_TYPE, RESOURCE_GROUP_TYPE, "microsoft.management/managementgroups")
 
 
 def table_for_type(resource_type: str) -> str:
@@ -49,6 +53,8 @@ def table_for_type(resource_type: str) -> str:
         return "recoveryservicesresources"
     if t.startswith("microsoft.guestconfiguration/"):
         return "guestconfigurationresources"
+    if t in CONTAINER_TYPES:
+        return "resourcecontainers"
     return "resources"
 
 
@@ -466,11 +472,13 @@ def _fold_type(row: dict[str, Any]) -> None:
 def type_from_id(resource_id: str) -> str | None:
     """The resource type an ARM id names, in Resource Graph's lowercase: `…/providers/Ns.Type/name` is
     `ns.type`, a child `…/Ns.Type/name/child/name` is `ns.type/child`; the last `providers` segment
-    counts, as for extension resources. None when the id names no provider resource."""
+    counts, as for extension resources. `/subscriptions/S` and `/subscriptions/S/resourceGroups/R` are
+    the resourcecontainers types. None when the id names no resource type."""
     parts = resource_id.strip("/").split("/")
     lowered = [p.lower() for p in parts]
     if "providers" not in lowered:
-        return None
+        containers = {("subscriptions",): SUBSCRIPTION_TYPE, ("subscriptions", "resourcegroups"): RESOURCE_GROUP_TYPE}
+        return containers.get(tuple(lowered[::2])) if len(parts) % 2 == 0 and all(parts) else None
     rest = parts[len(lowered) - lowered[::-1].index("providers"):]
     if len(rest) < 3 or len(rest) % 2 == 0 or not all(rest):
         return None

@@ -38,6 +38,8 @@ import msgspec
 import trustme
 from azure.core.credentials import AccessToken
 
+from backup_preflight.snapshot import GRAPH_TABLES
+
 GRAPH_PATH = "/providers/Microsoft.ResourceGraph/resources"
 VIEW_PATH = re.compile(
     r"^/subscriptions/([^/]+)/resourceGroups/([^/]+)/providers/Microsoft\.Compute/virtualMachines/([^/]+)"
@@ -402,9 +404,9 @@ class FakeAzure:
             source = self.estate.custom[query]
         else:
             table = re.split(r"[\s|]", query.strip(), maxsplit=1)[0].lower()
-            if table not in self.estate.tables:
+            if table not in self.estate.tables and table not in GRAPH_TABLES:
                 return None
-            source = self.estate.tables[table]
+            source = self.estate.tables.get(table, [])  # a Resource Graph table the estate left empty
             found = TYPE_FILTER.search(query)
             if found:
                 types = {t.strip().strip("'\"").lower() for t in found.group(1).split(",")}
@@ -812,11 +814,31 @@ def make_estate(vms: int, subscriptions: list[str], running_every: int = 2) -> E
                                                       "displayStatus": "Ready"}}]},
                 "statuses": [{"code": "PowerState/running", "level": "Info", "displayStatus": "VM running"}]}
     return Estate(tables={"resources": resources, "recoveryservicesresources": recovery,
-                          "guestconfigurationresources": guest}, instance_views=views)
+                          "guestconfigurationresources": guest, "resourcecontainers": container_rows(subscriptions)},
+                  instance_views=views)
+
+
+def container_rows(subscriptions: list[str]) -> list[dict[str, Any]]:
+    """resourcecontainers as Resource Graph returns it: a subscription's `name` is its display name
+    (`Subscription <n>`), resource groups keep their own casing; plus a management group row, which
+    has no subscriptionId and which the collector's type filter must leave out."""
+    rows = [{**_row(f"/providers/Microsoft.Management/managementGroups/mg-{n}", "microsoft.management/managementgroups",
+                    "", {"displayName": f"Group {n}"}), "resourceGroup": "", "location": ""} for n in range(2)]
+    for n, sub in enumerate(subscriptions):
+        rows.append({**_row(f"/subscriptions/{sub}", "microsoft.resources/subscriptions", sub,
+                            {"state": "Enabled", "managedByTenants": [],
+                             "subscriptionPolicies": {"quotaId": "EnterpriseAgreement_2014-09-01"}}),
+                     "name": f"Subscription {n}", "resourceGroup": "", "location": "",
+                     "tags": {"costCenter": f"CC-{n}"}})
+        group, created = "microsoft.resources/subscriptions/resourcegroups", {"provisioningState": "Succeeded"}
+        rows.extend({**_row(f"/subscriptions/{sub}/resourceGroups/{rg}", group, sub, created),
+                     "name": rg, "tags": {"team": rg.lower()}} for rg in [*(f"RG-{i}" for i in range(7)), "rg-backup"])
+    return rows
 
 
 def _row(rid: str, rtype: str, sub: str, properties: dict[str, Any]) -> dict[str, Any]:
-    group = rid.split("/")[4].lower()
+    parts = rid.split("/")
+    group = parts[4].lower() if len(parts) > 4 else ""
     return {"id": rid, "name": rid.rsplit("/", 1)[1], "type": rtype, "tenantId": "tenant-1", "kind": "",
             "location": "westeurope", "resourceGroup": group, "subscriptionId": sub, "managedBy": "",
             "sku": None, "plan": None, "properties": properties, "tags": {}, "identity": None, "zones": None,

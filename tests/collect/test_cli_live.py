@@ -12,13 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from backup_preflight import demo
+from backup_preflight.snapshot import GRAPH_TABLES
 from collect.fakeazure import TOKEN, Estate, Fault
 from collect.test_collect_auth import fake_az
 from results_helpers import findings_of
 
 from cli_helpers import run
-
-GRAPH_TABLES = ("resources", "recoveryservicesresources", "guestconfigurationresources")
 
 
 def demo_estate() -> tuple[Estate, list[str]]:

@@ -7,10 +7,8 @@ from typing import Any
 
 from backup_preflight.collect import Tuning
 from backup_preflight.collect.resource_graph import TABLE_QUERIES
-from backup_preflight.snapshot import query_key
+from backup_preflight.snapshot import GRAPH_TABLES, query_key
 from collect.fakeazure import Estate, FakeAzure, FakeCredential, Fault, Request, make_estate, subscription_ids
-
-GRAPH_TABLES = ("resources", "recoveryservicesresources", "guestconfigurationresources")
 
 
 def expected_rows(fake: FakeAzure, table: str, subs: list[str] | None = None) -> list[dict[str, Any]]:
@@ -64,7 +62,7 @@ def test_pages_through_every_table_with_the_fewest_requests(serve: Any, run: Any
     assert len(snap.tables["resources"]) == 3 * 2600  # VM, extension, NIC; the disks are filtered out
     assert "instanceviews" not in snap.tables
     want = minimum_requests(fake, [subs], list(TABLE_QUERIES.values()))
-    assert want == 8 + 3 + 3
+    assert want == 8 + 3 + 3 + 1  # resources, recovery, guest configuration, resourcecontainers
     assert len(fake.graph_requests()) == want == collector.stats.graph_requests
     for request in fake.graph_requests():
         assert request.body["options"]["$top"] == 1000
@@ -142,7 +140,7 @@ def test_quota_headers_pace_requests_without_any_429(serve: Any, run: Any, clock
     snap, collector = run(fake, subscriptions=subs)
 
     requests = len(fake.graph_requests())
-    assert requests == minimum_requests(fake, [subs], list(TABLE_QUERIES.values())) == 18 + 7 + 6
+    assert requests == minimum_requests(fake, [subs], list(TABLE_QUERIES.values())) == 18 + 7 + 6 + 1
     assert fake.quota is not None and fake.quota.throttled == 0
     windows = math.ceil(requests / 15)
     elapsed = clock.now() - start
@@ -264,8 +262,8 @@ def test_forbidden_subscription_is_isolated_from_its_batch(serve: Any, run: Any)
     for table in GRAPH_TABLES:
         assert_same_rows(snap.tables[table], expected_rows(fake, table, allowed))
     # 8 → 4+4 → 2+2 → 1+1: seven forbidden answers and three readable halves per table.
-    assert len(fake.graph_requests(403)) == 3 * 4
-    assert len(fake.graph_requests(200)) == 3 * 3
+    assert len(fake.graph_requests(403)) == len(GRAPH_TABLES) * 4
+    assert len(fake.graph_requests(200)) == len(GRAPH_TABLES) * 3
 
 
 def test_table_that_no_scope_could_read_is_absent(serve: Any, run: Any) -> None:
@@ -288,7 +286,7 @@ def test_subscription_limit_hit_is_reported(serve: Any, run: Any) -> None:
     snap, _ = run(fake, management_groups=["huge"])
 
     assert {(e["scope"], e["status"]) for e in snap.errors} == {("managementGroup huge", 200)}
-    assert len(snap.errors) == 3
+    assert len(snap.errors) == len(GRAPH_TABLES)
     assert_same_rows(snap.tables["resources"], expected_rows(fake, "resources", subs))
 
 
@@ -309,6 +307,6 @@ def test_forbidden_batches_stop_splitting_when_the_budget_is_spent(serve: Any, r
     fake = serve(estate)
     snap, _ = run(fake, subscriptions=subs, tuning=Tuning(max_splits=0))
 
-    assert len(fake.graph_requests()) == 3
+    assert len(fake.graph_requests()) == len(GRAPH_TABLES)
     assert {(e["scope"], e["status"]) for e in snap.errors} == {(f"subscription {s}", 403) for s in subs}
     assert snap.tables == {}

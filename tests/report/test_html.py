@@ -87,8 +87,8 @@ def decoded_vms(index: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The index read back the way report.js reads it."""
     out = {}
     for row in index["vms"]:
-        prefix, sub, rg = index["prefixes"][row[1]]
-        rid = prefix + (row[4] if len(row) > 4 else row[0])
+        prefix, sub, rg, _ = index["prefixes"][row[1]]
+        rid = prefix + next((cell for cell in row[4:] if isinstance(cell, str)), row[0])
         out[rid] = {"name": row[0], "sub": index["subs"][sub], "rg": rg, "causes": row[2],
                     "findings": sorted((index["policies"][f[0]]["id"], f[1], index["text"][f[2]]) for f in row[3])}
     return out

@@ -8,10 +8,13 @@ from pathlib import Path
 from backup_preflight.report import markdown
 from scan_helpers import XSS_SCRIPT, estate, run, write_snapshot
 
+from arg import SUB, subscription_row
+
 
 def test_summary_is_short_and_escapes_azure_text(tmp_path: Path) -> None:
     doc = estate(name_suffix="|" + XSS_SCRIPT + "[x](https://evil.example)", extra=[f"vm{i}" for i in range(40)])
     doc["errors"] = [{"scope": "/subscriptions/s2", "table": "resources", "message": "Forbidden | *denied*"}]
+    doc["tables"]["resourcecontainers"] = [subscription_row("Prod | " + XSS_SCRIPT)]
     text = markdown.render(run(write_snapshot(tmp_path / "s.json", doc)))
     assert text.startswith("## backup-preflight: INCOMPLETE (exit 3")
     assert len(text) < 8000 and len(text.splitlines()) < 80
@@ -19,7 +22,8 @@ def test_summary_is_short_and_escapes_azure_text(tmp_path: Path) -> None:
     assert not re.search(r"(?<!\\)\]\(", text), "no links: the [x](…) must not become one"
     assert "Forbidden \\| \\*denied\\*" in text
     table = [line for line in text.splitlines() if "vm-noagent" in line]
-    assert table and all(line.count("|") - line.count("\\|") == 7 for line in table), "cells stay in their columns"
+    assert table and all(line.count("|") - line.count("\\|") == 8 for line in table), "cells stay in their columns"
+    assert all(f"Prod \\| \\<script\\>alert(1)\\</script\\> ({SUB})" in line for line in table)
     assert "… and" in text and "more VMs" in text
     assert "VMBK-AGENT-001" in text
 
@@ -28,3 +32,16 @@ def test_md_escapes_line_start_syntax() -> None:
     assert markdown.md("# title") == "\\# title"
     assert markdown.md("12. item") == "12\\. item"
     assert markdown.md("a\nb\tc") == "a b c"
+
+
+def test_subscriptions_without_a_display_name_show_the_guid_and_are_named(tmp_path: Path) -> None:
+    doc = estate()
+    plain = markdown.render(run(write_snapshot(tmp_path / "none.json", doc)))
+    assert f"| {SUB} |" in plain
+    assert "Display name unknown for 1 subscription (resourcecontainers was not collected)" in plain
+    doc["tables"]["resourcecontainers"] = []
+    empty = markdown.render(run(write_snapshot(tmp_path / "empty.json", doc)))
+    assert "Display name unknown for 1 subscription (resourcecontainers has no row for them)" in empty
+    doc["tables"]["resourcecontainers"] = [subscription_row("Contoso Prod")]
+    named = markdown.render(run(write_snapshot(tmp_path / "named.json", doc)))
+    assert f"| Contoso Prod ({SUB}) |" in named and "Display name unknown" not in named

@@ -21,6 +21,7 @@ from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequest
 from backup_preflight.collect.auth import redact
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.throttle import Clock, Quota, QuotaPacer, backoff, retry_after
+from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -42,6 +43,8 @@ RESOURCE_TYPES = (
     "microsoft.network/natgateways",
     "microsoft.sqlvirtualmachine/sqlvirtualmachines",
 )
+#: Row types of the `resourcecontainers` table that the reports use (display names and tags).
+CONTAINER_TYPES = (SUBSCRIPTION_TYPE, RESOURCE_GROUP_TYPE)
 RECOVERY_TYPES = (
     "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems",
     "microsoft.recoveryservices/vaults/backuppolicies",
@@ -62,6 +65,8 @@ TABLE_QUERIES: dict[str, str] = {
     + " | where type !~ 'microsoft.recoveryservices/vaults/backupjobs' or (tostring(properties.status) =~ 'Failed'"
     " and todatetime(properties.startTime) > ago(14d))",
     "guestconfigurationresources": "guestconfigurationresources",
+    # Subscription display names and the tags of subscriptions and resource groups, for the reports.
+    "resourcecontainers": _type_filter("resourcecontainers", CONTAINER_TYPES),
 }
 
 PAGE_SIZE = 1000  # the API's maximum `$top`

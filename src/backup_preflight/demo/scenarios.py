@@ -174,6 +174,8 @@ VMS_PER_REGION = 3000
 REGIONS = {"westeurope": "WestEurope", "eastus2": "EastUS2", "northeurope": "NorthEurope",
            "uksouth": "UKSouth", "swedencentral": "SwedenCentral", "centralus": "CentralUS"}
 WORKLOADS = ("App", "Web", "Data", "Crm", "Erp", "Portal", "Payments", "Analytics")
+#: Display names of the first subscriptions; later ones are numbered landing zones.
+SUBSCRIPTION_NAMES = ("Contoso Production", "Contoso Development", "Contoso Shared Services")
 HEALTHY_SUBNETS = ("app", "web", "data", "mgmt")
 #: subnet kind -> (name, NSG kind or None, route table kind or None, defaultOutboundAccess, NAT gateway)
 SUBNETS: dict[str, tuple[str, str | None, str | None, bool | None, bool]] = {

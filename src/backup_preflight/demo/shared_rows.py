@@ -19,6 +19,7 @@ from backup_preflight.demo.scenarios import (
     SUBNET_INDEX,
     SUBNET_NSGS,
     SUBNETS,
+    SUBSCRIPTION_NAMES,
     PolicySpec,
 )
 
@@ -43,6 +44,34 @@ def site_rows(estate: Estate, site: Site) -> list[Row]:
     rows.extend(arg_row(estate, vault, vault.rsplit("/", 1)[1], "microsoft.recoveryservices/vaults",
                         site.sub, site.backup_rg, site.region, {"provisioningState": "Succeeded"},
                         sku={"name": "RS0", "tier": "Standard"}) for vault in (site.vault_id, site.old_vault_id))
+    return rows
+
+
+def container_rows(estate: Estate) -> list[Row]:
+    """resourcecontainers: each subscription (its display name is the row's `name`) and each resource
+    group, with tags; every third workload group is untagged, as in real estates."""
+    rows = []
+    for k, sub in enumerate(estate.subscriptions):
+        name = SUBSCRIPTION_NAMES[k] if k < len(SUBSCRIPTION_NAMES) else f"Contoso Landing Zone {k + 1:03d}"
+        rows.append(arg_row(estate, f"/subscriptions/{sub}", name, "microsoft.resources/subscriptions", sub, "", "", {
+            "managedByTenants": [], "state": "Enabled",
+            "managementGroupAncestorsChain": [{"displayName": "Contoso", "name": "contoso"},
+                                              {"displayName": "Tenant Root Group", "name": estate.tenant}],
+            "subscriptionPolicies": {"locationPlacementId": "Public_2014-09-01", "spendingLimit": "Off",
+                                     "quotaId": "EnterpriseAgreement_2014-09-01"}},
+            tags={"costCenter": f"CC-{4100 + k}", "landingZone": "corp"}))
+    groups: dict[tuple[str, str], tuple[str, dict[str, str]]] = {}
+    for site in estate.sites:
+        for rg in (site.net_rg, site.backup_rg):
+            groups.setdefault((site.sub, rg), (site.region, {"workload": "Platform"}))
+    for vm in estate.vms:
+        workload, ordinal = vm.rg.split("-")[1], int(vm.rg.rsplit("-", 1)[1])
+        groups.setdefault((vm.site.sub, vm.rg), (vm.site.region, {} if ordinal % 3 == 0 else {
+            "workload": workload, "owner": f"{workload.lower()}-team@contoso.com"}))
+    for (sub, rg), (region, tags) in groups.items():
+        rows.append(arg_row(estate, f"/subscriptions/{sub}/resourceGroups/{rg}", rg,
+                            "microsoft.resources/subscriptions/resourcegroups", sub, rg, region,
+                            {"provisioningState": "Succeeded"}, tags=tags))
     return rows
 
 

@@ -12,7 +12,7 @@ from collections import Counter
 from backup_preflight.demo.arm import Row
 from backup_preflight.demo.plan import Estate
 from backup_preflight.demo.scenarios import ALL_POLICIES, SCENARIOS
-from backup_preflight.demo.shared_rows import avset_row, policy_row, site_rows
+from backup_preflight.demo.shared_rows import avset_row, container_rows, policy_row, site_rows
 from backup_preflight.demo.side_rows import SideTables
 from backup_preflight.demo.vm_rows import backup_job_rows, protected_item_rows, vm_resource_rows
 
@@ -38,4 +38,4 @@ def render(estate: Estate) -> dict[str, list[Row]]:
         side.add(estate, vm)
     return {"resources": resources, "recoveryservicesresources": recovery,
             "guestconfigurationresources": side.assignments, "instanceviews": side.instance_views,
-            "guestfacts": side.guestfacts, "metrics": side.metrics}
+            "guestfacts": side.guestfacts, "metrics": side.metrics, "resourcecontainers": container_rows(estate)}

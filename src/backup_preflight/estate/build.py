@@ -21,6 +21,37 @@ class Estate:
     collected_tables: list[str]
     errors: list[dict[str, Any]] = field(default_factory=list)
 
+    def tags(self) -> dict[str, dict[str, dict[str, str]]]:
+        """By lowercase VM id, the tags of the VM (`vm`), its `resourceGroup` and `subscription`, for
+        the reports to show and search; VMs without any tag are left out."""
+        out = {}
+        for vm in self.vms:
+            kinds = {kind: vm[fact] for kind, fact in _TAG_FACTS if vm.get(fact)}
+            if kinds:
+                out[vm["id"].lower()] = kinds
+        return out
+
+    def subscriptions(self) -> dict[str, dict[str, Any]]:
+        """By lowercase subscription id, what resourcecontainers said of each subscription of the
+        estate's VMs: `displayName`, `state` and `tags`, each when known; subscriptions without a row
+        are left out (see unnamed_subscriptions)."""
+        out: dict[str, dict[str, Any]] = {}
+        for vm in self.vms:
+            key = vm["subscriptionId"].lower()
+            if key not in out and "subscriptionTags" in vm:  # set whenever the subscription's row is there
+                out[key] = {name: vm[fact] for name, fact in _SUBSCRIPTION_FACTS if fact in vm}
+        return dict(sorted(out.items()))
+
+    def unnamed_subscriptions(self) -> list[str]:
+        """Subscriptions (lowercase ids) of VMs whose display name is unknown (no resourcecontainers row for
+        them, or one without a name)."""
+        return sorted({vm["subscriptionId"].lower() for vm in self.vms if "subscriptionName" not in vm})
+
+
+_SUBSCRIPTION_FACTS = (("displayName", "subscriptionName"), ("state", "subscriptionState"),
+                       ("tags", "subscriptionTags"))
+_TAG_FACTS = (("vm", "tags"), ("resourceGroup", "resourceGroupTags"), ("subscription", "subscriptionTags"))
+
 
 def build_estate(snap: Snapshot, now: datetime | None = None, service_tags: ServiceTags | None = None) -> Estate:
     """`now` is the scan's clock, the reference instant for daylight saving when the snapshot has no

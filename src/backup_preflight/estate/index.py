@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from backup_preflight.snapshot import Snapshot, instance_view_body, json_kind
+from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE, Snapshot, instance_view_body, json_kind
 
 Row = dict[str, Any]
 
@@ -206,6 +206,10 @@ class Index:
         self.instance_views: dict[str, Any] = {}
         self.guest_facts: dict[str, Row] = {}
         self.metrics: defaultdict[str, list[Row]] = defaultdict(list)
+        #: resourcecontainers rows: subscriptions by lowercase id, resource groups by "subscription/group".
+        self.subscriptions: dict[str, Row] = {}
+        self.resource_groups: dict[str, Row] = {}
+        self._index_containers(_unique(snap.tables.get("resourcecontainers") or []))
         self._index_resources(_unique(snap.tables.get("resources") or []))
         self._index_recovery(_unique(snap.tables.get("recoveryservicesresources") or []))
         for row in _unique(snap.tables.get("guestconfigurationresources") or []):
@@ -239,6 +243,15 @@ class Index:
                 target = lower_id(props(row).get("virtualMachineResourceId"))
                 if target:
                     self.sql_vms[target] = row
+
+    def _index_containers(self, rows: list[Row]) -> None:
+        """Keys come from the id, which every row has (the subscriptionId column may be projected away)."""
+        for row in rows:
+            rtype, sub = row["type"], segment_after(row["id"], "subscriptions").lower()
+            if rtype == SUBSCRIPTION_TYPE:
+                self.subscriptions[sub] = row
+            elif rtype == RESOURCE_GROUP_TYPE:
+                self.resource_groups[f"{sub}/{segment_after(row['id'], 'resourcegroups').lower()}"] = row
 
     def _index_recovery(self, rows: list[Row]) -> None:
         for row in rows:

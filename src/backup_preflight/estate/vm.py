@@ -39,9 +39,10 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
         "resourceGroup": (vm.get(row, "resourceGroup", "string", "resourceGroup")
                           or segment_after(row["id"], "resourcegroups")).lower(),
         "location": vm.get(row, "location", "string", "location") or "",
-        "tags": _tags(vm, row),
+        "tags": _tags(vm, row, "tags"),
         "instanceViewCollected": view is not None,
     }
+    _containers(facts, index, reasons)
     _identity(facts, vm, row, view)
     power = _power_state(vm, iv, row, view)
     if power:
@@ -78,13 +79,37 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     return facts
 
 
-def _tags(vm: Reader, row: Row) -> dict[str, str]:
+def _tags(read: Reader, row: Row, fact: str) -> dict[str, str]:
     """Tag values are strings in ARM; a tag of another type is left out, with a reason."""
-    tags = vm.get(row, "tags", "object", "tags") or {}
+    tags = read.get(row, "tags", "object", fact) or {}
     for key, value in tags.items():
         if not isinstance(value, str):
-            vm.wrong(f"tags.{key}", f"tags.{key}", value, "a string")
+            read.wrong(f"{fact}.{key}", f"tags.{key}", value, "a string")
     return {k: v for k, v in tags.items() if isinstance(v, str)}
+
+
+def _containers(facts: dict[str, Any], index: Index, reasons: dict[str, str]) -> None:
+    """The subscription's display name, state and tags and the resource group's tags, when the
+    resourcecontainers table has their rows (without it, or without read access there, they stay
+    absent and the reports show the GUID alone)."""
+    sub_id = facts["subscriptionId"]
+    sub = index.subscriptions.get(sub_id.lower())
+    if sub is not None:
+        read = Reader("resourcecontainers", sub["id"], reasons)
+        # Resource Graph's `name` of a subscription is its display name; other tools fill properties.displayName.
+        name = read.get(sub, "name", "string", "subscriptionName")
+        if not name or name.lower() == sub_id.lower():
+            name = read.get(sub, "properties.displayName", "string", "subscriptionName")
+        if name:
+            facts["subscriptionName"] = name
+        state = read.get(sub, "properties.state", "string", "subscriptionState")
+        if state:
+            facts["subscriptionState"] = state
+        facts["subscriptionTags"] = _tags(read, sub, "subscriptionTags")
+    group = index.resource_groups.get(f"{sub_id}/{facts['resourceGroup']}".lower())
+    if group is not None:
+        facts["resourceGroupTags"] = _tags(Reader("resourcecontainers", group["id"], reasons), group,
+                                           "resourceGroupTags")
 
 
 def _identity(facts: dict[str, Any], vm: Reader, row: Row, view: dict[str, Any] | None) -> None:

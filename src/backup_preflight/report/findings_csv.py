@@ -16,7 +16,7 @@ from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding
 from backup_preflight.results import ScanResult
 
 COLUMNS = ("policyId", "severity", "cause", "status", "verdict", "count", "resourceName", "resourceGroup",
-           "subscriptionId", "resourceId", "message", "exemption", "baseline")
+           "subscriptionId", "subscriptionName", "resourceId", "message", "exemption", "baseline")
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -35,15 +35,15 @@ def write(result: ScanResult, path: Path) -> None:
             if f.status == PASS:
                 passes[f.policy_id] += 1
             elif f.status != NOT_APPLICABLE:
-                rows.writerow([cell(v) for v in _row(f)])
+                rows.writerow([cell(v) for v in _row(f, result.subscription_name(f.subscription_id))])
         for p in result.policies:
-            rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "",
+            rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "", "",
                            f"{passes[p.id]} VMs pass", "", ""])
 
 
-def _row(f: Finding) -> tuple[object, ...]:
+def _row(f: Finding, subscription_name: str) -> tuple[object, ...]:
     notes = f.annotations
     exemption = notes.get("exemption") or {}
     return (f.policy_id, f.severity, f.cause, f.status, notes.get("verdict", f.status), 1, f.resource_name,
-            f.resource_group, f.subscription_id, f.resource_id, f.message, exemption.get("id", ""),
+            f.resource_group, f.subscription_id, subscription_name, f.resource_id, f.message, exemption.get("id", ""),
             notes.get("baseline", ""))

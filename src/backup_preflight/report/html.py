@@ -33,6 +33,8 @@ from backup_preflight.report.view import (
     policy_counts,
     review_meta,
     shard_sentence,
+    subscription_label,
+    unnamed_note,
 )
 from backup_preflight.results import ScanResult
 from backup_preflight.text import safe
@@ -120,8 +122,10 @@ def context(result: ScanResult) -> dict[str, Any]:
         "vm_total": len(index["vms"]),
         "groups": [(result.policies[pol], index["text"][msg], n) for pol, msg, n in index["groups"][:MAX_GROUPS]],
         "group_total": len(index["groups"]),
-        "subscriptions": sorted(index["subs"]),
-        "resource_groups": sorted({rg for _, _, rg in index["prefixes"]}),
+        "subscriptions": sorted(((sub, subscription_label(sub, name)) for sub, name in zip(
+            index["subs"], index["subNames"], strict=True)), key=lambda pair: pair[1].lower()),
+        "resource_groups": sorted({where[2] for where in index["prefixes"]}),
+        "unnamed": unnamed_note(result),
         "causes": index["causes"],
         "plan": result.run.get("whatIf"),
         "shard": shard_sentence(result),

@@ -2,10 +2,12 @@
 
 Consumers title a test by `name` (Azure DevOps), show classname and name (GitLab) or group by
 classname (Jenkins), so classname is the policy id and name reads as the VM: `vm (resource
-group, subscription)` — unique and stable between runs, never the message; the full resource id
-is in `system-out`. Statuses map as: fail → <failure>, error → <error>, unknown → <skipped>
-(<failure> with --strict), exempt → <skipped> with the exemption, and with --fail-on-new a
-finding the baseline already had → <skipped message="accepted in baseline: …">.
+group, subscription)` — unique and stable between runs, never the message (the subscription is its
+GUID: a display name can be renamed); the full resource id, and the subscription's display name
+when known, are in `system-out` (JUnit's XSD has no testcase properties). Statuses map as:
+fail → <failure>, error → <error>, unknown → <skipped> (<failure> with --strict), exempt →
+<skipped> with the exemption, and with --fail-on-new a finding the baseline already had →
+<skipped message="accepted in baseline: …">.
 
 Size: GitLab parses at most 30 MB per file. A 100,000-VM estate has ~1.2 M passes and ~235,000
 unknowns — at ~250 bytes even a bare testcase each would be 60 MB — so by default passes become
@@ -180,7 +182,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
         policy = policies[pid]
         for f in policy_cases:
             got = outcome(f, result)  # recomputed rather than kept: 1.6M tuples are not free
-            system_out = f"<system-out>{escape(clean(f.resource_id, 2000))}</system-out>"
+            system_out = f"<system-out>{escape(clean(_where(f, result), 2000))}</system-out>"
             if got is None:
                 out.write(f'    <testcase classname={classname} name={names(f)} time="0">{system_out}</testcase>\n')
             else:
@@ -199,6 +201,13 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
                       "results.json (or use --junit-passes each)</system-out></testcase>\n")
         out.write("  </testsuite>\n")
     out.write("</testsuites>\n")
+
+
+def _where(f: Finding, result: ScanResult) -> str:
+    """The testcase's system-out: the full resource id, then the subscription's display name when known
+    (the name stays the GUID, which does not change when a subscription is renamed)."""
+    name = result.subscription_name(f.subscription_id)
+    return f"{f.resource_id}\nsubscription: {name}" if name else f.resource_id
 
 
 def _duration(result: ScanResult) -> str:

@@ -20,6 +20,8 @@ from backup_preflight.report.view import (
     review_meta,
     review_sentences,
     shard_sentence,
+    subscription_label,
+    unnamed_note,
     vms_needing_attention,
 )
 from backup_preflight.results import ScanResult
@@ -67,6 +69,8 @@ def render(result: ScanResult) -> str:
         lines.append("")
     if cov.get("nothingAssessed"):
         lines += ["### ⚠ Nothing assessed", "", md(cov["nothingAssessed"]), ""]
+    unnamed = unnamed_note(result)
+    lines += [unnamed, ""] if unnamed else []
     lines += ["| severity | " + " | ".join(STATUSES) + " |", "|---|" + "---:|" * len(STATUSES)]
     lines += [f"| {sev} | " + " | ".join(str(s["bySeverity"][sev][st]) for st in STATUSES) + " |"
               for sev in SEVERITIES]
@@ -121,10 +125,12 @@ def _worst_vms(result: ScanResult) -> list[str]:
     if not vms:
         return []
     lines = [f"### Worst VMs ({len(vms)} with failures)", "",
-             "| VM | resource group | failing | unknown | exempt | failing policies |", "|---|---|---:|---:|---:|---|"]
+             "| VM | resource group | subscription | failing | unknown | exempt | failing policies |",
+             "|---|---|---|---:|---:|---:|---|"]
     for vm in vms[:TOP]:
         failing = ", ".join(f.policy_id for f in vm.findings if f.status in (FAIL, ERROR))
-        lines.append(f"| {md(vm.name)} | {md(vm.resource_group)} | {vm.counts[FAIL] + vm.counts[ERROR]} | "
+        where = md(subscription_label(vm.subscription_id, vm.subscription_name))
+        lines.append(f"| {md(vm.name)} | {md(vm.resource_group)} | {where} | {vm.counts[FAIL] + vm.counts[ERROR]} | "
                      f"{vm.counts[UNKNOWN]} | {vm.counts[EXEMPT]} | {md(failing, 200)} |")
     if len(vms) > TOP:
         lines.append(f"\n… and {len(vms) - TOP} more VMs (see report.html).")

@@ -18,7 +18,7 @@ from backup_preflight import runtime
 from backup_preflight.findings import Finding
 from backup_preflight.policy.loader import Policy
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
-from backup_preflight.results_reader import COMPACT, LETTER, NO_FINDING
+from backup_preflight.results_reader import COMPACT, LETTER, NO_FINDING, resource_group_key
 from backup_preflight.text import redact
 
 _encode = msgspec.json.Encoder().encode
@@ -150,9 +150,16 @@ def _stream(result: ScanResult, out: IO[bytes]) -> None:
     body = _indented(head)
     out.write(body[:-2])  # reopen the object: drop the closing "\n}"
     out.write(b',\n  "vms": [')
+    group_tags: dict[str, dict[str, str]] = {}
     for i, (rid, name, subscription, group) in enumerate(table.vms):
         out.write(b"\n    " if i == 0 else b",\n    ")
-        out.write(_encode({"id": rid, "name": name, "subscriptionId": subscription, "resourceGroup": group}))
+        entry: dict[str, Any] = {"id": rid, "name": name, "subscriptionId": subscription, "resourceGroup": group}
+        kinds = result.tags.get(rid.lower()) or {}
+        if kinds.get("vm"):
+            entry["tags"] = kinds["vm"]
+        if kinds.get("resourceGroup"):
+            group_tags[resource_group_key(subscription, group)] = kinds["resourceGroup"]
+        out.write(_encode(entry))
     out.write(b"\n  ],\n  \"verdicts\": {")
     for i, (policy_id, column) in enumerate(table.columns.items()):
         out.write(b"\n    " if i == 0 else b",\n    ")
@@ -163,6 +170,7 @@ def _stream(result: ScanResult, out: IO[bytes]) -> None:
         out.write(b"\n    " if i == 0 else b",\n    ")
         out.write(_encode(compact_document(finding, vm, policies[finding.policy_id])))
     out.write(b"\n  ],\n")
-    tail = _indented({"summary": result.summary, "coverage": result.coverage, "jobDiagnosis": result.diagnoses})
+    tail = _indented({"summary": result.summary, "coverage": result.coverage, "jobDiagnosis": result.diagnoses,
+                      "subscriptions": result.subscriptions, "resourceGroups": dict(sorted(group_tags.items()))})
     out.write(b"  " + tail[1:].lstrip())
     out.write(b"\n")

@@ -30,6 +30,22 @@ def clean(text: str, limit: int) -> str:
     return text
 
 
+def subscription_label(subscription_id: str, name: str) -> str:
+    """'Display Name (GUID)' when the display name is known, else the GUID alone."""
+    return f"{name} ({subscription_id})" if name else subscription_id
+
+
+def unnamed_note(result: ScanResult) -> str:
+    """One sentence when some subscriptions have no known display name, else ''."""
+    unnamed = result.coverage.get("subscriptionsWithoutName") or []
+    if not unnamed:
+        return ""
+    why = ("resourcecontainers was not collected" if "resourcecontainers" in result.coverage.get("notCollected", [])
+           else "resourcecontainers has no row for them")
+    return (f"Display name unknown for {len(unnamed)} subscription{'' if len(unnamed) == 1 else 's'} ({why}); "
+            "their GUID is shown.")
+
+
 def exemption_note(finding: Finding) -> str:
     """'exempt (waiver EX-1, owner …, ticket …, expires …): justification' — or '' when not exempt."""
     ex = finding.annotations.get("exemption")
@@ -56,6 +72,7 @@ class VmView:
     resource_group: str
     findings: list[Finding] = field(default_factory=list)
     counts: dict[str, int] = field(default_factory=lambda: dict.fromkeys(ATTENTION, 0))
+    subscription_name: str = ""
 
     def sort_key(self) -> tuple[int, int, int, str]:
         """Most severe failure first, then most failures, then most unknowns; name breaks ties."""
@@ -72,7 +89,8 @@ def vms_needing_attention(result: ScanResult) -> list[VmView]:
         key = f.resource_id.lower()
         vm = vms.get(key)
         if vm is None:
-            vm = vms[key] = VmView(f.resource_id, f.resource_name, f.subscription_id, f.resource_group)
+            vm = vms[key] = VmView(f.resource_id, f.resource_name, f.subscription_id, f.resource_group,
+                                   subscription_name=result.subscription_name(f.subscription_id))
         vm.findings.append(f)
         vm.counts[f.status] += 1
     ordered = sorted(vms.values(), key=VmView.sort_key)

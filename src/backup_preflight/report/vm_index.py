@@ -3,9 +3,9 @@
 Listing 1.7 M findings as HTML would not open; capping them hid failing VMs. Instead every VM is
 one short JSON row — name, where it lives, one status letter per cause, and only its findings
 that need attention (fail, error, unknown, exempt) or a pass that rests on an assumption (one with
-evidence) — and repeated text (messages, evidence,
-resource-id prefixes) is stored once and referred to by number. The page's script pages, sorts,
-searches and opens a VM from that. VMs whose only problems are unknowns are also grouped by
+evidence) — and repeated text (messages, evidence, resource-id prefixes, subscriptions with their
+display names, sets of tags) is stored once and referred to by number. The page's script pages,
+sorts, searches and opens a VM from that. VMs whose only problems are unknowns are also grouped by
 reason, because those are fixed per reason (enable metrics), not per VM.
 """
 
@@ -50,11 +50,30 @@ class _Strings:
         return pos
 
 
-class _Vm:
-    __slots__ = ("causes", "findings", "id", "name", "rg", "sub")
+class _TagSets:
+    """Each distinct set of tags once, as [[name, value], …] sorted by name and made inert; -1 is none."""
 
-    def __init__(self, f: Finding, ncauses: int) -> None:
+    def __init__(self) -> None:
+        self.items: list[list[list[str]]] = []
+        self._pos: dict[tuple[tuple[str, str], ...], int] = {}
+
+    def __call__(self, tags: dict[str, str] | None) -> int:
+        if not tags:
+            return -1
+        key = tuple(sorted(tags.items()))
+        pos = self._pos.get(key)
+        if pos is None:
+            pos = self._pos[key] = len(self.items)
+            self.items.append([[safe(k), safe(v)] for k, v in key])
+        return pos
+
+
+class _Vm:
+    __slots__ = ("causes", "findings", "id", "name", "rg", "sname", "sub")
+
+    def __init__(self, f: Finding, ncauses: int, sname: str) -> None:
         self.id, self.name, self.sub, self.rg = f.resource_id, f.resource_name, f.subscription_id, f.resource_group
+        self.sname = sname
         self.causes = ["-"] * ncauses
         self.findings: list[Finding] = []
 
@@ -68,7 +87,7 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
     for f in result.findings:
         vm = vms.get(key := f.resource_id.lower())
         if vm is None:
-            vm = vms[key] = _Vm(f, len(causes))
+            vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
         letter, slot = LETTERS[f.status], cause_pos[f.cause]
         if _RANK[letter] < _RANK[vm.causes[slot]]:
             vm.causes[slot] = letter
@@ -77,19 +96,29 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
     ordered = sorted(vms.values(), key=_sort_key)
     text, prefixes = _Strings(), _Strings()
     where: list[list[Any]] = []
-    subs = _Strings()
+    subs, tagsets = _Strings(), _TagSets()
+    sub_names: list[str] = []
+    sub_tags: list[int] = []
     rows = []
     groups: Counter[tuple[int, int]] = Counter()
     for vm in ordered:
+        tags = result.tags.get(vm.id.lower(), {})
         prefix, _, last = vm.id.rpartition("/")
         before = len(prefixes.items)
         p = prefixes(prefix + "/" if prefix else "")
         if p == before:
-            where.append([subs(vm.sub), safe(vm.rg.lower())])
+            known = len(subs.items)
+            sub = subs(vm.sub)
+            if sub == known:
+                sub_names.append(safe(vm.sname))
+                sub_tags.append(tagsets(tags.get("subscription")))
+            where.append([sub, safe(vm.rg.lower()), tagsets(tags.get("resourceGroup"))])
         vm.findings.sort(key=lambda f: (_RANK[LETTERS[f.status]], SEVERITY_RANK[f.severity], f.policy_id))
         row: list[Any] = [safe(vm.name), p, "".join(vm.causes), [_finding(f, policy_pos, text) for f in vm.findings]]
-        if last != vm.name:
+        if last != vm.name:  # optional tail: the id's last segment (a string), the VM's tag set (a number)
             row.append(safe(last))
+        if (own := tagsets(tags.get("vm"))) >= 0:
+            row.append(own)
         rows.append(row)
         attention = [f for f in vm.findings if f.status != PASS]
         if attention and all(f.status == UNKNOWN for f in attention):
@@ -101,6 +130,9 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
                       "refs": [[r.get("title") or "docs", u] for r in p.references if (u := http_url(r.get("url")))]}
                      for p in result.policies],
         "subs": subs.items,
+        "subNames": sub_names,
+        "subTags": sub_tags,
+        "tagsets": tagsets.items,
         "prefixes": [[s, *w] for s, w in zip(prefixes.items, where, strict=True)],
         "text": text.items,
         "vms": rows,

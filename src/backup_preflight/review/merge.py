@@ -33,7 +33,7 @@ from backup_preflight.findings import SEVERITIES, STATUSES, Finding
 from backup_preflight.policy.conditions import Node
 from backup_preflight.policy.loader import MessageTemplate, Policy
 from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assessed, summarize
-from backup_preflight.results_reader import iter_finding_documents
+from backup_preflight.results_reader import iter_finding_documents, scan_tags
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.review.jobs import diagnose
@@ -64,6 +64,9 @@ class Shard:
     findings: list[dict[str, Any]]
     coverage: dict[str, Any]
     diagnoses: list[dict[str, Any]]
+    #: What the reports show beside the GUIDs: tags per VM (ScanResult.tags) and the subscriptions' names.
+    tags: dict[str, dict[str, dict[str, str]]]
+    subscriptions: dict[str, dict[str, Any]]
 
     @property
     def name(self) -> str:
@@ -82,8 +85,7 @@ def load_shard(path: Path) -> Shard:
                 and isinstance(d.get("lastFailedJob"), dict) and "note" in d["lastFailedJob"]):
             raise InputError.one(label, f"/jobDiagnosis/{i}", "needs resourceId and lastFailedJob")
     return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], list(iter_finding_documents(doc)),
-                 doc["coverage"],
-                 doc.get("jobDiagnosis") or [])
+                 doc["coverage"], doc.get("jobDiagnosis") or [], scan_tags(doc), doc.get("subscriptions") or {})
 
 
 _KINDS = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
@@ -286,11 +288,15 @@ def merge(shards: list[Shard], gate: Gate, review: Review | None = None,
         "notCollected": shards[0].coverage["notCollected"],
         "errors": [e for s in shards for e in s.coverage["errors"]],
         "nothingAssessed": nothing_assessed(findings),
+        "subscriptionsWithoutName": sorted({sub for s in shards
+                                            for sub in s.coverage.get("subscriptionsWithoutName", ())}),
     }
     summary = summarize(findings, gate)
     return ScanResult(run=run, policies=policies, findings=findings, coverage=coverage, gate=gate,
                       summary=summary, exit_code=exit_code(summary, coverage),
-                      diagnoses=diagnose(_diagnosed_vms(shards), findings))
+                      diagnoses=diagnose(_diagnosed_vms(shards), findings),
+                      tags={vm: kinds for s in shards for vm, kinds in s.tags.items()},
+                      subscriptions=dict(sorted((k, v) for s in shards for k, v in s.subscriptions.items())))
 
 
 def _diagnosed_vms(shards: list[Shard]) -> list[dict[str, Any]]:

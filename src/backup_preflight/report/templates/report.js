@@ -12,14 +12,22 @@
   var RANK = "feuxp-";
   var byId = function (id) { return document.getElementById(id); };
   var table = byId("vm-table"), tbody = byId("vm-rows"), detail = byId("vm-detail");
+  var tagset = function (i) { return i >= 0 ? ix.tagsets[i] : []; };
   var vms = ix.vms.map(function (row, order) {
-    var where = ix.prefixes[row[1]];
+    var where = ix.prefixes[row[1]], s = where[1];
     var worst = "-";
     for (var i = 0; i < row[2].length; i += 1) {
       if (RANK.indexOf(row[2][i]) < RANK.indexOf(worst)) { worst = row[2][i]; }
     }
-    return {order: order, name: row[0], lname: row[0].toLowerCase(), id: where[0] + (row.length > 4 ? row[4] : row[0]),
-      sub: ix.subs[where[1]], rg: where[2], causes: row[2], findings: row[3], worst: worst, hay: null};
+    var last = row[0], own = -1;  // optional tail: the id's last segment (string), the VM's tag set (number)
+    for (var k = 4; k < row.length; k += 1) {
+      if (typeof row[k] === "string") { last = row[k]; } else { own = row[k]; }
+    }
+    var sname = ix.subNames[s];
+    return {order: order, name: row[0], lname: row[0].toLowerCase(), id: where[0] + last,
+      sub: ix.subs[s], sname: sname, subKey: (sname || ix.subs[s]).toLowerCase(), rg: where[2],
+      tags: tagset(own), rgTags: tagset(where[3]), subTags: tagset(ix.subTags[s]),
+      causes: row[2], findings: row[3], worst: worst, hay: null};
   });
   var byKey = null, current = [], page = 0, group = -1, timer = null;
 
@@ -30,9 +38,18 @@
     return node;
   }
   function value(id) { var node = byId(id); return node ? node.value : ""; }
+  function allTags(vm) { return vm.tags.concat(vm.rgTags, vm.subTags); }
+  function hasTag(vm, want) {
+    var eq = want.indexOf("=");
+    var key = (eq < 0 ? want : want.slice(0, eq)).trim(), val = eq < 0 ? null : want.slice(eq + 1).trim();
+    return allTags(vm).some(function (t) {
+      return t[0].toLowerCase() === key && (val === null || t[1].toLowerCase() === val);
+    });
+  }
   function hay(vm) {
     if (vm.hay === null) {
-      var parts = [vm.lname, vm.id.toLowerCase()];
+      var parts = [vm.lname, vm.id.toLowerCase(), vm.sname.toLowerCase()];
+      allTags(vm).forEach(function (t) { parts.push((t[0] + "=" + t[1]).toLowerCase()); });
       vm.findings.forEach(function (f) { parts.push(ix.text[f[2]].toLowerCase()); });
       vm.hay = parts.join("\n");
     }
@@ -56,6 +73,7 @@
     });
     var q = byId("q").value.trim().toLowerCase();
     var severity = value("f-severity"), sub = value("f-sub"), rg = value("f-rg");
+    var tag = value("f-tag").trim().toLowerCase();
     var cause = ix.causes.indexOf(value("f-cause"));
     var newOnly = byId("f-new") ? byId("f-new").checked : false;
     var g = group >= 0 ? ix.groups[group] : null;
@@ -68,6 +86,7 @@
       })) { return false; }
       if (newOnly && !vm.findings.some(function (f) { return f[4] && f[4].baseline === "new"; })) { return false; }
       if (g && !inGroup(vm, g)) { return false; }
+      if (tag && !hasTag(vm, tag)) { return false; }
       return !q || hay(vm).indexOf(q) >= 0;
     });
     sortRows();
@@ -75,11 +94,12 @@
     render();
     table.setAttribute("data-apply-ms", (performance.now() - t0).toFixed(1));  // read by benchmarks/report_bench.py
     table.setAttribute("data-q", q);
+    table.setAttribute("data-tag", tag);
   }
 
   function sortRows() {
     var key = value("sort");
-    var field = {name: "lname", rg: "rg", sub: "sub"}[key];
+    var field = {name: "lname", rg: "rg", sub: "subKey"}[key];
     current.sort(function (a, b) {
       if (field && a[field] !== b[field]) { return a[field] < b[field] ? -1 : 1; }
       if (field && a.lname !== b.lname) { return a.lname < b.lname ? -1 : 1; }
@@ -102,6 +122,28 @@
     return span;
   }
 
+  function subCell(vm) {
+    var td = el("td", "small sub");
+    if (vm.sname) {
+      td.appendChild(el("span", "sname", vm.sname));
+      td.appendChild(document.createTextNode(" "));
+    }
+    td.appendChild(el("span", "guid", vm.sub));
+    return td;
+  }
+
+  function tagList(vm) {
+    var box = el("dl", "vtags");
+    [["VM tags", vm.tags], ["resource group tags", vm.rgTags], ["subscription tags", vm.subTags]].forEach(function (k) {
+      if (!k[1].length) { return; }
+      box.appendChild(el("dt", "", k[0]));
+      var dd = el("dd");
+      k[1].forEach(function (t) { dd.appendChild(el("span", "tag", t[0] + "=" + t[1])); });
+      box.appendChild(dd);
+    });
+    return box.firstChild ? box : null;
+  }
+
   function render() {
     while (tbody.firstChild) { tbody.removeChild(tbody.firstChild); }
     var pages = Math.max(1, Math.ceil(current.length / PAGE));
@@ -115,7 +157,11 @@
       name.appendChild(link);
       tr.appendChild(name);
       tr.appendChild(el("td", "", vm.rg));
-      tr.appendChild(el("td", "small", vm.sub));
+      tr.appendChild(subCell(vm));
+      var tags = vm.tags.map(function (t) { return t[0] + "=" + t[1]; }).join(" · ");
+      var tagCell = el("td", "small tags", tags);
+      tagCell.title = tags;
+      tr.appendChild(tagCell);
       for (var i = 0; i < ix.causes.length; i += 1) {
         var td = el("td", "cause");
         td.appendChild(causeCell(vm, i));
@@ -149,12 +195,14 @@
     var card = el("article", "vm vm-" + STATUS[vm.worst]);
     var head = el("header");
     head.appendChild(el("h3", "", vm.name));
-    head.appendChild(el("span", "where", vm.rg + " · " + vm.sub));
+    head.appendChild(el("span", "where", vm.rg + " · " + (vm.sname ? vm.sname + " (" + vm.sub + ")" : vm.sub)));
     var close = el("a", "close", "close ×");
     close.href = "#vms";
     head.appendChild(close);
     head.appendChild(el("div", "rid", vm.id));
     card.appendChild(head);
+    var tagBox = tagList(vm);
+    if (tagBox) { card.appendChild(tagBox); }
     var causes = el("p", "vcauses");
     for (var i = 0; i < ix.causes.length; i += 1) {
       var c = el("span", "vcause");
@@ -258,12 +306,14 @@
 
   form.addEventListener("change", function (event) {
     // the search box applies on input; its change event (on blur) would rebuild the rows under a click
-    if (event.target.id !== "q") { apply(); }
+    if (event.target.id !== "q" && event.target.id !== "f-tag") { apply(); }
   });
   form.addEventListener("submit", function (event) { event.preventDefault(); });
-  byId("q").addEventListener("input", function () {
-    clearTimeout(timer);
-    timer = setTimeout(apply, 100);
+  ["q", "f-tag"].forEach(function (id) {
+    byId(id).addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(apply, 100);
+    });
   });
   byId("prev").addEventListener("click", function () { page -= 1; render(); });
   byId("next").addEventListener("click", function () { page += 1; render(); });
