@@ -177,7 +177,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
     names = _Names()
     jobs = diagnoses_by_vm(result)
     for pid, policy_cases in cases.items():
-        _suite_head(out, pid, tally[pid], result, props)
+        _suite_head(out, pid, tally[pid], result, {**props, "policy.title": policies[pid].title})
         classname = quoteattr(pid)
         policy = policies[pid]
         for f in policy_cases:
@@ -238,7 +238,8 @@ def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
     return problems
 
 
-def _properties(result: ScanResult, passes: str, unknowns: str) -> str:
+def _properties(result: ScanResult, passes: str, unknowns: str) -> dict[str, str]:
+    """The run's metadata, repeated in every suite (a consumer may read any one of them)."""
     run = result.run
     values = {
         "tool.name": "backup-preflight",
@@ -262,16 +263,17 @@ def _properties(result: ScanResult, passes: str, unknowns: str) -> str:
         if run.get(block):
             values[f"{block}.file"] = run[block]["file"]
             values[f"{block}.sha256"] = run[block]["sha256"]
-    lines = "".join(f"      <property name={quoteattr(k)} value={quoteattr(clean(v, 4000))}/>\n"
-                    for k, v in values.items())
-    return f"    <properties>\n{lines}    </properties>\n"
+    return values
 
 
-def _suite_head(out: IO[str], name: str, counts: dict[str, int], result: ScanResult, props: str) -> None:
+def _suite_head(out: IO[str], name: str, counts: dict[str, int], result: ScanResult, props: dict[str, str]) -> None:
+    """The suite's element and its properties: the run's, and the policy's title once (not per testcase)."""
     out.write(f"  <testsuite name={quoteattr(name)} tests=\"{counts['tests']}\" failures=\"{counts[FAILURE]}\" "
               f"errors=\"{counts[ERROR_EL]}\" skipped=\"{counts[SKIPPED]}\" time=\"0\" "
               f"timestamp={quoteattr(result.run['startedAt'])}>\n")
-    out.write(props)
+    lines = "".join(f"      <property name={quoteattr(k)} value={quoteattr(clean(v, 4000))}/>\n"
+                    for k, v in props.items())
+    out.write(f"    <properties>\n{lines}    </properties>\n")
 
 
 def _case(out: IO[str], classname_attr: str, name_attr: str, element: str, message: str, kind: str,
@@ -285,14 +287,13 @@ def _case(out: IO[str], classname_attr: str, name_attr: str, element: str, messa
 def _body(f: Finding, policy: Policy, diagnosis: dict[str, Any] | None = None) -> str:
     """What a CI test view shows under the message: evidence, the VM's last failed backup job, the fix and
     where to read more. The message is the element's `message`, the resource id its `system-out`."""
-    lines = [f"Policy: {policy.title}"]  # its id is the classname, severity and cause the type
+    lines = []  # the policy: its id is the classname, its title the suite's property policy.title
     if diagnosis is not None:
         job = diagnosis["lastFailedJob"]
-        lines.append(f"Last failed backup job: {clean(job_headline(job), MESSAGE_LIMIT)}")
         causes = job["causes"]
-        lines.append(f"  The error points at {', '.join(causes)}: "
-                     + ("this policy's cause." if f.cause in causes else f"not this policy's cause ({f.cause}).")
-                     if causes else "  The error points at no precondition this tool checks.")
+        points = ("no precondition this tool checks" if not causes else "this policy's cause" if f.cause in causes
+                  else f"{', '.join(causes)}, not this policy's cause")
+        lines.append(f"Last failed backup job: {clean(job_headline(job), MESSAGE_LIMIT)} (points at {points})")
     note = exemption_note(f)
     if note:
         lines.append(f"Exemption: {note}")
