@@ -1,0 +1,107 @@
+"""NSG rule fields in every shape ARM rows carry them: priority as text, access and ports in any case and
+spacing, missing direction/protocol/port/destination/source, source lists, tags and ASGs, IPv6, partial
+default rule lists. Each case asserts the verdict and the sentence that names why."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from network_helpers import NIC_NSG_ID, Estate, nsg, rule, text
+
+DENIED = "Storage:443/Tcp: blocked by NSG 'nsg' on the NIC rule 'R' (priority 100, Deny)"
+ALLOWED = "rule 'AllowInternetOutBound' (priority 65001, Allow, default rule)"
+UNUSABLE = "Storage:443/Tcp: NSG 'nsg' on the NIC cannot be assessed: rule 'R' has no usable priority/access"
+
+
+def may(why: str) -> str:
+    return (f"Storage:443/Tcp: NSG 'nsg' on the NIC: rule 'R' (priority 100, Deny) may match ({why}), so rule "
+            f"'AllowInternetOutBound' (priority 65001, Allow, default rule) cannot be proven to decide")
+
+
+@pytest.mark.parametrize(("changes", "value", "evidence"), [
+    ({"priority": "100"}, False, DENIED),
+    ({"priority": "abc"}, None, UNUSABLE),
+    ({"priority": True}, None, UNUSABLE),
+    ({"priority": None}, None, UNUSABLE),
+    ({"access": "DENY"}, False, DENIED),
+    ({"access": "Block"}, None, UNUSABLE),
+    ({"access": None}, None, UNUSABLE),
+    ({"direction": None}, None, may("the rule has no direction")),
+    ({"direction": "OUTBOUND"}, False, DENIED),
+    ({"protocol": None}, None, may("the rule has no protocol")),
+    ({"protocol": "Any"}, False, DENIED),
+    ({"protocol": "TCP"}, False, DENIED),
+    ({"destinationPortRange": None}, None, may("the rule has no destination port")),
+    ({"destinationPortRange": "https"}, None, may("destination port 'https' cannot be parsed")),
+    ({"destinationPortRange": "https", "destinationPortRanges": ["443"]}, False, DENIED),
+    ({"destinationPortRange": "https", "destinationPortRanges": ["80"]}, None,
+     may("destination port 'https' cannot be parsed")),
+    ({"destinationPortRange": " 440 - 450 "}, False, DENIED),
+    ({"destinationPortRange": "Any"}, False, DENIED),
+    ({"destinationPortRange": "443-"}, False, DENIED),
+    ({"destinationPortRange": "443-44x"}, None, may("destination port '443-44x' cannot be parsed")),
+    ({"destinationPortRange": "444"}, True, ALLOWED),
+    ({"destinationPortRange": "1-442"}, True, ALLOWED),
+    ({"destinationPortRange": "443-443"}, False, DENIED),
+    ({"destinationAddressPrefix": None}, None, may("the rule has no destination")),
+    ({"destinationAddressPrefix": "Any"}, False, DENIED),
+    ({"destinationAddressPrefix": "Storage.East US"}, False, DENIED),
+    ({"destinationAddressPrefix": "Storage.WestUS"}, True, ALLOWED),
+    ({"destinationAddressPrefix": "AzureCloud.westus"}, True, ALLOWED),
+    ({"destinationAddressPrefix": "AzureCloud.EastUS"}, False, DENIED),
+    ({"destinationAddressPrefix": "2001:db8::/32"}, True, ALLOWED),
+    ({"destinationAddressPrefix": "AzureLoadBalancer"}, True, ALLOWED),
+    ({"destinationAddressPrefix": "20.0.0.0/33"}, None,
+     may("destination '20.0.0.0/33' cannot be proven to cover or exclude Storage")),
+    ({"sourceAddressPrefix": None}, None, may("the rule has no source")),
+    ({"sourceAddressPrefix": "Any"}, False, DENIED),
+    ({"sourceAddressPrefix": "0.0.0.0/0"}, False, DENIED),
+    ({"sourceAddressPrefix": "2001:db8::/32"}, True, ALLOWED),
+    ({"sourceAddressPrefix": "", "sourceAddressPrefixes": ["10.99.0.0/16", "172.20.0.0/16"]}, False, DENIED),
+    ({"sourceAddressPrefix": "", "sourceAddressPrefixes": ["10.99.0.0/16", "192.168.0.0/16"]}, True, ALLOWED),
+    ({"sourceAddressPrefix": "AzureLoadBalancer"}, None,
+     may("source 'AzureLoadBalancer' cannot be proven to include or exclude this VM")),
+    ({"sourceAddressPrefix": None, "sourceApplicationSecurityGroups": [{"id": "asg"}]}, None,
+     may("source application security groups cannot be resolved")),
+    ({"sourceAddressPrefix": "10.99.0.0/16", "sourceApplicationSecurityGroups": [{"id": "asg"}]}, None,
+     may("source application security groups cannot be resolved")),
+    ({"sourceAddressPrefix": "172.20.0.0/16", "sourceApplicationSecurityGroups": [{"id": "asg"}]}, False, DENIED),
+])
+def test_rule_field_shapes(changes: dict[str, Any], value: bool | None, evidence: str) -> None:
+    """A Deny rule at priority 100 (Tcp 443 to anything from anything), one field changed; the subnet is
+    172.20.2.0/24 (the REST example's)."""
+    estate = Estate()
+    deny = rule("R", 100, "Deny")
+    for key, new in changes.items():
+        if new is None:
+            deny["properties"].pop(key, None)
+        else:
+            deny["properties"][key] = new
+    estate.nic_rules(deny)
+    verdict = estate.verdict()
+    assert verdict.value is value
+    assert evidence in text(verdict)
+    if value is not False:
+        assert DENIED not in text(verdict)
+
+
+def partial_defaults(*custom: dict) -> dict:
+    """An NSG row whose defaultSecurityRules list only AllowVnetOutBound (a row cut short): no DenyAll."""
+    row = nsg(NIC_NSG_ID, *custom)
+    row["properties"]["defaultSecurityRules"] = [
+        r for r in row["properties"]["defaultSecurityRules"] if r["name"] == "AllowVnetOutBound"]
+    return row
+
+
+def test_when_no_rule_matches_the_nsg_cannot_decide() -> None:
+    estate = Estate()
+    estate.replace(partial_defaults())
+    verdict = estate.verdict()
+    assert (verdict.value, text(verdict)) == (None, "Storage:443/Tcp: NSG 'nsg' on the NIC: no outbound rule matches")
+    estate.replace(partial_defaults(rule("SqlDeny", 100, "Deny", dest="Sql")))
+    verdict = estate.verdict()
+    assert (verdict.value, text(verdict)) == (None, (
+        "Storage:443/Tcp: NSG 'nsg' on the NIC: no rule definitely matches; rule 'SqlDeny' (priority 100, Deny) "
+        "may match (destination 'Sql' cannot be proven to cover or exclude Storage)"))
