@@ -1,0 +1,93 @@
+"""Route tables and service endpoints in every shape ARM rows carry them: a row without properties,
+routes that are not an array or lack a prefix or name, next hop types in any case or unknown, Storage
+endpoint entries with and without locations. Each case asserts the verdict and the sentence that names why."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from network_helpers import RT_ID, Estate, text
+
+TUNNEL = "blocked by route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop None): traffic is dropped"
+ENDPOINT = "routed through the Microsoft.Storage service endpoint of subnet 'rg1-vnet/default'"
+
+
+def tunnel_table(change: Callable[[dict[str, Any]], object]) -> Estate:
+    """The subnet's route table sends everything to None; `change` edits the route table row."""
+    estate = Estate()
+    estate.routes(("tunnel", "0.0.0.0/0", "None"))
+    change(next(r for r in estate.rows if r["id"] == RT_ID))
+    return estate
+
+
+def _route(table: dict[str, Any]) -> dict[str, Any]:
+    return table["properties"]["routes"][0]
+
+
+@pytest.mark.parametrize(("change", "value", "evidence"), [
+    (lambda t: t.pop("properties"), None,
+     "route table 'testrt' cannot be assessed: the row has no properties, so its routes are unknown"),
+    (lambda t: t["properties"].update(routes={"tunnel": "None"}), None,
+     "route table 'testrt' cannot be assessed: its routes are not an array, so they are unknown"),
+    (lambda t: t["properties"].update(routes=None), True,
+     "no route in route table 'testrt' covers it (system route to Internet)"),
+    (lambda t: _route(t)["properties"].pop("addressPrefix"), True,
+     "no route in route table 'testrt' covers it (system route to Internet)"),
+    (lambda t: _route(t).pop("name"), False,
+     "blocked by route table 'testrt' route '?' (prefix 0.0.0.0/0, next hop None): traffic is dropped"),
+    (lambda t: t["properties"]["routes"].insert(0, "not a route"), False, TUNNEL),
+    (lambda t: t.pop("name"), False,  # the name is the id's last segment
+     "blocked by route table 'testrt' route 'tunnel'"),
+    (lambda t: _route(t)["properties"].update(nextHopType="Foo"), None,
+     "route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop Foo): unknown next hop type"),
+    (lambda t: _route(t)["properties"].pop("nextHopType"), None,
+     "route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop ): unknown next hop type"),
+    (lambda t: _route(t)["properties"].update(nextHopType="VnetLocal"), True,
+     "route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop VnetLocal)"),
+    (lambda t: _route(t)["properties"].update(nextHopType="internet"), True,
+     "route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop internet)"),
+    (lambda t: _route(t)["properties"].update(nextHopType="none"), False,
+     "blocked by route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop none): traffic is dropped"),
+    (lambda t: _route(t)["properties"].update(nextHopType="virtualappliance", nextHopIpAddress="10.0.0.4"), None,
+     "route 'tunnel' (prefix 0.0.0.0/0, next hop virtualappliance 10.0.0.4): egress through a device the "
+     "scanner cannot see"),
+])
+def test_route_table_shapes(change: Callable[[dict[str, Any]], object], value: bool | None, evidence: str) -> None:
+    verdict = tunnel_table(change).verdict()
+    assert verdict.value is value
+    assert evidence in text(verdict)
+
+
+def test_a_declared_gateway_passes_naming_it() -> None:
+    estate = Estate()
+    estate.routes(("forced", "0.0.0.0/0", "VirtualNetworkGateway"))
+    verdict = estate.verdict(declared=True)
+    assert verdict.value is True
+    assert ("route table 'testrt' route 'forced' (prefix 0.0.0.0/0, next hop VirtualNetworkGateway): egress "
+            "through a declared device") in text(verdict)
+
+
+@pytest.mark.parametrize(("entries", "region", "evidence"), [
+    ([{"service": "microsoft.storage"}], "eastus", ENDPOINT),
+    ([{"service": "Microsoft.Storage"}], "westus", ENDPOINT),  # by default the endpoint serves the VNet's region
+    ([{"service": "Microsoft.Storage", "locations": ["East US", "West US"]}], "eastus", ENDPOINT),
+    ([{"service": "Microsoft.Storage", "locations": [5, "eastus"]}], "eastus", ENDPOINT),
+    ([{"service": "Microsoft.Storage", "locations": ["*"]}], "eastus", ENDPOINT),
+    ([{"service": "Microsoft.Storage", "locations": "westus"}], "eastus", ENDPOINT),  # not a list: the default
+    ([{"service": "Microsoft.Storage", "locations": ["westus"]}], "eastus", TUNNEL),
+    ([{"service": "MICROSOFT.STORAGE.GLOBAL", "locations": ["westus"]}], "eastus",
+     "routed through the Microsoft.Storage.Global service endpoint of subnet 'rg1-vnet/default'"),
+    ([{"service": "Microsoft.Sql"}, "Microsoft.Storage", {"service": 5}, {"locations": ["eastus"]}], "eastus",
+     TUNNEL),
+    ({"service": "Microsoft.Storage"}, "eastus", TUNNEL),  # not an array: no endpoint
+])
+def test_storage_service_endpoint_shapes(entries: Any, region: str, evidence: str) -> None:
+    estate = Estate()
+    estate.routes(("tunnel", "0.0.0.0/0", "None"))
+    estate.subnet["serviceEndpoints"] = entries
+    verdict = estate.verdict(region=region)
+    assert verdict.value is (evidence != TUNNEL)
+    assert evidence in text(verdict)
