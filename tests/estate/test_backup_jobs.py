@@ -7,6 +7,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +184,71 @@ def test_docs_table_is_the_mapping_file() -> None:
         assert row.startswith(f"| [`{code}`]({table['pages'][entry['page']]}#{entry['anchor']}) | {entry['message']} |")
         causes = ", ".join(f"`{c}`" for c in entry["causes"]) or "— (none this tool checks)"
         assert f"| {causes} |" in row
+
+
+def test_the_whole_record_of_a_failed_job() -> None:
+    code, message = "GuestAgentSnapshotTaskStatusError", "Could not communicate with the VM agent for snapshot status"
+    row = job(7, "Failed", 0, code=code, message=message)
+    entry, table = error_table()["codes"][code], error_table()
+    assert last([row]) == {
+        "jobId": row["id"], "status": "Failed", "time": "2026-11-19T02:00:00Z", "endTime": "2026-11-19T02:20:00Z",
+        "operation": "Backup", "entityFriendlyName": "vm1", "vault": "rsv-weu", "errorCode": code, "message": message,
+        "recommendations": ["Ensure the VM agent is running."], "causes": entry["causes"], "cause": entry["causes"][0],
+        "note": entry["note"], "reference": f"{table['pages'][entry['page']]}#{entry['anchor']}"}
+
+
+def test_a_code_less_job_is_explained_by_its_message_whatever_its_case_spacing_and_full_stop() -> None:
+    code = "ExtensionSnapshotFailedNoNetwork"
+    documented = error_table()["codes"][code]["message"]
+    found = last([job(1, "Failed", 0, message=f"  {documented.upper().replace(' ', '   ')}. ")])
+    assert found["documentedCode"] == code and "errorCode" not in found
+    assert found["causes"] == error_table()["codes"][code]["causes"]
+
+
+@pytest.mark.parametrize(("changes", "matched"), [
+    ({"entityFriendlyName": "renamed", "virtualMachineId": "VM"}, True),
+    ({"entityFriendlyName": "renamed", "sourceResourceId": "VM"}, True),
+    ({"entityFriendlyName": "renamed", "dataSourceId": "", "virtualMachineId": "VM"}, True),
+    ({"jobType": "AzureIaaSVMJobV2"}, True), ({"jobType": "AZUREIAASVMJOB"}, True), ({"jobType": None}, True),
+    ({"backupManagementType": None}, True),
+    ({"jobType": "AzureStorageJob"}, False), ({"backupManagementType": "AzureStorage"}, False),
+    ({"operation": None}, True), ({"operation": "ConfigureBackup"}, False),
+    ({"entityFriendlyName": None}, False), ({"entityFriendlyName": ""}, False),
+])
+def test_which_job_rows_are_the_vms_backup(changes: dict[str, Any], matched: bool) -> None:
+    row = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork")
+    for key, value in changes.items():
+        if value is None:
+            row["properties"].pop(key, None)
+        else:
+            row["properties"][key] = rid("vm", "vm1").upper() if value == "VM" else value
+    assert (last([row]) is not None) is matched
+
+
+def test_a_job_without_a_start_time_is_placed_by_its_end_time_and_one_without_either_is_the_oldest() -> None:
+    by_end = job(1, "Failed", 0, code="ByEnd")
+    by_end["properties"].pop("startTime")
+    by_end["properties"]["endTime"] = "2026-11-20T00:00:00Z"
+    undated = job(2, "Failed", 0, code="Undated")
+    undated["properties"].update(startTime=None, endTime=20261119)
+    older = job(3, "Failed", 12, code="Older")
+    for rows in ([by_end, undated, older], [older, undated, by_end]):
+        found = last(rows)
+        assert found["errorCode"] == "ByEnd" and "time" not in found and found["endTime"] == "2026-11-20T00:00:00Z"
+    found = last([undated])
+    assert (found["errorCode"], found["status"]) == ("Undated", "Failed") and "time" not in found
+    assert last([undated, job(4, "Completed", -100)]) is None  # undated is oldest: any dated success is later
+
+
+@pytest.mark.parametrize(("details", "code", "recommendations"), [
+    ("not a list", None, None),
+    ([5, {"errorCode": True, "recommendations": "retry"}], None, None),
+    ([{"errorCode": 0, "recommendations": ["retry", 5, None]}], "0", ["retry"]),
+    ([{"errorCode": "", "errorString": ""}], None, None),
+])
+def test_odd_error_details(details: Any, code: str | None, recommendations: list[str] | None) -> None:
+    row = job(1, "Failed", 0)
+    row["properties"]["errorDetails"] = details
+    found = last([row])
+    assert found.get("errorCode") == code and found.get("recommendations") == recommendations
+    assert "message" not in found and found["causes"] == []
