@@ -184,3 +184,12 @@ def test_a_nic_without_nsg_or_subnet_and_its_second_config_flagged_primary() -> 
     nic["properties"]["networkSecurityGroup"] = "nsg"
     [n] = facts_by_name(snapshot_doc([vm, nic]))["vm1"]["nics"]
     assert n == {"id": nic["id"], "name": "nic1", "hasPublicIp": True}
+
+
+def test_a_nic_without_a_flagged_ip_configuration_uses_its_first() -> None:
+    nic = nic_row("nic1", "nsg", public_ip=False)
+    first, second = nic["properties"]["ipConfigurations"]
+    del first["properties"]["primary"], second["properties"]["primary"]
+    second["properties"]["subnet"] = {"id": f"{NIC_BASE}/virtualNetworks/rg1-vnet/subnets/Other"}
+    [n] = facts_by_name(snapshot_doc([vm_row("vm1", nics=[nic["id"]]), nic]))["vm1"]["nics"]
+    assert n["subnetId"] == SUBNET and n["hasPublicIp"] is False
