@@ -1,0 +1,64 @@
+"""VNet, gateway, peering and subnet rows in the odd shapes ARM allows (text booleans, ids in another
+case, rows without names, plural address prefixes), and evidence that groups endpoints."""
+
+from __future__ import annotations
+
+from network_helpers import BACKUP, BASE, STORAGE, Estate, rule, text
+
+BGP = ("and BGP route propagation is on, so an on-premises default route that no snapshot shows would replace "
+       "the system route")
+
+
+def test_endpoints_blocked_by_one_rule_share_one_line() -> None:
+    estate = Estate()
+    estate.nic_rules(rule("DenyAll", 100, "Deny"))
+    verdict = estate.verdict(STORAGE, BACKUP)
+    assert verdict.evidence == (
+        "Storage:443/Tcp, AzureBackup:443/Tcp: blocked by NSG 'nsg' on the NIC rule 'DenyAll' (priority 100, Deny)",)
+
+
+def test_a_peering_using_the_remote_gateway_in_text_form_and_without_a_remote_id() -> None:
+    estate = Estate()
+    estate.vnet["properties"]["virtualNetworkPeerings"] = [
+        "not a peering", {"properties": {"useRemoteGateways": False, "remoteVirtualNetwork": {"id": "hub"}}},
+        {"name": "to-hub", "properties": {"useRemoteGateways": "true"}}]
+    verdict = estate.verdict(assume_no_bgp=False)
+    assert (verdict.value, text(verdict)) == (
+        None, f"Storage:443/Tcp: VNet 'rg1-vnet' uses the gateway of peered VNet '?' {BGP}")
+
+
+def test_a_peering_not_using_the_remote_gateway_exposes_nothing() -> None:
+    estate = Estate()
+    estate.vnet["properties"]["virtualNetworkPeerings"] = [
+        {"properties": {"useRemoteGateways": "false", "remoteVirtualNetwork": {"id": f"{BASE}/virtualNetworks/hub"}}}]
+    assert estate.verdict(assume_no_bgp=False).value is True
+
+
+def test_a_gateway_row_without_a_name_naming_its_subnet_in_upper_case() -> None:
+    estate = Estate()
+    subnet = f"{BASE}/virtualNetworks/rg1-vnet".upper() + "/Subnets/GatewaySubnet"
+    estate.rows.append({"id": f"{BASE}/virtualNetworkGateways/vpn", "type": "microsoft.network/virtualnetworkgateways",
+                        "properties": {"ipConfigurations": [5, {"properties": {}}, {"properties": {"subnet": {
+                            "id": subnet}}}]}})
+    verdict = estate.verdict(assume_no_bgp=False)
+    assert (verdict.value, text(verdict)) == (
+        None, f"Storage:443/Tcp: VNet 'RG1-VNET' has virtual network gateway 'vpn' {BGP}")
+
+
+def test_an_empty_gateway_subnet_is_no_gateway() -> None:
+    estate = Estate()
+    estate.vnet["properties"]["subnets"].append(
+        {"id": estate.vnet["id"] + "/subnets/GatewaySubnet", "properties": {"addressPrefix": "10.0.255.0/27"}})
+    assert estate.verdict(assume_no_bgp=False).value is True
+
+
+def test_a_source_is_judged_against_every_plural_address_prefix_of_the_subnet() -> None:
+    estate = Estate()
+    estate.subnet.pop("addressPrefix")
+    estate.subnet["addressPrefixes"] = ["172.20.2.0/24", "172.20.3.0/24", "not a prefix"]
+    estate.nic_rules(rule("DenyFrom", 100, "Deny", source="172.20.0.0/16"))
+    assert estate.verdict().value is False
+    estate.subnet["addressPrefixes"].append("10.5.0.0/24")  # one prefix outside the source: undecidable
+    verdict = estate.verdict()
+    assert verdict.value is None
+    assert "source '172.20.0.0/16' cannot be proven to include or exclude this VM" in text(verdict)
