@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from network_helpers import RT_ID, Estate, text
+from network_helpers import RT_ID, Estate, service_tags, text
 
 TUNNEL = "blocked by route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop None): traffic is dropped"
 ENDPOINT = "routed through the Microsoft.Storage service endpoint of subnet 'rg1-vnet/default'"
@@ -91,3 +91,39 @@ def test_storage_service_endpoint_shapes(entries: Any, region: str, evidence: st
     verdict = estate.verdict(region=region)
     assert verdict.value is (evidence != TUNNEL)
     assert evidence in text(verdict)
+
+
+SYSTEM = "no route in route table 'testrt' covers it (system route to Internet)"
+
+
+@pytest.mark.parametrize(("prefix", "value"), [("20.0.0.0/8", True), ("20.0.0.0/9", None)])
+def test_a_tag_route_beats_a_slash_8_but_not_necessarily_a_slash_9(prefix: str, value: bool | None) -> None:
+    """Microsoft publishes no Storage prefix shorter than /9: a Storage route beats /8 and shorter routes."""
+    estate = Estate()
+    estate.routes(("wide", prefix, "None"), ("storage", "Storage", "Internet"))
+    verdict = estate.verdict()
+    assert verdict.value is value
+    if value is None:
+        assert text(verdict) == (
+            "Storage:443/Tcp: the route that wins depends on the prefix lengths of Storage, known only from a "
+            f"service-tag file: either blocked by route table 'testrt' route 'wide' (prefix {prefix}, next hop "
+            "None): traffic is dropped or route table 'testrt' route 'storage' (prefix Storage, next hop Internet)")
+    assert estate.verdict(tags=service_tags()).value is True  # the file's Storage.eastus prefixes are longer
+
+
+def test_a_tag_the_file_does_not_list_leaves_the_route_unknown_saying_so() -> None:
+    estate = Estate()
+    estate.routes(("t", "NoSuchTag", "None"))
+    verdict = estate.verdict(tags=service_tags())
+    assert (verdict.value, text(verdict)) == (None, (
+        "Storage:443/Tcp: the route that wins depends on the prefixes of a service tag the service-tag file does "
+        f"not list: either {SYSTEM} or blocked by route table 'testrt' route 't' (prefix NoSuchTag, next hop None): "
+        "traffic is dropped"))
+
+
+def test_routes_that_may_win_with_the_same_outcome_are_named_together() -> None:
+    estate = Estate()
+    estate.routes(("sql", "Sql", "Internet"))
+    verdict = estate.verdict()
+    assert verdict.value is True
+    assert f"{SYSTEM} or route table 'testrt' route 'sql' (prefix Sql, next hop Internet)" in text(verdict)
