@@ -193,3 +193,23 @@ def test_a_nic_without_a_flagged_ip_configuration_uses_its_first() -> None:
     second["properties"]["subnet"] = {"id": f"{NIC_BASE}/virtualNetworks/rg1-vnet/subnets/Other"}
     [n] = facts_by_name(snapshot_doc([vm_row("vm1", nics=[nic["id"]]), nic]))["vm1"]["nics"]
     assert n["subnetId"] == SUBNET and n["hasPublicIp"] is False
+
+
+@pytest.mark.parametrize(("version", "installed"), [
+    ("2.7", True), ("2.11.1.4", True), ("2", False), ("v2.7", False), ("2.7.1 ", False), ("Unknown", False),
+])
+def test_without_the_flag_only_a_dotted_version_shows_the_agent_installed(version: str, installed: bool) -> None:
+    vm = vm_row("vm1", provision=None)
+    f = facts_by_name(snapshot_doc([vm], instanceviews=[instance_view(vm["id"], agent_version=version)]))["vm1"]
+    assert f["agent"].get("installed") is (True if installed else None)
+    if installed:
+        assert f["agent"]["installedFrom"] == (
+            f"no provisionVMAgent; the instance view's agent reports version {version}")
+
+
+def test_the_flag_says_whether_the_agent_is_installed_whatever_the_instance_view_reports() -> None:
+    vm = vm_row("vm1", provision=False)
+    f = facts_by_name(snapshot_doc([vm], instanceviews=[instance_view(vm["id"])]))["vm1"]
+    assert (f["agent"]["installed"], f["agent"]["installedFrom"]) == (
+        False, "osProfile.linuxConfiguration.provisionVMAgent is false")
+    assert f["agent"]["version"] == "2.11.1.4"
