@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from backup_preflight.estate.network import Endpoint
 from network_helpers import RT_ID, Estate, service_tags, text
 
 TUNNEL = "blocked by route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop None): traffic is dropped"
@@ -127,3 +128,20 @@ def test_routes_that_may_win_with_the_same_outcome_are_named_together() -> None:
     verdict = estate.verdict()
     assert verdict.value is True
     assert f"{SYSTEM} or route table 'testrt' route 'sql' (prefix Sql, next hop Internet)" in text(verdict)
+
+
+def test_an_address_endpoint_behind_a_storage_service_endpoint_is_decided_by_the_file() -> None:
+    """An address may be one of Storage's: without the file it is unknown whether the endpoint routes carry it;
+    with it, 20.60.0.10 (in Storage.eastus) is carried and a private address is not."""
+    estate = Estate()
+    estate.routes(("tunnel", "0.0.0.0/0", "None"))
+    estate.subnet["serviceEndpoints"] = [{"service": "Microsoft.Storage"}]
+    public, private = Endpoint("20.60.0.10", 443), Endpoint("10.1.0.4", 443)
+    unknown = estate.verdict(public)
+    assert unknown.value is None
+    assert f"either blocked by route table 'testrt' route 'tunnel' (prefix 0.0.0.0/0, next hop None): traffic is " \
+           f"dropped or {ENDPOINT}" in text(unknown)
+    assert estate.verdict(public, tags=service_tags()).value is True
+    assert ENDPOINT in text(estate.verdict(public, tags=service_tags()))
+    for tags in (None, service_tags()):
+        assert text(estate.verdict(private, tags=tags)) == f"10.1.0.4:443/Tcp: {TUNNEL}"
