@@ -4,11 +4,13 @@ default rule lists. Each case asserts the verdict and the sentence that names wh
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
 
-from network_helpers import NIC_NSG_ID, Estate, nsg, rule, text
+from backup_preflight.estate.network import NetworkModel
+from network_helpers import NIC_ID, NIC_NSG_ID, STORAGE, Estate, nsg, rule, text
 
 DENIED = "Storage:443/Tcp: blocked by NSG 'nsg' on the NIC rule 'R' (priority 100, Deny)"
 ALLOWED = "rule 'AllowInternetOutBound' (priority 65001, Allow, default rule)"
@@ -105,3 +107,45 @@ def test_when_no_rule_matches_the_nsg_cannot_decide() -> None:
     assert (verdict.value, text(verdict)) == (None, (
         "Storage:443/Tcp: NSG 'nsg' on the NIC: no rule definitely matches; rule 'SqlDeny' (priority 100, Deny) "
         "may match (destination 'Sql' cannot be proven to cover or exclude Storage)"))
+
+
+TWIN_NIC = NIC_ID.replace("test-nic", "twin-nic")
+TWIN_NSG = NIC_NSG_ID.replace("/nsg", "/twin-nsg")
+
+
+@pytest.mark.parametrize(("field", "first", "second"), [
+    ("direction", "Outbound", None), ("priority", 100, 200), ("access", "Deny", "Allow"),
+    ("protocol", "Tcp", "Udp"), ("destinationPortRange", "443", "80"),
+    ("destinationPortRanges", ["443"], ["80"]), ("destinationAddressPrefix", "*", "VirtualNetwork"),
+    ("destinationAddressPrefixes", ["Storage"], ["Sql"]),
+    ("destinationApplicationSecurityGroups", None, [{"id": "asg"}]),
+    ("sourceAddressPrefix", "*", "10.99.0.0/16"), ("sourceAddressPrefixes", ["*"], ["10.99.0.0/16"]),
+    ("sourceApplicationSecurityGroups", None, [{"id": "asg"}]),
+])
+def test_rules_differing_in_one_field_are_never_judged_alike(field: str, first: Any, second: Any) -> None:
+    """Rules are compiled once per distinct content and shared between NSGs: the twin NSG's verdict, decided
+    after the first NSG's in one model, is the verdict a model that never saw the first NSG gives."""
+    estate = Estate()
+    twin_nic = json.loads(json.dumps(estate.nic))
+    twin_nic["id"], twin_nic["name"] = TWIN_NIC, "twin-nic"
+    twin_nic["properties"]["networkSecurityGroup"]["id"] = TWIN_NSG
+    rules = []
+    for value in (first, second):
+        r = rule("R", 100, "Deny", dest="" if field in ("destinationAddressPrefixes",
+                                                        "destinationApplicationSecurityGroups") else "*")
+        if field.endswith("Ranges"):
+            r["properties"]["destinationPortRange"] = ""
+        if field in ("sourceAddressPrefixes", "sourceApplicationSecurityGroups"):
+            r["properties"]["sourceAddressPrefix"] = ""
+        if value is None:
+            r["properties"].pop(field, None)
+        else:
+            r["properties"][field] = value
+        rules.append(r)
+    estate.nic_rules(rules[0])
+    estate.rows += [twin_nic, nsg(TWIN_NSG, rules[1])]
+    shared = estate.model()
+    shared.outbound([NIC_ID], "eastus", [STORAGE])
+    alone = NetworkModel({r["id"].lower(): r for r in estate.rows if r["id"] not in (NIC_ID, NIC_NSG_ID)})
+    twin = shared.outbound([TWIN_NIC], "eastus", [STORAGE])
+    assert twin == alone.outbound([TWIN_NIC], "eastus", [STORAGE])
