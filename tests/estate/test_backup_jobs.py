@@ -252,3 +252,12 @@ def test_odd_error_details(details: Any, code: str | None, recommendations: list
     found = last([row])
     assert found.get("errorCode") == code and found.get("recommendations") == recommendations
     assert "message" not in found and found["causes"] == []
+
+
+def test_jobs_are_ordered_by_when_they_started_not_when_they_ended() -> None:
+    """A long backup that started first and ended last is the earlier job: a shorter one started after it is later."""
+    long_failure = job(1, "Failed", 0, code="LongOne")
+    long_failure["properties"]["endTime"] = "2026-11-19T06:00:00Z"
+    short_failure = job(2, "Failed", 1, code="ShortOne")  # 03:00 to 03:20
+    assert last([long_failure, short_failure])["errorCode"] == "ShortOne"
+    assert last([long_failure, job(3, "Completed", 1)]) is None  # a success started after the failure started

@@ -278,3 +278,22 @@ def test_a_status_without_a_failure_is_failed_false_only_when_it_says_something(
     assert f["unknownReasons"]["backupExtension.handlerStatus"] == (
         f"instanceviews row {vm['id']}: the VM agent reports no backup extension handler; only extensionStatus "
         "show it")
+
+
+@pytest.mark.parametrize(("state", "last", "installed", "said"), [
+    ("ProtectionError", "Completed", None, "protectionState ProtectionError, lastBackupStatus Completed"),
+    ("IRPending", "CompletedWithWarnings", None, "protectionState IRPending, lastBackupStatus CompletedWithWarnings"),
+    ("Protected", None, None, "protectionState Protected"),
+    ("IRPending", "Failed", False, ""),
+])
+def test_a_completed_backup_by_either_field_means_the_agent_stopped_reporting_the_handler(
+        state: str, last: str | None, installed: bool | None, said: str) -> None:
+    vm = vm_row("vm1")
+    doc = snapshot_doc([vm], instanceviews=[instance_view(vm["id"])],
+                       recoveryservicesresources=protected(vm, state, last))
+    f = build_estate(snapshot.from_document(doc, "t")).vms[0]
+    assert f["backupExtension"].get("installed") is installed
+    if installed is None:
+        assert f["unknownReasons"]["backupExtension.installed"] == (
+            f"instanceviews row {vm['id']}: the VM agent reports no backup extension handler although the VM has "
+            f"completed a backup ({said}): the agent stopped reporting it")
