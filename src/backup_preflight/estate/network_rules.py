@@ -324,13 +324,12 @@ def _source_matches(rule: _Rule, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool
     for source in rule.sources:
         if source.lower in _EVERYTHING or source.lower == "virtualnetwork":
             return True, ""
-        matched: bool | None = None
         if source.net is not None and prefixes:
             if all(p.version == source.net.version and p.subnet_of(source.net) for p in prefixes):  # type: ignore[arg-type]
                 return True, ""
             if not any(p.version == source.net.version and p.overlaps(source.net) for p in prefixes):
-                matched = False
-        if matched is None and result is False:
+                continue  # disjoint from the subnet: this source does not match
+        if result is False:
             result, why = None, f"source '{source.raw}' cannot be proven to include or exclude this VM"
     if rule.source_asgs and result is False:
         result, why = None, "source application security groups cannot be resolved"
