@@ -437,3 +437,16 @@ def test_an_item_whose_policy_is_not_collected_has_no_schedule(policy_id: Any) -
     assert b["protected"] is True and not {"policyType", "slots", "schedule", "timeZone"} & set(b)
     assert judge(doc_at(JANUARY, [vm_row("vm1")], [item(vm_row("vm1"), policy, policyId=policy_id), policy]),
                  "VMBK-SCHED-001")["vm1"].status == "unknown"
+
+
+def test_a_vault_in_a_resource_group_named_vaults_is_named_right() -> None:
+    """The vault is the segment after .../providers/Microsoft.RecoveryServices/vaults/, not after the first
+    segment spelled 'vaults' (a resource group may be called that)."""
+    vm, policy = vm_row("vm1"), backup_policy_v1(zone="UTC")
+    stopped = item(vm, policy, vault="rsv-weu", protectionState="ProtectionStopped")
+    stopped["id"] = stopped["id"].replace("/resourceGroups/PythonSDKBackupTestRg/", "/resourceGroups/Vaults/")
+    doc = doc_at(JANUARY, [vm], [stopped, policy])
+    b = backup_of(doc)["vm1"]
+    assert (b["vault"], b["state"]) == ("rsv-weu", "ProtectionStopped in vault rsv-weu")
+    assert judge(doc, "VMBK-PROT-001")["vm1"].message == (
+        "vm1 is not protected by Azure Backup: ProtectionStopped in vault rsv-weu")

@@ -261,3 +261,16 @@ def test_jobs_are_ordered_by_when_they_started_not_when_they_ended() -> None:
     short_failure = job(2, "Failed", 1, code="ShortOne")  # 03:00 to 03:20
     assert last([long_failure, short_failure])["errorCode"] == "ShortOne"
     assert last([long_failure, job(3, "Completed", 1)]) is None  # a success started after the failure started
+
+
+def test_vaults_in_a_resource_group_named_vaults_are_told_apart() -> None:
+    """A job naming no VM is matched by its vault and the item's friendly name: two vaults in a resource
+    group called 'Vaults' are two vaults."""
+    home = f"/subscriptions/{SUB}/resourceGroups/Vaults/providers/Microsoft.RecoveryServices/vaults"
+    mine = item()
+    mine["id"] = mine["id"].replace(VAULT, f"{home}/rsv-a")
+    other_vault = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork", vault=f"{home}/rsv-b")
+    same_vault = job(2, "Failed", -1, code="GuestAgentSnapshotTaskStatusError", vault=f"{home}/rsv-a")
+    assert last([other_vault], items=[mine]) is None
+    found = last([other_vault, same_vault], items=[mine])
+    assert (found["errorCode"], found["vault"]) == ("GuestAgentSnapshotTaskStatusError", "rsv-a")
