@@ -274,3 +274,10 @@ def test_vaults_in_a_resource_group_named_vaults_are_told_apart() -> None:
     assert last([other_vault], items=[mine]) is None
     found = last([other_vault, same_vault], items=[mine])
     assert (found["errorCode"], found["vault"]) == ("GuestAgentSnapshotTaskStatusError", "rsv-a")
+
+
+def test_a_backup_completed_at_the_instant_the_failure_started_is_not_later() -> None:
+    failed = job(1, "Failed", 0, code="GuestAgentSnapshotTaskStatusError")
+    assert last([failed], items=[item(status="Completed", last=0)]) is not None
+    assert last([failed, job(2, "Completed", 0)]) is not None
+    assert last([failed], items=[item(status="Completed", last=0.01)]) is None
