@@ -281,3 +281,11 @@ def test_a_backup_completed_at_the_instant_the_failure_started_is_not_later() ->
     assert last([failed], items=[item(status="Completed", last=0)]) is not None
     assert last([failed, job(2, "Completed", 0)]) is not None
     assert last([failed], items=[item(status="Completed", last=0.01)]) is None
+
+
+def test_an_item_without_a_friendly_name_is_known_by_the_vms_name() -> None:
+    nameless = item()
+    del nameless["properties"]["friendlyName"]
+    found = last([job(1, "Failed", 0, vm="VM1", code="ExtensionSnapshotFailedNoNetwork")], items=[nameless])
+    assert found is not None and found["entityFriendlyName"] == "VM1"
+    assert last([job(1, "Failed", 0, vm="vm2")], items=[nameless]) is None
