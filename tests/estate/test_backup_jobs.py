@@ -289,3 +289,9 @@ def test_an_item_without_a_friendly_name_is_known_by_the_vms_name() -> None:
     found = last([job(1, "Failed", 0, vm="VM1", code="ExtensionSnapshotFailedNoNetwork")], items=[nameless])
     assert found is not None and found["entityFriendlyName"] == "VM1"
     assert last([job(1, "Failed", 0, vm="vm2")], items=[nameless]) is None
+
+
+def test_a_job_whose_container_is_the_items_in_another_case_is_the_vms() -> None:
+    items = [item("vm1"), item("vm1", rg="RG-Other")]
+    row = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork", containerName="IaasVMContainerV2;RG-App;VM1")
+    assert last([row], items=items)["errorCode"] == "ExtensionSnapshotFailedNoNetwork"
