@@ -62,3 +62,14 @@ def test_a_source_is_judged_against_every_plural_address_prefix_of_the_subnet() 
     verdict = estate.verdict()
     assert verdict.value is None
     assert "source '172.20.0.0/16' cannot be proven to include or exclude this VM" in text(verdict)
+
+
+def test_a_subnet_whose_id_is_not_a_vnet_path_is_named_by_its_name_or_a_question_mark() -> None:
+    estate = Estate()
+    subnet = estate.vnet["properties"]["subnets"][0]
+    subnet["id"] = "subnet-1"
+    estate.ipconfig["subnet"]["id"] = "SUBNET-1"
+    verdict = estate.verdict()
+    assert verdict.value is True and "no NSG on subnet 'default'" in text(verdict)
+    del subnet["name"]
+    assert "no NSG on subnet '?'" in text(estate.verdict())
