@@ -73,3 +73,13 @@ def test_a_subnet_whose_id_is_not_a_vnet_path_is_named_by_its_name_or_a_question
     assert verdict.value is True and "no NSG on subnet 'default'" in text(verdict)
     del subnet["name"]
     assert "no NSG on subnet '?'" in text(estate.verdict())
+
+
+def test_peerings_and_gateway_configurations_that_are_not_arrays_expose_nothing_and_never_raise() -> None:
+    """Found by the row fuzz (test_type_safety) during a mutation run: a number there raised TypeError."""
+    estate = Estate()
+    estate.vnet["properties"]["virtualNetworkPeerings"] = 5
+    estate.rows.append({"id": f"{BASE}/virtualNetworkGateways/vpn", "type": "microsoft.network/virtualnetworkgateways",
+                        "properties": {"ipConfigurations": {"subnet": "GatewaySubnet"}}})
+    verdict = estate.verdict(assume_no_bgp=False)
+    assert verdict.value is True and "BGP" not in text(verdict)

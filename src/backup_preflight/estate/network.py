@@ -126,7 +126,8 @@ class NetworkModel:
         self._verdicts: dict[tuple, Verdict] = {}
 
     def _note_gateway(self, row: dict) -> None:
-        for config in _props(row).get("ipConfigurations") or ():
+        configs = _props(row).get("ipConfigurations")
+        for config in configs if isinstance(configs, list) else ():
             sid = _ref(_props(config), "subnet") if isinstance(config, dict) else ""
             if sid:
                 name = row.get("name") or _last_segment(str(row.get("id") or "?"))
@@ -134,7 +135,8 @@ class NetworkModel:
                     f"VNet '{_vnet_name(sid)}' has virtual network gateway '{name}'")
 
     def _note_peerings(self, row: dict) -> None:
-        for peering in _props(row).get("virtualNetworkPeerings") or ():
+        peerings = _props(row).get("virtualNetworkPeerings")
+        for peering in peerings if isinstance(peerings, list) else ():
             pprops = _props(peering) if isinstance(peering, dict) else {}
             if pprops.get("useRemoteGateways") in (True, "true", "True"):
                 remote = _ref(pprops, "remoteVirtualNetwork")
