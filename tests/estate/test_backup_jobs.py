@@ -295,3 +295,10 @@ def test_a_job_whose_container_is_the_items_in_another_case_is_the_vms() -> None
     items = [item("vm1"), item("vm1", rg="RG-Other")]
     row = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork", containerName="IaasVMContainerV2;RG-App;VM1")
     assert last([row], items=items)["errorCode"] == "ExtensionSnapshotFailedNoNetwork"
+
+
+def test_an_item_without_a_container_name_matches_a_job_that_has_one() -> None:
+    bare = item()
+    del bare["properties"]["containerName"]
+    row = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork", containerName="iaasvmcontainerv2;rg-x;vm1")
+    assert last([row], items=[bare])["errorCode"] == "ExtensionSnapshotFailedNoNetwork"

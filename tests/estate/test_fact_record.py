@@ -213,3 +213,15 @@ def test_the_flag_says_whether_the_agent_is_installed_whatever_the_instance_view
     assert (f["agent"]["installed"], f["agent"]["installedFrom"]) == (
         False, "osProfile.linuxConfiguration.provisionVMAgent is false")
     assert f["agent"]["version"] == "2.11.1.4"
+
+
+def test_identity_fields_of_the_wrong_type_fall_back_with_a_reason() -> None:
+    vm = vm_row("vm1")
+    vm.update(subscriptionId=5, location=["westeurope"], tags="prod")
+    f = facts_by_name(snapshot_doc([vm]))["vm1"]
+    said = f"resources row {vm['id']}: "
+    assert (f["subscriptionId"], f["location"], f["tags"]) == (SUB, "", {})  # the id still names the subscription
+    assert {k: f["unknownReasons"][k] for k in ("subscriptionId", "location", "tags")} == {
+        "subscriptionId": said + "subscriptionId is a number, expected a string",
+        "location": said + "location is an array, expected a string",
+        "tags": said + "tags is a string, expected an object"}

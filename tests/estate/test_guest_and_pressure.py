@@ -97,3 +97,11 @@ def test_without_a_schedule_or_metrics_there_is_no_pressure_fact() -> None:
     policy = backup_policy_v1(zone="UTC")
     doc = snapshot_doc([vm], recoveryservicesresources=[protected_item(vm["id"], policy["id"]), policy], metrics=[])
     assert "pressure" not in facts_by_name(doc)["vm1"]
+
+
+def test_the_shortest_readable_time_stamp_and_a_boolean_sample() -> None:
+    p = pressure([{"timeStamp": "2026-11-19T02", "maximum": 42.0}])["pressure"]
+    assert (p["cpuPeakPercent"], p["samples"]) == (42.0, 1)
+    f = pressure([{"timeStamp": "2026-11-19T02:00:00Z", "maximum": True}])
+    assert "cpuPeakPercent" not in f["pressure"]
+    assert f["unknownReasons"]["pressure.cpuPeakPercent"].endswith("data[0].maximum is a boolean, expected a number")

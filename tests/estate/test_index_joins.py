@@ -36,8 +36,8 @@ def test_null_on_the_way_is_not_reported_and_names_nothing() -> None:
     assert not {"vmSize", "managedDisks", "osType"} & set(f.get("unknownReasons", {}))
 
 
-def backup_slot(collected_at: str, now: datetime | None = None) -> list[str] | None:
-    vm, policy = vm_row("vm1"), backup_policy_v1(time="2018-01-24T02:00:00Z", zone="W. Europe Standard Time")
+def backup_slot(collected_at: str, now: datetime | None = None, time: str = "02:00") -> list[str] | None:
+    vm, policy = vm_row("vm1"), backup_policy_v1(time=f"2018-01-24T{time}:00Z", zone="W. Europe Standard Time")
     doc = snapshot_doc([vm], recoveryservicesresources=[protected_item(vm["id"], policy["id"]), policy])
     doc["collectedAt"] = collected_at
     [facts] = build_estate(snapshot.from_document(doc, "t"), now).vms
@@ -53,6 +53,13 @@ def backup_slot(collected_at: str, now: datetime | None = None) -> list[str] | N
 ])
 def test_daylight_saving_is_taken_at_collected_at_in_any_iso_spelling(collected_at: str, slots: list[str]) -> None:
     assert backup_slot(collected_at) == slots
+
+
+def test_the_offset_of_collected_at_decides_the_local_date() -> None:
+    """00:30 at +02:00 on 29 March is 22:30 UTC on 28 March: still winter in Berlin, so 12:00 is 11:00 UTC
+    (read as 00:30 UTC it would be 29 March, summer time, 10:00 UTC)."""
+    assert backup_slot("2026-03-29T00:30:00+02:00", time="12:00") == ["11:00 UTC"]
+    assert backup_slot("2026-03-29T00:30:00Z", time="12:00") == ["10:00 UTC"]
 
 
 @pytest.mark.parametrize("collected_at", ["15/07/2026", ""])

@@ -3,6 +3,8 @@ case, rows without names, plural address prefixes), and evidence that groups end
 
 from __future__ import annotations
 
+import pytest
+
 from network_helpers import BACKUP, BASE, STORAGE, Estate, rule, text
 
 BGP = ("and BGP route propagation is on, so an on-premises default route that no snapshot shows would replace "
@@ -81,5 +83,23 @@ def test_peerings_and_gateway_configurations_that_are_not_arrays_expose_nothing_
     estate.vnet["properties"]["virtualNetworkPeerings"] = 5
     estate.rows.append({"id": f"{BASE}/virtualNetworkGateways/vpn", "type": "microsoft.network/virtualnetworkgateways",
                         "properties": {"ipConfigurations": {"subnet": "GatewaySubnet"}}})
+    verdict = estate.verdict(assume_no_bgp=False)
+    assert verdict.value is True and "BGP" not in text(verdict)
+
+
+def test_a_gateway_is_named_by_its_row_name() -> None:
+    estate = Estate()
+    estate.rows.append({"id": f"{BASE}/virtualNetworkGateways/gw-1", "name": "ExpressRoute-GW",
+                        "type": "Microsoft.Network/virtualNetworkGateways", "properties": {"ipConfigurations": [
+                            {"properties": {"subnet": {"id": estate.vnet["id"] + "/subnets/GatewaySubnet"}}}]}})
+    assert "VNet 'rg1-vnet' has virtual network gateway 'ExpressRoute-GW'" in text(estate.verdict())
+
+
+@pytest.mark.parametrize("disabled", [True, "true", "True"])
+def test_bgp_propagation_disabled_in_any_spelling(disabled: object) -> None:
+    estate = Estate()
+    estate.vnet["properties"]["virtualNetworkPeerings"] = [{"properties": {"useRemoteGateways": True}}]
+    estate.routes(("unrelated", "10.9.0.0/16", "None"))
+    next(r for r in estate.rows if r["name"] == "testrt")["properties"]["disableBgpRoutePropagation"] = disabled
     verdict = estate.verdict(assume_no_bgp=False)
     assert verdict.value is True and "BGP" not in text(verdict)
