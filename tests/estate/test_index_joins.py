@@ -142,12 +142,13 @@ def test_extensions_join_their_vm_by_the_id_in_any_case_and_other_types_do_not()
 
 
 def test_the_estate_lists_vms_by_id_whatever_the_case_the_tables_collected_and_the_errors() -> None:
-    vms = [vm_row("b-vm"), vm_row("A-vm"), vm_row("c-vm", rg="aa")]
+    vms = [vm_row("b-vm"), vm_row("A-vm"), vm_row("c-vm", rg="aa"), vm_row("ba-vm"), vm_row("b_vm")]
     error = {"scope": f"/subscriptions/{SUB}", "table": "guestfacts", "message": "probe timed out"}
     doc = snapshot_doc(vms, recoveryservicesresources=[], metrics=None, guestfacts=[])
     doc["errors"] = [error]
     estate = build_estate(snapshot.from_document(doc, "t"))
-    # By lowercase id: resourcegroups/aa/... before resourcegroups/rg-app/...a-vm before ...b-vm.
-    assert [f["name"] for f in estate.vms] == ["c-vm", "A-vm", "b-vm"]
+    # By lowercase id: resourcegroups/aa/... first, then a-vm, b-vm, b_vm, ba-vm ('_' sorts between '-' and
+    # lower-case letters; compared in upper case it would sort after the letters).
+    assert [f["name"] for f in estate.vms] == ["c-vm", "A-vm", "b-vm", "b_vm", "ba-vm"]
     assert estate.collected_tables == ["guestfacts", "recoveryservicesresources", "resources"]
     assert estate.errors == [error]

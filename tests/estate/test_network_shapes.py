@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from network_helpers import BACKUP, BASE, STORAGE, Estate, rule, text
+from network_helpers import BACKUP, BASE, NIC_ID, STORAGE, Estate, rule, service_tags, text
 
 BGP = ("and BGP route propagation is on, so an on-premises default route that no snapshot shows would replace "
        "the system route")
@@ -103,3 +103,20 @@ def test_bgp_propagation_disabled_in_any_spelling(disabled: object) -> None:
     next(r for r in estate.rows if r["name"] == "testrt")["properties"]["disableBgpRoutePropagation"] = disabled
     verdict = estate.verdict(assume_no_bgp=False)
     assert verdict.value is True and "BGP" not in text(verdict)
+
+
+def test_the_estate_judges_the_network_with_the_service_tag_file_it_is_given() -> None:
+    from backup_preflight import snapshot
+    from backup_preflight.estate import build_estate
+    from backup_preflight.estate.network_facts import parse_outbound_operand
+
+    from arg import snapshot_doc, vm_row
+
+    estate = Estate()
+    estate.nic_rules(rule("DenySql", 100, "Deny", dest="Sql.WestEurope"))
+    vm = vm_row("vm1", nics=[NIC_ID])
+    vm["location"] = "westeurope"
+    snap = snapshot.from_document(snapshot_doc([vm, *estate.rows]), "t")
+    query = parse_outbound_operand({"destinations": ["Storage"], "ports": [443]})
+    assert build_estate(snap).vms[0]["network"].outbound(query).value is None  # Sql may overlap Storage
+    assert build_estate(snap, service_tags=service_tags()).vms[0]["network"].outbound(query).value is True
