@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from backup_preflight.estate.network import NetworkModel
+from backup_preflight.estate.network import Endpoint, NetworkModel
 from network_helpers import NIC_ID, NIC_NSG_ID, STORAGE, Estate, nsg, rule, text
 
 DENIED = "Storage:443/Tcp: blocked by NSG 'nsg' on the NIC rule 'R' (priority 100, Deny)"
@@ -149,3 +149,17 @@ def test_rules_differing_in_one_field_are_never_judged_alike(field: str, first: 
     alone = NetworkModel({r["id"].lower(): r for r in estate.rows if r["id"] not in (NIC_ID, NIC_NSG_ID)})
     twin = shared.outbound([TWIN_NIC], "eastus", [STORAGE])
     assert twin == alone.outbound([TWIN_NIC], "eastus", [STORAGE])
+
+
+def test_an_allowing_application_security_group_leaves_a_private_address_unknown_saying_why() -> None:
+    estate = Estate()
+    allow = rule("AllowAsg", 100, "Allow")
+    del allow["properties"]["destinationAddressPrefix"]
+    allow["properties"]["destinationApplicationSecurityGroups"] = [{"id": "asg"}]
+    estate.nic_rules(allow, rule("DenyAll", 200, "Deny"))
+    assert estate.verdict().value is False  # Storage's addresses are public: the ASG cannot hold them
+    verdict = estate.verdict(Endpoint("10.1.0.4", 443))
+    assert (verdict.value, text(verdict)) == (None, (
+        "10.1.0.4:443/Tcp: NSG 'nsg' on the NIC: rule 'AllowAsg' (priority 100, Allow) may match (destination "
+        "application security groups cannot be resolved), so rule 'DenyAll' (priority 200, Deny) cannot be proven "
+        "to decide"))

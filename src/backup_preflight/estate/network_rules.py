@@ -159,7 +159,6 @@ def _hashable(value: object) -> object:
 def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
     """Compile one outbound rule, or None when its priority/access is unusable."""
     name = str(raw.get("name") or "?")
-    direction = str(props.get("direction") or "").lower()
     priority = props.get("priority")
     access = str(props.get("access") or "").lower()
     if isinstance(priority, str) and priority.isdigit():
@@ -186,7 +185,7 @@ def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
         destination_asgs=bool(props.get("destinationApplicationSecurityGroups")),
         sources=_prefixes(props, "sourceAddressPrefix"),
         source_asgs=bool(props.get("sourceApplicationSecurityGroups")),
-        direction_known=bool(direction),
+        direction_known=bool(props.get("direction")),
     )
 
 
