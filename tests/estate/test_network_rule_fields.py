@@ -57,6 +57,8 @@ def may(why: str) -> str:
     ({"destinationAddressPrefix": "AzureLoadBalancer"}, True, ALLOWED),
     ({"destinationAddressPrefix": "20.0.0.0/33"}, None,
      may("destination '20.0.0.0/33' cannot be proven to cover or exclude Storage")),
+    ({"destinationAddressPrefix": "", "destinationAddressPrefixes": ["", 5, None, "Storage"]}, False, DENIED),
+    ({"destinationPortRange": "", "destinationPortRanges": ["", 443, None, "443"]}, False, DENIED),
     ({"sourceAddressPrefix": None}, None, may("the rule has no source")),
     ({"sourceAddressPrefix": "Any"}, False, DENIED),
     ({"sourceAddressPrefix": "0.0.0.0/0"}, False, DENIED),
