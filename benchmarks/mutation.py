@@ -8,15 +8,21 @@ not notice "survived". We print, per module, how many were killed and the killed
     .venv/bin/python benchmarks/mutation.py                     # both packages, one worker
     .venv/bin/python benchmarks/mutation.py --package policy    # or: estate, or one module glob
     .venv/bin/python benchmarks/mutation.py --report-only       # re-read the last run's results
+    .venv/bin/python benchmarks/mutation.py --package estate --sample 25 --seed 1   # 25 random mutants a module
 
 mutmut is CPU heavy: the default is one worker (`--max-children 1`; `--nice 10` to yield more),
-and `--timeout` bounds the whole run. Figures go into docs/testing.md by hand, with the date and the command.
+and `--timeout` bounds the whole run. Where a full run does not fit (a survivor runs every test that
+reaches its function, hypothesis tests included), `--sample N` tests N mutants of each module drawn at
+random (`--seed`) from the mutant list of the last run, and the killed share estimates the module's.
+Figures go into docs/testing.md by hand, with the date and the command.
 """
 
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import os
+import random
 import shutil
 import subprocess
 import sys
@@ -40,11 +46,18 @@ def main() -> int:
     parser.add_argument("--timeout", type=int, default=3600, help="seconds for the whole run (default 3600)")
     parser.add_argument("--report-only", action="store_true", help="print the last run's results, run nothing")
     parser.add_argument("--survivors", action="store_true", help="list every surviving mutant")
+    parser.add_argument("--sample", type=int, default=0,
+                        help="test only this many random mutants of each module (needs an earlier run's mutant list)")
+    parser.add_argument("--seed", type=int, default=0, help="random seed of --sample")
     args = parser.parse_args()
     if not MUTMUT.exists():
         sys.exit("mutmut is not installed: .venv/bin/pip install -e '.[mutation]'")
     names = list(PACKAGES) if args.package == "all" else args.package.split(",")
     patterns = [PACKAGES.get(name, name) for name in names]
+    if args.sample:
+        if not (ROOT / "mutants").is_dir():
+            sys.exit("--sample draws from the mutants of an earlier run: run once without it (or stop one early)")
+        patterns = sample(_results(), patterns, args.sample, args.seed)
     if not args.report_only:
         shutil.rmtree(ROOT / "mutants", ignore_errors=True)  # mutate the current source, not a stale copy
         command = ["nice", "-n", str(args.nice), str(MUTMUT), "run",
@@ -57,6 +70,18 @@ def main() -> int:
             print(f"stopped after {args.timeout} s: the figures below count only the mutants tested so far")
     report(_results(), args.survivors)
     return 0
+
+
+def sample(results: dict[str, str], patterns: list[str], per_module: int, seed: int) -> list[str]:
+    """`per_module` mutant names of each module matching `patterns`, drawn at random (sorted first, so a seed
+    always draws the same names from the same source)."""
+    by_module: defaultdict[str, list[str]] = defaultdict(list)
+    for name in sorted(results):
+        if any(fnmatch.fnmatch(name, p) for p in patterns):
+            by_module[name.rsplit(".", 1)[0]].append(name)
+    rng = random.Random(seed)
+    return [name for module in sorted(by_module)
+            for name in rng.sample(by_module[module], min(per_module, len(by_module[module])))]
 
 
 def _results() -> dict[str, str]:

@@ -69,3 +69,6 @@ def test_ipv6_never_overlaps_ipv4_and_ranges_are_described() -> None:
     two = union((network_span(ipaddress.ip_network("10.0.0.0/8")), network_span(ipaddress.ip_network("12.0.0.0/8"))))
     assert describe(two) == "10.0.0.0–10.255.255.255 and 1 more ranges"
     assert describe(()) == "no addresses"
+    # The first IPv6 address follows the last IPv4 one: both ends of the family boundary are named right.
+    assert describe(network_span(ipaddress.ip_network("::/127"))) == "::–::1"
+    assert describe(network_span(ipaddress.ip_network("255.255.255.254/31"))) == "255.255.255.254–255.255.255.255"

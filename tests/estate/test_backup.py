@@ -279,3 +279,174 @@ def test_weekly_policy_counts_on_its_time_of_day() -> None:
     policy["properties"]["schedulePolicy"].update(scheduleRunFrequency="Weekly", scheduleRunDays=["Sunday"])
     b = backup_of(doc_at(JULY, [vm], [item(vm, policy), policy]))["vm1"]
     assert (b["frequency"], b["slots"]) == ("Weekly", ["04:00 UTC"])  # 21:00 PDT = 04:00 UTC next day
+
+
+# --- the whole record, and the schedule shapes V1 and V2 policies really take ------------------------
+
+
+def one(policy: dict[str, Any], collected_at: str = JANUARY, **item_props: Any) -> dict[str, Any]:
+    vm = vm_row("vm1")
+    return backup_of(doc_at(collected_at, [vm], [item(vm, policy, **item_props), policy]))["vm1"]
+
+
+def test_the_record_of_a_vm_protected_by_a_v1_policy() -> None:
+    policy = backup_policy_v1(time="2018-01-24T02:00:00Z", zone="W. Europe Standard Time")
+    b = one(policy, policyName="DailyPolicy")
+    item_id = b.pop("itemId")
+    assert "/vaults/rsv-a/" in item_id and item_id.endswith("/protectedItems/VM;iaasvmcontainerv2;iaasvm-rg;vm1")
+    assert b == {
+        "policyId": policy["id"], "policyName": "DailyPolicy", "lastBackupStatus": "Completed",
+        "lastBackupTime": "2018-01-22T12:25:32.048723Z", "protectionState": "Protected", "healthStatus": "Passed",
+        "protected": True, "vault": "rsv-a", "state": "Protected in vault rsv-a", "policyType": "V1",
+        "frequency": "Daily", "timeZone": "W. Europe Standard Time", "scheduleTime": "02:00",
+        "schedule": "at 02:00 W. Europe Standard Time", "slots": ["01:00 UTC"], "scheduleHourUtc": 1,
+    }
+
+
+def test_a_weekly_v2_schedule_without_policy_type_or_zone() -> None:
+    """V2 is recognised from schedulePolicyType alone; an empty timeZone is UTC; every run time is a slot and
+    one that cannot be read is skipped."""
+    policy = backup_policy_v2("Weekly2", zone="")
+    policy["properties"].pop("policyType")
+    policy["properties"]["schedulePolicy"] = {
+        "schedulePolicyType": "SimpleSchedulePolicyV2", "scheduleRunFrequency": "Weekly",
+        "weeklySchedule": {"scheduleRunDays": ["Sunday"],
+                           "scheduleRunTimes": ["2018-01-24T21:30:00Z", "noon", "2018-01-24T03:00:00Z"]}}
+    b = one(policy)
+    assert (b["policyType"], b["frequency"], b["timeZone"]) == ("V2", "Weekly", "UTC")
+    assert (b["scheduleTime"], b["schedule"]) == ("21:30", "at 21:30, 03:00 UTC")
+    assert (b["slots"], b["scheduleHourUtc"]) == (["03:00 UTC", "21:30 UTC"], 21)
+
+
+@pytest.mark.parametrize("zone", [None, "", 5])
+def test_a_policy_without_a_usable_zone_is_read_in_utc(zone: Any) -> None:
+    policy = backup_policy_v1(time="2018-01-24T23:15:00Z")
+    policy["properties"]["timeZone"] = zone
+    b = one(policy, JULY)
+    assert (b["timeZone"], b["slots"], b["schedule"]) == ("UTC", ["23:15 UTC"], "at 23:15 UTC")
+
+
+@pytest.mark.parametrize(("zone", "slot"), [
+    ("UTC", "02:00 UTC"), ("utc", "02:00 UTC"), ("Coordinated Universal Time", "02:00 UTC"),
+    ("Europe/Berlin", "00:00 UTC"),  # an IANA name is taken as it is
+    ("Mars Standard Time", None), ("Europe/Atlantis", None),
+])
+def test_zone_names(zone: str, slot: str | None) -> None:
+    b = one(backup_policy_v1(time="2018-01-24T02:00:00Z", zone=zone), JULY)
+    assert b.get("slots") == ([slot] if slot else None)
+    assert b["schedule"] == f"at 02:00 {zone}"  # the schedule is described even when its instant is unknown
+
+
+@pytest.mark.parametrize(("run_time", "start"), [
+    ("2018-01-24T02:30:00Z", "02:30"), ("02:30", "02:30"), ("2018-01-24T02:30:00.0000000+00:00", "02:30"),
+    ("2:05", "02:05"), ("23:59", "23:59"), ("00:00", "00:00"),
+    ("24:00", None), ("02:60", None), ("2018-01-24T", None), ("0230", None), ("xx:30", None), ("02:xx", None),
+    (230, None), (None, None),
+])
+def test_run_time_spellings(run_time: Any, start: str | None) -> None:
+    policy = backup_policy_v1(zone="UTC")
+    policy["properties"]["schedulePolicy"]["scheduleRunTimes"] = [run_time]
+    b = one(policy)
+    assert b.get("scheduleTime") == start
+    assert b.get("slots") == ([f"{start} UTC"] if start else None)
+
+
+@pytest.mark.parametrize("schedule", [
+    {"scheduleRunFrequency": "Daily"},  # no run times at all
+    {"scheduleRunFrequency": "Daily", "scheduleRunTimes": []},
+    {"scheduleRunFrequency": "Daily", "scheduleRunTimes": "2018-01-24T02:00:00Z"},  # not a list
+    {"scheduleRunFrequency": "Daily", "dailySchedule": {"scheduleRunTimes": []}},
+])
+def test_no_run_time_leaves_the_slot_unknown(schedule: dict[str, Any]) -> None:
+    policy = backup_policy_v1(zone="UTC")
+    policy["properties"]["schedulePolicy"] = schedule
+    b = one(policy)
+    assert b["frequency"] == "Daily" and not {"scheduleTime", "schedule", "slots"} & set(b)
+
+
+def test_a_schedule_policy_that_is_not_an_object_gives_type_and_zone_only() -> None:
+    policy = backup_policy_v1(zone="UTC")
+    policy["properties"]["schedulePolicy"] = "Daily at two"
+    b = one(policy)
+    assert {k: b[k] for k in ("policyType", "timeZone")} == {"policyType": "V1", "timeZone": "UTC"}
+    assert not {"frequency", "scheduleTime", "slots"} & set(b)
+
+
+@pytest.mark.parametrize(("window", "slots"), [
+    ({"interval": 4, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 10},
+     ["08:00 UTC", "12:00 UTC", "16:00 UTC"]),  # a window not a multiple of the interval
+    ({"interval": 24, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 24},
+     ["08:00 UTC"]),
+    ({"interval": 1, "scheduleWindowStartTime": "2021-12-17T22:30:00Z", "scheduleWindowDuration": 3},
+     ["00:30 UTC", "22:30 UTC", "23:30 UTC"]),
+    ({"interval": 0, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 24}, None),
+    ({"interval": 25, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 24}, None),
+    ({"interval": True, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 24}, None),
+    ({"interval": 4, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 25}, None),
+    ({"interval": 4, "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 0}, None),
+    ({"interval": 4, "scheduleWindowStartTime": "2021-12-17T08:00:00Z"}, None),
+    ({"interval": "4", "scheduleWindowStartTime": "2021-12-17T08:00:00Z", "scheduleWindowDuration": 24}, None),
+    ({"interval": 4, "scheduleWindowDuration": 24}, None),
+])
+def test_hourly_windows(window: dict[str, Any], slots: list[str] | None) -> None:
+    policy = backup_policy_v2("H", hourly=True, zone="UTC")
+    policy["properties"]["schedulePolicy"]["hourlySchedule"] = window
+    b = one(policy)
+    assert b.get("slots") == slots
+    if slots is None:
+        assert "schedule" not in b and "scheduleTime" not in b
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_of_two_active_items_the_one_backed_up_last_is_judged(order: int) -> None:
+    vm = vm_row("vm1")
+    early = backup_policy_v1("Early", time="2018-01-24T01:00:00Z", zone="UTC")
+    late = backup_policy_v1("Late", time="2018-01-24T05:00:00Z", zone="UTC")
+    rows = [item(vm, early, vault="rsv-a", lastBackupTime="2026-01-10T01:20:00Z", protectionState="Protected"),
+            item(vm, late, vault="rsv-b", lastBackupTime="2026-01-11T05:20:00Z", protectionState="IRPending")]
+    b = backup_of(doc_at(JANUARY, [vm], [*(rows if order else rows[::-1]), early, late]))["vm1"]
+    assert (b["vault"], b["slots"], b["protectionState"]) == ("rsv-b", ["05:00 UTC"], "IRPending")
+    assert b["state"] == "IRPending in vault rsv-b; Protected in vault rsv-a"
+
+
+@pytest.mark.parametrize("order", [0, 1])
+def test_an_undocumented_state_is_judged_before_a_stopped_item_and_after_an_active_one(order: int) -> None:
+    vm, policy = vm_row("vm1"), backup_policy_v1(zone="UTC")
+    stopped = item(vm, policy, vault="rsv-a", protectionState="ProtectionStopped", lastBackupTime="2026-01-12T00:00Z")
+    odd = item(vm, policy, vault="rsv-b", protectionState="SomethingNew", lastBackupTime="2026-01-01T00:00Z")
+    b = backup_of(doc_at(JANUARY, [vm], [*([stopped, odd] if order else [odd, stopped]), policy]))["vm1"]
+    assert "protected" not in b and b["state"] == "SomethingNew in vault rsv-b; ProtectionStopped in vault rsv-a"
+    assert judge(doc_at(JANUARY, [vm], [stopped, odd, policy]), "VMBK-PROT-001")["vm1"].status == "unknown"
+
+
+def test_the_state_named_is_the_current_one_when_both_are_active_or_undocumented() -> None:
+    policy = backup_policy_v1(zone="UTC")
+    b = one(policy, protectionState="Protected", currentProtectionState="ProtectionConfigured")
+    assert (b["protected"], b["state"]) == (True, "ProtectionConfigured in vault rsv-a")
+    b = one(policy, protectionState="Protected", currentProtectionState="Mystery")
+    assert "protected" not in b and b["state"] == "Mystery in vault rsv-a"
+    b = one(policy, protectionState="", currentProtectionState=None)
+    assert "protected" not in b and b["state"] == "no protection state reported in vault rsv-a"
+
+
+@pytest.mark.parametrize("policy_id", [None, 5, "/subscriptions/x/resourceGroups/rg/providers/"
+                                                  "Microsoft.RecoveryServices/vaults/v/backupPolicies/NotCollected"])
+def test_an_item_whose_policy_is_not_collected_has_no_schedule(policy_id: Any) -> None:
+    policy = backup_policy_v1(zone="UTC")
+    b = one(policy, policyId=policy_id)
+    assert b["protected"] is True and not {"policyType", "slots", "schedule", "timeZone"} & set(b)
+    assert judge(doc_at(JANUARY, [vm_row("vm1")], [item(vm_row("vm1"), policy, policyId=policy_id), policy]),
+                 "VMBK-SCHED-001")["vm1"].status == "unknown"
+
+
+def test_a_vault_in_a_resource_group_named_vaults_is_named_right() -> None:
+    """The vault is the segment after .../providers/Microsoft.RecoveryServices/vaults/, not after the first
+    segment spelled 'vaults' (a resource group may be called that)."""
+    vm, policy = vm_row("vm1"), backup_policy_v1(zone="UTC")
+    stopped = item(vm, policy, vault="rsv-weu", protectionState="ProtectionStopped")
+    stopped["id"] = stopped["id"].replace("/resourceGroups/PythonSDKBackupTestRg/", "/resourceGroups/Vaults/")
+    doc = doc_at(JANUARY, [vm], [stopped, policy])
+    b = backup_of(doc)["vm1"]
+    assert (b["vault"], b["state"]) == ("rsv-weu", "ProtectionStopped in vault rsv-weu")
+    assert judge(doc, "VMBK-PROT-001")["vm1"].message == (
+        "vm1 is not protected by Azure Backup: ProtectionStopped in vault rsv-weu")

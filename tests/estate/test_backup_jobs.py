@@ -7,6 +7,7 @@ import itertools
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -183,3 +184,121 @@ def test_docs_table_is_the_mapping_file() -> None:
         assert row.startswith(f"| [`{code}`]({table['pages'][entry['page']]}#{entry['anchor']}) | {entry['message']} |")
         causes = ", ".join(f"`{c}`" for c in entry["causes"]) or "— (none this tool checks)"
         assert f"| {causes} |" in row
+
+
+def test_the_whole_record_of_a_failed_job() -> None:
+    code, message = "GuestAgentSnapshotTaskStatusError", "Could not communicate with the VM agent for snapshot status"
+    row = job(7, "Failed", 0, code=code, message=message)
+    entry, table = error_table()["codes"][code], error_table()
+    assert last([row]) == {
+        "jobId": row["id"], "status": "Failed", "time": "2026-11-19T02:00:00Z", "endTime": "2026-11-19T02:20:00Z",
+        "operation": "Backup", "entityFriendlyName": "vm1", "vault": "rsv-weu", "errorCode": code, "message": message,
+        "recommendations": ["Ensure the VM agent is running."], "causes": entry["causes"], "cause": entry["causes"][0],
+        "note": entry["note"], "reference": f"{table['pages'][entry['page']]}#{entry['anchor']}"}
+
+
+def test_a_code_less_job_is_explained_by_its_message_whatever_its_case_spacing_and_full_stop() -> None:
+    code = "ExtensionSnapshotFailedNoNetwork"
+    documented = error_table()["codes"][code]["message"]
+    found = last([job(1, "Failed", 0, message=f"  {documented.upper().replace(' ', '   ')}. ")])
+    assert found["documentedCode"] == code and "errorCode" not in found
+    assert found["causes"] == error_table()["codes"][code]["causes"]
+
+
+@pytest.mark.parametrize(("changes", "matched"), [
+    ({"entityFriendlyName": "renamed", "virtualMachineId": "VM"}, True),
+    ({"entityFriendlyName": "renamed", "sourceResourceId": "VM"}, True),
+    ({"entityFriendlyName": "renamed", "dataSourceId": "", "virtualMachineId": "VM"}, True),
+    ({"jobType": "AzureIaaSVMJobV2"}, True), ({"jobType": "AZUREIAASVMJOB"}, True), ({"jobType": None}, True),
+    ({"backupManagementType": None}, True),
+    ({"jobType": "AzureStorageJob"}, False), ({"backupManagementType": "AzureStorage"}, False),
+    ({"operation": None}, True), ({"operation": "ConfigureBackup"}, False),
+    ({"entityFriendlyName": None}, False), ({"entityFriendlyName": ""}, False),
+])
+def test_which_job_rows_are_the_vms_backup(changes: dict[str, Any], matched: bool) -> None:
+    row = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork")
+    for key, value in changes.items():
+        if value is None:
+            row["properties"].pop(key, None)
+        else:
+            row["properties"][key] = rid("vm", "vm1").upper() if value == "VM" else value
+    assert (last([row]) is not None) is matched
+
+
+def test_a_job_without_a_start_time_is_placed_by_its_end_time_and_one_without_either_is_the_oldest() -> None:
+    by_end = job(1, "Failed", 0, code="ByEnd")
+    by_end["properties"].pop("startTime")
+    by_end["properties"]["endTime"] = "2026-11-20T00:00:00Z"
+    undated = job(2, "Failed", 0, code="Undated")
+    undated["properties"].update(startTime=None, endTime=20261119)
+    older = job(3, "Failed", 12, code="Older")
+    for rows in ([by_end, undated, older], [older, undated, by_end]):
+        found = last(rows)
+        assert found["errorCode"] == "ByEnd" and "time" not in found and found["endTime"] == "2026-11-20T00:00:00Z"
+    found = last([undated])
+    assert (found["errorCode"], found["status"]) == ("Undated", "Failed") and "time" not in found
+    assert last([undated, job(4, "Completed", -100)]) is None  # undated is oldest: any dated success is later
+
+
+@pytest.mark.parametrize(("details", "code", "recommendations"), [
+    ("not a list", None, None),
+    ([5, {"errorCode": True, "recommendations": "retry"}], None, None),
+    ([{"errorCode": 0, "recommendations": ["retry", 5, None]}], "0", ["retry"]),
+    ([{"errorCode": "", "errorString": ""}], None, None),
+])
+def test_odd_error_details(details: Any, code: str | None, recommendations: list[str] | None) -> None:
+    row = job(1, "Failed", 0)
+    row["properties"]["errorDetails"] = details
+    found = last([row])
+    assert found.get("errorCode") == code and found.get("recommendations") == recommendations
+    assert "message" not in found and found["causes"] == []
+
+
+def test_jobs_are_ordered_by_when_they_started_not_when_they_ended() -> None:
+    """A long backup that started first and ended last is the earlier job: a shorter one started after it is later."""
+    long_failure = job(1, "Failed", 0, code="LongOne")
+    long_failure["properties"]["endTime"] = "2026-11-19T06:00:00Z"
+    short_failure = job(2, "Failed", 1, code="ShortOne")  # 03:00 to 03:20
+    assert last([long_failure, short_failure])["errorCode"] == "ShortOne"
+    assert last([long_failure, job(3, "Completed", 1)]) is None  # a success started after the failure started
+
+
+def test_vaults_in_a_resource_group_named_vaults_are_told_apart() -> None:
+    """A job naming no VM is matched by its vault and the item's friendly name: two vaults in a resource
+    group called 'Vaults' are two vaults."""
+    home = f"/subscriptions/{SUB}/resourceGroups/Vaults/providers/Microsoft.RecoveryServices/vaults"
+    mine = item()
+    mine["id"] = mine["id"].replace(VAULT, f"{home}/rsv-a")
+    other_vault = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork", vault=f"{home}/rsv-b")
+    same_vault = job(2, "Failed", -1, code="GuestAgentSnapshotTaskStatusError", vault=f"{home}/rsv-a")
+    assert last([other_vault], items=[mine]) is None
+    found = last([other_vault, same_vault], items=[mine])
+    assert (found["errorCode"], found["vault"]) == ("GuestAgentSnapshotTaskStatusError", "rsv-a")
+
+
+def test_a_backup_completed_at_the_instant_the_failure_started_is_not_later() -> None:
+    failed = job(1, "Failed", 0, code="GuestAgentSnapshotTaskStatusError")
+    assert last([failed], items=[item(status="Completed", last=0)]) is not None
+    assert last([failed, job(2, "Completed", 0)]) is not None
+    assert last([failed], items=[item(status="Completed", last=0.01)]) is None
+
+
+def test_an_item_without_a_friendly_name_is_known_by_the_vms_name() -> None:
+    nameless = item()
+    del nameless["properties"]["friendlyName"]
+    found = last([job(1, "Failed", 0, vm="VM1", code="ExtensionSnapshotFailedNoNetwork")], items=[nameless])
+    assert found is not None and found["entityFriendlyName"] == "VM1"
+    assert last([job(1, "Failed", 0, vm="vm2")], items=[nameless]) is None
+
+
+def test_a_job_whose_container_is_the_items_in_another_case_is_the_vms() -> None:
+    items = [item("vm1"), item("vm1", rg="RG-Other")]
+    row = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork", containerName="IaasVMContainerV2;RG-App;VM1")
+    assert last([row], items=items)["errorCode"] == "ExtensionSnapshotFailedNoNetwork"
+
+
+def test_an_item_without_a_container_name_matches_a_job_that_has_one() -> None:
+    bare = item()
+    del bare["properties"]["containerName"]
+    row = job(1, "Failed", 0, code="ExtensionSnapshotFailedNoNetwork", containerName="iaasvmcontainerv2;rg-x;vm1")
+    assert last([row], items=[bare])["errorCode"] == "ExtensionSnapshotFailedNoNetwork"

@@ -221,3 +221,80 @@ def test_extension_failed_state_agrees_with_the_oracle(running: bool, view: bool
              "completed": protected(vm)}[backup]
     found = judge(snapshot_doc(rows, instanceviews=views, recoveryservicesresources=items), ("VMBK-EXT-001",))
     assert found[("VMBK-EXT-001", "vm1")].status == oracle(running, view, arm, handler, status, backup)
+
+
+def test_every_source_reporting_a_failure_gives_the_whole_record() -> None:
+    vm = vm_row("vm1", os="Windows")
+    view = backup_handler(instance_view(vm["id"]), linux=False, version="1.0.9200.0", status="Not Ready",
+                          code="ProvisioningState/failed/-2146233087", level="Error", message="Enable failed",
+                          extension=FAILED)
+    doc = snapshot_doc([vm, extension_row(vm["id"].lower(), "VMSnapshot", "Failed")], instanceviews=[view])
+    f = build_estate(snapshot.from_document(doc, "t")).vms[0]
+    assert f["backupExtension"] == {
+        "installed": True, "sources": ["armExtension", "agentHandler", "extensionStatus"],
+        "name": "VMSnapshot", "type": "VMSnapshot", "provisioningState": "Failed",
+        "handlerVersion": "1.0.9200.0", "handlerStatus": "Not Ready", "handlerLevel": "Error",
+        "handlerCode": "ProvisioningState/failed/-2146233087", "handlerMessage": "Enable failed",
+        "statusCode": "ProvisioningState/failed/1", "statusLevel": "Error", "statusDisplay": "Provisioning failed",
+        "statusMessage": "ExtensionOperationFailed: snapshot did not complete",
+        "failed": True, "failedSource": "armExtension, agentHandler, extensionStatus",
+        "failure": "the ARM extension resource is in provisioningState Failed; the agent's handler reports "
+                   "ProvisioningState/failed/-2146233087 (level Error): Enable failed; the instance view's extension "
+                   "status reports ProvisioningState/failed/1 (level Error): ExtensionOperationFailed: snapshot did "
+                   "not complete"}
+    assert "unknownReasons" not in f
+
+
+@pytest.mark.parametrize(("status", "failure"), [
+    ({"level": "Error", "displayStatus": "Not Ready"}, "the agent's handler reports Not Ready (level Error)"),
+    ({"level": "Error"}, "the agent's handler reports Error (level Error)"),
+    ({"code": "ProvisioningState/Failed"}, "the agent's handler reports ProvisioningState/Failed (level not given)"),
+    ({"code": "provisioningstate/failed", "level": "Info", "message": "timed out"},
+     "the agent's handler reports provisioningstate/failed (level Info): timed out"),
+])
+def test_a_failure_is_named_by_what_the_status_has(status: dict[str, str], failure: str) -> None:
+    vm = vm_row("vm1")
+    view = instance_view(vm["id"])
+    view["instanceView"]["vmAgent"]["extensionHandlers"].append(
+        {"type": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "typeHandlerVersion": "1.0", "status": status})
+    f = build_estate(snapshot.from_document(snapshot_doc([vm], instanceviews=[view]), "t")).vms[0]["backupExtension"]
+    assert (f["failed"], f["failedSource"], f["failure"]) == (True, "agentHandler", failure)
+
+
+@pytest.mark.parametrize(("status", "failed"), [
+    ({"displayStatus": "Not Ready"}, None),  # neither code nor level: success or failure is not said
+    ({"code": "ProvisioningState/transitioning"}, False), ({"level": "Warning"}, False),
+    ({"code": "ProvisioningState/failedover"}, False),  # 'failed' is a whole segment of the code, not a prefix
+])
+def test_a_status_without_a_failure_is_failed_false_only_when_it_says_something(status: dict[str, str],
+                                                                                 failed: bool | None) -> None:
+    vm = vm_row("vm1")
+    view = instance_view(vm["id"])
+    view["instanceView"]["extensions"].append(
+        {"name": "VMSnapshotLinux", "type": "microsoft.azure.recoveryservices.vmsnapshotlinux",
+         "statuses": ["not a status", status]})
+    f = build_estate(snapshot.from_document(snapshot_doc([vm], instanceviews=[view]), "t")).vms[0]
+    assert f["backupExtension"].get("failed") is failed
+    assert f["backupExtension"]["sources"] == ["extensionStatus"]
+    assert f["unknownReasons"]["backupExtension.handlerStatus"] == (
+        "the VM's instanceviews row: the VM agent reports no backup extension handler; only extensionStatus "
+        "show it")
+
+
+@pytest.mark.parametrize(("state", "last", "installed", "said"), [
+    ("ProtectionError", "Completed", None, "protectionState ProtectionError, lastBackupStatus Completed"),
+    ("IRPending", "CompletedWithWarnings", None, "protectionState IRPending, lastBackupStatus CompletedWithWarnings"),
+    ("Protected", None, None, "protectionState Protected"),
+    ("IRPending", "Failed", False, ""),
+])
+def test_a_completed_backup_by_either_field_means_the_agent_stopped_reporting_the_handler(
+        state: str, last: str | None, installed: bool | None, said: str) -> None:
+    vm = vm_row("vm1")
+    doc = snapshot_doc([vm], instanceviews=[instance_view(vm["id"])],
+                       recoveryservicesresources=protected(vm, state, last))
+    f = build_estate(snapshot.from_document(doc, "t")).vms[0]
+    assert f["backupExtension"].get("installed") is installed
+    if installed is None:
+        assert f["unknownReasons"]["backupExtension.installed"] == (
+            "the VM's instanceviews row: the VM agent reports no backup extension handler although the VM has "
+            f"completed a backup ({said}): the agent stopped reporting it")

@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
-from backup_preflight.estate.index import Index, Row, props, segment_after, strings
+from backup_preflight.estate.index import Index, Row, props, strings, vault_name
 
 #: Scheduled backups run: configured (or being configured or updated), failing but still scheduled
 #: (ProtectionError: "error during protection"), or only retention suspended.
@@ -49,10 +49,10 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
         "policyId", "policyName", "lastBackupStatus", "lastBackupTime", "protectionState", "healthStatus"))}
     if active is not None:
         facts["protected"] = active
-    vault = segment_after(item["id"], "vaults")
+    vault = vault_name(item["id"])
     if vault:
         facts["vault"] = vault
-    facts["state"] = "; ".join(f"{s} in vault {segment_after(i['id'], 'vaults') or '?'}"
+    facts["state"] = "; ".join(f"{s} in vault {vault_name(i['id']) or '?'}"
                                for (_, s), i in judged)
     policy_id = p.get("policyId")
     key = policy_id.lower() if isinstance(policy_id, str) else None

@@ -130,12 +130,23 @@ def last_segment(resource_id: str) -> str:
     return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
+#: Where a Recovery Services child id (item, job, policy) names its vault; a bare `/vaults/` could be a
+#: resource group named "vaults".
+_VAULTS = "/providers/microsoft.recoveryservices/vaults/"
+
+
 def vault_of(resource_id: str) -> str:
     """The lowercase id of the Recovery Services vault a child id (item, job, policy) lives in."""
     low = resource_id.lower()
-    at = low.find("/vaults/")
-    end = low.find("/", at + len("/vaults/")) if at >= 0 else -1
-    return low if at < 0 or end < 0 else low[:end]
+    at = low.find(_VAULTS)
+    end = low.find("/", at + len(_VAULTS)) if at >= 0 else -1
+    return low if end < 0 else low[:end]
+
+
+def vault_name(resource_id: str) -> str:
+    """The name of that vault as the id spells it; '' when the id names no vault."""
+    at = resource_id.lower().find(_VAULTS)
+    return resource_id[at + len(_VAULTS):].split("/", 1)[0] if at >= 0 else ""
 
 
 def segment_after(resource_id: str, name: str) -> str:

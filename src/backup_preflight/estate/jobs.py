@@ -22,7 +22,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from backup_preflight.estate.index import Index, Row, parse_instant, props, segment_after, vault_of
+from backup_preflight.estate.index import Index, Row, parse_instant, props, vault_name, vault_of
 
 COMPLETED = frozenset({"completed", "completedwithwarnings"})
 _OLDEST = datetime.min.replace(tzinfo=UTC)
@@ -116,7 +116,7 @@ def _describe(job: Row) -> dict[str, Any]:
                       ("entityFriendlyName", "entityFriendlyName")):
         if _text(p.get(key)):
             facts[fact] = p[key]
-    vault = segment_after(job["id"], "vaults")
+    vault = vault_name(job["id"])
     if vault:
         facts["vault"] = vault
     if code:

@@ -159,7 +159,6 @@ def _hashable(value: object) -> object:
 def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
     """Compile one outbound rule, or None when its priority/access is unusable."""
     name = str(raw.get("name") or "?")
-    direction = str(props.get("direction") or "").lower()
     priority = props.get("priority")
     access = str(props.get("access") or "").lower()
     if isinstance(priority, str) and priority.isdigit():
@@ -186,7 +185,7 @@ def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
         destination_asgs=bool(props.get("destinationApplicationSecurityGroups")),
         sources=_prefixes(props, "sourceAddressPrefix"),
         source_asgs=bool(props.get("sourceApplicationSecurityGroups")),
-        direction_known=bool(direction),
+        direction_known=bool(props.get("direction")),
     )
 
 
@@ -324,13 +323,12 @@ def _source_matches(rule: _Rule, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool
     for source in rule.sources:
         if source.lower in _EVERYTHING or source.lower == "virtualnetwork":
             return True, ""
-        matched: bool | None = None
         if source.net is not None and prefixes:
             if all(p.version == source.net.version and p.subnet_of(source.net) for p in prefixes):  # type: ignore[arg-type]
                 return True, ""
             if not any(p.version == source.net.version and p.overlaps(source.net) for p in prefixes):
-                matched = False
-        if matched is None and result is False:
+                continue  # disjoint from the subnet: this source does not match
+        if result is False:
             result, why = None, f"source '{source.raw}' cannot be proven to include or exclude this VM"
     if rule.source_asgs and result is False:
         result, why = None, "source application security groups cannot be resolved"
