@@ -82,3 +82,19 @@ def test_none_and_no_runner_emit_nothing(tmp_path: Path) -> None:
     for env, args in (({"GITHUB_ACTIONS": "true"}, ("--ci", "none")), ({}, ())):
         done = scan(tmp_path, env, *args)
         assert not any(line.startswith("::") or "##vso[" in line for line in done.stdout.splitlines())
+
+
+def test_an_annotation_names_the_subscription_by_its_display_name_when_known(tmp_path: Path) -> None:
+    from backup_preflight.results import ScanResult
+    from scan_helpers import run
+
+    from arg import SUB
+
+    result: ScanResult = run(write_snapshot(tmp_path / "s.json", estate()))
+    failing = next(f for f in result.findings if f.status == "fail")
+    head = f"{failing.policy_id} ({failing.severity}) {failing.resource_name} ({failing.resource_group}, "
+    assert head + f"{SUB})" in {title for _, _, title, _ in ci.annotations(result, 100)}
+    result.subscriptions = {SUB.lower(): {"displayName": "Contoso: Prod, EU"}}
+    named = {title for _, _, title, _ in ci.annotations(result, 100)}
+    assert head + "Contoso: Prod, EU)" in named and SUB not in " ".join(named)
+    assert ci.github_property(head + "Contoso: Prod, EU)").count("%3A") == 1  # its colon cannot end the property
