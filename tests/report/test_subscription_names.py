@@ -91,9 +91,11 @@ def test_findings_csv_and_junit_carry_the_display_name(tagged: Path) -> None:
                        ("vm-b1", SUB2, ""), ("vm-b2", SUB2, "")}
     suite = next(s for s in ElementTree.parse(tagged / "junit.xml").getroot() if s.get("name") == "VMBK-AGENT-001")
     cases = {c.get("name"): (c.findtext("system-out") or "") for c in suite.iter("testcase")}
-    # The name keeps the GUID (stable when a subscription is renamed); the display name is beside the id.
-    assert cases[f"vm-a1 (rg-app, {SUB})"] == f"{vm_id('vm-a1')}\nsubscription: {NAME}"
+    # The name keeps the GUID (stable when a subscription is renamed); the names are said once per suite.
+    assert cases[f"vm-a1 (rg-app, {SUB})"] == vm_id("vm-a1")
     assert cases[f"vm-b1 (rg-app, {SUB2})"] == vm_id("vm-b1")
+    props = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert json.loads(props["subscription.names"]) == {SUB: NAME}
 
 
 def test_the_index_carries_names_and_tags_once(tagged: Path) -> None:

@@ -46,6 +46,8 @@ from backup_preflight.results import ScanResult
 
 MESSAGE_LIMIT = 1000
 BODY_LIMIT = 32_000
+#: A property value (parameters, subscription names as JSON) is cut only when it is absurdly long.
+PROPERTY_LIMIT = 100_000
 EVIDENCE_LINES = 50
 SUITE_PREFIX = "backup-preflight"
 #: `--junit-passes`: one testcase per policy for all its passes, one per passing VM, or none.
@@ -182,7 +184,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
         policy = policies[pid]
         for f in policy_cases:
             got = outcome(f, result)  # recomputed rather than kept: 1.6M tuples are not free
-            system_out = f"<system-out>{escape(clean(_where(f, result), 2000))}</system-out>"
+            system_out = f"<system-out>{escape(clean(f.resource_id, 2000))}</system-out>"
             if got is None:
                 out.write(f'    <testcase classname={classname} name={names(f)} time="0">{system_out}</testcase>\n')
             else:
@@ -202,12 +204,6 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
         out.write("  </testsuite>\n")
     out.write("</testsuites>\n")
 
-
-def _where(f: Finding, result: ScanResult) -> str:
-    """The testcase's system-out: the full resource id, then the subscription's display name when known
-    (the name stays the GUID, which does not change when a subscription is renamed)."""
-    name = result.subscription_name(f.subscription_id)
-    return f"{f.resource_id}\nsubscription: {name}" if name else f.resource_id
 
 
 def _duration(result: ScanResult) -> str:
@@ -259,6 +255,9 @@ def _properties(result: ScanResult, passes: str, unknowns: str) -> dict[str, str
     }
     if shard := shard_sentence(result):
         values["shards"] = shard
+    names = {sub: d["displayName"] for sub, d in result.subscriptions.items() if d.get("displayName")}
+    if names:  # once per suite, not per testcase: the testcase names keep the GUID, which a rename leaves
+        values["subscription.names"] = msgspec.json.encode(names, order="sorted").decode()
     for block in ("exemptions", "baseline"):
         if run.get(block):
             values[f"{block}.file"] = run[block]["file"]
@@ -271,7 +270,7 @@ def _suite_head(out: IO[str], name: str, counts: dict[str, int], result: ScanRes
     out.write(f"  <testsuite name={quoteattr(name)} tests=\"{counts['tests']}\" failures=\"{counts[FAILURE]}\" "
               f"errors=\"{counts[ERROR_EL]}\" skipped=\"{counts[SKIPPED]}\" time=\"0\" "
               f"timestamp={quoteattr(result.run['startedAt'])}>\n")
-    lines = "".join(f"      <property name={quoteattr(k)} value={quoteattr(clean(v, 4000))}/>\n"
+    lines = "".join(f"      <property name={quoteattr(k)} value={quoteattr(clean(v, PROPERTY_LIMIT))}/>\n"
                     for k, v in props.items())
     out.write(f"    <properties>\n{lines}    </properties>\n")
 
