@@ -13,12 +13,11 @@ vault whose list fails is an error entry naming it, never a silent gap.
 from __future__ import annotations
 
 import logging
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from backup_preflight.collect.instance_view import ArmClients
+from backup_preflight.collect.instance_view import ArmClients, PooledCollector
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import PageFailed, Tuning, call_with_retries, error_entry
 from backup_preflight.collect.throttle import Clock
@@ -110,16 +109,8 @@ def _backup_client_type() -> type[RecoveryServicesBackupClient]:
     return RecoveryServicesBackupClient
 
 
-class JobErrorCollector:
+class JobErrorCollector(PooledCollector["RecoveryServicesBackupClient"]):
     """One jobs list per vault (paged), on a bounded pool; merges error details into the rows."""
-
-    def __init__(self, clients: BackupClients, clock: Clock, tuning: Tuning, progress: Progress) -> None:
-        self._clients = clients
-        self._clock = clock
-        self._tuning = tuning
-        self._progress = progress
-        self._lock = threading.Lock()
-        self.requests = 0
 
     def collect(self, vaults: dict[Vault, list[dict[str, Any]]], collected_at: datetime) -> list[dict[str, Any]]:
         """Fill the rows of `vaults` in place; return one error entry per vault that could not be read."""

@@ -110,16 +110,21 @@ def _compute_client_type() -> type[ComputeManagementClient]:
     return ComputeManagementClient
 
 
-class InstanceViewCollector:
-    """Fetches instance views on a bounded pool of threads."""
+class PooledCollector(Generic[C]):
+    """What a per-resource ARM collector holds: its clients, clock, tuning and progress, and a request
+    count its worker threads add to under the lock."""
 
-    def __init__(self, clients: ComputeClients, clock: Clock, tuning: Tuning, progress: Progress) -> None:
+    def __init__(self, clients: ArmClients[C], clock: Clock, tuning: Tuning, progress: Progress) -> None:
         self._clients = clients
         self._clock = clock
         self._tuning = tuning
         self._progress = progress
         self._lock = threading.Lock()
         self.requests = 0
+
+
+class InstanceViewCollector(PooledCollector["ComputeManagementClient"]):
+    """Fetches instance views on a bounded pool of threads."""
 
     def collect(self, vm_ids: list[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Rows `{"id", "instanceView"}` in the order of `vm_ids`, and one error entry per failed VM."""
