@@ -111,8 +111,8 @@ def _compute_client_type() -> type[ComputeManagementClient]:
 
 
 class PooledCollector(Generic[C]):
-    """What a per-resource ARM collector holds: its clients, clock, tuning and progress, and a request
-    count its worker threads add to under the lock."""
+    """What a per-resource ARM collector holds (instance views, Run Command, vault job lists): its
+    clients, clock, tuning and progress, and a request count its worker threads add to under the lock."""
 
     def __init__(self, clients: ArmClients[C], clock: Clock, tuning: Tuning, progress: Progress) -> None:
         self._clients = clients

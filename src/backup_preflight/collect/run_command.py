@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from azure.core.exceptions import HttpResponseError, ServiceRequestError, ServiceResponseError
 
 from backup_preflight import probes
-from backup_preflight.collect.instance_view import VM_TYPE, ComputeClients, parse_vm_id
+from backup_preflight.collect.instance_view import VM_TYPE, ComputeClients, PooledCollector, parse_vm_id
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import PageFailed, Tuning, call_with_retries, describe_error, error_entry
 from backup_preflight.collect.throttle import Clock, backoff
@@ -97,19 +97,14 @@ def _raw(pipeline_response: Any, _: Any, __: Any) -> Any:
     return pipeline_response.http_response.json()
 
 
-class RunCommandCollector:
+class RunCommandCollector(PooledCollector["ComputeManagementClient"]):
     """Probes VMs on a bounded pool; shares the Compute clients and 429 gates with the instance views."""
 
     def __init__(self, clients: ComputeClients, clock: Clock, tuning: Tuning, progress: Progress,
                  settings: ProbeSettings) -> None:
-        self._clients = clients
-        self._clock = clock
-        self._tuning = tuning
-        self._progress = progress
+        super().__init__(clients, clock, tuning, progress)
         self._settings = settings
-        self._lock = threading.Lock()
         self._slots: dict[str, threading.BoundedSemaphore] = {}
-        self.requests = 0
 
     def collect(self, targets: list[Target]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """`guestfacts` rows in the order of `targets`, and one error entry per VM not probed."""

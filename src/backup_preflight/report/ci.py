@@ -83,7 +83,7 @@ def annotations(result: ScanResult, limit: int) -> Iterator[tuple[str, str, str,
         yield "warning", "more", "more findings", f"{left} more failing findings are not annotated; see report.html"
 
 
-def _title(f: Finding, subscription_name: str = "") -> str:
+def _title(f: Finding, subscription_name: str) -> str:
     """Policy, severity and VM, with where the VM is: its subscription by display name when known."""
     where = ", ".join(p for p in (f.resource_group, subscription_name or f.subscription_id) if p)
     return f"{f.policy_id} ({f.severity}) {f.resource_name}" + (f" ({where})" if where else "")
