@@ -3,15 +3,15 @@
 Consumers title a test by `name` (Azure DevOps), show classname and name (GitLab) or group by
 classname (Jenkins), so classname is the policy id and name reads as the VM: `vm (resource
 group, subscription)` — unique and stable between runs, never the message (the subscription is its
-GUID: a display name can be renamed); the full resource id, and the subscription's display name
-when known, are in `system-out` (JUnit's XSD has no testcase properties). Statuses map as:
+GUID: a display name can be renamed); the full resource id is in `system-out`, and the policy's
+title and the subscriptions' display names are suite properties, said once. Statuses map as:
 fail → <failure>, error → <error>, unknown → <skipped> (<failure> with --strict), exempt →
 <skipped> with the exemption, and with --fail-on-new a finding the baseline already had →
 <skipped message="accepted in baseline: …">.
 
 Size: GitLab parses at most 30 MB per file. A 100,000-VM estate has ~1.2 M passes and ~235,000
 unknowns — at ~250 bytes even a bare testcase each would be 60 MB — so by default passes become
-one testcase per policy (`--junit-passes`), both saying how many VMs they stand for. Skipped
+one testcase per policy (`--junit-passes`), saying how many VMs it stands for. Skipped
 unknowns (`--junit-unknowns auto`, the default) stay one testcase per VM when their reason concerns
 at most AUTO_EACH_UP_TO VMs of the policy — a problem of those VMs — and become one testcase for the
 reason when it concerns more: a collection gap (metrics not collected), fixed once for all of them.
@@ -179,9 +179,9 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
     names = _Names()
     jobs = diagnoses_by_vm(result)
     for pid, policy_cases in cases.items():
-        _suite_head(out, pid, tally[pid], result, {**props, "policy.title": policies[pid].title})
-        classname = quoteattr(pid)
         policy = policies[pid]
+        _suite_head(out, pid, tally[pid], result, {**props, "policy.title": policy.title})
+        classname = quoteattr(pid)
         for f in policy_cases:
             got = outcome(f, result)  # recomputed rather than kept: 1.6M tuples are not free
             system_out = f"<system-out>{escape(clean(f.resource_id, 2000))}</system-out>"
@@ -203,7 +203,6 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
                       "results.json (or use --junit-passes each)</system-out></testcase>\n")
         out.write("  </testsuite>\n")
     out.write("</testsuites>\n")
-
 
 
 def _duration(result: ScanResult) -> str:
