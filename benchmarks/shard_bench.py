@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from backup_preflight import demo
 from shard_helpers import OUTPUTS, masked, write_shards
 
+
 def step(*args: str | Path) -> tuple[int, float, float]:
     """(exit code, seconds, peak RSS in MB) of one backup-preflight command in a fresh interpreter.
 
