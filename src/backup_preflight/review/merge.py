@@ -19,6 +19,7 @@ or a what-if, which judge the whole estate.
 
 from __future__ import annotations
 
+import heapq
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -61,7 +62,9 @@ class Shard:
     tool: dict[str, Any]
     scan: dict[str, Any]
     policies: list[dict[str, Any]]
-    findings: list[dict[str, Any]]
+    #: In the order the scan wrote them (policy, then VM); made from the documents as the file is read,
+    #: so no more than one shard's parsed file is held at a time.
+    findings: list[Finding]
     coverage: dict[str, Any]
     diagnoses: list[dict[str, Any]]
     #: What the reports show beside the GUIDs: tags per VM (ScanResult.tags) and the subscriptions' names.
@@ -74,7 +77,7 @@ class Shard:
 
 
 def load_shard(path: Path) -> Shard:
-    """Read one shard's results.json, of either schema version, as its per-(policy, VM) finding documents."""
+    """Read one shard's results.json, of either schema version, as its per-(policy, VM) findings."""
     doc, digest = load_results(path)
     label = str(path)
     for pointer, value, kind in _required(doc):
@@ -84,7 +87,9 @@ def load_shard(path: Path) -> Shard:
         if not (isinstance(d, dict) and isinstance(d.get("resourceId"), str)
                 and isinstance(d.get("lastFailedJob"), dict) and "note" in d["lastFailedJob"]):
             raise InputError.one(label, f"/jobDiagnosis/{i}", "needs resourceId and lastFailedJob")
-    return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], list(iter_finding_documents(doc)),
+    position = {p["id"]: i for i, p in enumerate(doc["policies"])}
+    findings = [finding(d, label, n, position) for n, d in enumerate(iter_finding_documents(doc))]
+    return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], findings,
                  doc["coverage"], doc.get("jobDiagnosis") or [], scan_tags(doc), doc.get("subscriptions") or {})
 
 
@@ -200,7 +205,7 @@ def _overlapping_vms(shards: list[Shard]) -> list[Problem]:
     owner: dict[str, int] = {}
     clashes: dict[tuple[int, int], list[str]] = {}
     for i, s in enumerate(shards):
-        for key, rid in {f["resourceId"].lower(): f["resourceId"] for f in s.findings}.items():
+        for key, rid in {f.resource_id.lower(): f.resource_id for f in s.findings}.items():
             j = owner.setdefault(key, i)
             if j != i:
                 clashes.setdefault((j, i), []).append(rid)
@@ -262,15 +267,21 @@ def merge(shards: list[Shard], gate: Gate, review: Review | None = None,
     """The union of checked shards as one ScanResult: reviewed with `review` and judged by `gate`.
 
     `settings` are the merge's own recorded settings (gate, review files), which replace the shards'.
-    Each shard's finding documents are released once they are findings, so the peak holds one copy.
+    The findings come in a scan's order (policy, then VM id): each shard's are sorted on their own and
+    the shards joined by a k-way merge, stable like one sort of them all but without a sort key for
+    every finding of the union at once (at 1,000,000 VMs, 17 million keys).
     """
     policies = [recorded_policy(doc) for doc in shards[0].policies]
     position = {p.id: i for i, p in enumerate(policies)}
-    findings: list[Finding] = []
+
+    def order(f: Finding) -> tuple[int, str]:
+        return position[f.policy_id], f.resource_id.lower()
+
     for s in shards:
-        findings += [finding(doc, s.path, n, position) for n, doc in enumerate(s.findings)]
+        s.findings.sort(key=order)
+    findings = list(heapq.merge(*(s.findings for s in shards), key=order))
+    for s in shards:
         s.findings = []
-    findings.sort(key=lambda f: (position[f.policy_id], f.resource_id.lower()))
     run = _run(shards)
     run.update(review.apply(findings, run["startedAt"]) if review else {})
     if isinstance(shards[0].scan.get("configuration"), dict):
