@@ -6,9 +6,10 @@ A finding is one (policy, VM) verdict. Reports only render these; they never rec
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
+
+import msgspec
 
 PASS = "pass"
 FAIL = "fail"
@@ -25,9 +26,13 @@ SEVERITIES = ("critical", "high", "medium", "low")
 SEVERITY_RANK = {name: rank for rank, name in enumerate(SEVERITIES)}
 
 
-@dataclass(slots=True)
-class Finding:
-    """One policy's verdict on one resource, with what decided it and how to fix it."""
+class Finding(msgspec.Struct, gc=False):
+    """One policy's verdict on one resource, with what decided it and how to fix it.
+
+    A scan holds one per (policy, VM): 1.7 million at 100,000 VMs, 17 million in a merge of
+    1,000,000. A struct outside the cyclic collector (it never refers back to anything that refers
+    to it) is 16 bytes smaller than a slotted dataclass and built in C (docs/performance.md).
+    """
 
     policy_id: str
     resource_id: str
