@@ -105,16 +105,16 @@ _STATUS_ORDER = {FAIL: 0, ERROR: 1, UNKNOWN: 2, EXEMPT: 3}
 def policy_counts(result: ScanResult) -> dict[str, dict[str, int]]:
     """Per policy id: count of findings by status."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for f in result.findings:
-        counts[f.policy_id][f.status] += 1
+    for (policy_id, status), n in Counter((f.policy_id, f.status) for f in result.findings).items():
+        counts[policy_id][status] = n
     return counts
 
 
 def deployment_causes(result: ScanResult) -> list[tuple[str, int]]:
     """With --what-if: each planned change blamed for new findings, with how many findings it explains."""
     counts: Counter[str] = Counter()
-    for finding in result.findings:
-        counts.update(finding.annotations.get("plannedChanges", ()))
+    for notes in (f.notes for f in result.findings if f.notes):  # only annotated findings can carry one
+        counts.update(notes.get("plannedChanges", ()))
     return counts.most_common()
 
 
