@@ -84,10 +84,14 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
     cause_pos = {c: i for i, c in enumerate(causes)}
     policy_pos = {p.id: i for i, p in enumerate(result.policies)}
     vms: dict[str, _Vm] = {}
+    spelled: dict[str, _Vm] = {}  # by the id as written: a VM's findings share one string, so no lower() each
     for f in result.findings:
-        vm = vms.get(key := f.resource_id.lower())
+        vm = spelled.get(f.resource_id)
         if vm is None:
-            vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
+            vm = vms.get(key := f.resource_id.lower())
+            if vm is None:
+                vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
+            spelled[f.resource_id] = vm
         letter, slot = LETTERS[f.status], cause_pos[f.cause]
         if _RANK[letter] < _RANK[vm.causes[slot]]:
             vm.causes[slot] = letter
