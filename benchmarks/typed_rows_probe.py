@@ -4,7 +4,8 @@
 
 Issue #14's path to 1,000,000 VMs is to decode rows into msgspec structs that keep only what the
 estate reads, instead of a dict per JSON object. This probe sizes that path before the estate is
-rewritten for it: in fresh interpreters (peak RSS from `/usr/bin/time`), it decodes the same file
+rewritten for it: in fresh interpreters (scan_bench.measure: peak RSS from `/usr/bin/time`, the
+collector paused as in the pipeline), it decodes the same file
 (1) as today, into dicts, and (2) into structs declaring the fields the estate reads from each row
 type (leaves typed `Any`, so a value of the wrong type would still reach the estate's typed reads and
 become an unknown with its reason, as now). The structs are a sketch of the future records, not
@@ -14,16 +15,15 @@ used by the scan; docs/performance.md gives the figures and what they mean for t
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 from pathlib import Path
+
+from scan_bench import measure
 
 DICTS = """
 import msgspec
 data = open(PATH, 'rb').read()
 doc = msgspec.json.decode(data)
 del data
-rows = sum(len(t) for t in doc['tables'].values())
 """
 
 TYPED = """
@@ -206,26 +206,7 @@ class Doc(S):
 data = open(PATH, 'rb').read()
 doc = msgspec.json.decode(data, type=Doc)
 del data
-rows = sum(len(getattr(doc.tables, f)) for f in Tables.__struct_fields__)
 """
-
-RUNNER = """
-import gc, sys, time
-PATH = sys.argv[1]
-gc.disable()
-start = time.perf_counter()
-{body}
-print(time.perf_counter() - start, rows)
-"""
-
-
-def measure(body: str, path: Path) -> tuple[float, int, float]:
-    """(seconds, rows, peak RSS in GB) of one decode in a fresh interpreter."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", RUNNER.format(body=body.strip()),
-                           str(path)], capture_output=True, text=True, check=True)
-    seconds, rows = proc.stdout.split()
-    return float(seconds), int(rows), int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
-
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -235,10 +216,9 @@ def main() -> None:
     size = args.snapshot.stat().st_size / 1e6
     print(f"{args.snapshot}: {size:,.0f} MB of JSON")
     for name, body in (("dicts (today)", DICTS), ("typed structs (sketch)", TYPED)):
-        runs = [measure(body, args.snapshot) for _ in range(args.rounds)]
-        best = min(runs)
-        print(f"{name:24} {best[0]:6.1f} s  {best[1]:,} rows  peak {best[2]:.2f} GB "
-              f"(file bytes included: {size / 1e3:.2f} GB)", flush=True)
+        seconds, peak = min(measure(body, args.snapshot) for _ in range(args.rounds))
+        print(f"{name:24} {seconds:6.1f} s  peak {peak:.2f} GB (file bytes included: {size / 1e3:.2f} GB)",
+              flush=True)
 
 
 if __name__ == "__main__":
