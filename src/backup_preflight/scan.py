@@ -61,7 +61,7 @@ def snapshot_source(paths: list[Path]) -> Source:
 
 def live_source(snap: snapshot.Snapshot) -> Source:
     """A snapshot just collected; its hash is of its canonical JSON, as `collect` would save it."""
-    data = msgspec.json.encode(snap.to_document())
+    data = snapshot.encode(snap)
     snap.sources = [snapshot.SourceFile("<live collection>", hashlib.sha256(data).hexdigest(), "live")]
     return Source("live", snap)
 

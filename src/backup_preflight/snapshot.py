@@ -10,18 +10,21 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import itertools
 import json
 import math
 import os
 import re
 import stat
 import zlib
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import msgspec
 
+from backup_preflight import row_lines
 from backup_preflight.atomic import atomic_writer
 from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
@@ -162,14 +165,15 @@ class Limits:
 DEFAULT_MAX_INPUT = Limits().max_input_size
 LIMITS = Limits()
 _CHUNK = 1 << 20
+_GZIP = b"\x1f\x8b"
 #: File kinds by stat mode, for the error that refuses them.
 _NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pipe)"),
                 (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
                 (stat.S_ISSOCK, "a socket"))
 
 
-def _read_raw(path: Path) -> bytes:
-    """The file's bytes as stored (what its SHA-256 is computed on); regular files only, bounded."""
+def _open(path: Path) -> BinaryIO:
+    """The file opened for reading; regular files only, refused at once when larger than the bound."""
     label = str(path)
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
@@ -183,36 +187,98 @@ def _read_raw(path: Path) -> bytes:
     if kind or not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise InputError.one(label, "", f"is {kind or 'not a regular file'}; expected a JSON file")
+    if info.st_size > LIMITS.max_input_size:
+        os.close(fd)
+        raise _too_large(label)
     os.set_blocking(fd, True)
-    with os.fdopen(fd, "rb") as handle:
-        data = b"" if info.st_size > LIMITS.max_input_size else handle.read()
-    if info.st_size > LIMITS.max_input_size or len(data) > LIMITS.max_input_size:
-        raise InputError.one(label, "", f"larger than {_size(LIMITS.max_input_size)} (--max-input-size)")
+    return os.fdopen(fd, "rb")
+
+
+def _too_large(label: str) -> InputError:
+    return InputError.one(label, "", f"larger than {_size(LIMITS.max_input_size)} (--max-input-size)")
+
+
+def _read_raw(path: Path) -> bytes:
+    """The file's bytes as stored (what its SHA-256 is computed on); regular files only, bounded."""
+    with _open(path) as handle:
+        data = handle.read(LIMITS.max_input_size + 1)  # a file that grew after the check is refused too
+    if len(data) > LIMITS.max_input_size:
+        raise _too_large(str(path))
     return data
 
 
 def _decompress(raw: bytes, label: str) -> bytes:
     """Gunzip when the bytes are gzip (by magic number, whatever the file is called), never beyond the limit."""
-    if raw[:2] != b"\x1f\x8b":
+    if raw[:2] != _GZIP:
         return raw
-    out = bytearray()
-    rest = raw
+    return b"".join(_inflate([raw], label))
+
+
+def _text_chunks(path: Path, digest: Any) -> Iterator[bytes]:
+    """The file's text in chunks as it is read, gunzipped when it is gzip, never beyond the limit;
+    `digest` is updated with the bytes as stored."""
+    label = str(path)
+    with _open(path) as handle:
+        stored = iter(lambda: handle.read(_CHUNK), b"")
+        first = next(stored, b"")
+        digest.update(first)
+        hashed = (digest.update(chunk) or chunk for chunk in stored)
+        if first[:2] == _GZIP:
+            yield from _inflate(itertools.chain([first], hashed), label)
+            return
+        size = len(first)
+        yield first
+        for chunk in hashed:
+            size += len(chunk)
+            if size > LIMITS.max_input_size:
+                raise _too_large(label)
+            yield chunk
+
+
+def _inflate(stored: Iterable[bytes], label: str) -> Iterator[bytes]:
+    """Gzip members one after another (a gzip file may hold several), inflated in bounded chunks;
+    what follows the last member without the gzip magic number is ignored, as gzip does."""
+    source = iter(stored)
+    member = zlib.decompressobj(wbits=31)
+    pending = b""
+    size = 0
     try:
-        while rest[:2] == b"\x1f\x8b":  # a gzip file may hold several members, one after another
-            member = zlib.decompressobj(wbits=31)
-            chunk = member.decompress(rest, _CHUNK)
-            while chunk:
-                out += chunk
-                if len(out) > LIMITS.max_input_size:
-                    raise InputError.one(label, "", f"decompresses to more than {_size(LIMITS.max_input_size)} "
-                                                    "(--max-input-size)")
-                chunk = member.decompress(member.unconsumed_tail, _CHUNK)
-            if not member.eof:
-                raise EOFError("compressed file ended before the end-of-stream marker was reached")
-            rest = member.unused_data
+        while pending or (pending := next(source, b"")):
+            chunk = member.decompress(pending, _CHUNK)
+            pending = member.unconsumed_tail
+            size += len(chunk)
+            if size > LIMITS.max_input_size:
+                raise InputError.one(label, "", f"decompresses to more than {_size(LIMITS.max_input_size)} "
+                                                "(--max-input-size)")
+            if chunk:
+                yield chunk
+            if member.eof:
+                pending = member.unused_data
+                while len(pending) < 2 and (more := next(source, b"")):
+                    pending += more
+                if pending[:2] != _GZIP:
+                    return
+                member = zlib.decompressobj(wbits=31)
+        raise EOFError("compressed file ended before the end-of-stream marker was reached")
     except (zlib.error, EOFError) as exc:
         raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
-    return bytes(out)
+
+
+def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
+    """The text's lines without their line breaks; stops early when the first line outgrows a header."""
+    pending: list[bytes] = []
+    first = True
+    for chunk in chunks:
+        *ended, rest = chunk.split(b"\n")
+        if ended:
+            yield b"".join([*pending, ended[0]])
+            yield from ended[1:]
+            pending, first = [], False
+        pending.append(rest)
+        if first and sum(map(len, pending)) > row_lines.MAX_HEADER:
+            yield b""  # not the row-per-line layout; the caller reads the file whole
+            return
+    yield b"".join(pending)
 
 
 def _size(n: int) -> str:
@@ -300,12 +366,21 @@ def _raise(label: str, place: str, reason: str) -> Any:
 def load(path: Path) -> Snapshot:
     """Read one snapshot file of any accepted shape, validating what downstream relies on."""
     label = str(path)
-    doc, digest = read_json(path)
+    doc, digest = _read_row_lines(path) or read_json(path)
     snap = from_document(doc, label)
     kind = "snapshot" if isinstance(doc, dict) and "tables" in doc else "probe-output" if is_probe_output(doc) else (
         "az-graph-query" if isinstance(doc, dict) else "rows")
     snap.sources = [SourceFile(path=label, sha256=digest, kind=kind)]
     return snap
+
+
+def _read_row_lines(path: Path) -> tuple[dict[str, Any], str] | None:
+    """The document and its SHA-256 when the file is laid out one row per line (as `save` writes it),
+    read a line at a time; None when it is not, and it is read whole."""
+    digest = hashlib.sha256()
+    with gc_paused():
+        doc = row_lines.decode(_lines(_text_chunks(path, digest)))
+    return None if doc is None else (doc, digest.hexdigest())
 
 
 def load_many(paths: list[Path]) -> Snapshot:
@@ -546,9 +621,16 @@ def json_kind(value: Any) -> str:
             type(None): "null", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
+def encode(snap: Snapshot) -> bytes:
+    """The snapshot as `save` writes it: one JSON document, one row per line (row_lines)."""
+    doc = snap.to_document()
+    tables = doc.pop("tables")
+    return b"".join(row_lines.encode(doc, tables))
+
+
 def save(snap: Snapshot, path: Path) -> str:
     """Write the snapshot (gzipped when the name ends in .gz) atomically; return its SHA-256."""
-    data = msgspec.json.encode(snap.to_document())
+    data = encode(snap)
     if path.name.endswith(".gz"):
         data = gzip.compress(data, compresslevel=6, mtime=0)
     with atomic_writer(path, "wb") as handle:

@@ -1,0 +1,121 @@
+"""The one-row-per-line snapshot layout: a JSON document every reader takes, read back a line at a time.
+
+The oracle is the standard library's `json.loads` of the whole text: the line reader must give the
+same document, or decline (None) and leave the file to the whole-file reader, never another one.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from backup_preflight import row_lines, snapshot
+from backup_preflight.errors import InputError
+from scan_helpers import estate, write_snapshot
+
+scalars = st.none() | st.booleans() | st.integers() | st.text(alphabet='ab,]}{[:"\\\n\u2028 ', max_size=6)
+values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=3)
+                      | st.dictionaries(st.text(alphabet="ab,]\n", max_size=3), inner, max_size=3), max_leaves=12)
+rows = st.lists(values, max_size=5)
+headers = st.dictionaries(st.sampled_from(["schemaVersion", "scope", "errors", "x,\n"]), values, min_size=1)
+tables = st.dictionaries(st.text(alphabet='rs":[],\n', max_size=4), rows, max_size=4)
+
+
+def text(header: dict[str, Any], tables: dict[str, list[Any]]) -> bytes:
+    return b"".join(row_lines.encode(header, tables))
+
+
+@given(headers, tables)
+def test_the_layout_is_the_document_and_reads_back_line_by_line(header: dict[str, Any],
+                                                                tables: dict[str, list[Any]]) -> None:
+    data = text(header, tables)
+    assert json.loads(data) == {**header, "tables": tables}
+    assert row_lines.decode(data.split(b"\n")) == {**header, "tables": tables}
+
+
+@given(headers, tables, st.data())
+def test_an_edited_file_reads_as_json_reads_it_or_not_at_all(header: dict[str, Any], tables: dict[str, list[Any]],
+                                                             data: st.DataObject) -> None:
+    lines = text(header, tables).split(b"\n")
+    at = data.draw(st.integers(0, len(lines) - 1))
+    edit = data.draw(st.sampled_from(["drop", "repeat", "blank", "comma", "uncomma", "join", "garbage"]))
+    line = lines[at]
+    replaced = {"drop": [], "repeat": [line, line], "blank": [line, b""], "comma": [line + b","],
+                "uncomma": [line.removesuffix(b",")], "join": [line + (lines[at + 1] if at + 1 < len(lines) else b"")],
+                "garbage": [line + b" 1"]}[edit]
+    edited = lines[:at] + replaced + lines[at + 1 + (edit == "join"):]
+    try:
+        expected = json.loads(b"\n".join(edited))
+    except ValueError:
+        expected = None
+    got = row_lines.decode(edited)
+    assert got is None or got == expected
+
+
+@pytest.mark.parametrize("lines", [
+    [b'{"schemaVersion":1}'],  # no tables line
+    [b'{"schemaVersion":1,"tables":{', b'"resources":[', b"{},", b"]", b"}}"],  # comma before the end
+    [b'{"schemaVersion":1,"tables":{', b'"resources":[', b"{}", b"{}", b"]", b"}}"],  # no comma between rows
+    [b'{"schemaVersion":1,"tables":{', b'"a":[', b"],", b'"a":[', b"]", b"}}"],  # a table twice
+    [b'{"schemaVersion":1,"tables":{', b'"a":[', b"]", b"}}", b"{}"],  # something after the end
+    [b'{"tables":1,"tables":{', b"}}"],  # tables in the header too
+    [b'{"schemaVersion":1,"tables":{', b'"a":[', b"{", b"}", b"]", b"}}"],  # a row over two lines
+])
+def test_anything_else_is_declined(lines: list[bytes]) -> None:
+    assert row_lines.decode(lines) is None
+
+
+def test_saved_snapshots_are_read_a_line_at_a_time_gzipped_or_not(tmp_path: Path) -> None:
+    snap = snapshot.load(write_snapshot(tmp_path / "in.json", estate()))
+    for name in ("out.json", "out.json.gz"):
+        digest = snapshot.save(snap, tmp_path / name)
+        streamed = snapshot._read_row_lines(tmp_path / name)
+        assert streamed is not None and streamed[1] == digest
+        again = snapshot.load(tmp_path / name)
+        assert again.tables == snap.tables and again.sha256 == digest and again.sources[0].kind == "snapshot"
+
+
+def test_gzip_members_one_after_another_are_one_text(tmp_path: Path) -> None:
+    data = snapshot.encode(snapshot.load(write_snapshot(tmp_path / "in.json", estate())))
+    path = tmp_path / "two.json.gz"
+    path.write_bytes(gzip.compress(data[:100]) + gzip.compress(data[100:]))
+    assert snapshot._read_row_lines(path) is not None
+    assert snapshot.load(path).tables == snapshot.load(tmp_path / "in.json").tables
+
+
+def test_other_layouts_and_long_first_lines_are_read_whole(tmp_path: Path) -> None:
+    pretty = write_snapshot(tmp_path / "pretty.json", estate())
+    pretty.write_text(json.dumps(json.loads(pretty.read_bytes()), indent=2))
+    one_line = tmp_path / "one.json"
+    one_line.write_text(json.dumps(json.loads(pretty.read_bytes())) + " " * row_lines.MAX_HEADER)
+    for path in (pretty, one_line):
+        assert snapshot._read_row_lines(path) is None
+        assert snapshot.load(path).tables == snapshot.load(tmp_path / "pretty.json").tables
+
+
+def test_a_broken_row_is_named_by_its_line_and_column(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    snapshot.save(snapshot.load(write_snapshot(tmp_path / "in.json", estate())), path)
+    lines = path.read_bytes().split(b"\n")
+    column = lines[2].index(b'"id":') + len(b'"id" ') + 1  # where the colon should be, counted from 1
+    lines[2] = lines[2].replace(b'"id":', b'"id" ', 1)
+    path.write_bytes(b"\n".join(lines))
+    with pytest.raises(InputError) as caught:
+        snapshot.load(path)
+    assert [(p.place, p.reason) for p in caught.value.problems] == [
+        (f"line 3 column {column}", "not valid JSON: Expecting ':' delimiter")]
+
+
+def test_the_size_bound_holds_while_streaming(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.json.gz"
+    snapshot.save(snapshot.load(write_snapshot(tmp_path / "in.json", estate())), path)
+    stored, text = path.stat().st_size, len(gzip.decompress(path.read_bytes()))
+    monkeypatch.setattr(snapshot.LIMITS, "max_input_size", (stored + text) // 2)
+    with pytest.raises(InputError, match=r"decompresses to more than .* KiB"):
+        snapshot._read_row_lines(path)
