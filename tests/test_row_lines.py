@@ -64,6 +64,8 @@ def test_an_edited_file_reads_as_json_reads_it_or_not_at_all(header: dict[str, A
     [b'{"schemaVersion":1,"tables":{', b'"resources":[', b"{}", b"{}", b"]", b"}}"],  # no comma between rows
     [b'{"schemaVersion":1,"tables":{', b'"a":[', b"],", b'"a":[', b"]", b"}}"],  # a table twice
     [b'{"schemaVersion":1,"tables":{', b'"a":[', b"]", b"}}", b"{}"],  # something after the end
+    [b'{"schemaVersion":1,"tables":{', b'"a":[', b"],", b"}}"],  # a comma after the last table
+    [b'{"schemaVersion":1,"tables":{', b'"a":[', b"]", b'"b":[', b"]", b"}}"],  # no comma between tables
     [b'{"tables":1,"tables":{', b"}}"],  # tables in the header too
     [b'{"schemaVersion":1,"tables":{', b'"a":[', b"{", b"}", b"]", b"}}"],  # a row over two lines
 ])

@@ -38,59 +38,79 @@ def encode(header: dict[str, Any], tables: dict[str, list[Any]]) -> Iterator[byt
     yield b"}}\n"
 
 
+class NotThisLayout(Exception):
+    """The text is not laid out one row per line (or a row is not JSON by itself); read it whole."""
+
+
 def decode(lines: Iterable[bytes]) -> dict[str, Any] | None:
     """The document, when `lines` (without their line breaks) are in the layout above; else None.
 
     None also when a row is not valid JSON by itself: the whole-file reader then reports where,
     or reads what is valid JSON in another layout.
     """
+    tables: dict[str, list[Any]] = {}
+    rows: list[Any] = []
+    try:
+        header, items = read(lines)
+        for item in items:
+            if item.__class__ is str:
+                rows = tables[item] = []
+            else:
+                rows.append(item[1])
+    except NotThisLayout:
+        return None
+    header["tables"] = tables
+    return header
+
+
+def read(lines: Iterable[bytes]) -> tuple[dict[str, Any], Iterator[str | tuple[bytes, Any]]]:
+    """The document without its tables, and then, as they are read, each table's name followed by its
+    rows as (text, value); raises NotThisLayout, at once or while the rows are read."""
     it = iter(lines)
     first = next(it, b"")
     if not first.endswith(TABLES) or len(first) > MAX_HEADER:
-        return None
-    doc = _value(first[:-len(TABLES)] + b"}")
-    if not isinstance(doc, dict) or "tables" in doc:
-        return None
-    tables = _tables(it)
-    if tables is None or any(line.strip() for line in it):
-        return None
-    doc["tables"] = tables
-    return doc
+        raise NotThisLayout
+    header = _value(first[:-len(TABLES)] + b"}")
+    if not isinstance(header, dict) or "tables" in header:
+        raise NotThisLayout
+    return header, _tables(it)
 
 
-def _tables(it: Iterator[bytes]) -> dict[str, list[Any]] | None:
-    """Table after table up to the closing `}}`, or None at the first line out of place."""
-    tables: dict[str, list[Any]] = {}
-    line = next(it, None)
-    if line == b"}}":
-        return tables
-    while line is not None and line.endswith(b":["):
-        name = _value(line[:-2])
-        if not isinstance(name, str) or name in tables:
-            return None
-        end = _rows(it, tables.setdefault(name, []))
-        if end == b"]":
-            return tables if next(it, None) == b"}}" else None
-        if end != b"],":
-            return None
+def _tables(it: Iterator[bytes]) -> Iterator[str | tuple[bytes, Any]]:
+    """Table after table up to the closing `}}`, and nothing but blank lines after it."""
+    names: set[str] = set()
+    line, end = next(it, None), b"]"
+    while line != b"}}" or end == b"],":
+        name = _value(line[:-2]) if line is not None and line.endswith(b":[") else None
+        if not isinstance(name, str) or name in names:
+            raise NotThisLayout
+        names.add(name)
+        yield name
+        end = yield from _rows(it)
         line = next(it, None)
-    return None
+        if end == b"]" and line != b"}}":
+            raise NotThisLayout
+    if any(rest.strip() for rest in it):
+        raise NotThisLayout
 
 
-def _rows(it: Iterator[bytes], rows: list[Any]) -> bytes | None:
-    """Append one table's rows; return the line that ends it (`]` or `],`), or None when one is out of place."""
-    comma = False  # the last row ended in a comma, so another must follow
+def _rows(it: Iterator[bytes]) -> Iterator[tuple[bytes, Any]]:
+    """One table's rows; return the line that ends it, `]` or `],`."""
+    comma = None  # None before the first row; then whether the last row ended in a comma
     for line in it:
         if line in (b"]", b"],"):
-            return None if comma else line
-        if rows and not comma:
-            return None
+            if comma:
+                break
+            return line
+        if comma is False:
+            break
         comma = line.endswith(b",")
-        row = _value(line[:-1] if comma else line)
-        if row is _INVALID:
-            return None
-        rows.append(row)
-    return None
+        text = line[:-1] if comma else line
+        value = _value(text)
+        if value is _INVALID:
+            break
+        yield text, value
+    raise NotThisLayout
 
 
 _INVALID = object()
