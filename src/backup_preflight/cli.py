@@ -20,6 +20,7 @@ from typing import Any
 from backup_preflight import __version__, logs
 from backup_preflight.collect.auth import AUTH_METHODS, CollectError
 from backup_preflight.errors import InputError, Interrupted
+from backup_preflight.estate.parts import PART_VMS
 from backup_preflight.findings import SEVERITIES
 from backup_preflight.results import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, Gate
 from backup_preflight.snapshot import DEFAULT_MAX_INPUT, LIMITS
@@ -34,6 +35,13 @@ def _size(text: str) -> int:
     if not m or float(m[1]) <= 0:
         raise argparse.ArgumentTypeError(f"expected a size like 4GiB or 500M, found {text!r}")
     return int(float(m[1]) * (1024 ** ("kmgt".index(m[2].lower()) + 1) if m[2] else 1))
+
+
+def _count(text: str) -> int:
+    """`--part-size` value: a whole number of VMs, 0 or more."""
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"expected a whole number of VMs (0 or more), found {text!r}")
+    return int(text)
 
 
 def _live_flags(parser: argparse.ArgumentParser) -> None:
@@ -166,6 +174,9 @@ def build_parser() -> argparse.ArgumentParser:
                            "judge the estate as the deployment would leave it; only new failures break the gate")
     scan.add_argument("--shard-name", metavar="NAME",
                       help="this run is one part of a split estate (a CI matrix job): record it for `merge`")
+    scan.add_argument("--part-size", type=_count, default=PART_VMS, metavar="VMS",
+                      help=f"judge a larger snapshot file a part of about this many VMs at a time, to bound memory "
+                           f"(default {PART_VMS:,}; 0 holds the estate whole); the results are the same")
 
     merge = sub.add_parser("merge", help="join the results.json of shards (scan --shard-name) into one scan's reports")
     merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON",
@@ -356,7 +367,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
             source = scan.demo_source()
     elif args.snapshot:
         with logs.phase(log, f"reading {len(args.snapshot)} snapshot file(s)"):
-            source = scan.snapshot_source(args.snapshot)
+            source = scan.snapshot_source(args.snapshot, 0 if what_if else args.part_size)
     else:
         from backup_preflight.collect import collect_snapshot
 

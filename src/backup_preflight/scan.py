@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
+from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,13 +12,14 @@ from typing import Any
 
 import msgspec
 
-from backup_preflight import demo, snapshot
+from backup_preflight import demo, row_lines, snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.index import parse_instant
+from backup_preflight.estate.parts import PART_VMS, Split
 from backup_preflight.gcpause import gc_paused
+from backup_preflight.judging import Judged, judge, judge_in_parts
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
-from backup_preflight.policy.observed import note_observations
 from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assessed, summarize
 from backup_preflight.review import Review
 from backup_preflight.review import baseline as baseline_mod
@@ -36,6 +39,9 @@ class Source:
     files: list[dict[str, str]] = field(default_factory=list)
     #: Microsoft's service-tag prefixes (`--service-tags`), recorded with the file's hash.
     service_tags: ServiceTags | None = None
+    #: A snapshot file of more than `part_vms` VMs, read into parts (estate/parts.py); `snapshot` is its header.
+    split: Split | None = None
+    part_vms: int = PART_VMS
 
     @property
     def sha256(self) -> str:
@@ -53,10 +59,31 @@ def demo_source() -> Source:
     return Source("demo", snap)
 
 
-def snapshot_source(paths: list[Path]) -> Source:
-    snap = snapshot.load_many(paths)
-    files = [{"path": s.path, "sha256": s.sha256, "format": s.kind} for s in snap.sources]
-    return Source("snapshot", snap, files)
+def snapshot_source(paths: list[Path], part_vms: int = PART_VMS) -> Source:
+    """The snapshot files, merged; one file laid out a row per line with more than `part_vms` VMs (not 0)
+    stays split into parts, to be judged a part at a time."""
+    split = _split(paths[0]) if len(paths) == 1 and part_vms > 0 else None
+    if split is not None and sum(split.vms.values()) > part_vms:
+        return Source("snapshot", split.header, _files(split.header), split=split, part_vms=part_vms)
+    if split is not None:
+        with closing(split):
+            snap = split.snapshot(split.units())
+    else:
+        snap = snapshot.load_many(paths)
+    return Source("snapshot", snap, _files(snap))
+
+
+def _split(path: Path) -> Split | None:
+    """The file split by subscription, or None when it is not laid out a row per line."""
+    try:
+        with gc_paused():
+            return Split(snapshot.RowReader(path))
+    except row_lines.NotThisLayout:
+        return None
+
+
+def _files(snap: snapshot.Snapshot) -> list[dict[str, str]]:
+    return [{"path": s.path, "sha256": s.sha256, "format": s.kind} for s in snap.sources]
 
 
 def live_source(snap: snapshot.Snapshot) -> Source:
@@ -90,6 +117,10 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     # the recorded start, so a snapshot without collectedAt re-scans to the same slots).
     clock = parse_instant(as_of) or datetime.now(UTC)
     snap = source.snapshot
+    if source.split is not None:
+        judged = judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms)
+        return _finish(source, snap, source.split.counts, policies, gate, review, as_of, started, clock, judged,
+                       shard)
     plan = None
     if what_if is not None:
         current = evaluate(policies, build_estate(snap, clock, source.service_tags).vms, snap.queries)
@@ -98,21 +129,31 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         review = replace(review or Review(), fail_on_new=True,
                          baseline=baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256))
     estate = build_estate(snap, clock, source.service_tags)
-    findings = evaluate(policies, estate.vms, snap.queries)
-    note_observations(findings, policies.policies, estate.vms)
+    judged = judge(estate, policies, snap.queries, groups=shard is not None)
+    explain = None if plan is None else lambda: {"whatIf": gate_mod.explain_new(judged.findings, estate.vms, plan)}
+    counts = {name: len(rows) for name, rows in snap.tables.items()}
+    return _finish(source, snap, counts, policies, gate, review, as_of, started, clock, judged, shard, explain)
+
+
+def _finish(source: Source, snap: snapshot.Snapshot, counts: dict[str, int], policies: PolicySet, gate: Gate,
+            review: Review | None, as_of: str | None, started: str, clock: datetime, judged: Judged,
+            shard: str | None, explain: Callable[[], dict[str, Any]] | None = None) -> ScanResult:
+    """Review, summarize and record the run around what the estate and engine gave; `explain` says, once
+    the review has marked them, what a what-if deployment's new findings come from."""
+    findings = judged.findings
     reviewed = review.apply(findings, as_of or started) if review else {}
-    if plan is not None:
-        reviewed["whatIf"] = gate_mod.explain_new(findings, estate.vms, plan)
+    reviewed.update(explain() if explain else {})
     coverage = {
-        "vms": len(estate.vms),
+        "vms": judged.vms,
         "policies": len(policies.policies),
-        "tables": {name: len(rows) for name, rows in sorted(snap.tables.items())},
+        "tables": dict(sorted(counts.items())),
         "notCollected": [t for t in snapshot.KNOWN_TABLES if t not in snap.tables],
-        "errors": estate.errors,
+        "errors": list(snap.errors),
         "nothingAssessed": nothing_assessed(findings),
-        "subscriptionsWithoutName": estate.unnamed_subscriptions(),
+        "subscriptionsWithoutName": sorted(judged.unnamed),
     }
     summary = summarize(findings, gate)
+    reference = parse_instant(snap.collected_at) or clock
     run = {
         "startedAt": started,
         "finishedAt": now(),
@@ -123,10 +164,9 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         "parameters": policies.parameters(),
         **({"serviceTags": source.service_tags.describe()} if source.service_tags else {}),
         **reviewed,
-        **({"shard": shard_record(shard, policies, estate.vms, findings, snap.queries,
-                                  parse_instant(snap.collected_at) or clock)} if shard else {}),
+        **({"shard": shard_record(shard, judged.groups, judged.zones, reference)} if shard else {}),
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,
                       gate=gate, summary=summary, exit_code=exit_code(summary, coverage),
-                      diagnoses=diagnose(estate.vms, findings), tags=estate.tags(),
-                      subscriptions=estate.subscriptions())
+                      diagnoses=diagnose(judged.failed_jobs, findings), tags=judged.tags,
+                      subscriptions=judged.subscriptions)

@@ -17,7 +17,7 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -172,8 +172,9 @@ _NOT_REGULAR = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO (named pi
                 (stat.S_ISSOCK, "a socket"))
 
 
-def _open(path: Path) -> BinaryIO:
-    """The file opened for reading; regular files only, refused at once when larger than the bound."""
+def _open(path: Path, whole: bool = True) -> BinaryIO:
+    """The file opened for reading; regular files only, refused at once when larger than the bound
+    (unless it is read a row at a time, not `whole`: then each row is bounded)."""
     label = str(path)
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; it is refused just below.
@@ -187,7 +188,7 @@ def _open(path: Path) -> BinaryIO:
     if kind or not stat.S_ISREG(info.st_mode):
         os.close(fd)
         raise InputError.one(label, "", f"is {kind or 'not a regular file'}; expected a JSON file")
-    if info.st_size > LIMITS.max_input_size:
+    if whole and info.st_size > LIMITS.max_input_size:
         os.close(fd)
         raise _too_large(label)
     os.set_blocking(fd, True)
@@ -211,31 +212,32 @@ def _decompress(raw: bytes, label: str) -> bytes:
     """Gunzip when the bytes are gzip (by magic number, whatever the file is called), never beyond the limit."""
     if raw[:2] != _GZIP:
         return raw
-    return b"".join(_inflate([raw], label))
+    return b"".join(_inflate([raw], label, LIMITS.max_input_size))
 
 
-def _text_chunks(path: Path, digest: Any) -> Iterator[bytes]:
-    """The file's text in chunks as it is read, gunzipped when it is gzip, never beyond the limit;
-    `digest` is updated with the bytes as stored."""
+def _text_chunks(path: Path, digest: Any, whole: bool = True) -> Iterator[bytes]:
+    """The file's text in chunks as it is read, gunzipped when it is gzip, never beyond the limit
+    (when read `whole`; else each line is bounded by `_lines`); `digest` is updated with the bytes as stored."""
     label = str(path)
-    with _open(path) as handle:
+    limit = LIMITS.max_input_size if whole else None
+    with _open(path, whole) as handle:
         stored = iter(lambda: handle.read(_CHUNK), b"")
         first = next(stored, b"")
         digest.update(first)
         hashed = (digest.update(chunk) or chunk for chunk in stored)
         if first[:2] == _GZIP:
-            yield from _inflate(itertools.chain([first], hashed), label)
+            yield from _inflate(itertools.chain([first], hashed), label, limit)
             return
         size = len(first)
         yield first
         for chunk in hashed:
             size += len(chunk)
-            if size > LIMITS.max_input_size:
+            if limit is not None and size > limit:
                 raise _too_large(label)
             yield chunk
 
 
-def _inflate(stored: Iterable[bytes], label: str) -> Iterator[bytes]:
+def _inflate(stored: Iterable[bytes], label: str, limit: int | None) -> Iterator[bytes]:
     """Gzip members one after another (a gzip file may hold several), inflated in bounded chunks;
     what follows the last member without the gzip magic number is ignored, as gzip does."""
     source = iter(stored)
@@ -247,9 +249,8 @@ def _inflate(stored: Iterable[bytes], label: str) -> Iterator[bytes]:
             chunk = member.decompress(pending, _CHUNK)
             pending = member.unconsumed_tail
             size += len(chunk)
-            if size > LIMITS.max_input_size:
-                raise InputError.one(label, "", f"decompresses to more than {_size(LIMITS.max_input_size)} "
-                                                "(--max-input-size)")
+            if limit is not None and size > limit:
+                raise InputError.one(label, "", f"decompresses to more than {_size(limit)} (--max-input-size)")
             if chunk:
                 yield chunk
             if member.eof:
@@ -264,20 +265,26 @@ def _inflate(stored: Iterable[bytes], label: str) -> Iterator[bytes]:
         raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
 
 
-def _lines(chunks: Iterable[bytes]) -> Iterator[bytes]:
-    """The text's lines without their line breaks; stops early when the first line outgrows a header."""
+def _lines(chunks: Iterable[bytes], label: str) -> Iterator[bytes]:
+    """The text's lines without their line breaks, each bounded by --max-input-size; stops early when
+    the first line outgrows a header (the caller then reads the file whole)."""
     pending: list[bytes] = []
-    first = True
+    held = 0
+    number = 1
     for chunk in chunks:
         *ended, rest = chunk.split(b"\n")
         if ended:
             yield b"".join([*pending, ended[0]])
             yield from ended[1:]
-            pending, first = [], False
+            pending, held, number = [], 0, number + len(ended)
         pending.append(rest)
-        if first and sum(map(len, pending)) > row_lines.MAX_HEADER:
-            yield b""  # not the row-per-line layout; the caller reads the file whole
+        held += len(rest)
+        if number == 1 and held > min(row_lines.MAX_HEADER, LIMITS.max_input_size):
+            yield b""  # not the row-per-line layout: read whole, bounded whole
             return
+        if held > LIMITS.max_input_size:
+            raise InputError.one(label, f"line {number}", f"longer than {_size(LIMITS.max_input_size)} "
+                                                          "(--max-input-size)")
     yield b"".join(pending)
 
 
@@ -379,8 +386,51 @@ def _read_row_lines(path: Path) -> tuple[dict[str, Any], str] | None:
     read a line at a time; None when it is not, and it is read whole."""
     digest = hashlib.sha256()
     with gc_paused():
-        doc = row_lines.decode(_lines(_text_chunks(path, digest)))
+        doc = row_lines.decode(_lines(_text_chunks(path, digest), str(path)))
     return None if doc is None else (doc, digest.hexdigest())
+
+
+class RowReader:
+    """A snapshot file laid out one row per line (as `save` writes it), read a row at a time and each row
+    checked as `load` checks it; then --max-input-size bounds each row rather than the whole file.
+
+    Raises row_lines.NotThisLayout, at once or while the rows are read, for any other layout. `snapshot`
+    is the file without its rows (scope, errors, queries, collectedAt, source, every table empty), complete
+    once `rows()` is used up; `tables` names the tables in file order, lowercase, and `counts` their rows.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.label = str(path)
+        self._digest = hashlib.sha256()
+        header, self._items = row_lines.read(_lines(_text_chunks(path, self._digest, whole=False), self.label))
+        self.snapshot = _from_snapshot({**header, "tables": {}}, self.label)
+        self.tables: list[str] = []
+        self.counts: dict[str, int] = {}
+
+    def rows(self) -> Iterator[tuple[int, bytes, Any]]:
+        """(the table's number in `tables`, the row's text, the row), each row checked; every problem of
+        the file is raised together once the last row is read."""
+        problems: list[Problem] = []
+        check: RowCheck = _check_side_row
+        table, written, i = 0, "", 0
+        for item in self._items:
+            if item.__class__ is str:
+                written, i = str(item), 0
+                name = written.lower()
+                if name not in self.counts:
+                    self.tables.append(name)
+                    self.counts[name] = 0
+                table, check = self.tables.index(name), row_check(name)
+                continue
+            text, row = item  # type: ignore[misc]
+            if check(row, self.label, f"/tables/{written}/{i}", problems):
+                yield table, text, row
+            i += 1
+            self.counts[self.tables[table]] += 1
+        if problems:
+            raise InputError(problems)
+        self.snapshot.tables = {name: [] for name in self.tables}
+        self.snapshot.sources = [SourceFile(self.label, self._digest.hexdigest(), "snapshot")]
 
 
 def load_many(paths: list[Path]) -> Snapshot:
@@ -497,12 +547,9 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
         if not isinstance(rows, list):
             problems.append(Problem(label, where, f"expected an array of rows, found {json_kind(rows)}"))
             continue
-        graph = name.lower() in GRAPH_TABLES
-        check = (_check_graph_row if graph
-                 else _check_instance_view_row if name.lower() == "instanceviews" else _check_side_row)
+        check = row_check(name)
         for i, row in enumerate(rows):
-            if check(row, label, f"{where}/{i}", problems) and graph:
-                _fold_type(row)
+            check(row, label, f"{where}/{i}", problems)
     errors = doc.get("errors", [])
     if not isinstance(errors, list):
         problems.append(Problem(label, "/errors", f"expected an array, found {json_kind(errors)}"))
@@ -558,6 +605,25 @@ def type_from_id(resource_id: str) -> str | None:
     if len(rest) < 3 or len(rest) % 2 == 0 or not all(rest):
         return None
     return "/".join([rest[0], *rest[1::2]]).lower()
+
+
+RowCheck = Callable[[Any, str, str, list[Problem]], bool]
+
+
+def row_check(table: str) -> RowCheck:
+    """How a row of this table (named in any case) is checked: whatever is wrong is added to the
+    problems; a Resource Graph row that passes gets its type in lowercase."""
+    name = table.lower()
+    if name in GRAPH_TABLES:
+        return _check_and_fold_graph_row
+    return _check_instance_view_row if name == "instanceviews" else _check_side_row
+
+
+def _check_and_fold_graph_row(row: Any, label: str, where: str, problems: list[Problem]) -> bool:
+    if _check_graph_row(row, label, where, problems):
+        _fold_type(row)
+        return True
+    return False
 
 
 def _check_graph_row(row: Any, label: str, where: str, problems: list[Problem]) -> bool:

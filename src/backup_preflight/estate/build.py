@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from backup_preflight.estate.index import Index
+from backup_preflight.estate.index import Index, Lookup
 from backup_preflight.estate.network_facts import NetworkModel
 from backup_preflight.estate.vm import vm_facts
 from backup_preflight.service_tags import ServiceTags
@@ -53,12 +53,13 @@ _SUBSCRIPTION_FACTS = (("displayName", "subscriptionName"), ("state", "subscript
 _TAG_FACTS = (("vm", "tags"), ("resourceGroup", "resourceGroupTags"), ("subscription", "subscriptionTags"))
 
 
-def build_estate(snap: Snapshot, now: datetime | None = None, service_tags: ServiceTags | None = None) -> Estate:
+def build_estate(snap: Snapshot, now: datetime | None = None, service_tags: ServiceTags | None = None,
+                 lookup: Lookup = dict) -> Estate:
     """`now` is the scan's clock, the reference instant for daylight saving when the snapshot has no
     collectedAt; the stage itself never reads a clock. `service_tags`: Microsoft's published prefixes
-    (`--service-tags`), which decide network overlaps exactly."""
-    index = Index(snap, now)
-    model = NetworkModel(index.by_id, service_tags)
+    (`--service-tags`), which decide network overlaps exactly. `lookup`: see Index."""
+    index = Index(snap, now, lookup)
+    model = NetworkModel(index.by_id, service_tags, lookup)
     vms = [vm_facts(row, index, model) for row in index.vms]
     vms.sort(key=lambda f: f["id"].lower())
     return Estate(vms=vms, collected_tables=sorted(index.collected), errors=list(snap.errors))

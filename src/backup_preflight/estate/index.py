@@ -8,6 +8,7 @@ same id (`/Subscriptions/` vs `/subscriptions/`, `resourceGroups/RG1` vs `rg1`).
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -15,6 +16,8 @@ from typing import Any
 from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE, Snapshot, instance_view_body, json_kind
 
 Row = dict[str, Any]
+#: Makes an empty table of rows by lowercase id (estate/parts.py passes one that notes misses).
+Lookup = Callable[[], dict[str, Any]]
 
 VM_TYPE = "microsoft.compute/virtualmachines"
 EXTENSION_TYPE = "microsoft.compute/virtualmachines/extensions"
@@ -194,12 +197,13 @@ def parse_instant(text: str | None) -> datetime | None:
 class Index:
     """Lookups by lowercase id over all tables; `collected` names the tables that were present."""
 
-    def __init__(self, snap: Snapshot, now: datetime | None = None) -> None:
+    def __init__(self, snap: Snapshot, now: datetime | None = None, lookup: Lookup = dict) -> None:
+        """`lookup` makes the table of rows by id (a part of a split estate notes the ids it misses)."""
         self.collected = {name for name, rows in snap.tables.items() if rows is not None}
         self.collected_at = snap.collected_at
         #: The instant daylight saving is taken at: the snapshot's collectedAt, else the scan's clock.
         self.reference = parse_instant(snap.collected_at) or now
-        self.by_id: dict[str, Row] = {}
+        self.by_id: dict[str, Row] = lookup()
         self.vms: list[Row] = []
         self.extensions: defaultdict[str, list[Row]] = defaultdict(list)
         self.sql_vms: dict[str, Row] = {}
@@ -225,8 +229,7 @@ class Index:
         self._index_recovery(_unique(snap.tables.get("recoveryservicesresources") or []))
         for row in _unique(snap.tables.get("guestconfigurationresources") or []):
             if row["type"].lower() == GC_ASSIGNMENT_TYPE:
-                target = lower_id(props(row).get("targetResourceId")) or parent_vm_id(row["id"])
-                self.assignments[target].append(row)
+                self.assignments[assignment_target(row)].append(row)
         for row in snap.tables.get("instanceviews") or []:
             view = instance_view_body(row)
             if view is not None:
@@ -251,7 +254,7 @@ class Index:
             elif rtype == EXTENSION_TYPE:
                 self.extensions[parent_vm_id(rid)].append(row)
             elif rtype == SQL_VM_TYPE:
-                target = lower_id(props(row).get("virtualMachineResourceId"))
+                target = sql_vm_target(row)
                 if target:
                     self.sql_vms[target] = row
 
@@ -268,10 +271,7 @@ class Index:
         for row in rows:
             rtype = row["type"].lower()
             if rtype == PROTECTED_ITEM_TYPE:
-                p = props(row)
-                if str(p.get("backupManagementType", "AzureIaasVM")).lower() != "azureiaasvm":
-                    continue  # SQL/SAP workload items name the VM too, but are not its VM backup
-                source = lower_id(p.get("sourceResourceId")) or lower_id(p.get("virtualMachineId"))
+                source = protected_vm(row)
                 if source:
                     self.protected_items[source].append(row)
             elif rtype == BACKUP_POLICY_TYPE:
@@ -280,15 +280,46 @@ class Index:
                 self._index_job(row)
 
     def _index_job(self, row: Row) -> None:
-        """Only Azure VM jobs: SQL/SAP workload jobs on the same VM are not its VM backup."""
-        p = props(row)
-        if str(p.get("backupManagementType", "AzureIaasVM")).lower() != "azureiaasvm" or \
-                str(p.get("jobType", "AzureIaaSVMJob")).lower() not in ("azureiaasvmjob", "azureiaasvmjobv2"):
+        if not is_vm_job(row):
             return
-        source = next((s for s in map(lower_id, (p.get("dataSourceId"), p.get("virtualMachineId"),
-                                                 p.get("sourceResourceId"))) if s), None)
-        name = p.get("entityFriendlyName")
+        source = job_vm(row)
+        name = props(row).get("entityFriendlyName")
         if source:
             self.jobs_by_source[source].append(row)
         elif isinstance(name, str) and name:
             self.jobs_by_entity[vault_of(row["id"]), name.lower()].append(row)
+
+
+# What a row that describes a VM says of which VM (lowercase id), for the index and for splitting an
+# estate into parts by the VM's subscription (estate/parts.py).
+
+def sql_vm_target(row: Row) -> str | None:
+    return lower_id(props(row).get("virtualMachineResourceId"))
+
+
+def assignment_target(row: Row) -> str:
+    """The VM a guest configuration assignment is on: its target, else the VM its id is under."""
+    return lower_id(props(row).get("targetResourceId")) or parent_vm_id(row["id"])
+
+
+def protected_vm(row: Row) -> str | None:
+    """The VM a protected item backs up; None for SQL/SAP workload items, which name the VM too but are
+    not its VM backup."""
+    p = props(row)
+    if str(p.get("backupManagementType", "AzureIaasVM")).lower() != "azureiaasvm":
+        return None
+    return lower_id(p.get("sourceResourceId")) or lower_id(p.get("virtualMachineId"))
+
+
+def is_vm_job(row: Row) -> bool:
+    """An Azure VM backup job: SQL/SAP workload jobs on the same VM are not its VM backup."""
+    p = props(row)
+    return str(p.get("backupManagementType", "AzureIaasVM")).lower() == "azureiaasvm" and \
+        str(p.get("jobType", "AzureIaaSVMJob")).lower() in ("azureiaasvmjob", "azureiaasvmjobv2")
+
+
+def job_vm(row: Row) -> str | None:
+    """The VM a job names by id; None when it names it only by friendly name (see estate/jobs.py)."""
+    p = props(row)
+    return next((s for s in map(lower_id, (p.get("dataSourceId"), p.get("virtualMachineId"),
+                                           p.get("sourceResourceId"))) if s), None)

@@ -35,6 +35,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from backup_preflight.estate.addresses import PUBLIC_V4, Span, describe, intersect, network_span, union
+from backup_preflight.estate.index import Lookup
 from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
 from backup_preflight.estate.network_routes import (
@@ -64,7 +65,9 @@ from backup_preflight.service_tags import ServiceTags
 
 _VNET_TYPE = "microsoft.network/virtualnetworks"
 _SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
-_GATEWAY_TYPE = "microsoft.network/virtualnetworkgateways"
+#: Gateway rows note the VNet of their subnet, which another subscription's row may name: shared by every
+#: part of a split estate (estate/parts.py).
+GATEWAY_TYPE = "microsoft.network/virtualnetworkgateways"
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,15 +95,16 @@ class Verdict:
 class NetworkModel:
     """Outbound verdicts for NICs over one inventory of Resource Graph rows, with shared caches."""
 
-    def __init__(self, rows_by_id: Mapping[str, dict], service_tags: ServiceTags | None = None) -> None:
+    def __init__(self, rows_by_id: Mapping[str, dict], service_tags: ServiceTags | None = None,
+                 lookup: Lookup = dict) -> None:
         """rows_by_id: lowercase ARM id -> ARG row, for all rows of the `resources` table (NICs, VNets, NSGs,
         route tables, public IPs, NAT gateways, gateways...). Builds a subnet index from VNet rows'
         properties.subnets[] (and from standalone microsoft.network/virtualnetworks/subnets rows if
         present); types are compared case-insensitively. `service_tags`: Microsoft's service-tag
-        prefixes, when the user supplied the file."""
+        prefixes, when the user supplied the file. `lookup` makes the subnet index (see Index)."""
         self._rows = rows_by_id
         self._tags = service_tags
-        self._subnets: dict[str, dict] = {}
+        self._subnets: dict[str, dict] = lookup()
         self._gateways: dict[str, str] = {}  # lowercase VNet id -> why it may learn BGP routes
         for row in rows_by_id.values():
             kind = str(row.get("type") or "").lower()
@@ -113,7 +117,7 @@ class NetworkModel:
                 self._note_peerings(row)
             elif kind == _SUBNET_TYPE and isinstance(row.get("id"), str):
                 self._subnets.setdefault(row["id"].lower(), row)
-            elif kind == _GATEWAY_TYPE:
+            elif kind == GATEWAY_TYPE:
                 self._note_gateway(row)
         for sid, subnet in self._subnets.items():
             if sid.endswith("/subnets/gatewaysubnet") and _props(subnet).get("ipConfigurations"):

@@ -18,35 +18,46 @@ from datetime import datetime
 from typing import Any
 
 from backup_preflight.findings import NOT_APPLICABLE, Finding
-from backup_preflight.policy.engine import group_keys, query_targets
+from backup_preflight.policy.engine import group_keys as engine_group_keys
+from backup_preflight.policy.engine import query_targets
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.snapshot import query_key
 
+Groups = dict[str, set[tuple[Any, ...]]]
 
-def shard_record(name: str, policies: PolicySet, vms: list[dict[str, Any]], findings: list[Finding],
-                 queries: dict[str, dict[str, Any]], reference: datetime) -> dict[str, Any]:
-    """`scan.shard` of results.json: the shard's name, the group keys of each grouped policy, and the
-    instant its backup schedules were turned into UTC slots at with the time zones they are written in
-    (a scan of the union takes them at the latest collectedAt; `merge` checks that nothing changes).
 
-    A VM counts in a policy's groups unless the policy does not apply to it; counting VMs whose
-    applicability is unknown too can only make `merge` refuse more, never accept a split group.
-    """
+def group_keys(policies: PolicySet, vms: list[dict[str, Any]], findings: list[Finding],
+               queries: dict[str, dict[str, Any]]) -> Groups:
+    """Per grouped policy, the key of every group its targets fall in, as the engine compares them (text
+    lowercased). A VM counts in a policy's groups unless the policy does not apply to it; counting VMs
+    whose applicability is unknown too can only make `merge` refuse more, never accept a split group."""
     grouped = [p for p in policies.policies if p.group_by]
     ids = {p.id for p in grouped}
     outside = {(f.policy_id, f.resource_id.lower()) for f in findings
                if f.status == NOT_APPLICABLE and f.policy_id in ids}
-    groups: dict[str, list[list[Any]]] = {}
+    groups: Groups = {}
     for policy in grouped:
-        keys: set[tuple[Any, ...]] = set()
+        keys = groups[policy.id] = set()
         targets = vms if policy.query is None else query_targets(
             query_key(policy.query), (queries.get(query_key(policy.query)) or {}).get("rows") or [])
         for vm in targets:
             if (policy.id, vm["id"].lower()) not in outside:
                 keys.update(tuple(v.lower() if isinstance(v, str) else v for v in key)
-                            for key in group_keys(policy, vm))
-        groups[policy.id] = [list(k) for k in sorted(keys, key=repr)]
-    zones = sorted({b["timeZone"] for vm in vms if isinstance(b := vm.get("backup"), dict)
-                    and isinstance(b.get("timeZone"), str)})
-    return {"name": name, "groups": groups, "slotReference": reference.isoformat().replace("+00:00", "Z"),
-            "timeZones": zones}
+                            for key in engine_group_keys(policy, vm))
+    return groups
+
+
+def time_zones(vms: list[dict[str, Any]]) -> set[str]:
+    """The time zones the VMs' backup policies are written in."""
+    return {b["timeZone"] for vm in vms
+            if isinstance(b := vm.get("backup"), dict) and isinstance(b.get("timeZone"), str)}
+
+
+def shard_record(name: str, groups: Groups, zones: set[str], reference: datetime) -> dict[str, Any]:
+    """`scan.shard` of results.json: the shard's name, the group keys of each grouped policy (group_keys),
+    and the instant its backup schedules were turned into UTC slots at with the time zones they are
+    written in (a scan of the union takes them at the latest collectedAt; `merge` checks that nothing
+    changes)."""
+    return {"name": name,
+            "groups": {policy: [list(k) for k in sorted(keys, key=repr)] for policy, keys in groups.items()},
+            "slotReference": reference.isoformat().replace("+00:00", "Z"), "timeZones": sorted(zones)}

@@ -1,0 +1,218 @@
+"""An estate too large to hold at once, split by subscription into parts that are built one at a time.
+
+A VM's facts come from rows found by its own id (its row, extensions, SQL registration, instance view,
+guest facts, metrics, protected items, jobs, guest configuration), from network rows found by their ids,
+and from a few rows every VM may need (subscriptions, resource groups, backup policies, jobs that name
+no VM by id, virtual network gateways). So a row goes to the subscription of the VM it describes, any
+other row to its own id's subscription, and the shared ones to every part. A part is a set of whole
+subscriptions.
+
+Subscriptions whose rows reach into each other are joined into one part:
+- two copies of a row that name VMs in different subscriptions (found while splitting);
+- a lookup by id that misses in a subscription outside the part: `Lookups` notes it while the part is
+  built and judged, and the scan joins the parts and judges them again (scan_parts.py);
+- a group of a grouped policy with members in two parts (scan_parts.py).
+
+While the file is read, each row's text goes to a spill file (the snapshot's text, uncompressed, in the
+system's temporary folder) and only its place is kept; a part's rows are read back from there.
+"""
+
+from __future__ import annotations
+
+import mmap
+import tempfile
+from array import array
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from backup_preflight.estate.index import (
+    BACKUP_JOB_TYPE,
+    BACKUP_POLICY_TYPE,
+    GC_ASSIGNMENT_TYPE,
+    PROTECTED_ITEM_TYPE,
+    SQL_VM_TYPE,
+    VM_TYPE,
+    assignment_target,
+    is_vm_job,
+    job_vm,
+    protected_vm,
+    sql_vm_target,
+)
+from backup_preflight.estate.network import GATEWAY_TYPE
+from backup_preflight.snapshot import GRAPH_TABLES, RowReader, Snapshot
+
+#: VMs per part when a snapshot file is judged in parts (`scan --part-size`): about 0.9 GiB of rows and facts.
+PART_VMS = 25_000
+#: The unit of the rows every part gets.
+SHARED = ""
+#: The unit of rows whose id names no subscription.
+NONE = "-"
+
+
+def subscription_of(resource_id: str) -> str:
+    """The lowercase subscription an ARM id names; NONE when it names none."""
+    parts = resource_id.lower().split("/", 3)
+    return parts[2] if len(parts) > 2 and parts[0] == "" and parts[1] == "subscriptions" and parts[2] else NONE
+
+
+def owner(table: str, row: dict[str, Any]) -> str:
+    """The id whose subscription the row belongs with: the VM it describes, else its own; SHARED when
+    every part needs it."""
+    rid = row.get("id")
+    own = rid if isinstance(rid, str) else ""
+    kind = row.get("type") if table in GRAPH_TABLES else None
+    if table == "resourcecontainers" or kind in (BACKUP_POLICY_TYPE, GATEWAY_TYPE):
+        return SHARED
+    if kind == SQL_VM_TYPE:
+        return sql_vm_target(row) or own
+    if kind == PROTECTED_ITEM_TYPE:
+        return protected_vm(row) or own
+    if kind == BACKUP_JOB_TYPE:
+        return (job_vm(row) or SHARED) if is_vm_job(row) else own
+    if kind == GC_ASSIGNMENT_TYPE:
+        return assignment_target(row)
+    return own
+
+
+#: Row types that go with the VM they name rather than with their own id: two copies of one may disagree.
+_BY_REFERENCE = (SQL_VM_TYPE, PROTECTED_ITEM_TYPE, BACKUP_JOB_TYPE, GC_ASSIGNMENT_TYPE)
+
+
+class Joins:
+    """Which subscriptions must be judged together (a disjoint-set forest)."""
+
+    def __init__(self) -> None:
+        self._parent: dict[str, str] = {}
+
+    def find(self, unit: str) -> str:
+        parent = self._parent
+        root = unit
+        while (up := parent.get(root, root)) != root:
+            root = up
+        while unit != root:
+            parent[unit], unit = root, parent.get(unit, unit)
+        return root
+
+    def join(self, a: str, b: str) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self._parent[max(ra, rb)] = min(ra, rb)
+
+
+@dataclass(slots=True)
+class _Places:
+    """Where one subscription's rows of one table are in the spill file."""
+
+    offsets: array = field(default_factory=lambda: array("q"))
+    lengths: array = field(default_factory=lambda: array("q"))
+
+
+class Split:
+    """A snapshot file's rows by subscription, spilled; a part's rows are read back as a Snapshot."""
+
+    def __init__(self, reader: RowReader, folder: Path | None = None) -> None:
+        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - lives as long as the Split (close)
+        self._places: dict[str, dict[int, _Places]] = {}
+        #: VMs per subscription.
+        self.vms: Counter[str] = Counter()
+        self.joins = Joins()
+        self._read(reader)
+        self._file.flush()
+        self._view = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if self._file.tell() else None
+        self.header: Snapshot = reader.snapshot
+        self.tables = reader.tables
+        self.counts = reader.counts
+
+    def _read(self, reader: RowReader) -> None:
+        write, places, offset = self._file.write, self._places, 0
+        seen: dict[int, str] = {}
+        for table, text, row in reader.rows():
+            name = reader.tables[table]
+            key = owner(name, row)
+            unit = key and subscription_of(key)
+            if row.get("type") in _BY_REFERENCE and name in GRAPH_TABLES:
+                first = seen.setdefault(hash((name, row["id"].lower())), unit)
+                if first != unit:
+                    self.joins.join(first, unit)
+            elif name == "resources" and row.get("type") == VM_TYPE:
+                self.vms[unit] += 1
+            by_table = places.get(unit) or places.setdefault(unit, {})
+            spot = by_table.get(table) or by_table.setdefault(table, _Places())
+            spot.offsets.append(offset)
+            spot.lengths.append(len(text))
+            write(text)
+            offset += len(text)
+
+    def has(self, unit: str) -> bool:
+        return unit in self._places
+
+    def classes(self) -> list[frozenset[str]]:
+        """The subscriptions (with rows) that must be judged together, as classes holding VMs, in a stable order."""
+        groups: dict[str, set[str]] = {}
+        for unit in sorted(self._places.keys() - {SHARED}):
+            groups.setdefault(self.joins.find(unit), set()).add(unit)
+        return [frozenset(g) for g in groups.values() if any(self.vms[u] for u in g)]
+
+    def units(self) -> set[str]:
+        """Every subscription with rows."""
+        return self._places.keys() - {SHARED}
+
+    def members(self, units: Iterable[str]) -> set[str]:
+        """Every subscription (with rows) judged together with one of these."""
+        roots = {self.joins.find(u) for u in units}
+        return {u for u in self._places if u != SHARED and self.joins.find(u) in roots}
+
+    def snapshot(self, units: Iterable[str]) -> Snapshot:
+        """The part holding these subscriptions' rows and the shared ones, in file order, as `load` gives them."""
+        wanted = [self._places[u] for u in {*units, SHARED} if u in self._places]
+        decode, view = msgspec.json.decode, self._view
+        tables: dict[str, list[dict[str, Any]]] = {}
+        for t, name in enumerate(self.tables):
+            spans = sorted(pair for places in wanted if t in places
+                           for pair in zip(places[t].offsets, places[t].lengths, strict=True))
+            rows = tables[name] = [decode(view[at:at + n]) for at, n in spans] if view is not None else []
+            if name in GRAPH_TABLES:
+                for row in rows:
+                    row["type"] = row["type"].lower()
+        h = self.header
+        return Snapshot(tables=tables, scope=h.scope, errors=h.errors, queries=h.queries,
+                        collected_at=h.collected_at, sources=h.sources)
+
+    def close(self) -> None:
+        if self._view is not None:
+            self._view.close()
+        self._file.close()
+
+
+class Lookups:
+    """Makes a part's tables of rows by id (Index, NetworkModel); each notes the subscription of an id it
+    misses when that subscription is outside the part, since a scan of the whole estate may find it."""
+
+    def __init__(self, inside: Iterable[str]) -> None:
+        self.inside = {*inside, SHARED}
+        self.missed: set[str] = set()
+
+    def __call__(self) -> dict[str, Any]:
+        return _Noting(self)
+
+
+class _Noting(dict[str, Any]):
+    __slots__ = ("_lookups",)
+
+    def __init__(self, lookups: Lookups) -> None:
+        super().__init__()
+        self._lookups = lookups
+
+    def get(self, key: str, default: Any = None) -> Any:
+        try:
+            return self[key]
+        except KeyError:
+            unit = subscription_of(key)
+            if unit not in self._lookups.inside:
+                self._lookups.missed.add(unit)
+            return default

@@ -1,0 +1,145 @@
+"""The estate and engine stages of a run: one estate at once, or a split one (estate/parts.py) part by part.
+
+Either way the run gets the same `Judged`: the findings in a scan's order (policy, then VM id) and what
+the reports and `merge` need of the VMs, so the rest of the run never holds the estate's facts.
+"""
+
+from __future__ import annotations
+
+import heapq
+import logging
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from backup_preflight.estate import build_estate
+from backup_preflight.estate.build import Estate
+from backup_preflight.estate.parts import Lookups, Split
+from backup_preflight.findings import Finding
+from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.loader import PolicySet
+from backup_preflight.policy.observed import note_observations
+from backup_preflight.review.shard import Groups, group_keys, time_zones
+from backup_preflight.service_tags import ServiceTags
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Judged:
+    """The findings, and what the reports and `merge` need of the VMs."""
+
+    findings: list[Finding]
+    vms: int
+    tags: dict[str, dict[str, dict[str, str]]]
+    subscriptions: dict[str, dict[str, Any]]
+    unnamed: set[str]
+    #: The VMs with a last failed job, in the estate's order: the job diagnosis is made after the review step.
+    failed_jobs: list[dict[str, Any]]
+    #: Group keys of the grouped policies and the backup time zones (review/shard.py); empty unless asked for.
+    groups: Groups
+    zones: set[str]
+
+
+def judge(estate: Estate, policies: PolicySet, queries: dict[str, dict[str, Any]], groups: bool = False) -> Judged:
+    """Evaluate the policies on the estate and keep what the run needs; with `groups`, the group keys
+    and time zones too."""
+    found = evaluate(policies, estate.vms, queries)
+    note_observations(found, policies.policies, estate.vms)
+    vms = estate.vms
+    return Judged(found, len(vms), estate.tags(), estate.subscriptions(), set(estate.unnamed_subscriptions()),
+                  [vm for vm in vms if (vm.get("backup") or {}).get("lastFailedJob")],
+                  group_keys(policies, vms, found, queries) if groups else {}, time_zones(vms) if groups else set())
+
+
+@dataclass(frozen=True, slots=True)
+class _Part:
+    """Subscriptions judged together (`owned`), and subscriptions without VMs whose rows they reach into,
+    read alongside (`borrowed`: a hub's network, read by every part that needs it)."""
+
+    owned: frozenset[str]
+    borrowed: frozenset[str] = frozenset()
+
+
+def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_tags: ServiceTags | None,
+                   part_vms: int) -> Judged:
+    """Build and judge the split estate a part at a time, then join the parts' findings as one scan's.
+
+    A part that reaches into subscriptions outside it (estate/parts.py) is judged again: with them read
+    alongside when they hold no VMs, else joined with the parts that hold them, as are parts that share a
+    group of a grouped policy."""
+    on_vms = PolicySet([p for p in policies.policies if p.query is None])
+    on_queries = PolicySet([p for p in policies.policies if p.query is not None])
+    queried = evaluate(on_queries, [], split.header.queries)
+    pending = [_Part(units) for units in _pack(split.classes(), split.vms, part_vms)]
+    done: list[tuple[_Part, Judged]] = []
+    while pending:
+        part = pending.pop(0)
+        inside = part.owned | part.borrowed
+        lookups = Lookups(inside)
+        estate = build_estate(split.snapshot(inside), clock, service_tags, lookups)
+        judged = judge(estate, on_vms, split.header.queries, groups=True)
+        note_observations(queried, on_queries.policies, estate.vms)
+        del estate
+        reached = split.members(u for u in lookups.missed if split.has(u)) - inside
+        borrow = {u for u in reached if not any(split.vms[m] for m in split.members([u]))}
+        clashing = [d[0] for d in done if _clash(judged.groups, d[1].groups)]
+        if not reached and not clashing:
+            done.append((part, judged))
+            continue
+        owned, borrowed = set(part.owned | reached - borrow), set(part.borrowed | borrow)
+        log.info("a part of %d subscription(s) reaches into %s; judged again %s", len(part.owned),
+                 ", ".join(sorted(reached)) or "a group of a grouped policy in another part",
+                 "with them read alongside" if owned == part.owned and not clashing else "joined with their parts")
+        for other in clashing:
+            owned |= other.owned
+        while grown := [d[0] for d in done if d[0].owned & owned] + [p for p in pending if p.owned & owned]:
+            done = [d for d in done if not d[0].owned & owned]
+            pending = [p for p in pending if not p.owned & owned]
+            for other in grown:
+                owned |= other.owned
+                borrowed |= other.borrowed
+        pending.insert(0, _Part(frozenset(owned), frozenset(borrowed - owned)))
+    log.info("judged %d VMs in %d part(s) of up to %d VMs", sum(d[1].vms for d in done), len(done), part_vms)
+    return _joined(policies, queried, [d[1] for d in done], split.header.queries, on_queries)
+
+
+def _pack(classes: list[frozenset[str]], vms: dict[str, int], size: int) -> list[frozenset[str]]:
+    """Classes of subscriptions packed in order into parts of at most `size` VMs (a larger class alone)."""
+    parts: list[frozenset[str]] = []
+    current: set[str] = set()
+    held = 0
+    for members in classes:
+        count = sum(vms.get(u, 0) for u in members)
+        if current and held + count > size:
+            parts.append(frozenset(current))
+            current, held = set(), 0
+        current |= members
+        held += count
+    return [*parts, frozenset(current)] if current else parts
+
+
+def _clash(a: Groups, b: Groups) -> bool:
+    return any(keys & b.get(policy, set()) for policy, keys in a.items())
+
+
+def _joined(policies: PolicySet, queried: list[Finding], parts: list[Judged], queries: dict[str, dict[str, Any]],
+            on_queries: PolicySet) -> Judged:
+    """The parts as one scan's Judged: findings in policy order, then VM id, as evaluate orders them."""
+    position = {p.id: i for i, p in enumerate(policies.policies)}
+
+    def order(f: Finding) -> tuple[int, str]:
+        return position[f.policy_id], f.resource_id.lower()
+
+    findings = list(heapq.merge(queried, *(p.findings for p in parts), key=order))
+    groups = group_keys(on_queries, [], queried, queries)
+    for part in parts:
+        for policy, keys in part.groups.items():
+            groups.setdefault(policy, set()).update(keys)
+    return Judged(findings, sum(p.vms for p in parts),
+                  dict(sorted((k, v) for p in parts for k, v in p.tags.items())),
+                  dict(sorted((k, v) for p in parts for k, v in p.subscriptions.items())),
+                  set().union(*(p.unnamed for p in parts)),
+                  sorted((vm for p in parts for vm in p.failed_jobs), key=lambda vm: vm["id"].lower()),
+                  {p.id: groups[p.id] for p in policies.policies if p.id in groups},
+                  set().union(*(p.zones for p in parts)))

@@ -1,0 +1,185 @@
+"""A snapshot file judged in parts (`scan --part-size`) gives exactly the run a scan of it whole gives.
+
+The oracle is the scan that holds the estate whole (`--part-size 0`), the path every other test pins
+down. Each estate here is judged in parts of one VM, so every subscription starts in a part of its own
+and any row reaching into another subscription must be found and the parts joined.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from backup_preflight import demo, scan, snapshot
+from backup_preflight.estate.parts import NONE, SHARED, owner, subscription_of
+from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
+from backup_preflight.policy.parameters import parse_cli_params
+from backup_preflight.results import Gate, ScanResult
+
+from cli_helpers import run
+
+POLICIES = load_policies([bundled_policy_dir()])
+
+
+def save(doc: dict[str, Any], path: Path) -> Path:
+    snapshot.save(snapshot.from_document(json.loads(json.dumps(doc)), str(path)), path)
+    return path
+
+
+def outcome(result: ScanResult) -> dict[str, Any]:
+    """Everything a run gives but its own start and end times."""
+    run = {k: v for k, v in result.run.items() if k not in ("startedAt", "finishedAt")}
+    return msgspec.to_builtins({"run": run, "findings": result.findings, "coverage": result.coverage,
+                                "summary": result.summary, "exit": result.exit_code, "diagnoses": result.diagnoses,
+                                "tags": result.tags, "subscriptions": result.subscriptions})
+
+
+def both(path: Path, policies: PolicySet = POLICIES, shard: str | None = None) -> tuple[dict, dict]:
+    whole = scan.snapshot_source([path], 0)
+    parts = scan.snapshot_source([path], 1)
+    assert whole.split is None and parts.split is not None
+    as_of = "2026-11-24T06:00:00Z"
+    return (outcome(scan.run_scan(whole, policies, Gate(), as_of=as_of, shard=shard)),
+            outcome(scan.run_scan(parts, policies, Gate(), as_of=as_of, shard=shard)))
+
+
+def estate(vms: int = 120, subscriptions: int = 4, seed: int = 5) -> dict[str, Any]:
+    return demo.generate(vms, seed=seed, subscriptions=subscriptions)
+
+
+def rehome(doc: dict[str, Any], resource_id: str, subscription: str) -> dict[str, Any]:
+    """The estate with one resource (and everything under its id) moved to another subscription, and every
+    reference to it following."""
+    old = resource_id.split("/")[2]
+    moved = resource_id.replace(f"/subscriptions/{old}/", f"/subscriptions/{subscription}/", 1)
+    return json.loads(json.dumps(doc).replace(f'"{resource_id}', f'"{moved}'))
+
+
+def first(doc: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next(r for rows in doc["tables"].values() for r in rows if r.get("type", "").lower() == kind)
+
+
+@pytest.mark.parametrize("doc", [estate(), demo.demo_document(), estate(vms=40, subscriptions=1)],
+                         ids=["four subscriptions", "the demo", "one subscription"])
+def test_parts_give_the_whole_scan(tmp_path: Path, doc: dict[str, Any]) -> None:
+    whole, parts = both(save(doc, tmp_path / "s.json"))
+    assert parts == whole
+    assert whole["coverage"]["vms"] == len([r for r in doc["tables"]["resources"]
+                                            if r["type"] == "microsoft.compute/virtualmachines"])
+
+
+def test_a_shard_records_the_same_groups_in_parts(tmp_path: Path) -> None:
+    whole, parts = both(save(estate(), tmp_path / "s.json"), shard="one")
+    assert parts == whole and whole["run"]["shard"]["groups"]["VMBK-SCHED-001"]
+
+
+def joined(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "judged again" in r.getMessage()]
+
+
+@pytest.mark.parametrize("kind", ["microsoft.network/networkinterfaces", "microsoft.network/virtualnetworks",
+                                  "microsoft.network/networksecuritygroups", "microsoft.network/routetables"])
+def test_rows_in_another_subscription_join_the_parts(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                     kind: str) -> None:
+    doc = estate()
+    row = first(doc, kind)
+    other = next(s for s in doc["scope"]["subscriptions"] if s not in row["id"])
+    path = save(rehome(doc, row["id"], other), tmp_path / "s.json")
+    with caplog.at_level(logging.INFO, logger="backup_preflight"):
+        whole, parts = both(path)
+    assert parts == whole
+    assert any("joined with their parts" in m for m in joined(caplog)), "the reference went unnoticed"
+
+
+@pytest.mark.parametrize("kind", ["microsoft.network/networksecuritygroups", "microsoft.network/virtualnetworks"])
+def test_a_hub_without_vms_is_read_alongside_not_joined(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                        kind: str) -> None:
+    doc = estate()
+    rows = [r for r in doc["tables"]["resources"] if r["type"] == kind]
+    hub = "00000000-0000-4000-8000-00000000000f"
+    for row in rows[:2]:
+        doc = rehome(doc, row["id"], hub)
+    with caplog.at_level(logging.INFO, logger="backup_preflight"):
+        whole, parts = both(save(doc, tmp_path / "s.json"))
+    assert parts == whole
+    said = joined(caplog)
+    assert said and all("read alongside" in m for m in said)
+
+
+def test_a_vault_in_another_subscription_needs_no_join(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    doc = estate()
+    item = first(doc, "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems")
+    vault = item["id"].split("/backupFabrics/")[0]
+    other = next(s for s in doc["scope"]["subscriptions"] if s not in item["id"])
+    path = save(rehome(doc, vault, other), tmp_path / "s.json")
+    with caplog.at_level(logging.INFO, logger="backup_preflight"):
+        whole, parts = both(path)
+    assert parts == whole and not joined(caplog)
+
+
+def test_groups_across_subscriptions_join_the_parts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    by_name = load_policies([bundled_policy_dir()], parse_cli_params(["VMBK-SCHED-001.groupKey=resourceGroup",
+                                                                      "VMBK-SCHED-001.maximumPerSlot=1"]))
+    with caplog.at_level(logging.INFO, logger="backup_preflight"):
+        whole, parts = both(save(estate(), tmp_path / "s.json"), by_name)
+    assert parts == whole and joined(caplog)
+    assert any(f["status"] == "fail" for f in whole["findings"] if f["policy_id"] == "VMBK-SCHED-001")
+
+
+def test_copies_of_a_row_naming_vms_in_two_subscriptions_join_them(tmp_path: Path) -> None:
+    doc = estate()
+    items = [r for r in doc["tables"]["recoveryservicesresources"] if "/protectedItems/" in r["id"]]
+    elsewhere = next(i for i in items if i["id"].split("/")[2] != items[0]["id"].split("/")[2])
+    copy = json.loads(json.dumps(items[0]))
+    copy["properties"]["sourceResourceId"] = elsewhere["properties"]["sourceResourceId"]
+    doc["tables"]["recoveryservicesresources"].append(copy)  # a later copy replaces the first, as in Index
+    whole, parts = both(save(doc, tmp_path / "s.json"))
+    assert parts == whole
+
+
+def test_rows_without_a_subscription_in_their_id(tmp_path: Path) -> None:
+    doc = estate(vms=30, subscriptions=2)
+    nic = first(doc, "microsoft.network/networkinterfaces")
+    path = save(json.loads(json.dumps(doc).replace(f'"{nic["id"]}', '"/nics/' + nic["id"].rsplit("/", 1)[1])),
+                tmp_path / "s.json")
+    whole, parts = both(path)
+    assert parts == whole
+
+
+@pytest.mark.parametrize(("table", "row", "expected"), [
+    ("resources", {"id": "/SUBSCRIPTIONS/ABC/resourceGroups/r/providers/Microsoft.Network/networkInterfaces/n",
+                   "type": "microsoft.network/networkinterfaces"}, "abc"),
+    ("resources", {"id": "/subscriptions/a/resourceGroups/r/providers/Microsoft.SqlVirtualMachine/"
+                         "sqlVirtualMachines/v", "type": "microsoft.sqlvirtualmachine/sqlvirtualmachines",
+                   "properties": {"virtualMachineResourceId": "/subscriptions/B/x"}}, "b"),
+    ("recoveryservicesresources", {"id": "/subscriptions/a/x/providers/Microsoft.RecoveryServices/vaults/v/"
+                                         "backupJobs/j", "type": "microsoft.recoveryservices/vaults/backupjobs",
+                                   "properties": {"entityFriendlyName": "vm1"}}, SHARED),
+    ("recoveryservicesresources", {"id": "/subscriptions/a/x/providers/Microsoft.RecoveryServices/vaults/v/"
+                                         "backupPolicies/p",
+                                   "type": "microsoft.recoveryservices/vaults/backuppolicies"}, SHARED),
+    ("resourcecontainers", {"id": "/subscriptions/a", "type": "microsoft.resources/subscriptions"}, SHARED),
+    ("instanceviews", {"id": "/subscriptions/c/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v"}, "c"),
+    ("resources", {"id": "no/subscription", "type": "t"}, NONE),
+])
+def test_where_a_row_goes(table: str, row: dict[str, Any], expected: str) -> None:
+    key = owner(table, row)
+    assert (key and subscription_of(key)) == expected
+
+
+def test_part_size_on_the_command_line(tmp_path: Path) -> None:
+    path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+    outputs = {}
+    for size in ("0", "1"):
+        assert run("scan", "--snapshot", path, "--part-size", size, "--output-dir", tmp_path / size).returncode == 1
+        outputs[size] = re.sub(r'"(startedAt|finishedAt)": *"[^"]*"', "",
+                               (tmp_path / size / "results.json").read_text(encoding="utf-8"))
+    assert outputs["0"] == outputs["1"]
+    refused = run("scan", "--snapshot", path, "--part-size", "-5")
+    assert refused.returncode == 2 and "expected a whole number of VMs" in refused.stderr
