@@ -7,17 +7,25 @@ and any row reaching into another subscription must be found and the parts joine
 
 from __future__ import annotations
 
+import errno
+import gc
 import json
 import logging
+import os
 import re
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import pytest
 
-from backup_preflight import demo, scan, snapshot
+from backup_preflight import cli, demo, scan, snapshot
+from backup_preflight.estate import parts
+from backup_preflight.estate.index import Index
+from backup_preflight.estate.network import NetworkModel
 from backup_preflight.estate.parts import NONE, SHARED, owner, subscription_of
+from backup_preflight.judging import judge_in_parts
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.results import Gate, ScanResult
@@ -183,3 +191,32 @@ def test_part_size_on_the_command_line(tmp_path: Path) -> None:
     assert outputs["0"] == outputs["1"]
     refused = run("scan", "--snapshot", path, "--part-size", "-5")
     assert refused.returncode == 2 and "expected a whole number of VMs" in refused.stderr
+
+
+def test_a_temporary_folder_that_cannot_take_the_rows_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+
+    def full(*_: Any, **__: Any) -> Any:
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(parts.tempfile, "TemporaryFile", full)
+    assert cli.main(["scan", "--snapshot", str(path), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "No space left on device" in err and "TMPDIR" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_no_part_outlives_its_judging(tmp_path: Path) -> None:
+    """Each part's estate (its rows, facts and network model) is let go before the next is built: only
+    the findings and what the reports need of the VMs stay."""
+    doc = estate()
+    for row in doc["tables"]["recoveryservicesresources"]:  # VMs with a last failed job are kept for diagnosis
+        if row["type"].lower().endswith("/protecteditems"):
+            row["properties"]["lastBackupStatus"] = "Failed"
+    source = scan.snapshot_source([save(doc, tmp_path / "s.json")], 1)
+    assert source.split is not None
+    judged = judge_in_parts(source.split, POLICIES, datetime(2026, 11, 24, tzinfo=UTC), None, 1)
+    gc.collect()
+    assert judged.failed_jobs and judged.vms == 120
+    assert not [o for o in gc.get_objects() if isinstance(o, NetworkModel | Index)]

@@ -121,3 +121,17 @@ def test_the_size_bound_holds_while_streaming(tmp_path: Path, monkeypatch: pytes
     monkeypatch.setattr(snapshot.LIMITS, "max_input_size", (stored + text) // 2)
     with pytest.raises(InputError, match=r"decompresses to more than .* KiB"):
         snapshot._read_row_lines(path)
+
+
+def test_read_a_row_at_a_time_the_bound_is_on_each_row(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "s.json"
+    snapshot.save(snapshot.load(write_snapshot(tmp_path / "in.json", estate())), path)
+    lines = path.read_bytes().split(b"\n")
+    longest = max(len(line) for line in lines)
+    monkeypatch.setattr(snapshot.LIMITS, "max_input_size", longest)  # the file is larger: rows are read anyway
+    assert path.stat().st_size > longest
+    assert sum(1 for _ in snapshot.RowReader(path).rows()) == sum(1 for line in lines[2:] if line.startswith(b"{"))
+    monkeypatch.setattr(snapshot.LIMITS, "max_input_size", longest - 1)
+    row = next(n for n, line in enumerate(lines, 1) if len(line) == longest)
+    with pytest.raises(InputError, match=f"line {row}: longer than"):
+        list(snapshot.RowReader(path).rows())

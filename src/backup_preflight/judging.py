@@ -48,7 +48,7 @@ def judge(estate: Estate, policies: PolicySet, queries: dict[str, dict[str, Any]
     note_observations(found, policies.policies, estate.vms)
     vms = estate.vms
     return Judged(found, len(vms), estate.tags(), estate.subscriptions(), set(estate.unnamed_subscriptions()),
-                  [vm for vm in vms if (vm.get("backup") or {}).get("lastFailedJob")],
+                  [_diagnosable(vm) for vm in vms if (vm.get("backup") or {}).get("lastFailedJob")],
                   group_keys(policies, vms, found, queries) if groups else {}, time_zones(vms) if groups else set())
 
 
@@ -59,6 +59,12 @@ class _Part:
 
     owned: frozenset[str]
     borrowed: frozenset[str] = frozenset()
+
+
+def _diagnosable(vm: dict[str, Any]) -> dict[str, Any]:
+    """What the job diagnosis reads of a VM; not its facts, which hold its part's network model and rows."""
+    return {"id": vm["id"], "name": vm["name"], "subscriptionId": vm["subscriptionId"],
+            "resourceGroup": vm["resourceGroup"], "backup": {"lastFailedJob": vm["backup"]["lastFailedJob"]}}
 
 
 def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_tags: ServiceTags | None,
@@ -100,7 +106,8 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
                 owned |= other.owned
                 borrowed |= other.borrowed
         pending.insert(0, _Part(frozenset(owned), frozenset(borrowed - owned)))
-    log.info("judged %d VMs in %d part(s) of up to %d VMs", sum(d[1].vms for d in done), len(done), part_vms)
+    log.info("judged %s VMs in %d part(s) of up to %s VMs", f"{sum(d[1].vms for d in done):,}", len(done),
+             f"{part_vms:,}")
     return _joined(policies, queried, [d[1] for d in done], split.header.queries, on_queries)
 
 

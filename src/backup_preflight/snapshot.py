@@ -271,21 +271,31 @@ def _lines(chunks: Iterable[bytes], label: str) -> Iterator[bytes]:
     pending: list[bytes] = []
     held = 0
     number = 1
+    limit = LIMITS.max_input_size
     for chunk in chunks:
         *ended, rest = chunk.split(b"\n")
         if ended:
+            if number == 1 and held + len(ended[0]) > min(row_lines.MAX_HEADER, limit):
+                yield b""  # not the row-per-line layout: read whole, bounded whole
+                return
+            if held + len(ended[0]) > limit or max(map(len, ended)) > limit:
+                _long_line(label, number + next(i for i, line in enumerate(ended)
+                                                 if len(line) + (held if i == 0 else 0) > limit), limit)
             yield b"".join([*pending, ended[0]])
             yield from ended[1:]
             pending, held, number = [], 0, number + len(ended)
         pending.append(rest)
         held += len(rest)
-        if number == 1 and held > min(row_lines.MAX_HEADER, LIMITS.max_input_size):
+        if number == 1 and held > min(row_lines.MAX_HEADER, limit):
             yield b""  # not the row-per-line layout: read whole, bounded whole
             return
-        if held > LIMITS.max_input_size:
-            raise InputError.one(label, f"line {number}", f"longer than {_size(LIMITS.max_input_size)} "
-                                                          "(--max-input-size)")
+        if held > limit:
+            _long_line(label, number, limit)
     yield b"".join(pending)
+
+
+def _long_line(label: str, number: int, limit: int) -> None:
+    raise InputError.one(label, f"line {number}", f"longer than {_size(limit)} (--max-input-size)")
 
 
 def _size(n: int) -> str:

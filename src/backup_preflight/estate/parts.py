@@ -19,11 +19,11 @@ system's temporary folder) and only its place is kept; a part's rows are read ba
 
 from __future__ import annotations
 
-import mmap
+import os
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -50,6 +50,8 @@ from backup_preflight.snapshot import GRAPH_TABLES, RowReader, Snapshot
 PART_VMS = 25_000
 #: The unit of the rows every part gets.
 SHARED = ""
+#: Bytes read from the spill file in one call at most (rows next to each other in it).
+_READ = 1 << 24
 #: The unit of rows whose id names no subscription.
 NONE = "-"
 
@@ -123,7 +125,6 @@ class Split:
         self.joins = Joins()
         self._read(reader)
         self._file.flush()
-        self._view = mmap.mmap(self._file.fileno(), 0, access=mmap.ACCESS_READ) if self._file.tell() else None
         self.header: Snapshot = reader.snapshot
         self.tables = reader.tables
         self.counts = reader.counts
@@ -170,12 +171,11 @@ class Split:
     def snapshot(self, units: Iterable[str]) -> Snapshot:
         """The part holding these subscriptions' rows and the shared ones, in file order, as `load` gives them."""
         wanted = [self._places[u] for u in {*units, SHARED} if u in self._places]
-        decode, view = msgspec.json.decode, self._view
         tables: dict[str, list[dict[str, Any]]] = {}
         for t, name in enumerate(self.tables):
             spans = sorted(pair for places in wanted if t in places
                            for pair in zip(places[t].offsets, places[t].lengths, strict=True))
-            rows = tables[name] = [decode(view[at:at + n]) for at, n in spans] if view is not None else []
+            rows = tables[name] = list(self._rows(spans))
             if name in GRAPH_TABLES:
                 for row in rows:
                     row["type"] = row["type"].lower()
@@ -183,9 +183,22 @@ class Split:
         return Snapshot(tables=tables, scope=h.scope, errors=h.errors, queries=h.queries,
                         collected_at=h.collected_at, sources=h.sources)
 
+    def _rows(self, spans: list[tuple[int, int]]) -> Iterator[Any]:
+        """The rows at these (offset, length) places, in order; rows next to each other in the file are
+        read in one call. Read, not mapped: a mapped file's pages would count in the process's memory."""
+        decode, fd = msgspec.json.decode, self._file.fileno()
+        i = 0
+        while i < len(spans):
+            start, end, j = spans[i][0], spans[i][0] + spans[i][1], i + 1
+            while j < len(spans) and spans[j][0] == end and end - start < _READ:
+                end += spans[j][1]
+                j += 1
+            view = memoryview(os.pread(fd, end - start, start))
+            for at, n in spans[i:j]:
+                yield decode(view[at - start:at - start + n])
+            i = j
+
     def close(self) -> None:
-        if self._view is not None:
-            self._view.close()
         self._file.close()
 
 
