@@ -19,13 +19,16 @@ from typing import Any
 
 import msgspec
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from backup_preflight import cli, demo, scan, snapshot
 from backup_preflight.estate import parts
 from backup_preflight.estate.index import Index
 from backup_preflight.estate.network import NetworkModel
 from backup_preflight.estate.parts import NONE, SHARED, owner, subscription_of
-from backup_preflight.judging import judge_in_parts
+from backup_preflight.findings import Finding
+from backup_preflight.judging import _in_order, judge_in_parts
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.results import Gate, ScanResult
@@ -220,3 +223,20 @@ def test_no_part_outlives_its_judging(tmp_path: Path) -> None:
     gc.collect()
     assert judged.failed_jobs and judged.vms == 120
     assert not [o for o in gc.get_objects() if isinstance(o, NetworkModel | Index)]
+
+
+@given(st.lists(st.sampled_from(["/subscriptions/a/vm1", "/subscriptions/A/vm2", "/subscriptions/b/VM3",
+                                 "/subscriptions/c/vm4", "/subscriptions/b/vm5", "query:x/0"]),
+                unique_by=str.lower), st.lists(st.integers(0, 3)), st.integers(1, 4))
+def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[int], streams: int) -> None:
+    """Oracle: one sort of all the findings by policy, then VM id ignoring case."""
+    policies = POLICIES.policies[:3]
+    everything = [Finding(p.id, rid, "", "pass", "high", "c") for p in policies for rid in ids]
+    split: list[list[Finding]] = [[] for _ in range(streams)]
+    for n, rid in enumerate(ids):  # a VM's findings all in one stream
+        split[(homes[n] if n < len(homes) else n) % streams].extend(f for f in everything if f.resource_id == rid)
+    position = {p.id: i for i, p in enumerate(policies)}
+    for stream in split:
+        stream.sort(key=lambda f: (position[f.policy_id], f.resource_id.lower()))
+    expected = sorted(everything, key=lambda f: (position[f.policy_id], f.resource_id.lower()))
+    assert _in_order(PolicySet(policies), split) == expected

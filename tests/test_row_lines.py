@@ -15,8 +15,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_preflight import row_lines, snapshot
+from backup_preflight import row_lines, scan, snapshot
 from backup_preflight.errors import InputError
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.results import Gate
 from scan_helpers import estate, write_snapshot
 
 scalars = st.none() | st.booleans() | st.integers() | st.text(alphabet='ab,]}{[:"\\\n\u2028 ', max_size=6)
@@ -135,3 +137,56 @@ def test_read_a_row_at_a_time_the_bound_is_on_each_row(tmp_path: Path, monkeypat
     row = next(n for n, line in enumerate(lines, 1) if len(line) == longest)
     with pytest.raises(InputError, match=f"line {row}: longer than"):
         list(snapshot.RowReader(path).rows())
+
+
+VM = "/subscriptions/s/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v9"
+
+
+@pytest.mark.parametrize("line", [
+    b'{"id":"' + VM.encode() + b'","type":"Microsoft.Compute/virtualMachines","properties":{"a":1}}',
+    b'{"id":"' + VM.encode() + b'","type":"x","properties":null}',
+    b'{"id":"' + VM.encode() + b'","type":"x"}',
+    b'[1,2]', b'"text"', b"null", b"{}",
+    b'{"id":"","type":"x"}', b'{"id":5,"type":"x"}', b'{"id":"/x","type":""}', b'{"id":"/x","type":7}',
+    b'{"id":"/x","type":"t","properties":[1]}', b'{"id":"/x","type":"t","properties":"p"}',
+    b'{"id":"/x","type":"t","properties":{"a":"\xc3\xa9"}}',
+    b'{"id":"/x","type":"t","other":"\xff"}',
+    b'{"id":"/x","type":"t","other":1e999}',
+    b'{"id":"/x","type":"t","properties":{"a":1e999}}',
+])
+@pytest.mark.parametrize("table", ["resources", "instanceviews"])
+def test_a_row_read_a_row_at_a_time_is_checked_as_a_whole_read_checks_it(tmp_path: Path, line: bytes,
+                                                                         table: str) -> None:
+    path = tmp_path / "s.json"
+    snapshot.save(snapshot.from_document({"schemaVersion": 1, "tables": {table: []}}, "x"), path)
+    lines = path.read_bytes().split(b"\n")
+    if table == "instanceviews":
+        line = line.replace(b'"properties"', b'"instanceView"')
+    path.write_bytes(b"\n".join([*lines[:2], line, *lines[2:]]))
+    whole = outcome(lambda: snapshot.load_many([path]))
+    assert outcome(lambda: scan.snapshot_source([path], 1).snapshot) == whole
+
+
+def outcome(read: Any) -> Any:
+    """The rows read, or the problems reported."""
+    try:
+        snap = read()
+    except InputError as exc:
+        return sorted((p.place, p.reason) for p in exc.problems)
+    return snap.tables if snap.tables and any(snap.tables.values()) else "no rows"
+
+
+def test_a_row_in_a_later_table_is_named_by_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    snapshot.save(snapshot.load(write_snapshot(tmp_path / "in.json", estate())), path)
+    lines = path.read_bytes().split(b"\n")
+    last = max(n for n, line in enumerate(lines) if line.startswith(b"{"))  # the last table's last row
+    assert lines[last].endswith(b"}") and lines[:last].count(b"]") + lines[:last].count(b"],") >= 1
+    lines[last] = lines[last][:-1] + b',"x":1e999}'
+    path.write_bytes(b"\n".join(lines))
+    whole = outcome(lambda: snapshot.load_many([path]))
+    assert whole == [(f"line {last + 1} column {lines[last].index(b'1e999') + 1}",
+                      "1e999 is not a JSON number (strict JSON has no NaN or Infinity)")]
+    source = scan.snapshot_source([path], 1)
+    assert source.split is not None  # the row passed the quick check: it is found when its part is read
+    assert outcome(lambda: scan.run_scan(source, load_policies([bundled_policy_dir()]), Gate())) == whole

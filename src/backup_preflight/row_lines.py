@@ -13,7 +13,7 @@ handled exactly as before, with its line and column.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import msgspec
@@ -63,9 +63,11 @@ def decode(lines: Iterable[bytes]) -> dict[str, Any] | None:
     return header
 
 
-def read(lines: Iterable[bytes]) -> tuple[dict[str, Any], Iterator[str | tuple[bytes, Any]]]:
+def read(lines: Iterable[bytes], decode: Callable[[bytes], Any] = _decode
+         ) -> tuple[dict[str, Any], Iterator[str | tuple[bytes, Any]]]:
     """The document without its tables, and then, as they are read, each table's name followed by its
-    rows as (text, value); raises NotThisLayout, at once or while the rows are read."""
+    rows as (text, value); raises NotThisLayout, at once or while the rows are read. `decode` makes a row's
+    value from its text (as much of it as the reader needs), raising as msgspec does on text that is not JSON."""
     it = iter(lines)
     first = next(it, b"")
     if not first.endswith(TABLES) or len(first) > MAX_HEADER:
@@ -73,10 +75,10 @@ def read(lines: Iterable[bytes]) -> tuple[dict[str, Any], Iterator[str | tuple[b
     header = _value(first[:-len(TABLES)] + b"}")
     if not isinstance(header, dict) or "tables" in header:
         raise NotThisLayout
-    return header, _tables(it)
+    return header, _tables(it, decode)
 
 
-def _tables(it: Iterator[bytes]) -> Iterator[str | tuple[bytes, Any]]:
+def _tables(it: Iterator[bytes], decode: Callable[[bytes], Any]) -> Iterator[str | tuple[bytes, Any]]:
     """Table after table up to the closing `}}`, and nothing but blank lines after it."""
     names: set[str] = set()
     line, end = next(it, None), b"]"
@@ -86,7 +88,7 @@ def _tables(it: Iterator[bytes]) -> Iterator[str | tuple[bytes, Any]]:
             raise NotThisLayout
         names.add(name)
         yield name
-        end = yield from _rows(it)
+        end = yield from _rows(it, decode)
         line = next(it, None)
         if end == b"]" and line != b"}}":
             raise NotThisLayout
@@ -94,7 +96,7 @@ def _tables(it: Iterator[bytes]) -> Iterator[str | tuple[bytes, Any]]:
         raise NotThisLayout
 
 
-def _rows(it: Iterator[bytes]) -> Iterator[tuple[bytes, Any]]:
+def _rows(it: Iterator[bytes], decode: Callable[[bytes], Any]) -> Iterator[tuple[bytes, Any]]:
     """One table's rows; return the line that ends it, `]` or `],`."""
     comma = None  # None before the first row; then whether the last row ended in a comma
     for line in it:
@@ -106,7 +108,7 @@ def _rows(it: Iterator[bytes]) -> Iterator[tuple[bytes, Any]]:
             break
         comma = line.endswith(b",")
         text = line[:-1] if comma else line
-        value = _value(text)
+        value = _value(text, decode)
         if value is _INVALID:
             break
         yield text, value
@@ -117,8 +119,8 @@ _INVALID = object()
 _BATCH = 1000
 
 
-def _value(text: bytes) -> Any:
+def _value(text: bytes, decode: Callable[[bytes], Any] = _decode) -> Any:
     try:
-        return _decode(text)
-    except (msgspec.DecodeError, RecursionError):
+        return decode(text)
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return _INVALID

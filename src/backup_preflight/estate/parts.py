@@ -44,7 +44,7 @@ from backup_preflight.estate.index import (
     sql_vm_target,
 )
 from backup_preflight.estate.network import GATEWAY_TYPE
-from backup_preflight.snapshot import GRAPH_TABLES, RowReader, Snapshot
+from backup_preflight.snapshot import GRAPH_TABLES, RowReader, Snapshot, parse_json
 
 #: VMs per part when a snapshot file is judged in parts (`scan --part-size`): about 0.9 GiB of rows and facts.
 PART_VMS = 25_000
@@ -112,6 +112,8 @@ class _Places:
 
     offsets: array = field(default_factory=lambda: array("q"))
     lengths: array = field(default_factory=lambda: array("q"))
+    #: Each row's line in the snapshot file, to say where a row is broken.
+    lines: array = field(default_factory=lambda: array("q"))
 
 
 class Split:
@@ -132,20 +134,26 @@ class Split:
     def _read(self, reader: RowReader) -> None:
         write, places, offset = self._file.write, self._places, 0
         seen: dict[int, str] = {}
-        for table, text, row in reader.rows():
+        for table, text, rid, kind, line in reader.rows():
             name = reader.tables[table]
-            key = owner(name, row)
-            unit = key and subscription_of(key)
-            if row.get("type") in _BY_REFERENCE and name in GRAPH_TABLES:
-                first = seen.setdefault(hash((name, row["id"].lower())), unit)
+            if kind in _BY_REFERENCE:
+                row = msgspec.json.decode(text)
+                row["type"] = kind
+                key = owner(name, row)
+                unit = key and subscription_of(key)
+                first = seen.setdefault(hash((name, rid.lower())), unit)
                 if first != unit:
                     self.joins.join(first, unit)
-            elif name == "resources" and row.get("type") == VM_TYPE:
-                self.vms[unit] += 1
+            else:
+                key = owner(name, {"id": rid, "type": kind})
+                unit = key and subscription_of(key)
+                if kind == VM_TYPE and name == "resources":
+                    self.vms[unit] += 1
             by_table = places.get(unit) or places.setdefault(unit, {})
             spot = by_table.get(table) or by_table.setdefault(table, _Places())
             spot.offsets.append(offset)
             spot.lengths.append(len(text))
+            spot.lines.append(line)
             write(text)
             offset += len(text)
 
@@ -173,8 +181,8 @@ class Split:
         wanted = [self._places[u] for u in {*units, SHARED} if u in self._places]
         tables: dict[str, list[dict[str, Any]]] = {}
         for t, name in enumerate(self.tables):
-            spans = sorted(pair for places in wanted if t in places
-                           for pair in zip(places[t].offsets, places[t].lengths, strict=True))
+            spans = sorted(span for places in wanted if t in places
+                           for span in zip(places[t].offsets, places[t].lengths, places[t].lines, strict=True))
             rows = tables[name] = list(self._rows(spans))
             if name in GRAPH_TABLES:
                 for row in rows:
@@ -183,10 +191,10 @@ class Split:
         return Snapshot(tables=tables, scope=h.scope, errors=h.errors, queries=h.queries,
                         collected_at=h.collected_at, sources=h.sources)
 
-    def _rows(self, spans: list[tuple[int, int]]) -> Iterator[Any]:
-        """The rows at these (offset, length) places, in order; rows next to each other in the file are
+    def _rows(self, spans: list[tuple[int, int, int]]) -> Iterator[Any]:
+        """The rows at these (offset, length, line) places, in order; rows next to each other in the file are
         read in one call. Read, not mapped: a mapped file's pages would count in the process's memory."""
-        decode, fd = msgspec.json.decode, self._file.fileno()
+        fd = self._file.fileno()
         i = 0
         while i < len(spans):
             start, end, j = spans[i][0], spans[i][0] + spans[i][1], i + 1
@@ -194,9 +202,15 @@ class Split:
                 end += spans[j][1]
                 j += 1
             view = memoryview(os.pread(fd, end - start, start))
-            for at, n in spans[i:j]:
-                yield decode(view[at - start:at - start + n])
+            for at, n, line in spans[i:j]:
+                yield self._decode(view[at - start:at - start + n], line)
             i = j
+
+    def _decode(self, text: memoryview, line: int) -> Any:
+        try:
+            return msgspec.json.decode(text)
+        except msgspec.DecodeError:  # what a row's quick check skips: a number out of range (1e999)
+            return parse_json(bytes(text), self.header.sources[0].path, line)
 
     def close(self) -> None:
         self._file.close()
