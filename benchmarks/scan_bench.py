@@ -2,6 +2,7 @@
 
     python benchmarks/scan_bench.py --vms 100000            # generates /tmp/bp-bench-100000.json once
     python benchmarks/scan_bench.py --snapshot FILE             # uncompressed (the floor phases parse it)
+    python benchmarks/scan_bench.py --snapshot FILE --full-only --part-size 0   # one whole scan, held whole
 
 Each measurement runs in a fresh interpreter so that peak RSS belongs to that phase alone.
 Figures go into docs/performance.md by hand, with the command and the machine.
@@ -52,12 +53,13 @@ def measure(body: str, path: Path) -> tuple[float, float]:
     return float(proc.stdout.split()[0]), int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
 
 
-def full_scan(path: Path) -> tuple[float, float]:
-    """The whole CLI run, reports included, timed from outside."""
+def full_scan(path: Path, part_size: int | None = None) -> tuple[float, float]:
+    """The whole CLI run, reports included, timed from outside (`--part-size` when given)."""
     script = Path(sys.executable).with_name("backup-preflight")
     start = time.perf_counter()
     proc = subprocess.run(["/usr/bin/time", "-f", "%M", str(script), "scan", "--snapshot", str(path),
-                           "--output-dir", "/tmp/bp-bench-out", "--fail-on", "never"],
+                           "--output-dir", "/tmp/bp-bench-out", "--fail-on", "never",
+                           *(["--part-size", str(part_size)] if part_size is not None else [])],
                           capture_output=True, text=True)
     elapsed = time.perf_counter() - start
     return elapsed, int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
@@ -69,6 +71,7 @@ def main() -> None:
     parser.add_argument("--snapshot", type=Path)
     parser.add_argument("--full-only", action="store_true",
                         help="only the whole `scan`: for an estate too large for the phases to parse whole")
+    parser.add_argument("--part-size", type=int, help="passed to the whole `scan` (default: the scan's own)")
     args = parser.parse_args()
     path = args.snapshot or Path(f"/tmp/bp-bench-{args.vms}.json")
     if not path.exists():
@@ -79,7 +82,7 @@ def main() -> None:
     for name, body in {} if args.full_only else PHASES.items():
         seconds, peak = measure(body, path)
         print(f"{name:34} {seconds:8.1f} {peak:8.2f}", flush=True)
-    seconds, peak = full_scan(path)
+    seconds, peak = full_scan(path, args.part_size)
     print(f"{'full `scan` incl. all reports':34} {seconds:8.1f} {peak:8.2f}")
     for output in sorted(Path("/tmp/bp-bench-out").iterdir()):
         print(f"  {output.name:32} {output.stat().st_size / 1e6:8.1f} MB")

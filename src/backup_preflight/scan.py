@@ -67,7 +67,7 @@ def snapshot_source(paths: list[Path], part_vms: int = PART_VMS) -> Source:
     if split is not None and sum(split.vms.values()) > part_vms:
         return Source("snapshot", split.header, _files(split.header), split=split, part_vms=part_vms)
     if split is not None:
-        with closing(split):
+        with closing(split), gc_paused():
             snap = split.snapshot(split.units())
     else:
         snap = snapshot.load_many(paths)
