@@ -67,9 +67,12 @@ def svg(rows: list[tuple[int, float, float]]) -> str:
         parts += [f'<circle cx="{x(r[0]):.1f}" cy="{y(r[column]):.1f}" r="3" fill="{colour}"/>' for r in rows]
         last = rows[-1]
         below = 16 if column == 2 else 4  # clear of the runner line
-        parts.append(f'<text x="{x(last[0]) + 6:.1f}" y="{y(last[column]) + below:.1f}" fill="{colour}">{label}</text>')
-    parts.append(f'<text x="{LEFT}" y="{TOP - 10}">One scan, measured (solid) and linear from 10,000 VMs '
-                 '(dotted); log-log</text>')
+        right = x(last[0]) > WIDTH - RIGHT - 100  # at the right edge: the label goes left of the point
+        anchor = ' text-anchor="end"' if right else ""
+        parts.append(f'<text x="{x(last[0]) + (-6 if right else 6):.1f}" y="{y(last[column]) + below:.1f}" '
+                     f'fill="{colour}"{anchor}>{label}</text>')
+    parts.append(f'<text x="{LEFT}" y="{TOP - 10}">One scan (in parts past 25,000 VMs), measured (solid) and '
+                 'linear from 10,000 VMs (dotted); log-log</text>')
     parts.append("</svg>")
     return "\n".join(parts) + "\n"
 

@@ -31,6 +31,13 @@ from backup_preflight import snapshot; from backup_preflight.estate import build
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 evaluate(load_policies([bundled_policy_dir()]), build_estate(snapshot.load(Path(PATH))).vms)""",
+    "read + judge in parts (the default)": """
+from datetime import UTC, datetime; from backup_preflight import scan
+from backup_preflight.judging import judge_in_parts
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+source = scan.snapshot_source([Path(PATH)])
+assert source.split is not None, "not a row-per-line file of more VMs than a part"
+judge_in_parts(source.split, load_policies([bundled_policy_dir()]), datetime.now(UTC), None, source.part_vms)""",
 }
 
 # The collector is paused as in the pipeline (scan.run_scan, snapshot.parse_json, report writers).
