@@ -10,6 +10,7 @@ import bisect
 import heapq
 import itertools
 import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -83,6 +84,7 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
     done: list[tuple[_Part, Judged]] = []
     while pending:
         part = pending.pop(0)
+        started = time.perf_counter()
         inside = part.owned | part.borrowed
         lookups = Lookups(inside)
         estate = build_estate(split.snapshot(inside), clock, service_tags, lookups)
@@ -94,6 +96,8 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
         clashing = [d[0] for d in done if _clash(judged.groups, d[1].groups)]
         if not reached and not clashing:
             done.append((part, judged))
+            log.debug("part %d: %s VMs judged in %.1f s; %d to go", len(done), f"{judged.vms:,}",
+                      time.perf_counter() - started, len(pending))
             continue
         owned, borrowed = set(part.owned | reached - borrow), set(part.borrowed | borrow)
         log.info("a part of %d subscription(s) reaches into %s; judged again %s", len(part.owned),
