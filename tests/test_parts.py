@@ -32,6 +32,8 @@ from backup_preflight.judging import _in_order, judge_in_parts
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.results import Gate, ScanResult
+from backup_preflight.whatif.parse import load_what_ifs
+from whatif import plan as whatif_plan
 
 from cli_helpers import run
 
@@ -240,3 +242,18 @@ def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[i
         stream.sort(key=lambda f: (position[f.policy_id], f.resource_id.lower()))
     expected = sorted(everything, key=lambda f: (position[f.policy_id], f.resource_id.lower()))
     assert _in_order(PolicySet(policies), split) == expected
+
+
+def test_a_what_if_holds_a_split_estate_whole(tmp_path: Path) -> None:
+    """`verify --what-if` and `scan --what-if` judge the estate the deployment would leave, whole."""
+    path = save(whatif_plan.estate_doc(), tmp_path / "s.json")
+    rule = whatif_plan.rule_body("DenyStorage443", 50)
+    plan_file = tmp_path / "whatif.json"
+    plan_file.write_text(json.dumps(whatif_plan.az_output(whatif_plan.change("Create", rule["id"], after=rule))))
+    what_if = load_what_ifs([plan_file])
+    as_of = "2026-11-24T06:00:00Z"
+    whole = scan.run_scan(scan.snapshot_source([path], 0), POLICIES, Gate(), as_of=as_of, what_if=what_if)
+    parts = scan.snapshot_source([path], 1)
+    assert parts.split is not None
+    assert outcome(scan.run_scan(parts, POLICIES, Gate(), as_of=as_of, what_if=what_if)) == outcome(whole)
+    assert [f.annotations.get("baseline") for f in whole.findings].count("new") == 3  # the rule reaches 3 VMs

@@ -367,7 +367,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
             source = scan.demo_source()
     elif args.snapshot:
         with logs.phase(log, f"reading {len(args.snapshot)} snapshot file(s)"):
-            source = scan.snapshot_source(args.snapshot, 0 if what_if else args.part_size)
+            source = scan.snapshot_source(args.snapshot, args.part_size)
     else:
         from backup_preflight.collect import collect_snapshot
 

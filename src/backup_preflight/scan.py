@@ -122,10 +122,12 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     # the recorded start, so a snapshot without collectedAt re-scans to the same slots).
     clock = parse_instant(as_of) or datetime.now(UTC)
     snap = source.snapshot
-    if source.split is not None:
+    if source.split is not None and what_if is None:
         judged = judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms)
         return _finish(source, snap, source.split.counts, policies, gate, review, as_of, started, clock, judged,
                        shard)
+    if source.split is not None:  # a what-if overlays the deployment on the whole estate: held whole
+        snap = source.split.snapshot(source.split.units())
     plan = None
     if what_if is not None:
         current = evaluate(policies, build_estate(snap, clock, source.service_tags).vms, snap.queries)
