@@ -177,7 +177,11 @@ def test_rows_without_a_subscription_in_their_id(tmp_path: Path) -> None:
     ("recoveryservicesresources", {"id": "/subscriptions/a/x/providers/Microsoft.RecoveryServices/vaults/v/"
                                          "backupPolicies/p",
                                    "type": "microsoft.recoveryservices/vaults/backuppolicies"}, SHARED),
-    ("resourcecontainers", {"id": "/subscriptions/a", "type": "microsoft.resources/subscriptions"}, SHARED),
+    ("resourcecontainers", {"id": "/subscriptions/a", "type": "microsoft.resources/subscriptions"}, "a"),
+    ("resourcecontainers", {"id": "/subscriptions/A/resourceGroups/r",
+                            "type": "microsoft.resources/subscriptions/resourcegroups"}, "a"),
+    ("resourcecontainers", {"id": "/providers/Microsoft.Management/managementGroups/m",
+                            "type": "microsoft.management/managementgroups"}, SHARED),
     ("instanceviews", {"id": "/subscriptions/c/resourceGroups/r/providers/Microsoft.Compute/virtualMachines/v"}, "c"),
     ("resources", {"id": "no/subscription", "type": "t"}, NONE),
 ])

@@ -2,10 +2,10 @@
 
 A VM's facts come from rows found by its own id (its row, extensions, SQL registration, instance view,
 guest facts, metrics, protected items, jobs, guest configuration), from network rows found by their ids,
-and from a few rows every VM may need (subscriptions, resource groups, backup policies, jobs that name
-no VM by id, virtual network gateways). So a row goes to the subscription of the VM it describes, any
-other row to its own id's subscription, and the shared ones to every part. A part is a set of whole
-subscriptions.
+from its subscription's and resource group's rows, and from a few rows any VM may need (management
+groups, backup policies, jobs that name no VM by id, virtual network gateways). So a row goes to the
+subscription of the VM it describes, any other row to its own id's subscription, and the shared ones
+to every part. A part is a set of whole subscriptions.
 
 Subscriptions whose rows reach into each other are joined into one part:
 - two copies of a row that name VMs in different subscriptions (found while splitting);
@@ -44,7 +44,14 @@ from backup_preflight.estate.index import (
     sql_vm_target,
 )
 from backup_preflight.estate.network import GATEWAY_TYPE
-from backup_preflight.snapshot import GRAPH_TABLES, RowReader, Snapshot, parse_json
+from backup_preflight.snapshot import (
+    GRAPH_TABLES,
+    RESOURCE_GROUP_TYPE,
+    SUBSCRIPTION_TYPE,
+    RowReader,
+    Snapshot,
+    parse_json,
+)
 
 #: VMs per part when a snapshot file is judged in parts (`scan --part-size`): about 0.9 GiB of rows and facts.
 PART_VMS = 25_000
@@ -68,6 +75,8 @@ def owner(table: str, row: dict[str, Any]) -> str:
     rid = row.get("id")
     own = rid if isinstance(rid, str) else ""
     kind = row.get("type") if table in GRAPH_TABLES else None
+    if kind in (SUBSCRIPTION_TYPE, RESOURCE_GROUP_TYPE):  # found by the VM's own subscription
+        return own
     if table == "resourcecontainers" or kind in (BACKUP_POLICY_TYPE, GATEWAY_TYPE):
         return SHARED
     if kind == SQL_VM_TYPE:
