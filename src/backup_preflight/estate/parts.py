@@ -25,7 +25,6 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import msgspec
@@ -53,7 +52,8 @@ from backup_preflight.snapshot import (
     parse_json,
 )
 
-#: VMs per part when a snapshot file is judged in parts (`scan --part-size`): about 0.9 GiB of rows and facts.
+#: VMs per part when a snapshot file is judged in parts (`scan --part-size`): 100,000 VMs in parts of this
+#: size peak at 1.09 GiB, 1,000,000 at 6.31 GiB, most of it the findings (docs/performance.md).
 PART_VMS = 25_000
 #: The unit of the rows every part gets.
 SHARED = ""
@@ -128,8 +128,8 @@ class _Places:
 class Split:
     """A snapshot file's rows by subscription, spilled; a part's rows are read back as a Snapshot."""
 
-    def __init__(self, reader: RowReader, folder: Path | None = None) -> None:
-        self._file = tempfile.TemporaryFile(dir=folder)  # noqa: SIM115 - lives as long as the Split (close)
+    def __init__(self, reader: RowReader) -> None:
+        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the Split (close); in TMPDIR
         self._places: dict[str, dict[int, _Places]] = {}
         #: VMs per subscription.
         self.vms: Counter[str] = Counter()
