@@ -261,3 +261,27 @@ def test_a_what_if_holds_a_split_estate_whole(tmp_path: Path) -> None:
     assert parts.split is not None
     assert outcome(scan.run_scan(parts, POLICIES, Gate(), as_of=as_of, what_if=what_if)) == outcome(whole)
     assert [f.annotations.get("baseline") for f in whole.findings].count("new") == 3  # the rule reaches 3 VMs
+
+
+def test_types_in_any_letter_case_are_placed_as_in_lowercase(tmp_path: Path) -> None:
+    """REST bodies spell types `Microsoft.RecoveryServices/vaults/...`; a vault in another subscription
+    protects VMs, so its items must still go with the VMs whatever the case of their type."""
+    doc = estate()
+    item = first(doc, "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems")
+    vault = item["id"].split("/backupFabrics/")[0]
+    other = next(s for s in doc["scope"]["subscriptions"] if s not in item["id"])
+    doc = rehome(doc, vault, other)
+    for rows in doc["tables"].values():
+        for row in rows:
+            if isinstance(row.get("type"), str):
+                row["type"] = row["type"].upper()
+    whole, parts = both(save(doc, tmp_path / "s.json"))
+    assert parts == whole
+
+
+@pytest.mark.parametrize(("resource_id", "expected"), [
+    ("/subscriptions/ABC/resourceGroups/r", "abc"), ("/subscriptions/abc", "abc"), ("/subscriptions/", NONE),
+    ("subscriptions/abc/resourceGroups/r", NONE), ("/resourceGroups/subscriptions/abc", NONE), ("", NONE),
+    ("/providers/Microsoft.Management/managementGroups/m", NONE)])
+def test_the_subscription_an_id_names(resource_id: str, expected: str) -> None:
+    assert subscription_of(resource_id) == expected
