@@ -282,7 +282,8 @@ def test_types_in_any_letter_case_are_placed_as_in_lowercase(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize(("resource_id", "expected"), [
-    ("/subscriptions/ABC/resourceGroups/r", "abc"), ("/subscriptions/abc", "abc"), ("/subscriptions/", NONE), ("/subscriptions", NONE),
+    ("/subscriptions/ABC/resourceGroups/r", "abc"), ("/subscriptions/abc", "abc"), ("/subscriptions/", NONE),
+    ("/subscriptions", NONE),
     ("subscriptions/abc/resourceGroups/r", NONE), ("/resourceGroups/subscriptions/abc", NONE), ("", NONE),
     ("/providers/Microsoft.Management/managementGroups/m", NONE)])
 def test_the_subscription_an_id_names(resource_id: str, expected: str) -> None:
