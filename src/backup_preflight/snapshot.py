@@ -275,22 +275,18 @@ def _lines(chunks: Iterable[bytes], label: str) -> Iterator[bytes]:
     for chunk in chunks:
         *ended, rest = chunk.split(b"\n")
         if ended:
-            if number == 1 and held + len(ended[0]) > min(row_lines.MAX_HEADER, limit):
-                yield b""  # not the row-per-line layout: read whole, bounded whole
-                return
-            if held + len(ended[0]) > limit or max(map(len, ended)) > limit:
-                _long_line(label, number + next(i for i, line in enumerate(ended)
-                                                 if len(line) + (held if i == 0 else 0) > limit), limit)
-            yield b"".join([*pending, ended[0]])
-            yield from ended[1:]
-            pending, held, number = [], 0, number + len(ended)
+            ended[0] = b"".join([*pending, ended[0]])
+            pending, held = [], 0
         pending.append(rest)
         held += len(rest)
-        if number == 1 and held > min(row_lines.MAX_HEADER, limit):
+        if number == 1 and (len(ended[0]) if ended else held) > min(row_lines.MAX_HEADER, limit):
             yield b""  # not the row-per-line layout: read whole, bounded whole
             return
-        if held > limit:
-            _long_line(label, number, limit)
+        if held > limit or max(map(len, ended), default=0) > limit:
+            _long_line(label, number + next((i for i, line in enumerate(ended) if len(line) > limit), len(ended)),
+                       limit)
+        yield from ended
+        number += len(ended)
     yield b"".join(pending)
 
 
