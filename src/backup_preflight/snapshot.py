@@ -199,22 +199,6 @@ def _too_large(label: str) -> InputError:
     return InputError.one(label, "", f"larger than {_size(LIMITS.max_input_size)} (--max-input-size)")
 
 
-def _read_raw(path: Path) -> bytes:
-    """The file's bytes as stored (what its SHA-256 is computed on); regular files only, bounded."""
-    with _open(path) as handle:
-        data = handle.read(LIMITS.max_input_size + 1)  # a file that grew after the check is refused too
-    if len(data) > LIMITS.max_input_size:
-        raise _too_large(str(path))
-    return data
-
-
-def _decompress(raw: bytes, label: str) -> bytes:
-    """Gunzip when the bytes are gzip (by magic number, whatever the file is called), never beyond the limit."""
-    if raw[:2] != _GZIP:
-        return raw
-    return b"".join(_inflate([raw], label, LIMITS.max_input_size))
-
-
 def _text_chunks(path: Path, digest: Any, whole: bool = True) -> Iterator[bytes]:
     """The file's text in chunks as it is read, gunzipped when it is gzip, never beyond the limit
     (when read `whole`; else each line is bounded by `_lines`); `digest` is updated with the bytes as stored."""
@@ -303,8 +287,8 @@ def _size(n: int) -> str:
 
 def read_json(path: Path) -> tuple[Any, str]:
     """Parse a JSON file (gzipped or not); return it with the SHA-256 of the bytes actually read."""
-    raw = _read_raw(path)
-    return parse_json(_decompress(raw, str(path)), str(path)), hashlib.sha256(raw).hexdigest()
+    digest = hashlib.sha256()
+    return parse_json(b"".join(_text_chunks(path, digest)), str(path)), digest.hexdigest()
 
 
 def parse_json(data: bytes, label: str, first_line: int = 1) -> Any:
