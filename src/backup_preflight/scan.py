@@ -67,8 +67,8 @@ def snapshot_source(paths: list[Path], part_vms: int = PART_VMS) -> Source:
     if split is not None and sum(split.vms.values()) > part_vms:
         return Source("snapshot", split.header, _files(split.header), split=split, part_vms=part_vms)
     if split is not None:
-        with closing(split), gc_paused():
-            snap = split.snapshot(split.units())
+        with closing(split):
+            snap = split.whole()
     else:
         snap = snapshot.load_many(paths)
     return Source("snapshot", snap, _files(snap))
@@ -127,7 +127,7 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         return _finish(source, snap, source.split.counts, policies, gate, review, as_of, started, clock, judged,
                        shard)
     if source.split is not None:  # a what-if overlays the deployment on the whole estate: held whole
-        snap = source.split.snapshot(source.split.units())
+        snap = source.split.whole()
     plan = None
     if what_if is not None:
         current = evaluate(policies, build_estate(snap, clock, source.service_tags).vms, snap.queries)

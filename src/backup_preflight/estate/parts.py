@@ -43,6 +43,7 @@ from backup_preflight.estate.index import (
     sql_vm_target,
 )
 from backup_preflight.estate.network import GATEWAY_TYPE
+from backup_preflight.gcpause import gc_paused
 from backup_preflight.snapshot import (
     GRAPH_TABLES,
     RESOURCE_GROUP_TYPE,
@@ -145,19 +146,15 @@ class Split:
         seen: dict[int, str] = {}
         for table, text, rid, kind, line in reader.rows():
             name = reader.tables[table]
+            row = {**msgspec.json.decode(text), "type": kind} if kind in _BY_REFERENCE else {"id": rid, "type": kind}
+            key = owner(name, row)
+            unit = key and subscription_of(key)
             if kind in _BY_REFERENCE:
-                row = msgspec.json.decode(text)
-                row["type"] = kind
-                key = owner(name, row)
-                unit = key and subscription_of(key)
                 first = seen.setdefault(hash((name, rid.lower())), unit)
                 if first != unit:
                     self.joins.join(first, unit)
-            else:
-                key = owner(name, {"id": rid, "type": kind})
-                unit = key and subscription_of(key)
-                if kind == VM_TYPE and name == "resources":
-                    self.vms[unit] += 1
+            elif kind == VM_TYPE and name == "resources":
+                self.vms[unit] += 1
             by_table = places.get(unit) or places.setdefault(unit, {})
             spot = by_table.get(table) or by_table.setdefault(table, _Places())
             spot.offsets.append(offset)
@@ -172,7 +169,7 @@ class Split:
     def classes(self) -> list[frozenset[str]]:
         """The subscriptions (with rows) that must be judged together, as classes holding VMs, in a stable order."""
         groups: dict[str, set[str]] = {}
-        for unit in sorted(self._places.keys() - {SHARED}):
+        for unit in sorted(self.units()):
             groups.setdefault(self.joins.find(unit), set()).add(unit)
         return [frozenset(g) for g in groups.values() if any(self.vms[u] for u in g)]
 
@@ -183,7 +180,12 @@ class Split:
     def members(self, units: Iterable[str]) -> set[str]:
         """Every subscription (with rows) judged together with one of these."""
         roots = {self.joins.find(u) for u in units}
-        return {u for u in self._places if u != SHARED and self.joins.find(u) in roots}
+        return {u for u in self.units() if self.joins.find(u) in roots}
+
+    def whole(self) -> Snapshot:
+        """Every row, as `load` gives them: the estate held whole (one part, or a what-if)."""
+        with gc_paused():
+            return self.snapshot(self.units())
 
     def snapshot(self, units: Iterable[str]) -> Snapshot:
         """The part holding these subscriptions' rows and the shared ones, in file order, as `load` gives them."""
