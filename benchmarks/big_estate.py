@@ -35,7 +35,7 @@ def main() -> None:
         folder = Path(tmp)
         header: dict | None = None
         subscriptions: list[str] = []
-        tables: dict[str, tuple[BinaryIO, list[int]]] = {}  # name -> (text file, [rows])
+        tables: dict[str, BinaryIO] = {}  # name -> its rows' text so far, one a line
         for i in range(args.blocks):
             block = folder / "block.json"
             subprocess.run([str(script), "demo-estate", "--vms", str(args.vms), "--seed", str(i + 1),
@@ -44,30 +44,20 @@ def main() -> None:
                 head, items = row_lines.read(line.rstrip(b"\n") for line in handle)
                 header = header or head
                 subscriptions += head["scope"]["subscriptions"]
-                out: BinaryIO | None = None
                 for item in items:
                     if isinstance(item, str):
-                        if item not in tables:
-                            tables[item] = ((folder / f"table-{len(tables)}.txt").open("w+b"), [0])
-                        out, count = tables[item]
-                        continue
-                    assert out is not None
-                    out.write((b",\n" if count[0] else b"") + item[0])
-                    count[0] += 1
+                        out = tables.get(item) or tables.setdefault(item, (folder / f"table-{len(tables)}").open("w+b"))
+                    else:
+                        out.write(item[0] + b"\n")
             block.unlink()
             print(f"block {i + 1}/{args.blocks} done", flush=True)
         assert header is not None
         header["scope"] = {**header["scope"], "subscriptions": subscriptions}
+        for text in tables.values():
+            text.seek(0)
         with args.output.open("wb") as final:
-            final.write(msgspec.json.encode(header)[:-1] + row_lines.TABLES + b"\n")
-            for n, (name, (text, count)) in enumerate(tables.items(), 1):
-                final.write(msgspec.json.encode(name) + b":[\n")
-                text.seek(0)
-                while chunk := text.read(1 << 24):
-                    final.write(chunk)
-                final.write((b"\n" if count[0] else b"") + (b"],\n" if n < len(tables) else b"]\n"))
-                text.close()
-            final.write(b"}}\n")
+            final.writelines(row_lines.encode(header, {name: (msgspec.Raw(line[:-1]) for line in text)
+                                                       for name, text in tables.items()}))
     print(f"{args.output}: {args.blocks * args.vms:,} VMs, {args.output.stat().st_size / 1e9:.2f} GB")
 
 

@@ -13,6 +13,7 @@ handled exactly as before, with its line and column.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -25,16 +26,17 @@ _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
-def encode(header: dict[str, Any], tables: dict[str, list[Any]]) -> Iterator[bytes]:
+def encode(header: dict[str, Any], tables: dict[str, Iterable[Any]]) -> Iterator[bytes]:
     """The document `header` (an object with at least one key) plus `"tables": tables`, in pieces,
-    laid out one row per line."""
+    laid out one row per line; a table's rows may come from an iterator (as msgspec.Raw text too)."""
     yield _encode(header)[:-1] + TABLES + b"\n"
     for n, (name, rows) in enumerate(tables.items(), 1):
         yield _encode(name) + b":[\n"
-        for start in range(0, len(rows), _BATCH):
-            yield b",\n".join(map(_encode, rows[start:start + _BATCH])) + (
-                b",\n" if start + _BATCH < len(rows) else b"\n")
-        yield b"],\n" if n < len(tables) else b"]\n"
+        batches, gap = iter(rows), b""
+        while batch := list(itertools.islice(batches, _BATCH)):
+            yield gap + b",\n".join(map(_encode, batch))
+            gap = b",\n"
+        yield (b"\n" if gap else b"") + (b"],\n" if n < len(tables) else b"]\n")
     yield b"}}\n"
 
 
