@@ -5,7 +5,7 @@
 Each block is its own demo estate (`demo-estate --seed 1, 2, …`: disjoint subscriptions and VMs, one
 collection time), generated in a fresh interpreter and saved one row per line; its rows are appended
 table by table to text files, which are then joined into one file in the same layout (row_lines.py),
-so no process holds more than one block. Scan the result with `scan_bench.py --snapshot FILE --full`.
+so no process holds more than one block. Scan the result with `scan_bench.py --snapshot FILE --full-only`.
 """
 
 from __future__ import annotations
