@@ -99,6 +99,18 @@ def test_without_a_schedule_or_metrics_there_is_no_pressure_fact() -> None:
     assert "pressure" not in facts_by_name(doc)["vm1"]
 
 
+def test_hours_are_read_in_utc_whatever_offset_the_stamp_is_written_in() -> None:
+    # 03:30+01:00 is 02:30 UTC, in the 02:00 UTC backup hour; 02:10+01:00 is 01:10 UTC, outside it although its
+    # text says 02; 21:00-05:00 is 02:00 UTC the next day.
+    cpu = [{"timeStamp": "2026-11-19T03:30:00+01:00", "maximum": 61.0},
+           {"timeStamp": "2026-11-19T02:10:00+01:00", "maximum": 99.0},
+           {"timeStamp": "2026-11-18T21:00:00.0000000-05:00", "maximum": 70.0},
+           {"timeStamp": "2026-11-19T02:00:00.1234567Z", "maximum": 12.0}]
+    p = pressure(cpu)["pressure"]
+    assert (p["cpuPeakPercent"], p["samples"]) == (70.0, 3)
+    assert pressure([{"timeStamp": "2026-11-19T02:10:00+01:00", "maximum": 99.0}])["pressure"]["samples"] == 0
+
+
 def test_the_shortest_readable_time_stamp_and_a_boolean_sample() -> None:
     p = pressure([{"timeStamp": "2026-11-19T02", "maximum": 42.0}])["pressure"]
     assert (p["cpuPeakPercent"], p["samples"]) == (42.0, 1)

@@ -31,6 +31,7 @@ from backup_preflight.collect.instance_view import parse_vm_id
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import PageFailed, Tuning, call_with_retries, error_entry
 from backup_preflight.collect.throttle import Clock, QuotaPacer
+from backup_preflight.timestamps import utc_hour
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -269,16 +270,15 @@ def _points(metric: dict[str, Any], name: str) -> list[dict[str, Any]]:
     series = metric.get("timeseries") or []
     data = series[0].get("data") if series and isinstance(series[0], dict) else None
     data = data if isinstance(data, list) else []
-    worst: dict[str, tuple[float, int]] = {}  # UTC hour → (signed value, index of its point)
+    worst: dict[int, tuple[float, int]] = {}  # UTC hour → (signed value, index of its point)
     odd = []
     for i, point in enumerate(data):
-        stamp = point.get("timeStamp") if isinstance(point, dict) else None
+        hour = utc_hour(point.get("timeStamp")) if isinstance(point, dict) else None
         value = point.get(key if key in point else "average") if isinstance(point, dict) else None
-        if not (isinstance(stamp, str) and len(stamp) >= 13 and stamp[10] == "T" and stamp[11:13].isdigit()) or \
-                not (value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
+        if hour is None or not (value is None or (isinstance(value, int | float) and not isinstance(value, bool))):
             odd.append(i)
-        elif value is not None and (stamp[11:13] not in worst or sign * value > worst[stamp[11:13]][0]):
-            worst[stamp[11:13]] = (sign * value, i)
+        elif value is not None and (hour not in worst or sign * value > worst[hour][0]):
+            worst[hour] = (sign * value, i)
     out = []
     for i in sorted(odd + [i for _, i in worst.values()]):
         point = data[i]

@@ -8,6 +8,7 @@ from importlib import resources
 from typing import Any
 
 from backup_preflight.estate.index import Index, Reader, has_type, props, row_name, strings
+from backup_preflight.timestamps import utc_hour
 
 CPU_METRIC = "percentage cpu"
 MEMORY_AVAILABLE_METRIC = "available memory percentage"
@@ -107,11 +108,11 @@ def _hour_values(reader: Reader, row: dict[str, Any], hours: frozenset[int], key
         if not isinstance(point, dict):
             reader.wrong(fact, f"data[{i}]", point, "an object")
             return None
-        stamp = point.get("timeStamp")
-        if not (isinstance(stamp, str) and len(stamp) >= 13 and stamp[10] == "T" and stamp[11:13].isdigit()):
+        hour = utc_hour(stamp := point.get("timeStamp"))
+        if hour is None:
             reader.wrong(fact, f"data[{i}].timeStamp", stamp, "an ISO 8601 time")
             return None
-        if int(stamp[11:13]) not in hours:
+        if hour not in hours:
             continue
         field = key if key in point else "average"  # series that carry only averages
         value = point.get(field)

@@ -1,0 +1,28 @@
+"""The UTC hour of an Azure Monitor time stamp, read one way by the collector and by the estate.
+
+Azure Monitor writes `2026-11-29T02:00:00Z`, but a snapshot is any tool's JSON: a stamp with an offset
+(`2026-11-29T03:00:00+01:00`) is the same instant, and its hour in UTC is 2, not the 3 its text shows.
+Backup schedules are in UTC hours, so the pressure policies compare UTC hours. A stamp with no offset is
+taken as UTC, as Azure Monitor's are.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import lru_cache
+
+
+def utc_hour(stamp: object) -> int | None:
+    """The stamp's hour in UTC, or None when it is not an ISO 8601 date and time."""
+    return _hour(stamp) if isinstance(stamp, str) else None
+
+
+@lru_cache(maxsize=4096)  # a run's series share a few hundred distinct stamps
+def _hour(stamp: str) -> int | None:
+    if len(stamp) < 13 or stamp[10] not in "Tt":
+        return None
+    try:
+        moment = datetime.fromisoformat(stamp)
+    except ValueError:
+        return None
+    return moment.astimezone(UTC).hour if moment.tzinfo is not None else moment.hour
