@@ -127,15 +127,25 @@ def test_a_hub_without_vms_is_read_alongside_not_joined(tmp_path: Path, caplog: 
     assert said and all("read alongside" in m for m in said)
 
 
-def test_a_vault_in_another_subscription_needs_no_join(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(("home", "said"), [(None, "joined with their parts"),
+                                             ("00000000-0000-4000-8000-00000000000f", "read alongside")])
+def test_a_vault_in_another_subscription_brings_its_backup_policies(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                    home: str | None, said: str) -> None:
+    """Protected items go with the VMs they protect; the backup policy they name stays in the vault's
+    subscription, so a part that misses it is joined with the part holding the vault, or reads the
+    vault's subscription alongside when that holds no VMs."""
     doc = estate()
     item = first(doc, "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems")
     vault = item["id"].split("/backupFabrics/")[0]
-    other = next(s for s in doc["scope"]["subscriptions"] if s not in item["id"])
+    other = home or next(s for s in doc["scope"]["subscriptions"] if s not in item["id"])
     path = save(rehome(doc, vault, other), tmp_path / "s.json")
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         whole, parts = both(path)
-    assert parts == whole and not joined(caplog)
+    assert parts == whole
+    assert joined(caplog) and all(said in m for m in joined(caplog)), joined(caplog)
+    source = item["properties"]["sourceResourceId"].lower()
+    spread = [f for f in whole["findings"] if f["policy_id"] == "VMBK-SCHED-001" and f["resource_id"].lower() == source]
+    assert [f["status"] for f in spread] in (["pass"], ["fail"])  # its schedule was read from the moved policy
 
 
 def test_groups_across_subscriptions_join_the_parts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -178,7 +188,7 @@ def test_rows_without_a_subscription_in_their_id(tmp_path: Path) -> None:
                                    "properties": {"entityFriendlyName": "vm1"}}, SHARED),
     ("recoveryservicesresources", {"id": "/subscriptions/a/x/providers/Microsoft.RecoveryServices/vaults/v/"
                                          "backupPolicies/p",
-                                   "type": "microsoft.recoveryservices/vaults/backuppolicies"}, SHARED),
+                                   "type": "microsoft.recoveryservices/vaults/backuppolicies"}, "a"),
     ("resourcecontainers", {"id": "/subscriptions/a", "type": "microsoft.resources/subscriptions"}, "a"),
     ("resourcecontainers", {"id": "/subscriptions/A/resourceGroups/r",
                             "type": "microsoft.resources/subscriptions/resourcegroups"}, "a"),

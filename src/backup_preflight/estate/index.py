@@ -209,7 +209,7 @@ class Index:
         self.sql_vms: dict[str, Row] = {}
         #: Every AzureIaasVM protected item of a VM (an old stopped one and a new active one after a move).
         self.protected_items: defaultdict[str, list[Row]] = defaultdict(list)
-        self.backup_policies: dict[str, Row] = {}
+        self.backup_policies: dict[str, Row] = lookup()
         #: Azure VM backup jobs by the VM id they name (dataSourceId / virtualMachineId), and those naming
         #: none by (vault id, entityFriendlyName), both lowercase: see estate/jobs.py.
         self.jobs_by_source: defaultdict[str, list[Row]] = defaultdict(list)

@@ -3,15 +3,16 @@
 A VM's facts come from rows found by its own id (its row, extensions, SQL registration, instance view,
 guest facts, metrics, protected items, jobs, guest configuration), from network rows found by their ids,
 from its subscription's and resource group's rows, and from a few rows any VM may need (management
-groups, backup policies, jobs that name no VM by id, virtual network gateways). So a row goes to the
+groups, jobs that name no VM by id, virtual network gateways). So a row goes to the
 subscription of the VM it describes, any other row to its own id's subscription, and the shared ones
 to every part. A part is a set of whole subscriptions.
 
 Subscriptions whose rows reach into each other are joined into one part:
 - two copies of a row that name VMs in different subscriptions (found while splitting);
 - a lookup by id that misses in a subscription outside the part: `Lookups` notes it while the part is
-  built and judged, and the scan joins the parts and judges them again (scan_parts.py);
-- a group of a grouped policy with members in two parts (scan_parts.py).
+  built and judged (a NIC, subnet, NSG, route table or backup policy), and the scan joins the parts
+  and judges them again (judging.py);
+- a group of a grouped policy with members in two parts (judging.py).
 
 While the file is read, each row's text goes to a spill file (the snapshot's text, uncompressed, in the
 system's temporary folder) and only its place is kept; a part's rows are read back from there.
@@ -31,7 +32,6 @@ import msgspec
 
 from backup_preflight.estate.index import (
     BACKUP_JOB_TYPE,
-    BACKUP_POLICY_TYPE,
     GC_ASSIGNMENT_TYPE,
     PROTECTED_ITEM_TYPE,
     SQL_VM_TYPE,
@@ -78,7 +78,7 @@ def owner(table: str, row: dict[str, Any]) -> str:
     kind = row.get("type") if table in GRAPH_TABLES else None
     if kind in (SUBSCRIPTION_TYPE, RESOURCE_GROUP_TYPE):  # found by the VM's own subscription
         return own
-    if table == "resourcecontainers" or kind in (BACKUP_POLICY_TYPE, GATEWAY_TYPE):
+    if table == "resourcecontainers" or kind == GATEWAY_TYPE:
         return SHARED
     if kind == SQL_VM_TYPE:
         return sql_vm_target(row) or own
