@@ -148,6 +148,27 @@ def test_a_vault_in_another_subscription_brings_its_backup_policies(tmp_path: Pa
     assert [f["status"] for f in spread] in (["pass"], ["fail"])  # its schedule was read from the moved policy
 
 
+def test_jobs_naming_vms_by_friendly_name_in_a_vault_elsewhere_join_the_parts(tmp_path: Path,
+                                                                             caplog: pytest.LogCaptureFixture) -> None:
+    """Such a job stays with its vault; a part whose protected items point at that vault looks its jobs up
+    by (vault, name), so the miss must be noted. No item of the vault names a backup policy here: the
+    jobs are the only rows the VMs' parts reach for."""
+    doc = estate()
+    job = next(r for r in doc["tables"]["recoveryservicesresources"] if r["type"].endswith("/backupjobs")
+               and "dataSourceId" not in r["properties"] and r["properties"]["status"] == "Failed")
+    vault = job["id"].split("/backupJobs/")[0]
+    for row in doc["tables"]["recoveryservicesresources"]:
+        if row["id"].startswith(vault + "/"):
+            row["properties"].pop("policyId", None)
+    other = next(s for s in doc["scope"]["subscriptions"] if s not in job["id"])
+    path = save(rehome(doc, vault, other), tmp_path / "s.json")
+    with caplog.at_level(logging.INFO, logger="backup_preflight"):
+        whole, parts = both(path)
+    assert parts == whole and joined(caplog)
+    name = job["properties"]["entityFriendlyName"]
+    assert any(d["resourceName"] == name for d in whole["diagnoses"]), "the job was not matched in the whole scan"
+
+
 def test_groups_across_subscriptions_join_the_parts(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     by_name = load_policies([bundled_policy_dir()], parse_cli_params(["VMBK-SCHED-001.groupKey=resourceGroup",
                                                                       "VMBK-SCHED-001.maximumPerSlot=1"]))
@@ -185,7 +206,7 @@ def test_rows_without_a_subscription_in_their_id(tmp_path: Path) -> None:
                    "properties": {"virtualMachineResourceId": "/subscriptions/B/x"}}, "b"),
     ("recoveryservicesresources", {"id": "/subscriptions/a/x/providers/Microsoft.RecoveryServices/vaults/v/"
                                          "backupJobs/j", "type": "microsoft.recoveryservices/vaults/backupjobs",
-                                   "properties": {"entityFriendlyName": "vm1"}}, SHARED),
+                                   "properties": {"entityFriendlyName": "vm1"}}, "a"),
     ("recoveryservicesresources", {"id": "/subscriptions/a/x/providers/Microsoft.RecoveryServices/vaults/v/"
                                          "backupPolicies/p",
                                    "type": "microsoft.recoveryservices/vaults/backuppolicies"}, "a"),

@@ -146,6 +146,12 @@ def vault_of(resource_id: str) -> str:
     return low if end < 0 else low[:end]
 
 
+def entity_key(vault: str, name: str) -> str:
+    """The key of jobs naming a VM only by friendly name in a vault: it starts with the vault's id, so a
+    part of a split estate knows the subscription of a key it misses (estate/parts.py)."""
+    return f"{vault}|{name.lower()}"
+
+
 def vault_name(resource_id: str) -> str:
     """The name of that vault as the id spells it; '' when the id names no vault."""
     at = resource_id.lower().find(_VAULTS)
@@ -211,9 +217,9 @@ class Index:
         self.protected_items: defaultdict[str, list[Row]] = defaultdict(list)
         self.backup_policies: dict[str, Row] = lookup()
         #: Azure VM backup jobs by the VM id they name (dataSourceId / virtualMachineId), and those naming
-        #: none by (vault id, entityFriendlyName), both lowercase: see estate/jobs.py.
+        #: none by `entity_key` (vault id, entityFriendlyName), both lowercase: see estate/jobs.py.
         self.jobs_by_source: defaultdict[str, list[Row]] = defaultdict(list)
-        self.jobs_by_entity: defaultdict[tuple[str, str], list[Row]] = defaultdict(list)
+        self.jobs_by_entity: dict[str, list[Row]] = lookup()
         #: Schedule facts per backup policy id, filled on first use by backup.backup_facts.
         self.schedules: dict[str, dict[str, Any]] = {}
         self.assignments: defaultdict[str, list[Row]] = defaultdict(list)
@@ -287,7 +293,7 @@ class Index:
         if source:
             self.jobs_by_source[source].append(row)
         elif isinstance(name, str) and name:
-            self.jobs_by_entity[vault_of(row["id"]), name.lower()].append(row)
+            self.jobs_by_entity.setdefault(entity_key(vault_of(row["id"]), name), []).append(row)
 
 
 # What a row that describes a VM says of which VM (lowercase id), for the index and for splitting an

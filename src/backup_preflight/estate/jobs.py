@@ -22,7 +22,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from backup_preflight.estate.index import Index, Row, parse_instant, props, vault_name, vault_of
+from backup_preflight.estate.index import Index, Row, entity_key, parse_instant, props, vault_name, vault_of
 
 COMPLETED = frozenset({"completed", "completedwithwarnings"})
 _OLDEST = datetime.min.replace(tzinfo=UTC)
@@ -86,7 +86,7 @@ def _jobs_of(vm_id: str, index: Index) -> list[Row]:
         p = props(item)
         name = p.get("friendlyName") if isinstance(p.get("friendlyName"), str) else vm_id.rsplit("/", 1)[-1]
         container = str(p.get("containerName", "")).lower()
-        for job in index.jobs_by_entity.get((vault_of(item["id"]), name.lower()), ()):
+        for job in index.jobs_by_entity.get(entity_key(vault_of(item["id"]), name), ()):
             other = str(props(job).get("containerName", "")).lower()
             if not (container and other) or container == other:
                 jobs[job["id"].lower()] = job

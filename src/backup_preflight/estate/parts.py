@@ -3,14 +3,15 @@
 A VM's facts come from rows found by its own id (its row, extensions, SQL registration, instance view,
 guest facts, metrics, protected items, jobs, guest configuration), from network rows found by their ids,
 from its subscription's and resource group's rows, and from a few rows any VM may need (management
-groups, jobs that name no VM by id, virtual network gateways). So a row goes to the
+groups, virtual network gateways). So a row goes to the
 subscription of the VM it describes, any other row to its own id's subscription, and the shared ones
 to every part. A part is a set of whole subscriptions.
 
 Subscriptions whose rows reach into each other are joined into one part:
 - two copies of a row that name VMs in different subscriptions (found while splitting);
 - a lookup by id that misses in a subscription outside the part: `Lookups` notes it while the part is
-  built and judged (a NIC, subnet, NSG, route table or backup policy), and the scan joins the parts
+  built and judged (a NIC, subnet, NSG, route table, backup policy, or jobs by the vault and VM name
+  they give), and the scan joins the parts
   and judges them again (judging.py);
 - a group of a grouped policy with members in two parts (judging.py).
 
@@ -84,8 +85,8 @@ def owner(table: str, row: dict[str, Any]) -> str:
         return sql_vm_target(row) or own
     if kind == PROTECTED_ITEM_TYPE:
         return protected_vm(row) or own
-    if kind == BACKUP_JOB_TYPE:
-        return (job_vm(row) or SHARED) if is_vm_job(row) else own
+    if kind == BACKUP_JOB_TYPE:  # one naming its VM only by friendly name stays with its vault
+        return (is_vm_job(row) and job_vm(row)) or own
     if kind == GC_ASSIGNMENT_TYPE:
         return assignment_target(row)
     return own
