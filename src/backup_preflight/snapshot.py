@@ -199,26 +199,30 @@ def _too_large(label: str) -> InputError:
     return InputError.one(label, "", f"larger than {_size(LIMITS.max_input_size)} (--max-input-size)")
 
 
-def _text_chunks(path: Path, digest: Any, whole: bool = True) -> Iterator[bytes]:
-    """The file's text in chunks as it is read, gunzipped when it is gzip, never beyond the limit
-    (when read `whole`; else each line is bounded by `_lines`); `digest` is updated with the bytes as stored."""
-    label = str(path)
-    limit = LIMITS.max_input_size if whole else None
-    with _open(path, whole) as handle:
-        stored = iter(lambda: handle.read(_CHUNK), b"")
-        first = next(stored, b"")
-        digest.update(first)
-        hashed = (digest.update(chunk) or chunk for chunk in stored)
-        if first[:2] == _GZIP:
-            yield from _inflate(itertools.chain([first], hashed), label, limit)
-            return
-        size = len(first)
-        yield first
-        for chunk in hashed:
-            size += len(chunk)
-            if limit is not None and size > limit:
-                raise _too_large(label)
-            yield chunk
+def _text_chunks(path: Path, digest: Any) -> Iterator[bytes]:
+    """The file's text in chunks as it is read, gunzipped when it is gzip, never beyond the limit;
+    `digest` is updated with the bytes as stored."""
+    with _open(path) as handle:
+        yield from _chunks(handle, str(path), digest, LIMITS.max_input_size)
+
+
+def _chunks(handle: BinaryIO, label: str, digest: Any, limit: int | None) -> Iterator[bytes]:
+    """The open file's text from where it is, as `_text_chunks`; unbounded when `limit` is None (each line is
+    then bounded by `_lines`)."""
+    stored = iter(lambda: handle.read(_CHUNK), b"")
+    first = next(stored, b"")
+    digest.update(first)
+    hashed = (digest.update(chunk) or chunk for chunk in stored)
+    if first[:2] == _GZIP:
+        yield from _inflate(itertools.chain([first], hashed), label, limit)
+        return
+    size = len(first)
+    yield first
+    for chunk in hashed:
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise _too_large(label)
+        yield chunk
 
 
 def _inflate(stored: Iterable[bytes], label: str, limit: int | None) -> Iterator[bytes]:
@@ -249,13 +253,15 @@ def _inflate(stored: Iterable[bytes], label: str, limit: int | None) -> Iterator
         raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
 
 
-def _lines(chunks: Iterable[bytes], label: str) -> Iterator[bytes]:
+def _lines(chunks: Iterable[bytes], label: str, at: list[int] | None = None) -> Iterator[bytes]:
     """The text's lines without their line breaks, each bounded by --max-input-size; stops early when
-    the first line outgrows a header (the caller then reads the file whole)."""
+    the first line outgrows a header (the caller then reads the file whole). With `at`, `at[0]` is where
+    in the text the line last given starts."""
     pending: list[bytes] = []
     held = 0
     number = 1
     limit = LIMITS.max_input_size
+    start = 0
     for chunk in chunks:
         *ended, rest = chunk.split(b"\n")
         if ended:
@@ -269,8 +275,16 @@ def _lines(chunks: Iterable[bytes], label: str) -> Iterator[bytes]:
         if held > limit or max(map(len, ended), default=0) > limit:
             _long_line(label, number + next((i for i, line in enumerate(ended) if len(line) > limit), len(ended)),
                        limit)
-        yield from ended
+        if at is None:
+            yield from ended
+        else:
+            for line in ended:
+                at[0] = start
+                yield line
+                start += len(line) + 1
         number += len(ended)
+    if at is not None:
+        at[0] = start
     yield b"".join(pending)
 
 
@@ -412,21 +426,40 @@ class RowReader:
     other layout. `snapshot` is the file without its rows (scope, errors, queries, collectedAt, source,
     every table empty), complete once `rows()` is used up; `tables` names the tables in file order,
     lowercase, and `counts` their rows.
+
+    The file stays open (`handle`, until `close`): when it is not gzip (`plain`), a row's text can be read
+    again from it at the place `rows()` gives, from the very file that was hashed; `changed()` says
+    whether it was written to since it was opened.
     """
 
     def __init__(self, path: Path) -> None:
         self.label = str(path)
         self._digest = hashlib.sha256()
-        header, self._items = row_lines.read(_lines(_text_chunks(path, self._digest, whole=False), self.label),
-                                             _head)
+        self.handle = _open(path, whole=False)
+        try:
+            self._opened = _version(self.handle)
+            self.plain = os.pread(self.handle.fileno(), 2, 0) != _GZIP
+            self._at = [0]
+            header, self._items = row_lines.read(
+                _lines(_chunks(self.handle, self.label, self._digest, None), self.label, self._at), _head)
+        except BaseException:
+            self.handle.close()
+            raise
         self.snapshot = _from_snapshot({**header, "tables": {}}, self.label)
         self.tables: list[str] = []
         self.counts: dict[str, int] = {}
 
-    def rows(self) -> Iterator[tuple[int, bytes, str, str | None, int]]:
+    def changed(self) -> bool:
+        return _version(self.handle) != self._opened
+
+    def close(self) -> None:
+        self.handle.close()
+
+    def rows(self) -> Iterator[tuple[int, bytes, str, str | None, int, int]]:
         """(the table's number in `tables`, the row's text, its id, its type in lowercase or None in a table
-        of side rows, its line), each row checked; every problem of the file is raised together once the
-        last row is read."""
+        of side rows, its line, where its text starts in the file's text), each row checked; every problem
+        of the file is raised together once the last row is read."""
+        at = self._at
         problems: list[Problem] = []
         check: RowCheck = _check_side_row
         table, written, i, graph, views = 0, "", 0, False, False
@@ -445,17 +478,23 @@ class RowReader:
                 continue
             text, head = item  # type: ignore[misc]
             if _fine(head, graph, views):
-                yield table, text, head.id, head.type.lower() if graph else None, line
+                yield table, text, head.id, head.type.lower() if graph else None, line, at[0]
             else:
                 row = parse_json(text, self.label, line)  # says where, as the whole file's reader would
                 if check(row, self.label, f"/tables/{written}/{i}", problems):
-                    yield table, text, row["id"], row["type"] if graph else None, line
+                    yield table, text, row["id"], row["type"] if graph else None, line, at[0]
             i += 1
             self.counts[self.tables[table]] += 1
         if problems:
             raise InputError(problems)
         self.snapshot.tables = {name: [] for name in self.tables}
         self.snapshot.sources = [SourceFile(self.label, self._digest.hexdigest(), "snapshot")]
+
+
+def _version(handle: BinaryIO) -> tuple[int, int]:
+    """What changes when an open file is written to: its size and modification time."""
+    info = os.fstat(handle.fileno())
+    return info.st_size, info.st_mtime_ns
 
 
 def _fine(head: Any, graph: bool, views: bool) -> bool:

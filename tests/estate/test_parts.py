@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import gzip
 import json
 import logging
 import os
@@ -23,6 +24,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from backup_preflight import cli, demo, row_lines, scan
+from backup_preflight.errors import InputError
 from backup_preflight.estate import parts
 from backup_preflight.estate.index import Index
 from backup_preflight.estate.network import NetworkModel
@@ -235,9 +237,37 @@ def test_part_size_on_the_command_line(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "expected a whole number of VMs" in refused.stderr
 
 
+@pytest.mark.parametrize("gzipped", [False, True], ids=["plain: read back from the file", "gzip: from a spill file"])
+def test_rows_are_read_back_from_the_file_or_a_spill_of_its_text(tmp_path: Path, gzipped: bool) -> None:
+    path = save(estate(), tmp_path / "s.json")
+    if gzipped:
+        path = tmp_path / "s.json.gz"
+        path.write_bytes(gzip.compress((tmp_path / "s.json").read_bytes(), mtime=0))
+    whole, split = both(path)
+    assert split == whole
+    source = scan.snapshot_source([path], 1)
+    assert source.split is not None and (source.split._spill is not None) == gzipped
+    source.split.close()
+
+
+def test_a_file_written_to_while_it_is_judged_in_parts_is_refused(tmp_path: Path) -> None:
+    """Rows are read again from the file by place: if it changed since it was checked and hashed, the places
+    no longer hold those rows, and the scan stops (exit 2, no report) rather than judge other text."""
+    path = save(estate(), tmp_path / "s.json")
+    source = scan.snapshot_source([path], 1)
+    with path.open("ab") as handle:
+        handle.write(b"\n")
+    with pytest.raises(InputError, match="changed while it was being scanned") as caught:
+        scan.run_scan(source, POLICIES, Gate(), as_of="2026-11-24T06:00:00Z")
+    assert caught.value.problems[0].file == str(path)
+
+
 def test_a_temporary_folder_that_cannot_take_the_rows_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str]) -> None:
-    path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+    """Only a gzipped file's rows are set aside (a plain file's are read again from the file itself)."""
+    plain = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+    path = tmp_path / "s.json.gz"
+    path.write_bytes(gzip.compress(plain.read_bytes()))
 
     def full(*_: Any, **__: Any) -> Any:
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))

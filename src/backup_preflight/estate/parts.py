@@ -15,8 +15,9 @@ Subscriptions whose rows reach into each other are joined into one part:
   and judges them again (judging.py);
 - a group of a grouped policy with members in two parts (judging.py).
 
-While the file is read, each row's text goes to a spill file (the snapshot's text, uncompressed, in the
-system's temporary folder) and only its place is kept; a part's rows are read back from there.
+While the file is read, only each row's place is kept, and a part's rows are read back from the file
+itself (kept open, and refused if written to meanwhile); a gzipped file's rows go to a spill file (its
+text, uncompressed, in the system's temporary folder) and are read back from there.
 """
 
 from __future__ import annotations
@@ -27,10 +28,11 @@ from array import array
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import msgspec
 
+from backup_preflight.errors import InputError
 from backup_preflight.estate.index import (
     BACKUP_JOB_TYPE,
     GC_ASSIGNMENT_TYPE,
@@ -59,8 +61,10 @@ from backup_preflight.snapshot import (
 PART_VMS = 25_000
 #: The unit of the rows every part gets.
 SHARED = ""
-#: Bytes read from the spill file in one call at most (rows next to each other in it).
+#: Bytes read back in one call at most (rows near each other in the file).
 _READ = 1 << 24
+#: Bytes between two rows read in one call at most: a row's comma and line break (none in a spill file).
+_GAP = 2
 #: The unit of rows whose id names no subscription.
 NONE = "-"
 
@@ -131,21 +135,29 @@ class Split:
     """A snapshot file's rows by subscription, spilled; a part's rows are read back as a Snapshot."""
 
     def __init__(self, reader: RowReader) -> None:
-        self._file = tempfile.TemporaryFile()  # noqa: SIM115 - lives as long as the Split (close); in TMPDIR
+        self._reader = reader
+        #: Where the rows are read back from: the snapshot file itself, or a spill file of its text when it is gzip.
+        self._spill = None if reader.plain else tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); in TMPDIR
         self._places: dict[str, dict[int, _Places]] = {}
         #: VMs per subscription.
         self.vms: Counter[str] = Counter()
         self.joins = Joins()
-        self._read(reader)
-        self._file.flush()
+        try:
+            self._read(reader, self._spill)
+            if self._spill is not None:
+                self._spill.flush()
+        except BaseException:
+            self.close()
+            raise
+        self._fd = (self._spill or reader.handle).fileno()
         self.header: Snapshot = reader.snapshot
         self.tables = reader.tables
         self.counts = reader.counts
 
-    def _read(self, reader: RowReader) -> None:
-        write, places, offset = self._file.write, self._places, 0
+    def _read(self, reader: RowReader, spill: IO[bytes] | None) -> None:
+        places, offset = self._places, 0
         seen: dict[int, str] = {}
-        for table, text, rid, kind, line in reader.rows():
+        for table, text, rid, kind, line, at in reader.rows():
             name = reader.tables[table]
             row = {**msgspec.json.decode(text), "type": kind} if kind in _BY_REFERENCE else {"id": rid, "type": kind}
             key = owner(name, row)
@@ -158,11 +170,13 @@ class Split:
                 self.vms[unit] += 1
             by_table = places.get(unit) or places.setdefault(unit, {})
             spot = by_table.get(table) or by_table.setdefault(table, _Places())
-            spot.offsets.append(offset)
+            if spill is not None:
+                spill.write(text)
+                at = offset
+                offset += len(text)
+            spot.offsets.append(at)
             spot.lengths.append(len(text))
             spot.lines.append(line)
-            write(text)
-            offset += len(text)
 
     def has(self, unit: str) -> bool:
         return unit in self._places
@@ -189,7 +203,13 @@ class Split:
             return self.snapshot(self.units())
 
     def snapshot(self, units: Iterable[str]) -> Snapshot:
-        """The part holding these subscriptions' rows and the shared ones, in file order, as `load` gives them."""
+        """The part holding these subscriptions' rows and the shared ones, in file order, as `load` gives them.
+
+        Raises InputError when the snapshot file was written to since it was read: its rows would no longer
+        be the ones checked and hashed."""
+        if self._spill is None and self._reader.changed():
+            raise InputError.one(self._reader.label, "", "changed while it was being scanned; scan it again "
+                                                         "once nothing writes to it")
         wanted = [self._places[u] for u in {*units, SHARED} if u in self._places]
         tables: dict[str, list[dict[str, Any]]] = {}
         for t, name in enumerate(self.tables):
@@ -204,14 +224,15 @@ class Split:
                         collected_at=h.collected_at, sources=h.sources)
 
     def _rows(self, spans: list[tuple[int, int, int]]) -> Iterator[Any]:
-        """The rows at these (offset, length, line) places, in order; rows next to each other in the file are
-        read in one call. Read, not mapped: a mapped file's pages would count in the process's memory."""
-        fd = self._file.fileno()
+        """The rows at these (offset, length, line) places, in order; rows near each other in the file (apart
+        by their line breaks and commas) are read in one call. Read, not mapped: a mapped file's pages would
+        count in the process's memory."""
+        fd = self._fd
         i = 0
         while i < len(spans):
             start, end, j = spans[i][0], spans[i][0] + spans[i][1], i + 1
-            while j < len(spans) and spans[j][0] == end and end - start < _READ:
-                end += spans[j][1]
+            while j < len(spans) and end <= spans[j][0] <= end + _GAP and end - start < _READ:
+                end = spans[j][0] + spans[j][1]
                 j += 1
             view = memoryview(os.pread(fd, end - start, start))
             for at, n, line in spans[i:j]:
@@ -225,7 +246,9 @@ class Split:
             return parse_json(bytes(text), self.header.sources[0].path, line)
 
     def close(self) -> None:
-        self._file.close()
+        if self._spill is not None:
+            self._spill.close()
+        self._reader.close()
 
 
 class Lookups:
