@@ -1,4 +1,5 @@
-"""summarize against the one-loop definition it replaced, on random findings, notes and gates."""
+"""summarize against the one-loop definition it replaced, on random findings, notes and gates; the C-level
+filters of findings against plain loops."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backup_preflight.findings import EXEMPT, FAIL, SEVERITIES, STATUSES, Finding
+from backup_preflight.findings import EXEMPT, FAIL, SEVERITIES, STATUSES, Finding, annotated, with_status
 from backup_preflight.results import Gate, summarize
 
 
@@ -73,3 +74,11 @@ gates = st.builds(Gate, fail_on=st.sampled_from((*SEVERITIES, "never")), strict=
 @given(st.lists(findings(), max_size=40), gates)
 def test_summarize_counts_as_one_loop_over_every_finding(found: list[Finding], gate: Gate) -> None:
     assert summarize(found, gate) == oracle(found, gate)
+
+
+@settings(max_examples=200)
+@given(st.lists(findings(), max_size=40), st.sets(st.sampled_from(STATUSES)))
+def test_the_c_level_filters_keep_what_a_plain_loop_keeps(found: list[Finding], statuses: set[str]) -> None:
+    assert list(with_status(found, statuses)) == [f for f in found if f.status in statuses]
+    assert list(with_status(found, tuple(statuses))) == [f for f in found if f.status in statuses]
+    assert list(annotated(found)) == [f for f in found if f.annotations]  # notes of None and of {} alike

@@ -20,6 +20,8 @@ from backup_preflight.findings import (
     STATUSES,
     UNKNOWN,
     Finding,
+    annotated,
+    with_status,
 )
 from backup_preflight.policy.loader import Policy
 
@@ -92,11 +94,11 @@ def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:
         by_status[status] += n
         by_severity[severity][status] += n
         by_cause.setdefault(cause, Counter())[status] += n
-    failures = [f for f in findings if f.status == FAIL]
+    failures = list(with_status(findings, (FAIL,)))
     failing_policies = Counter(f.policy_id for f in failures)
     exempt_by_category: Counter[str] = Counter()
     baseline_marks: Counter[str] = Counter()
-    for status, notes in ((f.status, f.notes) for f in findings if f.notes):
+    for status, notes in ((f.status, f.notes) for f in annotated(findings)):
         if status == EXEMPT:
             exempt_by_category[notes["exemption"]["category"]] += 1
         if "expiredExemption" in notes:

@@ -14,7 +14,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import TextIO
 
-from backup_preflight.findings import ERROR, FAIL, SEVERITY_RANK, Finding
+from backup_preflight.findings import ERROR, FAIL, SEVERITY_RANK, Finding, with_status
 from backup_preflight.results import ScanResult
 
 PLATFORMS = ("auto", "github", "azure-devops", "none")
@@ -68,7 +68,7 @@ def annotations(result: ScanResult, limit: int) -> Iterator[tuple[str, str, str,
     for e in result.coverage["errors"][:limit]:
         yield ("error", "coverage", "not collected",
                f"{e.get('scope', '?')} [{e.get('table', '?')}]: {e.get('message', '')}")
-    failing = sorted((f for f in result.findings if f.status in (FAIL, ERROR)),
+    failing = sorted(with_status(result.findings, (FAIL, ERROR)),
                      key=lambda f: (SEVERITY_RANK[f.severity], f.policy_id, f.resource_id.lower()))
     shown = {"error": 0, "warning": 0}
     left = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from backup_preflight.findings import PASS, UNKNOWN
+from backup_preflight.findings import PASS, UNKNOWN, annotated, with_status
 from backup_preflight.results import ScanResult
 
 HOW = ("collect them with `--probe-guest` (runs the probe through Run Command; needs "
@@ -23,9 +23,8 @@ HOW = ("collect them with `--probe-guest` (runs the probe through Run Command; n
 def waiting_for_guest(result: ScanResult) -> list[tuple[str, int]]:
     """(policy id, VMs) of unknown findings whose missing fact is an in-guest one, by policy id."""
     counts: Counter[str] = Counter()
-    for finding in result.findings:
-        if finding.status == UNKNOWN and any(e.startswith("guest.") and e.endswith(" was not collected")
-                                             for e in finding.evidence):
+    for finding in with_status(result.findings, (UNKNOWN,)):
+        if any(e.startswith("guest.") and e.endswith(" was not collected") for e in finding.evidence):
             counts[finding.policy_id] += 1
     return sorted(counts.items())
 
@@ -42,7 +41,7 @@ def sentence(result: ScanResult, code: str = "`") -> str | None:
 
 def disagreement_sentence(result: ScanResult, limit: int = 5) -> str | None:
     """The outbound findings on which the probe's connect contradicts the model, or None."""
-    odd = [f for f in result.findings if f.annotations.get("observedInGuest", {}).get("agrees") is False]
+    odd = [f for f in annotated(result.findings) if f.annotations.get("observedInGuest", {}).get("agrees") is False]
     if not odd:
         return None
     named = ", ".join(f"{f.resource_name} ({f.policy_id}: model "

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITY_RANK, UNKNOWN, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITY_RANK, UNKNOWN, Finding, annotated, with_status
 from backup_preflight.results import ScanResult
 from backup_preflight.text import safe
 
@@ -83,9 +83,7 @@ class VmView:
 def vms_needing_attention(result: ScanResult) -> list[VmView]:
     """VMs with at least one fail/error/unknown/exempt finding, worst first."""
     vms: dict[str, VmView] = {}
-    for f in result.findings:
-        if f.status not in ATTENTION:
-            continue
+    for f in with_status(result.findings, ATTENTION):
         key = f.resource_id.lower()
         vm = vms.get(key)
         if vm is None:
@@ -113,7 +111,7 @@ def policy_counts(result: ScanResult) -> dict[str, dict[str, int]]:
 def deployment_causes(result: ScanResult) -> list[tuple[str, int]]:
     """With --what-if: each planned change blamed for new findings, with how many findings it explains."""
     counts: Counter[str] = Counter()
-    for notes in (f.notes for f in result.findings if f.notes):  # only annotated findings can carry one
+    for notes in (f.notes for f in annotated(result.findings)):  # only annotated findings can carry one
         counts.update(notes.get("plannedChanges", ()))
     return counts.most_common()
 
