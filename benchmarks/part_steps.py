@@ -1,0 +1,74 @@
+"""Time each step of judging in parts, part after part, with or without keeping what each part gives.
+
+    python benchmarks/part_steps.py --snapshot /tmp/bp-100k.json --part-vms 4000 --keep findings
+    python benchmarks/part_steps.py --snapshot /tmp/bp-100k.json --part-vms 4000 --keep nothing
+    python benchmarks/part_steps.py --snapshot /tmp/bp-100k.json --part-vms 4000 --keep blob
+
+The snapshot must be saved one row per line (`big_estate.py`, `demo-estate`). The parts are judged as
+`judging.judge_in_parts` judges them (the bundled policies, the collector paused), and each part's
+steps are printed: reading its rows back, building its estate, evaluating, letting the estate go.
+`--keep findings` keeps every part's findings as the scan does; `nothing` keeps none; `blob` keeps them
+encoded as msgpack and decodes them all at the end. docs/performance.md reads the drift from this.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from backup_preflight import snapshot
+from backup_preflight.estate import build_estate
+from backup_preflight.estate.parts import Lookups, Split
+from backup_preflight.findings import Finding
+from backup_preflight.judging import _pack, judge
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--snapshot", type=Path, required=True)
+    parser.add_argument("--part-vms", type=int, default=4000)
+    parser.add_argument("--keep", choices=("findings", "nothing", "blob"), default="findings")
+    args = parser.parse_args()
+    gc.disable()  # as during a scan (gcpause.py)
+    policies = load_policies([bundled_policy_dir()])
+    split = Split(snapshot.RowReader(args.snapshot))
+    clock = datetime(2026, 11, 24, 6, tzinfo=UTC)
+    kept: list[Any] = []
+    encode = msgspec.msgpack.Encoder().encode
+    started = time.perf_counter()
+    for i, units in enumerate(_pack(split.classes(), split.vms, args.part_vms)):
+        t0 = time.perf_counter()
+        snap = split.snapshot(units)
+        t1 = time.perf_counter()
+        estate = build_estate(snap, clock, None, Lookups(units))
+        t2 = time.perf_counter()
+        judged = judge(estate, policies, {}, groups=True)
+        t3 = time.perf_counter()
+        del estate, snap
+        t4 = time.perf_counter()
+        if args.keep == "findings":
+            kept.append(judged.findings)
+        elif args.keep == "blob":
+            kept.append(encode(judged.findings))
+        del judged
+        print(f"part {i:3d}: read {t1 - t0:.2f} s, build {t2 - t1:.2f} s, evaluate {t3 - t2:.2f} s, "
+              f"let go {t4 - t3:.2f} s", flush=True)
+    print(f"all parts: {time.perf_counter() - started:.1f} s")
+    if args.keep == "blob":
+        t = time.perf_counter()
+        decode = msgspec.msgpack.Decoder(list[Finding]).decode
+        found: list[Finding] = []
+        for blob in kept:  # held, as the reports would need them
+            found.extend(decode(blob))
+        print(f"decoding {len(found):,} findings: {time.perf_counter() - t:.1f} s")
+
+
+if __name__ == "__main__":
+    main()
