@@ -3,16 +3,15 @@
 A VM's facts come from rows found by its own id (its row, extensions, SQL registration, instance view,
 guest facts, metrics, protected items, jobs, guest configuration), from network rows found by their ids,
 from its subscription's and resource group's rows, and from a few rows any VM may need (management
-groups, virtual network gateways). So a row goes to the
-subscription of the VM it describes, any other row to its own id's subscription, and the shared ones
-to every part. A part is a set of whole subscriptions.
+groups, virtual network gateways). So a row goes to the subscription of the VM it describes, any other
+row to its own id's subscription, and the shared ones to every part. A part is a set of whole
+subscriptions.
 
 Subscriptions whose rows reach into each other are joined into one part:
 - two copies of a row that name VMs in different subscriptions (found while splitting);
 - a lookup by id that misses in a subscription outside the part: `Lookups` notes it while the part is
   built and judged (a NIC, subnet, NSG, route table, backup policy, or jobs by the vault and VM name
-  they give), and the scan joins the parts
-  and judges them again (judging.py);
+  they give), and the scan joins the parts and judges them again (judging.py);
 - a group of a grouped policy with members in two parts (judging.py).
 
 While the file is read, only each row's place is kept, and a part's rows are read back from the file
@@ -132,7 +131,7 @@ class _Places:
 
 
 class Split:
-    """A snapshot file's rows by subscription, spilled; a part's rows are read back as a Snapshot."""
+    """A snapshot file's rows placed by subscription; a part's rows are read back as a Snapshot."""
 
     def __init__(self, reader: RowReader) -> None:
         self._reader = reader
