@@ -13,7 +13,6 @@ from typing import Any
 import msgspec
 
 from backup_preflight import demo, row_lines, snapshot
-from backup_preflight.errors import InputError
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.index import parse_instant
 from backup_preflight.estate.parts import PART_VMS, Split
@@ -81,10 +80,6 @@ def _split(path: Path) -> Split | None:
             return Split(snapshot.RowReader(path))
     except row_lines.NotThisLayout:
         return None
-    except OSError as exc:  # the spill file: the temporary folder is full or not writable
-        raise InputError.one(str(path), "", f"cannot set its rows aside in the temporary folder "
-                                            f"({exc.strerror or exc}): free space there (TMPDIR) for about the "
-                                            "snapshot's uncompressed size, or scan with --part-size 0") from None
 
 
 def _files(snap: snapshot.Snapshot) -> list[dict[str, str]]:

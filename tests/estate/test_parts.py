@@ -23,7 +23,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_preflight import cli, demo, row_lines, scan
+from backup_preflight import cli, demo, row_lines, scan, snapshot
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.estate import parts
 from backup_preflight.estate.index import Index
@@ -301,20 +301,72 @@ def test_a_file_written_to_while_it_is_judged_in_parts_is_refused(tmp_path: Path
                                                              "nothing writes to it")]
 
 
+_TEMPORARY_FILE = parts.tempfile.TemporaryFile  # the real one, before a test replaces it
+
+
+class _FillsUp:
+    """A spill file whose folder fills up after the first rows (`fails` names the call that finds out)."""
+
+    def __init__(self, fails: str) -> None:
+        self._file = _TEMPORARY_FILE()
+        self._fails, self._written = fails, 0
+
+    def write(self, data: bytes) -> int:
+        self._written += 1
+        if self._fails == "write" and self._written > 3:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return self._file.write(data)
+
+    def flush(self) -> None:
+        if self._fails == "flush":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    def fileno(self) -> int:
+        return self._file.fileno()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+@pytest.mark.parametrize("fails", ["open", "write", "flush"])
 def test_a_temporary_folder_that_cannot_take_the_rows_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:
+                                                               capsys: pytest.CaptureFixture[str], fails: str) -> None:
     """Only a gzipped file's rows are set aside (a plain file's are read again from the file itself)."""
     plain = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
     path = tmp_path / "s.json.gz"
     path.write_bytes(gzip.compress(plain.read_bytes()))
 
     def full(*_: Any, **__: Any) -> Any:
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if fails == "open":
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return _FillsUp(fails)
 
     monkeypatch.setattr(parts.tempfile, "TemporaryFile", full)
     assert cli.main(["scan", "--snapshot", str(path), "--output-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "TMPDIR" in err and "Traceback" not in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_snapshot_that_cannot_be_read_is_not_blamed_on_the_temporary_folder(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The disk under the snapshot failing mid-read is the environment failing (exit 4), as for a file read
+    whole, not a full temporary folder."""
+    path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+    chunks = snapshot._chunks
+
+    def failing(handle: Any, label: str, *args: Any) -> Any:
+        read = chunks(handle, label, *args)
+        if label != str(path):  # the policy files
+            yield from read
+            return
+        yield next(read)
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(snapshot, "_chunks", failing)
+    assert cli.main(["scan", "--snapshot", str(path), "--output-dir", str(tmp_path / "out"), "--part-size", "1"]) == 4
+    err = capsys.readouterr().err
+    assert "Input/output error" in err and "TMPDIR" not in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
 
 

@@ -136,15 +136,18 @@ class Split:
     def __init__(self, reader: RowReader) -> None:
         self._reader = reader
         #: Where the rows are read back from: the snapshot file itself, or a spill file of its text when it is gzip.
-        self._spill = None if reader.plain else tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); in TMPDIR
+        self._spill: IO[bytes] | None = None
         self._places: dict[str, dict[int, _Places]] = {}
         #: VMs per subscription.
         self.vms: Counter[str] = Counter()
         self.joins = Joins()
         try:
+            if not reader.plain:
+                try:
+                    self._spill = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); in TMPDIR
+                except OSError as exc:
+                    raise _no_room(reader.label, exc) from None
             self._read(reader, self._spill)
-            if self._spill is not None:
-                self._spill.flush()
         except BaseException:
             self.close()
             raise
@@ -170,12 +173,20 @@ class Split:
             by_table = places.get(unit) or places.setdefault(unit, {})
             spot = by_table.get(table) or by_table.setdefault(table, _Places())
             if spill is not None:
-                spill.write(text)
+                try:
+                    spill.write(text)
+                except OSError as exc:
+                    raise _no_room(reader.label, exc) from None
                 at = offset
                 offset += len(text)
             spot.offsets.append(at)
             spot.lengths.append(len(text))
             spot.lines.append(line)
+        if spill is not None:
+            try:
+                spill.flush()
+            except OSError as exc:
+                raise _no_room(reader.label, exc) from None
 
     def has(self, unit: str) -> bool:
         return unit in self._places
@@ -248,6 +259,13 @@ class Split:
         if self._spill is not None:
             self._spill.close()
         self._reader.close()
+
+
+def _no_room(label: str, exc: OSError) -> InputError:
+    """The temporary folder could not take a gzipped snapshot's text (full, or not writable)."""
+    return InputError.one(label, "", f"cannot set its rows aside in the temporary folder ({exc.strerror or exc}): "
+                                     "free space there (TMPDIR) for about the snapshot's uncompressed size, or scan "
+                                     "with --part-size 0")
 
 
 class Lookups:
