@@ -3,18 +3,22 @@
     python benchmarks/part_steps.py --snapshot /tmp/bp-100k.json --part-vms 4000 --keep findings
     python benchmarks/part_steps.py --snapshot /tmp/bp-100k.json --part-vms 4000 --keep nothing
     python benchmarks/part_steps.py --snapshot /tmp/bp-100k.json --part-vms 4000 --keep blob
+    python benchmarks/part_steps.py --snapshot /tmp/bp-1m.json --part-vms 24000 --keep passes --parts 30
 
 The snapshot must be saved one row per line (`big_estate.py`, `demo-estate`). The parts are judged as
 `judging.judge_in_parts` judges them (the bundled policies, the collector paused), and each part's
 steps are printed: reading its rows back, building its estate, evaluating, letting the estate go.
-`--keep findings` keeps every part's findings as the scan does; `nothing` keeps none; `blob` keeps them
-encoded as msgpack and decodes them all at the end. docs/performance.md reads the drift from this.
+`--keep findings` keeps every part's findings as the scan does; `nothing` keeps none; `passes` only the
+passes, `others` all but the passes; `blob` keeps them encoded as msgpack and decodes them all at the end.
+Each part's line also gives the process's user and system seconds and its page faults, to tell the
+interpreter's work from the kernel's. docs/performance.md reads the drift from this.
 """
 
 from __future__ import annotations
 
 import argparse
 import gc
+import resource
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,7 +29,7 @@ import msgspec
 from backup_preflight import snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.parts import Lookups, Split
-from backup_preflight.findings import Finding
+from backup_preflight.findings import PASS, Finding
 from backup_preflight.judging import _pack, judge
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 
@@ -34,7 +38,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--snapshot", type=Path, required=True)
     parser.add_argument("--part-vms", type=int, default=4000)
-    parser.add_argument("--keep", choices=("findings", "nothing", "blob"), default="findings")
+    parser.add_argument("--keep", choices=("findings", "nothing", "passes", "others", "blob"), default="findings")
+    parser.add_argument("--parts", type=int, default=None, help="stop after this many parts")
     args = parser.parse_args()
     gc.disable()  # as during a scan (gcpause.py)
     policies = load_policies([bundled_policy_dir()])
@@ -43,7 +48,8 @@ def main() -> None:
     kept: list[Any] = []
     encode = msgspec.msgpack.Encoder().encode
     started = time.perf_counter()
-    for i, units in enumerate(_pack(split.classes(), split.vms, args.part_vms)):
+    for i, units in enumerate(_pack(split.classes(), split.vms, args.part_vms)[:args.parts]):
+        r0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         snap = split.snapshot(units)
         t1 = time.perf_counter()
@@ -55,11 +61,15 @@ def main() -> None:
         t4 = time.perf_counter()
         if args.keep == "findings":
             kept.append(judged.findings)
+        elif args.keep in ("passes", "others"):
+            kept.append([f for f in judged.findings if (f.status == PASS) == (args.keep == "passes")])
         elif args.keep == "blob":
             kept.append(encode(judged.findings))
         del judged
+        r1 = resource.getrusage(resource.RUSAGE_SELF)
         print(f"part {i:3d}: read {t1 - t0:.2f} s, build {t2 - t1:.2f} s, evaluate {t3 - t2:.2f} s, "
-              f"let go {t4 - t3:.2f} s", flush=True)
+              f"let go {t4 - t3:.2f} s; user {r1.ru_utime - r0.ru_utime:.2f} s, system "
+              f"{r1.ru_stime - r0.ru_stime:.2f} s, {r1.ru_minflt - r0.ru_minflt:,} page faults", flush=True)
     print(f"all parts: {time.perf_counter() - started:.1f} s")
     if args.keep == "blob":
         t = time.perf_counter()

@@ -1,6 +1,6 @@
 """The VM fact record built from real Resource Graph shapes."""
 
-
+import json
 
 from arg import (
     SUB,
@@ -147,3 +147,12 @@ def test_pressure_of_an_hourly_policy_is_judged_in_every_hour_a_backup_starts() 
     assert f["backup"]["slots"] == ["08:00 UTC", "12:00 UTC", "16:00 UTC", "20:00 UTC"]
     assert f["pressure"] == {"backupHourUtc": 8, "backupHoursUtc": [8, 12, 16, 20], "cpuPeakPercent": 95.5,
                              "memoryPeakPercent": 96.0, "samples": 5}
+
+
+def test_vms_of_one_resource_group_share_its_name_and_their_subscriptions_id() -> None:
+    # A scan keeps these in every finding of every VM: one copy each, not one per VM (docs/performance.md).
+    rows = [vm_row(f"vm{i}", rg="RG-App" if i % 2 else "rg-app") for i in range(4)]
+    doc = json.loads(json.dumps(snapshot_doc(rows)))  # every string its own object, as decoded from a file
+    facts = list(facts_by_name(doc).values())
+    assert {f["resourceGroup"] for f in facts} == {"rg-app"}
+    assert len({id(f["resourceGroup"]) for f in facts}) == len({id(f["subscriptionId"]) for f in facts}) == 1

@@ -239,3 +239,22 @@ def test_every_query_policy_is_judged_even_after_one_not_collected(tmp_path: Pat
         ("Q-1", f"query:{query_key(first['query'])[:16]}", "Q-1 query"),
         ("Q-2", "/x/a_1", "a_1"), ("Q-2", "/x/ab", "ab"), ("Q-2", "plain", "plain"),
         ("Q-2", f"query:{key}/3", "anonymous")]
+
+
+def test_equal_evidence_and_messages_are_kept_once_however_many_vms_give_them(tmp_path: Path) -> None:
+    # VMs with reasons are judged one by one, so each builds its own evidence and message; a scan keeps
+    # every finding, so equal ones must be one object (docs/performance.md), and nothing outlives the run.
+    from backup_preflight.policy import engine
+
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "agent.status", "equals": "Ready"},
+                               "message": "agent of {location}"})
+    reasons = {"agent.status": "the instance view was not collected"}
+    vms = [vm(f"u{i}", agent={}, reasons=dict(reasons), location="westeurope") for i in range(3)]
+    vms += [vm(f"f{i}", agent={"status": "Not Ready"}, reasons={"x": "y"}, location="westeurope") for i in range(3)]
+    got = evaluate(policies, vms)
+    unknown, failed = got[:3], got[3:]
+    assert [f.status for f in unknown] == ["unknown"] * 3 and [f.status for f in failed] == ["fail"] * 3
+    for same in (unknown, failed):
+        assert len({id(f.evidence) for f in same}) == len({id(f.message) for f in same}) == 1
+        assert same[0].evidence and same[0].message
+    assert engine._EVIDENCE == {}

@@ -9,6 +9,7 @@ naming the row and field, so the unknown finding tells the user what to fix.
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from backup_preflight.estate.agent import agent_facts, backup_extension_facts
@@ -34,10 +35,11 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     facts: dict[str, Any] = {
         "id": row["id"],
         "name": row_name(row),
-        "subscriptionId": vm.get(row, "subscriptionId", "string", "subscriptionId")
-        or segment_after(row["id"], "subscriptions"),
-        "resourceGroup": (vm.get(row, "resourceGroup", "string", "resourceGroup")
-                          or segment_after(row["id"], "resourcegroups")).lower(),
+        # One copy of each, not one per VM: every finding of the VM keeps them (docs/performance.md).
+        "subscriptionId": sys.intern(vm.get(row, "subscriptionId", "string", "subscriptionId")
+                                     or segment_after(row["id"], "subscriptions")),
+        "resourceGroup": sys.intern((vm.get(row, "resourceGroup", "string", "resourceGroup")
+                                     or segment_after(row["id"], "resourcegroups")).lower()),
         "location": vm.get(row, "location", "string", "location") or "",
         "tags": _tags(vm, row, "tags"),
         "instanceViewCollected": view is not None,

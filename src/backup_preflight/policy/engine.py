@@ -7,6 +7,7 @@ status `error`, and the scan goes on.
 
 from __future__ import annotations
 
+import sys
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +28,29 @@ def evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str,
     a resourceGraphQuery policy judges those rows instead of the VMs.
     """
     findings: list[Finding] = []
+    try:
+        _evaluate_into(findings, policies, vms, queries)
+    finally:
+        _EVIDENCE.clear()
+    return findings
+
+
+#: One copy of each distinct evidence while `evaluate` runs: VMs judged alone (those with reasons) and
+#: failing VMs get equal evidence tuples, which findings would otherwise each keep (docs/performance.md).
+_EVIDENCE: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+
+def _shared(evidence: tuple[str, ...]) -> tuple[str, ...]:
+    return _EVIDENCE.setdefault(evidence, evidence)
+
+
+def _text(message: str) -> str:
+    """One copy of each distinct message: thousands of unknown findings say the same thing."""
+    return sys.intern(message)
+
+
+def _evaluate_into(findings: list[Finding], policies: PolicySet, vms: list[Facts],
+                   queries: dict[str, dict[str, Any]] | None) -> None:
     for policy in policies.policies:
         if policy.query is None:
             targets = vms
@@ -41,7 +65,6 @@ def evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str,
             findings.extend(_evaluate_grouped(policy, targets))
         else:
             findings.extend(_evaluate_shared(policy, targets))
-    return findings
 
 
 def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
@@ -69,7 +92,7 @@ def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
             seen = memo[key] = _judge(policy, target, target)
             yield seen
             continue
-        message = policy.message.render(target) if seen.status == FAIL else seen.message
+        message = _text(policy.message.render(target)) if seen.status == FAIL else seen.message
         yield _finding(policy, target, seen.status, message, seen.evidence)
 
 
@@ -120,19 +143,19 @@ def _judge(policy: Policy, vm: Facts, facts: Facts) -> Finding:
         verdict = policy.assertion.eval(facts, ctx)
         if verdict is True:
             assumed = policy.assertion.assumptions(facts, ctx) if policy.assertion.assumes else ()
-            return _finding(policy, vm, PASS, evidence=tuple(dict.fromkeys(assumed)))
+            return _finding(policy, vm, PASS, evidence=_shared(tuple(dict.fromkeys(assumed))))
         if verdict is None:
             return _unknown(policy, vm, policy.assertion, facts, "the assertion")
-        evidence = tuple(dict.fromkeys(policy.assertion.explain(facts, ctx)))
-        return _finding(policy, vm, FAIL, policy.message.render(facts), evidence)
+        evidence = _shared(tuple(dict.fromkeys(policy.assertion.explain(facts, ctx))))
+        return _finding(policy, vm, FAIL, _text(policy.message.render(facts)), evidence)
     except Exception as exc:  # a broken policy must not stop the scan: this finding says so
         return _finding(policy, vm, ERROR, f"evaluation error: {type(exc).__name__}: {exc}")
 
 
 def _unknown(policy: Policy, vm: Facts, node: Node, facts: Facts, what: str) -> Finding:
-    reasons = tuple(dict.fromkeys(node.explain(facts, Context())))
+    reasons = _shared(tuple(dict.fromkeys(node.explain(facts, Context()))))
     missing = "; ".join(reasons) if reasons else "a fact it needs was not collected"
-    return _finding(policy, vm, UNKNOWN, f"Not assessed ({what}): {missing}", reasons)
+    return _finding(policy, vm, UNKNOWN, _text(f"Not assessed ({what}): {missing}"), reasons)
 
 
 def _finding(policy: Policy, vm: Facts, status: str, message: str = "",
