@@ -108,3 +108,22 @@ def test_merged_snapshots_keep_one_row_per_container_the_later_winning(tmp_path:
     snap = snapshot.load_many([first, second])
     assert [r["name"] for r in snap.tables["resourcecontainers"]] == ["New name", "RG-App"]
     assert build_estate(snap).vms[0]["subscriptionName"] == "New name"
+
+
+def test_the_tags_a_scan_keeps_are_one_object_per_distinct_set_and_keep_their_order() -> None:
+    # Every VM's facts carry a copy of its subscription's and group's tags; the run keeps Estate.tags to
+    # the end, so equal sets (and equal combinations of them) must be one object (docs/performance.md).
+    vms = [vm_row(f"vm{i}", tags={"Env": "prod", "App": "a"}) for i in range(3)]
+    vms += [vm_row("vm3", tags={"App": "a", "Env": "prod"}), vm_row("vm4", tags={"Env": "test"}), vm_row("vm5")]
+    doc = json.loads(json.dumps(doc_with(subscription_row("Contoso", tags={"cc": "CC-1"}),
+                                         resource_group_row("RG-App", tags={"team": "app"}), vms=vms)))
+    estate = build_estate(snapshot.from_document(doc, "t"))
+    tags = estate.tags()
+    by_name = {vm["name"]: tags[vm["id"].lower()] for vm in estate.vms}
+    assert by_name["vm0"] == {"vm": {"Env": "prod", "App": "a"}, "resourceGroup": {"team": "app"},
+                              "subscription": {"cc": "CC-1"}}
+    assert by_name["vm0"] is by_name["vm1"] is by_name["vm2"]
+    assert list(by_name["vm3"]["vm"]) == ["App", "Env"] and by_name["vm3"] is not by_name["vm0"]
+    assert by_name["vm4"]["vm"] == {"Env": "test"} and "vm" not in by_name["vm5"]
+    assert len({id(kinds[kind]) for kinds in tags.values() for kind in ("resourceGroup", "subscription")}) == 2
+    assert by_name["vm3"]["subscription"] is by_name["vm0"]["subscription"]
