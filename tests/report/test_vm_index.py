@@ -3,6 +3,7 @@ case are one VM, named by its first finding), its worst letter per cause, and th
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -10,7 +11,7 @@ from hypothesis import strategies as st
 
 from backup_preflight.findings import STATUSES, Finding
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
-from backup_preflight.report import vm_index
+from backup_preflight.report import html, vm_index
 from backup_preflight.results import Gate, ScanResult
 
 POLICIES = load_policies([bundled_policy_dir()]).policies
@@ -67,6 +68,6 @@ findings = st.builds(
 def test_every_vm_has_its_worst_letter_per_cause_and_lists_what_needs_attention(generated: list[Finding]) -> None:
     result = ScanResult(run={}, policies=POLICIES, findings=generated, coverage={}, gate=Gate(), summary={},
                         exit_code=0)
-    index = vm_index.build(result, lambda url: url)
+    index = json.loads("".join(html.script_json(vm_index.build(result, lambda url: url))))  # as the page holds it
     assert decoded(index) == oracle(generated)
     assert len(index["vms"]) == len({f.resource_id.lower() for f in generated})
