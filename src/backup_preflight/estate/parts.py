@@ -56,7 +56,7 @@ from backup_preflight.snapshot import (
 )
 
 #: VMs per part when a snapshot file is judged in parts (`scan --part-size`): 100,000 VMs in parts of this
-#: size peak at 1.13 GiB, 1,000,000 at 4.78 GiB, most of it the findings (docs/performance.md).
+#: size peak at 1.13 GiB, 1,000,000 at 4.33 GiB, most of it the findings (docs/performance.md).
 PART_VMS = 25_000
 #: The unit of the rows every part gets.
 SHARED = ""
