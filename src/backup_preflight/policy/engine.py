@@ -27,12 +27,10 @@ def evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str,
     `queries` holds the rows of custom Resource Graph queries by query key (snapshot.queries);
     a resourceGraphQuery policy judges those rows instead of the VMs.
     """
-    findings: list[Finding] = []
     try:
-        _evaluate_into(findings, policies, vms, queries)
+        return _evaluate(policies, vms, queries)
     finally:
         _EVIDENCE.clear()
-    return findings
 
 
 #: One copy of each distinct evidence while `evaluate` runs: VMs judged alone (those with reasons) and
@@ -49,8 +47,8 @@ def _text(message: str) -> str:
     return sys.intern(message)
 
 
-def _evaluate_into(findings: list[Finding], policies: PolicySet, vms: list[Facts],
-                   queries: dict[str, dict[str, Any]] | None) -> None:
+def _evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str, Any]] | None) -> list[Finding]:
+    findings: list[Finding] = []
     for policy in policies.policies:
         if policy.query is None:
             targets = vms
@@ -65,6 +63,7 @@ def _evaluate_into(findings: list[Finding], policies: PolicySet, vms: list[Facts
             findings.extend(_evaluate_grouped(policy, targets))
         else:
             findings.extend(_evaluate_shared(policy, targets))
+    return findings
 
 
 def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
