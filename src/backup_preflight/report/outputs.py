@@ -7,7 +7,9 @@ so a failed, interrupted or concurrent run never leaves a half-written or a mixe
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -17,6 +19,8 @@ from backup_preflight.report.publish import Staged, claim
 from backup_preflight.results import ScanResult
 
 __all__ = ["WRITERS", "claim", "write_all", "write_set"]
+
+log = logging.getLogger("backup_preflight.report")
 
 Writer = Callable[[ScanResult, Path], None]
 
@@ -42,8 +46,10 @@ def write_set(result: ScanResult, staged: Staged, junit_passes: str = "aggregate
     """Render every report into the staging folder, then publish them together."""
     writers = {**WRITERS, "junit.xml": junit.writer(junit_passes, junit_unknowns)}
     for name, writer in writers.items():
+        started = time.perf_counter()
         with gc_paused():
             writer(result, staged.staging / name)
+        log.debug("%s written in %.1f s", name, time.perf_counter() - started)
         os.chmod(staged.staging / name, 0o644)  # reports are artifacts others read
     staged.publish(frozenset(writers))
     return [staged.shown / name for name in writers]
