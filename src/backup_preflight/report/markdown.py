@@ -22,7 +22,7 @@ from backup_preflight.report.view import (
     shard_sentence,
     subscription_label,
     unnamed_note,
-    vms_needing_attention,
+    worst_vms,
 )
 from backup_preflight.results import ScanResult
 
@@ -121,19 +121,19 @@ def _failing_policies(result: ScanResult) -> list[str]:
 
 
 def _worst_vms(result: ScanResult) -> list[str]:
-    vms = [vm for vm in vms_needing_attention(result) if vm.counts[FAIL] + vm.counts[ERROR]]
+    failing, vms = worst_vms(result, TOP)
     if not vms:
         return []
-    lines = [f"### Worst VMs ({len(vms)} with failures)", "",
+    lines = [f"### Worst VMs ({failing} with failures)", "",
              "| VM | resource group | subscription | failing | unknown | exempt | failing policies |",
              "|---|---|---|---:|---:|---:|---|"]
-    for vm in vms[:TOP]:
-        failing = ", ".join(f.policy_id for f in vm.findings if f.status in (FAIL, ERROR))
+    for vm in vms:
+        policies = ", ".join(f.policy_id for f in vm.findings if f.status in (FAIL, ERROR))
         where = md(subscription_label(vm.subscription_id, vm.subscription_name))
         lines.append(f"| {md(vm.name)} | {md(vm.resource_group)} | {where} | {vm.counts[FAIL] + vm.counts[ERROR]} | "
-                     f"{vm.counts[UNKNOWN]} | {vm.counts[EXEMPT]} | {md(failing, 200)} |")
-    if len(vms) > TOP:
-        lines.append(f"\n… and {len(vms) - TOP} more VMs (see report.html).")
+                     f"{vm.counts[UNKNOWN]} | {vm.counts[EXEMPT]} | {md(policies, 200)} |")
+    if failing > len(vms):
+        lines.append(f"\n… and {failing - len(vms)} more VMs (see report.html).")
     return [*lines, ""]
 
 

@@ -5,6 +5,7 @@ Everything here reads a ScanResult; nothing recomputes a verdict.
 
 from __future__ import annotations
 
+import heapq
 from collections import Counter, defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,13 +81,30 @@ class VmView:
         return (worst, -(self.counts[FAIL] + self.counts[ERROR]), -self.counts[UNKNOWN], self.resource_id.lower())
 
 
-def vms_needing_attention(result: ScanResult) -> list[VmView]:
-    """VMs with at least one fail/error/unknown/exempt finding, worst first."""
+def worst_vms(result: ScanResult, limit: int) -> tuple[int, list[VmView]]:
+    """The `limit` VMs with a failure (fail or error) that come first by `VmView.sort_key`, each with its
+    findings that need attention, and how many VMs have a failure.
+
+    Only the VMs with a failure are counted, and only the ones shown get a view: a view of every VM
+    needing attention, sorted, took 11 s at 1,000,000 VMs (nearly all have an unknown finding).
+    """
+    ranks: dict[str, list[Any]] = {}  # lowercase id -> [most severe failure's rank, failures, unknowns]
+    for f in with_status(result.findings, (FAIL, ERROR)):
+        rank = ranks.setdefault(f.resource_id.lower(), [9, 0, 0])
+        rank[0] = min(rank[0], SEVERITY_RANK[f.severity])
+        rank[1] += 1
+    for f in with_status(result.findings, (UNKNOWN,)):
+        if (rank := ranks.get(f.resource_id.lower())) is not None:
+            rank[2] += 1
+    first = heapq.nsmallest(limit, ranks.items(), key=lambda kv: (kv[1][0], -kv[1][1], -kv[1][2], kv[0]))
+    shown = {key for key, _ in first}
     vms: dict[str, VmView] = {}
     for f in with_status(result.findings, ATTENTION):
         key = f.resource_id.lower()
+        if key not in shown:
+            continue
         vm = vms.get(key)
-        if vm is None:
+        if vm is None:  # named as its first finding that needs attention names it
             vm = vms[key] = VmView(f.resource_id, f.resource_name, f.subscription_id, f.resource_group,
                                    subscription_name=result.subscription_name(f.subscription_id))
         vm.findings.append(f)
@@ -94,7 +112,7 @@ def vms_needing_attention(result: ScanResult) -> list[VmView]:
     ordered = sorted(vms.values(), key=VmView.sort_key)
     for vm in ordered:
         vm.findings.sort(key=lambda f: (_STATUS_ORDER[f.status], SEVERITY_RANK[f.severity], f.policy_id))
-    return ordered
+    return len(ranks), ordered
 
 
 _STATUS_ORDER = {FAIL: 0, ERROR: 1, UNKNOWN: 2, EXEMPT: 3}
