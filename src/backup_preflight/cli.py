@@ -44,6 +44,13 @@ def _count(text: str) -> int:
     return int(text)
 
 
+def _jobs(text: str) -> int:
+    """`--jobs` value: a whole number of parts at once, 1 or more."""
+    if not text.strip().isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of parts at once (1 or more), found {text!r}")
+    return int(text)
+
+
 def _live_flags(parser: argparse.ArgumentParser) -> None:
     live = parser.add_argument_group("live collection from Azure")
     live.add_argument("--subscription", action="append", default=[], metavar="ID",
@@ -177,6 +184,9 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--part-size", type=_count, default=PART_VMS, metavar="VMS",
                       help=f"judge a larger snapshot file a part of about this many VMs at a time, to bound memory "
                            f"(default {PART_VMS:,}; 0 holds the estate whole); the results are the same")
+    scan.add_argument("--jobs", type=_jobs, default=1, metavar="N",
+                      help="judge up to N parts at once, each in a child process (default 1: one at a time, in this "
+                           "process); more memory, less time on several cores; the results are the same")
 
     merge = sub.add_parser("merge", help="join the results.json of shards (scan --shard-name) into one scan's reports")
     merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON",
@@ -373,6 +383,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
 
         source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
     source.service_tags = tags
+    source.jobs = args.jobs
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))
     with logs.phase(log, f"building the estate and evaluating {len(policies.policies)} policies"):
         result = scan.run_scan(source, policies, gate, review, what_if=what_if, shard=args.shard_name)

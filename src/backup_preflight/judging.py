@@ -13,17 +13,20 @@ import logging
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from functools import partial
 from typing import Any
 
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.build import Estate
 from backup_preflight.estate.parts import Lookups, Split
 from backup_preflight.findings import Finding
+from backup_preflight.packed import Unpacker, pack
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.policy.observed import note_observations
 from backup_preflight.review.shard import Groups, group_keys, time_zones
 from backup_preflight.service_tags import ServiceTags
+from backup_preflight.workers import Workers, keep_until_exit
 
 log = logging.getLogger(__name__)
 
@@ -71,8 +74,9 @@ def _diagnosable(vm: dict[str, Any]) -> dict[str, Any]:
 
 
 def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_tags: ServiceTags | None,
-                   part_vms: int) -> Judged:
-    """Build and judge the split estate a part at a time, then join the parts' findings as one scan's.
+                   part_vms: int, jobs: int = 1) -> Judged:
+    """Build and judge the split estate a part at a time (`jobs` parts at once, each in a child process, when
+    more than one), then join the parts' findings as one scan's.
 
     A part that reaches into subscriptions outside it (estate/parts.py) is judged again: with them read
     alongside when they hold no VMs, else joined with the parts that hold them, as are parts that share a
@@ -80,41 +84,92 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
     on_vms = PolicySet([p for p in policies.policies if p.query is None])
     on_queries = PolicySet([p for p in policies.policies if p.query is not None])
     queried = evaluate(on_queries, [], split.header.queries)
+    judge_part = _PartJudge(split, on_vms, clock, service_tags, {f.resource_id.lower() for f in queried})
     pending = [_Part(units) for units in _pack(split.classes(), split.vms, part_vms)]
-    done: list[tuple[_Part, Judged]] = []
-    while pending:
-        part = pending.pop(0)
-        started = time.perf_counter()
+    done: list[tuple[_Part, _Outcome]] = []
+    started: dict[_Part, float] = {}
+    with Workers(jobs, judge_part.here, judge_part.elsewhere) as workers:
+        while pending or workers.busy:
+            while pending and workers.free:
+                started[pending[0]] = time.perf_counter()
+                workers.start(pending.pop(0))
+            part, outcome = workers.next()
+            took = time.perf_counter() - started.pop(part)
+            judge_part.unpack(outcome)
+            inside = part.owned | part.borrowed
+            reached = split.members(u for u in outcome.missed if split.has(u)) - inside
+            borrow = {u for u in reached if not any(split.vms[m] for m in split.members([u]))}
+            clashing = [d[0] for d in done if _clash(outcome.judged.groups, d[1].judged.groups)]
+            if not reached and not clashing:
+                done.append((part, outcome))
+                log.debug("part %d: %s VMs judged in %.1f s; %d to go", len(done), f"{outcome.judged.vms:,}",
+                          took, len(pending))
+                continue
+            owned, borrowed = set(part.owned | reached - borrow), set(part.borrowed | borrow)
+            log.info("a part of %d subscription(s) reaches into %s; judged again %s", len(part.owned),
+                     ", ".join(sorted(reached)) or "a group of a grouped policy in another part",
+                     "with them read alongside" if owned == part.owned and not clashing else "joined with their parts")
+            for other in clashing:
+                owned |= other.owned
+            while grown := ([d[0] for d in done if d[0].owned & owned] + [p for p in pending if p.owned & owned]
+                            + workers.drop(partial(_overlaps, owned))):
+                done = [d for d in done if not d[0].owned & owned]
+                pending = [p for p in pending if not p.owned & owned]
+                for other in grown:
+                    owned |= other.owned
+                    borrowed |= other.borrowed
+            pending.insert(0, _Part(frozenset(owned), frozenset(borrowed - owned)))
+    log.info("judged %s VMs in %d part(s) of up to %s VMs", f"{sum(d[1].judged.vms for d in done):,}", len(done),
+             f"{part_vms:,}")
+    for _, outcome in done:  # once each, from the parts that stand (a part judged again was noted again)
+        note_observations(queried, on_queries.policies, outcome.observed)
+    return _joined(policies, queried, [d[1].judged for d in done], split.header.queries, on_queries)
+
+
+@dataclass(slots=True)
+class _Outcome:
+    """A part's Judged, the subscriptions its lookups missed, and the VMs the custom queries' findings name
+    with their guest facts (for note_observations). From a child, the findings come packed."""
+
+    judged: Judged
+    missed: set[str]
+    observed: list[dict[str, Any]]
+    packed: bytes | None = None
+
+
+class _PartJudge:
+    """Judges one part: here, or in a child process (`elsewhere`), whose findings travel packed and whose
+    estate is never freed (workers.py)."""
+
+    def __init__(self, split: Split, policies: PolicySet, clock: datetime, service_tags: ServiceTags | None,
+                 named: set[str]) -> None:
+        self._split, self._policies, self._clock, self._service_tags = split, policies, clock, service_tags
+        self._named = named
+        self._unpacker = Unpacker()
+
+    def _judge(self, part: _Part) -> tuple[_Outcome, Estate]:
         inside = part.owned | part.borrowed
         lookups = Lookups(inside)
-        estate = build_estate(split.snapshot(inside), clock, service_tags, lookups)
-        judged = judge(estate, on_vms, split.header.queries, groups=True)
-        note_observations(queried, on_queries.policies, estate.vms)
-        del estate
-        reached = split.members(u for u in lookups.missed if split.has(u)) - inside
-        borrow = {u for u in reached if not any(split.vms[m] for m in split.members([u]))}
-        clashing = [d[0] for d in done if _clash(judged.groups, d[1].groups)]
-        if not reached and not clashing:
-            done.append((part, judged))
-            log.debug("part %d: %s VMs judged in %.1f s; %d to go", len(done), f"{judged.vms:,}",
-                      time.perf_counter() - started, len(pending))
-            continue
-        owned, borrowed = set(part.owned | reached - borrow), set(part.borrowed | borrow)
-        log.info("a part of %d subscription(s) reaches into %s; judged again %s", len(part.owned),
-                 ", ".join(sorted(reached)) or "a group of a grouped policy in another part",
-                 "with them read alongside" if owned == part.owned and not clashing else "joined with their parts")
-        for other in clashing:
-            owned |= other.owned
-        while grown := [d[0] for d in done if d[0].owned & owned] + [p for p in pending if p.owned & owned]:
-            done = [d for d in done if not d[0].owned & owned]
-            pending = [p for p in pending if not p.owned & owned]
-            for other in grown:
-                owned |= other.owned
-                borrowed |= other.borrowed
-        pending.insert(0, _Part(frozenset(owned), frozenset(borrowed - owned)))
-    log.info("judged %s VMs in %d part(s) of up to %s VMs", f"{sum(d[1].vms for d in done):,}", len(done),
-             f"{part_vms:,}")
-    return _joined(policies, queried, [d[1] for d in done], split.header.queries, on_queries)
+        estate = build_estate(self._split.snapshot(inside), self._clock, self._service_tags, lookups)
+        judged = judge(estate, self._policies, self._split.header.queries, groups=True)
+        observed = [{"id": vm["id"], "guest": vm["guest"]} for vm in estate.vms
+                    if isinstance(vm.get("guest"), dict) and vm["id"].lower() in self._named]
+        return _Outcome(judged, lookups.missed, observed), estate
+
+    def here(self, part: _Part) -> _Outcome:
+        return self._judge(part)[0]
+
+    def elsewhere(self, part: _Part) -> _Outcome:
+        outcome, estate = self._judge(part)
+        keep_until_exit((estate, outcome.judged.findings))
+        outcome.packed = pack(outcome.judged.findings)
+        outcome.judged.findings = []
+        return outcome
+
+    def unpack(self, outcome: _Outcome) -> None:
+        if outcome.packed is not None:
+            outcome.judged.findings = self._unpacker.unpack(outcome.packed)
+            outcome.packed = None
 
 
 def _pack(classes: list[frozenset[str]], vms: dict[str, int], size: int) -> list[frozenset[str]]:
@@ -130,6 +185,10 @@ def _pack(classes: list[frozenset[str]], vms: dict[str, int], size: int) -> list
         current |= members
         held += count
     return [*parts, frozenset(current)] if current else parts
+
+
+def _overlaps(owned: set[str], part: _Part) -> bool:
+    return bool(part.owned & owned)
 
 
 def _clash(a: Groups, b: Groups) -> bool:

@@ -42,6 +42,8 @@ class Source:
     #: A snapshot file of more than `part_vms` VMs, read into parts (estate/parts.py); `snapshot` is its header.
     split: Split | None = None
     part_vms: int = PART_VMS
+    #: Parts judged at once, each in a child process when more than one (`scan --jobs`).
+    jobs: int = 1
 
     @property
     def sha256(self) -> str:
@@ -118,7 +120,7 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     clock = parse_instant(as_of) or datetime.now(UTC)
     snap = source.snapshot
     if source.split is not None and what_if is None:
-        judged = judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms)
+        judged = judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms, source.jobs)
         return _finish(source, snap, source.split.counts, policies, gate, review, as_of, started, clock, judged,
                        shard)
     if source.split is not None:  # a what-if overlays the deployment on the whole estate: held whole

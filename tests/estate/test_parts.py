@@ -14,6 +14,7 @@ import json
 import logging
 import os
 import re
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +24,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_preflight import cli, demo, row_lines, scan, snapshot
+from backup_preflight import cli, demo, judging, row_lines, scan, snapshot
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.estate import parts
 from backup_preflight.estate.index import Index
@@ -58,12 +59,17 @@ def outcome(result: ScanResult) -> dict[str, Any]:
 
 
 def both(path: Path, policies: PolicySet = POLICIES, shard: str | None = None) -> tuple[dict, dict]:
+    """The run of the estate held whole, and in parts of one VM; the parts judged here and, three at once, in
+    child processes (`--jobs 3`) must give the same run."""
     whole = scan.snapshot_source([path], 0)
     parts = scan.snapshot_source([path], 1)
+    forked = scan.snapshot_source([path], 1)
+    forked.jobs = 3
     assert whole.split is None and parts.split is not None
     as_of = "2026-11-24T06:00:00Z"
-    return (outcome(scan.run_scan(whole, policies, Gate(), as_of=as_of, shard=shard)),
-            outcome(scan.run_scan(parts, policies, Gate(), as_of=as_of, shard=shard)))
+    here = outcome(scan.run_scan(parts, policies, Gate(), as_of=as_of, shard=shard))
+    assert outcome(scan.run_scan(forked, policies, Gate(), as_of=as_of, shard=shard)) == here
+    return outcome(scan.run_scan(whole, policies, Gate(), as_of=as_of, shard=shard)), here
 
 
 def estate(vms: int = 120, subscriptions: int = 4, seed: int = 5) -> dict[str, Any]:
@@ -266,13 +272,18 @@ def test_where_a_row_goes(table: str, row: dict[str, Any], expected: str) -> Non
 def test_part_size_on_the_command_line(tmp_path: Path) -> None:
     path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
     outputs = {}
-    for size in ("0", "1"):
-        assert run("scan", "--snapshot", path, "--part-size", size, "--output-dir", tmp_path / size).returncode == 1
-        outputs[size] = re.sub(r'"(startedAt|finishedAt)": *"[^"]*"', "",
-                               (tmp_path / size / "results.json").read_text(encoding="utf-8"))
-    assert outputs["0"] == outputs["1"]
+    for size, jobs in (("0", "1"), ("1", "1"), ("1", "2")):
+        out = tmp_path / f"{size}-{jobs}"
+        assert run("scan", "--snapshot", path, "--part-size", size, "--jobs", jobs, "--output-dir", out).returncode == 1
+        outputs[size, jobs] = {name: re.sub(r'(startedAt|finishedAt|timestamp)("?[:=] *|" value=)"[^"]*"', "",
+                                            (out / name).read_text(encoding="utf-8"))
+                               for name in ("results.json", "junit.xml", "findings.csv", "summary.md")}
+    assert outputs["0", "1"] == outputs["1", "1"] == outputs["1", "2"]
     refused = run("scan", "--snapshot", path, "--part-size", "-5")
     assert refused.returncode == 2 and "expected a whole number of VMs" in refused.stderr
+    refused = run("scan", "--snapshot", path, "--jobs", "0")
+    assert refused.returncode == 2
+    assert "expected a whole number of parts at once (1 or more), found '0'" in refused.stderr
 
 
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain: read back from the file", "gzip: from a spill file"])
@@ -288,11 +299,13 @@ def test_rows_are_read_back_from_the_file_or_a_spill_of_its_text(tmp_path: Path,
     source.split.close()
 
 
-def test_a_file_written_to_while_it_is_judged_in_parts_is_refused(tmp_path: Path) -> None:
+@pytest.mark.parametrize("jobs", [1, 3], ids=["here", "in child processes"])
+def test_a_file_written_to_while_it_is_judged_in_parts_is_refused(tmp_path: Path, jobs: int) -> None:
     """Rows are read again from the file by place: if it changed since it was checked and hashed, the places
     no longer hold those rows, and the scan stops (exit 2, no report) rather than judge other text."""
     path = save(estate(), tmp_path / "s.json")
     source = scan.snapshot_source([path], 1)
+    source.jobs = jobs
     with path.open("ab") as handle:
         handle.write(b"\n")
     with pytest.raises(InputError) as caught:
@@ -440,3 +453,59 @@ def test_types_in_any_letter_case_are_placed_as_in_lowercase(tmp_path: Path) -> 
     ("/providers/Microsoft.Management/managementGroups/m", NONE)])
 def test_the_subscription_an_id_names(resource_id: str, expected: str) -> None:
     assert subscription_of(resource_id) == expected
+
+
+PROBED_QUERY = "resources | where type =~ 'microsoft.compute/virtualmachines' | project id, name, allowed"
+
+
+def test_guest_observations_of_vms_and_of_a_query_s_rows_are_the_whole_scan_s(tmp_path: Path) -> None:
+    """The probe's Storage connect annotates the outbound findings, the VMs' (judged in their part) and those
+    of a custom outbound query naming the VMs (judged once, outside the parts): once each, as held whole."""
+    doc = estate()
+    for i, row in enumerate(doc["tables"]["guestfacts"]):
+        row["facts"]["storageReachable"] = i % 3 != 0
+        row["facts"]["storageEndpoint"] = f"acct{i}.blob.core.windows.net"
+    vms = [r for r in doc["tables"]["resources"] if r["type"].lower() == "microsoft.compute/virtualmachines"]
+    doc["queries"] = {snapshot.query_key(PROBED_QUERY): {"query": PROBED_QUERY, "rows": [
+        {"id": r["id"], "name": r["name"], "allowed": i % 2 == 0} for i, r in enumerate(vms)]}}
+    folder = tmp_path / "policies"
+    folder.mkdir()
+    (folder / "q.json").write_text(json.dumps({
+        "id": "MY-NET-001", "title": "Storage is allowed", "cause": "outbound-connectivity", "severity": "high",
+        "target": "resourceGraphQuery", "query": PROBED_QUERY,
+        "parameters": {"ports": {"type": "array", "default": [443]},
+                       "destinations": {"type": "array", "default": ["Storage"]}},
+        "assert": {"field": "row.allowed", "equals": True}, "message": "{name} is not allowed",
+        "remediation": "Allow it."}))
+    policies = load_policies([bundled_policy_dir(), folder])
+    whole, split = both(save(doc, tmp_path / "s.json"), policies)
+    assert split == whole
+    observed = [f for f in whole["findings"] if "observedInGuest" in (f["notes"] or {})]
+    assert {f["policy_id"] for f in observed} == {"VMBK-NET-001", "MY-NET-001"}
+    assert any(f["message"].startswith("Disagreement") for f in observed if f["policy_id"] == "MY-NET-001")
+    assert all(f["evidence"].count(e) == 1 for f in observed for e in f["evidence"]), "noted once"
+
+
+def test_a_part_still_being_judged_when_it_is_joined_is_stopped(tmp_path: Path, caplog: pytest.LogCaptureFixture,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    """With --jobs, the part holding a NIC that another part's VMs use is still running when that other part
+    comes back: it is stopped, not judged twice, and the run is the whole scan's."""
+    doc = estate()
+    row = first(doc, "microsoft.network/networkinterfaces")
+    other = next(s for s in doc["scope"]["subscriptions"] if s not in row["id"])
+    path = save(rehome(doc, row["id"], other), tmp_path / "s.json")
+    elsewhere = judging._PartJudge.elsewhere
+
+    def late(judge: Any, part: Any) -> Any:
+        if part.owned == {other}:
+            time.sleep(1.5)  # still running when the part that reaches into it is done
+        return elsewhere(judge, part)
+
+    monkeypatch.setattr(judging._PartJudge, "elsewhere", late)
+    forked = scan.snapshot_source([path], 1)
+    forked.jobs = 4
+    as_of = "2026-11-24T06:00:00Z"
+    with caplog.at_level(logging.DEBUG, logger="backup_preflight"):
+        parts = outcome(scan.run_scan(forked, POLICIES, Gate(), as_of=as_of))
+    assert parts == outcome(scan.run_scan(scan.snapshot_source([path], 0), POLICIES, Gate(), as_of=as_of))
+    assert any("joined into a larger one" in r.getMessage() for r in caplog.records), "nothing was stopped"
