@@ -460,8 +460,11 @@ PROBED_QUERY = "resources | where type =~ 'microsoft.compute/virtualmachines' | 
 
 def test_guest_observations_of_vms_and_of_a_query_s_rows_are_the_whole_scan_s(tmp_path: Path) -> None:
     """The probe's Storage connect annotates the outbound findings, the VMs' (judged in their part) and those
-    of a custom outbound query naming the VMs (judged once, outside the parts): once each, as held whole."""
+    of a custom outbound query naming the VMs (judged once, outside the parts): once each, as held whole,
+    although a NIC in another subscription has a part judged again, joined with another."""
     doc = estate()
+    nic = first(doc, "microsoft.network/networkinterfaces")
+    doc = rehome(doc, nic["id"], next(s for s in doc["scope"]["subscriptions"] if s not in nic["id"]))
     for i, row in enumerate(doc["tables"]["guestfacts"]):
         row["facts"]["storageReachable"] = i % 3 != 0
         row["facts"]["storageEndpoint"] = f"acct{i}.blob.core.windows.net"
