@@ -8,9 +8,10 @@ The snapshot's tables are written once as NDJSON next to it (untimed, as a wareh
 them). Then, in the same invocation and alternating which goes first, each round runs in fresh
 processes: the peer (DuckDB loads the tables, then runs the checks; both timed, peak RSS of its
 process), `backup-preflight scan` with its default outputs (wall time and peak RSS from
-`/usr/bin/time`), our load + estate + evaluate phase holding the estate whole, and the same judged
-in parts, the default for a snapshot saved one row per line (both from scan_bench.py; the second
-needs such a file, as `demo-estate` writes). The result is the ratio to the peer, per round and as
+`/usr/bin/time`), the same scan with `--jobs N` (default 2; its memory as the summed PSS of it and its
+children, tree_memory.py), our load + estate + evaluate phase holding the estate whole, and the same
+judged in parts, the default for a snapshot saved one row per line (both from scan_bench.py; the
+second needs such a file, as `demo-estate` writes). The result is the ratio to the peer, per round and as
 the median.
 
 The peer's checks are the decisive core of ours, not their edge cases: power state, agent version
@@ -28,6 +29,7 @@ to IANA zone table comes from tzlocal, as data.
 from __future__ import annotations
 
 import argparse
+import functools
 import gzip
 import statistics
 import subprocess
@@ -37,6 +39,7 @@ from pathlib import Path
 
 import msgspec
 from scan_bench import PHASES, measure
+from tree_memory import measure as tree_measure
 
 TABLES = {
     "resources": "id: 'VARCHAR', name: 'VARCHAR', type: 'VARCHAR', location: 'VARCHAR', "
@@ -230,14 +233,26 @@ def scan(snapshot: Path) -> tuple[float, float]:
     return time.perf_counter() - start, int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
 
 
+def scan_jobs(snapshot: Path, jobs: int) -> tuple[float, float]:
+    """The same scan with `--jobs`: wall time, and the peak of the summed PSS (GiB) of it and its children
+    (tree_memory.py), since `/usr/bin/time` sees only the largest process."""
+    script = Path(sys.executable).with_name("backup-preflight")
+    got = tree_measure([str(script), "scan", "--snapshot", str(snapshot), "--output-dir", "/tmp/bp-peer-out",
+                        "--fail-on", "never", "-q", "--jobs", str(jobs)], stdout=subprocess.DEVNULL)
+    if got["exit"]:
+        raise SystemExit(f"the scan with --jobs {jobs} failed (exit {got['exit']})")
+    return got["seconds"], got["pss"]
+
+
 def run_peer(row: dict, _snapshot: Path, directory: Path) -> None:
     result = peer(directory)
     row["peer"] = (result["load"] + result["query"], result["rss"] / 1024 / 1024)
     row["peer load"], row["counts"] = result["load"], result["counts"]
 
 
-def run_ours(row: dict, snapshot: Path, _directory: Path) -> None:
+def run_ours(row: dict, snapshot: Path, _directory: Path, jobs: int) -> None:
     row["scan"] = scan(snapshot)
+    row["jobs"] = scan_jobs(snapshot, jobs)
     row["evaluate"] = measure(PHASES["load + estate + evaluate"], snapshot)
     row["parts"] = measure(PHASES["read + judge in parts (the default)"], snapshot)
 
@@ -246,29 +261,33 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--snapshot", type=Path, required=True)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=2, help="also time the full scan with --jobs N (default 2)")
     args = parser.parse_args()
     directory = write_ndjson(args.snapshot)
     print(f"snapshot {args.snapshot}; NDJSON tables in {directory}", flush=True)
     rows = []
     for number in range(args.rounds):
         row: dict = {}
-        for step in (run_peer, run_ours) if number % 2 == 0 else (run_ours, run_peer):
+        ours = functools.partial(run_ours, jobs=args.jobs)
+        for step in (run_peer, ours) if number % 2 == 0 else (ours, run_peer):
             step(row, args.snapshot, directory)
         rows.append(row)
         peer_s, peer_gb = row["peer"]
         print(f"round {number + 1}: peer {peer_s:.1f} s (load {row['peer load']:.1f}) {peer_gb:.2f} GB | "
               f"load+evaluate {row['evaluate'][0]:.1f} s {row['evaluate'][1]:.2f} GB | "
               f"in parts {row['parts'][0]:.1f} s {row['parts'][1]:.2f} GB | "
-              f"scan {row['scan'][0]:.1f} s {row['scan'][1]:.2f} GB", flush=True)
+              f"scan {row['scan'][0]:.1f} s {row['scan'][1]:.2f} GB | "
+              f"scan --jobs {args.jobs} {row['jobs'][0]:.1f} s {row['jobs'][1]:.2f} GB", flush=True)
     print("peer failures per check:", rows[-1]["counts"])
-    print(f"{'median of ' + str(args.rounds) + ' rounds':36} {'seconds':>8} {'peak GB':>8} {'time x':>7} {'RSS x':>6}")
+    print(f"{'median of ' + str(args.rounds) + ' rounds':44} {'seconds':>8} {'peak GB':>8} {'time x':>7} {'RSS x':>6}")
     peer_s = statistics.median(row["peer"][0] for row in rows)
     peer_gb = statistics.median(row["peer"][1] for row in rows)
     for name, key in (("DuckDB peer (load + checks)", "peer"), ("ours: load + estate + evaluate", "evaluate"),
-                      ("ours: read + judge in parts", "parts"), ("ours: full scan, default outputs", "scan")):
+                      ("ours: read + judge in parts", "parts"), ("ours: full scan, default outputs", "scan"),
+                      (f"ours: full scan, --jobs {args.jobs} (summed PSS)", "jobs")):
         seconds = statistics.median(row[key][0] for row in rows)
         peak = statistics.median(row[key][1] for row in rows)
-        print(f"{name:36} {seconds:8.1f} {peak:8.2f} {seconds / peer_s:7.1f} {peak / peer_gb:6.2f}")
+        print(f"{name:44} {seconds:8.1f} {peak:8.2f} {seconds / peer_s:7.1f} {peak / peer_gb:6.2f}")
 
 
 if __name__ == "__main__":
