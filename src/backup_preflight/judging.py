@@ -121,7 +121,7 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
             pending.insert(0, _Part(frozenset(owned), frozenset(borrowed - owned)))
     log.info("judged %s VMs in %d part(s) of up to %s VMs", f"{sum(d[1].judged.vms for d in done):,}", len(done),
              f"{part_vms:,}")
-    for _, outcome in done:  # once each, from the parts that stand (a part judged again was noted again)
+    for _, outcome in done:  # noted once, from the parts that stand, however often a VM's part was judged
         note_observations(queried, on_queries.policies, outcome.observed)
     return _joined(policies, queried, [d[1].judged for d in done], split.header.queries, on_queries)
 

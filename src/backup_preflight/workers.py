@@ -46,7 +46,7 @@ class Workers(Generic[Part]):
 
     def __exit__(self, *exc: object) -> None:
         for connection in list(self._running):
-            self._stop(connection)
+            self._stop(connection, kill=True)
 
     @property
     def free(self) -> bool:
@@ -92,19 +92,21 @@ class Workers(Generic[Part]):
         dropped = []
         for connection, (part, _) in list(self._running.items()):
             if unwanted(part):
-                self._stop(connection)
+                self._stop(connection, kill=True)
                 dropped.append(part)
         if dropped:
             log.debug("stopped judging %d part(s) that were joined into a larger one", len(dropped))
         return dropped
 
-    def _stop(self, connection: Connection) -> int | None:
+    def _stop(self, connection: Connection, kill: bool = False) -> int | None:
+        """Forget a child and reap it: one that sent its result is ending on its own; one still at work, `kill`."""
         _, child = self._running.pop(connection)
         connection.close()
-        child.join(timeout=1)
+        if not kill:
+            child.join(timeout=5)
         if child.is_alive():
             child.kill()
-            child.join()
+        child.join()
         return child.exitcode
 
 
