@@ -3,11 +3,13 @@ as the run would see it in one process."""
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import time
 
 import pytest
 
+from backup_preflight import cli
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.workers import Workers
 
@@ -64,3 +66,13 @@ def test_dropped_and_abandoned_children_are_stopped() -> None:
         workers.start("slow")
         left = next(iter(workers._running.values()))[1]
     assert not left.is_alive(), "leaving the block stops what still runs"
+
+
+def test_more_than_one_job_where_processes_cannot_fork_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["scan", "--demo", "--jobs", "2"])
+    assert caught.value.code == 2
+    assert "more than one job forks a process per part, which this platform cannot do" in capsys.readouterr().err
+    assert cli.build_parser().parse_args(["scan", "--demo", "--jobs", "1"]).jobs == 1

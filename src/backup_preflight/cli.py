@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import multiprocessing
 import re
 import signal
 import sys
@@ -45,9 +46,11 @@ def _count(text: str) -> int:
 
 
 def _jobs(text: str) -> int:
-    """`--jobs` value: a whole number of parts at once, 1 or more."""
+    """`--jobs` value: a whole number of parts at once, 1 or more; more than one needs fork (Linux, macOS)."""
     if not text.strip().isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"expected a whole number of parts at once (1 or more), found {text!r}")
+    if int(text) > 1 and "fork" not in multiprocessing.get_all_start_methods():
+        raise argparse.ArgumentTypeError("more than one job forks a process per part, which this platform cannot do")
     return int(text)
 
 
