@@ -103,7 +103,7 @@ class Unpacker:
         shared = self._evidence.setdefault
         for i, message, said, noted in packed.more:
             messages[i] = sys.intern(message)
-            evidence[i] = shared(tuple(said), tuple(said))
+            evidence[i] = shared(said, said)
             notes[i] = noted
         return list(map(Finding, map(policy_ids.__getitem__, policy), map(ids.__getitem__, vm),
                         map(names.__getitem__, vm), statuses, map(severities.__getitem__, policy),
