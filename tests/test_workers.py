@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import time
 
 import pytest
@@ -19,8 +20,10 @@ def where(part: str) -> tuple[str, int]:
         raise InputError.one("s.json", "line 3", "not JSON")
     if part == "bug":
         raise KeyError("vm")
+    if part == "exited":
+        os._exit(3)  # no result sent
     if part == "killed":
-        os._exit(3)  # as the kernel's out-of-memory killer would end it: no result sent
+        os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer ends it
     if part == "slow":
         time.sleep(60)
     return part, os.getpid()
@@ -43,7 +46,9 @@ def test_one_job_runs_here_and_more_run_each_part_in_a_child_of_its_own() -> Non
 @pytest.mark.parametrize(("part", "error", "says"), [
     ("bad input", InputError, "s.json: line 3: not JSON"),
     ("bug", RuntimeError, "the process judging a part failed: KeyError: 'vm'"),
-    ("killed", RuntimeError, "the process judging a part ended without a result (exit code 3)"),
+    ("exited", RuntimeError, "the process judging a part ended without a result (exit code 3)"),
+    ("killed", RuntimeError, "the process judging a part was killed (SIGKILL; most often the kernel out of "
+                             "memory): fewer --jobs or a smaller --part-size need less"),
 ])
 def test_a_child_s_failure_is_raised_in_the_run(part: str, error: type[Exception], says: str) -> None:
     with Workers(2, where, where) as workers:

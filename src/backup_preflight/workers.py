@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
 from typing import Any, Generic, TypeVar
@@ -78,7 +79,7 @@ class Workers(Generic[Part]):
         try:
             kind, value = ready.recv()
         except EOFError:
-            kind, value = "failed", f"ended without a result (exit code {self._stop(ready)})"
+            kind, value = "failed", _ended(self._stop(ready))
         else:
             self._stop(ready)
         if kind == "input":
@@ -108,6 +109,14 @@ class Workers(Generic[Part]):
             child.kill()
         child.join()
         return child.exitcode
+
+
+def _ended(code: int | None) -> str:
+    """Why a child gave no result, as far as its exit code tells."""
+    if code is not None and code < 0 and -code == signal.SIGKILL:
+        return ("was killed (SIGKILL; most often the kernel out of memory): fewer --jobs or a smaller "
+                "--part-size need less")
+    return f"ended without a result (exit code {code})"
 
 
 def _child(work: Callable[[Any], Any], part: Any, sending: Connection) -> None:
