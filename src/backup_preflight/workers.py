@@ -113,7 +113,7 @@ class Workers(Generic[Part]):
 
 def _ended(code: int | None) -> str:
     """Why a child gave no result, as far as its exit code tells."""
-    if code is not None and code < 0 and -code == signal.SIGKILL:
+    if code == -signal.SIGKILL:
         return ("was killed (SIGKILL; most often the kernel out of memory): fewer --jobs or a smaller "
                 "--part-size need less")
     return f"ended without a result (exit code {code})"
