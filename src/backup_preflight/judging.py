@@ -95,12 +95,12 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
                 workers.start(pending.pop(0))
             part, outcome = workers.next()
             took = time.perf_counter() - started.pop(part)
-            judge_part.unpack(outcome)
             inside = part.owned | part.borrowed
             reached = split.members(u for u in outcome.missed if split.has(u)) - inside
             borrow = {u for u in reached if not any(split.vms[m] for m in split.members([u]))}
             clashing = [d[0] for d in done if _clash(outcome.judged.groups, d[1].judged.groups)]
             if not reached and not clashing:
+                judge_part.unpack(outcome)  # only a part that stands: one judged again is thrown away
                 done.append((part, outcome))
                 log.debug("part %d: %s VMs judged in %.1f s; %d to go", len(done), f"{outcome.judged.vms:,}",
                           took, len(pending))
