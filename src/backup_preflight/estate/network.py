@@ -33,6 +33,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from backup_preflight.estate.addresses import PUBLIC_V4, Span, describe, intersect, network_span, union
 from backup_preflight.estate.index import Lookup
@@ -131,6 +132,8 @@ class NetworkModel:
         self._paths: dict[tuple, tuple[tuple[_Piece, ...], ...]] = {}
         self._targets: dict[tuple[Endpoint, str], _Target] = {}
         self._verdicts: dict[tuple, Verdict] = {}
+        #: By NIC id as referenced: where the NIC is (`_place`).
+        self._places: dict[str, tuple[str, str, bool, bool] | Verdict] = {}
 
     def _note_gateway(self, row: dict) -> None:
         configs = _props(row).get("ipConfigurations")
@@ -183,8 +186,37 @@ class NetworkModel:
 
         return Verdict(value, lines("evidence"), lines("assumptions"))
 
+    def sharing_key(self, nic_ids: Sequence[str], region: str) -> tuple[Any, ...]:
+        """Equal for two VMs whose `outbound` verdicts are equal for every query: one NIC in the same place
+        (NSG, subnet, public IP, load balancer pool) and region. A NIC that is not resolved, or several
+        NICs, are named in the evidence, so then the key holds the ids themselves."""
+        region_key = region.replace(" ", "").lower()
+        if len(nic_ids) == 1:
+            place = self._place(nic_ids[0])
+            if not isinstance(place, Verdict):
+                return ("place", region_key, place)
+        return ("nics", region_key, tuple(nic_ids))
+
     def _nic_verdict(self, nic_id: str, region: str, eps: tuple[Endpoint, ...], flags: tuple[bool, bool]) -> Verdict:
         """Resolve the NIC to its cache key; the shared verdict for that key is computed at most once."""
+        place = self._place(nic_id)
+        if isinstance(place, Verdict):
+            return place
+        key = (*place, region, eps, flags)
+        verdict = self._verdicts.get(key)
+        if verdict is None:
+            verdict = self._verdicts[key] = self._evaluate(*key)
+        return verdict
+
+    def _place(self, nic_id: str) -> tuple[str, str, bool, bool] | Verdict:
+        """The NIC's (NSG, subnet, public IP?, load balancer pool?), read from its row once; or the unknown
+        verdict that says why it cannot be placed."""
+        place = self._places.get(nic_id)
+        if place is None:
+            place = self._places[nic_id] = self._read_place(nic_id)
+        return place
+
+    def _read_place(self, nic_id: str) -> tuple[str, str, bool, bool] | Verdict:
         nic = self._rows.get(nic_id.lower())
         if nic is None:
             return Verdict(None, (f"NIC {nic_id} is referenced but not in the collected rows",))
@@ -199,19 +231,12 @@ class NetworkModel:
         if not subnet_id:
             name = nic.get("name") or _last_segment(nic_id)
             return Verdict(None, (f"NIC '{name}' has no IP configuration with a subnet; not assessed",))
-        key = (
+        return (
             _ref(props, "networkSecurityGroup").lower(),
             subnet_id.lower(),
             bool(_ref(ipconfig, "publicIPAddress")),
             bool(ipconfig.get("loadBalancerBackendAddressPools")),
-            region,
-            eps,
-            flags,
         )
-        verdict = self._verdicts.get(key)
-        if verdict is None:
-            verdict = self._verdicts[key] = self._evaluate(*key)
-        return verdict
 
     def _evaluate(
         self,

@@ -49,13 +49,24 @@ def parse_outbound_operand(value: Any) -> OutboundQuery:
     return OutboundQuery(endpoints, declared, assume)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class NetworkFacts:
-    """A VM's NIC ids and region, with the model that judges them."""
+    """A VM's NIC ids and region, with the model that judges them.
+
+    Two are equal when the model would give them the same verdict for every query (the same NIC
+    placement and region), so the engine judges the VMs behind one NSG/subnet combination once."""
 
     model: NetworkModel
     nic_ids: tuple[str, ...]
     region: str
+
+    def __eq__(self, other: object) -> bool:
+        return (isinstance(other, NetworkFacts) and other.model is self.model
+                and other.model.sharing_key(other.nic_ids, other.region) == self.model.sharing_key(self.nic_ids,
+                                                                                                 self.region))
+
+    def __hash__(self) -> int:
+        return hash(self.model.sharing_key(self.nic_ids, self.region))
 
     def outbound(self, query: OutboundQuery) -> Verdict:
         return self.model.outbound(self.nic_ids, self.region, query.endpoints,

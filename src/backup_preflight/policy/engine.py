@@ -10,12 +10,13 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
+from functools import partial
 from typing import Any
 
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
-from backup_preflight.policy.conditions import REASONS_FIELD, Context, Node
+from backup_preflight.policy.conditions import REASONS_FIELD, Context, Node, unknown_reason
 from backup_preflight.policy.loader import Policy, PolicySet
-from backup_preflight.policy.paths import MISSING, FieldPath, check_path
+from backup_preflight.policy.paths import MISSING, FieldPath
 from backup_preflight.snapshot import query_key
 
 Facts = dict[str, Any]
@@ -77,7 +78,7 @@ def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
     if reads is None:
         yield from (_judge(policy, target, target) for target in targets)
         return
-    getters = [path.get for path in reads]
+    getters = [*(path.get for path in reads), partial(_reasons, tuple(path.text for path in reads))]
     memo: dict[tuple[Any, ...], Finding] = {}
     for target in targets:
         try:
@@ -100,8 +101,15 @@ def _reads(policy: Policy) -> list[FieldPath] | None:
     more = policy.assertion.reads()
     if paths is None or more is None:
         return None
-    # The estate's reasons for unknown facts name the VM's rows: VMs with reasons are judged alone.
-    return list({p.text: p for p in [*paths, *more, check_path(REASONS_FIELD)]}.values())
+    return list({p.text: p for p in [*paths, *more]}.values())
+
+
+def _reasons(paths: tuple[str, ...], facts: Facts) -> tuple[str | None, ...] | None:
+    """The estate's reasons for the absence of the facts a policy reads, which its unknown findings
+    quote (they name the VM's rows); reasons for other facts cannot change its verdict."""
+    if not facts.get(REASONS_FIELD):
+        return None
+    return tuple(unknown_reason(facts, path) for path in paths)
 
 
 def query_targets(key: str, rows: list[Any]) -> list[Facts]:

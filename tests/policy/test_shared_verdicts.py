@@ -1,0 +1,125 @@
+"""The engine judges once per combination of the facts a policy reads and shares the verdict
+(engine._evaluate_shared); held to an oracle that judges every (policy, VM) alone.
+
+What may be shared is the intricate part: only the reasons for the facts a policy reads (not every
+reason a VM has), and a `network` fact shared by NIC placement and region, not by NIC id. The VMs are
+the demo estate's, perturbed: reasons for read and unread facts, texts that name the VM, facts taken
+away, NICs moved to another VM's place, to another region, to a NIC that is not collected, or doubled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backup_preflight import snapshot
+from backup_preflight.demo import generate
+from backup_preflight.estate.build import build_estate
+from backup_preflight.estate.network_facts import NetworkFacts
+from backup_preflight.findings import Finding
+from backup_preflight.policy import engine
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+
+POLICIES = load_policies([bundled_policy_dir()])
+UNGROUPED = [p for p in POLICIES.policies if not p.group_by]
+VMS = build_estate(snapshot.from_document(generate(40, seed=3, subscriptions=2), "demo")).vms
+#: Fact paths the bundled policies read, and some they do not.
+REASON_PATHS = ["agent.version", "agent.status", "agent", "backupExtension.installed", "backupExtension.handlerStatus",
+                "powerState", "pressure.cpuPeakPercent", "backup.protected", "network", "guest.useVssCopyBackup",
+                "tags.owner", "vmSize"]
+TAKEN = ["agent", "powerState", "backupExtension", "pressure", "osType", "guest", "sql"]
+SECOND_NIC = VMS[0]["network"].nic_ids
+GHOST_NIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/rg/providers/" \
+            "Microsoft.Network/networkInterfaces/not-collected"
+
+
+def alone(vms: list[dict[str, Any]]) -> list[Finding]:
+    """The oracle: every ungrouped policy judges every VM on its own, in the engine's order."""
+    return [engine._judge(policy, vm, vm) for policy in UNGROUPED for vm in vms]
+
+
+def shared(vms: list[dict[str, Any]]) -> list[Finding]:
+    ungrouped = {p.id for p in UNGROUPED}
+    return [f for f in engine.evaluate(POLICIES, vms) if f.policy_id in ungrouped]
+
+
+change = st.one_of(
+    st.tuples(st.just("reason"), st.sampled_from(REASON_PATHS), st.booleans()),
+    st.tuples(st.just("take"), st.sampled_from(TAKEN), st.none()),
+    st.tuples(st.just("nic"), st.integers(0, len(VMS) - 1), st.sampled_from(["same", "other region", "ghost",
+                                                                             "two", "two elsewhere"])),
+)
+
+
+def perturbed(changes: list[tuple[int, tuple[str, Any, Any]]]) -> list[dict[str, Any]]:
+    vms = [dict(vm) for vm in VMS]
+    for i, (kind, what, how) in changes:
+        vm = vms[i]
+        if kind == "reason":  # a text shared by many VMs, or one naming this VM
+            text = f"VM '{vm['name']}' has no row for {what}" if how else f"{what} was not reported"
+            vm["unknownReasons"] = {**(vm.get("unknownReasons") or {}), what: text}
+            if how:
+                vm.pop(what.split(".")[0], None)
+        elif kind == "take":
+            vm.pop(what, None)
+        else:
+            net: NetworkFacts = VMS[what]["network"]
+            own: NetworkFacts = VMS[i]["network"]
+            nics = {"same": net.nic_ids, "other region": net.nic_ids, "ghost": (GHOST_NIC,),
+                    "two": (*net.nic_ids, *SECOND_NIC), "two elsewhere": (*net.nic_ids, *SECOND_NIC)}[how]
+            region = "eastus2" if how in ("other region", "two elsewhere") else own.region
+            vm["network"] = NetworkFacts(net.model, nics, region)
+    return vms
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(VMS) - 1), change), max_size=40))
+def test_shared_verdicts_are_the_verdicts_of_each_vm_alone(changes: list[tuple[int, Any]]) -> None:
+    vms = perturbed(changes)
+    assert shared(vms) == alone(vms)
+
+
+def test_the_demo_estate_as_collected_too() -> None:
+    assert shared(VMS) == alone(VMS)
+
+
+def test_vms_behind_one_nic_placement_are_judged_once(monkeypatch: Any) -> None:
+    """Sharing is what the engine is for: the network policies judge each NSG/subnet placement once, and a
+    reason for a fact a policy does not read does not make a VM be judged alone."""
+    calls: dict[str, int] = {}
+    judge = engine._judge
+
+    def counting(policy: Any, vm: dict[str, Any], facts: dict[str, Any]) -> Finding:
+        calls[policy.id] = calls.get(policy.id, 0) + 1
+        return judge(policy, vm, facts)
+
+    monkeypatch.setattr(engine, "_judge", counting)
+    vms = [{**vm, "unknownReasons": {"tags.owner": f"VM '{vm['name']}' has no tags row"}} for vm in VMS]
+    shared(vms)
+    places = {(vm.get("powerState"), vm["network"].model.sharing_key(vm["network"].nic_ids, vm["network"].region))
+              for vm in VMS}
+    assert calls["VMBK-NET-001"] == len(places) < len(VMS)
+    assert calls["VMBK-POWER-001"] == len({vm.get("powerState") for vm in VMS})
+
+
+def test_network_facts_are_equal_by_placement_and_region() -> None:
+    a = VMS[0]["network"]
+    model = a.model
+    assert NetworkFacts(model, a.nic_ids, a.region) == a and hash(NetworkFacts(model, a.nic_ids, a.region)) == hash(a)
+    placed = [vm["network"] for vm in VMS if vm["network"].nic_ids]
+    twins = [(x, y) for x in placed for y in placed
+             if x.nic_ids != y.nic_ids and model.sharing_key(x.nic_ids, x.region) == model.sharing_key(y.nic_ids,
+                                                                                                       y.region)]
+    assert twins  # two VMs' own NICs in one place
+    x, y = twins[0]
+    assert x == y and hash(x) == hash(y)
+    assert NetworkFacts(model, x.nic_ids, "East US 2") != NetworkFacts(model, y.nic_ids, "West Europe")
+    assert NetworkFacts(model, (GHOST_NIC,), x.region) != NetworkFacts(model, (GHOST_NIC + "2",), x.region)
+    assert NetworkFacts(model, (GHOST_NIC,), x.region) == NetworkFacts(model, (GHOST_NIC,), x.region)
+    assert NetworkFacts(model, (*x.nic_ids, *y.nic_ids), x.region) != NetworkFacts(model, (*y.nic_ids, *x.nic_ids),
+                                                                                   x.region)
+    assert NetworkFacts(model, (*x.nic_ids, *y.nic_ids), "westeurope") != NetworkFacts(model, (*x.nic_ids, *y.nic_ids),
+                                                                                        "eastus2")
+    assert x != x.nic_ids
