@@ -68,9 +68,12 @@ def measure(command: list[str], interval: float = 0.25, **popen: object) -> dict
 
 
 def main() -> None:
-    if len(sys.argv) < 2:
+    if len(sys.argv) < 2 or sys.argv[1] in ("-h", "--help"):
         raise SystemExit(__doc__)
-    got = measure(sys.argv[1:])
+    try:
+        got = measure(sys.argv[1:])
+    except OSError as exc:
+        raise SystemExit(f"tree_memory.py: cannot run {sys.argv[1]!r}: {exc.strerror or exc}") from None
     print(f"{got['seconds']:.1f} s, peak summed PSS {got['pss']:.2f} GiB ({got['processes']} processes), "
           f"peak summed RSS {got['rss']:.2f} GiB, exit {got['exit']}", file=sys.stderr)
 
