@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Container, Iterator, Mapping, Sequence
 from itertools import compress
-from operator import attrgetter
+from operator import attrgetter, not_
 from types import MappingProxyType
 from typing import Any
 
@@ -72,6 +72,11 @@ def with_status(findings: Sequence[Finding], statuses: Container[str]) -> Iterat
     """The findings with one of these statuses, in order; the filter runs in C, so the passes (70 % of a
     scan's findings, 12 million at 1,000,000 VMs) are skipped without a Python step each."""
     return compress(findings, map(statuses.__contains__, map(_STATUS, findings)))
+
+
+def without_status(findings: Sequence[Finding], statuses: Container[str]) -> Iterator[Finding]:
+    """The findings with none of these statuses, in order; filtered in C as `with_status`."""
+    return compress(findings, map(not_, map(statuses.__contains__, map(_STATUS, findings))))
 
 
 def annotated(findings: Sequence[Finding]) -> Iterator[Finding]:

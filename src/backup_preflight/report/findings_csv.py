@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from itertools import compress
-from operator import attrgetter, not_
+from operator import attrgetter
 from pathlib import Path
 
-from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding, with_status
+from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding, with_status, without_status
 from backup_preflight.results import ScanResult
 
 COLUMNS = ("policyId", "severity", "cause", "status", "verdict", "count", "resourceName", "resourceGroup",
@@ -23,7 +22,6 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 #: The statuses without a row of their own: passes are counted per policy, not-applicable left out.
 _UNLISTED = frozenset({PASS, NOT_APPLICABLE})
 _POLICY = attrgetter("policy_id")
-_STATUS = attrgetter("status")
 
 
 def cell(value: object) -> str:
@@ -35,11 +33,10 @@ def cell(value: object) -> str:
 def write(result: ScanResult, path: Path) -> None:
     findings = result.findings
     passes = Counter(map(_POLICY, with_status(findings, {PASS})))
-    listed = compress(findings, map(not_, map(_UNLISTED.__contains__, map(_STATUS, findings))))  # in C
     with path.open("w", encoding="utf-8", newline="") as out:
         rows = csv.writer(out)
         rows.writerow(COLUMNS)
-        for f in listed:
+        for f in without_status(findings, _UNLISTED):
             rows.writerow([cell(v) for v in _row(f, result.subscription_name(f.subscription_id))])
         for p in result.policies:
             rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "", "",

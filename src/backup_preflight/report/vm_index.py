@@ -12,6 +12,9 @@ reason, because those are fixed per reason (enable metrics), not per VM.
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
+from itertools import compress
+from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -25,6 +28,8 @@ from backup_preflight.findings import (
     SEVERITY_RANK,
     UNKNOWN,
     Finding,
+    with_status,
+    without_status,
 )
 from backup_preflight.report.view import diagnoses_by_vm, exemption_note, job_headline
 from backup_preflight.results import ScanResult
@@ -87,23 +92,8 @@ class _Vm:
 def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
     """The index as plain JSON-able data; `http_url` keeps only http(s) links from policy files."""
     causes = sorted({p.cause for p in result.policies})
-    cause_pos = {c: i for i, c in enumerate(causes)}
     policy_pos = {p.id: i for i, p in enumerate(result.policies)}
-    vms: dict[str, _Vm] = {}
-    spelled: dict[str, _Vm] = {}  # by the id as written: a VM's findings share one string, so no lower() each
-    for f in result.findings:
-        vm = spelled.get(f.resource_id)
-        if vm is None:
-            vm = vms.get(key := f.resource_id.lower())
-            if vm is None:
-                vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
-            spelled[f.resource_id] = vm
-        letter, slot = LETTERS[f.status], cause_pos[f.cause]
-        if _RANK[letter] < _RANK[vm.causes[slot]]:
-            vm.causes[slot] = letter
-        if f.status in (FAIL, ERROR, UNKNOWN, EXEMPT) or (f.status == PASS and f.evidence):
-            vm.findings.append(f)
-    ordered = sorted(vms.values(), key=_sort_key)
+    ordered = sorted(_vms(result, causes), key=_sort_key)
     text, prefixes = _Strings(), _Strings()
     where: list[list[Any]] = []
     subs, tagsets = _Strings(), _TagSets()
@@ -149,6 +139,45 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
         "groups": [[pol, msg, n] for (pol, msg), n in sorted(groups.items(), key=lambda kv: (-kv[1], kv[0]))],
         "jobs": _jobs(result, ordered, policy_pos, http_url),
     }
+
+
+def _vms(result: ScanResult, causes: list[str]) -> Iterable[_Vm]:
+    """Every VM with its worst letter per cause and the findings it lists.
+
+    Only the findings that need attention are visited one by one; the passes (70 % of them) and the
+    not-applicable ones are sorted out in C (findings.with_status): a pass gives its cause the letter
+    `p` unless something worse is there, and is listed only when it has evidence."""
+    findings = result.findings
+    cause_pos = {c: i for i, c in enumerate(causes)}
+    ids = list(map(_ID, findings))
+    first = dict(zip(reversed(ids), reversed(findings), strict=True))  # by the id as written: its first finding
+    vms: dict[str, _Vm] = {}
+    spelled: dict[str, _Vm] = {}  # a VM's findings share one string, so no lower() each
+    for rid in dict.fromkeys(ids):
+        vm = vms.get(key := rid.lower())
+        if vm is None:
+            f = first[rid]
+            vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
+        spelled[rid] = vm
+    for f in without_status(findings, (PASS, NOT_APPLICABLE)):
+        vm = spelled[f.resource_id]
+        letter, slot = LETTERS[f.status], cause_pos[f.cause]
+        if _RANK[letter] < _RANK[vm.causes[slot]]:
+            vm.causes[slot] = letter
+        vm.findings.append(f)
+    passes = list(with_status(findings, (PASS,)))
+    for rid, cause in set(zip(map(_ID, passes), map(_CAUSE, passes), strict=True)):
+        letters, slot = spelled[rid].causes, cause_pos[cause]
+        if letters[slot] == "-":
+            letters[slot] = "p"
+    for f in compress(passes, map(_EVIDENCE, passes)):
+        spelled[f.resource_id].findings.append(f)
+    return vms.values()
+
+
+_ID = attrgetter("resource_id")
+_CAUSE = attrgetter("cause")
+_EVIDENCE = attrgetter("evidence")
 
 
 def _sort_key(vm: _Vm) -> tuple[int, int, int, str]:
