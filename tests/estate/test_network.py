@@ -345,6 +345,32 @@ def test_missing_subnet_nic_and_ipconfig_are_unknown(estate: Estate) -> None:
     assert text(bare) == "NIC 'test-nic' has no IP configuration with a subnet; not assessed"
 
 
+def test_the_primary_ip_configuration_decides_wherever_it_is_listed(estate: Estate) -> None:
+    first, second = estate.nic["properties"]["ipConfigurations"]
+    first["properties"]["primary"], second["properties"]["primary"] = False, True
+    first["properties"]["subnet"] = {"id": f"{BASE}/virtualNetworks/rg1-vnet/subnets/gone"}
+    assert estate.verdict().value is True  # the second, primary, configuration's subnet
+    second["properties"]["primary"] = False
+    unplaced = estate.verdict()  # no primary: the first configuration, whose subnet is not collected
+    assert unplaced.value is None
+    assert f"subnet {BASE.lower()}/virtualnetworks/rg1-vnet/subnets/gone is referenced" in text(unplaced)
+
+
+def test_a_lone_ip_configuration_counts_without_a_primary_flag(estate: Estate) -> None:
+    configs = estate.nic["properties"]["ipConfigurations"]
+    del configs[1]
+    del configs[0]["properties"]["primary"]
+    assert estate.verdict().value is True
+
+
+def test_a_nic_without_a_subnet_is_named_by_its_row_else_by_its_id(estate: Estate) -> None:
+    estate.nic["properties"]["ipConfigurations"] = []
+    estate.nic["name"] = "nic-as-named"
+    assert text(estate.verdict()) == "NIC 'nic-as-named' has no IP configuration with a subnet; not assessed"
+    del estate.nic["name"]
+    assert text(estate.verdict()) == "NIC 'test-nic' has no IP configuration with a subnet; not assessed"
+
+
 def test_nsg_row_without_properties_is_unknown(estate: Estate) -> None:
     estate.replace({"id": NIC_NSG_ID, "name": "nsg", "type": "microsoft.network/networksecuritygroups"})
     verdict = estate.verdict()
