@@ -13,8 +13,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from itertools import compress
-from operator import attrgetter
 from typing import Any
 
 import msgspec
@@ -28,8 +26,6 @@ from backup_preflight.findings import (
     SEVERITY_RANK,
     UNKNOWN,
     Finding,
-    with_status,
-    without_status,
 )
 from backup_preflight.report.view import diagnoses_by_vm, exemption_note, job_headline
 from backup_preflight.results import ScanResult
@@ -142,42 +138,28 @@ def build(result: ScanResult, http_url: Any) -> dict[str, Any]:
 
 
 def _vms(result: ScanResult, causes: list[str]) -> Iterable[_Vm]:
-    """Every VM with its worst letter per cause and the findings it lists.
+    """Every VM with its worst letter per cause and the findings it lists (those that need attention, and
+    passes with evidence); ids that differ only in case are one VM, named by its first finding.
 
-    Only the findings that need attention are visited one by one; the passes (70 % of them) and the
-    not-applicable ones are sorted out in C (findings.with_status): a pass gives its cause the letter
-    `p` unless something worse is there, and is listed only when it has evidence."""
-    findings = result.findings
+    One loop over every finding: a VM's findings share one id string, so nearly every lookup is of the
+    same object. Sorting the passes out in C first (several passes over the findings and a tuple per pass)
+    took twice as long (docs/performance.md)."""
     cause_pos = {c: i for i, c in enumerate(causes)}
-    ids = list(map(_ID, findings))
-    first = dict(zip(reversed(ids), reversed(findings), strict=True))  # by the id as written: its first finding
     vms: dict[str, _Vm] = {}
-    spelled: dict[str, _Vm] = {}  # a VM's findings share one string, so no lower() each
-    for rid in dict.fromkeys(ids):
-        vm = vms.get(key := rid.lower())
+    spelled: dict[str, _Vm] = {}  # by the id as written, so no lower() each
+    for f in result.findings:
+        vm = spelled.get(f.resource_id)
         if vm is None:
-            f = first[rid]
-            vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
-        spelled[rid] = vm
-    for f in without_status(findings, (PASS, NOT_APPLICABLE)):
-        vm = spelled[f.resource_id]
+            vm = vms.get(key := f.resource_id.lower())
+            if vm is None:
+                vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
+            spelled[f.resource_id] = vm
         letter, slot = LETTERS[f.status], cause_pos[f.cause]
         if _RANK[letter] < _RANK[vm.causes[slot]]:
             vm.causes[slot] = letter
-        vm.findings.append(f)
-    passes = list(with_status(findings, (PASS,)))
-    for rid, cause in set(zip(map(_ID, passes), map(_CAUSE, passes), strict=True)):
-        letters, slot = spelled[rid].causes, cause_pos[cause]
-        if letters[slot] == "-":
-            letters[slot] = "p"
-    for f in compress(passes, map(_EVIDENCE, passes)):
-        spelled[f.resource_id].findings.append(f)
+        if f.status in (FAIL, ERROR, UNKNOWN, EXEMPT) or (f.status == PASS and f.evidence):
+            vm.findings.append(f)
     return vms.values()
-
-
-_ID = attrgetter("resource_id")
-_CAUSE = attrgetter("cause")
-_EVIDENCE = attrgetter("evidence")
 
 
 def _sort_key(vm: _Vm) -> tuple[int, int, int, str]:
