@@ -74,7 +74,7 @@ def perturbed(changes: list[tuple[int, tuple[str, Any, Any]]]) -> list[dict[str,
     return vms
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, len(VMS) - 1), change), max_size=40))
 def test_shared_verdicts_are_the_verdicts_of_each_vm_alone(changes: list[tuple[int, Any]]) -> None:
     vms = perturbed(changes)
