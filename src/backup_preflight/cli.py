@@ -38,20 +38,23 @@ def _size(text: str) -> int:
     return int(float(m[1]) * (1024 ** ("kmgt".index(m[2].lower()) + 1) if m[2] else 1))
 
 
+def _whole(text: str, unit: str, least: int) -> int:
+    if not text.strip().isdigit() or int(text) < least:
+        raise argparse.ArgumentTypeError(f"expected a whole number of {unit} ({least} or more), found {text!r}")
+    return int(text)
+
+
 def _count(text: str) -> int:
     """`--part-size` value: a whole number of VMs, 0 or more."""
-    if not text.strip().isdigit():
-        raise argparse.ArgumentTypeError(f"expected a whole number of VMs (0 or more), found {text!r}")
-    return int(text)
+    return _whole(text, "VMs", 0)
 
 
 def _jobs(text: str) -> int:
     """`--jobs` value: a whole number of parts at once, 1 or more; more than one needs fork (Linux, macOS)."""
-    if not text.strip().isdigit() or int(text) < 1:
-        raise argparse.ArgumentTypeError(f"expected a whole number of parts at once (1 or more), found {text!r}")
-    if int(text) > 1 and "fork" not in multiprocessing.get_all_start_methods():
+    jobs = _whole(text, "parts at once", 1)
+    if jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
         raise argparse.ArgumentTypeError("more than one job forks a process per part, which this platform cannot do")
-    return int(text)
+    return jobs
 
 
 def _live_flags(parser: argparse.ArgumentParser) -> None:
