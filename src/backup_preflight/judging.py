@@ -118,6 +118,7 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
                 for other in grown:
                     owned |= other.owned
                     borrowed |= other.borrowed
+                    started.pop(other, None)  # a running part stopped here is never returned by next()
             pending.insert(0, _Part(frozenset(owned), frozenset(borrowed - owned)))
     log.info("judged %s VMs in %d part(s) of up to %s VMs", f"{sum(d[1].judged.vms for d in done):,}", len(done),
              f"{part_vms:,}")
