@@ -173,7 +173,7 @@ class NetworkModel:
         pass: one short line per NIC is fine)."""
         if not nic_ids:
             return Verdict(None, ("the VM has no network interfaces to assess",))
-        region_key = region.replace(" ", "").lower()
+        region_key = _region_key(region)
         eps = tuple(endpoints)
         flags = (egress_device_declared, assume_no_bgp_default)
         if len(nic_ids) == 1:
@@ -190,7 +190,7 @@ class NetworkModel:
         """Equal for two VMs whose `outbound` verdicts are equal for every query: one NIC in the same place
         (NSG, subnet, public IP, load balancer pool) and region. A NIC that is not resolved, or several
         NICs, are named in the evidence, so then the key holds the ids themselves."""
-        region_key = region.replace(" ", "").lower()
+        region_key = _region_key(region)
         if len(nic_ids) == 1:
             place = self._place(nic_ids[0])
             if not isinstance(place, Verdict):
@@ -464,6 +464,11 @@ def _texts_by_span(valued: list[tuple[Span, bool | None, tuple[tuple[bool | None
 
 
 # ---------------------------------------------------------------- small parsers
+
+
+def _region_key(region: str) -> str:
+    """A region as verdicts are cached and shared by it: "East US" and "eastus" are one."""
+    return region.replace(" ", "").lower()
 
 
 def _ref(props: dict, key: str) -> str:
