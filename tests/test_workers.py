@@ -6,13 +6,16 @@ from __future__ import annotations
 import multiprocessing
 import os
 import signal
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
-from backup_preflight import cli
+from backup_preflight import cli, workers
 from backup_preflight.errors import InputError, Problem
-from backup_preflight.workers import Workers
+from backup_preflight.estate.parts import PART_VMS
+from backup_preflight.workers import AUTO_JOBS, Workers, auto_jobs, cgroup_cpu_quota
 
 
 def where(part: str) -> tuple[str, int]:
@@ -81,3 +84,73 @@ def test_more_than_one_job_where_processes_cannot_fork_is_a_usage_error(monkeypa
     assert caught.value.code == 2
     assert "more than one job forks a process per part, which this platform cannot do" in capsys.readouterr().err
     assert cli.build_parser().parse_args(["scan", "--demo", "--jobs", "1"]).jobs == 1
+
+
+def cgroup(tmp_path: Path, lines: str, files: dict[str, str]) -> tuple[Path, Path]:
+    """A fake /sys/fs/cgroup holding `files` (path → content) and a /proc/self/cgroup of `lines`."""
+    root = tmp_path / "cgroup"
+    for name, text in files.items():
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text(text, encoding="utf-8")
+    own = tmp_path / "self-cgroup"
+    own.write_text(lines, encoding="utf-8")
+    return root, own
+
+
+@pytest.mark.parametrize(("lines", "files", "quota"), [
+    ("0::/\n", {"cpu.max": "200000 100000\n"}, 2.0),  # a container's own namespace: its limit at the top
+    ("0::/\n", {"cpu.max": "max 100000\n"}, None),
+    ("0::/ci/job\n", {"cpu.max": "max 100000\n", "ci/cpu.max": "400000 100000\n",
+                      "ci/job/cpu.max": "150000 100000\n"}, 1.5),
+    ("0::/ci/job\n", {"ci/cpu.max": "50000 100000\n", "ci/job/cpu.max": "max 100000\n"}, 0.5),  # the parent's
+    ("0::/gone/away\n", {"cpu.max": "300000 100000\n"}, 3.0),  # a path not mounted here: the top still counts
+    ("0::/\n", {}, None),
+    ("0::/\n", {"cpu.max": "many 100000\n"}, None),
+    ("0::/\n", {"cpu.max": "100000 0\n"}, None),
+    ("4:memory:/x\n3:cpu,cpuacct:/docker/abc\n", {"cpu/docker/abc/cpu.cfs_quota_us": "250000\n",
+                                                  "cpu/docker/abc/cpu.cfs_period_us": "100000\n"}, 2.5),
+    ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ("1:cpu:/\n0::/\n", {"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n",
+                         "cpu.max": "100000 100000\n"}, 1.0),
+    ("2:memory:/\n", {"memory.max": "max\n"}, None),
+])
+def test_the_cpu_quota_of_a_cgroup_and_those_above_it(tmp_path: Path, lines: str, files: dict[str, str],
+                                                     quota: float | None) -> None:
+    assert cgroup_cpu_quota(*cgroup(tmp_path, lines, files)) == quota
+
+
+def test_no_cgroup_file_means_no_quota(tmp_path: Path) -> None:
+    assert cgroup_cpu_quota(tmp_path, tmp_path / "missing") is None
+
+
+@pytest.mark.parametrize(("cpus", "limit", "jobs"), [
+    (2, None, 2), (1, None, 1), (16, None, AUTO_JOBS), (64, "200000 100000", 2), (8, "150000 100000", 2),
+    (8, "50000 100000", 1), (3, "800000 100000", 3)])
+def test_auto_jobs_are_the_cpus_this_process_may_use_at_most_four(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 cpus: int, limit: str | None, jobs: int) -> None:
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: set(range(cpus)), raising=False)
+    root, own = cgroup(tmp_path, "0::/\n", {"cpu.max": limit} if limit else {})
+    assert auto_jobs(root, own) == jobs
+
+
+@pytest.mark.parametrize("platform", ["darwin", "win32"])
+def test_auto_is_one_job_but_on_linux(monkeypatch: pytest.MonkeyPatch, platform: str) -> None:
+    monkeypatch.setattr(sys, "platform", platform)
+    assert auto_jobs() == 1
+    monkeypatch.setattr(sys, "platform", "linux")
+    monkeypatch.setattr(multiprocessing, "get_all_start_methods", lambda: ["spawn"])
+    assert auto_jobs() == 1
+
+
+def test_jobs_default_to_auto_and_parts_share_the_default_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """About PART_VMS VMs are judged at a time with any number of jobs, unless --part-size says otherwise."""
+    monkeypatch.setattr(workers, "auto_jobs", lambda: 3)
+    parse = cli.build_parser().parse_args
+    for argv, jobs, size in ((["scan", "--demo"], 3, PART_VMS // 3), (["scan", "--demo", "--jobs", "AUTO"], 3, 8333),
+                             (["scan", "--demo", "--jobs", "2"], 2, 12_500), (["scan", "--demo", "--jobs", "1"], 1,
+                                                                              PART_VMS),
+                             (["scan", "--demo", "--jobs", "2", "--part-size", "40"], 2, 40),
+                             (["scan", "--demo", "--part-size", "0"], 3, 0)):
+        args = parse(argv)
+        assert (args.jobs, cli._part_size(args)) == (jobs, size), argv

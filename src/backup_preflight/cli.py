@@ -18,7 +18,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from backup_preflight import __version__, logs
+from backup_preflight import __version__, logs, workers
 from backup_preflight.collect.auth import AUTH_METHODS, CollectError
 from backup_preflight.errors import InputError, Interrupted
 from backup_preflight.estate.parts import PART_VMS
@@ -38,9 +38,9 @@ def _size(text: str) -> int:
     return int(float(m[1]) * (1024 ** ("kmgt".index(m[2].lower()) + 1) if m[2] else 1))
 
 
-def _whole(text: str, unit: str, least: int) -> int:
+def _whole(text: str, unit: str, least: int, other: str = "") -> int:
     if not text.strip().isdigit() or int(text) < least:
-        raise argparse.ArgumentTypeError(f"expected a whole number of {unit} ({least} or more), found {text!r}")
+        raise argparse.ArgumentTypeError(f"expected {other}a whole number of {unit} ({least} or more), found {text!r}")
     return int(text)
 
 
@@ -50,11 +50,20 @@ def _count(text: str) -> int:
 
 
 def _jobs(text: str) -> int:
-    """`--jobs` value: a whole number of parts at once, 1 or more; more than one needs fork (Linux, macOS)."""
-    jobs = _whole(text, "parts at once", 1)
+    """`--jobs` value: a whole number of parts at once, 1 or more, or `auto` (workers.auto_jobs); more than one
+    needs fork (Linux, macOS)."""
+    if text.strip().lower() == "auto":
+        return workers.auto_jobs()
+    jobs = _whole(text, "parts at once", 1, "auto or ")
     if jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
         raise argparse.ArgumentTypeError("more than one job forks a process per part, which this platform cannot do")
     return jobs
+
+
+def _part_size(args: argparse.Namespace) -> int:
+    """`--part-size`, or by default PART_VMS divided among the jobs: about as many VMs are judged at a time, and
+    so about as much memory is used, with any number of jobs."""
+    return int(args.part_size) if args.part_size is not None else max(1, PART_VMS // args.jobs)
 
 
 def _live_flags(parser: argparse.ArgumentParser) -> None:
@@ -187,12 +196,14 @@ def build_parser() -> argparse.ArgumentParser:
                            "judge the estate as the deployment would leave it; only new failures break the gate")
     scan.add_argument("--shard-name", metavar="NAME",
                       help="this run is one part of a split estate (a CI matrix job): record it for `merge`")
-    scan.add_argument("--part-size", type=_count, default=PART_VMS, metavar="VMS",
+    scan.add_argument("--part-size", type=_count, metavar="VMS",
                       help=f"judge a larger snapshot file a part of about this many VMs at a time, to bound memory "
-                           f"(default {PART_VMS:,}; 0 holds the estate whole); the results are the same")
-    scan.add_argument("--jobs", type=_jobs, default=1, metavar="N",
-                      help="judge up to N parts at once, each in a child process (default 1: one at a time, in this "
-                           "process); more memory, less time on several cores; the results are the same")
+                           f"(default {PART_VMS:,} divided among the jobs: {PART_VMS // 2:,} each with two; 0 holds "
+                           f"the estate whole); the results are the same")
+    scan.add_argument("--jobs", type=_jobs, default="auto", metavar="N",
+                      help=f"judge up to N parts at once, each in a child process; 1 judges one at a time, in this "
+                           f"process (default auto: the CPUs this process may use, at most {workers.AUTO_JOBS}, on "
+                           f"Linux; 1 elsewhere); the results are the same")
 
     merge = sub.add_parser("merge", help="join the results.json of shards (scan --shard-name) into one scan's reports")
     merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON",
@@ -383,7 +394,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
             source = scan.demo_source()
     elif args.snapshot:
         with logs.phase(log, f"reading {len(args.snapshot)} snapshot file(s)"):
-            source = scan.snapshot_source(args.snapshot, args.part_size)
+            source = scan.snapshot_source(args.snapshot, _part_size(args))
     else:
         from backup_preflight.collect import collect_snapshot
 

@@ -10,11 +10,14 @@ children read the snapshot file the parent opened.
 from __future__ import annotations
 
 import logging
+import math
 import multiprocessing
 import os
 import signal
+import sys
 from collections.abc import Callable
 from multiprocessing.connection import Connection, wait
+from pathlib import Path
 from typing import Any, Generic, TypeVar
 
 from backup_preflight.errors import InputError
@@ -24,6 +27,67 @@ Part = TypeVar("Part")
 log = logging.getLogger(__name__)
 
 _KEPT: list[Any] = []
+
+#: The most parts `--jobs auto` judges at once. Reading the file and writing the reports happen once, in the
+#: scan's process, and each part reads the rows every part needs: beyond a few jobs they are the time.
+AUTO_JOBS = 4
+
+
+def auto_jobs(cgroups: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup")) -> int:
+    """`--jobs auto`: the CPUs this process may run on, within the CPU quota of its cgroup (what a container or
+    a CI runner sets), at most AUTO_JOBS; 1 but on Linux, where a part's child is forked without a doubt (macOS
+    can fork, but its system libraries are not safe after fork: there `--jobs N` is the user's choice)."""
+    if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
+        return 1
+    cpus = len(os.sched_getaffinity(0))
+    quota = cgroup_cpu_quota(cgroups, own)
+    if quota is not None:
+        cpus = min(cpus, math.ceil(quota))
+    return max(1, min(cpus, AUTO_JOBS))
+
+
+def cgroup_cpu_quota(cgroups: Path, own: Path) -> float | None:
+    """The smallest CPU quota, in CPUs, of this process's cgroup and those above it (cgroup v2 `cpu.max`, or
+    v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`); None when there is none or nothing is readable. Affinity
+    does not show such a quota: a container limited to 2 CPUs on a 64-core host still sees 64."""
+    try:
+        entries = [line.split(":", 2) for line in own.read_text(encoding="utf-8").splitlines()]
+    except OSError:
+        return None
+    quotas = []
+    for _, controllers, path in (e for e in entries if len(e) == 3):
+        if controllers == "":
+            top, read = cgroups, _v2_quota
+        elif "cpu" in controllers.split(","):
+            top, read = cgroups / "cpu", _v1_quota
+        else:
+            continue
+        folder = top / path.strip("/")
+        while True:
+            quota = read(folder)
+            if quota is not None:
+                quotas.append(quota)
+            if folder == top or top not in folder.parents:
+                break
+            folder = folder.parent
+    return min(quotas, default=None)
+
+
+def _v2_quota(folder: Path) -> float | None:
+    try:
+        quota, period = (folder / "cpu.max").read_text(encoding="utf-8").split()
+        return int(quota) / int(period) if quota != "max" and int(period) > 0 else None
+    except (OSError, ValueError):
+        return None
+
+
+def _v1_quota(folder: Path) -> float | None:
+    try:
+        quota = int((folder / "cpu.cfs_quota_us").read_text(encoding="utf-8"))
+        period = int((folder / "cpu.cfs_period_us").read_text(encoding="utf-8"))
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
 
 
 def keep_until_exit(thing: Any) -> None:

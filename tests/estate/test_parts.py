@@ -272,18 +272,18 @@ def test_where_a_row_goes(table: str, row: dict[str, Any], expected: str) -> Non
 def test_part_size_on_the_command_line(tmp_path: Path) -> None:
     path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
     outputs = {}
-    for size, jobs in (("0", "1"), ("1", "1"), ("1", "2")):
+    for size, jobs in (("0", "1"), ("1", "1"), ("1", "2"), ("1", "auto")):
         out = tmp_path / f"{size}-{jobs}"
         assert run("scan", "--snapshot", path, "--part-size", size, "--jobs", jobs, "--output-dir", out).returncode == 1
         outputs[size, jobs] = {name: re.sub(r'(startedAt|finishedAt|timestamp)("?[:=] *|" value=)"[^"]*"', "",
                                             (out / name).read_text(encoding="utf-8"))
                                for name in ("results.json", "junit.xml", "findings.csv", "summary.md")}
-    assert outputs["0", "1"] == outputs["1", "1"] == outputs["1", "2"]
+    assert outputs["0", "1"] == outputs["1", "1"] == outputs["1", "2"] == outputs["1", "auto"]
     refused = run("scan", "--snapshot", path, "--part-size", "-5")
     assert refused.returncode == 2 and "expected a whole number of VMs" in refused.stderr
     refused = run("scan", "--snapshot", path, "--jobs", "0")
     assert refused.returncode == 2
-    assert "expected a whole number of parts at once (1 or more), found '0'" in refused.stderr
+    assert "expected auto or a whole number of parts at once (1 or more), found '0'" in refused.stderr
 
 
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain: read back from the file", "gzip: from a spill file"])
