@@ -7,11 +7,12 @@
 The snapshot's tables are written once as NDJSON next to it (untimed, as a warehouse would hold
 them). Then, in the same invocation and alternating which goes first, each round runs in fresh
 processes: the peer (DuckDB loads the tables, then runs the checks; both timed, peak RSS of its
-process), `backup-preflight scan` with its default outputs (wall time and peak RSS from
-`/usr/bin/time`), the same scan with `--jobs N` (default 2; its memory as the summed PSS of it and its
-children, tree_memory.py), our load + estate + evaluate phase holding the estate whole, and the same
-judged in parts, the default for a snapshot saved one row per line (both from scan_bench.py; the
-second needs such a file, as `demo-estate` writes). The result is the ratio to the peer, per round and as
+process), `backup-preflight scan` with its defaults (`--jobs auto`) and outputs, the same scan with
+`--jobs N` (default 1), our load + estate + evaluate phase holding the estate whole, and the same
+judged in parts as the scan's defaults judge them, for a snapshot saved one row per line (all from
+scan_bench.py: wall time, and memory as the larger of the peak RSS of the largest process and the peak
+of the summed PSS of the process and its children, tree_memory.py; the last needs a row-per-line file,
+as `demo-estate` writes). The result is the ratio to the peer, per round and as
 the median.
 
 The peer's checks are the decisive core of ours, not their edge cases: power state, agent version
@@ -34,12 +35,10 @@ import gzip
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import msgspec
-from scan_bench import PHASES, measure
-from tree_memory import measure as tree_measure
+from scan_bench import PHASES, full_scan, measure
 
 TABLES = {
     "resources": "id: 'VARCHAR', name: 'VARCHAR', type: 'VARCHAR', location: 'VARCHAR', "
@@ -223,27 +222,6 @@ def peer(directory: Path) -> dict:
             "rss": int(proc.stderr.strip().splitlines()[-1])}
 
 
-def scan(snapshot: Path) -> tuple[float, float]:
-    """`backup-preflight scan` with its default outputs, wall time and peak RSS (GB) from outside."""
-    script = Path(sys.executable).with_name("backup-preflight")
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", str(script), "scan", "--snapshot", str(snapshot),
-                           "--output-dir", "/tmp/bp-peer-out", "--fail-on", "never", "-q"],
-                          capture_output=True, text=True, check=True)
-    return time.perf_counter() - start, int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
-
-
-def scan_jobs(snapshot: Path, jobs: int) -> tuple[float, float]:
-    """The same scan with `--jobs`: wall time, and the peak of the summed PSS (GiB) of it and its children
-    (tree_memory.py), since `/usr/bin/time` sees only the largest process."""
-    script = Path(sys.executable).with_name("backup-preflight")
-    got = tree_measure([str(script), "scan", "--snapshot", str(snapshot), "--output-dir", "/tmp/bp-peer-out",
-                        "--fail-on", "never", "-q", "--jobs", str(jobs)], stdout=subprocess.DEVNULL)
-    if got["exit"]:
-        raise SystemExit(f"the scan with --jobs {jobs} failed (exit {got['exit']})")
-    return got["seconds"], got["pss"]
-
-
 def run_peer(row: dict, _snapshot: Path, directory: Path) -> None:
     result = peer(directory)
     row["peer"] = (result["load"] + result["query"], result["rss"] / 1024 / 1024)
@@ -251,8 +229,8 @@ def run_peer(row: dict, _snapshot: Path, directory: Path) -> None:
 
 
 def run_ours(row: dict, snapshot: Path, _directory: Path, jobs: int) -> None:
-    row["scan"] = scan(snapshot)
-    row["jobs"] = scan_jobs(snapshot, jobs)
+    row["scan"] = full_scan(snapshot)
+    row["jobs"] = full_scan(snapshot, "--jobs", str(jobs))
     row["evaluate"] = measure(PHASES["load + estate + evaluate"], snapshot)
     row["parts"] = measure(PHASES["read + judge in parts (the default)"], snapshot)
 
@@ -261,7 +239,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--snapshot", type=Path, required=True)
     parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument("--jobs", type=int, default=2, help="also time the full scan with --jobs N (default 2)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="also time the full scan with --jobs N (default 1: one part at a time, in process)")
     args = parser.parse_args()
     directory = write_ndjson(args.snapshot)
     print(f"snapshot {args.snapshot}; NDJSON tables in {directory}", flush=True)
@@ -283,8 +262,8 @@ def main() -> None:
     peer_s = statistics.median(row["peer"][0] for row in rows)
     peer_gb = statistics.median(row["peer"][1] for row in rows)
     for name, key in (("DuckDB peer (load + checks)", "peer"), ("ours: load + estate + evaluate", "evaluate"),
-                      ("ours: read + judge in parts", "parts"), ("ours: full scan, default outputs", "scan"),
-                      (f"ours: full scan, --jobs {args.jobs} (summed PSS)", "jobs")):
+                      ("ours: read + judge in parts", "parts"), ("ours: full scan, defaults (--jobs auto)", "scan"),
+                      (f"ours: full scan, --jobs {args.jobs}", "jobs")):
         seconds = statistics.median(row[key][0] for row in rows)
         peak = statistics.median(row[key][1] for row in rows)
         print(f"{name:44} {seconds:8.1f} {peak:8.2f} {seconds / peer_s:7.1f} {peak / peer_gb:6.2f}")

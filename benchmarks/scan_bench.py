@@ -13,8 +13,9 @@ from __future__ import annotations
 import argparse
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tree_memory import measure_both
 
 PHASES = {
     "json.load, gc paused (floor)": """
@@ -33,11 +34,14 @@ from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 evaluate(load_policies([bundled_policy_dir()]), build_estate(snapshot.load(Path(PATH))).vms)""",
     "read + judge in parts (the default)": """
 from datetime import UTC, datetime; from backup_preflight import scan
+from backup_preflight.estate.parts import PART_VMS
 from backup_preflight.judging import judge_in_parts
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
-source = scan.snapshot_source([Path(PATH)])
+from backup_preflight.workers import auto_jobs
+jobs = auto_jobs()
+source = scan.snapshot_source([Path(PATH)], PART_VMS // jobs)
 assert source.split is not None, "not a row-per-line file of more VMs than a part"
-judge_in_parts(source.split, load_policies([bundled_policy_dir()]), datetime.now(UTC), None, source.part_vms)""",
+judge_in_parts(source.split, load_policies([bundled_policy_dir()]), datetime.now(UTC), None, source.part_vms, jobs)""",
 }
 
 # The collector is paused as in the pipeline (scan.run_scan, snapshot.parse_json, report writers).
@@ -53,23 +57,23 @@ print(time.perf_counter() - start)
 
 
 def measure(body: str, path: Path) -> tuple[float, float]:
-    """Seconds from inside, peak RSS (GB) from `/usr/bin/time`: a child's own getrusage can report
-    the peak of the process that started it (Linux carries the parent's high-water mark over exec)."""
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", sys.executable, "-c", RUNNER.format(body=body.strip()),
-                           str(path)], capture_output=True, text=True, check=True)
-    return float(proc.stdout.split()[0]), int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
+    """Seconds from inside; memory, GB: the peak RSS from `/usr/bin/time` (a child's own getrusage can report
+    the peak of the process that started it: Linux carries the parent's high-water mark over exec), or the
+    peak summed PSS of the process and its children where that is more (parts judged in child processes)."""
+    got = measure_both([sys.executable, "-c", RUNNER.format(body=body.strip()), str(path)])
+    if got["exit"]:
+        raise SystemExit(f"the phase failed: {got['stderr']}")
+    return float(str(got["stdout"]).split()[0]), max(float(got["largest"]), float(got["pss"]))
 
 
-def full_scan(path: Path, part_size: int | None = None) -> tuple[float, float]:
-    """The whole CLI run, reports included, timed from outside (`--part-size` when given)."""
+def full_scan(path: Path, *flags: str) -> tuple[float, float]:
+    """The whole CLI run, reports included, timed from outside, memory as `measure` takes it."""
     script = Path(sys.executable).with_name("backup-preflight")
-    start = time.perf_counter()
-    proc = subprocess.run(["/usr/bin/time", "-f", "%M", str(script), "scan", "--snapshot", str(path),
-                           "--output-dir", "/tmp/bp-bench-out", "--fail-on", "never",
-                           *(["--part-size", str(part_size)] if part_size is not None else [])],
-                          capture_output=True, text=True)
-    elapsed = time.perf_counter() - start
-    return elapsed, int(proc.stderr.strip().splitlines()[-1]) / 1024 / 1024
+    got = measure_both([str(script), "scan", "--snapshot", str(path), "--output-dir", "/tmp/bp-bench-out",
+                        "--fail-on", "never", "-q", *flags])
+    if got["exit"]:
+        raise SystemExit(f"the scan failed: {got['stderr']}")
+    return float(got["seconds"]), max(float(got["largest"]), float(got["pss"]))
 
 
 def main() -> None:
@@ -79,6 +83,7 @@ def main() -> None:
     parser.add_argument("--full-only", action="store_true",
                         help="only the whole `scan`: for an estate too large for the phases to parse whole")
     parser.add_argument("--part-size", type=int, help="passed to the whole `scan` (default: the scan's own)")
+    parser.add_argument("--jobs", help="passed to the whole `scan` (default: the scan's own, auto)")
     args = parser.parse_args()
     path = args.snapshot or Path(f"/tmp/bp-bench-{args.vms}.json")
     if not path.exists():
@@ -89,7 +94,9 @@ def main() -> None:
     for name, body in {} if args.full_only else PHASES.items():
         seconds, peak = measure(body, path)
         print(f"{name:34} {seconds:8.1f} {peak:8.2f}", flush=True)
-    seconds, peak = full_scan(path, args.part_size)
+    flags = [*(["--part-size", str(args.part_size)] if args.part_size is not None else []),
+             *(["--jobs", args.jobs] if args.jobs is not None else [])]
+    seconds, peak = full_scan(path, *flags)
     print(f"{'full `scan` incl. all reports':34} {seconds:8.1f} {peak:8.2f}")
     for output in sorted(Path("/tmp/bp-bench-out").iterdir()):
         print(f"  {output.name:32} {output.stat().st_size / 1e6:8.1f} MB")
