@@ -120,8 +120,9 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
                     borrowed |= other.borrowed
                     started.pop(other, None)  # a running part stopped here is never returned by next()
             pending.insert(0, _Part(frozenset(owned), frozenset(borrowed - owned)))
-    log.info("judged %s VMs in %d part(s) of up to %s VMs", f"{sum(d[1].judged.vms for d in done):,}", len(done),
-             f"{part_vms:,}")
+    at_once = "one at a time in this process" if jobs == 1 else f"up to {jobs} at once in child processes"
+    log.info("judged %s VMs in %d part(s) of up to %s VMs, %s", f"{sum(d[1].judged.vms for d in done):,}", len(done),
+             f"{part_vms:,}", at_once)
     for _, outcome in done:  # noted once, from the parts that stand, however often a VM's part was judged
         note_observations(queried, on_queries.policies, outcome.observed)
     return _joined(policies, queried, [d[1].judged for d in done], split.header.queries, on_queries)
