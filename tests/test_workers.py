@@ -113,6 +113,9 @@ def cgroup(tmp_path: Path, lines: str, files: dict[str, str]) -> tuple[Path, Pat
     ("1:cpu:/\n0::/\n", {"cpu/cpu.cfs_quota_us": "300000\n", "cpu/cpu.cfs_period_us": "100000\n",
                          "cpu.max": "100000 100000\n"}, 1.0),
     ("2:memory:/\n", {"memory.max": "max\n"}, None),
+    ("5:cpuset:/pinned\n1:cpu:/\n", {"cpu/pinned/cpu.cfs_quota_us": "100000\n",  # cpuset is not cpu
+                                      "cpu/pinned/cpu.cfs_period_us": "100000\n", "cpu/cpu.cfs_quota_us": "-1\n",
+                                      "cpu/cpu.cfs_period_us": "100000\n"}, None),
 ])
 def test_the_cpu_quota_of_a_cgroup_and_those_above_it(tmp_path: Path, lines: str, files: dict[str, str],
                                                      quota: float | None) -> None:
@@ -125,7 +128,7 @@ def test_no_cgroup_file_means_no_quota(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(("cpus", "limit", "jobs"), [
     (2, None, 2), (1, None, 1), (16, None, AUTO_JOBS), (64, "200000 100000", 2), (8, "150000 100000", 2),
-    (8, "50000 100000", 1), (3, "800000 100000", 3)])
+    (8, "50000 100000", 1), (3, "800000 100000", 3), (8, "0 100000", 1)])
 def test_auto_jobs_are_the_cpus_this_process_may_use_at_most_four(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                  cpus: int, limit: str | None, jobs: int) -> None:
     monkeypatch.setattr(sys, "platform", "linux")
