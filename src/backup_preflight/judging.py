@@ -88,6 +88,7 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
     pending = [_Part(units) for units in _pack(split.classes(), split.vms, part_vms)]
     done: list[tuple[_Part, _Outcome]] = []
     started: dict[_Part, float] = {}
+    jobs = max(1, min(jobs, len(pending)))  # a lone part is judged here: a child would only add packing and forking
     with Workers(jobs, judge_part.here, judge_part.elsewhere) as workers:
         while pending or workers.busy:
             while pending and workers.free:

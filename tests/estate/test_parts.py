@@ -514,12 +514,15 @@ def test_a_part_still_being_judged_when_it_is_joined_is_stopped(tmp_path: Path, 
     assert any("joined into a larger one" in r.getMessage() for r in caplog.records), "nothing was stopped"
 
 
-@pytest.mark.parametrize(("jobs", "said"), [(1, "one at a time in this process"),
-                                            (2, "up to 2 at once in child processes")])
+@pytest.mark.parametrize(("jobs", "subscriptions", "said"), [
+    (1, 2, "2 part(s) of up to 1 VMs, one at a time in this process"),
+    (2, 2, "2 part(s) of up to 1 VMs, up to 2 at once in child processes"),
+    (3, 2, "2 part(s) of up to 1 VMs, up to 2 at once in child processes"),  # no more jobs than parts
+    (2, 1, "1 part(s) of up to 1 VMs, one at a time in this process")])  # a lone part needs no child
 def test_the_log_says_how_the_parts_were_judged(tmp_path: Path, caplog: pytest.LogCaptureFixture, jobs: int,
-                                                said: str) -> None:
-    source = scan.snapshot_source([save(estate(vms=30, subscriptions=2), tmp_path / "s.json")], 1)
+                                                subscriptions: int, said: str) -> None:
+    source = scan.snapshot_source([save(estate(vms=30, subscriptions=subscriptions), tmp_path / "s.json")], 1)
     source.jobs = jobs
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         scan.run_scan(source, POLICIES, Gate())
-    assert f"judged 30 VMs in 2 part(s) of up to 1 VMs, {said}" in [r.getMessage() for r in caplog.records]
+    assert f"judged 30 VMs in {said}" in [r.getMessage() for r in caplog.records]
