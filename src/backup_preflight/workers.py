@@ -35,8 +35,8 @@ AUTO_JOBS = 4
 
 def auto_jobs(cgroups: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup")) -> int:
     """`--jobs auto`: the CPUs this process may run on, within the CPU quota of its cgroup (what a container or
-    a CI runner sets), at most AUTO_JOBS; 1 but on Linux, where a part's child is forked without a doubt (macOS
-    can fork, but its system libraries are not safe after fork: there `--jobs N` is the user's choice)."""
+    a CI runner sets), at most AUTO_JOBS. 1 on any system but Linux: macOS can fork, but its system libraries
+    are not safe in a forked child, so there more than one job is the user's choice (`--jobs N`)."""
     if not sys.platform.startswith("linux") or "fork" not in multiprocessing.get_all_start_methods():
         return 1
     cpus = len(os.sched_getaffinity(0))
