@@ -55,8 +55,9 @@ from backup_preflight.snapshot import (
     parse_json,
 )
 
-#: VMs per part when a snapshot file is judged in parts (`scan --part-size`): 100,000 VMs in parts of this
-#: size peak at 1.13 GiB, 1,000,000 at 4.33 GiB, most of it the findings (docs/performance.md).
+#: VMs judged at a time when a snapshot file is judged in parts: the default `scan --part-size` divides it among
+#: the jobs. 100,000 VMs peak at 1.1–1.2 GiB so, 1,000,000 at 4.1–4.3 GiB, most of it the findings
+#: (docs/performance.md).
 PART_VMS = 25_000
 #: The unit of the rows every part gets.
 SHARED = ""
