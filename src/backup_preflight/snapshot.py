@@ -26,6 +26,7 @@ import msgspec
 
 from backup_preflight import row_lines
 from backup_preflight.atomic import atomic_writer
+from backup_preflight.digest import BackgroundSha256
 from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.probes import is_probe_output, to_row
@@ -434,8 +435,8 @@ class RowReader:
 
     def __init__(self, path: Path) -> None:
         self.label = str(path)
-        self._digest = hashlib.sha256()
         self.handle = _open(path, whole=False)
+        self._digest = BackgroundSha256()
         try:
             self._opened = _version(self.handle)
             self.plain = os.pread(self.handle.fileno(), 2, 0) != _GZIP
@@ -443,7 +444,7 @@ class RowReader:
             header, self._items = row_lines.read(
                 _lines(_chunks(self.handle, self.label, self._digest, None), self.label, self._at), _head)
         except BaseException:
-            self.handle.close()
+            self.close()
             raise
         self.snapshot = _from_snapshot({**header, "tables": {}}, self.label)
         self.tables: list[str] = []
@@ -453,12 +454,20 @@ class RowReader:
         return _version(self.handle) != self._opened
 
     def close(self) -> None:
+        self._digest.close()
         self.handle.close()
 
     def rows(self) -> Iterator[tuple[int, bytes, str, str | None, int, int]]:
         """(the table's number in `tables`, the row's text, its id, its type in lowercase or None in a table
         of side rows, its line, where its text starts in the file's text), each row checked; every problem
-        of the file is raised together once the last row is read."""
+        of the file is raised together once the last row is read. However the reading ends, the hashing
+        thread has ended with it."""
+        try:
+            yield from self._rows()
+        finally:
+            self._digest.close()
+
+    def _rows(self) -> Iterator[tuple[int, bytes, str, str | None, int, int]]:
         at = self._at
         problems: list[Problem] = []
         check: RowCheck = _check_side_row
