@@ -34,12 +34,12 @@ from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 evaluate(load_policies([bundled_policy_dir()]), build_estate(snapshot.load(Path(PATH))).vms)""",
     "read + judge in parts (the default)": """
 from datetime import UTC, datetime; from backup_preflight import scan
-from backup_preflight.estate.parts import PART_VMS
+from backup_preflight.estate.parts import part_vms
 from backup_preflight.judging import judge_in_parts
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.workers import auto_jobs
 jobs = auto_jobs()
-source = scan.snapshot_source([Path(PATH)], PART_VMS // jobs)
+source = scan.snapshot_source([Path(PATH)], part_vms(jobs))
 assert source.split is not None, "not a row-per-line file of more VMs than a part"
 judge_in_parts(source.split, load_policies([bundled_policy_dir()]), datetime.now(UTC), None, source.part_vms, jobs)""",
 }

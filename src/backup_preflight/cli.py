@@ -21,7 +21,7 @@ from typing import Any
 from backup_preflight import __version__, logs, workers
 from backup_preflight.collect.auth import AUTH_METHODS, CollectError
 from backup_preflight.errors import InputError, Interrupted
-from backup_preflight.estate.parts import PART_VMS
+from backup_preflight.estate.parts import PART_VMS, part_vms
 from backup_preflight.findings import SEVERITIES
 from backup_preflight.results import EXIT_FAILING, EXIT_INCOMPLETE, EXIT_INPUT, EXIT_INTERNAL, EXIT_OK, Gate
 from backup_preflight.snapshot import DEFAULT_MAX_INPUT, LIMITS
@@ -61,9 +61,8 @@ def _jobs(text: str) -> int:
 
 
 def _part_size(args: argparse.Namespace) -> int:
-    """`--part-size`, or by default PART_VMS divided among the jobs: about as many VMs are judged at a time, and
-    so about as much memory is used, with any number of jobs."""
-    return int(args.part_size) if args.part_size is not None else max(1, PART_VMS // args.jobs)
+    """`--part-size`, or by default the jobs' share of PART_VMS (estate.parts.part_vms)."""
+    return int(args.part_size) if args.part_size is not None else part_vms(args.jobs)
 
 
 def _live_flags(parser: argparse.ArgumentParser) -> None:

@@ -59,6 +59,13 @@ from backup_preflight.snapshot import (
 #: the jobs. 100,000 VMs peak at 1.1–1.2 GiB so, 1,000,000 at 4.1–4.3 GiB, most of it the findings
 #: (docs/performance.md).
 PART_VMS = 25_000
+
+
+def part_vms(jobs: int) -> int:
+    """The default part size with this many jobs: PART_VMS divided among them, so that about as many VMs are
+    judged at a time, and about as much memory is used, with any number of jobs."""
+    return max(1, PART_VMS // jobs)
+
 #: The unit of the rows every part gets.
 SHARED = ""
 #: Bytes read back in one call at most (rows near each other in the file).
