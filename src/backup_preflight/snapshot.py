@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, Protocol
 
 import msgspec
 
@@ -433,9 +433,11 @@ class RowReader:
     whether it was written to since it was opened.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, handle: BinaryIO | None = None) -> None:
+        """`handle`: the file already open, read from its start (an unnamed temporary file, `path` its label)."""
         self.label = str(path)
-        self.handle = _open(path, whole=False)
+        self.handle = _open(path, whole=False) if handle is None else handle
+        self.handle.seek(0)
         self._digest = BackgroundSha256()
         try:
             self._opened = _version(self.handle)
@@ -771,21 +773,53 @@ def json_kind(value: Any) -> str:
             type(None): "null", int: "a number", float: "a number"}.get(type(value), type(value).__name__)
 
 
-def encode(snap: Snapshot) -> bytes:
-    """The snapshot as `save` writes it: one JSON document, one row per line (row_lines)."""
+def pieces(snap: Snapshot) -> Iterator[bytes]:
+    """The snapshot as `save` writes it, in pieces: one JSON document, one row per line (row_lines)."""
     doc = snap.to_document()
     tables = doc.pop("tables")
-    return b"".join(row_lines.encode(doc, tables))
+    return row_lines.encode(doc, tables)
+
+
+class Writable(Protocol):
+    """Where `write` can write: a binary file, a GzipFile, or anything else with `write`."""
+
+    def write(self, data: bytes, /) -> int: ...
+
+
+def write(snap: Snapshot, handle: Writable) -> str:
+    """Write the snapshot to an open file a piece at a time, never its whole text at once (a 100,000-VM
+    estate's is 0.9 GB); return the SHA-256 of what was written."""
+    digest = hashlib.sha256()
+    for piece in pieces(snap):
+        digest.update(piece)
+        handle.write(piece)
+    return digest.hexdigest()
 
 
 def save(snap: Snapshot, path: Path) -> str:
-    """Write the snapshot (gzipped when the name ends in .gz) atomically; return its SHA-256."""
-    data = encode(snap)
-    if path.name.endswith(".gz"):
-        data = gzip.compress(data, compresslevel=6, mtime=0)
+    """Write the snapshot (gzipped when the name ends in .gz) atomically; return the SHA-256 of the file."""
     with atomic_writer(path, "wb") as handle:
-        handle.write(data)
-    return hashlib.sha256(data).hexdigest()
+        if not path.name.endswith(".gz"):
+            return write(snap, handle)
+        stored = _Hashed(handle)
+        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=stored, mtime=0) as packed:
+            write(snap, packed)
+        return stored.digest.hexdigest()
+
+
+class _Hashed:
+    """A binary file that hashes what is written to it (the gzipped bytes, as they are stored)."""
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+        self.digest = hashlib.sha256()
+
+    def write(self, data: bytes) -> int:
+        self.digest.update(data)
+        return self._handle.write(data)
+
+    def flush(self) -> None:
+        self._handle.flush()
 
 
 def query_key(kql: str) -> str:
