@@ -397,7 +397,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
     else:
         from backup_preflight.collect import collect_snapshot
 
-        source = scan.live_source(collect_snapshot(_collect_options(args, policies)))
+        source = scan.live_source(collect_snapshot(_collect_options(args, policies)), _part_size(args))
     source.service_tags = tags
     source.jobs = args.jobs
     gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new or bool(what_if))

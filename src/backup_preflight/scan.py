@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import tempfile
 from collections.abc import Callable
 from contextlib import closing
 from dataclasses import dataclass, field, replace
@@ -14,8 +15,8 @@ import msgspec
 
 from backup_preflight import demo, row_lines, snapshot
 from backup_preflight.estate import build_estate
-from backup_preflight.estate.index import parse_instant
-from backup_preflight.estate.parts import PART_VMS, Split
+from backup_preflight.estate.index import VM_TYPE, parse_instant
+from backup_preflight.estate.parts import PART_VMS, Split, no_room
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.judging import Judged, judge, judge_in_parts
 from backup_preflight.policy.engine import evaluate
@@ -65,14 +66,10 @@ def snapshot_source(paths: list[Path], part_vms: int = PART_VMS) -> Source:
     """The snapshot files, merged; one file laid out a row per line with more than `part_vms` VMs (not 0)
     stays split into parts, to be judged a part at a time."""
     split = _split(paths[0]) if len(paths) == 1 and part_vms > 0 else None
-    if split is not None and sum(split.vms.values()) > part_vms:
-        return Source("snapshot", split.header, _files(split.header), split=split, part_vms=part_vms)
-    if split is not None:
-        with closing(split):
-            snap = split.whole()
-    else:
+    if split is None:
         snap = snapshot.load_many(paths)
-    return Source("snapshot", snap, _files(snap))
+        return Source("snapshot", snap, _files(snap))
+    return _in_parts("snapshot", split, part_vms)
 
 
 def _split(path: Path) -> Split | None:
@@ -84,15 +81,69 @@ def _split(path: Path) -> Split | None:
         return None
 
 
+def _in_parts(kind: str, split: Split, part_vms: int) -> Source:
+    """The split file to be judged a part at a time when it holds more than `part_vms` VMs, else whole."""
+    if sum(split.vms.values()) > part_vms:
+        return Source(kind, split.header, _files(split.header), split=split, part_vms=part_vms)
+    with closing(split):
+        snap = split.whole()
+    return Source(kind, snap, _files(snap))
+
+
 def _files(snap: snapshot.Snapshot) -> list[dict[str, str]]:
     return [{"path": s.path, "sha256": s.sha256, "format": s.kind} for s in snap.sources]
 
 
-def live_source(snap: snapshot.Snapshot) -> Source:
-    """A snapshot just collected; its hash is of its canonical JSON, as `collect` would save it."""
-    data = snapshot.encode(snap)
-    snap.sources = [snapshot.SourceFile("<live collection>", hashlib.sha256(data).hexdigest(), "live")]
+LIVE = "<live collection>"
+
+
+def live_source(snap: snapshot.Snapshot, part_vms: int = PART_VMS) -> Source:
+    """A snapshot just collected; its hash is of its canonical JSON, as `collect` would save it.
+
+    With more VMs than `part_vms` (not 0) it is written so to an unnamed file in the temporary folder, its
+    rows let go, and the file judged a part at a time as a saved snapshot would be: memory then peaks with the
+    collection, not with the collected rows, the whole estate's facts and its findings at once."""
+    if 0 < part_vms < _vm_rows(snap):
+        return replace(_in_parts("live", _set_aside(snap), part_vms), files=[])  # as held whole: no file
+    digest = snapshot.write(snap, _Discard())
+    snap.sources = [snapshot.SourceFile(LIVE, digest, "live")]
     return Source("live", snap)
+
+
+def _vm_rows(snap: snapshot.Snapshot) -> int:
+    return sum(1 for row in snap.tables.get("resources", ())
+               if isinstance(row, dict) and str(row.get("type", "")).lower() == VM_TYPE)
+
+
+def _set_aside(snap: snapshot.Snapshot) -> Split:
+    """The collected snapshot written to an unnamed temporary file and split by subscription; its rows are let
+    go (the collector keeps none)."""
+    try:
+        spill = tempfile.TemporaryFile()  # noqa: SIM115 - the Split closes it; never named, so never left behind
+    except OSError as exc:
+        raise no_room(LIVE, exc) from None
+    try:
+        try:
+            snapshot.write(snap, spill)
+            spill.flush()
+        except OSError as exc:
+            raise no_room(LIVE, exc) from None
+        snap.tables.clear()
+        snap.queries.clear()
+        with gc_paused():
+            split = Split(snapshot.RowReader(Path(LIVE), spill))
+    except BaseException:
+        spill.close()
+        raise
+    split.header.sources = [replace(split.header.sources[0], kind="live")]
+    return split
+
+
+class _Discard:
+    """A binary file that keeps nothing: `snapshot.write` then only hashes."""
+
+    def write(self, data: bytes) -> int:
+        return len(data)
 
 
 def now() -> str:

@@ -7,6 +7,7 @@ snapshot `collect` saved from the same server.
 
 import json
 import os
+import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from backup_preflight.snapshot import GRAPH_TABLES
 from collect.fakeazure import TOKEN, Estate, Fault
 from collect.test_collect_auth import fake_az
 from results_helpers import findings_of
+from shard_helpers import OUTPUTS
 
 from cli_helpers import run
 
@@ -88,6 +90,49 @@ def test_collect_then_scan_equals_a_live_scan(serve: Any, tmp_path: Path, monkey
             and f["resourceId"].lower() in running]
     assert perf and not [f for f in perf if f["status"] == "unknown" and "pressure" in f["message"]]
     assert {f["status"] for f in perf} >= {"pass", "fail"}  # the demo's pressure scenarios still fail
+
+
+def test_a_live_scan_in_parts_equals_one_held_whole(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+    """With more VMs than a part, the collected rows are set aside in an unnamed temporary file and judged a
+    part at a time (here in parts of one VM, two at once), with the same reports as the estate held whole."""
+    estate, subs = demo_estate()
+    fake = serve(estate)
+    fake_az(tmp_path, TOKEN)
+    spare = tmp_path / "tmp"
+    spare.mkdir()
+    for name, value in {**env_for(fake, tmp_path), "TMPDIR": str(spare)}.items():
+        monkeypatch.setenv(name, value)
+    live_flags = [arg for sub in subs for arg in ("--subscription", sub)]
+    live_flags += ["--arm-endpoint", fake.url, "--metrics-endpoint", fake.url, "--auth", "cli"]
+    reports = {}
+    for size, jobs in (("0", "1"), ("1", "2"), ("1", "1")):
+        out = tmp_path / f"{size}-{jobs}"
+        done = run("scan", *live_flags, "--part-size", size, "--jobs", jobs, "--output-dir", out, "-v")
+        assert done.returncode == 1, done.stderr
+        in_parts = re.search(r"judged 60 VMs in (\d+) part\(s\) of up to 1 VMs", done.stderr)
+        assert (in_parts is not None and int(in_parts[1]) == len(subs)) == (size == "1"), done.stderr
+        reports[size, jobs] = _masked_run(out)
+    assert reports["0", "1"] == reports["1", "2"] == reports["1", "1"]
+    scan = json.loads((tmp_path / "1-2" / "results.json").read_text())["scan"]
+    assert scan["source"]["kind"] == "live" and scan["source"]["files"] == []
+    assert not list(spare.iterdir())  # nothing left behind in the temporary folder
+
+
+def _masked_run(out: Path) -> dict[str, str]:
+    """The five reports with what differs between two collections of one estate masked: the run's times, the
+    time of collection, the hash of what was collected (which holds that time) and the flags given."""
+    scan = json.loads((out / "results.json").read_text())["scan"]
+    own = [scan["startedAt"], scan["finishedAt"], scan["collectedAt"], scan["source"]["sha256"],
+           scan["source"]["sha256"][:12], json.dumps(scan["configuration"])]
+    texts = {}
+    for name in OUTPUTS:
+        text = (out / name).read_text(encoding="utf-8")
+        if name == "results.json":
+            text = json.dumps(json.loads(text), indent=1)
+        for value in own:
+            text = text.replace(value, "<run>")
+        texts[name] = re.sub(r'(<testsuites [^>]*) time="[0-9.]+"', r'\1 time="<duration>"', text, count=1)
+    return texts
 
 
 def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:

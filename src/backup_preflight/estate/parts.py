@@ -154,7 +154,7 @@ class Split:
                 try:
                     self._spill = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); in TMPDIR
                 except OSError as exc:
-                    raise _no_room(reader.label, exc) from None
+                    raise no_room(reader.label, exc) from None
             self._read(reader, self._spill)
         except BaseException:
             self.close()
@@ -184,7 +184,7 @@ class Split:
                 try:
                     spill.write(text)
                 except OSError as exc:
-                    raise _no_room(reader.label, exc) from None
+                    raise no_room(reader.label, exc) from None
                 at = offset
                 offset += len(text)
             spot.offsets.append(at)
@@ -194,7 +194,7 @@ class Split:
             try:
                 spill.flush()
             except OSError as exc:
-                raise _no_room(reader.label, exc) from None
+                raise no_room(reader.label, exc) from None
 
     def has(self, unit: str) -> bool:
         return unit in self._places
@@ -269,8 +269,9 @@ class Split:
         self._reader.close()
 
 
-def _no_room(label: str, exc: OSError) -> InputError:
-    """The temporary folder could not take a gzipped snapshot's text (full, or not writable)."""
+def no_room(label: str, exc: OSError) -> InputError:
+    """The temporary folder could not take a snapshot's text: a gzipped file's, or a live scan's (full, or not
+    writable)."""
     return InputError.one(label, "", f"cannot set its rows aside in the temporary folder ({exc.strerror or exc}): "
                                      "free space there (TMPDIR) for about the snapshot's uncompressed size, or scan "
                                      "with --part-size 0")
