@@ -85,11 +85,12 @@ def measure(command: list[str], interval: float = 0.25, **popen: object) -> dict
             "rss": peak_rss / GIB, "processes": processes, "samples": samples}
 
 
-def measure_both(command: list[str]) -> dict[str, float | str]:
+def measure_both(command: list[str], **popen: object) -> dict[str, float | str]:
     """`measure` of `command` run under `/usr/bin/time`, which adds the peak RSS of its largest process
     (`largest`, GiB: exact, where sampling may miss a short peak) and what it wrote (`stdout`, `stderr`)."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        got: dict[str, float | str] = {**measure(["/usr/bin/time", "-f", "%M", *command], stdout=out, stderr=err)}
+        got: dict[str, float | str] = {**measure(["/usr/bin/time", "-f", "%M", *command], stdout=out, stderr=err,
+                                                 **popen)}
         out.seek(0)
         err.seek(0)
         got["stdout"], got["stderr"] = out.read().decode(errors="replace"), err.read().decode(errors="replace")
