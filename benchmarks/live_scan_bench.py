@@ -9,7 +9,7 @@ the run measures the scanner, not Resource Graph's pacing (collect_bench.py meas
 and metrics are left out unless asked for.
 
     .venv/bin/python benchmarks/live_scan_bench.py --vms 100000
-    .venv/bin/python benchmarks/live_scan_bench.py --snapshot /tmp/bp-bench-100000.json   # rows of real size
+    .venv/bin/python benchmarks/live_scan_bench.py --snapshot /tmp/bp-100k.json   # big_estate.py --blocks 1
 """
 
 from __future__ import annotations

@@ -133,7 +133,8 @@ def _global_flags(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     out.add_argument("-q", "--quiet", action="store_true", default=default(False),
                      help="no progress or log lines on stderr, only warnings and errors")
     out.add_argument("-v", "--verbose", action="store_true", default=default(False),
-                     help="more log lines: the retries and quota waits of a live collection")
+                     help="more log lines: the retries and quota waits of a live collection, each part of a scan "
+                          "judged in parts")
     out.add_argument("--config", type=Path, metavar="FILE", default=default(None),
                      help="configuration file (default: ./backup-preflight.toml, or [tool.backup-preflight] "
                           "in ./pyproject.toml)")
@@ -196,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--shard-name", metavar="NAME",
                       help="this run is one part of a split estate (a CI matrix job): record it for `merge`")
     scan.add_argument("--part-size", type=_count, metavar="VMS",
-                      help=f"judge a larger snapshot file a part of about this many VMs at a time, to bound memory "
+                      help=f"judge a larger snapshot file or live collection a part of about this many VMs at a "
+                           f"time, to bound memory "
                            f"(default {PART_VMS:,} divided among the jobs: {PART_VMS // 2:,} each with two; 0 holds "
                            f"the estate whole); the results are the same")
     scan.add_argument("--jobs", type=_jobs, default="auto", metavar="N",
