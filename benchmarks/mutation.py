@@ -1,4 +1,5 @@
-"""Mutation score of the verdict logic (estate/ and policy/) under the fast tests; not run in CI.
+"""Mutation score of the verdict logic (estate/ and policy/, and the carriers of a part's verdicts: packed.py,
+workers.py) under the fast tests; not run in CI.
 
 mutmut (configured in pyproject.toml, `[tool.mutmut]`) changes one operator, constant or call at a
 time in those packages and runs the tests that reach the changed function; a mutant the tests do
@@ -31,7 +32,10 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 MUTMUT = Path(sys.executable).with_name("mutmut")
-PACKAGES = {"estate": "backup_preflight.estate.*", "policy": "backup_preflight.policy.*"}
+#: Each package's mutant-name globs; `carriers` are the modules that carry a part's verdicts out of the child
+#: process that judged it (packed.py) and run those children (workers.py).
+PACKAGES = {"estate": ("backup_preflight.estate.*",), "policy": ("backup_preflight.policy.*",),
+            "carriers": ("backup_preflight.packed.*", "backup_preflight.workers.*")}
 #: Statuses that mean the tests noticed the mutant (a timeout is a mutant that hangs the tests).
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 
@@ -39,7 +43,7 @@ CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--package", default="all",
-                        help="estate, policy, all, or mutant-name globs, comma-separated "
+                        help="estate, policy, carriers, all, or mutant-name globs, comma-separated "
                              "(backup_preflight.policy.operators*)")
     parser.add_argument("--max-children", type=int, default=1, help="parallel test workers (default 1)")
     parser.add_argument("--nice", type=int, default=0, help="lower the run's CPU priority by this much")
@@ -53,7 +57,7 @@ def main() -> int:
     if not MUTMUT.exists():
         sys.exit("mutmut is not installed: .venv/bin/pip install -e '.[mutation]'")
     names = list(PACKAGES) if args.package == "all" else args.package.split(",")
-    patterns = [PACKAGES.get(name, name) for name in names]
+    patterns = [pattern for name in names for pattern in PACKAGES.get(name, (name,))]
     if args.sample:
         if not (ROOT / "mutants").is_dir():
             sys.exit("--sample draws from the mutants of an earlier run: run once without it (or stop one early)")
@@ -94,17 +98,17 @@ def _results() -> dict[str, str]:
 
 def report(results: dict[str, str], survivors: bool) -> None:
     by_module: defaultdict[str, Counter[str]] = defaultdict(Counter)
+    totals: dict[str, Counter[str]] = defaultdict(Counter)
     for name, status in results.items():
         by_module[name.rsplit(".", 1)[0]][status] += 1
+        for package, globs in PACKAGES.items():
+            if any(fnmatch.fnmatch(name, glob) for glob in globs):
+                totals[package][status] += 1
     print(f"{'module':42} {'mutants':>7} {'killed':>7} {'survived':>8} {'no tests':>8} {'untested':>8} {'killed %':>8}")
-    totals: dict[str, Counter[str]] = defaultdict(Counter)
     for module, counts in sorted(by_module.items()):
         _line(module, counts)
-        for package in PACKAGES:
-            if module.startswith(f"backup_preflight.{package}."):
-                totals[package].update(counts)
     for package, counts in totals.items():
-        _line(f"{package}/ (all modules)", counts)
+        _line(f"{package} (all modules)", counts)
     if survivors:
         for name, status in sorted(results.items()):
             if status == "survived":

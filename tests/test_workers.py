@@ -23,12 +23,16 @@ def where(part: str) -> tuple[str, int]:
         raise InputError.one("s.json", "line 3", "not JSON")
     if part == "bug":
         raise KeyError("vm")
+    if part == "sys.exit":
+        sys.exit(5)  # not an Exception: it still goes back as a failure, not as a silent end
     if part == "exited":
         os._exit(3)  # no result sent
     if part == "killed":
         os.kill(os.getpid(), signal.SIGKILL)  # as the kernel's out-of-memory killer ends it
     if part == "slow":
         time.sleep(60)
+    if part == "brief":
+        time.sleep(2)
     return part, os.getpid()
 
 
@@ -49,6 +53,7 @@ def test_one_job_runs_here_and_more_run_each_part_in_a_child_of_its_own() -> Non
 @pytest.mark.parametrize(("part", "error", "says"), [
     ("bad input", InputError, "s.json: line 3: not JSON"),
     ("bug", RuntimeError, "the process judging a part failed: KeyError: 'vm'"),
+    ("sys.exit", RuntimeError, "the process judging a part failed: SystemExit: 5"),
     ("exited", RuntimeError, "the process judging a part ended without a result (exit code 3)"),
     ("killed", RuntimeError, "the process judging a part was killed (SIGKILL; most often the kernel out of "
                              "memory): fewer --jobs or a smaller --part-size need less"),
@@ -63,17 +68,25 @@ def test_a_child_s_failure_is_raised_in_the_run(part: str, error: type[Exception
         assert caught.value.problems == [Problem("s.json", "line 3", "not JSON")]
 
 
-def test_dropped_and_abandoned_children_are_stopped() -> None:
+def test_dropped_and_abandoned_children_are_stopped(caplog: pytest.LogCaptureFixture) -> None:
+    """At once: killed, not waited for (a part of two seconds would have ended on its own, exit 1 on the closed
+    pipe); and children are daemons, which multiprocessing ends if the run itself ends."""
+    caplog.set_level("DEBUG", logger="backup_preflight.workers")
     with Workers(3, where, where) as workers:
         workers.start("slow")
+        workers.start("brief")
         workers.start("a")
         running = dict(workers._running.values())
-        assert workers.drop(lambda part: part == "slow") == ["slow"]
+        assert all(child.daemon for child in running.values())
+        assert workers.drop(lambda part: part in ("slow", "brief")) == ["slow", "brief"]
         assert not running["slow"].is_alive()
+        assert running["slow"].exitcode == running["brief"].exitcode == -signal.SIGKILL
+        assert "stopped judging 2 part(s) that were joined into a larger one" in caplog.messages
         assert workers.next()[0] == "a"
-        workers.start("slow")
+        workers.start("brief")
         left = next(iter(workers._running.values()))[1]
     assert not left.is_alive(), "leaving the block stops what still runs"
+    assert left.exitcode == -signal.SIGKILL
 
 
 def test_more_than_one_job_where_processes_cannot_fork_is_a_usage_error(monkeypatch: pytest.MonkeyPatch,
@@ -116,6 +129,11 @@ def cgroup(tmp_path: Path, lines: str, files: dict[str, str]) -> tuple[Path, Pat
     ("5:cpuset:/pinned\n1:cpu:/\n", {"cpu/pinned/cpu.cfs_quota_us": "100000\n",  # cpuset is not cpu
                                       "cpu/pinned/cpu.cfs_period_us": "100000\n", "cpu/cpu.cfs_quota_us": "-1\n",
                                       "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ("0::/ci/run:1.scope\n", {"ci/run:1.scope/cpu.max": "150000 100000\n"}, 1.5),  # a colon in the path
+    ("0::/X1/X\n", {"X1/X/cpu.max": "250000 100000\n"}, 2.5),
+    ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "0\n", "cpu/cpu.cfs_period_us": "100000\n"}, None),
+    ("1:cpu:/\n", {"cpu/cpu.cfs_quota_us": "100000\n", "cpu/cpu.cfs_period_us": "0\n"}, None),
+    ("0::/../up\n", {"cpu.max": "200000 100000\n"}, 2.0),  # walks up to the top, not past it
 ])
 def test_the_cpu_quota_of_a_cgroup_and_those_above_it(tmp_path: Path, lines: str, files: dict[str, str],
                                                      quota: float | None) -> None:

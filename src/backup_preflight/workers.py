@@ -62,21 +62,20 @@ def cgroup_cpu_quota(cgroups: Path, own: Path) -> float | None:
             top, read = cgroups / "cpu", _v1_quota
         else:
             continue
-        folder = top / path.strip("/")
-        while True:
+        own_folder = top / path.strip("/")
+        for folder in (own_folder, *own_folder.parents):  # up to the top, and never further
             quota = read(folder)
             if quota is not None:
                 quotas.append(quota)
-            if folder == top or top not in folder.parents:
+            if folder == top:
                 break
-            folder = folder.parent
     return min(quotas, default=None)
 
 
 def _v2_quota(folder: Path) -> float | None:
     try:
         quota, period = (folder / "cpu.max").read_text(encoding="utf-8").split()
-        return int(quota) / int(period) if quota != "max" and int(period) > 0 else None
+        return int(quota) / int(period) if int(period) > 0 else None  # "max" (no quota) is a ValueError
     except (OSError, ValueError):
         return None
 
