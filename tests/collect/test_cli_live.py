@@ -12,6 +12,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from backup_preflight import demo
 from backup_preflight.snapshot import GRAPH_TABLES
 from collect.fakeazure import TOKEN, Estate, Fault
@@ -135,7 +137,9 @@ def _masked_run(out: Path) -> dict[str, str]:
     return texts
 
 
-def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
+@pytest.mark.parametrize("part_size", ["0", "1"], ids=["held whole", "in parts"])
+def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Path, monkeypatch: Any,
+                                                       part_size: str) -> None:
     estate, subs = demo_estate()
     estate.forbidden_subscriptions = {subs[1]}
     fake = serve(estate)
@@ -143,11 +147,14 @@ def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Pat
     for name, value in env_for(fake, tmp_path).items():
         monkeypatch.setenv(name, value)
     proc = run("scan", "--subscription", subs[0], "--subscription", subs[1], "--arm-endpoint", fake.url,
-               "--auth", "cli", "--no-instance-view", "--no-metrics", "--output-dir", tmp_path / "out")
+               "--auth", "cli", "--no-instance-view", "--no-metrics", "--part-size", part_size,
+               "--output-dir", tmp_path / "out")
     assert proc.returncode == 3, proc.stderr
     assert subs[1] in proc.stdout
     results = json.loads((tmp_path / "out" / "results.json").read_text())
     assert any(subs[1] in e["scope"] for e in results["coverage"]["errors"])
+    assert subs[1] in (tmp_path / "out" / "summary.md").read_text(encoding="utf-8")
+    assert subs[1] in (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
     assert results["coverage"]["vms"] > 0  # the readable subscription was still scanned
     assert subs[1] in (tmp_path / "out" / "summary.md").read_text()
 
