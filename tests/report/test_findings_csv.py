@@ -31,3 +31,38 @@ def test_rows_add_up_to_results_json_and_formulas_are_defused(tmp_path: Path) ->
     names = {r["resourceName"] for r in rows}
     assert "'=HYPERLINK(\"http://x\")" in names and "'+cmd|' /C calc'!A0" in names
     assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values())
+
+
+def test_what_could_not_be_collected_is_named_in_its_own_rows(tmp_path: Path) -> None:
+    """An auditor who opens only findings.csv still sees each scope the scan could not read: one `incomplete`
+    row each, beside (not inside) the totals of the findings; hostile text in them is defused too."""
+    doc = estate()
+    doc["errors"] = [
+        {"scope": "subscription 0000-forbidden", "table": "resources", "status": 403,
+         "message": "AuthorizationFailed: no read access"},
+        {"scope": "=cmd|' /C calc'!A0", "table": "instanceviews", "status": None, "message": "@SUM(1)"},
+    ]
+    result = run(write_snapshot(tmp_path / "s.json", doc))
+    outputs.write_all(result, tmp_path / "out")
+    with (tmp_path / "out" / "findings.csv").open(newline="", encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    incomplete = [r for r in rows if r["status"] == "incomplete"]
+    assert [(r["resourceName"], r["cause"], r["count"], r["verdict"]) for r in incomplete] == [
+        ("subscription 0000-forbidden [resources]", "coverage", "1", "incomplete"),
+        ("'=cmd|' /C calc'!A0 [instanceviews]", "coverage", "1", "incomplete"),
+    ]
+    assert "AuthorizationFailed: no read access" in incomplete[0]["message"]
+    assert incomplete[1]["message"].startswith("not collected: @SUM(1)")
+    counted: Counter[str] = Counter()
+    for row in rows:
+        if row["status"] != "incomplete":
+            counted[row["status"]] += int(row["count"])
+    expected = {k: v for k, v in result.summary["byStatus"].items() if k != "notApplicable" and v}
+    assert dict(counted) == expected
+    assert not any(v.startswith(("=", "+", "@")) for r in rows for v in r.values())
+
+
+def test_a_complete_run_has_no_incomplete_row(tmp_path: Path) -> None:
+    result = run(write_snapshot(tmp_path / "s.json", estate()))
+    outputs.write_all(result, tmp_path / "out")
+    assert "incomplete" not in (tmp_path / "out" / "findings.csv").read_text(encoding="utf-8")

@@ -1,9 +1,12 @@
-"""findings.csv: one row per finding that needs attention, plus one pass-count row per policy.
+"""findings.csv: one row per finding that needs attention, one pass-count row per policy, and one
+`incomplete` row per reason the run is incomplete (a scope not collected, nothing evaluated or assessed).
 
 For auditors and spreadsheets. `count` is 1 on a finding's row and the number of passing VMs on a
 policy's `pass` row, so a pivot on `status` × `count` adds up to the scan's totals (not-applicable
-findings are left out). Cells that a spreadsheet would run as a formula (starting with `=`, `+`,
-`-`, `@`, tab or carriage return) get a leading apostrophe: Azure-provided text is untrusted.
+findings are left out); `incomplete` rows are no finding, so they are their own status, and an auditor
+who opens only this file still sees what the scan could not look at. Cells that a spreadsheet would run
+as a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) get a leading apostrophe:
+Azure-provided text is untrusted.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from operator import attrgetter
 from pathlib import Path
 
 from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding, with_status, without_status
+from backup_preflight.report.view import run_problems
 from backup_preflight.results import ScanResult
 
 COLUMNS = ("policyId", "severity", "cause", "status", "verdict", "count", "resourceName", "resourceGroup",
@@ -22,6 +26,8 @@ _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 #: The statuses without a row of their own: passes are counted per policy, not-applicable left out.
 _UNLISTED = frozenset({PASS, NOT_APPLICABLE})
 _POLICY = attrgetter("policy_id")
+#: The status of a row that names why the run is incomplete: not a finding's.
+INCOMPLETE = "incomplete"
 
 
 def cell(value: object) -> str:
@@ -41,6 +47,9 @@ def write(result: ScanResult, path: Path) -> None:
         for p in result.policies:
             rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "", "",
                            f"{passes[p.id]} VMs pass", "", ""])
+        for name, message in run_problems(result):
+            rows.writerow([cell(v) for v in ("", "", "coverage", INCOMPLETE, INCOMPLETE, 1, name, "", "", "", "",
+                                             message, "", "")])
 
 
 def _row(f: Finding, subscription_name: str) -> tuple[object, ...]:

@@ -40,6 +40,7 @@ from backup_preflight.report.view import (
     diagnoses_by_vm,
     exemption_note,
     job_headline,
+    run_problems,
     shard_sentence,
 )
 from backup_preflight.results import ScanResult
@@ -161,7 +162,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
         aggregated = len(reasons[pid]) + (1 if passes == "aggregate" and passing[pid] else 0)
         counts["tests"] += aggregated
         counts[SKIPPED] += len(reasons[pid])
-    problems = _run_problems(result)
+    problems = run_problems(result)
     total = {k: sum(c[k] for c in tally.values()) + (len(problems) if k in ("tests", ERROR_EL) else 0)
              for k in ("tests", FAILURE, ERROR_EL)}
     props = _properties(result, passes, unknowns)
@@ -212,25 +213,6 @@ def _duration(result: ScanResult) -> str:
     except (KeyError, ValueError, AttributeError):
         return "0"
     return f"{max((end - start).total_seconds(), 0):.3f}"
-
-
-def _run_problems(result: ScanResult) -> list[tuple[str, str]]:
-    """Testcases that say why a run is incomplete: scope not collected, or nothing evaluated."""
-    cov = result.coverage
-    problems: list[tuple[str, str]] = []
-    seen: set[str] = set()
-    for e in cov["errors"]:
-        name = f"{e.get('scope', '?')} [{e.get('table', '?')}]"
-        while name in seen:
-            name += "'"
-        seen.add(name)
-        problems.append((name, f"not collected: {e.get('message', '')} - findings that depend on it are unknown"))
-    if cov["vms"] == 0 or cov["policies"] == 0:
-        problems.append(("nothing evaluated", f"nothing was evaluated: {cov['vms']} VMs, {cov['policies']} "
-                                              "policies in scope; an empty scan is never green"))
-    if cov.get("nothingAssessed"):
-        problems.append(("nothing assessed", cov["nothingAssessed"]))
-    return problems
 
 
 def _properties(result: ScanResult, passes: str, unknowns: str) -> dict[str, str]:

@@ -180,3 +180,23 @@ def job_headline(job: dict[str, Any]) -> str:
 def diagnoses_by_vm(result: ScanResult) -> dict[str, dict[str, Any]]:
     """The job diagnosis of each VM that has one, by lowercase resource id."""
     return {d["resourceId"].lower(): d for d in result.diagnoses}
+
+
+def run_problems(result: ScanResult) -> list[tuple[str, str]]:
+    """(name, message) of each reason the run is incomplete: a scope not collected, nothing evaluated or nothing
+    assessed; junit.xml makes each an error testcase, findings.csv a row."""
+    cov = result.coverage
+    problems: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for e in cov["errors"]:
+        name = f"{e.get('scope', '?')} [{e.get('table', '?')}]"
+        while name in seen:
+            name += "'"
+        seen.add(name)
+        problems.append((name, f"not collected: {e.get('message', '')} - findings that depend on it are unknown"))
+    if cov["vms"] == 0 or cov["policies"] == 0:
+        problems.append(("nothing evaluated", f"nothing was evaluated: {cov['vms']} VMs, {cov['policies']} "
+                                              "policies in scope; an empty scan is never green"))
+    if cov.get("nothingAssessed"):
+        problems.append(("nothing assessed", cov["nothingAssessed"]))
+    return problems
