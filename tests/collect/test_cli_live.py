@@ -50,8 +50,19 @@ def _iso(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def env_for(fake: Any, tmp_path: Path) -> dict[str, str]:
-    return {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}", "REQUESTS_CA_BUNDLE": fake.ca_path}
+def sign_in(fake: Any, tmp_path: Path, monkeypatch: Any, **env: str) -> None:
+    """This test's environment pointed at the fake Azure, for the CLI's subprocesses: an `az` for
+    AzureCliCredential first on PATH, the fake's CA trusted, and `env` besides."""
+    fake_az(tmp_path, TOKEN)
+    for name, value in {"PATH": f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}",
+                        "REQUESTS_CA_BUNDLE": fake.ca_path, **env}.items():
+        monkeypatch.setenv(name, value)
+
+
+def live_flags(fake: Any, subs: list[str]) -> list[str]:
+    """A live source of every subscription, from the fake, signed in with the fake `az`."""
+    return [*(arg for sub in subs for arg in ("--subscription", sub)), "--arm-endpoint", fake.url,
+            "--metrics-endpoint", fake.url, "--auth", "cli"]
 
 
 def comparable(path: Path) -> dict[str, Any]:
@@ -65,20 +76,17 @@ def comparable(path: Path) -> dict[str, Any]:
 def test_collect_then_scan_equals_a_live_scan(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
     estate, subs = demo_estate()
     fake = serve(estate)
-    fake_az(tmp_path, TOKEN)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
-    live_flags = [arg for sub in subs for arg in ("--subscription", sub)]
-    live_flags += ["--arm-endpoint", fake.url, "--metrics-endpoint", fake.url, "--auth", "cli"]
+    sign_in(fake, tmp_path, monkeypatch)
+    flags = live_flags(fake, subs)
 
     snap = tmp_path / "estate.json.gz"
-    collected = run("collect", *live_flags, "--output", snap)
+    collected = run("collect", *flags, "--output", snap)
     assert collected.returncode == 0, collected.stderr
     assert "0 scope errors" in collected.stdout
     assert TOKEN not in collected.stdout + collected.stderr
 
     offline = run("scan", "--snapshot", snap, "--output-dir", tmp_path / "offline")
-    live = run("scan", *live_flags, "--output-dir", tmp_path / "live")
+    live = run("scan", *flags, "--output-dir", tmp_path / "live")
     assert offline.returncode == live.returncode == 1, live.stderr
     a, b = comparable(tmp_path / "offline" / "results.json"), comparable(tmp_path / "live" / "results.json")
     assert a == b
@@ -98,18 +106,15 @@ def test_a_live_scan_in_parts_equals_one_held_whole(serve: Any, tmp_path: Path, 
     """With more VMs than a part, the collected rows are set aside in an unnamed temporary file and judged a
     part at a time (here in parts of one VM, two at once), with the same reports as the estate held whole."""
     estate, subs = demo_estate()
-    fake = serve(estate)
-    fake_az(tmp_path, TOKEN)
     spare = tmp_path / "tmp"
     spare.mkdir()
-    for name, value in {**env_for(fake, tmp_path), "TMPDIR": str(spare)}.items():
-        monkeypatch.setenv(name, value)
-    live_flags = [arg for sub in subs for arg in ("--subscription", sub)]
-    live_flags += ["--arm-endpoint", fake.url, "--metrics-endpoint", fake.url, "--auth", "cli"]
+    fake = serve(estate)
+    sign_in(fake, tmp_path, monkeypatch, TMPDIR=str(spare))
+    flags = live_flags(fake, subs)
     reports = {}
     for size, jobs in (("0", "1"), ("1", "2"), ("1", "1")):
         out = tmp_path / f"{size}-{jobs}"
-        done = run("scan", *live_flags, "--part-size", size, "--jobs", jobs, "--output-dir", out, "-v")
+        done = run("scan", *flags, "--part-size", size, "--jobs", jobs, "--output-dir", out, "-v")
         assert done.returncode == 1, done.stderr
         in_parts = re.search(r"judged 60 VMs in (\d+) part\(s\) of up to 1 VMs", done.stderr)
         assert (in_parts is not None and int(in_parts[1]) == len(subs)) == (size == "1"), done.stderr
@@ -143,9 +148,7 @@ def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Pat
     estate, subs = demo_estate()
     estate.forbidden_subscriptions = {subs[1]}
     fake = serve(estate)
-    fake_az(tmp_path, TOKEN)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
+    sign_in(fake, tmp_path, monkeypatch)
     proc = run("scan", "--subscription", subs[0], "--subscription", subs[1], "--arm-endpoint", fake.url,
                "--auth", "cli", "--no-instance-view", "--no-metrics", "--part-size", part_size,
                "--output-dir", tmp_path / "out")
@@ -162,12 +165,8 @@ def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Pat
 def test_no_token_is_a_clear_error_without_traceback(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
     estate, subs = demo_estate()
     fake = serve(estate)
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    (bin_dir / "az").write_text("#!/bin/sh\necho 'Please run az login to setup account.' >&2\nexit 1\n")
-    (bin_dir / "az").chmod(0o755)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
+    sign_in(fake, tmp_path, monkeypatch)
+    (tmp_path / "bin" / "az").write_text("#!/bin/sh\necho 'Please run az login to setup account.' >&2\nexit 1\n")
     proc = run("collect", "--subscription", subs[0], "--arm-endpoint", fake.url, "--auth", "cli",
                "--metrics-endpoint", fake.url, "--output", tmp_path / "s.json")
     assert proc.returncode == 3
@@ -182,9 +181,7 @@ def test_custom_query_policies_are_collected_and_replayed(serve: Any, tmp_path: 
     estate.custom[kql] = [{"id": vault + "good", "name": "good", "softDelete": "AlwaysOn"},
                           {"id": vault + "bad", "name": "bad", "softDelete": "Disabled"}]
     fake = serve(estate)
-    fake_az(tmp_path, TOKEN)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
+    sign_in(fake, tmp_path, monkeypatch)
     policies = tmp_path / "policies"
     policies.mkdir()
     (policies / "vault.json").write_text(json.dumps({
@@ -213,10 +210,8 @@ def test_custom_query_policies_are_collected_and_replayed(serve: Any, tmp_path: 
 def test_metrics_that_cannot_be_read_name_the_vms_and_exit_3(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
     estate, subs = demo_estate()
     fake = serve(estate)
+    sign_in(fake, tmp_path, monkeypatch)
     fake.add_fault(Fault(lambda r: r.kind == "metrics" and subs[0] in r.path, status=503, times=999))
-    fake_az(tmp_path, TOKEN)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
     proc = run("scan", "--subscription", subs[0], "--arm-endpoint", fake.url, "--metrics-endpoint", fake.url,
                "--auth", "cli", "--no-instance-view", "--metrics-days", "2", "--output-dir", tmp_path / "out")
     assert proc.returncode == 3, proc.stderr
@@ -233,9 +228,7 @@ def test_metrics_that_cannot_be_read_name_the_vms_and_exit_3(serve: Any, tmp_pat
 def test_no_metrics_asks_azure_monitor_nothing(serve: Any, tmp_path: Path, monkeypatch: Any) -> None:
     estate, subs = demo_estate()
     fake = serve(estate)
-    fake_az(tmp_path, TOKEN)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
+    sign_in(fake, tmp_path, monkeypatch)
     proc = run("scan", "--subscription", subs[0], "--arm-endpoint", fake.url, "--auth", "cli", "--no-instance-view",
                "--no-metrics", "--fail-on", "never", "--output-dir", tmp_path / "out")
     assert proc.returncode == 0, proc.stderr

@@ -19,8 +19,7 @@ from backup_preflight.collect.backup_jobs import BackupClients, job_filter, merg
 from backup_preflight.collect.progress import Progress
 from backup_preflight.estate import build_estate
 from collect.fakeazure import JOB_FILTER_TIME, TOKEN, Estate, FakeClock, FakeCredential, Fault, job_body
-from collect.test_cli_live import comparable, env_for
-from collect.test_collect_auth import fake_az
+from collect.test_cli_live import comparable, sign_in
 from job_helpers import JOB_TYPE, VAULT, job_estate
 
 from arg import SUB
@@ -62,13 +61,6 @@ def live_estate(codes_in_rows: bool = False) -> Estate:
                   vault_jobs={VAULT.lower(): listed})
 
 
-def _sign_in(fake: Any, tmp_path: Path, monkeypatch: Any) -> None:
-    """An `az` for AzureCliCredential, and the fake's CA trusted, for the CLI's subprocesses."""
-    fake_az(tmp_path, TOKEN)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
-
-
 def _live(fake: Any, *args: Any) -> Any:
     return cli(*args, "--subscription", SUB, "--arm-endpoint", fake.url, "--auth", "cli", "--no-instance-view",
                "--no-metrics")
@@ -78,7 +70,7 @@ def test_a_row_without_error_code_gets_it_from_the_vaults_jobs_list(serve: Any, 
                                                                     monkeypatch: Any) -> None:
     fake = serve(live_estate())
     snap = tmp_path / "estate.json"
-    _sign_in(fake, tmp_path, monkeypatch)
+    sign_in(fake, tmp_path, monkeypatch)
     collected = _live(fake, "collect", "--output", snap)
     assert collected.returncode == 0, collected.stderr
     # one list per vault with such rows, filtered to the failed VM backups of the last 14 days
@@ -119,7 +111,7 @@ def test_a_vault_whose_list_is_forbidden_is_a_coverage_error_naming_it(serve: An
     estate = live_estate()
     estate.forbidden_vaults = {OTHER_VAULT.lower()}
     fake = serve(estate)
-    _sign_in(fake, tmp_path, monkeypatch)
+    sign_in(fake, tmp_path, monkeypatch)
     proc = _live(fake, "scan", "--output-dir", tmp_path / "out")
     assert proc.returncode == 3, proc.stderr
     assert "rsv-neu" in proc.stdout

@@ -15,9 +15,8 @@ import msgspec
 from backup_preflight import probes
 from backup_preflight.collect import ProbeSettings, Tuning
 from backup_preflight.report import schemas
-from collect.fakeazure import TOKEN, Estate, Fault, GuestProbe, make_estate, subscription_ids
-from collect.test_cli_live import demo_estate, env_for
-from collect.test_collect_auth import fake_az
+from collect.fakeazure import Estate, Fault, GuestProbe, make_estate, subscription_ids
+from collect.test_cli_live import demo_estate, sign_in
 from probes.test_linux_script import DYNAMIC_ADDR, connect_stub, ip_stub
 from probes.test_probe_outputs import RECORDED
 from results_helpers import findings_of
@@ -211,9 +210,7 @@ def test_a_live_scan_with_probe_guest_leaves_no_in_guest_policy_unknown_for_want
         else:
             estate.guest_probes[row["id"].lower()] = GuestProbe(execute=guest_env)
     fake = serve(estate)
-    fake_az(tmp_path, TOKEN)
-    for name, value in env_for(fake, tmp_path).items():
-        monkeypatch.setenv(name, value)
+    sign_in(fake, tmp_path, monkeypatch)
     live = [arg for sub in subs for arg in ("--subscription", sub)] + ["--arm-endpoint", fake.url, "--auth", "cli",
                                                                  "--no-metrics"]
 
