@@ -356,7 +356,8 @@ def _collect_options(args: argparse.Namespace, policy_set: Any) -> Any:
                           metrics_endpoint=args.metrics_endpoint,
                           custom_queries=[p.query for p in policy_set.policies if p.query],
                           probe=ProbeSettings(storage_host=args.probe_storage_host, timeout=args.probe_timeout,
-                                              per_subscription=args.probe_parallel) if args.probe_guest else None)
+                                              per_subscription=args.probe_parallel) if args.probe_guest else None,
+                          compact_rows=True)  # written out (collect) or set aside or materialized (scan.live_source)
 
 
 def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:

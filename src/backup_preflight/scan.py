@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from backup_preflight import demo, row_lines, snapshot
+from backup_preflight import demo, heap, row_lines, snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.index import VM_TYPE, parse_instant
 from backup_preflight.estate.parts import PART_VMS, Split, no_room
@@ -98,7 +98,8 @@ LIVE = "<live collection>"
 
 
 def live_source(snap: snapshot.Snapshot, part_vms: int = PART_VMS) -> Source:
-    """A snapshot just collected; its hash is of its canonical JSON, as `collect` would save it.
+    """A snapshot just collected (its rows kept as text or not); its hash is of its canonical JSON, as `collect`
+    would save it.
 
     With more VMs than `part_vms` (not 0) it is written so to an unnamed file in the temporary folder, its
     rows let go, and the file judged a part at a time as a saved snapshot would be: memory then peaks with the
@@ -106,13 +107,13 @@ def live_source(snap: snapshot.Snapshot, part_vms: int = PART_VMS) -> Source:
     if 0 < part_vms < _vm_rows(snap):
         return replace(_in_parts("live", _set_aside(snap), part_vms), files=[])  # as held whole: no file
     digest = snapshot.write(snap, _Discard())
+    snap.materialize()
     snap.sources = [snapshot.SourceFile(LIVE, digest, "live")]
     return Source("live", snap)
 
 
 def _vm_rows(snap: snapshot.Snapshot) -> int:
-    return sum(1 for row in snap.tables.get("resources", ())
-               if isinstance(row, dict) and str(row.get("type", "")).lower() == VM_TYPE)
+    return sum(1 for row in snap.tables.get("resources", ()) if str(snapshot.row_head(row)[1]).lower() == VM_TYPE)
 
 
 def _set_aside(snap: snapshot.Snapshot) -> Split:
@@ -130,6 +131,7 @@ def _set_aside(snap: snapshot.Snapshot) -> Split:
             raise no_room(LIVE, exc) from None
         snap.tables.clear()
         snap.queries.clear()
+        heap.give_back()
         with gc_paused():
             split = Split(snapshot.RowReader(Path(LIVE), spill))
     except BaseException:

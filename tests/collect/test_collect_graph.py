@@ -5,6 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import msgspec
+
+from backup_preflight import snapshot
 from backup_preflight.collect import Tuning
 from backup_preflight.collect.resource_graph import TABLE_QUERIES
 from backup_preflight.snapshot import GRAPH_TABLES, query_key
@@ -102,6 +105,29 @@ def test_management_group_scope_and_overlap_are_deduplicated(serve: Any, run: An
         assert_same_rows(snap.tables[table], expected_rows(fake, table, subs[:3]))
     assert snap.scope == {"subscriptions": [subs[1], subs[2]], "managementGroups": ["platform"]}
     assert snap.errors == []
+
+
+def test_rows_kept_as_text_are_the_rows_the_sdk_decoded(serve: Any, run: Any) -> None:
+    """`collect` and live scans keep each page's rows as their JSON text (`compact_rows`): deduplicated across
+    overlapping scopes by id, read for the running VMs whose instance views and metrics are asked for, written
+    out as the same bytes, and the same rows once materialized."""
+    subs = subscription_ids(4)
+    estate = make_estate(400, subs)
+    estate.management_groups = {"platform": subs[:2]}
+    fake = serve(estate)
+    flags = {"subscriptions": [subs[1], subs[2]], "management_groups": ["platform"], "instance_view": True,
+             "metrics": True, "metrics_endpoint": fake.url}
+    plain, _ = run(fake, **flags)
+    kept, _ = run(fake, compact_rows=True, **flags)
+    assert all(type(row) is msgspec.Raw for table in GRAPH_TABLES for row in kept.tables[table])
+    assert len(kept.tables["resources"]) == len(plain.tables["resources"]) == len(expected_rows(fake, "resources",
+                                                                                              subs[:3]))
+    assert kept.tables["instanceviews"] and kept.tables["instanceviews"] == plain.tables["instanceviews"]
+    assert kept.tables["metrics"] == plain.tables["metrics"] and kept.errors == plain.errors
+    kept.collected_at = plain.collected_at
+    assert b"".join(snapshot.pieces(kept)) == b"".join(snapshot.pieces(plain))
+    kept.materialize()
+    assert kept.tables == plain.tables
 
 
 def test_custom_queries_are_stored_by_key(serve: Any, run: Any) -> None:

@@ -22,7 +22,7 @@ from backup_preflight.collect.auth import (
     resolve_endpoint,
     token_scope,
 )
-from backup_preflight.collect.backup_jobs import BackupClients, JobErrorCollector, vaults_to_ask
+from backup_preflight.collect.backup_jobs import JOB_TYPE, BackupClients, JobErrorCollector, vaults_to_ask
 from backup_preflight.collect.instance_view import ComputeClients, InstanceViewCollector, running_vm_ids, running_vms
 from backup_preflight.collect.metrics import MetricsCollector, resolve_endpoints, timespan
 from backup_preflight.collect.progress import Progress
@@ -38,7 +38,7 @@ from backup_preflight.collect.resource_graph import (
 )
 from backup_preflight.collect.run_command import ProbeSettings, RunCommandCollector, probe_targets
 from backup_preflight.collect.throttle import Clock, RealClock
-from backup_preflight.snapshot import Snapshot, query_key
+from backup_preflight.snapshot import Snapshot, as_row, compact, query_key, row_head
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -64,6 +64,9 @@ class CollectOptions:
     custom_queries: list[str] = field(default_factory=list)  # KQL texts from user policies
     progress: bool | None = None  # None = live line on a terminal, log lines otherwise
     probe: ProbeSettings | None = None  # --probe-guest: run the in-guest probes through Run Command
+    #: Keep the tables' rows as their JSON text (snapshot.compact) as each page comes: for `collect` and live
+    #: scans, which write them out; a caller that reads the rows materializes the snapshot first.
+    compact_rows: bool = False
 
 
 @dataclass
@@ -129,7 +132,7 @@ class Collector:
         self._check_credential()
         scopes = build_scopes(self.options.subscriptions, self.options.management_groups,
                               self.tuning.batch_size)
-        queries = [GraphQuery(table, kql) for table, kql in TABLE_QUERIES.items()]
+        queries = [GraphQuery(table, kql, self.options.compact_rows) for table, kql in TABLE_QUERIES.items()]
         custom: dict[str, str] = {}
         for kql in self.options.custom_queries:
             custom.setdefault(query_key(kql), kql)
@@ -191,7 +194,7 @@ class Collector:
             snap.tables[query.target] = rows
 
     def _instance_views(self, snap: Snapshot, clients: ComputeClients) -> None:
-        vm_ids = running_vm_ids(snap.tables.get("resources", []))
+        vm_ids = running_vm_ids(map(as_row, snap.tables.get("resources", [])))
         views = InstanceViewCollector(clients, self.clock, self.tuning, self.progress)
         started = self.clock.now()
         rows, errors = views.collect(vm_ids)
@@ -201,8 +204,11 @@ class Collector:
         snap.errors.extend(errors)
 
     def _job_errors(self, snap: Snapshot, collected_at: datetime) -> None:
-        """Error details of failed job rows that lack them, from their vaults' jobs lists."""
-        vaults = vaults_to_ask(snap.tables.get("recoveryservicesresources", []))
+        """Error details of failed job rows that lack them, from their vaults' jobs lists; a job row kept as
+        text is read for it, and written back once filled in."""
+        rows = snap.tables.get("recoveryservicesresources", [])
+        jobs = {i: as_row(row) for i, row in enumerate(rows) if str(row_head(row)[1]).lower() == JOB_TYPE}
+        vaults = vaults_to_ask(list(jobs.values()))
         if not vaults:
             return
         clients = BackupClients(self.credential, self.endpoint, self.scope, self.clock, self.tuning, self.progress)
@@ -214,10 +220,13 @@ class Collector:
             clients.close()
         self.stats.jobs_requests = collector.requests
         self.stats.jobs_seconds = self.clock.now() - started
+        for i, row in jobs.items():
+            if rows[i] is not row:  # kept as text: the row as filled in takes its place
+                rows[i] = compact([row])[0]
 
     def _metrics(self, snap: Snapshot, collected_at: datetime) -> None:
         assert self.metrics_endpoints is not None
-        vms = running_vms(snap.tables.get("resources", []))
+        vms = running_vms(map(as_row, snap.tables.get("resources", [])))
         collector = MetricsCollector(self.credential, self.metrics_endpoints, self.clock, self.tuning,
                                      self.progress)
         started = self.clock.now()
@@ -227,7 +236,8 @@ class Collector:
         snap.tables["metrics"] = rows
         snap.errors.extend(errors)
     def _probes(self, snap: Snapshot, clients: ComputeClients, settings: ProbeSettings) -> None:
-        targets, skipped = probe_targets(snap.tables.get("resources", []), snap.tables.get("instanceviews"))
+        targets, skipped = probe_targets(map(as_row, snap.tables.get("resources", [])),
+                                         snap.tables.get("instanceviews"))
         runner = RunCommandCollector(clients, self.clock, self.tuning, self.progress, settings)
         started = self.clock.now()
         rows, errors = runner.collect(targets)
@@ -237,13 +247,13 @@ class Collector:
         snap.errors.extend(skipped + errors)
 
 
-def _dedupe(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _dedupe(rows: list[Any]) -> list[Any]:
     """Drop repeats of an id (overlapping scopes, e.g. a management group and one of its
     subscriptions); rows without an id (custom projections) are all kept."""
     seen: set[str] = set()
     out = []
     for row in rows:
-        rid = row.get("id") if isinstance(row, dict) else None
+        rid = row_head(row)[0]
         if isinstance(rid, str):
             key = rid.lower()
             if key in seen:

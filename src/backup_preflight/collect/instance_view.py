@@ -10,7 +10,7 @@ bounded pool of threads — and store the body as Azure sent it (camelCase), not
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -27,12 +27,12 @@ VM_TYPE = "microsoft.compute/virtualmachines"
 C = TypeVar("C")
 
 
-def running_vm_ids(rows: list[dict[str, Any]]) -> list[str]:
+def running_vm_ids(rows: Iterable[dict[str, Any]]) -> list[str]:
     """Ids (as ARG wrote them) of VM rows whose power state is `PowerState/running`."""
     return [vm_id for vm_id, _ in running_vms(rows)]
 
 
-def running_vms(rows: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def running_vms(rows: Iterable[dict[str, Any]]) -> list[tuple[str, str]]:
     """(id, location) of VM rows whose ARG power state is `PowerState/running`; location may be ''."""
     out = []
     for row in rows:

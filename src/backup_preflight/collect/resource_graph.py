@@ -21,7 +21,7 @@ from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequest
 from backup_preflight.collect.auth import redact
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.throttle import Clock, Quota, QuotaPacer, backoff, retry_after
-from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE
+from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE, compact
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -136,10 +136,12 @@ def _unique(values: list[str]) -> list[str]:
 
 @dataclass(frozen=True, slots=True)
 class GraphQuery:
-    """One KQL text and where its rows go: a snapshot table, or `query:<key>` for custom ones."""
+    """One KQL text and where its rows go: a snapshot table, or `query:<key>` for custom ones; `compact`: kept
+    as their JSON text as each page comes (snapshot.compact)."""
 
     target: str
     kql: str
+    compact: bool = False
 
 
 @dataclass(slots=True)
@@ -239,7 +241,7 @@ class GraphCollector:
                     self._progress.error(entry)
                 break
             rows = response.data if isinstance(response.data, list) else []
-            result.rows.extend(rows)
+            result.rows.extend(compact(rows) if query.compact else rows)
             result.pages += 1
             self._progress.page(len(rows))
             if result.pages == 1 and str(headers.get(SUBSCRIPTION_LIMIT_HIT, "")).lower() == "true":

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ class Target:
     location: str
 
 
-def probe_targets(rows: list[dict[str, Any]],
+def probe_targets(rows: Iterable[dict[str, Any]],
                   views: list[dict[str, Any]] | None = None) -> tuple[list[Target], list[dict[str, Any]]]:
     """Running VMs with a known OS type whose agent is not known to be down; the others that are
     running are error entries (no script fits, or Run Command would only wait for the agent)."""
