@@ -438,9 +438,14 @@ _DECODE_ROW = msgspec.json.Decoder().decode
 _GIVE_BACK_EVERY = 50_000  # rows decoded between two heap.give_back
 
 
+def compact_row(row: Any) -> msgspec.Raw:
+    """The row as its JSON text."""
+    return msgspec.Raw(_ENCODE_ROW(row))
+
+
 def compact(rows: list[Any]) -> list[Any]:
     """The rows as their JSON text (msgspec.Raw)."""
-    return [msgspec.Raw(_ENCODE_ROW(row)) for row in rows]
+    return list(map(compact_row, rows))
 
 
 def as_row(row: Any) -> Any:

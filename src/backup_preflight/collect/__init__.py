@@ -38,7 +38,7 @@ from backup_preflight.collect.resource_graph import (
 )
 from backup_preflight.collect.run_command import ProbeSettings, RunCommandCollector, probe_targets
 from backup_preflight.collect.throttle import Clock, RealClock
-from backup_preflight.snapshot import Snapshot, as_row, compact, query_key, row_head
+from backup_preflight.snapshot import Snapshot, as_row, compact, compact_row, query_key, row_head
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -64,8 +64,9 @@ class CollectOptions:
     custom_queries: list[str] = field(default_factory=list)  # KQL texts from user policies
     progress: bool | None = None  # None = live line on a terminal, log lines otherwise
     probe: ProbeSettings | None = None  # --probe-guest: run the in-guest probes through Run Command
-    #: Keep the tables' rows as their JSON text (snapshot.compact) as each page comes: for `collect` and live
-    #: scans, which write them out; a caller that reads the rows materializes the snapshot first.
+    #: Keep the rows as their JSON text (snapshot.compact): Resource Graph's as each page comes, the metrics'
+    #: as each batch comes, the instance views' once read. For `collect` and live scans, which write them out;
+    #: a caller that reads the rows materializes the snapshot first.
     compact_rows: bool = False
 
 
@@ -200,7 +201,7 @@ class Collector:
         rows, errors = views.collect(vm_ids)
         self.stats.view_requests = views.requests
         self.stats.view_seconds = self.clock.now() - started
-        snap.tables["instanceviews"] = rows
+        snap.tables["instanceviews"] = compact(rows) if self.options.compact_rows else rows
         snap.errors.extend(errors)
 
     def _job_errors(self, snap: Snapshot, collected_at: datetime) -> None:
@@ -222,13 +223,13 @@ class Collector:
         self.stats.jobs_seconds = self.clock.now() - started
         for i, row in jobs.items():
             if rows[i] is not row:  # kept as text: the row as filled in takes its place
-                rows[i] = compact([row])[0]
+                rows[i] = compact_row(row)
 
     def _metrics(self, snap: Snapshot, collected_at: datetime) -> None:
         assert self.metrics_endpoints is not None
         vms = running_vms(map(as_row, snap.tables.get("resources", [])))
         collector = MetricsCollector(self.credential, self.metrics_endpoints, self.clock, self.tuning,
-                                     self.progress)
+                                     self.progress, compact_rows=self.options.compact_rows)
         started = self.clock.now()
         rows, errors = collector.collect(vms, timespan(collected_at, self.options.metrics_days))
         self.stats.metrics_requests = collector.requests
@@ -236,8 +237,9 @@ class Collector:
         snap.tables["metrics"] = rows
         snap.errors.extend(errors)
     def _probes(self, snap: Snapshot, clients: ComputeClients, settings: ProbeSettings) -> None:
+        views = snap.tables.get("instanceviews")
         targets, skipped = probe_targets(map(as_row, snap.tables.get("resources", [])),
-                                         snap.tables.get("instanceviews"))
+                                         None if views is None else map(as_row, views))
         runner = RunCommandCollector(clients, self.clock, self.tuning, self.progress, settings)
         started = self.clock.now()
         rows, errors = runner.collect(targets)

@@ -31,6 +31,7 @@ from backup_preflight.collect.instance_view import parse_vm_id
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import PageFailed, Tuning, call_with_retries, error_entry
 from backup_preflight.collect.throttle import Clock, QuotaPacer
+from backup_preflight.snapshot import compact_row
 from backup_preflight.timestamps import utc_hour
 
 if TYPE_CHECKING:
@@ -128,8 +129,9 @@ class MetricsCollector:
     and region (Azure Monitor throttles there, not across them)."""
 
     def __init__(self, credential: TokenCredential, endpoints: Endpoints, clock: Clock, tuning: Tuning,
-                 progress: Progress) -> None:
+                 progress: Progress, compact_rows: bool = False) -> None:
         self._credential = credential
+        self._compact_rows = compact_rows  # each batch's rows kept as their JSON text (snapshot.compact)
         self._endpoints = endpoints
         self._clock = clock
         self._tuning = tuning
@@ -219,7 +221,8 @@ class MetricsCollector:
                 if code not in (None, "Success"):
                     problems.append(f"{name}: {code}: {metric.get('errorMessage') or 'no message'}")
                     continue
-                rows.append({"id": vm_id, "name": name, "data": _points(metric, name)})
+                row = {"id": vm_id, "name": name, "data": _points(metric, name)}
+                rows.append(compact_row(row) if self._compact_rows else row)
             if problems:
                 errors.append(self._error(vm_id, 200, "partial batch answer: " + "; ".join(problems)))
         return rows, errors

@@ -58,7 +58,7 @@ class Target:
 
 
 def probe_targets(rows: Iterable[dict[str, Any]],
-                  views: list[dict[str, Any]] | None = None) -> tuple[list[Target], list[dict[str, Any]]]:
+                  views: Iterable[dict[str, Any]] | None = None) -> tuple[list[Target], list[dict[str, Any]]]:
     """Running VMs with a known OS type whose agent is not known to be down; the others that are
     running are error entries (no script fits, or Run Command would only wait for the agent)."""
     agents = {str(v.get("id", "")).lower(): _agent_status(v) for v in views or ()}
