@@ -6,7 +6,8 @@ Graph tables of a snapshot file, `--snapshot`, such as `demo-estate` writes) ans
 job would run it. Each scan's memory is taken by `tree_memory.py` (the largest process's peak RSS, and the
 peak of the summed PSS of the scan and its children). The quota is lifted (`--quota`, per second) so that
 the run measures the scanner, not Resource Graph's pacing (collect_bench.py measures that); instance views
-and metrics are left out unless asked for.
+(the snapshot's, or one per running VM of the generated estate) and metrics (an hourly series for every
+running VM) are left out unless asked for.
 
     .venv/bin/python benchmarks/live_scan_bench.py --vms 100000
     .venv/bin/python benchmarks/live_scan_bench.py --snapshot /tmp/bp-100k.json   # big_estate.py --blocks 1
@@ -41,11 +42,14 @@ def serve(conn: Connection, path: str | None, vms: int, subscriptions: int, quot
     started = time.perf_counter()
     if path:
         snap = snapshot.load(Path(path))
-        estate = Estate(tables={name: rows for name, rows in snap.tables.items() if name in GRAPH_TABLES})
+        estate = Estate(tables={name: rows for name, rows in snap.tables.items() if name in GRAPH_TABLES},
+                        instance_views={str(row["id"]).lower(): row.get("instanceView") or {}
+                                        for row in snap.tables.get("instanceviews", [])})
         scope = snap.scope["subscriptions"]
     else:
         scope = subscription_ids(subscriptions)
         estate = make_estate(vms, scope, running_every=2)
+    estate.synthetic_metrics = True  # served only to a scan that asks (--metrics)
     fake = FakeAzure(estate, quota=(quota, 1.0), record_bodies=False).start()
     rows = sum(len(t) for t in estate.tables.values())
     conn.send((fake.url, fake.ca_path, rows, scope, time.perf_counter() - started))
@@ -61,6 +65,7 @@ def main() -> None:
     parser.add_argument("--subscriptions", type=int, default=50)
     parser.add_argument("--quota", type=int, default=1000, help="Resource Graph queries per second allowed")
     parser.add_argument("--instance-views", action="store_true", help="also read every running VM's instance view")
+    parser.add_argument("--metrics", action="store_true", help="also read every running VM's CPU and memory metrics")
     parser.add_argument("--runs", default="0,default", help="--part-size of each scan, comma-separated "
                                                              "(`default`: the scan's own)")
     args = parser.parse_args()
@@ -78,7 +83,8 @@ def main() -> None:
         env = {**os.environ, "PATH": f"{folder / 'bin'}{os.pathsep}{os.environ['PATH']}",
                "REQUESTS_CA_BUNDLE": ca_path}
         flags = [arg for sub in scope for arg in ("--subscription", sub)]
-        flags += ["--arm-endpoint", url, "--auth", "cli", "--no-metrics", "-q"]
+        flags += ["--arm-endpoint", url, "--auth", "cli", "-q"]
+        flags += ["--metrics-endpoint", url] if args.metrics else ["--no-metrics"]
         flags += [] if args.instance_views else ["--no-instance-view"]
         print(f"{'--part-size':>12} {'exit':>4} {'seconds':>8} {'largest GiB':>11} {'summed PSS GiB':>14}")
         for size in args.runs.split(","):
