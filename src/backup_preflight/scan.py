@@ -69,7 +69,7 @@ def snapshot_source(paths: list[Path], part_vms: int = PART_VMS) -> Source:
     if split is None:
         snap = snapshot.load_many(paths)
         return Source("snapshot", snap, _files(snap))
-    return _in_parts("snapshot", split, part_vms)
+    return _from_split("snapshot", split, part_vms)
 
 
 def _split(path: Path) -> Split | None:
@@ -81,8 +81,9 @@ def _split(path: Path) -> Split | None:
         return None
 
 
-def _in_parts(kind: str, split: Split, part_vms: int) -> Source:
-    """The split file to be judged a part at a time when it holds more than `part_vms` VMs, else whole."""
+def _from_split(kind: str, split: Split, part_vms: int) -> Source:
+    """The split file as a source: to be judged a part at a time when it holds more than `part_vms` VMs, else
+    read whole."""
     if sum(split.vms.values()) > part_vms:
         return Source(kind, split.header, _files(split.header), split=split, part_vms=part_vms)
     with closing(split):
@@ -105,8 +106,8 @@ def live_source(snap: snapshot.Snapshot, part_vms: int = PART_VMS) -> Source:
     rows let go, and the file judged a part at a time as a saved snapshot would be: memory then peaks with the
     collection, not with the collected rows, the whole estate's facts and its findings at once."""
     if 0 < part_vms < _vm_rows(snap):
-        return replace(_in_parts("live", _set_aside(snap), part_vms), files=[])  # as held whole: no file
-    digest = snapshot.write(snap, _Discard())
+        return replace(_from_split("live", _set_aside(snap), part_vms), files=[])  # as held whole: no file
+    digest = snapshot.sha256(snap)
     snap.materialize()
     snap.sources = [snapshot.SourceFile(LIVE, digest, "live")]
     return Source("live", snap)
@@ -139,13 +140,6 @@ def _set_aside(snap: snapshot.Snapshot) -> Split:
         raise
     split.header.sources = [replace(split.header.sources[0], kind="live")]
     return split
-
-
-class _Discard:
-    """A binary file that keeps nothing: `snapshot.write` then only hashes."""
-
-    def write(self, data: bytes) -> int:
-        return len(data)
 
 
 def now() -> str:

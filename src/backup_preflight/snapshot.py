@@ -825,45 +825,51 @@ def pieces(snap: Snapshot) -> Iterator[bytes]:
 
 
 class Writable(Protocol):
-    """Where `write` can write: a binary file, a GzipFile, or anything else with `write`."""
+    """Where `write` can write: a binary file, a GzipFile, or anything else with `write` (`_Hashed`)."""
 
     def write(self, data: bytes, /) -> int: ...
 
 
-def write(snap: Snapshot, handle: Writable) -> str:
+def write(snap: Snapshot, handle: Writable) -> None:
     """Write the snapshot to an open file a piece at a time, never its whole text at once (a 100,000-VM
-    estate's is 0.9 GB); return the SHA-256 of what was written."""
-    digest = hashlib.sha256()
+    estate's is 0.9 GB)."""
     for piece in pieces(snap):
-        digest.update(piece)
         handle.write(piece)
-    return digest.hexdigest()
+
+
+def sha256(snap: Snapshot) -> str:
+    """The SHA-256 of the text `save` writes (not gzipped), without writing it."""
+    hashed = _Hashed()
+    write(snap, hashed)
+    return hashed.digest.hexdigest()
 
 
 def save(snap: Snapshot, path: Path) -> str:
     """Write the snapshot (gzipped when the name ends in .gz) atomically; return the SHA-256 of the file."""
     with atomic_writer(path, "wb") as handle:
-        if not path.name.endswith(".gz"):
-            return write(snap, handle)
         stored = _Hashed(handle)
-        with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=stored, mtime=0) as packed:
-            write(snap, packed)
-        return stored.digest.hexdigest()
+        if path.name.endswith(".gz"):
+            with gzip.GzipFile(filename="", mode="wb", compresslevel=6, fileobj=stored, mtime=0) as packed:
+                write(snap, packed)
+        else:
+            write(snap, stored)
+    return stored.digest.hexdigest()
 
 
 class _Hashed:
-    """A binary file that hashes what is written to it (the gzipped bytes, as they are stored)."""
+    """Hashes what is written to it (the bytes as they are stored), and passes it on to `handle` if any."""
 
-    def __init__(self, handle: BinaryIO) -> None:
+    def __init__(self, handle: BinaryIO | None = None) -> None:
         self._handle = handle
         self.digest = hashlib.sha256()
 
     def write(self, data: bytes) -> int:
         self.digest.update(data)
-        return self._handle.write(data)
+        return len(data) if self._handle is None else self._handle.write(data)
 
     def flush(self) -> None:
-        self._handle.flush()
+        if self._handle is not None:
+            self._handle.flush()
 
 
 def query_key(kql: str) -> str:
