@@ -408,7 +408,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
         result = scan.run_scan(source, policies, gate, review, what_if=what_if, shard=args.shard_name)
     result.run["configuration"] = args.configuration
     with logs.phase(log, f"writing the reports to {args.output_dir}"):
-        written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns)
+        written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns, args.jobs)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     _ci(args, result, args.output_dir / "summary.md")

@@ -15,7 +15,7 @@ import multiprocessing
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from multiprocessing.connection import Connection, wait
 from pathlib import Path
 from typing import Any, Generic, TypeVar
@@ -50,26 +50,80 @@ def cgroup_cpu_quota(cgroups: Path, own: Path) -> float | None:
     """The smallest CPU quota, in CPUs, of this process's cgroup and those above it (cgroup v2 `cpu.max`, or
     v1 `cpu.cfs_quota_us` / `cpu.cfs_period_us`); None when there is none or nothing is readable. Affinity
     does not show such a quota: a container limited to 2 CPUs on a 64-core host still sees 64."""
+    quotas = [quota for folder, v2 in _cgroup_folders(cgroups, own, "cpu")
+              if (quota := (_v2_quota if v2 else _v1_quota)(folder)) is not None]
+    return min(quotas, default=None)
+
+
+def memory_room(cgroups: Path = Path("/sys/fs/cgroup"), own: Path = Path("/proc/self/cgroup"),
+                meminfo: Path = Path("/proc/meminfo")) -> int | None:
+    """Bytes this process and its children may still take: the least of the system's available memory
+    (`MemAvailable`) and, for this process's cgroup and each above it with a memory limit, the limit less
+    what the cgroup uses (its inactive file cache, which the kernel reclaims first, counted as free: reading
+    a snapshot fills the cache). None when nothing is readable (any system but Linux)."""
+    rooms = [room for folder, v2 in _cgroup_folders(cgroups, own, "memory")
+             if (room := _cgroup_room(folder, v2)) is not None]
+    try:
+        available = _fields(meminfo.read_text(encoding="utf-8"), ":").get("MemAvailable")
+        if available is not None:
+            rooms.append(int(available.split()[0]) * 1024)
+    except (OSError, ValueError, IndexError):
+        pass
+    return min(rooms, default=None)
+
+
+def resident(statm: Path = Path("/proc/self/statm")) -> int | None:
+    """Bytes of memory this process holds now (its resident set); None when the system does not say."""
+    try:
+        return int(statm.read_text(encoding="ascii").split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _cgroup_folders(cgroups: Path, own: Path, controller: str) -> Iterator[tuple[Path, bool]]:
+    """The folders of this process's cgroups for `controller`, each with those above it up to the top (never
+    further), and whether each is cgroup v2 (one hierarchy for every controller) or v1 (one per controller)."""
     try:
         entries = [line.split(":", 2) for line in own.read_text(encoding="utf-8").splitlines()]
     except OSError:
-        return None
-    quotas = []
+        return
     for _, controllers, path in (e for e in entries if len(e) == 3):
         if controllers == "":
-            top, read = cgroups, _v2_quota
-        elif "cpu" in controllers.split(","):
-            top, read = cgroups / "cpu", _v1_quota
+            top, v2 = cgroups, True
+        elif controller in controllers.split(","):
+            top, v2 = cgroups / controller, False
         else:
             continue
         own_folder = top / path.strip("/")
-        for folder in (own_folder, *own_folder.parents):  # up to the top, and never further
-            quota = read(folder)
-            if quota is not None:
-                quotas.append(quota)
+        for folder in (own_folder, *own_folder.parents):
+            yield folder, v2
             if folder == top:
                 break
-    return min(quotas, default=None)
+
+
+#: A cgroup v1 memory limit at or above this is no limit (the kernel shows "none" as about 2**63).
+_NO_V1_LIMIT = 2 ** 62
+
+
+def _cgroup_room(folder: Path, v2: bool) -> int | None:
+    """The folder's memory limit less its usage, inactive file cache counted as free; None without a limit."""
+    names = ("memory.max", "memory.current", "inactive_file") if v2 else (
+        "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file")
+    try:
+        limit = int((folder / names[0]).read_text(encoding="utf-8"))  # v2 "max" (no limit) is a ValueError
+        used = int((folder / names[1]).read_text(encoding="utf-8"))
+        stat = _fields((folder / "memory.stat").read_text(encoding="utf-8"), " ")
+        cache = int(stat.get(names[2], "0"))
+    except (OSError, ValueError):
+        return None
+    if limit >= _NO_V1_LIMIT:
+        return None
+    return max(0, limit - max(0, used - cache))
+
+
+def _fields(text: str, separator: str) -> dict[str, str]:
+    """`name<separator>value` lines (/proc/meminfo, memory.stat) as a dict."""
+    return {name.strip(): value.strip() for name, _, value in (line.partition(separator) for line in text.splitlines())}
 
 
 def _v2_quota(folder: Path) -> float | None:
@@ -98,10 +152,14 @@ class Workers(Generic[Part]):
     """Up to `jobs` parts' work at once. With one job, `here` does a part's work in this process when it is
     started; with more, `elsewhere` does it in a child of its own and must return what pickle can carry."""
 
-    def __init__(self, jobs: int, here: Callable[[Part], Any], elsewhere: Callable[[Part], Any]) -> None:
+    def __init__(self, jobs: int, here: Callable[[Part], Any], elsewhere: Callable[[Part], Any],
+                 doing: str = "judging a part",
+                 lighter: str = "fewer --jobs or a smaller --part-size need less") -> None:
         self._here = here
         self._elsewhere = elsewhere
         self._jobs = jobs
+        #: What a child does and what needs less memory, for the errors that say why one gave no result.
+        self._doing, self._lighter = doing, lighter
         self._done: list[tuple[Part, Any]] = []
         self._running: dict[Connection, tuple[Part, multiprocessing.process.BaseProcess]] = {}
 
@@ -142,13 +200,13 @@ class Workers(Generic[Part]):
         try:
             kind, value = ready.recv()
         except EOFError:
-            kind, value = "failed", _ended(self._stop(ready))
+            kind, value = "failed", _ended(self._stop(ready), self._lighter)
         else:
             self._stop(ready)
         if kind == "input":
             raise InputError(value)
         if kind == "failed":
-            raise RuntimeError(f"the process judging a part {value}")
+            raise RuntimeError(f"the process {self._doing} {value}")
         return part, value
 
     def drop(self, unwanted: Callable[[Part], bool]) -> list[Part]:
@@ -174,11 +232,10 @@ class Workers(Generic[Part]):
         return child.exitcode
 
 
-def _ended(code: int | None) -> str:
+def _ended(code: int | None, lighter: str) -> str:
     """Why a child gave no result, as far as its exit code tells."""
     if code == -signal.SIGKILL:
-        return ("was killed (SIGKILL; most often the kernel out of memory): fewer --jobs or a smaller "
-                "--part-size need less")
+        return f"was killed (SIGKILL; most often the kernel out of memory): {lighter}"
     return f"ended without a result (exit code {code})"
 
 

@@ -1,8 +1,13 @@
-"""Write every output file of a scan, all or nothing.
+"""Write every output file of a scan, all or nothing, several at once when the scan may use more cores.
 
 Each report is rendered into a staging folder beside the output folder; only when all of them
 succeeded is the staging folder swapped in for the output folder in one step (report.publish),
 so a failed, interrupted or concurrent run never leaves a half-written or a mixed set behind.
+
+With more than one job (`scan --jobs`) and enough findings to be worth it, reports are shared out between
+this process and child processes forked for them (workers.py), as far as memory allows: a child reads every
+finding, and so comes to hold its own copy of the pages that hold them (CPython counts references in the
+objects themselves), up to what this process holds.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from backup_preflight.gcpause import gc_paused
 from backup_preflight.report import findings_csv, html, junit, markdown, results_json
 from backup_preflight.report.publish import Staged, claim
 from backup_preflight.results import ScanResult
+from backup_preflight.workers import Workers, memory_room, resident
 
 __all__ = ["WRITERS", "claim", "write_all", "write_set"]
 
@@ -41,15 +47,66 @@ def write_all(result: ScanResult, output_dir: Path, junit_passes: str = "aggrega
         return write_set(result, staged, junit_passes, junit_unknowns)
 
 
+#: What each report takes to write, relative to the others (at 100,000 VMs, docs/performance.md): they are
+#: shared out largest first, each to the process with the least to do so far.
+_WEIGHT = {"report.html": 2.9, "findings.csv": 2.4, "results.json": 2.0, "junit.xml": 0.9, "summary.md": 0.8}
+#: Below this many findings writing every report takes about a second: it all happens in this process.
+APART_FINDINGS = 100_000
+
+
 def write_set(result: ScanResult, staged: Staged, junit_passes: str = "aggregate",
-              junit_unknowns: str = "auto") -> list[Path]:
-    """Render every report into the staging folder, then publish them together."""
+              junit_unknowns: str = "auto", jobs: int = 1) -> list[Path]:
+    """Render every report into the staging folder, up to `jobs` at once, then publish them together."""
     writers = {**WRITERS, "junit.xml": junit.writer(junit_passes, junit_unknowns)}
-    for name, writer in writers.items():
-        started = time.perf_counter()
-        with gc_paused():
-            writer(result, staged.staging / name)
-        log.debug("%s written in %.1f s", name, time.perf_counter() - started)
-        os.chmod(staged.staging / name, 0o644)  # reports are artifacts others read
+
+    def write(names: tuple[str, ...]) -> None:
+        for name in names:
+            started = time.perf_counter()
+            with gc_paused():
+                writers[name](result, staged.staging / name)
+            log.debug("%s written in %.1f s", name, time.perf_counter() - started)
+            os.chmod(staged.staging / name, 0o644)  # reports are artifacts others read
+
+    def write_apart(names: tuple[str, ...]) -> OSError | None:
+        try:
+            write(names)
+        except OSError as exc:  # the environment (a full disk): raised in the run as it would be here
+            return exc
+        return None
+
+    mine, *theirs = lanes(tuple(writers), 1 + helpers(jobs, len(result.findings)))
+    with Workers(1 + len(theirs), write, write_apart, doing="writing reports",
+                 lighter="fewer --jobs need less") as others:
+        for lane in theirs:
+            others.start(lane)
+        write(mine)
+        while others.busy:
+            failure = others.next()[1]
+            if failure is not None:
+                raise failure
     staged.publish(frozenset(writers))
     return [staged.shown / name for name in writers]
+
+
+def helpers(jobs: int, findings: int) -> int:
+    """How many child processes write reports beside this one: up to one fewer than the jobs, none for a
+    small scan, and only as many as the memory left could hold a copy of this process each."""
+    if jobs < 2 or findings < APART_FINDINGS:
+        return 0
+    room, held = memory_room(), resident()
+    if room is None or not held:
+        return 0
+    return min(jobs - 1, len(_WEIGHT) - 1, room // held)
+
+
+def lanes(names: tuple[str, ...], count: int) -> list[tuple[str, ...]]:
+    """The reports shared out among `count` processes, largest first to the one with the least to do (the
+    first is this process's); none is left empty."""
+    count = max(1, min(count, len(names)))
+    shares: list[list[str]] = [[] for _ in range(count)]
+    loads = [0.0] * count
+    for name in sorted(names, key=lambda n: -_WEIGHT.get(n, 1.0)):
+        least = loads.index(min(loads))
+        shares[least].append(name)
+        loads[least] += _WEIGHT.get(name, 1.0)
+    return [tuple(share) for share in shares]
