@@ -15,7 +15,7 @@ import pytest
 from backup_preflight import cli, workers
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.estate.parts import PART_VMS
-from backup_preflight.workers import AUTO_JOBS, Workers, auto_jobs, cgroup_cpu_quota
+from backup_preflight.workers import AUTO_JOBS, Workers, auto_jobs, cgroup_cpu_quota, memory_room, resident
 
 
 def where(part: str) -> tuple[str, int]:
@@ -175,3 +175,60 @@ def test_jobs_default_to_auto_and_parts_share_the_default_size(monkeypatch: pyte
                              (["scan", "--demo", "--part-size", "0"], 3, 0)):
         args = parse(argv)
         assert (args.jobs, cli._part_size(args)) == (jobs, size), argv
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+GIB = 1 << 30
+MEMINFO = "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   20971520 kB\n"  # 20 GiB
+
+
+@pytest.mark.parametrize(("lines", "files_", "room"), [
+    ("0::/\n", {}, 20 * GIB),  # no cgroup file: the system's available memory
+    ("0::/ci/job\n", {"ci/job/memory.max": f"{7 * GIB}\n", "ci/job/memory.current": f"{3 * GIB}\n",
+                      "ci/job/memory.stat": f"anon 1\ninactive_file {GIB}\nactive_file 5\n"}, 5 * GIB),
+    ("0::/ci/job\n", {"ci/job/memory.max": "max\n", "ci/job/memory.current": f"{3 * GIB}\n",
+                      "ci/job/memory.stat": "inactive_file 0\n",
+                      "ci/memory.max": f"{4 * GIB}\n", "ci/memory.current": f"{3 * GIB}\n",
+                      "ci/memory.stat": "inactive_file 0\n"}, GIB),  # the parent's limit
+    ("0::/\n", {"memory.max": f"{2 * GIB}\n", "memory.current": f"{GIB}\n",
+                "memory.stat": f"inactive_file {3 * GIB}\n"}, 2 * GIB),  # more cache than use: the limit
+    ("0::/\n", {"memory.max": f"{GIB}\n", "memory.current": f"{2 * GIB}\n", "memory.stat": "inactive_file 0\n"}, 0),
+    ("0::/\n", {"memory.max": f"{GIB}\n", "memory.current": "lots\n", "memory.stat": ""}, 20 * GIB),
+    ("4:memory:/docker/abc\n", {"memory/docker/abc/memory.limit_in_bytes": f"{7 * GIB}\n",
+                                "memory/docker/abc/memory.usage_in_bytes": f"{6 * GIB}\n",
+                                "memory/docker/abc/memory.stat": f"cache 9\ntotal_inactive_file {2 * GIB}\n"},
+     3 * GIB),
+    ("4:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
+                      "memory/memory.usage_in_bytes": f"{6 * GIB}\n", "memory/memory.stat": ""}, 20 * GIB),
+    ("4:cpu:/\n", {"cpu/memory.limit_in_bytes": f"{GIB}\n", "cpu/memory.usage_in_bytes": "0\n",
+                   "cpu/memory.stat": ""}, 20 * GIB),  # not the memory controller
+])
+def test_memory_room_is_the_least_left_by_the_system_and_each_cgroup(
+        tmp_path: Path, lines: str, files_: dict[str, str], room: int) -> None:
+    root, own = cgroup(tmp_path, lines, files_)
+    root.mkdir(exist_ok=True)
+    assert memory_room(root, own, write(tmp_path / "meminfo", MEMINFO)) == room
+
+
+def test_memory_room_is_unknown_when_nothing_says(tmp_path: Path) -> None:
+    assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", tmp_path / "no-meminfo") is None
+    unlimited = tmp_path / "cgroup" / "memory"
+    write(unlimited / "memory.limit_in_bytes", "9223372036854771712\n")  # v1's "no limit" is no room figure
+    write(unlimited / "memory.usage_in_bytes", "0\n")
+    write(unlimited / "memory.stat", "total_inactive_file 0\n")
+    assert memory_room(tmp_path / "cgroup", write(tmp_path / "own", "4:memory:/\n"), tmp_path / "no-meminfo") is None
+    assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", write(tmp_path / "m", "MemAvailable: x kB\n")) is None
+    assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", write(tmp_path / "n", "MemFree: 5 kB\n")) is None
+
+
+def test_resident_is_the_second_field_of_statm_in_pages(tmp_path: Path) -> None:
+    assert resident(write(tmp_path / "statm", "900 25 7 1 0 50 0\n")) == 25 * os.sysconf("SC_PAGE_SIZE")
+    assert resident(write(tmp_path / "bad", "900\n")) is None
+    assert resident(tmp_path / "absent") is None
+    if Path("/proc/self/statm").exists():
+        assert 10 * 2 ** 20 < (resident() or 0) < 64 * GIB  # this test process, as it is now

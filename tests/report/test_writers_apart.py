@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 
 from backup_preflight import cli
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.report import outputs
-from backup_preflight.workers import memory_room, resident
+from backup_preflight.results import Gate, ScanResult
+from backup_preflight.scan import demo_source, run_scan
 
 REPORTS = tuple(outputs.WRITERS)
 
@@ -52,30 +54,33 @@ def writers(log: Path) -> dict[str, int]:
     return {name: int(pid) for name, pid in (line.split() for line in log.read_text(encoding="utf-8").splitlines())}
 
 
+@pytest.fixture(scope="module")
+def demo() -> ScanResult:
+    return run_scan(demo_source(), load_policies([bundled_policy_dir()]), Gate())
+
+
+def write_set(result: ScanResult, out: Path, jobs: int) -> None:
+    with outputs.claim(out) as staged:
+        outputs.write_set(result, staged, jobs=jobs)
+
+
 @pytest.mark.parametrize(("jobs", "lanes"), [
-    ("2", [{"report.html", "summary.md"}, {"findings.csv", "results.json"}]),
-    ("3", [{"report.html"}, {"findings.csv", "summary.md"}, {"results.json"}]),
+    (2, [{"report.html", "summary.md"}, {"findings.csv", "results.json"}]),
+    (3, [{"report.html"}, {"findings.csv", "summary.md"}, {"results.json"}]),
 ])
 def test_reports_written_apart_are_the_reports_written_one_at_a_time(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apart: None, jobs: str, lanes: list[set[str]]) -> None:
-    assert scan(tmp_path / "one", "--jobs", "1") == 0
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apart: None, demo: ScanResult, jobs: int,
+        lanes: list[set[str]]) -> None:
+    write_set(demo, tmp_path / "one", 1)
     log = tmp_path / "writers.log"
     spy(monkeypatch, log)
-    assert scan(tmp_path / "apart", "--jobs", jobs) == 0
-    one, several = files(tmp_path / "one"), files(tmp_path / "apart")
-    assert sorted(several) == sorted(REPORTS)
-    for name in REPORTS:  # the demo's clock is fixed: only the run's times differ between two scans
-        assert _timeless(several[name]) == _timeless(one[name]), name
+    write_set(demo, tmp_path / "apart", jobs)
+    assert files(tmp_path / "apart") == files(tmp_path / "one")
+    assert sorted(files(tmp_path / "apart")) == sorted(REPORTS)
     by = writers(log)
     assert {name for name, pid in by.items() if pid == os.getpid()} == lanes[0]  # this process writes too
     children = [{name for name, pid in by.items() if pid == child} for child in set(by.values()) - {os.getpid()}]
     assert sorted(children, key=sorted) == sorted(lanes[1:], key=sorted)
-
-
-def _timeless(data: bytes) -> bytes:
-    import re
-
-    return re.sub(rb'("(startedAt|finishedAt|durationSeconds)": ?)"?[^",]*"?|(time|timestamp)="[^"]*"', b"", data)
 
 
 def test_one_job_or_a_small_scan_writes_every_report_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -160,63 +165,3 @@ def test_a_child_s_failure_fails_the_run_and_publishes_nothing(
     assert writers(tmp_path / "writers.log")["findings.csv"] != here
     assert files(previous) == before
     assert _litter(previous) == []
-
-
-def write(path: Path, text: str) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-GIB = 1 << 30
-MEMINFO = "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable:   20971520 kB\n"  # 20 GiB
-
-
-@pytest.mark.parametrize(("lines", "files_", "room"), [
-    ("0::/\n", {}, 20 * GIB),  # no cgroup file: the system's available memory
-    ("0::/ci/job\n", {"ci/job/memory.max": f"{7 * GIB}\n", "ci/job/memory.current": f"{3 * GIB}\n",
-                      "ci/job/memory.stat": f"anon 1\ninactive_file {GIB}\nactive_file 5\n"}, 5 * GIB),
-    ("0::/ci/job\n", {"ci/job/memory.max": "max\n", "ci/job/memory.current": f"{3 * GIB}\n",
-                      "ci/job/memory.stat": "inactive_file 0\n",
-                      "ci/memory.max": f"{4 * GIB}\n", "ci/memory.current": f"{3 * GIB}\n",
-                      "ci/memory.stat": "inactive_file 0\n"}, GIB),  # the parent's limit
-    ("0::/\n", {"memory.max": f"{2 * GIB}\n", "memory.current": f"{GIB}\n",
-                "memory.stat": f"inactive_file {3 * GIB}\n"}, 2 * GIB),  # more cache than use: the limit
-    ("0::/\n", {"memory.max": f"{GIB}\n", "memory.current": f"{2 * GIB}\n", "memory.stat": "inactive_file 0\n"}, 0),
-    ("0::/\n", {"memory.max": f"{GIB}\n", "memory.current": "lots\n", "memory.stat": ""}, 20 * GIB),
-    ("4:memory:/docker/abc\n", {"memory/docker/abc/memory.limit_in_bytes": f"{7 * GIB}\n",
-                                "memory/docker/abc/memory.usage_in_bytes": f"{6 * GIB}\n",
-                                "memory/docker/abc/memory.stat": f"cache 9\ntotal_inactive_file {2 * GIB}\n"},
-     3 * GIB),
-    ("4:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
-                      "memory/memory.usage_in_bytes": f"{6 * GIB}\n", "memory/memory.stat": ""}, 20 * GIB),
-    ("4:cpu:/\n", {"cpu/memory.limit_in_bytes": f"{GIB}\n", "cpu/memory.usage_in_bytes": "0\n",
-                   "cpu/memory.stat": ""}, 20 * GIB),  # not the memory controller
-])
-def test_memory_room_is_the_least_left_by_the_system_and_each_cgroup(
-        tmp_path: Path, lines: str, files_: dict[str, str], room: int) -> None:
-    root = tmp_path / "cgroup"
-    root.mkdir()
-    for name, text in files_.items():
-        write(root / name, text)
-    own = write(tmp_path / "self-cgroup", lines)
-    assert memory_room(root, own, write(tmp_path / "meminfo", MEMINFO)) == room
-
-
-def test_memory_room_is_unknown_when_nothing_says(tmp_path: Path) -> None:
-    assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", tmp_path / "no-meminfo") is None
-    unlimited = tmp_path / "cgroup" / "memory"
-    write(unlimited / "memory.limit_in_bytes", "9223372036854771712\n")  # v1's "no limit" is no room figure
-    write(unlimited / "memory.usage_in_bytes", "0\n")
-    write(unlimited / "memory.stat", "total_inactive_file 0\n")
-    assert memory_room(tmp_path / "cgroup", write(tmp_path / "own", "4:memory:/\n"), tmp_path / "no-meminfo") is None
-    assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", write(tmp_path / "m", "MemAvailable: x kB\n")) is None
-    assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", write(tmp_path / "n", "MemFree: 5 kB\n")) is None
-
-
-def test_resident_is_the_second_field_of_statm_in_pages(tmp_path: Path) -> None:
-    assert resident(write(tmp_path / "statm", "900 25 7 1 0 50 0\n")) == 25 * os.sysconf("SC_PAGE_SIZE")
-    assert resident(write(tmp_path / "bad", "900\n")) is None
-    assert resident(tmp_path / "absent") is None
-    if Path("/proc/self/statm").exists():
-        assert 10 * 2 ** 20 < (resident() or 0) < 64 * GIB  # this test process, as it is now
