@@ -202,9 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
                            f"(default {PART_VMS:,} divided among the jobs: {PART_VMS // 2:,} each with two; 0 holds "
                            f"the estate whole); the results are the same")
     scan.add_argument("--jobs", type=_jobs, default="auto", metavar="N",
-                      help=f"judge up to N parts at once, each in a child process; 1 judges one at a time, in this "
-                           f"process (default auto: the CPUs this process may use, at most {workers.AUTO_JOBS}, on "
-                           f"Linux; 1 elsewhere); the results are the same")
+                      help=f"judge up to N parts at once, each in a child process, and write up to N reports at "
+                           f"once where memory allows; 1 judges and writes one at a time, in this process (default "
+                           f"auto: the CPUs this process may use, at most {workers.AUTO_JOBS}, on Linux; 1 elsewhere); "
+                           f"the results are the same")
 
     merge = sub.add_parser("merge", help="join the results.json of shards (scan --shard-name) into one scan's reports")
     merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON",
