@@ -76,23 +76,32 @@ class VmView:
     subscription_name: str = ""
 
 
+#: A VM's severity rank when it has no failure: after every failing one.
+NO_FAILURE = 9
+
+
+def attention_order(worst: int, failures: int, unknowns: int, key: str) -> tuple[int, int, int, str]:
+    """Where a VM comes wherever VMs are listed (summary.md, report.html): most severe failure first (its
+    SEVERITY_RANK, NO_FAILURE without one), then most failures, then most unknowns; its lowercase id breaks ties."""
+    return (worst, -failures, -unknowns, key)
+
+
 def worst_vms(result: ScanResult, limit: int) -> tuple[int, list[VmView]]:
-    """The `limit` VMs with a failure (fail or error) that come first (most severe failure, then most
-    failures, then most unknowns; the id breaks ties), each with its findings that need attention, and
-    how many VMs have a failure.
+    """The `limit` VMs with a failure (fail or error) that come first (`attention_order`), each with its
+    findings that need attention, and how many VMs have a failure.
 
     Only the VMs with a failure are counted, and only the ones shown get a view: a view of every VM
     needing attention, sorted, took 11 s at 1,000,000 VMs (nearly all have an unknown finding).
     """
     ranks: dict[str, list[Any]] = {}  # lowercase id -> [most severe failure's rank, failures, unknowns]
     for f in with_status(result.findings, (FAIL, ERROR)):
-        rank = ranks.setdefault(f.resource_id.lower(), [9, 0, 0])
+        rank = ranks.setdefault(f.resource_id.lower(), [NO_FAILURE, 0, 0])
         rank[0] = min(rank[0], SEVERITY_RANK[f.severity])
         rank[1] += 1
     for f in with_status(result.findings, (UNKNOWN,)):
         if (rank := ranks.get(f.resource_id.lower())) is not None:
             rank[2] += 1
-    first = heapq.nsmallest(limit, ranks.items(), key=lambda kv: (kv[1][0], -kv[1][1], -kv[1][2], kv[0]))
+    first = heapq.nsmallest(limit, ranks.items(), key=lambda kv: attention_order(*kv[1], kv[0]))
     shown = {key for key, _ in first}
     vms: dict[str, VmView] = {}
     for f in with_status(result.findings, ATTENTION):

@@ -27,7 +27,7 @@ from backup_preflight.findings import (
     UNKNOWN,
     Finding,
 )
-from backup_preflight.report.view import diagnoses_by_vm, exemption_note, job_headline
+from backup_preflight.report.view import NO_FAILURE, attention_order, diagnoses_by_vm, exemption_note, job_headline
 from backup_preflight.results import ScanResult
 from backup_preflight.text import safe
 
@@ -163,11 +163,10 @@ def _vms(result: ScanResult, causes: list[str]) -> Iterable[_Vm]:
 
 
 def _sort_key(vm: _Vm) -> tuple[int, int, int, str]:
-    """Most severe failure first, then most failures, then most unknowns; the id breaks ties."""
+    """The VM's place in the list (view.attention_order)."""
     failing = [f for f in vm.findings if f.status in (FAIL, ERROR)]
-    worst = min((SEVERITY_RANK[f.severity] for f in failing), default=9)
-    unknown = sum(f.status == UNKNOWN for f in vm.findings)
-    return (worst, -len(failing), -unknown, vm.id.lower())
+    worst = min((SEVERITY_RANK[f.severity] for f in failing), default=NO_FAILURE)
+    return attention_order(worst, len(failing), sum(f.status == UNKNOWN for f in vm.findings), vm.id.lower())
 
 
 def _finding(f: Finding, policy_pos: dict[str, int], text: Any) -> list[Any]:
