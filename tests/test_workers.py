@@ -95,7 +95,8 @@ def test_more_than_one_job_where_processes_cannot_fork_is_a_usage_error(monkeypa
     with pytest.raises(SystemExit) as caught:
         cli.main(["scan", "--demo", "--jobs", "2"])
     assert caught.value.code == 2
-    assert "more than one job forks a process per part, which this platform cannot do" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "more than one job forks child processes (a part or reports each), which this platform cannot do" in err
     assert cli.build_parser().parse_args(["scan", "--demo", "--jobs", "1"]).jobs == 1
 
 

@@ -50,13 +50,14 @@ def _count(text: str) -> int:
 
 
 def _jobs(text: str) -> int:
-    """`--jobs` value: a whole number of parts at once, 1 or more, or `auto` (workers.auto_jobs); more than one
-    needs fork (Linux, macOS)."""
+    """`--jobs` value: a whole number of jobs at once (parts judged, reports written), 1 or more, or `auto`
+    (workers.auto_jobs); more than one needs fork (Linux, macOS)."""
     if text.strip().lower() == "auto":
         return workers.auto_jobs()
-    jobs = _whole(text, "parts at once", 1, "auto or ")
+    jobs = _whole(text, "jobs at once", 1, "auto or ")
     if jobs > 1 and "fork" not in multiprocessing.get_all_start_methods():
-        raise argparse.ArgumentTypeError("more than one job forks a process per part, which this platform cannot do")
+        raise argparse.ArgumentTypeError("more than one job forks child processes (a part or reports each), which "
+                                         "this platform cannot do")
     return jobs
 
 
@@ -211,6 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
     merge.add_argument("results", nargs="+", type=Path, metavar="RESULTS_JSON",
                        help="each shard's results.json, in the order their snapshots would be given to one scan")
     _report_flags(merge)
+    merge.add_argument("--jobs", type=_jobs, default="auto", metavar="N",
+                       help=f"write up to N reports at once where memory allows, each in a child process; 1 writes "
+                            f"one at a time, in this process (default auto: the CPUs this process may use, at most "
+                            f"{workers.AUTO_JOBS}, on Linux; 1 elsewhere); the reports are the same")
 
     verify = sub.add_parser("verify", help="re-evaluate a snapshot and confirm a results.json matches it")
     verify.add_argument("--snapshot", action="append", required=True, type=Path, metavar="FILE",
@@ -427,7 +432,7 @@ def cmd_merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new)
         result = merge.merge(merge.load_shards(args.results), gate, review,
                              (args.configuration or {}).get("settings"))
-        written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns)
+        written = outputs.write_set(result, staged, args.junit_passes, args.junit_unknowns, args.jobs)
     console.render(result, sys.stdout)
     print(f"\nReports: {', '.join(str(p) for p in written)}")
     _ci(args, result, args.output_dir / "summary.md")

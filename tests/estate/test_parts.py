@@ -285,7 +285,7 @@ def test_part_size_on_the_command_line(tmp_path: Path) -> None:
     assert refused.returncode == 2 and "expected a whole number of VMs" in refused.stderr
     refused = run("scan", "--snapshot", path, "--jobs", "0")
     assert refused.returncode == 2
-    assert "expected auto or a whole number of parts at once (1 or more), found '0'" in refused.stderr
+    assert "expected auto or a whole number of jobs at once (1 or more), found '0'" in refused.stderr
 
 
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain: read back from the file", "gzip: from a spill file"])

@@ -14,10 +14,12 @@ from typing import Any
 import pytest
 
 from backup_preflight import cli
+from backup_preflight.demo import demo_document
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.report import outputs
 from backup_preflight.results import Gate, ScanResult
 from backup_preflight.scan import demo_source, run_scan
+from shard_helpers import masked, write_shards
 
 REPORTS = tuple(outputs.WRITERS)
 
@@ -81,6 +83,23 @@ def test_reports_written_apart_are_the_reports_written_one_at_a_time(
     assert {name for name, pid in by.items() if pid == os.getpid()} == lanes[0]  # this process writes too
     children = [{name for name, pid in by.items() if pid == child} for child in set(by.values()) - {os.getpid()}]
     assert sorted(children, key=sorted) == sorted(lanes[1:], key=sorted)
+
+
+def test_merge_writes_its_reports_apart_too(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apart: None) -> None:
+    results = []
+    for path in write_shards(demo_document(), 2, tmp_path):
+        out = tmp_path / f"out-{path.stem}"
+        assert cli.main(["--quiet", "scan", "--snapshot", str(path), "--shard-name", path.stem, "--output-dir",
+                         str(out), "--fail-on", "never", "--jobs", "1"]) == 0
+        results.append(str(out / "results.json"))
+    assert cli.main(["--quiet", "merge", *results, "--output-dir", str(tmp_path / "one"), "--jobs", "1"]) == 1
+    log = tmp_path / "writers.log"
+    spy(monkeypatch, log)
+    assert cli.main(["--quiet", "merge", *results, "--output-dir", str(tmp_path / "apart"), "--jobs", "2"]) == 1
+    for name in REPORTS:
+        assert masked(tmp_path / "apart", name) == masked(tmp_path / "one", name), name
+    by = writers(log)
+    assert {name for name, pid in by.items() if pid != os.getpid()} == {"findings.csv", "results.json"}
 
 
 def test_one_job_or_a_small_scan_writes_every_report_here(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
