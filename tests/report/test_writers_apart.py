@@ -126,11 +126,19 @@ def test_one_job_or_a_small_scan_writes_every_report_here(tmp_path: Path, monkey
     (4, 100_000, 10 ** 12, 0, 0),
 ])
 def test_helpers_follow_the_jobs_the_findings_and_the_memory_left(
-        monkeypatch: pytest.MonkeyPatch, jobs: int, findings: int, room: int | None, held: int | None,
-        helpers: int) -> None:
+        monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, jobs: int, findings: int,
+        room: int | None, held: int | None, helpers: int) -> None:
+    caplog.set_level("DEBUG", logger="backup_preflight.report")
     monkeypatch.setattr(outputs, "memory_room", lambda: room)
     monkeypatch.setattr(outputs, "resident", lambda: held)
     assert outputs.helpers(jobs, findings) == helpers
+    if jobs > 1 and findings >= outputs.APART_FINDINGS:  # -v says why the reports are written as they are
+        assert caplog.messages == (
+            [f"the reports are written by {1 + helpers} process(es): {room / 1e9:.1f} GB left, this process "
+             f"holds {held / 1e9:.1f} GB"] if room is not None and held else
+            ["the reports are written one at a time: the memory left is not known here"])
+    else:
+        assert caplog.messages == []
 
 
 def test_lanes_share_every_report_once_largest_first_to_the_least_loaded() -> None:
