@@ -9,6 +9,7 @@ away, NICs moved to another VM's place, to another region, to a NIC that is not 
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from hypothesis import given, settings
@@ -20,7 +21,10 @@ from backup_preflight.estate.build import build_estate
 from backup_preflight.estate.network_facts import NetworkFacts
 from backup_preflight.findings import Finding
 from backup_preflight.policy import engine
-from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
+from backup_preflight.policy.paths import check_row_path
+
+from policy_helpers import compile_json
 
 POLICIES = load_policies([bundled_policy_dir()])
 UNGROUPED = [p for p in POLICIES.policies if not p.group_by]
@@ -123,3 +127,103 @@ def test_network_facts_are_equal_by_placement_and_region() -> None:
     assert NetworkFacts(model, (*x.nic_ids, *y.nic_ids), "westeurope") != NetworkFacts(model, (*x.nic_ids, *y.nic_ids),
                                                                                         "eastus2")
     assert x != x.nic_ids
+
+
+#: Policies that count array elements: the bundled DHCP policy's shape (the array also read as a field), a
+#: `where` that reads a fact outside the element, and a bare count. (No fact holds an array in an array's
+#: elements: a count of an element's own array is held to its reads below.)
+COUNTING = {
+    "COUNT-OUTSIDE": {"count": {"field": "machineConfiguration[*]", "where": {"anyOf": [
+        {"field": "machineConfiguration[*].complianceStatus", "equals": "NonCompliant"},
+        {"field": "powerState", "equals": "stopped"}]}}, "lessOrEquals": 0},
+    "COUNT-BARE": {"count": {"field": "machineConfiguration[*]"}, "less": 2},
+}
+
+
+def counting_policies(folder: Any) -> Any:
+    for pid, assertion in COUNTING.items():
+        (folder / f"{pid.lower()}.json").write_text(json.dumps({
+            "id": pid, "title": pid, "cause": "guest-dhcp", "severity": "medium", "assert": assertion,
+            "message": "{name} counts", "remediation": "none"}))
+    return [p for p in [*load_policies([folder]).policies, *UNGROUPED] if p.id in {*COUNTING, "VMBK-DHCP-001"}]
+
+
+#: Assignment lists: equal ones on different VMs share; True and 1, key order, a non-map element and
+#: timestamps naming the VM (which the evidence quotes) must not.
+element = st.one_of(
+    st.fixed_dictionaries({"name": st.sampled_from(["AzureBackupDhcpEnabled", "Other"]),
+                           "complianceStatus": st.sampled_from(["Compliant", "NonCompliant", None, 1, True])}),
+    st.just("AzureBackupDhcpEnabled"), st.none(), st.just({"complianceStatus": "NonCompliant",
+                                                            "name": "AzureBackupDhcpEnabled"}))
+assignments = st.one_of(st.just("absent"), st.none(), st.lists(element, max_size=3),
+                        st.just("stamped"))
+dhcp = st.sampled_from(["absent", True, False, 1, 0, "true", None])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, len(VMS) - 1), assignments, dhcp), max_size=40))
+def test_counted_arrays_share_only_equal_elements(tmp_path_factory: Any, changes: list[tuple[int, Any, Any]]) -> None:
+    policies = counting_policies(tmp_path_factory.mktemp("counting"))
+    vms = [dict(vm) for vm in VMS]
+    for i, assigned, enabled in changes:
+        vm = vms[i]
+        if assigned == "absent":
+            vm.pop("machineConfiguration", None)
+        elif assigned == "stamped":
+            vm["machineConfiguration"] = [{"name": "AzureBackupDhcpEnabled", "complianceStatus": "NonCompliant",
+                                           "lastChecked": vm["name"]}]
+        else:
+            vm["machineConfiguration"] = assigned
+        guest = dict(vm.get("guest") or {})
+        if enabled == "absent":
+            guest.pop("dhcpEnabled", None)
+        else:
+            guest["dhcpEnabled"] = enabled
+        vm["guest"] = guest
+    for policy in policies:
+        assert engine.evaluate(PolicySet([policy]), vms) == [engine._judge(policy, vm, vm) for vm in vms], policy.id
+
+
+def test_vms_with_equal_arrays_are_judged_once(monkeypatch: Any, tmp_path: Any) -> None:
+    """The DHCP policy reads the assignment list whole: VMs whose lists are equal share one judgement."""
+    calls: list[str] = []
+    judge = engine._judge
+
+    def counting(policy: Any, vm: dict[str, Any], facts: dict[str, Any]) -> Finding:
+        calls.append(policy.id)
+        return judge(policy, vm, facts)
+
+    monkeypatch.setattr(engine, "_judge", counting)
+    listed = [{"name": "AzureBackupDhcpEnabled", "complianceStatus": "NonCompliant"}]
+    vms = [{**vm, "machineConfiguration": [dict(a) for a in listed], "guest": {"dhcpEnabled": True},
+            "powerState": "running", "unknownReasons": {}} for vm in VMS]
+    found = engine.evaluate(PolicySet(counting_policies(tmp_path)), vms)
+    assert {p: calls.count(p) for p in sorted(set(calls))} == dict.fromkeys(sorted({*COUNTING, "VMBK-DHCP-001"}), 1)
+    assert {f.status for f in found if f.policy_id == "VMBK-DHCP-001"} == {"fail"}
+
+
+def test_a_count_reads_its_array_whole_and_what_its_where_reads_outside_the_element() -> None:
+    def reads(condition: dict[str, Any]) -> list[str] | None:
+        found = compile_json(condition, paths=check_row_path).reads()
+        return None if found is None else [p.text for p in found]
+
+    nested = {"count": {"field": "row.items[*]", "where": {"allOf": [
+        {"field": "row.items[*].name", "equals": "x"}, {"field": "row.owner", "exists": True},
+        {"count": {"field": "row.items[*].checks[*]", "where": {"anyOf": [
+            {"field": "row.items[*].checks[*].ok", "equals": False}, {"field": "row.region", "equals": "x"}]}},
+         "greater": 0}]}}, "equals": 0}
+    assert reads(nested) == ["row.items", "row.owner", "row.region"]  # the elements' own arrays are in row.items
+    assert reads({"count": {"field": "row.items[*]"}, "less": 2}) == ["row.items"]
+    assert reads({"allOf": [{"field": "row.a", "equals": 1}, {"not": {"count": {"field": "row.b[*]"}, "equals": 0}}]}) \
+        == ["row.a", "row.b"]
+
+
+def test_maps_in_another_key_order_are_not_shared(tmp_path: Any) -> None:
+    """The evidence quotes an assignment list as it is, keys in their order: two such lists are two verdicts."""
+    first = {"name": "AzureBackupDhcpEnabled", "complianceStatus": "NonCompliant"}
+    vms = [{**vm, "machineConfiguration": [first if i % 2 else dict(reversed(first.items()))],
+            "guest": {"dhcpEnabled": True}, "powerState": "running", "unknownReasons": {}} for i, vm in enumerate(VMS)]
+    policy = next(p for p in UNGROUPED if p.id == "VMBK-DHCP-001")
+    found = engine.evaluate(PolicySet([policy]), vms)
+    assert found == [engine._judge(policy, vm, vm) for vm in vms]
+    assert len({f.evidence for f in found}) == 2

@@ -60,8 +60,8 @@ class Node:
         return []
 
     def reads(self) -> list[FieldPath] | None:
-        """Every fact path the verdict and its explanation depend on; None when that is not a
-        fixed list (a `count` reads array elements)."""
+        """Every fact path the verdict and its explanation depend on (a `count`'s array whole, which holds
+        what its `where` reads of each element); None when that is not a fixed list."""
         raise NotImplementedError
 
 
@@ -190,6 +190,14 @@ class CountOperand(Operand):
         self.where = where
         self.label = f"count of {path.text}" + (" matching the where condition" if where else "")
 
+    def reads(self) -> list[FieldPath] | None:
+        """The array (an element's own array is inside its enclosing count's) and what `where` reads outside
+        the element."""
+        where = [] if self.where is None else self.where.reads()
+        if where is None:
+            return None
+        return where if self.array.relative else [self.array.path, *where]
+
     def span(self, facts: Facts, ctx: Context) -> tuple[int, int] | None:
         """(definite matches, definite plus undecided); None when the array was not collected."""
         items = self.array.value(facts, ctx)
@@ -245,8 +253,10 @@ class Leaf(Node):
         self._test = operator.test
 
     def reads(self) -> list[FieldPath] | None:
-        if isinstance(self.operand, FieldOperand) and not self.operand.relative:
-            return [self.operand.path]
+        if self._count is not None:
+            return self._count.reads()
+        if isinstance(self.operand, FieldOperand):  # a field of an element is read with its count's array
+            return [] if self.operand.relative else [self.operand.path]
         return [] if isinstance(self.operand, ValueOperand) else None
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:

@@ -72,7 +72,8 @@ def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
 
     Thousands of VMs agree on power state, OS type and agent version; a VM with the same values
     of every fact the conditions read gets the same status and evidence (only the message, which
-    may name the VM, is rendered again). Values are keyed with their type, so True and 1 differ.
+    may name the VM, is rendered again). Values are keyed with their type, so True and 1 differ;
+    a list or a map (a `count`'s array) by its frozen form, which keeps the types of what it holds.
     """
     reads = _reads(policy)
     if reads is None:
@@ -84,8 +85,12 @@ def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
         try:
             values = [get(target) for get in getters]
             key = (*values, *map(type, values))
-            seen = memo.get(key)
-        except Exception:  # an unhashable fact (a list, a map), or one that fails to read: judge it alone
+            try:
+                seen = memo.get(key)
+            except TypeError:  # a list or a map among them
+                key = (_FROZEN, *map(_frozen, values))
+                seen = memo.get(key)
+        except Exception:  # an unhashable fact of another kind, or one that fails to read: judge it alone
             yield _judge(policy, target, target)
             continue
         if seen is None or seen.status == ERROR:
@@ -94,6 +99,20 @@ def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
             continue
         message = _text(policy.message.render(target)) if seen.status == FAIL else seen.message
         yield _finding(policy, target, seen.status, message, seen.evidence)
+
+
+#: Marks a key of frozen values: no key of plain values starts with it.
+_FROZEN = object()
+
+
+def _frozen(value: Any) -> Any:
+    """A list or a map as a hashable value equal only to one with the same items, of the same types, in
+    the same order (an explanation may list them in that order); anything else with its type."""
+    if value.__class__ is list:
+        return list, tuple(map(_frozen, value))
+    if value.__class__ is dict:
+        return dict, tuple((name, _frozen(item)) for name, item in value.items())
+    return type(value), value
 
 
 def _reads(policy: Policy) -> list[FieldPath] | None:
