@@ -206,6 +206,8 @@ MEMINFO = "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable: 
      3 * GIB),
     ("4:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
                       "memory/memory.usage_in_bytes": f"{6 * GIB}\n", "memory/memory.stat": ""}, 20 * GIB),
+    ("0::/\n", {"memory.max": f"{7 * GIB}\n", "memory.current": f"{3 * GIB}\n", "memory.stat": "anon 5\n"},
+     4 * GIB),  # no inactive file cache said: none counted as free
     ("4:cpu:/\n", {"cpu/memory.limit_in_bytes": f"{GIB}\n", "cpu/memory.usage_in_bytes": "0\n",
                    "cpu/memory.stat": ""}, 20 * GIB),  # not the memory controller
 ])
@@ -223,6 +225,8 @@ def test_memory_room_is_unknown_when_nothing_says(tmp_path: Path) -> None:
     write(unlimited / "memory.usage_in_bytes", "0\n")
     write(unlimited / "memory.stat", "total_inactive_file 0\n")
     assert memory_room(tmp_path / "cgroup", write(tmp_path / "own", "4:memory:/\n"), tmp_path / "no-meminfo") is None
+    write(unlimited / "memory.limit_in_bytes", f"{2 ** 62}\n")  # where "no limit" starts
+    assert memory_room(tmp_path / "cgroup", tmp_path / "own", tmp_path / "no-meminfo") is None
     assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", write(tmp_path / "m", "MemAvailable: x kB\n")) is None
     assert memory_room(tmp_path / "none", tmp_path / "no-cgroup", write(tmp_path / "n", "MemFree: 5 kB\n")) is None
 
