@@ -7,6 +7,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -190,5 +191,26 @@ def test_a_child_s_failure_fails_the_run_and_publishes_nothing(
     if fault == "full":  # the child's OSError itself, raised in the run: its errno, its file
         assert "findings.csv" in err and "report/outputs.py" in err
     assert writers(tmp_path / "writers.log")["findings.csv"] != here
+    assert files(previous) == before
+    assert _litter(previous) == []
+
+
+def test_a_signal_while_children_write_stops_them_and_publishes_nothing(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], apart: None,
+        previous: Path) -> None:
+    before = files(previous)
+    here = os.getpid()
+
+    def signal_the_run(name: str, path: Path) -> None:
+        if name == "findings.csv" and os.getpid() != here:  # a child, mid-write: as a CI runner cancelling
+            os.kill(here, signal.SIGTERM)
+            time.sleep(60)
+
+    spy(monkeypatch, tmp_path / "writers.log", signal_the_run)
+    assert scan(previous, "--jobs", "2") == 128 + signal.SIGTERM
+    assert "interrupted by SIGTERM; no new reports were published" in capsys.readouterr().err
+    child = writers(tmp_path / "writers.log")["findings.csv"]
+    with pytest.raises(ProcessLookupError):  # killed and reaped, not left sleeping
+        os.kill(child, 0)
     assert files(previous) == before
     assert _litter(previous) == []
