@@ -59,9 +59,9 @@ class Node:
         """What a true value of this node takes for granted without having seen it."""
         return []
 
-    def reads(self) -> list[FieldPath] | None:
+    def reads(self) -> list[FieldPath]:
         """Every fact path the verdict and its explanation depend on (a `count`'s array whole, which holds
-        what its `where` reads of each element); None when that is not a fixed list."""
+        what its `where` reads of each element)."""
         raise NotImplementedError
 
 
@@ -78,14 +78,8 @@ class _Junction(Node):
         return [line for part in self.parts if part.assumes and part.eval(facts, ctx) is True
                 for line in part.assumptions(facts, ctx)]
 
-    def reads(self) -> list[FieldPath] | None:
-        out: list[FieldPath] = []
-        for part in self.parts:
-            more = part.reads()
-            if more is None:
-                return None
-            out += more
-        return out
+    def reads(self) -> list[FieldPath]:
+        return [path for part in self.parts for path in part.reads()]
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
         unknown = False
@@ -133,7 +127,7 @@ class Not(Node):
     def __init__(self, part: Node) -> None:
         self.part = part
 
-    def reads(self) -> list[FieldPath] | None:
+    def reads(self) -> list[FieldPath]:
         return self.part.reads()
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
@@ -190,12 +184,10 @@ class CountOperand(Operand):
         self.where = where
         self.label = f"count of {path.text}" + (" matching the where condition" if where else "")
 
-    def reads(self) -> list[FieldPath] | None:
+    def reads(self) -> list[FieldPath]:
         """The array (an element's own array is inside its enclosing count's) and what `where` reads outside
         the element."""
         where = [] if self.where is None else self.where.reads()
-        if where is None:
-            return None
         return where if self.array.relative else [self.array.path, *where]
 
     def span(self, facts: Facts, ctx: Context) -> tuple[int, int] | None:
@@ -252,12 +244,12 @@ class Leaf(Node):
         self._value = operand.value
         self._test = operator.test
 
-    def reads(self) -> list[FieldPath] | None:
+    def reads(self) -> list[FieldPath]:
         if self._count is not None:
             return self._count.reads()
         if isinstance(self.operand, FieldOperand):  # a field of an element is read with its count's array
             return [] if self.operand.relative else [self.operand.path]
-        return [] if isinstance(self.operand, ValueOperand) else None
+        return []  # a value
 
     def eval(self, facts: Facts, ctx: Context) -> Tri:
         if self._count is not None:

@@ -76,9 +76,6 @@ def _evaluate_shared(policy: Policy, targets: list[Facts]) -> Iterator[Finding]:
     a list or a map (a `count`'s array) by its frozen form, which keeps the types of what it holds.
     """
     reads = _reads(policy)
-    if reads is None:
-        yield from (_judge(policy, target, target) for target in targets)
-        return
     getters = [*(path.get for path in reads), partial(_reasons, tuple(path.text for path in reads))]
     memo: dict[tuple[Any, ...], Finding] = {}
     for target in targets:
@@ -115,12 +112,9 @@ def _frozen(value: Any) -> Any:
     return type(value), value
 
 
-def _reads(policy: Policy) -> list[FieldPath] | None:
+def _reads(policy: Policy) -> list[FieldPath]:
     paths = [] if policy.applies is None else policy.applies.reads()
-    more = policy.assertion.reads()
-    if paths is None or more is None:
-        return None
-    return list({p.text: p for p in [*paths, *more]}.values())
+    return list({p.text: p for p in [*paths, *policy.assertion.reads()]}.values())
 
 
 def _reasons(paths: tuple[str, ...], facts: Facts) -> tuple[str | None, ...] | None:
