@@ -97,7 +97,7 @@ def helpers(jobs: int, findings: int) -> int:
     if room is None or not held:
         log.debug("the reports are written one at a time: the memory left is not known here")
         return 0
-    count = min(jobs - 1, len(_WEIGHT) - 1, room // held)
+    count = min(jobs - 1, len(WRITERS) - 1, room // held)
     log.debug("the reports are written by %d process(es): %.1f GB left, this process holds %.1f GB", 1 + count,
               room / 1e9, held / 1e9)
     return count
