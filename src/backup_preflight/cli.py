@@ -402,7 +402,7 @@ def _scan(args: argparse.Namespace, staged: Any) -> int:
             source = scan.demo_source()
     elif args.snapshot:
         with logs.phase(log, f"reading {len(args.snapshot)} snapshot file(s)"):
-            source = scan.snapshot_source(args.snapshot, _part_size(args))
+            source = scan.snapshot_source(args.snapshot, _part_size(args), args.jobs)
     else:
         from backup_preflight.collect import collect_snapshot
 

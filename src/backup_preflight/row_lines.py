@@ -14,6 +14,7 @@ handled exactly as before, with its line and column.
 from __future__ import annotations
 
 import itertools
+import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -65,11 +66,12 @@ def decode(lines: Iterable[bytes]) -> dict[str, Any] | None:
     return header
 
 
-def read(lines: Iterable[bytes], decode: Callable[[bytes], Any] = _decode
+def read(lines: Iterable[bytes], decode: Callable[[bytes], Any] = _decode, whole: bool = True
          ) -> tuple[dict[str, Any], Iterator[str | tuple[bytes, Any]]]:
     """The document without its tables, and then, as they are read, each table's name followed by its
     rows as (text, value); raises NotThisLayout, at once or while the rows are read. `decode` makes a row's
-    value from its text (as much of it as the reader needs), raising as msgspec does on text that is not JSON."""
+    value from its text (as much of it as the reader needs), raising as msgspec does on text that is not JSON.
+    Not `whole`: the lines stop where a table would begin (the rest is read by `tables`)."""
     it = iter(lines)
     first = next(it, b"")
     if not first.endswith(TABLES) or len(first) > MAX_HEADER:
@@ -77,14 +79,20 @@ def read(lines: Iterable[bytes], decode: Callable[[bytes], Any] = _decode
     header = _value(first[:-len(TABLES)] + b"}")
     if not isinstance(header, dict) or "tables" in header:
         raise NotThisLayout
-    return header, _tables(it, decode)
+    return header, tables(it, decode, whole)
 
 
-def _tables(it: Iterator[bytes], decode: Callable[[bytes], Any]) -> Iterator[str | tuple[bytes, Any]]:
-    """Table after table up to the closing `}}`, and nothing but blank lines after it."""
+def tables(lines: Iterable[bytes], decode: Callable[[bytes], Any] = _decode, whole: bool = True
+           ) -> Iterator[str | tuple[bytes, Any]]:
+    """Table after table up to the closing `}}`, and nothing but blank lines after it; not `whole`, up to the
+    end of the lines, which must come where a table would begin. Lines that start with a table are the rest
+    of a file whose beginning another reader reads (`table_near`)."""
+    it = iter(lines)
     names: set[str] = set()
     line, end = next(it, None), b"]"
     while line != b"}}" or end == b"],":
+        if not whole and line == b"" and next(it, None) is None:
+            return
         name = _value(line[:-2]) if line is not None and line.endswith(b":[") else None
         if not isinstance(name, str) or name in names:
             raise NotThisLayout
@@ -119,6 +127,33 @@ def _rows(it: Iterator[bytes], decode: Callable[[bytes], Any]) -> Iterator[tuple
 
 _INVALID = object()
 _BATCH = 1000
+#: Bytes searched at a time for a table's line.
+_WINDOW = 1 << 23
+#: A line that begins a table: in this layout rows begin with anything but a quote.
+_TABLE_LINE = b'\n"'
+
+
+def table_near(fd: int, size: int) -> int | None:
+    """Where a table line (`"name":[`) near the middle of the open file starts: there a second reader can take
+    over (`tables`). Searched both ways at once, a window at a time, within a quarter of the file's size; None
+    when there is none there. It is not checked to be one: the readers do that."""
+    middle, reach = size // 2, size // 4
+    low, high = max(1, middle - reach), min(size, middle + reach)
+    back, ahead = middle, middle
+    while back > low or ahead < high:
+        if back > low:
+            start = max(low, back - _WINDOW)
+            found = os.pread(fd, back - start + 1, start).rfind(_TABLE_LINE, 0, back - start + 1)
+            if found >= 0:
+                return start + found + 1
+            back = start
+        if ahead < high:
+            stop = min(high, ahead + _WINDOW)
+            found = os.pread(fd, stop - ahead + 1, ahead).find(_TABLE_LINE)
+            if found >= 0:
+                return ahead + found + 1
+            ahead = stop
+    return None
 
 
 def _value(text: bytes, decode: Callable[[bytes], Any] = _decode) -> Any:

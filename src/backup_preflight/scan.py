@@ -16,7 +16,7 @@ import msgspec
 from backup_preflight import demo, heap, row_lines, snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.index import VM_TYPE, parse_instant
-from backup_preflight.estate.parts import PART_VMS, Split, no_room
+from backup_preflight.estate.parts import PART_VMS, Split, no_room, read_split
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.judging import Judged, judge, judge_in_parts
 from backup_preflight.policy.engine import evaluate
@@ -62,21 +62,22 @@ def demo_source() -> Source:
     return Source("demo", snap)
 
 
-def snapshot_source(paths: list[Path], part_vms: int = PART_VMS) -> Source:
+def snapshot_source(paths: list[Path], part_vms: int = PART_VMS, jobs: int = 1) -> Source:
     """The snapshot files, merged; one file laid out a row per line with more than `part_vms` VMs (not 0)
-    stays split into parts, to be judged a part at a time."""
-    split = _split(paths[0]) if len(paths) == 1 and part_vms > 0 else None
+    stays split into parts, to be judged a part at a time (and, with more than one job, a large one is read
+    by two processes)."""
+    split = _split(paths[0], jobs) if len(paths) == 1 and part_vms > 0 else None
     if split is None:
         snap = snapshot.load_many(paths)
         return Source("snapshot", snap, _files(snap))
     return _from_split("snapshot", split, part_vms)
 
 
-def _split(path: Path) -> Split | None:
+def _split(path: Path, jobs: int) -> Split | None:
     """The file split by subscription, or None when it is not laid out a row per line."""
     try:
         with gc_paused():
-            return Split(snapshot.RowReader(path))
+            return read_split(path, jobs)
     except row_lines.NotThisLayout:
         return None
 

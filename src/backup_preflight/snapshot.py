@@ -210,6 +210,15 @@ def _open(path: Path, whole: bool = True) -> BinaryIO:
     return os.fdopen(fd, "rb")
 
 
+def open_rows(path: Path) -> BinaryIO:
+    """The file opened to be read a row at a time (RowReader): each row is bounded, not the file."""
+    return _open(path, whole=False)
+
+
+def is_gzip(fd: int) -> bool:
+    return os.pread(fd, 2, 0) == _GZIP
+
+
 def _too_large(label: str) -> InputError:
     return InputError.one(label, "", f"larger than {_size(LIMITS.max_input_size)} (--max-input-size)")
 
@@ -221,10 +230,10 @@ def _text_chunks(path: Path, digest: Any) -> Iterator[bytes]:
         yield from _chunks(handle, str(path), digest, LIMITS.max_input_size)
 
 
-def _chunks(handle: BinaryIO, label: str, digest: Any, limit: int | None) -> Iterator[bytes]:
+def _chunks(handle: BinaryIO, label: str, digest: Any, limit: int | None, end: int | None = None) -> Iterator[bytes]:
     """The open file's text from where it is, as `_text_chunks`; unbounded when `limit` is None (each line is
-    then bounded by `_lines`)."""
-    stored = iter(lambda: handle.read(_CHUNK), b"")
+    then bounded by `_lines`). With `end` (a plain file), the text stops there, and the rest is only hashed."""
+    stored = iter(lambda: handle.read(_CHUNK), b"") if end is None else _up_to(handle, end, digest)
     first = next(stored, b"")
     digest.update(first)
     hashed = (digest.update(chunk) or chunk for chunk in stored)
@@ -238,6 +247,21 @@ def _chunks(handle: BinaryIO, label: str, digest: Any, limit: int | None) -> Ite
         if limit is not None and size > limit:
             raise _too_large(label)
         yield chunk
+
+
+def _up_to(handle: BinaryIO, end: int, digest: Any) -> Iterator[bytes]:
+    """The file's bytes from where it is up to `end`; then the rest goes to `digest` alone."""
+    while (left := end - handle.tell()) > 0 and (chunk := handle.read(min(_CHUNK, left))):
+        yield chunk
+    for chunk in iter(lambda: handle.read(_CHUNK), b""):
+        digest.update(chunk)
+
+
+def _from(fd: int, start: int) -> Iterator[bytes]:
+    """The file's bytes from `start` to its end, read at their places (the file's position is another reader's)."""
+    while chunk := os.pread(fd, _CHUNK, start):
+        yield chunk
+        start += len(chunk)
 
 
 def _inflate(stored: Iterable[bytes], label: str, limit: int | None) -> Iterator[bytes]:
@@ -268,15 +292,14 @@ def _inflate(stored: Iterable[bytes], label: str, limit: int | None) -> Iterator
         raise InputError.one(label, "", f"not a readable gzip file: {exc}") from None
 
 
-def _lines(chunks: Iterable[bytes], label: str, at: list[int] | None = None) -> Iterator[bytes]:
+def _lines(chunks: Iterable[bytes], label: str, at: list[int] | None = None, start: int = 0) -> Iterator[bytes]:
     """The text's lines without their line breaks, each bounded by --max-input-size; stops early when
     the first line outgrows a header (the caller then reads the file whole). With `at`, `at[0]` is where
-    in the text the line last given starts."""
+    in the text the line last given starts (the text starting at `start`)."""
     pending: list[bytes] = []
     held = 0
     number = 1
     limit = LIMITS.max_input_size
-    start = 0
     for chunk in chunks:
         *ended, rest = chunk.split(b"\n")
         if ended:
@@ -475,32 +498,51 @@ class RowReader:
     The file stays open (`handle`, until `close`): when it is not gzip (`plain`), a row's text can be read
     again from it at the place `rows()` gives, from the very file that was hashed; `changed()` says
     whether it was written to since it was opened.
+
+    A plain file may be read by two: this reader up to `end`, where a table starts (`row_lines.table_near`;
+    the whole file is hashed all the same), and another from there (`tail`).
     """
 
-    def __init__(self, path: Path, handle: BinaryIO | None = None) -> None:
+    def __init__(self, path: Path, handle: BinaryIO | None = None, end: int | None = None) -> None:
         """`handle`: the file already open, read from its start (an unnamed temporary file, `path` its label)."""
         self.label = str(path)
         self.handle = _open(path, whole=False) if handle is None else handle
         self.handle.seek(0)
-        self._digest = BackgroundSha256()
+        self._digest: BackgroundSha256 | None = BackgroundSha256()
+        self.tables: list[str] = []
+        #: The tables' names as the file writes them, and the line of the last row read (or table begun).
+        self.written: list[str] = []
+        self.line = 1
+        self.counts: dict[str, int] = {}
         try:
             self._opened = _version(self.handle)
-            self.plain = os.pread(self.handle.fileno(), 2, 0) != _GZIP
+            self.plain = not is_gzip(self.handle.fileno())
             self._at = [0]
             header, self._items = row_lines.read(
-                _lines(_chunks(self.handle, self.label, self._digest, None), self.label, self._at), _head)
+                _lines(_chunks(self.handle, self.label, self._digest, None, end), self.label, self._at), _head,
+                whole=end is None)
         except BaseException:
             self.close()
             raise
         self.snapshot = _from_snapshot({**header, "tables": {}}, self.label)
-        self.tables: list[str] = []
-        self.counts: dict[str, int] = {}
+
+    @classmethod
+    def tail(cls, label: str, handle: BinaryIO, start: int) -> RowReader:
+        """The rows of an open plain file from `start`, where a table starts, to its end: only `rows()`, checked
+        as ever, their lines counted from the table's line as line 2; nothing hashed, no header."""
+        reader = cls.__new__(cls)
+        reader.label, reader.handle, reader._digest, reader.plain = label, handle, None, True
+        reader.tables, reader.written, reader.line, reader.counts = [], [], 1, {}
+        reader._at = [start]
+        reader._items = row_lines.tables(_lines(_from(handle.fileno(), start), label, reader._at, start), _head)
+        return reader
 
     def changed(self) -> bool:
         return _version(self.handle) != self._opened
 
     def close(self) -> None:
-        self._digest.close()
+        if self._digest is not None:
+            self._digest.close()
         self.handle.close()
 
     def rows(self) -> Iterator[tuple[int, bytes, str, str | None, int, int]]:
@@ -511,7 +553,8 @@ class RowReader:
         try:
             yield from self._rows()
         finally:
-            self._digest.close()
+            if self._digest is not None:
+                self._digest.close()
 
     def _rows(self) -> Iterator[tuple[int, bytes, str, str | None, int, int]]:
         at = self._at
@@ -524,6 +567,7 @@ class RowReader:
             if item.__class__ is str:
                 line += 1 if self.tables else 0
                 written, i = str(item), 0
+                self.written.append(written)
                 name = written.lower()
                 if name not in self.counts:
                     self.tables.append(name)
@@ -542,8 +586,10 @@ class RowReader:
             self.counts[self.tables[table]] += 1
         if problems:
             raise InputError(problems)
-        self.snapshot.tables = {name: [] for name in self.tables}
-        self.snapshot.sources = [SourceFile(self.label, self._digest.hexdigest(), "snapshot")]
+        self.line = line
+        if self._digest is not None:
+            self.snapshot.tables = {name: [] for name in self.tables}
+            self.snapshot.sources = [SourceFile(self.label, self._digest.hexdigest(), "snapshot")]
 
 
 def _version(handle: BinaryIO) -> tuple[int, int]:

@@ -18,6 +18,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import msgspec
 import pytest
@@ -60,14 +61,15 @@ def outcome(result: ScanResult) -> dict[str, Any]:
 
 def both(path: Path, policies: PolicySet = POLICIES, shard: str | None = None) -> tuple[dict, dict]:
     """The run of the estate held whole, and in parts of one VM; the parts judged here and, three at once, in
-    child processes (`--jobs 3`) must give the same run."""
+    child processes (`--jobs 3`, the file read by two processes however small) must give the same run."""
     whole = scan.snapshot_source([path], 0)
-    parts = scan.snapshot_source([path], 1)
-    forked = scan.snapshot_source([path], 1)
+    apart = scan.snapshot_source([path], 1)
+    with mock.patch.object(parts, "APART_BYTES", 0):
+        forked = scan.snapshot_source([path], 1, 3)
     forked.jobs = 3
-    assert whole.split is None and parts.split is not None
+    assert whole.split is None and apart.split is not None
     as_of = "2026-11-24T06:00:00Z"
-    here = outcome(scan.run_scan(parts, policies, Gate(), as_of=as_of, shard=shard))
+    here = outcome(scan.run_scan(apart, policies, Gate(), as_of=as_of, shard=shard))
     assert outcome(scan.run_scan(forked, policies, Gate(), as_of=as_of, shard=shard)) == here
     return outcome(scan.run_scan(whole, policies, Gate(), as_of=as_of, shard=shard)), here
 

@@ -21,12 +21,15 @@ text, uncompressed, in the system's temporary folder) and are read back from the
 
 from __future__ import annotations
 
+import logging
 import os
 import tempfile
 from array import array
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import IO, Any
 
 import msgspec
@@ -46,14 +49,20 @@ from backup_preflight.estate.index import (
 )
 from backup_preflight.estate.network import GATEWAY_TYPE
 from backup_preflight.gcpause import gc_paused
+from backup_preflight.row_lines import NotThisLayout, table_near
 from backup_preflight.snapshot import (
     GRAPH_TABLES,
     RESOURCE_GROUP_TYPE,
     SUBSCRIPTION_TYPE,
     RowReader,
     Snapshot,
+    is_gzip,
+    open_rows,
     parse_json,
 )
+from backup_preflight.workers import Workers
+
+log = logging.getLogger(__name__)
 
 #: VMs judged at a time when a snapshot file is judged in parts: the default `scan --part-size` divides it among
 #: the jobs. 100,000 VMs peak at 1.1–1.2 GiB so, 1,000,000 at 4.1–4.3 GiB, most of it the findings
@@ -127,6 +136,11 @@ class Joins:
         if ra != rb:
             self._parent[max(ra, rb)] = min(ra, rb)
 
+    def absorb(self, other: Joins) -> None:
+        """Join whatever `other` joins."""
+        for unit, up in other._parent.items():
+            self.join(unit, up)
+
 
 @dataclass(slots=True)
 class _Places:
@@ -138,63 +152,55 @@ class _Places:
     lines: array = field(default_factory=lambda: array("q"))
 
 
-class Split:
-    """A snapshot file's rows placed by subscription; a part's rows are read back as a Snapshot."""
+@dataclass(slots=True)
+class _Placed:
+    """Rows placed by subscription, as one reader placed them."""
 
-    def __init__(self, reader: RowReader) -> None:
+    places: dict[str, dict[int, _Places]] = field(default_factory=dict)
+    #: VMs per subscription.
+    vms: Counter[str] = field(default_factory=Counter)
+    joins: Joins = field(default_factory=Joins)
+    #: Each row that goes with the VM it names (by its table and id): the subscription of its first copy.
+    seen: dict[int, str] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Tail:
+    """What a second reader sends back: the rows from a table near the middle of the file to its end, placed."""
+
+    placed: _Placed
+    tables: list[str]
+    written: list[str]
+    counts: dict[str, int]
+
+
+class Split:
+    """A snapshot file's rows placed by subscription; a part's rows are read back as a Snapshot.
+
+    With `tail`, the reader stops where a table begins (RowReader's `end`), and `tail()` gives the rows from
+    there, placed by another reader (`read_split`)."""
+
+    def __init__(self, reader: RowReader, tail: Callable[[], _Tail] | None = None) -> None:
         self._reader = reader
         #: Where the rows are read back from: the snapshot file itself, or a spill file of its text when it is gzip.
         self._spill: IO[bytes] | None = None
-        self._places: dict[str, dict[int, _Places]] = {}
-        #: VMs per subscription.
-        self.vms: Counter[str] = Counter()
-        self.joins = Joins()
         try:
             if not reader.plain:
                 try:
                     self._spill = tempfile.TemporaryFile()  # noqa: SIM115 - closed by close(); in TMPDIR
                 except OSError as exc:
                     raise no_room(reader.label, exc) from None
-            self._read(reader, self._spill)
+            placed = _place(reader, self._spill)
+            if tail is not None:
+                _add(placed, reader, tail())
         except BaseException:
             self.close()
             raise
+        self._places, self.vms, self.joins = placed.places, placed.vms, placed.joins
         self._fd = (self._spill or reader.handle).fileno()
         self.header: Snapshot = reader.snapshot
         self.tables = reader.tables
         self.counts = reader.counts
-
-    def _read(self, reader: RowReader, spill: IO[bytes] | None) -> None:
-        places, offset = self._places, 0
-        seen: dict[int, str] = {}
-        for table, text, rid, kind, line, at in reader.rows():
-            name = reader.tables[table]
-            row = {**msgspec.json.decode(text), "type": kind} if kind in _BY_REFERENCE else {"id": rid, "type": kind}
-            key = owner(name, row)
-            unit = key and subscription_of(key)
-            if kind in _BY_REFERENCE:
-                first = seen.setdefault(hash((name, rid.lower())), unit)
-                if first != unit:
-                    self.joins.join(first, unit)
-            elif kind == VM_TYPE and name == "resources":
-                self.vms[unit] += 1
-            by_table = places.get(unit) or places.setdefault(unit, {})
-            spot = by_table.get(table) or by_table.setdefault(table, _Places())
-            if spill is not None:
-                try:
-                    spill.write(text)
-                except OSError as exc:
-                    raise no_room(reader.label, exc) from None
-                at = offset
-                offset += len(text)
-            spot.offsets.append(at)
-            spot.lengths.append(len(text))
-            spot.lines.append(line)
-        if spill is not None:
-            try:
-                spill.flush()
-            except OSError as exc:
-                raise no_room(reader.label, exc) from None
 
     def has(self, unit: str) -> bool:
         return unit in self._places
@@ -267,6 +273,114 @@ class Split:
         if self._spill is not None:
             self._spill.close()
         self._reader.close()
+
+
+def _place(reader: RowReader, spill: IO[bytes] | None) -> _Placed:
+    """The reader's rows placed by subscription; with `spill`, their text written to it."""
+    placed, offset = _Placed(), 0
+    places, seen = placed.places, placed.seen
+    for table, text, rid, kind, line, at in reader.rows():
+        name = reader.tables[table]
+        row = {**msgspec.json.decode(text), "type": kind} if kind in _BY_REFERENCE else {"id": rid, "type": kind}
+        key = owner(name, row)
+        unit = key and subscription_of(key)
+        if kind in _BY_REFERENCE:
+            first = seen.setdefault(hash((name, rid.lower())), unit)
+            if first != unit:
+                placed.joins.join(first, unit)
+        elif kind == VM_TYPE and name == "resources":
+            placed.vms[unit] += 1
+        by_table = places.get(unit) or places.setdefault(unit, {})
+        spot = by_table.get(table) or by_table.setdefault(table, _Places())
+        if spill is not None:
+            try:
+                spill.write(text)
+            except OSError as exc:
+                raise no_room(reader.label, exc) from None
+            at = offset
+            offset += len(text)
+        spot.offsets.append(at)
+        spot.lengths.append(len(text))
+        spot.lines.append(line)
+    if spill is not None:
+        try:
+            spill.flush()
+        except OSError as exc:
+            raise no_room(reader.label, exc) from None
+    return placed
+
+
+def _add(placed: _Placed, reader: RowReader, tail: _Tail) -> None:
+    """The second reader's rows after the first reader's, as one reader of the whole file places them."""
+    if set(reader.written) & set(tail.written):
+        raise NotThisLayout  # a table named twice, which one reader does not take either
+    numbers = []
+    for name in tail.tables:
+        if name not in reader.counts:
+            reader.tables.append(name)
+            reader.counts[name] = 0
+        reader.counts[name] += tail.counts[name]
+        numbers.append(reader.tables.index(name))
+    shift = reader.line  # the second reader counts lines from its first table's as line 2
+    for unit, by_table in tail.placed.places.items():
+        mine = placed.places.setdefault(unit, {})
+        for table, spot in by_table.items():
+            into = mine.setdefault(numbers[table], _Places())
+            into.offsets.extend(spot.offsets)
+            into.lengths.extend(spot.lengths)
+            into.lines.extend(array("q", map(shift.__add__, spot.lines)))
+    placed.vms.update(tail.placed.vms)
+    placed.joins.absorb(tail.placed.joins)
+    for key, unit in tail.placed.seen.items():
+        first = placed.seen.setdefault(key, unit)
+        if first != unit:
+            placed.joins.join(first, unit)
+    reader.snapshot.tables = {name: [] for name in reader.tables}
+
+
+#: A plain snapshot file at least this large is read by two processes when a scan has more than one job.
+APART_BYTES = 64 << 20
+
+
+def read_split(path: Path, jobs: int = 1) -> Split:
+    """The snapshot file split by subscription.
+
+    With more than one job, a plain file of APART_BYTES or more is read by two processes at once: this one
+    up to a table near the middle of the file (while hashing the whole), a child from there on, whose rows are
+    placed as this process places its own and then added to them. Should either reader find anything amiss (a
+    row with a problem, another layout, a table named twice) or the child fail, the file is read again by
+    this process alone: what is said of a file is what one reader says."""
+    if jobs < 2:
+        return Split(RowReader(path))
+    handle = open_rows(path)
+    try:
+        fd = handle.fileno()
+        size = os.fstat(fd).st_size
+        start = table_near(fd, size) if size >= APART_BYTES and not is_gzip(fd) else None
+    except BaseException:
+        handle.close()
+        raise
+    if start is None:
+        return Split(RowReader(path, handle))
+    with Workers(2, partial(_read_tail, str(path), handle), partial(_read_tail, str(path), handle),
+                 doing="reading the second half of a snapshot file",
+                 lighter="fewer --jobs read a file in one process") as workers:
+        workers.start(start)
+        try:
+            split = Split(RowReader(path, handle, end=start), lambda: workers.next()[1])
+        except (InputError, NotThisLayout, RuntimeError) as exc:
+            log.debug("%s is read again by one process: %s", path, exc or type(exc).__name__)
+        else:
+            log.debug("%s was read by two processes, the second from byte %s of %s", path, f"{start:,}",
+                      f"{size:,}")
+            return split
+    return Split(RowReader(path))
+
+
+def _read_tail(label: str, handle: IO[bytes], start: int) -> _Tail:
+    """In a child: the file's rows from `start` to its end, placed."""
+    reader = RowReader.tail(label, handle, start)
+    return _Tail(_place(reader, None), reader.tables, reader.written, reader.counts)
 
 
 def no_room(label: str, exc: OSError) -> InputError:
