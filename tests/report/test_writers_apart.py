@@ -120,8 +120,13 @@ def test_one_job_or_a_small_scan_writes_every_report_here(tmp_path: Path, monkey
     (2, 100_000, 10 ** 12, 10 ** 9, 1),
     (4, 100_000, 10 ** 12, 10 ** 9, 3),
     (8, 100_000, 10 ** 12, 10 ** 9, 4),         # never more processes than reports
-    (4, 100_000, 2 * 10 ** 9 + 1, 10 ** 9, 2),  # as many copies of this process as the room holds
-    (4, 100_000, 10 ** 9 - 1, 10 ** 9, 0),      # not one: a 1,000,000-VM scan on a 7 GB runner
+    # as many children as the room holds once this process has grown by half: 1.25 times it each
+    (4, 100_000, 3 * 10 ** 9, 10 ** 9, 2),
+    (4, 100_000, 3 * 10 ** 9 - 1, 10 ** 9, 1),
+    (4, 100_000, 175 * 10 ** 7, 10 ** 9, 1),
+    (4, 100_000, 175 * 10 ** 7 - 1, 10 ** 9, 0),
+    (4, 100_000, 35 * 10 ** 8, 32 * 10 ** 8, 0),  # a 1,000,000-VM scan on a 7 GB runner (killed with a child)
+    (4, 100_000, 10 ** 8, 10 ** 9, 0),            # less room than this process will grow by
     (4, 100_000, None, 10 ** 9, 0),             # the memory left is unknown (not Linux)
     (4, 100_000, 10 ** 12, None, 0),            # what this process holds is unknown
     (4, 100_000, 10 ** 12, 0, 0),
