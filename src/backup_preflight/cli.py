@@ -204,7 +204,8 @@ def build_parser() -> argparse.ArgumentParser:
                            f"the estate whole); the results are the same")
     scan.add_argument("--jobs", type=_jobs, default="auto", metavar="N",
                       help=f"judge up to N parts at once, each in a child process, and write up to N reports at "
-                           f"once where memory allows; 1 judges and writes one at a time, in this process (default "
+                           f"once where memory allows; with more than one, a large snapshot file is also read by two "
+                           f"processes; 1 reads, judges and writes one at a time, in this process (default "
                            f"auto: the CPUs this process may use, at most {workers.AUTO_JOBS}, on Linux; 1 elsewhere); "
                            f"the results are the same")
 

@@ -168,7 +168,9 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
     clock = parse_instant(as_of) or datetime.now(UTC)
     snap = source.snapshot
     if source.split is not None and what_if is None:
-        judged = judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms, source.jobs)
+        with closing(source.split):  # its rows' places go once every part is judged, and their pages with them:
+            judged = judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms, source.jobs)
+        heap.give_back()  # 0.3 GB at 1,000,000 VMs, which may make room for a child writing reports
         return _finish(source, snap, source.split.counts, policies, gate, review, as_of, started, clock, judged,
                        shard)
     if source.split is not None:  # a what-if overlays the deployment on the whole estate: held whole

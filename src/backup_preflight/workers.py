@@ -28,8 +28,8 @@ log = logging.getLogger(__name__)
 
 _KEPT: list[Any] = []
 
-#: The most parts `--jobs auto` judges at once. Reading the file happens once, in the scan's process, each part
-#: reads the rows every part needs, and there are five reports to write: beyond a few jobs they are the time.
+#: The most parts `--jobs auto` judges at once. The file is read once, by at most two processes, each part reads
+#: the rows every part needs, and there are five reports to write: beyond a few jobs they are the time.
 AUTO_JOBS = 4
 
 

@@ -174,6 +174,18 @@ class _Tail:
     counts: dict[str, int]
 
 
+class _Closed(dict[str, Any]):
+    """The places of a closed Split: using them is a bug, not an estate without rows."""
+
+    def _closed(self, *_: Any) -> Any:
+        raise ValueError("the snapshot file's split is closed")
+
+    __getitem__ = __contains__ = keys = _closed
+
+
+_CLOSED = _Closed()
+
+
 class Split:
     """A snapshot file's rows placed by subscription; a part's rows are read back as a Snapshot.
 
@@ -270,6 +282,8 @@ class Split:
             return parse_json(bytes(text), self.header.sources[0].path, line)
 
     def close(self) -> None:
+        """Let the file and the rows' places go; what was counted stays."""
+        self._places = _CLOSED
         if self._spill is not None:
             self._spill.close()
         self._reader.close()
