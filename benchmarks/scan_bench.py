@@ -39,7 +39,7 @@ from backup_preflight.judging import judge_in_parts
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.workers import auto_jobs
 jobs = auto_jobs()
-source = scan.snapshot_source([Path(PATH)], part_vms(jobs))
+source = scan.snapshot_source([Path(PATH)], part_vms(jobs), jobs)
 assert source.split is not None, "not a row-per-line file of more VMs than a part"
 judge_in_parts(source.split, load_policies([bundled_policy_dir()]), datetime.now(UTC), None, source.part_vms, jobs)""",
 }
