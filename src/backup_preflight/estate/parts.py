@@ -376,8 +376,8 @@ def read_split(path: Path, jobs: int = 1) -> Split:
         raise
     if start is None:
         return Split(RowReader(path, handle))
-    with Workers(2, partial(_read_tail, str(path), handle), partial(_read_tail, str(path), handle),
-                 doing="reading the second half of a snapshot file",
+    tail = partial(_read_tail, str(path), handle)
+    with Workers(2, tail, tail, doing="reading the second half of a snapshot file",
                  lighter="fewer --jobs read a file in one process") as workers:
         workers.start(start)
         try:
