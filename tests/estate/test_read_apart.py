@@ -14,6 +14,7 @@ import logging
 import os
 import re
 import signal
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -79,6 +80,7 @@ def test_two_readers_place_the_rows_as_one_does(tmp_path: Path, caplog: pytest.L
     assert APART in caplog.text and AGAIN not in caplog.text
     assert two == one_reader(path)
     assert two["places"] and len(two["tables"]) > 2
+    assert sum(two["vms"].values()) == 40  # each VM counted once, in its subscription
 
 
 def test_the_second_reader_may_start_at_any_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
@@ -198,15 +200,18 @@ def test_a_second_reader_that_dies_leaves_the_file_to_one(tmp_path: Path, monkey
     monkeypatch.setattr(parts, "_read_tail", killed)
     with caplog.at_level(logging.DEBUG, logger="backup_preflight.estate.parts"):
         assert placed(read_split(path, 2)) == one_reader(path)
-    assert AGAIN in caplog.text and "SIGKILL" in caplog.text and APART not in caplog.text
+    assert caplog.messages == [
+        f"{path} is read again by one process: the process reading the second half of a snapshot file was killed "
+        "(SIGKILL; most often the kernel out of memory): fewer --jobs read a file in one process"]
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
-def test_one_job_or_a_gzip_file_is_read_by_one_process(tmp_path: Path, jobs: int,
+def test_one_job_or_a_gzip_file_is_read_by_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int,
                                                       caplog: pytest.LogCaptureFixture) -> None:
     plain = save(estate(), tmp_path / "s.json")
     path = plain if jobs == 1 else tmp_path / "s.json.gz"
     path.write_bytes(gzip.compress(plain.read_bytes(), mtime=0) if jobs == 2 else plain.read_bytes())
+    monkeypatch.setattr(parts, "table_near", lambda fd, size: size // 2)  # as if a table began there
     with caplog.at_level(logging.DEBUG, logger="backup_preflight.estate.parts"):
         assert placed(read_split(path, jobs)) == one_reader(path)
     assert APART not in caplog.text and AGAIN not in caplog.text
@@ -286,3 +291,35 @@ def test_a_closed_split_is_not_taken_for_an_empty_one(tmp_path: Path) -> None:
         with pytest.raises(ValueError, match="closed"):
             use()
     assert split.counts["resources"] > 0
+
+
+def test_a_file_of_apart_bytes_or_more_is_read_by_two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                      caplog: pytest.LogCaptureFixture) -> None:
+    path = save(estate(), tmp_path / "s.json")
+    size = path.stat().st_size
+    for least, apart in ((size, True), (size + 1, False)):
+        monkeypatch.setattr(parts, "APART_BYTES", least)
+        caplog.clear()
+        with caplog.at_level(logging.DEBUG, logger="backup_preflight.estate.parts"):
+            placed(read_split(path, 2))
+        assert (APART in caplog.text) == apart, least
+
+
+def open_files() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="counts the open files in /proc")
+@pytest.mark.parametrize("least", [0, 1 << 40], ids=["read by two", "too small for two"])
+def test_the_file_is_opened_once_and_closed_with_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           least: int) -> None:
+    path = save(estate(), tmp_path / "s.json")
+    monkeypatch.setattr(parts, "APART_BYTES", least)
+    before = open_files()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        split = read_split(path, 2)  # a file opened again and left to the collector would warn here
+        assert open_files() == before + 1  # the snapshot file, which rows are read back from
+        split.close()
+    assert open_files() == before
+    assert [w for w in caught if issubclass(w.category, ResourceWarning)] == []

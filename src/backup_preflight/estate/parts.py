@@ -356,7 +356,7 @@ def _add(placed: _Placed, reader: RowReader, tail: _Tail) -> None:
 APART_BYTES = 64 << 20
 
 
-def read_split(path: Path, jobs: int = 1) -> Split:
+def read_split(path: Path, jobs: int) -> Split:
     """The snapshot file split by subscription.
 
     With more than one job, a plain file of APART_BYTES or more is read by two processes at once: this one
