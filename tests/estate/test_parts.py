@@ -362,6 +362,7 @@ def test_a_temporary_folder_that_cannot_take_the_rows_is_named(tmp_path: Path, m
     assert cli.main(["scan", "--snapshot", str(path), "--output-dir", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err
     assert "No space left on device" in err and "TMPDIR" in err and "Traceback" not in err
+    assert f"{path}: cannot set its rows aside in the temporary folder" in err  # the file it names
     assert not (tmp_path / "out").exists()
 
 

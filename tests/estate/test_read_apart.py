@@ -169,7 +169,7 @@ def test_a_row_with_problems_is_reported_as_one_reader_reports_it(tmp_path: Path
     "a table named twice", "a table closed without the comma before another", "a blank line between tables",
     "text after the end", "a row that is not JSON"])
 def test_another_layout_is_found_as_one_reader_finds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                        damage: str) -> None:
+                                                        caplog: pytest.LogCaptureFixture, damage: str) -> None:
     """Each damaged where the second reader starts (the metrics table), which neither reader sees alone."""
     path = save(estate(), tmp_path / "s.json")
     data = path.read_bytes()
@@ -190,8 +190,11 @@ def test_another_layout_is_found_as_one_reader_finds_it(tmp_path: Path, monkeypa
     with pytest.raises(row_lines.NotThisLayout):
         one_reader(path)
     monkeypatch.setattr(parts, "table_near", lambda fd, size: start)
-    with pytest.raises(row_lines.NotThisLayout):
+    with caplog.at_level(logging.DEBUG, logger="backup_preflight.estate.parts"), \
+            pytest.raises(row_lines.NotThisLayout):
         read_split(path, 2)
+    if damage == "a table closed without the comma before another":  # found by this process's reader
+        assert caplog.messages == [f"{path} is read again by one process: NotThisLayout"]
 
 
 def test_a_second_reader_that_dies_leaves_the_file_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,

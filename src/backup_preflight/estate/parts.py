@@ -383,7 +383,7 @@ def read_split(path: Path, jobs: int) -> Split:
         try:
             split = Split(RowReader(path, handle, end=start), lambda: workers.next()[1])
         except (InputError, NotThisLayout, RuntimeError) as exc:
-            log.debug("%s is read again by one process: %s", path, exc or type(exc).__name__)
+            log.debug("%s is read again by one process: %s", path, str(exc) or type(exc).__name__)
         else:
             log.debug("%s was read by two processes, the second from byte %s of %s", path, f"{start:,}",
                       f"{size:,}")
