@@ -435,6 +435,23 @@ def test_service_tag_route_is_more_specific_than_default_route(estate: Estate) -
     assert estate.verdict().value is False
 
 
+def test_two_routes_with_one_prefix_that_disagree_leave_the_route_unknown(estate: Estate) -> None:
+    """Azure refuses a second route with a prefix a table already has (RouteConflict); a snapshot that has one
+    anyway does not say which applies, so the scanner does not pick one."""
+    estate.routes(("first", "0.0.0.0/2", "Internet"), ("second", "0.0.0.0/2", "None"))
+    verdict = estate.verdict(Endpoint("20.60.0.10", 443))
+    assert verdict.value is None
+    assert text(verdict) == (
+        "20.60.0.10:443/Tcp: route table 'testrt' route 'first' (prefix 0.0.0.0/2, next hop Internet) and route "
+        "table 'testrt' route 'second' (prefix 0.0.0.0/2, next hop None) match it alike: two routes with one "
+        "prefix, which Azure refuses (RouteConflict), so which one applies is not known")
+    estate.routes(("first", "0.0.0.0/2", "None"), ("second", "0.0.0.0/2", "None"))  # alike: one verdict
+    assert estate.verdict(Endpoint("20.60.0.10", 443)).value is False
+    estate.routes(("first", "0.0.0.0/2", "Internet"), ("second", "0.0.0.0/2", "None"), ("narrow", "20.0.0.0/8",
+                                                                                       "Internet"))
+    assert estate.verdict(Endpoint("20.60.0.10", 443)).value is True  # a longer match decides
+
+
 def test_private_cidr_route_does_not_cover_storage(estate: Estate) -> None:
     estate.routes(("route1", "10.0.3.0/24", "None"))
     verdict = estate.verdict()

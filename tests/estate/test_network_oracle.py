@@ -23,7 +23,7 @@ import ipaddress
 import json
 from dataclasses import dataclass, field
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from network_helpers import FIXTURES, NAT_ID, STORAGE, Estate, rule, service_tags
@@ -251,17 +251,19 @@ def dest_holds(cfg: Config, dest: str, world: World) -> bool:
 
 
 def route_outcome(cfg: Config, world: World) -> bool | None:
-    best = (0, 0, "Internet")  # the system route 0.0.0.0/0
+    """The longest match's next hop; routes that match alike (one prefix twice, which Azure refuses) and
+    disagree leave it unknown."""
+    matches = [((0, 0), "Internet")]  # the system route 0.0.0.0/0
     for prefix, hop in cfg.routes or []:
         if prefix[0].isdigit():
             if world.address in IPv4(prefix):
-                best = max(best, (IPv4(prefix).prefixlen, 10, hop))
+                matches.append(((IPv4(prefix).prefixlen, 10), hop))
             continue
         length = world.length(cfg.resolve(prefix))
         if length is not None:
             regional, cloud = "." in prefix, prefix.lower().startswith("azurecloud")
-            best = max(best, (length, {(False, True): 5, (False, False): 4, (True, True): 3, (True, False): 2}[
-                (cloud, regional)], hop))
+            matches.append(((length, {(False, True): 5, (False, False): 4, (True, True): 3, (True, False): 2}[
+                (cloud, regional)]), hop))
     for service, locations in cfg.endpoints:
         if service.lower() not in ("microsoft.storage", "microsoft.storage.global"):
             continue
@@ -272,8 +274,13 @@ def route_outcome(cfg: Config, world: World) -> bool | None:
         for name in names:
             length = world.length(name)
             if length is not None:
-                best = max(best, (length, 1, "Endpoint"))
-    hop = best[2]
+                matches.append(((length, 1), "Endpoint"))
+    best = max(key for key, _ in matches)
+    outcomes = {hop_outcome(cfg, hop) for key, hop in matches if key == best}
+    return outcomes.pop() if len(outcomes) == 1 else None
+
+
+def hop_outcome(cfg: Config, hop: str) -> bool | None:
     if hop == "None":
         return False
     if hop in ("VirtualAppliance", "VirtualNetworkGateway"):
@@ -337,6 +344,11 @@ def _agrees(cfg: Config, with_file: bool) -> None:
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(configs(nsgs=False), st.booleans())
+# Found by CI on 2026-11-30: one prefix twice with different next hops (which Azure refuses) was judged by the
+# first route, and by the oracle by the next hop's name.
+@example(Config(region="eastus", spelling="eastus", nic_rules=None, subnet_rules=None,
+                routes=[("AzureActiveDirectory", "None"), ("0.0.0.0/2", "Internet"), ("0.0.0.0/2", "None")],
+                endpoints=[], private=False, nat=False, public_ip=False, declared=False, upper_types=False), True)
 def test_routes_and_endpoints_agree_with_the_oracle(cfg: Config, with_file: bool) -> None:
     _agrees(cfg, with_file)
 

@@ -155,15 +155,16 @@ def _winners(covering: list[_Entry]) -> list[_Entry]:
     prefixes as its service-endpoint routes and beats them; AzureCloud's prefixes may be shorter
     than the service's (`coarse`), so under an AzureCloud route the service endpoint may still win.
     """
-    known = max((e for e in covering if e.length is not None and not e.maybe), key=lambda e: (e.length, e.rank))
+    decided = [e for e in covering if e.length is not None and not e.maybe]
+    length, rank = max((e.length or 0, e.rank) for e in decided)
+    known = [e for e in decided if (e.length or 0, e.rank) == (length, rank)]  # several: routes with one prefix
     tagged = sorted((e for e in covering if e.length is None and not e.maybe), key=lambda e: -e.rank)
     possible = tagged[:1]
     if tagged and tagged[0].coarse:
         possible += [e for e in tagged if not e.coarse][:1]
-    length = known.length or 0
-    winners = [known] if length >= _SHORTEST_TAG_PREFIX or not possible else []
+    winners = known if length >= _SHORTEST_TAG_PREFIX or not possible else []
     possible += [e for e in covering if e.maybe]  # they may not cover these addresses at all
-    return winners + [e for e in possible if length < 32 or e.rank > known.rank]
+    return winners + [e for e in possible if length < 32 or e.rank > rank]
 
 
 def _outcome(winners: list[_Entry], subnet: _Subnet, target: _Target) -> _Finding:
@@ -173,6 +174,10 @@ def _outcome(winners: list[_Entry], subnet: _Subnet, target: _Target) -> _Findin
     values = {v for v, _ in results}
     if len(values) == 1:
         return values.pop(), " or ".join(t for _, t in results)
+    tied = [e for e in winners if e.length is not None and not e.maybe]
+    if len({_hop_outcome(e, subnet)[0] for e in tied}) > 1:
+        return None, (f"{' and '.join(e.text for e in tied)} match it alike: two routes with one prefix, which "
+                      "Azure refuses (RouteConflict), so which one applies is not known")
     unknown = (f"the prefix lengths of {target.destination}, known only from a service-tag file" if target.tags is None
                else "the prefixes of a service tag the service-tag file does not list")
     return None, f"the route that wins depends on {unknown}: either {' or '.join(t for _, t in results)}"
