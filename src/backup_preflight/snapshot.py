@@ -509,11 +509,7 @@ class RowReader:
         self.handle = _open(path, whole=False) if handle is None else handle
         self.handle.seek(0)
         self._digest: BackgroundSha256 | None = BackgroundSha256()
-        self.tables: list[str] = []
-        #: The tables' names as the file writes them, and the line of the last row read (or table begun).
-        self.written: list[str] = []
-        self.line = 1
-        self.counts: dict[str, int] = {}
+        self._count_from_start()
         try:
             self._opened = _version(self.handle)
             self.plain = not is_gzip(self.handle.fileno())
@@ -532,10 +528,35 @@ class RowReader:
         as ever, their lines counted from the table's line as line 2; nothing hashed, no header."""
         reader = cls.__new__(cls)
         reader.label, reader.handle, reader._digest, reader.plain = label, handle, None, True
-        reader.tables, reader.written, reader.line, reader.counts = [], [], 1, {}
+        reader._count_from_start()
         reader._at = [start]
         reader._items = row_lines.tables(_lines(_from(handle.fileno(), start), label, reader._at, start), _head)
         return reader
+
+    def _count_from_start(self) -> None:
+        self.tables: list[str] = []
+        #: The tables' names as the file writes them, and the line of the last row read (or table begun).
+        self.written: list[str] = []
+        self.line = 1
+        self.counts: dict[str, int] = {}
+
+    def add_tables(self, tables: list[str], written: list[str], counts: dict[str, int]) -> list[int]:
+        """Count the tables a second reader read after this one's (`tail`: their names, as written, and rows) as
+        this reader's; their numbers here. A table written under one name by both is another layout, as it is
+        to one reader (NotThisLayout)."""
+        if set(self.written) & set(written):
+            raise row_lines.NotThisLayout
+        self.written += written
+        for name in tables:
+            if name not in self.counts:
+                self.tables.append(name)
+                self.counts[name] = 0
+            self.counts[name] += counts[name]
+        self._list_tables()
+        return [self.tables.index(name) for name in tables]
+
+    def _list_tables(self) -> None:
+        self.snapshot.tables = {name: [] for name in self.tables}
 
     def changed(self) -> bool:
         return _version(self.handle) != self._opened
@@ -588,7 +609,7 @@ class RowReader:
             raise InputError(problems)
         self.line = line
         if self._digest is not None:
-            self.snapshot.tables = {name: [] for name in self.tables}
+            self._list_tables()
             self.snapshot.sources = [SourceFile(self.label, self._digest.hexdigest(), "snapshot")]
 
 

@@ -326,15 +326,7 @@ def _place(reader: RowReader, spill: IO[bytes] | None) -> _Placed:
 
 def _add(placed: _Placed, reader: RowReader, tail: _Tail) -> None:
     """The second reader's rows after the first reader's, as one reader of the whole file places them."""
-    if set(reader.written) & set(tail.written):
-        raise NotThisLayout  # a table named twice, which one reader does not take either
-    numbers = []
-    for name in tail.tables:
-        if name not in reader.counts:
-            reader.tables.append(name)
-            reader.counts[name] = 0
-        reader.counts[name] += tail.counts[name]
-        numbers.append(reader.tables.index(name))
+    numbers = reader.add_tables(tail.tables, tail.written, tail.counts)
     shift = reader.line  # the second reader counts lines from its first table's as line 2
     for unit, by_table in tail.placed.places.items():
         mine = placed.places.setdefault(unit, {})
@@ -349,7 +341,6 @@ def _add(placed: _Placed, reader: RowReader, tail: _Tail) -> None:
         first = placed.seen.setdefault(key, unit)
         if first != unit:
             placed.joins.join(first, unit)
-    reader.snapshot.tables = {name: [] for name in reader.tables}
 
 
 #: A plain snapshot file at least this large is read by two processes when a scan has more than one job.
