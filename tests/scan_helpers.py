@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from backup_preflight import scan
+from backup_preflight import row_lines, scan
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.results import Gate, ScanResult
 from backup_preflight.review import Review
@@ -31,6 +31,13 @@ def estate(*, stopped: bool = True, no_agent: bool = True, extra: Sequence[str] 
 
 def write_snapshot(path: Path, doc: dict[str, Any]) -> Path:
     path.write_text(json.dumps(doc, indent=1))
+    return path
+
+
+def write_row_lines(doc: dict[str, Any], path: Path) -> Path:
+    """The document one row per line, as written (types in the case given: `snapshot.save` would fold them)."""
+    header = {k: v for k, v in doc.items() if k != "tables"}
+    path.write_bytes(b"".join(row_lines.encode(header, doc["tables"])))
     return path
 
 

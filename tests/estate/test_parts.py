@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from backup_preflight import cli, demo, judging, row_lines, scan, snapshot
+from backup_preflight import cli, demo, judging, scan, snapshot
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.estate import parts
 from backup_preflight.estate.index import Index
@@ -37,18 +37,12 @@ from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_p
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.results import Gate, ScanResult
 from backup_preflight.whatif.parse import load_what_ifs
+from scan_helpers import write_row_lines
 from whatif import plan as whatif_plan
 
 from cli_helpers import run
 
 POLICIES = load_policies([bundled_policy_dir()])
-
-
-def save(doc: dict[str, Any], path: Path) -> Path:
-    """The document one row per line, as written (types in the case given: `snapshot.save` would fold them)."""
-    header = {k: v for k, v in doc.items() if k != "tables"}
-    path.write_bytes(b"".join(row_lines.encode(header, doc["tables"])))
-    return path
 
 
 def outcome(result: ScanResult) -> dict[str, Any]:
@@ -93,14 +87,14 @@ def first(doc: dict[str, Any], kind: str) -> dict[str, Any]:
 @pytest.mark.parametrize("doc", [estate(), demo.demo_document(), estate(vms=40, subscriptions=1)],
                          ids=["four subscriptions", "the demo", "one subscription"])
 def test_parts_give_the_whole_scan(tmp_path: Path, doc: dict[str, Any]) -> None:
-    whole, parts = both(save(doc, tmp_path / "s.json"))
+    whole, parts = both(write_row_lines(doc, tmp_path / "s.json"))
     assert parts == whole
     assert whole["coverage"]["vms"] == len([r for r in doc["tables"]["resources"]
                                             if r["type"] == "microsoft.compute/virtualmachines"])
 
 
 def test_a_shard_records_the_same_groups_in_parts(tmp_path: Path) -> None:
-    whole, parts = both(save(estate(), tmp_path / "s.json"), shard="one")
+    whole, parts = both(write_row_lines(estate(), tmp_path / "s.json"), shard="one")
     assert parts == whole and whole["run"]["shard"]["groups"]["VMBK-SCHED-001"]
 
 
@@ -115,7 +109,7 @@ def test_rows_in_another_subscription_join_the_parts(tmp_path: Path, caplog: pyt
     doc = estate()
     row = first(doc, kind)
     other = next(s for s in doc["scope"]["subscriptions"] if s not in row["id"])
-    path = save(rehome(doc, row["id"], other), tmp_path / "s.json")
+    path = write_row_lines(rehome(doc, row["id"], other), tmp_path / "s.json")
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         whole, parts = both(path)
     assert parts == whole
@@ -131,7 +125,7 @@ def test_a_hub_without_vms_is_read_alongside_not_joined(tmp_path: Path, caplog: 
     for row in rows[:2]:
         doc = rehome(doc, row["id"], hub)
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
-        whole, parts = both(save(doc, tmp_path / "s.json"))
+        whole, parts = both(write_row_lines(doc, tmp_path / "s.json"))
     assert parts == whole
     said = joined(caplog)
     assert said and all("read alongside" in m for m in said)
@@ -148,7 +142,7 @@ def test_a_vault_in_another_subscription_brings_its_backup_policies(tmp_path: Pa
     item = first(doc, "microsoft.recoveryservices/vaults/backupfabrics/protectioncontainers/protecteditems")
     vault = item["id"].split("/backupFabrics/")[0]
     other = home or next(s for s in doc["scope"]["subscriptions"] if s not in item["id"])
-    path = save(rehome(doc, vault, other), tmp_path / "s.json")
+    path = write_row_lines(rehome(doc, vault, other), tmp_path / "s.json")
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         whole, parts = both(path)
     assert parts == whole
@@ -171,7 +165,7 @@ def test_jobs_naming_vms_by_friendly_name_in_a_vault_elsewhere_join_the_parts(tm
         if row["id"].startswith(vault + "/"):
             row["properties"].pop("policyId", None)
     other = next(s for s in doc["scope"]["subscriptions"] if s not in job["id"])
-    path = save(rehome(doc, vault, other), tmp_path / "s.json")
+    path = write_row_lines(rehome(doc, vault, other), tmp_path / "s.json")
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         whole, parts = both(path)
     assert parts == whole and joined(caplog)
@@ -185,7 +179,7 @@ def test_a_gateway_in_another_subscription_is_read_by_every_part(tmp_path: Path)
     doc = estate()
     gateway = first(doc, "microsoft.network/virtualnetworkgateways")
     other = next(s for s in doc["scope"]["subscriptions"] if s not in gateway["id"])
-    whole, parts = both(save(rehome(doc, gateway["id"], other), tmp_path / "s.json"))
+    whole, parts = both(write_row_lines(rehome(doc, gateway["id"], other), tmp_path / "s.json"))
     assert parts == whole
     assert any("has virtual network gateway" in e for f in whole["findings"] for e in f["evidence"])
 
@@ -206,7 +200,7 @@ def test_jobs_naming_a_vm_by_id_go_with_it_wherever_their_vault_is(tmp_path: Pat
         if r["type"].endswith("/backupjobs") and r["properties"].get("dataSourceId", "").lower() == vm:
             r["id"] = f"/subscriptions/{other}/resourceGroups/rg-elsewhere/providers/Microsoft.RecoveryServices/" \
                       f"vaults/elsewhere/backupJobs/{r['name']}"
-    whole, parts = both(save(doc, tmp_path / "s.json"))
+    whole, parts = both(write_row_lines(doc, tmp_path / "s.json"))
     assert parts == whole
     assert any(d["resourceId"].lower() == vm for d in whole["diagnoses"]), "the job was not matched in the whole scan"
 
@@ -215,7 +209,7 @@ def test_groups_across_subscriptions_join_the_parts(tmp_path: Path, caplog: pyte
     by_name = load_policies([bundled_policy_dir()], parse_cli_params(["VMBK-SCHED-001.groupKey=resourceGroup",
                                                                       "VMBK-SCHED-001.maximumPerSlot=1"]))
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
-        whole, parts = both(save(estate(), tmp_path / "s.json"), by_name)
+        whole, parts = both(write_row_lines(estate(), tmp_path / "s.json"), by_name)
     assert parts == whole and joined(caplog)
     assert any(f["status"] == "fail" for f in whole["findings"] if f["policy_id"] == "VMBK-SCHED-001")
 
@@ -233,15 +227,15 @@ def test_copies_of_a_row_naming_vms_in_two_subscriptions_join_them(tmp_path: Pat
     copy = json.loads(json.dumps(rows[0]))
     copy["properties"][target] = elsewhere["properties"][target]
     doc["tables"][table].append(copy)  # a later copy replaces the first, as in Index
-    whole, parts = both(save(doc, tmp_path / "s.json"))
+    whole, parts = both(write_row_lines(doc, tmp_path / "s.json"))
     assert parts == whole
 
 
 def test_rows_without_a_subscription_in_their_id(tmp_path: Path) -> None:
     doc = estate(vms=30, subscriptions=2)
     nic = first(doc, "microsoft.network/networkinterfaces")
-    path = save(json.loads(json.dumps(doc).replace(f'"{nic["id"]}', '"/nics/' + nic["id"].rsplit("/", 1)[1])),
-                tmp_path / "s.json")
+    moved = json.loads(json.dumps(doc).replace(f'"{nic["id"]}', '"/nics/' + nic["id"].rsplit("/", 1)[1]))
+    path = write_row_lines(moved, tmp_path / "s.json")
     whole, parts = both(path)
     assert parts == whole
 
@@ -272,7 +266,7 @@ def test_where_a_row_goes(table: str, row: dict[str, Any], expected: str) -> Non
 
 
 def test_part_size_on_the_command_line(tmp_path: Path) -> None:
-    path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+    path = write_row_lines(estate(vms=30, subscriptions=2), tmp_path / "s.json")
     outputs = {}
     for size, jobs in (("0", "1"), ("1", "1"), ("1", "2"), ("1", "auto")):
         out = tmp_path / f"{size}-{jobs}"
@@ -292,7 +286,7 @@ def test_part_size_on_the_command_line(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain: read back from the file", "gzip: from a spill file"])
 def test_rows_are_read_back_from_the_file_or_a_spill_of_its_text(tmp_path: Path, gzipped: bool) -> None:
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
     if gzipped:
         path = tmp_path / "s.json.gz"
         path.write_bytes(gzip.compress((tmp_path / "s.json").read_bytes(), mtime=0))
@@ -307,7 +301,7 @@ def test_rows_are_read_back_from_the_file_or_a_spill_of_its_text(tmp_path: Path,
 def test_a_file_written_to_while_it_is_judged_in_parts_is_refused(tmp_path: Path, jobs: int) -> None:
     """Rows are read again from the file by place: if it changed since it was checked and hashed, the places
     no longer hold those rows, and the scan stops (exit 2, no report) rather than judge other text."""
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
     source = scan.snapshot_source([path], 1)
     source.jobs = jobs
     with path.open("ab") as handle:
@@ -349,7 +343,7 @@ class _FillsUp:
 def test_a_temporary_folder_that_cannot_take_the_rows_is_named(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                                capsys: pytest.CaptureFixture[str], fails: str) -> None:
     """Only a gzipped file's rows are set aside (a plain file's are read again from the file itself)."""
-    plain = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+    plain = write_row_lines(estate(vms=30, subscriptions=2), tmp_path / "s.json")
     path = tmp_path / "s.json.gz"
     path.write_bytes(gzip.compress(plain.read_bytes()))
 
@@ -370,7 +364,7 @@ def test_a_snapshot_that_cannot_be_read_is_not_blamed_on_the_temporary_folder(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
     """The disk under the snapshot failing mid-read is the environment failing (exit 4), as for a file read
     whole, not a full temporary folder."""
-    path = save(estate(vms=30, subscriptions=2), tmp_path / "s.json")
+    path = write_row_lines(estate(vms=30, subscriptions=2), tmp_path / "s.json")
     chunks = snapshot._chunks
 
     def failing(handle: Any, label: str, *args: Any) -> Any:
@@ -395,7 +389,7 @@ def test_no_part_outlives_its_judging(tmp_path: Path) -> None:
     for row in doc["tables"]["recoveryservicesresources"]:  # VMs with a last failed job are kept for diagnosis
         if row["type"].lower().endswith("/protecteditems"):
             row["properties"]["lastBackupStatus"] = "Failed"
-    source = scan.snapshot_source([save(doc, tmp_path / "s.json")], 1)
+    source = scan.snapshot_source([write_row_lines(doc, tmp_path / "s.json")], 1)
     assert source.split is not None
     judged = judge_in_parts(source.split, POLICIES, datetime(2026, 11, 24, tzinfo=UTC), None, 1)
     gc.collect()
@@ -422,7 +416,7 @@ def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[i
 
 def test_a_what_if_holds_a_split_estate_whole(tmp_path: Path) -> None:
     """`verify --what-if` and `scan --what-if` judge the estate the deployment would leave, whole."""
-    path = save(whatif_plan.estate_doc(), tmp_path / "s.json")
+    path = write_row_lines(whatif_plan.estate_doc(), tmp_path / "s.json")
     rule = whatif_plan.rule_body("DenyStorage443", 50)
     plan_file = tmp_path / "whatif.json"
     plan_file.write_text(json.dumps(whatif_plan.az_output(whatif_plan.change("Create", rule["id"], after=rule))))
@@ -447,7 +441,7 @@ def test_types_in_any_letter_case_are_placed_as_in_lowercase(tmp_path: Path) -> 
         for row in rows:
             if isinstance(row.get("type"), str):
                 row["type"] = row["type"].upper()
-    whole, parts = both(save(doc, tmp_path / "s.json"))
+    whole, parts = both(write_row_lines(doc, tmp_path / "s.json"))
     assert parts == whole
 
 
@@ -486,7 +480,7 @@ def test_guest_observations_of_vms_and_of_a_query_s_rows_are_the_whole_scan_s(tm
         "assert": {"field": "row.allowed", "equals": True}, "message": "{name} is not allowed",
         "remediation": "Allow it."}))
     policies = load_policies([bundled_policy_dir(), folder])
-    whole, split = both(save(doc, tmp_path / "s.json"), policies)
+    whole, split = both(write_row_lines(doc, tmp_path / "s.json"), policies)
     assert split == whole
     observed = [f for f in whole["findings"] if "observedInGuest" in (f["notes"] or {})]
     assert {f["policy_id"] for f in observed} == {"VMBK-NET-001", "MY-NET-001"}
@@ -501,7 +495,7 @@ def test_a_part_still_being_judged_when_it_is_joined_is_stopped(tmp_path: Path, 
     doc = estate()
     row = first(doc, "microsoft.network/networkinterfaces")
     other = next(s for s in doc["scope"]["subscriptions"] if s not in row["id"])
-    path = save(rehome(doc, row["id"], other), tmp_path / "s.json")
+    path = write_row_lines(rehome(doc, row["id"], other), tmp_path / "s.json")
     elsewhere = judging._PartJudge.elsewhere
 
     def late(judge: Any, part: Any) -> Any:
@@ -526,7 +520,8 @@ def test_a_part_still_being_judged_when_it_is_joined_is_stopped(tmp_path: Path, 
     (2, 1, "1 part(s) of up to 1 VMs, one at a time in this process")])  # a lone part needs no child
 def test_the_log_says_how_the_parts_were_judged(tmp_path: Path, caplog: pytest.LogCaptureFixture, jobs: int,
                                                 subscriptions: int, said: str) -> None:
-    source = scan.snapshot_source([save(estate(vms=30, subscriptions=subscriptions), tmp_path / "s.json")], 1)
+    path = write_row_lines(estate(vms=30, subscriptions=subscriptions), tmp_path / "s.json")
+    source = scan.snapshot_source([path], 1)
     source.jobs = jobs
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         scan.run_scan(source, POLICIES, Gate())

@@ -28,6 +28,7 @@ from backup_preflight.errors import InputError
 from backup_preflight.estate import parts
 from backup_preflight.estate.parts import Split, read_split
 from backup_preflight.snapshot import RowReader
+from scan_helpers import write_row_lines
 
 from cli_helpers import run
 
@@ -38,12 +39,6 @@ AGAIN = "is read again by one process"
 @pytest.fixture(autouse=True)
 def any_size(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(parts, "APART_BYTES", 0)
-
-
-def save(doc: dict[str, Any], path: Path) -> Path:
-    header = {k: v for k, v in doc.items() if k != "tables"}
-    path.write_bytes(b"".join(row_lines.encode(header, doc["tables"])))
-    return path
 
 
 def placed(split: Split) -> dict[str, Any]:
@@ -74,7 +69,7 @@ def estate(**kwargs: Any) -> dict[str, Any]:
 
 
 def test_two_readers_place_the_rows_as_one_does(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
     with caplog.at_level(logging.DEBUG, logger="backup_preflight.estate.parts"):
         two = placed(read_split(path, 2))
     size = path.stat().st_size
@@ -99,7 +94,7 @@ def test_the_second_reader_may_start_at_any_table(tmp_path: Path, monkeypatch: p
     vms = [r for r in doc["tables"]["resources"] if r["type"].lower() == "microsoft.compute/virtualmachines"]
     doc["tables"]["Resources"] = [json.loads(json.dumps(vm).replace(vm["id"].split("/")[2], "f" * 36))
                                   for vm in vms[:3]]  # VMs of a subscription only the second reader sees
-    path = save(doc, tmp_path / "s.json")
+    path = write_row_lines(doc, tmp_path / "s.json")
     expected = one_reader(path)
     starts = table_starts(path)
     assert len(starts) == len(doc["tables"]) - 1
@@ -124,7 +119,7 @@ def test_copies_join_their_subscriptions_as_one_reader_joins_them(tmp_path: Path
     copy["properties"]["sourceResourceId"] = other["id"]
     # the same row, by its lowercase table and id; a copy that names its own VM first joins nothing by itself
     doc["tables"]["RECOVERYSERVICESRESOURCES"] = [copy] if where == "in both halves" else [protected, copy]
-    path = save(doc, tmp_path / "s.json")
+    path = write_row_lines(doc, tmp_path / "s.json")
     expected = one_reader(path)
     assert any({mine, other["id"].split("/")[2]} <= c for c in expected["classes"])
     monkeypatch.setattr(parts, "table_near", lambda fd, size: table_starts(path)[-1])
@@ -143,7 +138,7 @@ def test_a_row_that_looks_like_a_table_to_the_second_reader_is_reported_as_one_r
     layout, one reader for a row that is not an object."""
     doc = estate()
     doc["tables"]["metrics"][3] = "not a row"
-    path = save(doc, tmp_path / "s.json")
+    path = write_row_lines(doc, tmp_path / "s.json")
     data = path.read_bytes()
     monkeypatch.setattr(parts, "table_near", lambda fd, size: data.index(b'"not a row"'))
     with pytest.raises(InputError) as alone:
@@ -156,7 +151,7 @@ def test_a_row_that_looks_like_a_table_to_the_second_reader_is_reported_as_one_r
 @pytest.mark.parametrize("table", ["resources", "metrics"], ids=["in the first half", "in the second"])
 def test_a_row_with_problems_is_reported_as_one_reader_reports_it(tmp_path: Path, table: str,
                                                                    caplog: pytest.LogCaptureFixture) -> None:
-    path = save(broken(estate(), table), tmp_path / "s.json")
+    path = write_row_lines(broken(estate(), table), tmp_path / "s.json")
     with pytest.raises(InputError) as alone:
         one_reader(path)
     with caplog.at_level(logging.DEBUG, logger="backup_preflight.estate.parts"), pytest.raises(InputError) as two:
@@ -171,7 +166,7 @@ def test_a_row_with_problems_is_reported_as_one_reader_reports_it(tmp_path: Path
 def test_another_layout_is_found_as_one_reader_finds_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                         caplog: pytest.LogCaptureFixture, damage: str) -> None:
     """Each damaged where the second reader starts (the metrics table), which neither reader sees alone."""
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
     data = path.read_bytes()
     table = data.index(b'"metrics":[')
     if damage == "a table named twice":
@@ -199,7 +194,7 @@ def test_another_layout_is_found_as_one_reader_finds_it(tmp_path: Path, monkeypa
 
 def test_a_second_reader_that_dies_leaves_the_file_to_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                           caplog: pytest.LogCaptureFixture) -> None:
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
 
     def killed(*_: Any) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
@@ -215,7 +210,7 @@ def test_a_second_reader_that_dies_leaves_the_file_to_one(tmp_path: Path, monkey
 @pytest.mark.parametrize("jobs", [1, 2])
 def test_one_job_or_a_gzip_file_is_read_by_one_process(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, jobs: int,
                                                       caplog: pytest.LogCaptureFixture) -> None:
-    plain = save(estate(), tmp_path / "s.json")
+    plain = write_row_lines(estate(), tmp_path / "s.json")
     path = plain if jobs == 1 else tmp_path / "s.json.gz"
     path.write_bytes(gzip.compress(plain.read_bytes(), mtime=0) if jobs == 2 else plain.read_bytes())
     monkeypatch.setattr(parts, "table_near", lambda fd, size: size // 2)  # as if a table began there
@@ -226,7 +221,7 @@ def test_one_job_or_a_gzip_file_is_read_by_one_process(tmp_path: Path, monkeypat
 
 def test_a_row_broken_past_its_quick_check_names_its_line_in_the_second_half(tmp_path: Path,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
     data = path.read_bytes()
     at = data.index(b"\n", data.index(b'"metrics":[')) + 1
     line = data[:at].count(b"\n") + 1
@@ -291,7 +286,7 @@ def test_scan_reads_a_large_file_with_two_processes(tmp_path: Path) -> None:
 def test_a_closed_split_is_not_taken_for_an_empty_one(tmp_path: Path) -> None:
     """A scan closes the split once every part is judged (its places are 0.3 GB at 1,000,000 VMs); any use
     after that is an error, never an estate without rows."""
-    split = read_split(save(estate(), tmp_path / "s.json"), 1)
+    split = read_split(write_row_lines(estate(), tmp_path / "s.json"), 1)
     assert split.units() and split.has(next(iter(split.units())))
     split.close()
     for use in (split.units, split.classes, lambda: split.has("x"), lambda: split.snapshot(["x"])):
@@ -302,7 +297,7 @@ def test_a_closed_split_is_not_taken_for_an_empty_one(tmp_path: Path) -> None:
 
 def test_a_file_of_apart_bytes_or_more_is_read_by_two(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                       caplog: pytest.LogCaptureFixture) -> None:
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
     size = path.stat().st_size
     for least, apart in ((size, True), (size + 1, False)):
         monkeypatch.setattr(parts, "APART_BYTES", least)
@@ -320,7 +315,7 @@ def open_files() -> int:
 @pytest.mark.parametrize("least", [0, 1 << 40], ids=["read by two", "too small for two"])
 def test_the_file_is_opened_once_and_closed_with_the_split(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                            least: int) -> None:
-    path = save(estate(), tmp_path / "s.json")
+    path = write_row_lines(estate(), tmp_path / "s.json")
     monkeypatch.setattr(parts, "APART_BYTES", least)
     before = open_files()
     with warnings.catch_warnings(record=True) as caught:
