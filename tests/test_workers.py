@@ -191,7 +191,10 @@ MEMINFO = "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable: 
 @pytest.mark.parametrize(("lines", "files_", "room"), [
     ("0::/\n", {}, 20 * GIB),  # no cgroup file: the system's available memory
     ("0::/ci/job\n", {"ci/job/memory.max": f"{7 * GIB}\n", "ci/job/memory.current": f"{3 * GIB}\n",
-                      "ci/job/memory.stat": f"anon 1\ninactive_file {GIB}\nactive_file 5\n"}, 5 * GIB),
+                      "ci/job/memory.stat": f"anon 1\ninactive_file {GIB}\nactive_file 5\n"}, 5 * GIB + 5),
+    ("0::/ci/job\n", {"ci/job/memory.max": f"{7 * GIB}\n", "ci/job/memory.current": f"{6 * GIB}\n",
+                      "ci/job/memory.stat": f"inactive_file {GIB}\nactive_file {3 * GIB}\nfile_dirty {GIB}\n"
+                                            f"file_writeback 2\n"}, 4 * GIB - 2),  # cache not yet written: used
     ("0::/ci/job\n", {"ci/job/memory.max": "max\n", "ci/job/memory.current": f"{3 * GIB}\n",
                       "ci/job/memory.stat": "inactive_file 0\n",
                       "ci/memory.max": f"{4 * GIB}\n", "ci/memory.current": f"{3 * GIB}\n",
@@ -204,10 +207,15 @@ MEMINFO = "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable: 
                                 "memory/docker/abc/memory.usage_in_bytes": f"{6 * GIB}\n",
                                 "memory/docker/abc/memory.stat": f"cache 9\ntotal_inactive_file {2 * GIB}\n"},
      3 * GIB),
+    ("4:memory:/docker/abc\n", {"memory/docker/abc/memory.limit_in_bytes": f"{7 * GIB}\n",
+                                "memory/docker/abc/memory.usage_in_bytes": f"{6 * GIB}\n",
+                                "memory/docker/abc/memory.stat": f"total_inactive_file {GIB}\ntotal_active_file "
+                                                                 f"{2 * GIB}\ntotal_dirty {GIB}\ninactive_file 7\n"},
+     3 * GIB),  # v1: the hierarchy's totals, dirty pages less
     ("4:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
                       "memory/memory.usage_in_bytes": f"{6 * GIB}\n", "memory/memory.stat": ""}, 20 * GIB),
     ("0::/\n", {"memory.max": f"{7 * GIB}\n", "memory.current": f"{3 * GIB}\n", "memory.stat": "anon 5\n"},
-     4 * GIB),  # no inactive file cache said: none counted as free
+     4 * GIB),  # no file cache said: none counted as free
     ("4:cpu:/\n", {"cpu/memory.limit_in_bytes": f"{GIB}\n", "cpu/memory.usage_in_bytes": "0\n",
                    "cpu/memory.stat": ""}, 20 * GIB),  # not the memory controller
 ])
