@@ -1,5 +1,5 @@
 """Mutation score of the verdict logic (estate/ and policy/, and the carriers of a part's verdicts: packed.py,
-workers.py) under the fast tests; not run in CI.
+workers.py, plain_passes.py, findings.py) under the fast tests; not run in CI.
 
 mutmut (configured in pyproject.toml, `[tool.mutmut]`) changes one operator, constant or call at a
 time in those packages and runs the tests that reach the changed function; a mutant the tests do
@@ -33,9 +33,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 MUTMUT = Path(sys.executable).with_name("mutmut")
 #: Each package's mutant-name globs; `carriers` are the modules that carry a part's verdicts out of the child
-#: process that judged it (packed.py) and run those children (workers.py).
+#: process that judged it (packed.py), run those children (workers.py), hold the verdicts for the rest of the
+#: run (plain_passes.py) and filter them (findings.py).
 PACKAGES = {"estate": ("backup_preflight.estate.*",), "policy": ("backup_preflight.policy.*",),
-            "carriers": ("backup_preflight.packed.*", "backup_preflight.workers.*")}
+            "carriers": ("backup_preflight.packed.*", "backup_preflight.workers.*", "backup_preflight.plain_passes.*",
+                         "backup_preflight.findings.*")}
 #: Statuses that mean the tests noticed the mutant (a timeout is a mutant that hangs the tests).
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 

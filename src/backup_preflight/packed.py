@@ -12,13 +12,14 @@ from __future__ import annotations
 
 import sys
 from array import array
-from itertools import compress, repeat
-from operator import attrgetter
+from itertools import chain, compress, repeat
+from operator import attrgetter, not_
 from typing import Any
 
 import msgspec
 
-from backup_preflight.findings import STATUSES, Finding
+from backup_preflight.findings import PASS, STATUSES, Finding
+from backup_preflight.plain_passes import PLAIN, PartFindings
 
 _STATUS = attrgetter("status")
 _MORE = attrgetter("message", "evidence", "notes")
@@ -76,37 +77,48 @@ _DECODE = msgspec.msgpack.Decoder(Packed).decode
 
 
 class Unpacker:
-    """Rebuilds findings from packed parts; equal evidence, messages, subscriptions and resource groups
-    are one object across all the parts it unpacks."""
+    """Rebuilds packed parts' findings, their plain passes left as numbers (plain_passes.py); equal evidence,
+    messages, subscriptions and resource groups are one object across all the parts it unpacks."""
 
     def __init__(self) -> None:
         self._evidence: dict[tuple[str, ...], tuple[str, ...]] = {}
 
-    def unpack(self, data: bytes) -> list[Finding]:
+    def unpack(self, data: bytes) -> PartFindings:
         packed = _DECODE(data)
         count = len(packed.status)
         if not count:
-            return []
+            return PartFindings(((), (), (), ()), ((), (), ()), array("I"), array("I"), b"", [])
         ids, names, subscriptions, groups = (tuple(column) for column in zip(*packed.vms, strict=True))
-        subscriptions, groups = tuple(map(sys.intern, subscriptions)), tuple(map(sys.intern, groups))
         policy_ids, severities, causes = (tuple(map(sys.intern, column)) for column in zip(*packed.policies,
                                                                                         strict=True))
+        vms = (ids, names, tuple(map(sys.intern, subscriptions)), tuple(map(sys.intern, groups)))
         vm, policy = array("I"), array("I")
         vm.frombytes(packed.vm)
         policy.frombytes(packed.policy)
-        statuses = list(map(STATUSES.__getitem__, packed.status))
+        plain = bytearray(packed.status.translate(_PLAIN))
+        for i, *_ in chain(packed.odd, packed.more):
+            plain[i] = 0
+        kept = bytes(map(not_, plain))
+        at = {position: n for n, position in enumerate(compress(range(count), kept))}
+        vm_kept, policy_kept = array("I", compress(vm, kept)), array("I", compress(policy, kept))
+        statuses = list(map(STATUSES.__getitem__, compress(packed.status, kept)))
         for i, status in packed.odd:
-            statuses[i] = status
-        messages: list[str] = [""] * count
-        evidence: list[tuple[str, ...]] = [()] * count
-        notes: list[dict[str, Any] | None] = [None] * count
+            statuses[at[i]] = status
+        messages: list[str] = [""] * len(at)
+        evidence: list[tuple[str, ...]] = [()] * len(at)
+        notes: list[dict[str, Any] | None] = [None] * len(at)
         shared = self._evidence.setdefault
         for i, message, said, noted in packed.more:
-            messages[i] = sys.intern(message)
-            evidence[i] = shared(said, said)
-            notes[i] = noted
-        return list(map(Finding, map(policy_ids.__getitem__, policy), map(ids.__getitem__, vm),
-                        map(names.__getitem__, vm), statuses, map(severities.__getitem__, policy),
-                        map(causes.__getitem__, policy), messages, evidence,
-                        map(subscriptions.__getitem__, vm), map(groups.__getitem__, vm), notes))
+            n = at[i]
+            messages[n] = sys.intern(message)
+            evidence[n] = shared(said, said)
+            notes[n] = noted
+        objects = list(map(Finding, map(policy_ids.__getitem__, policy_kept), map(ids.__getitem__, vm_kept),
+                           map(names.__getitem__, vm_kept), statuses, map(severities.__getitem__, policy_kept),
+                           map(causes.__getitem__, policy_kept), messages, evidence,
+                           map(vms[2].__getitem__, vm_kept), map(vms[3].__getitem__, vm_kept), notes))
+        return PartFindings(vms, (policy_ids, severities, causes), vm, policy, bytes(plain), objects)
 
+
+#: Each status byte's mark: a pass's is PLAIN (unless the finding says more, or its status is odd), any other's 0.
+_PLAIN = bytes(PLAIN if code == _CODE[PASS] else 0 for code in range(256))

@@ -6,6 +6,7 @@ Every report renders this one object; none of them recomputes a verdict or a cou
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,10 @@ from backup_preflight.findings import (
     UNKNOWN,
     Finding,
     annotated,
+    held,
+    plain_passes,
     with_status,
+    without_status,
 )
 from backup_preflight.policy.loader import Policy
 
@@ -47,10 +51,10 @@ class Gate:
         bad = finding.status in (FAIL, ERROR) or (self.strict and finding.status == UNKNOWN)
         return bad and SEVERITY_RANK[finding.severity] <= SEVERITY_RANK[self.fail_on]
 
-    def count_failing(self, findings: list[Finding]) -> int:
+    def count_failing(self, findings: Sequence[Finding]) -> int:
         """How many findings break the gate; passes and not-applicable ones never do, so only the
         others are asked (at 100,000 VMs, 70 % of 1.7 M findings are passes)."""
-        return sum(1 for f in findings if f.status not in _NEVER_FAILING and self.is_failing(f))
+        return sum(map(self.is_failing, without_status(findings, _NEVER_FAILING)))
 
 
 _NEVER_FAILING = frozenset((PASS, NOT_APPLICABLE))
@@ -62,7 +66,7 @@ class ScanResult:
 
     run: dict[str, Any]
     policies: list[Policy]
-    findings: list[Finding]
+    findings: Sequence[Finding]
     coverage: dict[str, Any]
     gate: Gate
     summary: dict[str, Any]
@@ -79,14 +83,16 @@ class ScanResult:
         return str(self.subscriptions.get(subscription_id.lower(), {}).get("displayName", ""))
 
 
-def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:
+def summarize(findings: Sequence[Finding], gate: Gate) -> dict[str, Any]:
     """Counts by status, by severity and status, by cause and status, and per failing policy.
 
     One counting pass over (severity, status, cause) in C; only the findings that can matter for
     the rest (failures, annotated ones, those that can break the gate) are visited again. At
     100,000 VMs (1.7 M findings) this takes 0.4 s instead of 1.9 s for the one loop it replaces.
     """
-    triples = Counter((f.severity, f.status, f.cause) for f in findings)
+    triples = Counter((f.severity, f.status, f.cause) for f in held(findings))
+    for (_, severity, cause), n in plain_passes(findings).items():
+        triples[severity, PASS, cause] += n
     by_status: Counter[str] = Counter()
     by_severity: dict[str, Counter[str]] = {s: Counter() for s in SEVERITIES}
     by_cause: dict[str, Counter[str]] = {}
@@ -124,7 +130,7 @@ def summarize(findings: list[Finding], gate: Gate) -> dict[str, Any]:
 MISSING_NAMED = 3
 
 
-def nothing_assessed(findings: list[Finding]) -> str | None:
+def nothing_assessed(findings: Sequence[Finding]) -> str | None:
     """One line when findings exist but none is a pass or a fail (exempt ones by their verdict), else None.
 
     A scan where every VM is unknown or not applicable has judged nothing; calling it green would

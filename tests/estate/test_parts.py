@@ -31,8 +31,9 @@ from backup_preflight.estate import parts
 from backup_preflight.estate.index import Index
 from backup_preflight.estate.network import NetworkModel
 from backup_preflight.estate.parts import NONE, SHARED, owner, subscription_of
-from backup_preflight.findings import Finding
+from backup_preflight.findings import Finding, with_status, without_status
 from backup_preflight.judging import _in_order, judge_in_parts
+from backup_preflight.packed import Unpacker, pack
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.results import Gate, ScanResult
@@ -48,7 +49,7 @@ POLICIES = load_policies([bundled_policy_dir()])
 def outcome(result: ScanResult) -> dict[str, Any]:
     """Everything a run gives but its own start and end times."""
     run = {k: v for k, v in result.run.items() if k not in ("startedAt", "finishedAt")}
-    return msgspec.to_builtins({"run": run, "findings": result.findings, "coverage": result.coverage,
+    return msgspec.to_builtins({"run": run, "findings": list(result.findings), "coverage": result.coverage,
                                 "summary": result.summary, "exit": result.exit_code, "diagnoses": result.diagnoses,
                                 "tags": result.tags, "subscriptions": result.subscriptions})
 
@@ -399,11 +400,16 @@ def test_no_part_outlives_its_judging(tmp_path: Path) -> None:
 
 @given(st.lists(st.sampled_from(["/subscriptions/a/vm1", "/subscriptions/A/vm2", "/subscriptions/b/VM3",
                                  "/subscriptions/c/vm4", "/subscriptions/b/vm5", "query:x/0"]),
-                unique_by=str.lower), st.lists(st.integers(0, 3)), st.integers(1, 4))
-def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[int], streams: int) -> None:
-    """Oracle: one sort of all the findings by policy, then VM id ignoring case."""
+                unique_by=str.lower), st.lists(st.integers(0, 3)), st.integers(1, 4), st.lists(st.booleans()),
+       st.lists(st.sampled_from(["pass", "fail", "unknown"])))
+def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[int], streams: int,
+                                                   packed: list[bool], statuses: list[str]) -> None:
+    """Oracle: one sort of all the findings by policy, then VM id ignoring case. A stream is a list (a part
+    judged here) or a part's findings packed and unpacked (judged in a child: plain passes held as numbers)."""
     policies = POLICIES.policies[:3]
-    everything = [Finding(p.id, rid, "", "pass", "high", "c") for p in policies for rid in ids]
+    everything = [Finding(p.id, rid, "", status, "high", "c", "" if status == "pass" else "why")
+                  for p in policies for rid in ids
+                  for status in [statuses[len(rid) % len(statuses)] if statuses else "pass"]]
     split: list[list[Finding]] = [[] for _ in range(streams)]
     for n, rid in enumerate(ids):  # a VM's findings all in one stream
         split[(homes[n] if n < len(homes) else n) % streams].extend(f for f in everything if f.resource_id == rid)
@@ -411,7 +417,14 @@ def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[i
     for stream in split:
         stream.sort(key=lambda f: (position[f.policy_id], f.resource_id.lower()))
     expected = sorted(everything, key=lambda f: (position[f.policy_id], f.resource_id.lower()))
-    assert _in_order(PolicySet(policies), split) == expected
+    streamed = [Unpacker().unpack(pack(s)) if n < len(packed) and packed[n] else s for n, s in enumerate(split)]
+    joined = _in_order(PolicySet(policies), streamed)
+    assert len(joined) == len(expected) and list(joined) == expected
+    held = list(joined.objects())  # every finding not a pass among them, in order (a list's passes too)
+    assert [f for f in held if f.status != "pass"] == [f for f in expected if f.status != "pass"]
+    assert list(with_status(joined, ("fail",))) == [f for f in expected if f.status == "fail"]
+    assert list(without_status(joined, ("pass",))) == [f for f in expected if f.status != "pass"]
+    assert list(with_status(joined, ("pass",))) == [f for f in expected if f.status == "pass"]
 
 
 def test_a_what_if_holds_a_split_estate_whole(tmp_path: Path) -> None:

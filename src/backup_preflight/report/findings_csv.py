@@ -16,7 +16,15 @@ from collections import Counter
 from operator import attrgetter
 from pathlib import Path
 
-from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding, with_status, without_status
+from backup_preflight.findings import (
+    NOT_APPLICABLE,
+    PASS,
+    Finding,
+    held,
+    plain_passes,
+    with_status,
+    without_status,
+)
 from backup_preflight.report.view import run_problems
 from backup_preflight.results import ScanResult
 
@@ -38,7 +46,9 @@ def cell(value: object) -> str:
 
 def write(result: ScanResult, path: Path) -> None:
     findings = result.findings
-    passes = Counter(map(_POLICY, with_status(findings, {PASS})))
+    passes = Counter(map(_POLICY, with_status(held(findings), {PASS})))
+    for (policy_id, _, _), n in plain_passes(findings).items():
+        passes[policy_id] += n
     with path.open("w", encoding="utf-8", newline="") as out:
         rows = csv.writer(out)
         rows.writerow(COLUMNS)

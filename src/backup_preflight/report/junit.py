@@ -32,7 +32,7 @@ from xml.sax.saxutils import escape, quoteattr
 import msgspec
 
 from backup_preflight import __version__
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding, held, plain_passes
 from backup_preflight.policy.loader import Policy
 from backup_preflight.report.view import (
     accepted_in_baseline,
@@ -135,7 +135,10 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
     skipped_unknowns: dict[str, dict[str, list[Finding]]] = {pid: {} for pid in policies}
     tally: dict[str, dict[str, int]] = {p.id: {"tests": 0, FAILURE: 0, ERROR_EL: 0, SKIPPED: 0}
                                         for p in result.policies}
-    for f in result.findings:
+    if passes != "each":  # a plain pass is only counted
+        for (policy_id, _, _), n in plain_passes(result.findings).items():
+            passing[policy_id] += n
+    for f in held(result.findings) if passes != "each" else result.findings:
         if f.status == NOT_APPLICABLE:
             continue
         got = outcome(f, result)

@@ -11,7 +11,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, SEVERITY_RANK, UNKNOWN, Finding, annotated, with_status
+from backup_preflight.findings import (
+    ERROR,
+    EXEMPT,
+    FAIL,
+    PASS,
+    SEVERITY_RANK,
+    UNKNOWN,
+    Finding,
+    annotated,
+    held,
+    plain_passes,
+    with_status,
+)
 from backup_preflight.results import ScanResult
 from backup_preflight.text import safe
 
@@ -126,8 +138,10 @@ _STATUS_ORDER = {FAIL: 0, ERROR: 1, UNKNOWN: 2, EXEMPT: 3}
 def policy_counts(result: ScanResult) -> dict[str, dict[str, int]]:
     """Per policy id: count of findings by status."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for (policy_id, status), n in Counter((f.policy_id, f.status) for f in result.findings).items():
+    for (policy_id, status), n in Counter((f.policy_id, f.status) for f in held(result.findings)).items():
         counts[policy_id][status] = n
+    for (policy_id, _, _), n in plain_passes(result.findings).items():
+        counts[policy_id][PASS] += n
     return counts
 
 

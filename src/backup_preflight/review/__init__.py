@@ -6,6 +6,7 @@ and adds annotations; it never judges a VM itself.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -23,7 +24,7 @@ class Review:
     baseline: baseline_mod.Baseline | None = None
     fail_on_new: bool = False
 
-    def apply(self, findings: list[Finding], as_of: str) -> dict[str, Any]:
+    def apply(self, findings: Sequence[Finding], as_of: str) -> dict[str, Any]:
         """Annotate findings in place; return run metadata (`exemptions`, `baseline`) for results.json.
 
         `as_of` is an ISO timestamp (the scan start): exemptions expire relative to it, so a

@@ -9,6 +9,7 @@ are listed as fixed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,7 +54,7 @@ def load(path: Path) -> Baseline:
     return Baseline(str(path), digest, doc["scan"].get("startedAt"), accepted)
 
 
-def from_findings(findings: list[Finding], label: str, sha256: str) -> Baseline:
+def from_findings(findings: Sequence[Finding], label: str, sha256: str) -> Baseline:
     """A baseline made from another scan in the same run: `scan --what-if` compares the predicted
     estate with the current one exactly as with a previous results.json."""
     accepted = {f.key(): {"policyId": f.policy_id, "resourceId": f.resource_id, "resourceName": f.resource_name,
@@ -61,7 +62,7 @@ def from_findings(findings: list[Finding], label: str, sha256: str) -> Baseline:
     return Baseline(label, sha256, None, accepted)
 
 
-def apply(findings: list[Finding], baseline: Baseline, fail_on_new: bool) -> dict[str, Any]:
+def apply(findings: Sequence[Finding], baseline: Baseline, fail_on_new: bool) -> dict[str, Any]:
     """Mark each failing/unknown/error finding new or unchanged; list what the baseline had that is gone."""
     current: dict[tuple[str, str], str] = {}
     for finding in findings:

@@ -13,6 +13,7 @@ import fnmatch
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -23,7 +24,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from backup_preflight.errors import InputError, Problem, schema_problems
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding, with_status
 from backup_preflight.snapshot import read_json
 
 EXEMPTIBLE = (FAIL, UNKNOWN, ERROR)
@@ -163,15 +164,13 @@ class _Index:
         return [self.entries[i] for i in sorted(found)]
 
 
-def apply(findings: list[Finding], exemptions: ExemptionFile, as_of: datetime) -> dict[str, Any]:
+def apply(findings: Sequence[Finding], exemptions: ExemptionFile, as_of: datetime) -> dict[str, Any]:
     """Exempt what an active exemption covers; return the per-exemption account for results.json."""
     entries = exemptions.exemptions
     index = _Index(entries)
     exempted: Counter[str] = Counter()
     lapsed: Counter[str] = Counter()
-    for finding in findings:
-        if finding.status not in EXEMPTIBLE:
-            continue
+    for finding in with_status(findings, EXEMPTIBLE):  # each status is read before its finding is exempted
         matches = index.matches(finding)
         if not matches:
             continue

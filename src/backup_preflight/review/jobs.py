@@ -8,24 +8,23 @@ the engine already gave; it judges nothing, and the reports render its entries a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Sequence
 from typing import Any
 
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, PASS, UNKNOWN, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, PASS, UNKNOWN, Finding, of_vms
 
 #: Order in which a cause's policy verdicts are listed: what confirms the cause first.
 _ORDER = {FAIL: 0, ERROR: 1, UNKNOWN: 2, EXEMPT: 3, PASS: 4, "notApplicable": 5}
 
 
-def diagnose(vms: list[dict[str, Any]], findings: list[Finding]) -> list[dict[str, Any]]:
+def diagnose(vms: list[dict[str, Any]], findings: Sequence[Finding]) -> list[dict[str, Any]]:
     """One entry per VM with a last failed job, in the estate's VM order."""
     with_jobs = {vm["id"].lower(): vm for vm in vms if (vm.get("backup") or {}).get("lastFailedJob")}
     if not with_jobs:
         return []
     verdicts: defaultdict[str, defaultdict[str, list[tuple[str, str]]]] = defaultdict(lambda: defaultdict(list))
-    for f in findings:
-        key = f.resource_id.lower()
-        if key in with_jobs:
-            verdicts[key][f.cause].append((f.policy_id, f.status))
+    for f in of_vms(findings, with_jobs):  # in any order: each cause's verdicts are sorted
+        verdicts[f.resource_id.lower()][f.cause].append((f.policy_id, f.status))
     return [_entry(vm, verdicts[key]) for key, vm in with_jobs.items()]
 
 

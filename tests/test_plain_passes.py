@@ -1,0 +1,119 @@
+"""Findings whose plain passes are held as numbers (plain_passes.py) read, filter, count and summarize exactly
+as the list of the same findings does; what is changed in place (an exemption) stays changed."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import UTC, datetime
+from itertools import pairwise
+from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backup_preflight.findings import (
+    EXEMPT,
+    PASS,
+    STATUSES,
+    Finding,
+    annotated,
+    held,
+    of_vms,
+    plain_passes,
+    with_status,
+    without_status,
+)
+from backup_preflight.packed import Unpacker, pack
+from backup_preflight.plain_passes import PartFindings, ScanFindings
+from backup_preflight.results import Gate, nothing_assessed, summarize
+from backup_preflight.review import exemptions
+
+#: Mostly passes, as a scan's are; some with a message, evidence or notes, which are not plain. Exempt findings,
+#: which carry their exemption, are made by exemptions.apply below.
+findings = st.builds(
+    Finding,
+    st.sampled_from(["P-1", "P-2"]),
+    st.sampled_from(["/subscriptions/s/vm/a", "/subscriptions/s/vm/b", "/SUBSCRIPTIONS/S/VM/C"]),
+    st.sampled_from(["a", "b"]),
+    st.sampled_from([PASS, PASS, PASS, *(s for s in STATUSES if s != EXEMPT)]),
+    st.sampled_from(["high", "low"]),
+    st.sampled_from(["c1", "c2"]),
+    st.sampled_from(["", "", "why"]),
+    st.sampled_from([(), (), ("e",)]),
+    st.just("s"),
+    st.just("rg"),
+    st.sampled_from([None, None, {"baseline": "new"}]),
+)
+
+
+def is_plain(f: Finding) -> bool:
+    return f.status == PASS and not f.message and not f.evidence and not f.notes
+
+
+def held_as(found: list[Finding], cuts: list[int]) -> ScanFindings:
+    """The findings as a scan holds them after judging in parts: runs of packed parts, cut at `cuts`, and a
+    list between them."""
+    bounds = sorted({0, len(found), *(c % (len(found) + 1) for c in cuts)})
+    runs: list[tuple[PartFindings, int, int] | list[Finding]] = []
+    for n, (start, end) in enumerate(pairwise(bounds)):
+        if n % 3 == 2:
+            runs.append(found[start:end])
+        else:
+            part = Unpacker().unpack(pack(found[start:end]))
+            middle = (end - start) // 2  # one part read as two runs
+            runs += [(part, 0, middle), (part, middle, end - start)]
+    return ScanFindings(runs)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(findings, max_size=30), st.lists(st.integers(0, 30), max_size=4),
+       st.sets(st.sampled_from(STATUSES), max_size=3))
+def test_held_findings_read_filter_and_count_as_the_list(found: list[Finding], cuts: list[int],
+                                                         statuses: set[str]) -> None:
+    scan = held_as(found, cuts)
+    assert len(scan) == len(found) and scan == found and list(scan) == found
+    assert list(with_status(scan, statuses)) == list(with_status(found, statuses))
+    assert list(without_status(scan, statuses)) == list(without_status(found, statuses))
+    assert list(annotated(scan)) == list(annotated(found))
+    kept = list(held(scan))
+    assert [f for f in kept if not is_plain(f)] == [f for f in found if not is_plain(f)]
+    counted = plain_passes(scan)
+    assert sum(counted.values()) + len(kept) == len(found)
+    assert counted + Counter((f.policy_id, f.severity, f.cause) for f in kept if is_plain(f)) == Counter(
+        (f.policy_id, f.severity, f.cause) for f in found if is_plain(f))
+    assert summarize(scan, Gate(strict=True)) == summarize(found, Gate(strict=True))
+    assert nothing_assessed(scan) == nothing_assessed(found)
+    some = {"/subscriptions/s/vm/a", "/subscriptions/s/vm/c"}
+    assert sorted(map(repr, of_vms(scan, some))) == sorted(repr(f) for f in found if f.resource_id.lower() in some)
+
+
+def test_a_list_is_held_whole() -> None:
+    found = [Finding("P-1", "/vm/a", "a", PASS, "high", "c")]
+    assert list(held(found)) == found and plain_passes(found) == Counter()
+
+
+def test_held_findings_equal_only_the_same_findings_in_order() -> None:
+    found = [Finding("P-1", f"/vm/{n}", str(n), PASS if n % 2 else "fail", "high", "c") for n in range(6)]
+    scan = held_as(found, [2, 4])
+    assert scan == found and found == scan and scan == held_as(found, [3])
+    assert scan != found[:-1] and scan != [*found[:-1], found[0]] and scan != list(reversed(found))
+    assert scan != tuple(found), "a tuple is not a list, as for a list"
+    assert scan[0] == found[0] and scan[-1] == found[-1] and scan[1:3] == found[1:3]
+
+
+def test_an_exemption_changes_a_held_finding_for_every_later_reader(tmp_path: Path) -> None:
+    """Exemptions mark failing findings in place: they are objects, so a second read sees the change."""
+    vm = "/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/a"
+    found = [Finding("VMBK-NET-001", vm, "a", "fail", "high", "c", "blocked"),
+             Finding("VMBK-NET-002", vm, "a", PASS, "medium", "c")]
+    scan = held_as(found, [])
+    path = tmp_path / "exemptions.json"
+    path.write_text(json.dumps({"exemptions": [{
+        "id": "EX-1", "policies": ["VMBK-NET-001"], "resources": [vm], "category": "mitigated",
+        "justification": "a firewall in front of the subnet allows Storage", "owner": "net@contoso.example",
+        "expiresOn": "2099-01-01"}]}))
+    account = exemptions.apply(scan, exemptions.load(path), datetime(2026, 11, 30, tzinfo=UTC))
+    assert account["entries"][0]["exempted"] == 1
+    assert [f.status for f in scan] == [EXEMPT, PASS]
+    assert next(iter(scan)).annotations["verdict"] == "fail"
