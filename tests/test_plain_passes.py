@@ -18,6 +18,7 @@ from backup_preflight.findings import (
     STATUSES,
     Finding,
     annotated,
+    count_by,
     held,
     of_vms,
     plain_passes,
@@ -82,6 +83,9 @@ def test_held_findings_read_filter_and_count_as_the_list(found: list[Finding], c
     assert sum(counted.values()) + len(kept) == len(found)
     assert counted + Counter((f.policy_id, f.severity, f.cause) for f in kept if is_plain(f)) == Counter(
         (f.policy_id, f.severity, f.cause) for f in found if is_plain(f))
+    for fields in (("severity", "status", "cause"), ("policy_id", "status")):
+        oracle = Counter(tuple(getattr(f, name) for name in fields) for f in found)
+        assert count_by(scan, fields) == oracle == count_by(found, fields)
     assert summarize(scan, Gate(strict=True)) == summarize(found, Gate(strict=True))
     assert nothing_assessed(scan) == nothing_assessed(found)
     some = {"/subscriptions/s/vm/a", "/subscriptions/s/vm/c"}

@@ -98,6 +98,20 @@ def of_vms(findings: Sequence[Finding], ids: Container[str]) -> Iterator[Finding
                  findings.plain_passes_of(ids) if isinstance(findings, Held) else ())
 
 
+#: The fields a plain pass's count is kept by (plain_passes), and its status.
+_PLAIN_FIELDS = ("policy_id", "severity", "cause")
+
+
+def count_by(findings: Sequence[Finding], fields: tuple[str, str, *tuple[str, ...]]) -> Counter[tuple[str, ...]]:
+    """How many findings have each combination of values of these two or more fields (of policy_id, severity,
+    cause and status): the objects counted in C, the plain passes from their counts, never made."""
+    counts: Counter[tuple[str, ...]] = Counter(map(attrgetter(*fields), held(findings)))
+    for plain, n in plain_passes(findings).items():
+        values = {**dict(zip(_PLAIN_FIELDS, plain, strict=True)), "status": PASS}
+        counts[tuple(values[name] for name in fields)] += n
+    return counts
+
+
 def plain_passes(findings: Sequence[Finding]) -> Counter[tuple[str, str, str]]:
     """The passes that `held` leaves out, counted by (policy id, severity, cause): none of a list's. What only
     counts findings by their policy and status reads both, and never makes a Finding of a plain pass."""

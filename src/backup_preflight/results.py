@@ -22,8 +22,7 @@ from backup_preflight.findings import (
     UNKNOWN,
     Finding,
     annotated,
-    held,
-    plain_passes,
+    count_by,
     with_status,
     without_status,
 )
@@ -90,9 +89,7 @@ def summarize(findings: Sequence[Finding], gate: Gate) -> dict[str, Any]:
     the rest (failures, annotated ones, those that can break the gate) are visited again. At
     100,000 VMs (1.7 M findings) this takes 0.4 s instead of 1.9 s for the one loop it replaces.
     """
-    triples = Counter((f.severity, f.status, f.cause) for f in held(findings))
-    for (_, severity, cause), n in plain_passes(findings).items():
-        triples[severity, PASS, cause] += n
+    triples = count_by(findings, ("severity", "status", "cause"))
     by_status: Counter[str] = Counter()
     by_severity: dict[str, Counter[str]] = {s: Counter() for s in SEVERITIES}
     by_cause: dict[str, Counter[str]] = {}

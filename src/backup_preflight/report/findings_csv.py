@@ -13,18 +13,9 @@ from __future__ import annotations
 
 import csv
 from collections import Counter
-from operator import attrgetter
 from pathlib import Path
 
-from backup_preflight.findings import (
-    NOT_APPLICABLE,
-    PASS,
-    Finding,
-    held,
-    plain_passes,
-    with_status,
-    without_status,
-)
+from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding, count_by, without_status
 from backup_preflight.report.view import run_problems
 from backup_preflight.results import ScanResult
 
@@ -33,7 +24,6 @@ COLUMNS = ("policyId", "severity", "cause", "status", "verdict", "count", "resou
 _FORMULA = ("=", "+", "-", "@", "\t", "\r")
 #: The statuses without a row of their own: passes are counted per policy, not-applicable left out.
 _UNLISTED = frozenset({PASS, NOT_APPLICABLE})
-_POLICY = attrgetter("policy_id")
 #: The status of a row that names why the run is incomplete: not a finding's.
 INCOMPLETE = "incomplete"
 
@@ -46,9 +36,8 @@ def cell(value: object) -> str:
 
 def write(result: ScanResult, path: Path) -> None:
     findings = result.findings
-    passes = Counter(map(_POLICY, with_status(held(findings), {PASS})))
-    for (policy_id, _, _), n in plain_passes(findings).items():
-        passes[policy_id] += n
+    passes = Counter({policy_id: n for (policy_id, status), n in count_by(findings, ("policy_id", "status")).items()
+                      if status == PASS})
     with path.open("w", encoding="utf-8", newline="") as out:
         rows = csv.writer(out)
         rows.writerow(COLUMNS)

@@ -15,13 +15,11 @@ from backup_preflight.findings import (
     ERROR,
     EXEMPT,
     FAIL,
-    PASS,
     SEVERITY_RANK,
     UNKNOWN,
     Finding,
     annotated,
-    held,
-    plain_passes,
+    count_by,
     with_status,
 )
 from backup_preflight.results import ScanResult
@@ -138,10 +136,8 @@ _STATUS_ORDER = {FAIL: 0, ERROR: 1, UNKNOWN: 2, EXEMPT: 3}
 def policy_counts(result: ScanResult) -> dict[str, dict[str, int]]:
     """Per policy id: count of findings by status."""
     counts: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
-    for (policy_id, status), n in Counter((f.policy_id, f.status) for f in held(result.findings)).items():
+    for (policy_id, status), n in count_by(result.findings, ("policy_id", "status")).items():
         counts[policy_id][status] = n
-    for (policy_id, _, _), n in plain_passes(result.findings).items():
-        counts[policy_id][PASS] += n
     return counts
 
 
