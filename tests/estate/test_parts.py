@@ -285,6 +285,40 @@ def test_part_size_on_the_command_line(tmp_path: Path) -> None:
     assert "expected auto or a whole number of jobs at once (1 or more), found '0'" in refused.stderr
 
 
+def test_exemptions_a_baseline_and_every_pass_in_junit_read_parts_judged_elsewhere_as_a_list(tmp_path: Path) -> None:
+    """Parts judged in child processes hold their plain passes as numbers (plain_passes.py): exempting,
+    marking against a baseline and listing every pass in junit.xml give what the estate held whole gives."""
+    doc = estate(vms=60, subscriptions=3)
+    path = write_row_lines(doc, tmp_path / "s.json")
+    vm = next(r["id"] for r in doc["tables"]["resources"] if r["type"].lower() == "microsoft.compute/virtualmachines")
+    exemptions = tmp_path / "exemptions.json"
+    exemptions.write_text(json.dumps({"exemptions": [
+        {"id": "EX-1", "causes": ["outbound-connectivity", "vm-agent"], "resources": ["*"], "category": "waiver",
+         "justification": "accepted for the test estate", "owner": "ops@contoso.example", "expiresOn": "2099-01-01"},
+        {"id": "EX-2", "causes": ["backup-protection"], "resources": [vm], "category": "mitigated",
+         "justification": "protected another way", "owner": "ops@contoso.example", "expiresOn": "2020-01-01"}]}))
+    first = tmp_path / "first"  # a baseline in which every agent was too old: what passes now is fixed since
+    assert run("scan", "--snapshot", path, "--part-size", "0", "--output-dir", first, "--param",
+               "minimumLinuxAgent=99.0", "--param", "minimumWindowsAgent=99.0").returncode == 1
+    outputs = {}
+    for size, jobs in (("0", "1"), ("7", "2")):
+        out = tmp_path / f"{size}-{jobs}"
+        done = run("scan", "--snapshot", path, "--part-size", size, "--jobs", jobs, "--output-dir", out,
+                   "--exemptions", exemptions, "--baseline", first / "results.json", "--junit-passes", "each")
+        assert done.returncode in (0, 1), done.stderr
+        outputs[size, jobs] = {name: re.sub(r'(startedAt|finishedAt|timestamp)("?[:=] *|" value=)"[^"]*"|'
+                                            r'(?<=<testsuites )([^>]*) time="[0-9.]+"', r"\3",
+                                            (out / name).read_text(encoding="utf-8"))
+                               for name in ("results.json", "junit.xml", "findings.csv", "summary.md")}
+    assert outputs["0", "1"] == outputs["7", "2"]
+    summary = json.loads((tmp_path / "7-2" / "results.json").read_text(encoding="utf-8"))["summary"]
+    assert summary["byStatus"]["exempt"] > 0 and summary["exempt"]["expired"] > 0
+    assert summary["baseline"]["unchanged"] > 0
+    fixed = json.loads((tmp_path / "7-2" / "results.json").read_text(encoding="utf-8"))["scan"]["baseline"]["fixed"]
+    assert any(f["now"] == "pass" for f in fixed)
+    assert outputs["7", "2"]["junit.xml"].count("<testcase") > summary["byStatus"]["pass"], "every pass a testcase"
+
+
 @pytest.mark.parametrize("gzipped", [False, True], ids=["plain: read back from the file", "gzip: from a spill file"])
 def test_rows_are_read_back_from_the_file_or_a_spill_of_its_text(tmp_path: Path, gzipped: bool) -> None:
     path = write_row_lines(estate(), tmp_path / "s.json")
