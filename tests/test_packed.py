@@ -3,10 +3,12 @@ VM's strings shared by its findings and equal evidence kept once."""
 
 from __future__ import annotations
 
+from collections import Counter
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from backup_preflight.findings import STATUSES, Finding
+from backup_preflight.findings import STATUSES, Finding, count_by, of_vms, plain_passes
 from backup_preflight.packed import Unpacker, pack
 
 #: Small pools, so that findings share VMs and policies; a VM id under two names and a policy id under two
@@ -44,6 +46,10 @@ def test_unpacked_findings_are_the_packed_ones(found: list[Finding], data: st.Da
     assert list(part.read(start, end)) == found[start:end] == part[start:end]
     assert part.kept_of(start, end) == [f for f in found[start:end] if not plain(f)]
     assert list(part.objects()) == [f for f in found if not plain(f)]
+    assert count_by(part, ("policy_id", "status")) == Counter((f.policy_id, f.status) for f in found)
+    assert sum(plain_passes(part).values()) == sum(map(plain, found))
+    some = {"/subscriptions/s/vm/a", "/subscriptions/s/vm/b"}
+    assert sorted(map(repr, of_vms(part, some))) == sorted(repr(f) for f in found if f.resource_id.lower() in some)
     if found:
         assert part[-1] == found[-1] and part[start if start < len(found) else 0] == found[start % len(found)]
 
