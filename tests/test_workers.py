@@ -210,8 +210,9 @@ MEMINFO = "MemTotal:       24000000 kB\nMemFree:         1000 kB\nMemAvailable: 
     ("4:memory:/docker/abc\n", {"memory/docker/abc/memory.limit_in_bytes": f"{7 * GIB}\n",
                                 "memory/docker/abc/memory.usage_in_bytes": f"{6 * GIB}\n",
                                 "memory/docker/abc/memory.stat": f"total_inactive_file {GIB}\ntotal_active_file "
-                                                                 f"{2 * GIB}\ntotal_dirty {GIB}\ninactive_file 7\n"},
-     3 * GIB),  # v1: the hierarchy's totals, dirty pages less
+                                                                 f"{2 * GIB}\ntotal_dirty {GIB}\ntotal_writeback 4\n"
+                                                                 "inactive_file 7\n"},
+     3 * GIB - 4),  # v1: the hierarchy's totals, pages not yet written less
     ("4:memory:/\n", {"memory/memory.limit_in_bytes": "9223372036854771712\n",  # v1's "no limit"
                       "memory/memory.usage_in_bytes": f"{6 * GIB}\n", "memory/memory.stat": ""}, 20 * GIB),
     ("0::/\n", {"memory.max": f"{7 * GIB}\n", "memory.current": f"{3 * GIB}\n", "memory.stat": "anon 5\n"},
