@@ -91,7 +91,7 @@ class Unpacker:
         ids, names, subscriptions, groups = (tuple(column) for column in zip(*packed.vms, strict=True))
         policy_ids, severities, causes = (tuple(map(sys.intern, column)) for column in zip(*packed.policies,
                                                                                         strict=True))
-        vms = (ids, names, tuple(map(sys.intern, subscriptions)), tuple(map(sys.intern, groups)))
+        subscriptions, groups = tuple(map(sys.intern, subscriptions)), tuple(map(sys.intern, groups))
         vm, policy = array("I"), array("I")
         vm.frombytes(packed.vm)
         policy.frombytes(packed.policy)
@@ -116,8 +116,9 @@ class Unpacker:
         objects = list(map(Finding, map(policy_ids.__getitem__, policy_kept), map(ids.__getitem__, vm_kept),
                            map(names.__getitem__, vm_kept), statuses, map(severities.__getitem__, policy_kept),
                            map(causes.__getitem__, policy_kept), messages, evidence,
-                           map(vms[2].__getitem__, vm_kept), map(vms[3].__getitem__, vm_kept), notes))
-        return PartFindings(vms, (policy_ids, severities, causes), vm, policy, bytes(plain), objects)
+                           map(subscriptions.__getitem__, vm_kept), map(groups.__getitem__, vm_kept), notes))
+        return PartFindings((ids, names, subscriptions, groups), (policy_ids, severities, causes), vm, policy,
+                            bytes(plain), objects)
 
 
 #: Each status byte's mark: a pass's is PLAIN (unless the finding says more, or its status is odd), any other's 0.

@@ -80,19 +80,21 @@ class PartFindings(_Read):
         plain, objects = self.plain[start:end], self.kept_of(start, end)
         if len(objects) == len(plain):
             return iter(objects)
-        made = self._passes(list(compress(self.vm[start:end], plain)), self.policy[start:end], plain)
+        made = self._passes(start, end, plain)
         if not objects:
             return made
         return map(next, map((iter(objects), made).__getitem__, plain))
 
-    def _passes(self, vms: list[int], policy: array[int], plain: bytes) -> Iterator[Finding]:
-        """The plain passes of these VMs (each number made once, read by every map); the policy's fields
-        are repeated when every finding is of one policy, as in a scan's run."""
+    def _passes(self, start: int, end: int, marks: bytes) -> Iterator[Finding]:
+        """The plain passes from `start` to `end` that `marks` marks, made as findings (each VM number made once,
+        read by every map); the policy's fields are repeated when every finding is of one policy, as in a
+        scan's run."""
+        vms, policy = list(compress(self.vm[start:end], marks)), self.policy[start:end]
         count = len(vms)
         if policy.count(policy[0]) == len(policy):
             ids, severities, causes = (repeat(column[policy[0]], count) for column in self._policy_columns)
         else:
-            numbers = list(compress(policy, plain))
+            numbers = list(compress(policy, marks))
             ids, severities, causes = (map(column.__getitem__, numbers) for column in self._policy_columns)
         return map(Finding, ids, map(self.ids.__getitem__, vms), map(self.names.__getitem__, vms), repeat(PASS, count),
                    severities, causes, repeat("", count), repeat((), count), map(self.subscriptions.__getitem__, vms),
@@ -120,7 +122,7 @@ class PartFindings(_Read):
         mask = bytes(map(and_, self.plain[start:end], map(wanted.__getitem__, self.vm[start:end])))
         if not mask.count(PLAIN):
             return iter(())
-        return self._passes(list(compress(self.vm[start:end], mask)), self.policy[start:end], mask)
+        return self._passes(start, end, mask)
 
     def plain_of(self, start: int, end: int) -> Counter[tuple[str, str, str]]:
         """The plain passes from `start` to `end`, counted by (policy id, severity, cause)."""

@@ -23,6 +23,7 @@ Every text is stripped of XML-illegal characters and capped, so the file always 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable
 from datetime import datetime
 from functools import partial
 from pathlib import Path
@@ -135,10 +136,12 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
     skipped_unknowns: dict[str, dict[str, list[Finding]]] = {pid: {} for pid in policies}
     tally: dict[str, dict[str, int]] = {p.id: {"tests": 0, FAILURE: 0, ERROR_EL: 0, SKIPPED: 0}
                                         for p in result.policies}
+    findings: Iterable[Finding] = result.findings
     if passes != "each":  # a plain pass is only counted
         for (policy_id, _, _), n in plain_passes(result.findings).items():
             passing[policy_id] += n
-    for f in held(result.findings) if passes != "each" else result.findings:
+        findings = held(result.findings)
+    for f in findings:
         if f.status == NOT_APPLICABLE:
             continue
         got = outcome(f, result)
