@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 from collections import Counter
 from datetime import UTC, datetime
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -24,13 +23,19 @@ from backup_preflight.findings import (
     held,
     of_vms,
     plain_passes,
+    walk,
     with_status,
     without_status,
 )
-from backup_preflight.packed import Unpacker, pack
 from backup_preflight.plain_passes import PartFindings, ScanFindings
-from backup_preflight.results import Gate, nothing_assessed, summarize
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+from backup_preflight.report import vm_index
+from backup_preflight.report.results_json import VerdictTable
+from backup_preflight.results import Gate, ScanResult, nothing_assessed, summarize
 from backup_preflight.review import exemptions
+from held_helpers import held_as, held_by_policy
+
+POLICIES = load_policies([bundled_policy_dir()]).policies
 
 #: Mostly passes, as a scan's are; some with a message, evidence or notes, which are not plain. Exempt findings,
 #: which carry their exemption, are made by exemptions.apply below.
@@ -52,21 +57,6 @@ findings = st.builds(
 
 def is_plain(f: Finding) -> bool:
     return f.status == PASS and not f.message and not f.evidence and not f.notes
-
-
-def held_as(found: list[Finding], cuts: list[int]) -> ScanFindings:
-    """The findings as a scan holds them after judging in parts: runs of packed parts, cut at `cuts`, and a
-    list between them."""
-    bounds = sorted({0, len(found), *(c % (len(found) + 1) for c in cuts)})
-    runs: list[tuple[PartFindings, int, int] | list[Finding]] = []
-    for n, (start, end) in enumerate(pairwise(bounds)):
-        if n % 3 == 2:
-            runs.append(found[start:end])
-        else:
-            part = Unpacker().unpack(pack(found[start:end]))
-            middle = (end - start) // 2  # one part read as two runs
-            runs += [(part, 0, middle), (part, middle, end - start)]
-    return ScanFindings(runs)
 
 
 @settings(max_examples=200, deadline=None)
@@ -94,6 +84,28 @@ def test_held_findings_read_filter_and_count_as_the_list(found: list[Finding], c
     assert sorted(map(repr, of_vms(scan, some))) == sorted(repr(f) for f in found if f.resource_id.lower() in some)
 
 
+def rebuilt(found: list[Finding] | ScanFindings) -> list[Finding]:
+    """The findings as `walk` gives them, each plain pass made from its VM's number."""
+    return [where.made(item, number) if isinstance(item, int) and where else item  # type: ignore[misc]
+            for where, number, items in walk(found) for item in items]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(findings, max_size=30), st.lists(st.integers(0, 30), max_size=4))
+def test_walking_gives_every_finding_in_order_and_plain_passes_as_numbers(found: list[Finding],
+                                                                         cuts: list[int]) -> None:
+    ordered, scan = held_by_policy(found, cuts)
+    assert rebuilt(scan) == ordered and rebuilt(found) == found
+    numbers = [item for _, _, items in walk(scan) for item in items if isinstance(item, int)]
+    assert len(numbers) == sum(plain_passes(scan).values()), "each plain pass of a one-policy run is a number"
+    assert [(where, number) for where, number, _ in walk(found)] == [(None, -1)]
+    several = held_as(found, cuts)  # runs of several policies: their plain passes are made
+    assert rebuilt(several) == found
+    assert all(where is None or {where.policy_ids[number]} == {  # type: ignore[union-attr]
+        item.policy_id for item in items if not isinstance(item, int)} | {where.policy_ids[number]}
+        for where, number, items in walk(several)), "numbers only in a run of one policy"
+
+
 def test_reading_what_needs_attention_makes_no_plain_pass(monkeypatch: pytest.MonkeyPatch) -> None:
     """Filtering out the passes, reading annotations, counting and reading a few VMs never make a Finding of a
     plain pass: at 1,000,000 VMs each reading in full makes 12 million."""
@@ -112,6 +124,26 @@ def test_reading_what_needs_attention_makes_no_plain_pass(monkeypatch: pytest.Mo
     assert list(of_vms(scan, set())) == []
     with pytest.raises(AssertionError, match="a plain pass was made"):
         list(with_status(scan, (PASS,)))
+
+
+def test_results_json_and_the_html_index_read_plain_passes_as_numbers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The two reports that read every verdict take a plain pass's letter from its numbers (findings.walk): the
+    runs a scan joins make none of them in bulk, as reading in full would."""
+    found = [Finding(p.id, f"/vm/{n}", str(n), status, p.severity, p.cause, "" if status == PASS else "why")
+             for p in POLICIES[:2] for n in range(8) for status in [(PASS, "fail", "unknown")[n % 3]]]
+    ordered, scan = held_by_policy(found, [5, 11])
+    result = ScanResult(run={}, policies=POLICIES[:2], findings=scan, coverage={}, gate=Gate(), summary={},
+                        exit_code=0)
+
+    def refused(*_: object) -> None:
+        raise AssertionError("a plain pass was made")
+
+    monkeypatch.setattr(PartFindings, "_passes", refused)
+    table = VerdictTable.of(result)
+    assert [bytes(column) for column in table.columns.values()] == [b"pfupfupf"] * 2
+    assert [f for f, _ in table.documented] == [f for f in ordered if f.status != PASS]
+    assert {p.cause for p in POLICIES[:2]} == {"vm-agent"}
+    assert ["".join(vm.causes) for vm in vm_index._vms(result, ["vm-agent"])] == ["pfu"[n % 3] for n in range(8)]
 
 
 def test_a_list_is_held_whole() -> None:

@@ -11,7 +11,7 @@ from collections.abc import Container, Iterable, Iterator, Mapping, Sequence
 from itertools import chain, compress, tee
 from operator import attrgetter, not_
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 
 import msgspec
 
@@ -83,6 +83,35 @@ class Held(Sequence[Finding], ABC):
     @abstractmethod
     def plain_passes_of(self, ids: Container[str]) -> Iterator[Finding]:
         """The passes held as numbers of the VMs whose lowercase id is in `ids`, made as findings, in order."""
+
+    @abstractmethod
+    def walk(self) -> Iterator[tuple[Plain | None, int, Iterator[Finding | int]]]:
+        """Every finding in order, a run at a time (see `walk`)."""
+
+
+class Plain(Protocol):
+    """Where the plain passes of a run that `walk` gives as numbers are held: each VM's id, name, subscription
+    and resource group by its number, and each policy's id, severity and cause by its number."""
+
+    ids: tuple[str, ...]
+    names: tuple[str, ...]
+    subscriptions: tuple[str, ...]
+    groups: tuple[str, ...]
+    policy_ids: tuple[str, ...]
+    severities: tuple[str, ...]
+    causes: tuple[str, ...]
+
+    def made(self, vm: int, policy: int) -> Finding:
+        """The plain pass of this VM and policy as a Finding."""
+        ...
+
+
+def walk(findings: Sequence[Finding]) -> Iterator[tuple[Plain | None, int, Iterator[Finding | int]]]:
+    """Every finding in order, a run at a time, for what reads every verdict but needs of a plain pass only its
+    VM and policy. A run of one policy whose plain passes are held as numbers comes as (where they are held, the
+    policy's number, its findings) with each plain pass as its VM's number, never made; any other run as (None,
+    -1, its findings). Every finding that is not a plain pass is an object."""
+    return findings.walk() if isinstance(findings, Held) else iter(((None, -1, iter(findings)),))
 
 
 def held(findings: Sequence[Finding]) -> Iterable[Finding]:

@@ -20,7 +20,7 @@ from itertools import chain, compress, islice, repeat
 from operator import and_, eq
 from typing import overload
 
-from backup_preflight.findings import PASS, Finding, Held
+from backup_preflight.findings import PASS, Finding, Held, Plain
 
 #: A plain pass's byte in PartFindings.plain; every other finding's is 0.
 PLAIN = 1
@@ -113,6 +113,27 @@ class PartFindings(_Read):
     def plain_passes_of(self, ids: Container[str]) -> Iterator[Finding]:
         return self.plain_of_vms(0, len(self.plain), self.wanted(ids))
 
+    def walk(self) -> Iterator[tuple[Plain | None, int, Iterator[Finding | int]]]:
+        return self.walk_run(0, len(self.plain))
+
+    def walk_run(self, start: int, end: int) -> Iterator[tuple[Plain | None, int, Iterator[Finding | int]]]:
+        """Findings `start` to `end` as `findings.walk` gives them: with their plain passes as VM numbers when
+        they are all of one policy (a scan's run), else made."""
+        if start == end:
+            return iter(())
+        policy = self.policy[start:end]
+        if policy.count(policy[0]) != len(policy):
+            return iter(((None, -1, self.read(start, end)),))
+        plain = self.plain[start:end]
+        numbers = compress(self.vm[start:end], plain)
+        # each finding's mark picks the next of the kept objects (0) or of the plain passes' VM numbers (1), in C
+        items = map(next, map((iter(self.kept_of(start, end)), numbers).__getitem__, plain))
+        return iter(((self, policy[0], items),))
+
+    def made(self, vm: int, policy: int) -> Finding:
+        return Finding(self.policy_ids[policy], self.ids[vm], self.names[vm], PASS, self.severities[policy],
+                       self.causes[policy], "", (), self.subscriptions[vm], self.groups[vm])
+
     def wanted(self, ids: Container[str]) -> bytes:
         """For each of the part's VMs, whether its lowercase id is in `ids`."""
         return bytes(map(ids.__contains__, map(str.lower, self.ids)))
@@ -167,6 +188,10 @@ class ScanFindings(_Read):
             return part.plain_of_vms(start, end, wanted)
 
         return chain.from_iterable(of(*run) for run in self._runs if not isinstance(run, list))
+
+    def walk(self) -> Iterator[tuple[Plain | None, int, Iterator[Finding | int]]]:
+        return chain.from_iterable(iter(((None, -1, iter(r)),)) if isinstance(r, list) else r[0].walk_run(r[1], r[2])
+                                   for r in self._runs)
 
     def plain_passes(self) -> Counter[tuple[str, str, str]]:
         counts: Counter[tuple[str, str, str]] = Counter()

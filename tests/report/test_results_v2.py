@@ -12,7 +12,7 @@ from typing import Any
 
 import jsonschema
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from backup_preflight import scan
@@ -23,6 +23,7 @@ from backup_preflight.report import results_json, schemas
 from backup_preflight.results import Gate, ScanResult
 from backup_preflight.results_reader import iter_finding_documents
 from backup_preflight.review import Review, baseline, verify
+from held_helpers import held_by_policy
 from results_helpers import as_version_1
 from scan_helpers import estate, run, write_snapshot
 
@@ -119,6 +120,28 @@ def test_any_findings_round_trip_exactly(tmp_path_factory: pytest.TempPathFactor
     doc = written(result, tmp_path_factory.mktemp("rt") / "results.json")
     key = json.dumps
     assert sorted(map(key, iter_finding_documents(doc))) == sorted(map(key, oracle(result)))
+
+
+_ONE = ("/subscriptions/s/vm/a", "a", "s", "rg")
+_FIRST, _SECOND = (p.id for p in POLICIES.policies[:2])
+
+
+@settings(max_examples=150, deadline=None)
+@example([_finding(_FIRST, _ONE, "pass", "", [], None, False), _finding(_SECOND, _ONE, "pass", "", [], None, True)],
+         []).via("a pass of another severity on a VM a part has numbered")
+@example([_finding(_FIRST, _ONE, "pass", "", [], None, False), _finding(_FIRST, _ONE, "pass", "", [], None, False),
+          _finding(_SECOND, _ONE, "pass", "", [], None, False)], []).via("a policy's second pass on one VM")
+@given(st.lists(findings, max_size=40), st.lists(st.integers(0, 40), max_size=3))
+def test_findings_held_as_numbers_write_the_same_file(tmp_path_factory: pytest.TempPathFactory,
+                                                      generated: list[Finding], cuts: list[int]) -> None:
+    """Plain passes held as numbers (findings.walk) give the file the list of the same findings gives, byte for
+    byte: the VM table's order, a second finding of a policy on one VM, passes of another severity."""
+    ordered, held = held_by_policy(generated, cuts)
+    folder = tmp_path_factory.mktemp("held")
+    for name, found in (("list.json", ordered), ("held.json", held)):
+        results_json.write(ScanResult(run={}, policies=POLICIES.policies, findings=found, coverage={}, gate=Gate(),
+                                      summary={}, exit_code=0), folder / name)
+    assert (folder / "held.json").read_bytes() == (folder / "list.json").read_bytes()
 
 
 def _damaged(doc: dict[str, Any], how: str) -> dict[str, Any]:

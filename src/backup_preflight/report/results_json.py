@@ -15,7 +15,7 @@ from typing import IO, Any
 import msgspec
 
 from backup_preflight import runtime
-from backup_preflight.findings import Finding
+from backup_preflight.findings import PASS, Finding, walk
 from backup_preflight.policy.loader import Policy
 from backup_preflight.results import RESULTS_SCHEMA_VERSION, ScanResult
 from backup_preflight.results_reader import COMPACT, LETTER, NO_FINDING, resource_group_key
@@ -96,23 +96,47 @@ class VerdictTable:
         policies = {p.id: p for p in result.policies}
         entries: dict[tuple[str, str, str, str], list[int]] = {}
         letters = {status: ord(letter) for status, letter in LETTER.items()}
-        blank = _BLANK[0]
+        blank, passed = _BLANK[0], letters[PASS]
+        firsts: dict[int, list[int]] = {}  # by where plain passes are held: each VM number's first entry, or -1
         policy, column = None, bytearray()
-        for f in result.findings:
-            if policy is None or f.policy_id != policy.id:
-                policy, column = policies[f.policy_id], table.columns[f.policy_id]
+        for held, number, items in walk(result.findings):
+            if held is not None:
+                policy = policies[held.policy_ids[number]]
+                column = table.columns[policy.id]
                 column.extend(_BLANK * (len(table.vms) - len(column)))
-            key = (f.resource_id, f.resource_name, f.subscription_id, f.resource_group)
-            candidates = entries.get(key)
-            vm = candidates[0] if candidates else -1
-            if vm < 0 or column[vm] != blank:  # a new entry, or this policy's second finding on it
-                vm = table._entry(candidates, key, entries, column)
-            column[vm] = letters[f.status]
-            if needs_document(f, policy):
-                table.documented.append((f, vm))
+                first = firsts.setdefault(id(held), [-1] * len(held.ids))
+                plain_letter = policy.severity == held.severities[number] and policy.cause == held.causes[number]
+            for f in items:
+                if isinstance(f, int):  # a plain pass of held's VM number f
+                    vm = first[f]
+                    if vm < 0 or column[vm] != blank or not plain_letter:
+                        key = (held.ids[f], held.names[f], held.subscriptions[f], held.groups[f])
+                        vm = table._place(key, entries, column, blank)
+                        first[f] = entries[key][0]
+                        if not plain_letter:
+                            table.documented.append((held.made(f, number), vm))
+                    column[vm] = passed
+                    continue
+                if policy is None or f.policy_id != policy.id:
+                    policy, column = policies[f.policy_id], table.columns[f.policy_id]
+                    column.extend(_BLANK * (len(table.vms) - len(column)))
+                key = (f.resource_id, f.resource_name, f.subscription_id, f.resource_group)
+                vm = table._place(key, entries, column, blank)
+                column[vm] = letters[f.status]
+                if needs_document(f, policy):
+                    table.documented.append((f, vm))
         for column in table.columns.values():
             column.extend(_BLANK * (len(table.vms) - len(column)))
         return table
+
+    def _place(self, key: tuple[str, str, str, str], entries: dict[tuple[str, str, str, str], list[int]],
+               column: bytearray, blank: int) -> int:
+        """The entry a finding of `key` goes in: the first for `key`, unless this policy has a letter there."""
+        candidates = entries.get(key)
+        vm = candidates[0] if candidates else -1
+        if vm < 0 or column[vm] != blank:  # a new entry, or this policy's second finding on it
+            vm = self._entry(candidates, key, entries, column)
+        return vm
 
     def _entry(self, candidates: list[int] | None, key: tuple[str, str, str, str],
                entries: dict[tuple[str, str, str, str], list[int]], column: bytearray) -> int:

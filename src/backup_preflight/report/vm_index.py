@@ -26,6 +26,7 @@ from backup_preflight.findings import (
     SEVERITY_RANK,
     UNKNOWN,
     Finding,
+    walk,
 )
 from backup_preflight.report.view import NO_FAILURE, attention_order, diagnoses_by_vm, exemption_note, job_headline
 from backup_preflight.results import ScanResult
@@ -143,22 +144,37 @@ def _vms(result: ScanResult, causes: list[str]) -> Iterable[_Vm]:
 
     One loop over every finding: a VM's findings share one id string, so nearly every lookup is of the
     same object. Sorting the passes out in C first (several passes over the findings and a tuple per pass)
-    took twice as long (docs/performance.md)."""
+    took twice as long (docs/performance.md). A plain pass held as a number (findings.walk) is never made: it
+    only sets its cause's letter."""
     cause_pos = {c: i for i, c in enumerate(causes)}
     vms: dict[str, _Vm] = {}
     spelled: dict[str, _Vm] = {}  # by the id as written, so no lower() each
-    for f in result.findings:
-        vm = spelled.get(f.resource_id)
+
+    def vm_of(f: Finding) -> _Vm:
+        vm = vms.get(key := f.resource_id.lower())
         if vm is None:
-            vm = vms.get(key := f.resource_id.lower())
-            if vm is None:
-                vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
-            spelled[f.resource_id] = vm
-        letter, slot = LETTERS[f.status], cause_pos[f.cause]
-        if _RANK[letter] < _RANK[vm.causes[slot]]:
-            vm.causes[slot] = letter
-        if f.status in (FAIL, ERROR, UNKNOWN, EXEMPT) or (f.status == PASS and f.evidence):
-            vm.findings.append(f)
+            vm = vms[key] = _Vm(f, len(causes), result.subscription_name(f.subscription_id))
+        spelled[f.resource_id] = vm
+        return vm
+
+    known: dict[int, list[_Vm | None]] = {}  # by where plain passes are held: each VM number's VM
+    passed, pass_rank, slot, numbered = LETTERS[PASS], _RANK[LETTERS[PASS]], 0, []
+    for held, number, items in walk(result.findings):
+        if held is not None:
+            slot, numbered = cause_pos[held.causes[number]], known.setdefault(id(held), [None] * len(held.ids))
+        for f in items:
+            if isinstance(f, int):  # a plain pass of held's VM number f: only its letter counts
+                vm = numbered[f] or vm_of(held.made(f, number))
+                numbered[f] = vm
+                if pass_rank < _RANK[vm.causes[slot]]:
+                    vm.causes[slot] = passed
+                continue
+            vm = spelled.get(f.resource_id) or vm_of(f)
+            letter, at = LETTERS[f.status], cause_pos[f.cause]
+            if _RANK[letter] < _RANK[vm.causes[at]]:
+                vm.causes[at] = letter
+            if f.status in (FAIL, ERROR, UNKNOWN, EXEMPT) or (f.status == PASS and f.evidence):
+                vm.findings.append(f)
     return vms.values()
 
 
