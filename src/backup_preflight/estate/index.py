@@ -13,6 +13,8 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
+import msgspec
+
 from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE, Snapshot, instance_view_body, json_kind
 
 Row = dict[str, Any]
@@ -298,6 +300,19 @@ class Index:
 
 # What a row that describes a VM says of which VM (lowercase id), for the index and for splitting an
 # estate into parts by the VM's subscription (estate/parts.py).
+
+class NamingProperties(msgspec.Struct):
+    """The properties of a row that the functions below read (and no others): all that placing a row by the VM
+    it names needs decoded of it, each left UNSET when the row has none."""
+
+    virtualMachineResourceId: Any = msgspec.UNSET
+    targetResourceId: Any = msgspec.UNSET
+    backupManagementType: Any = msgspec.UNSET
+    sourceResourceId: Any = msgspec.UNSET
+    virtualMachineId: Any = msgspec.UNSET
+    jobType: Any = msgspec.UNSET
+    dataSourceId: Any = msgspec.UNSET
+
 
 def sql_vm_target(row: Row) -> str | None:
     return lower_id(props(row).get("virtualMachineResourceId"))

@@ -41,6 +41,7 @@ from backup_preflight.estate.index import (
     PROTECTED_ITEM_TYPE,
     SQL_VM_TYPE,
     VM_TYPE,
+    NamingProperties,
     assignment_target,
     is_vm_job,
     job_vm,
@@ -295,7 +296,7 @@ def _place(reader: RowReader, spill: IO[bytes] | None) -> _Placed:
     places, seen = placed.places, placed.seen
     for table, text, rid, kind, line, at in reader.rows():
         name = reader.tables[table]
-        row = {**msgspec.json.decode(text), "type": kind} if kind in _BY_REFERENCE else {"id": rid, "type": kind}
+        row = _naming(text, rid, kind) if kind in _BY_REFERENCE else {"id": rid, "type": kind}
         key = owner(name, row)
         unit = key and subscription_of(key)
         if kind in _BY_REFERENCE:
@@ -322,6 +323,29 @@ def _place(reader: RowReader, spill: IO[bytes] | None) -> _Placed:
         except OSError as exc:
             raise no_room(reader.label, exc) from None
     return placed
+
+
+class _Naming(msgspec.Struct):
+    properties: NamingProperties | None = None
+
+
+_NAMING = msgspec.json.Decoder(_Naming).decode
+_FIELDS = NamingProperties.__struct_fields__
+
+
+def _naming(text: bytes, rid: str, kind: str) -> dict[str, Any]:
+    """A row placed by the VM it names, as far as `owner` reads it: its id, type and the properties that name the
+    VM (index.NamingProperties), the rest of the row skipped (at 100,000 VMs: 0.3 s for 164,000 rows instead of
+    2.1 s decoded whole). One of those that msgspec cannot decode (a number out of range) is decoded whole, as
+    before, and fails as it did."""
+    try:
+        named = _NAMING(text).properties
+    except msgspec.DecodeError:
+        return {**msgspec.json.decode(text), "type": kind}
+    row: dict[str, Any] = {"id": rid, "type": kind}
+    if named is not None:
+        row["properties"] = {name: value for name in _FIELDS if (value := getattr(named, name)) is not msgspec.UNSET}
+    return row
 
 
 def _add(placed: _Placed, reader: RowReader, tail: _Tail) -> None:

@@ -81,7 +81,8 @@ class VerdictTable:
     """The VM table, one verdict column per policy, and the findings that need a full document.
 
     Built in one pass over the findings; memory is the table, one byte per (policy, VM) and the
-    documented findings, never one object per pass. A VM is one entry per distinct (id, name,
+    documented findings, never one object per pass. A plain pass held as numbers (findings.walk) is read as
+    its VM's number, never made: its VM's entry is looked up once per part. A VM is one entry per distinct (id, name,
     subscription, resource group); a policy that judges the same entry twice (a custom query
     returning a row twice) gets a second entry, so every finding keeps its own letter.
     """
@@ -111,7 +112,7 @@ class VerdictTable:
                     vm = first[f]
                     if vm < 0 or column[vm] != blank or not plain_letter:
                         key = (held.ids[f], held.names[f], held.subscriptions[f], held.groups[f])
-                        vm = table._place(key, entries, column, blank)
+                        vm = table._entry(entries.get(key), key, entries, column)
                         first[f] = entries[key][0]
                         if not plain_letter:
                             table.documented.append((held.made(f, number), vm))
@@ -121,22 +122,16 @@ class VerdictTable:
                     policy, column = policies[f.policy_id], table.columns[f.policy_id]
                     column.extend(_BLANK * (len(table.vms) - len(column)))
                 key = (f.resource_id, f.resource_name, f.subscription_id, f.resource_group)
-                vm = table._place(key, entries, column, blank)
+                candidates = entries.get(key)
+                vm = candidates[0] if candidates else -1
+                if vm < 0 or column[vm] != blank:  # a new entry, or this policy's second finding on it
+                    vm = table._entry(candidates, key, entries, column)
                 column[vm] = letters[f.status]
                 if needs_document(f, policy):
                     table.documented.append((f, vm))
         for column in table.columns.values():
             column.extend(_BLANK * (len(table.vms) - len(column)))
         return table
-
-    def _place(self, key: tuple[str, str, str, str], entries: dict[tuple[str, str, str, str], list[int]],
-               column: bytearray, blank: int) -> int:
-        """The entry a finding of `key` goes in: the first for `key`, unless this policy has a letter there."""
-        candidates = entries.get(key)
-        vm = candidates[0] if candidates else -1
-        if vm < 0 or column[vm] != blank:  # a new entry, or this policy's second finding on it
-            vm = self._entry(candidates, key, entries, column)
-        return vm
 
     def _entry(self, candidates: list[int] | None, key: tuple[str, str, str, str],
                entries: dict[tuple[str, str, str, str], list[int]], column: bytearray) -> int:
