@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -27,7 +28,8 @@ from backup_preflight.findings import (
     with_status,
     without_status,
 )
-from backup_preflight.plain_passes import PartFindings, ScanFindings
+from backup_preflight.packed import Unpacker, pack
+from backup_preflight.plain_passes import PartFindings
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.report import vm_index
 from backup_preflight.report.results_json import VerdictTable
@@ -84,7 +86,7 @@ def test_held_findings_read_filter_and_count_as_the_list(found: list[Finding], c
     assert sorted(map(repr, of_vms(scan, some))) == sorted(repr(f) for f in found if f.resource_id.lower() in some)
 
 
-def rebuilt(found: list[Finding] | ScanFindings) -> list[Finding]:
+def rebuilt(found: Sequence[Finding]) -> list[Finding]:
     """The findings as `walk` gives them, each plain pass made from its VM's number."""
     return [where.made(item, number) if isinstance(item, int) and where else item  # type: ignore[misc]
             for where, number, items in walk(found) for item in items]
@@ -99,8 +101,13 @@ def test_walking_gives_every_finding_in_order_and_plain_passes_as_numbers(found:
     numbers = [item for _, _, items in walk(scan) for item in items if isinstance(item, int)]
     assert len(numbers) == sum(plain_passes(scan).values()), "each plain pass of a one-policy run is a number"
     assert [(where, number) for where, number, _ in walk(found)] == [(None, -1)]
-    several = held_as(found, cuts)  # runs of several policies: their plain passes are made
+    several = held_as(found, cuts)  # runs of several policies, and lists: their plain passes are made
     assert rebuilt(several) == found
+    assert all(number == -1 for where, number, _ in walk(several) if where is None)
+    alone = Unpacker().unpack(pack(ordered))  # a part read whole: numbers where it holds one policy
+    assert rebuilt(alone) == ordered
+    assert [number for _, number, _ in walk(alone)] == ([alone.policy[0]] if len(set(alone.policy)) == 1 else
+                                                        [-1] if ordered else [])
     assert all(where is None or {where.policy_ids[number]} == {  # type: ignore[union-attr]
         item.policy_id for item in items if not isinstance(item, int)} | {where.policy_ids[number]}
         for where, number, items in walk(several)), "numbers only in a run of one policy"
