@@ -81,10 +81,11 @@ class VerdictTable:
     """The VM table, one verdict column per policy, and the findings that need a full document.
 
     Built in one pass over the findings; memory is the table, one byte per (policy, VM) and the
-    documented findings, never one object per pass. A plain pass held as numbers (findings.walk) is read as
-    its VM's number, never made: its VM's entry is looked up once per part. A VM is one entry per distinct (id, name,
+    documented findings, never one object per pass. A VM is one entry per distinct (id, name,
     subscription, resource group); a policy that judges the same entry twice (a custom query
-    returning a row twice) gets a second entry, so every finding keeps its own letter.
+    returning a row twice) gets a second entry, so every finding keeps its own letter. A plain pass
+    held as numbers (findings.walk) is read as its VM's number, never made: a part's VM is looked up
+    once, its first entry kept by its number.
     """
 
     vms: list[tuple[str, str, str, str]] = field(default_factory=list)
