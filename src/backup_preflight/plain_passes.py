@@ -57,7 +57,7 @@ class PartFindings(_Read):
     """One part's findings in their order: each finding's VM and policy number, whether it is a plain pass
     (`plain`), and every finding that is not one as an object (`kept`, in order)."""
 
-    __slots__ = ("causes", "groups", "ids", "kept", "names", "plain", "policy", "policy_ids", "severities",
+    __slots__ = ("_spans", "causes", "groups", "ids", "kept", "names", "plain", "policy", "policy_ids", "severities",
                  "subscriptions", "vm")
 
     def __init__(self, vms: tuple[tuple[str, ...], ...], policies: tuple[tuple[str, ...], ...], vm: array[int],
@@ -65,6 +65,7 @@ class PartFindings(_Read):
         self.ids, self.names, self.subscriptions, self.groups = vms
         self.policy_ids, self.severities, self.causes = policies
         self.vm, self.policy, self.plain, self.kept = vm, policy, plain, kept
+        self._spans: dict[tuple[int, int], tuple[int, int]] = {}
 
     def __len__(self) -> int:
         return len(self.plain)
@@ -151,9 +152,14 @@ class PartFindings(_Read):
         return Counter({(self.policy_ids[n], self.severities[n], self.causes[n]): c for n, c in numbers.items()})
 
     def kept_of(self, start: int, end: int) -> list[Finding]:
-        """The findings from `start` to `end` held as objects (none of them a plain pass), in order."""
-        first = start - self.plain.count(PLAIN, 0, start)
-        return self.kept[first:first + (end - start) - self.plain.count(PLAIN, start, end)]
+        """The findings from `start` to `end` held as objects (none of them a plain pass), in order. Where they are
+        among `kept` is counted once per range: a scan reads each of a part's runs, one per policy, at every
+        filter (counted each time, the marks before each run took 0.04 s per filter at 100,000 VMs)."""
+        span = self._spans.get((start, end))
+        if span is None:
+            first = start - self.plain.count(PLAIN, 0, start)
+            span = self._spans[start, end] = (first, first + (end - start) - self.plain.count(PLAIN, start, end))
+        return self.kept[span[0]:span[1]]
 
 
 #: A run of a scan's findings: a part's, from one number to another, or a list's whole.
