@@ -153,6 +153,30 @@ def test_results_json_and_the_html_index_read_plain_passes_as_numbers(monkeypatc
     assert ["".join(vm.causes) for vm in vm_index._vms(result, ["vm-agent"])] == ["pfu"[n % 3] for n in range(8)]
 
 
+class CountedMarks(bytes):
+    """Marks that note each count of them."""
+
+    counts = 0
+
+    def count(self, *args: object) -> int:  # type: ignore[override]
+        CountedMarks.counts += 1
+        return super().count(*args)  # type: ignore[arg-type]
+
+
+def test_a_runs_place_among_the_kept_objects_is_counted_once() -> None:
+    """Every filter reads each of a part's runs again; counting the marks before a run each time cost 0.04 s per
+    filter at 100,000 VMs."""
+    found = [Finding(p, f"/vm/{n}", str(n), (PASS, "fail")[n % 2], "high", "c", "" if n % 2 == 0 else "why")
+             for p in ("P-1", "P-2") for n in range(6)]
+    ordered, scan = held_by_policy(found, [])
+    part = scan._runs[0][0]  # type: ignore[index]
+    part.plain = CountedMarks(part.plain)
+    CountedMarks.counts = 0
+    for _ in range(3):
+        assert list(with_status(scan, ("fail",))) == [f for f in ordered if f.status == "fail"]
+    assert CountedMarks.counts == 4, "two runs, their place counted once each (the marks before, the run's own)"
+
+
 def test_a_list_is_held_whole() -> None:
     found = [Finding("P-1", "/vm/a", "a", PASS, "high", "c")]
     assert list(held(found)) == found and plain_passes(found) == Counter()
