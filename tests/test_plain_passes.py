@@ -164,8 +164,8 @@ class CountedMarks(bytes):
 
 
 def test_a_runs_place_among_the_kept_objects_is_counted_once() -> None:
-    """Every filter reads each of a part's runs again; counting the marks before a run each time cost 0.04 s per
-    filter at 100,000 VMs."""
+    """Every filter reads each of a part's runs again; counting the marks before a run each time made a filter at
+    100,000 VMs take 0.065 s instead of 0.043 s."""
     found = [Finding(p, f"/vm/{n}", str(n), (PASS, "fail")[n % 2], "high", "c", "" if n % 2 == 0 else "why")
              for p in ("P-1", "P-2") for n in range(6)]
     ordered, scan = held_by_policy(found, [])

@@ -154,7 +154,7 @@ class PartFindings(_Read):
     def kept_of(self, start: int, end: int) -> list[Finding]:
         """The findings from `start` to `end` held as objects (none of them a plain pass), in order. Where they are
         among `kept` is counted once per range: a scan reads each of a part's runs, one per policy, at every
-        filter (counted each time, the marks before each run took 0.04 s per filter at 100,000 VMs)."""
+        filter (counted each time, a filter at 100,000 VMs took 0.065 s instead of 0.043 s)."""
         span = self._spans.get((start, end))
         if span is None:
             first = start - self.plain.count(PLAIN, 0, start)
