@@ -111,7 +111,12 @@ def walk(findings: Sequence[Finding]) -> Iterator[tuple[Plain | None, int, Itera
     VM and policy. A run of one policy whose plain passes are held as numbers comes as (where they are held, the
     policy's number, its findings) with each plain pass as its VM's number, never made; any other run as (None,
     -1, its findings). Every finding that is not a plain pass is an object."""
-    return findings.walk() if isinstance(findings, Held) else iter(((None, -1, iter(findings)),))
+    return findings.walk() if isinstance(findings, Held) else as_objects(findings)
+
+
+def as_objects(findings: Iterable[Finding]) -> Iterator[tuple[Plain | None, int, Iterator[Finding | int]]]:
+    """One run of findings that are all objects, as `walk` gives it."""
+    return iter(((None, -1, iter(findings)),))
 
 
 def held(findings: Sequence[Finding]) -> Iterable[Finding]:

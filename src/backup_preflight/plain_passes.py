@@ -18,12 +18,13 @@ from collections import Counter
 from collections.abc import Container, Iterator
 from itertools import chain, compress, islice, repeat
 from operator import and_, eq
-from typing import overload
+from typing import TypeVar, overload
 
-from backup_preflight.findings import PASS, Finding, Held, Plain
+from backup_preflight.findings import PASS, Finding, Held, Plain, as_objects
 
 #: A plain pass's byte in PartFindings.plain; every other finding's is 0.
 PLAIN = 1
+_T = TypeVar("_T")
 
 
 class _Read(Held):
@@ -82,9 +83,7 @@ class PartFindings(_Read):
         if len(objects) == len(plain):
             return iter(objects)
         made = self._passes(start, end, plain)
-        if not objects:
-            return made
-        return map(next, map((iter(objects), made).__getitem__, plain))
+        return _interleaved(objects, made, plain) if objects else made
 
     def _passes(self, start: int, end: int, marks: bytes) -> Iterator[Finding]:
         """The plain passes from `start` to `end` that `marks` marks, made as findings (each VM number made once,
@@ -124,11 +123,9 @@ class PartFindings(_Read):
             return iter(())
         policy = self.policy[start:end]
         if policy.count(policy[0]) != len(policy):
-            return iter(((None, -1, self.read(start, end)),))
+            return as_objects(self.read(start, end))
         plain = self.plain[start:end]
-        numbers = compress(self.vm[start:end], plain)
-        # each finding's mark picks the next of the kept objects (0) or of the plain passes' VM numbers (1), in C
-        items = map(next, map((iter(self.kept_of(start, end)), numbers).__getitem__, plain))
+        items = _interleaved(self.kept_of(start, end), compress(self.vm[start:end], plain), plain)
         return iter(((self, policy[0], items),))
 
     def made(self, vm: int, policy: int) -> Finding:
@@ -196,7 +193,7 @@ class ScanFindings(_Read):
         return chain.from_iterable(of(*run) for run in self._runs if not isinstance(run, list))
 
     def walk(self) -> Iterator[tuple[Plain | None, int, Iterator[Finding | int]]]:
-        return chain.from_iterable(iter(((None, -1, iter(r)),)) if isinstance(r, list) else r[0].walk_run(r[1], r[2])
+        return chain.from_iterable(as_objects(r) if isinstance(r, list) else r[0].walk_run(r[1], r[2])
                                    for r in self._runs)
 
     def plain_passes(self) -> Counter[tuple[str, str, str]]:
@@ -205,6 +202,12 @@ class ScanFindings(_Read):
             if not isinstance(run, list):
                 counts.update(run[0].plain_of(run[1], run[2]))
         return counts
+
+
+def _interleaved(objects: list[Finding], plain_passes: Iterator[_T], marks: bytes) -> Iterator[Finding | _T]:
+    """The objects and the plain passes (made, or their VM numbers) in the order the marks give, in C: each
+    finding's mark picks the next object (0) or the next plain pass (PLAIN)."""
+    return map(next, map((iter(objects), plain_passes).__getitem__, marks))
 
 
 def read_run(run: Run) -> Iterator[Finding]:
