@@ -164,8 +164,9 @@ def _vms(result: ScanResult, causes: list[str]) -> Iterable[_Vm]:
             slot, numbered = cause_pos[held.causes[number]], known.setdefault(id(held), [None] * len(held.ids))
         for f in items:
             if isinstance(f, int):  # a plain pass of held's VM number f: only its letter counts
-                vm = numbered[f] or vm_of(held.made(f, number))
-                numbered[f] = vm
+                vm = numbered[f]
+                if vm is None:
+                    vm = numbered[f] = vm_of(held.made(f, number))
                 if pass_rank < _RANK[vm.causes[slot]]:
                     vm.causes[slot] = passed
                 continue
