@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backup_preflight.errors import InputError
 from backup_preflight.estate import parts
 from backup_preflight.estate.index import NamingProperties
 from backup_preflight.estate.parts import owner
@@ -66,16 +67,18 @@ def test_a_row_decoded_in_part_is_placed_as_the_whole_row(kind: str, props: dict
     if not absent:
         row["properties"] = props
     text = json.dumps(row).encode()
-    assert owner("resources", parts._naming(text, IDS[kind], kind)) == owner(
+    assert owner("resources", parts._naming(text, IDS[kind], kind, "s.json", 2)) == owner(
         "resources", {**msgspec.json.decode(text), "type": kind})
 
 
-def test_a_naming_property_msgspec_cannot_decode_fails_as_the_whole_row_does() -> None:
-    """A number out of range is decoded whole, and raises as the whole row's decode raises (the reader then says
-    where, tests/estate/test_parts.py); one elsewhere in the row is left to the part that reads it whole."""
+def test_a_naming_property_msgspec_cannot_decode_is_an_input_error_naming_its_place() -> None:
+    """A number out of range is decoded whole, as loading the file does, which says where (the CLI's exit 2:
+    tests/estate/test_read_apart.py); one elsewhere in the row is left to the part that reads it whole."""
     kind, rid = parts.PROTECTED_ITEM_TYPE, IDS[parts.PROTECTED_ITEM_TYPE]
     named = b'{"id":"%s","properties":{"sourceResourceId":1e999}}' % rid.encode()
-    with pytest.raises(msgspec.DecodeError, match="out of range"):
-        parts._naming(named, rid, kind)
+    column = named.index(b"1e999") + 1
+    with pytest.raises(InputError, match=rf"^s\.json: line 7 column {column}: 1e999 is not a JSON number"):
+        parts._naming(named, rid, kind, "s.json", 7)
     elsewhere = b'{"id":"%s","properties":{"size":1e999,"sourceResourceId":"%s"}}' % (rid.encode(), VM.encode())
-    assert parts._naming(elsewhere, rid, kind) == {"id": rid, "type": kind, "properties": {"sourceResourceId": VM}}
+    assert parts._naming(elsewhere, rid, kind, "s.json", 7) == {"id": rid, "type": kind,
+                                                                "properties": {"sourceResourceId": VM}}

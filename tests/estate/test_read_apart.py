@@ -239,6 +239,24 @@ def test_a_row_broken_past_its_quick_check_names_its_line_in_the_second_half(tmp
     assert f"line {line}" in str(caught.value)
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_a_naming_property_out_of_range_is_an_input_error_naming_its_line(tmp_path: Path, jobs: int) -> None:
+    """A row placed by the VM it names is decoded only as far as its naming properties (parts._naming); one of
+    them out of range, past the row's quick check, is said of the file as loading it whole says it: its line and
+    column, exit 2, no report (it was an internal error, exit 4, before)."""
+    path = write_row_lines(estate(), tmp_path / "s.json")
+    data = path.read_bytes()
+    at = data.index(b'"sourceResourceId":"')
+    line = data[:at].count(b"\n") + 1
+    path.write_bytes(data[:at] + re.sub(rb'^"sourceResourceId":"[^"]*"', b'"sourceResourceId":1e999', data[at:]))
+    whole = run("scan", "--snapshot", path, "--output-dir", tmp_path / "whole", "--part-size", "0")
+    done = run("scan", "--snapshot", path, "--output-dir", tmp_path / "out", "--part-size", "1", "--jobs", str(jobs))
+    assert (done.returncode, whole.returncode) == (2, 2), done.stderr
+    assert f"line {line} column" in done.stderr and "1e999 is not a JSON number" in done.stderr
+    assert done.stderr == whole.stderr.replace(str(tmp_path / "whole"), str(tmp_path / "out"))
+    assert "internal error" not in done.stderr and not (tmp_path / "out").exists()
+
+
 # What table_near may give: a table line's start within a quarter of the file's size around its middle,
 # one of the nearest to within a window; None only when there is none.
 @given(st.lists(st.sampled_from([b"\n", b'"', b"x"]), max_size=120), st.integers(1, 9))

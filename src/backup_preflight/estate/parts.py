@@ -296,7 +296,7 @@ def _place(reader: RowReader, spill: IO[bytes] | None) -> _Placed:
     places, seen = placed.places, placed.seen
     for table, text, rid, kind, line, at in reader.rows():
         name = reader.tables[table]
-        row = _naming(text, rid, kind) if kind in _BY_REFERENCE else {"id": rid, "type": kind}
+        row = _naming(text, rid, kind, reader.label, line) if kind in _BY_REFERENCE else {"id": rid, "type": kind}
         key = owner(name, row)
         unit = key and subscription_of(key)
         if kind in _BY_REFERENCE:
@@ -333,15 +333,16 @@ _NAMING = msgspec.json.Decoder(_Naming).decode
 _FIELDS = NamingProperties.__struct_fields__
 
 
-def _naming(text: bytes, rid: str, kind: str) -> dict[str, Any]:
+def _naming(text: bytes, rid: str, kind: str, label: str, line: int) -> dict[str, Any]:
     """A row placed by the VM it names, as far as `owner` reads it: its id, type and the properties that name the
     VM (index.NamingProperties), the rest of the row skipped (164,000 rows at 100,000 VMs: reading the file took
     2.30–2.34 s instead of 2.50–2.57 s, docs/performance.md). One of those that msgspec cannot decode (a number
-    out of range) is decoded whole, as before, and fails as it did."""
+    out of range, which the row's quick check lets through) is decoded whole as `load` decodes it, which says
+    where in the file (`label`, `line`) it is not JSON, as reading the row in its part would."""
     try:
         named = _NAMING(text).properties
     except msgspec.DecodeError:
-        return {**msgspec.json.decode(text), "type": kind}
+        return {**parse_json(text, label, line), "type": kind}
     row: dict[str, Any] = {"id": rid, "type": kind}
     if named is not None:
         row["properties"] = {name: value for name in _FIELDS if (value := getattr(named, name)) is not msgspec.UNSET}
