@@ -7,7 +7,7 @@ by the model and shared by every VM behind it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from backup_preflight.estate.network import Endpoint, NetworkModel, Verdict
@@ -59,14 +59,22 @@ class NetworkFacts:
     model: NetworkModel
     nic_ids: tuple[str, ...]
     region: str
+    _key: tuple[Any, ...] | None = field(default=None, init=False, repr=False)
+
+    @property
+    def sharing_key(self) -> tuple[Any, ...]:
+        """The model's sharing key, asked once: each policy that reads the fact hashes and compares it."""
+        key = self._key
+        if key is None:
+            key = self.model.sharing_key(self.nic_ids, self.region)
+            object.__setattr__(self, "_key", key)
+        return key
 
     def __eq__(self, other: object) -> bool:
-        return (isinstance(other, NetworkFacts) and other.model is self.model
-                and other.model.sharing_key(other.nic_ids, other.region) == self.model.sharing_key(self.nic_ids,
-                                                                                                 self.region))
+        return isinstance(other, NetworkFacts) and other.model is self.model and other.sharing_key == self.sharing_key
 
     def __hash__(self) -> int:
-        return hash(self.model.sharing_key(self.nic_ids, self.region))
+        return hash(self.sharing_key)
 
     def outbound(self, query: OutboundQuery) -> Verdict:
         return self.model.outbound(self.nic_ids, self.region, query.endpoints,
