@@ -207,12 +207,28 @@ def test_without_the_flag_only_a_dotted_version_shows_the_agent_installed(versio
             f"no provisionVMAgent; the instance view's agent reports version {version}")
 
 
-def test_the_flag_says_whether_the_agent_is_installed_whatever_the_instance_view_reports() -> None:
-    vm = vm_row("vm1", provision=False)
-    f = facts_by_name(snapshot_doc([vm], instanceviews=[instance_view(vm["id"])]))["vm1"]
-    assert (f["agent"]["installed"], f["agent"]["installedFrom"]) == (
-        False, "osProfile.linuxConfiguration.provisionVMAgent is false")
-    assert f["agent"]["version"] == "2.11.1.4"
+_FLAG = "osProfile.linuxConfiguration.provisionVMAgent is "
+_REPORTS = "; the instance view's agent reports version 2.11.1.4"
+
+
+@pytest.mark.parametrize(("flag", "version", "installed", "source"), [
+    (True, "2.11.1.4", True, _FLAG + "true"),
+    (True, "Unknown", True, _FLAG + "true"),
+    (True, None, True, _FLAG + "true"),
+    # The flag is set at creation; an agent installed by hand later reports itself and leaves the flag false.
+    (False, "2.11.1.4", True, _FLAG + "false" + _REPORTS),
+    (False, "Unknown", False, _FLAG + "false"),
+    (False, None, False, _FLAG + "false"),
+    (None, "2.11.1.4", True, "no provisionVMAgent" + _REPORTS),
+    (None, "Unknown", None, None),
+    (None, None, None, None),
+])
+def test_an_agent_reporting_a_version_is_installed_else_the_flag_says_it(
+        flag: bool | None, version: str | None, installed: bool | None, source: str | None) -> None:
+    vm = vm_row("vm1", provision=flag)
+    views = [] if version is None else [instance_view(vm["id"], agent_version=version)]
+    agent = facts_by_name(snapshot_doc([vm], instanceviews=views))["vm1"]["agent"]
+    assert (agent.get("installed"), agent.get("installedFrom")) == (installed, source)
 
 
 def test_identity_fields_of_the_wrong_type_fall_back_with_a_reason() -> None:

@@ -139,17 +139,18 @@ def test_lone_surrogate_in_a_name_does_not_crash() -> None:
 
 def test_agent_without_provision_flag_is_installed_when_the_instance_view_reports_a_version() -> None:
     vms = [vm_row("reports", provision=None), vm_row("unknown-version", provision=None),
-           vm_row("noview", provision=None), vm_row("off", provision=False)]
+           vm_row("noview", provision=None), vm_row("off", provision=False), vm_row("by-hand", provision=False)]
     views = [instance_view(vms[0]["id"], agent_version="2.2.54.2"),
              instance_view(vms[1]["id"], agent_version="Unknown", status="Not Ready"),
-             instance_view(vms[3]["id"], agent_version="2.11.1.4")]
+             instance_view(vms[3]["id"], agent_version="Unknown", status="Not Ready"),
+             instance_view(vms[4]["id"], agent_version="2.7.41491.1102")]
     doc = snapshot_doc(vms, instanceviews=views)
     f = facts_by_name(doc)
     assert f["reports"]["agent"]["installed"] is True
     assert "reports version 2.2.54.2" in f["reports"]["agent"]["installedFrom"]
     found = judge(doc, "VMBK-AGENT-001")
     assert {n: x.status for n, x in found.items()} == {
-        "reports": "pass", "unknown-version": "unknown", "noview": "unknown", "off": "fail"}
+        "reports": "pass", "unknown-version": "unknown", "noview": "unknown", "off": "fail", "by-hand": "pass"}
 
 
 @pytest.mark.parametrize(("value", "expected"), [

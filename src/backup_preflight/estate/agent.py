@@ -46,14 +46,17 @@ def agent_facts(row: Row, view: dict[str, Any] | None, vm: Reader, iv: Reader) -
             value = iv.get(status, key, "string", f"agent.{fact}") if status is not None else None
             if value is not None:
                 agent[fact] = value
-    # provisionVMAgent says it; a VM without the flag (from a specialized disk: no osProfile) has the
-    # agent when the instance view shows it reporting a version.
-    if "provisioned" in agent:
+    # An agent reporting a version in the instance view is installed, whatever provisionVMAgent says: the flag
+    # is set once, at creation, and an agent installed by hand later leaves it false. Without such a report the
+    # flag says it; a VM without the flag (from a specialized disk: no osProfile) then is unknown.
+    reported = _VERSION.fullmatch(agent.get("version", ""))
+    if agent.get("provisioned") is True or (reported is None and "provisioned" in agent):
         agent["installed"] = agent["provisioned"]
         agent["installedFrom"] = flag_source
-    elif _VERSION.fullmatch(agent.get("version", "")):
+    elif reported is not None:
         agent["installed"] = True
-        agent["installedFrom"] = f"no provisionVMAgent; the instance view's agent reports version {agent['version']}"
+        agent["installedFrom"] = (f"{flag_source or 'no provisionVMAgent'}; the instance view's agent reports "
+                                  f"version {agent['version']}")
     return agent
 
 
