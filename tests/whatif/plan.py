@@ -101,6 +101,14 @@ def estate() -> snapshot.Snapshot:
     return snapshot.from_document(estate_doc(), "estate")
 
 
+def without_view(doc: dict[str, Any], name: str) -> dict[str, Any]:
+    """The document without the instance view of the VM `name`, so that provisionVMAgent alone says whether its
+    agent is installed (an agent reporting a version says it is, whatever the flag)."""
+    vm = next(r for r in doc["tables"]["resources"] if r["name"] == name)
+    doc["tables"]["instanceviews"] = [v for v in doc["tables"]["instanceviews"] if v["id"] != vm["id"]]
+    return doc
+
+
 # ------------------------------------------------------------------ what-if shapes
 
 

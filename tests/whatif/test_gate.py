@@ -17,7 +17,7 @@ from backup_preflight.findings import Finding
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.review import baseline
-from backup_preflight.snapshot import Snapshot
+from backup_preflight.snapshot import Snapshot, from_document
 from backup_preflight.whatif import blame, load_what_if, overlay, related_resources
 from backup_preflight.whatif.blame import NOT_TRACED
 from whatif.plan import (
@@ -28,10 +28,12 @@ from whatif.plan import (
     body,
     change,
     estate,
+    estate_doc,
     new_vm,
     nsg_modify_with_rule,
     route_body,
     rule_body,
+    without_view,
     write,
 )
 
@@ -138,11 +140,12 @@ def test_removing_a_deny_rule_resolves_failures(tmp_path: Path) -> None:
 
 
 def test_blame_follows_the_policy_cause(tmp_path: Path) -> None:
-    vm = copy.deepcopy(next(r for r in estate().tables["resources"] if r["id"] == rid("vm", "vm1")))
+    current = from_document(without_view(estate_doc(), "vm1"), "estate")  # the flag alone says it
+    vm = copy.deepcopy(next(r for r in current.tables["resources"] if r["id"] == rid("vm", "vm1")))
     vm["properties"]["osProfile"]["linuxConfiguration"]["provisionVMAgent"] = False
     rule = rule_body("DenyStorage443", 50)
     gate = run_gate(tmp_path, az_output(change("Modify", vm["id"], after=body(vm["id"], vm["type"], vm["properties"])),
-                                        change("Create", rule["id"], after=rule)))
+                                        change("Create", rule["id"], after=rule)), current)
     [agent] = gate.why("VMBK-AGENT-001", "vm1")
     assert agent.startswith("VM vm1 (provisionVMAgent false) modified by this deployment — the VM itself")
     network = gate.why("VMBK-NET-001", "vm1")
