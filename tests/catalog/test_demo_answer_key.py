@@ -118,10 +118,12 @@ def default_verdicts(vm: VmPlan, crowd: set[str]) -> dict[str, str]:
 
 
 def agent_provisioned(vm: VmPlan) -> str:
-    """provisionVMAgent decides; without an osProfile, an agent reporting a version in the instance view does."""
+    """An agent reporting a version in the instance view decides; else provisionVMAgent; else unknown."""
+    if vm.instance_view and vm.agent != "absent":
+        return "pass"
     if vm.os_profile:
         return "pass" if vm.provision_agent else "fail"
-    return "pass" if vm.instance_view and vm.agent != "absent" else "unknown"
+    return "unknown"
 
 
 def backup_extension(vm: VmPlan) -> tuple[str, str, str]:
@@ -129,15 +131,18 @@ def backup_extension(vm: VmPlan) -> tuple[str, str, str]:
 
     Azure shows the extension as an ARM resource, as the agent's handler in the instance view, or both;
     with neither, it is not installed yet (never backed up) or the agent stopped reporting it (unknown).
+    The minimum version is VMSnapshotLinux's: an installed Windows extension (VMSnapshot) has none.
     """
     arm = vm.extension is not None and vm.extension_source in ("arm", "both")
     handler = vm.extension is not None and vm.extension_source in ("handler", "both") and vm.instance_view
     if arm or handler:
         failed = "fail" if vm.extension == "Failed" else "pass"
+        linux = vm.os == "Linux"
         if not handler:
-            return failed, "unknown", "unknown"
+            return failed, "unknown", "unknown" if linux else "notApplicable"
         current = version(vm.handler_version) >= version("1.0.91.0")
-        return failed, "pass" if vm.handler_ready else "fail", "pass" if current else "fail"
+        return (failed, "pass" if vm.handler_ready else "fail",
+                ("pass" if current else "fail") if linux else "notApplicable")
     first_pending = vm.last_backup is None and vm.protection_state in ACTIVE  # IRPending: never backed up
     backed_up = vm.protected and not first_pending and (
         vm.protection_state == "Protected" or (vm.last_backup or "Completed") == "Completed")

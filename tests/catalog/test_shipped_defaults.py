@@ -71,6 +71,28 @@ def test_backup_extension_handler_minimum_boundaries(version: str, status: str) 
     assert judge(snapshot_doc([vm, ext], instanceviews=[view]), "VMBK-EXT-003")["vm"].status == status
 
 
+
+@pytest.mark.parametrize(("handler", "arm_type", "status"), [
+    # 1.0.91.0 is VMSnapshotLinux's minimum; the Windows handler's versions (1.0.57.0 …) have none of their own.
+    (("Microsoft.Azure.RecoveryServices.VMSnapshot", "1.0.57.0"), None, "notApplicable"),
+    (("MICROSOFT.AZURE.RECOVERYSERVICES.VMSNAPSHOT", "1.0.9.0"), "VMSnapshot", "notApplicable"),
+    (None, "VMSnapshot", "notApplicable"),  # an ARM resource alone: no handler version, still not applicable
+    (None, "VMSnapshotLinux", "unknown"),
+    (("Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "1.0.57.0"), None, "fail"),
+])
+def test_the_handler_minimum_is_the_linux_extensions_only(handler: tuple[str, str] | None, arm_type: str | None,
+                                                           status: str) -> None:
+    linux = arm_type == "VMSnapshotLinux" or (handler is not None and handler[0].lower().endswith("linux"))
+    vm = vm_row("vm", os="Linux" if linux else "Windows")
+    rows = [vm]
+    if arm_type:
+        rows.append({"id": f"{vm['id']}/extensions/{arm_type}", "name": arm_type,
+                     "type": "microsoft.compute/virtualmachines/extensions",
+                     "properties": {"publisher": "Microsoft.Azure.RecoveryServices", "type": arm_type,
+                                    "typeHandlerVersion": "1.0", "provisioningState": "Succeeded"}})
+    view = instance_view(vm["id"], handler=(*handler, "Ready") if handler else None)
+    assert judge(snapshot_doc(rows, instanceviews=[view]), "VMBK-EXT-003")["vm"].status == status
+
 # --- maximum VMs per slot ------------------------------------------------------------------------
 
 
