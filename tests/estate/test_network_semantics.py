@@ -189,6 +189,34 @@ def test_gateway_with_bgp_propagation_is_stated_and_can_be_made_unknown(estate: 
     assert "an on-premises default route that no snapshot shows would replace the system route" in text(strict)
 
 
+
+def route_server_subnet(estate: Estate, in_use: bool = True) -> None:
+    """An Azure Route Server as Resource Graph shows it in the VNet row: its RouteServerSubnet, whose
+    ipConfigurations name the route server (a virtualHubs resource)."""
+    configs = [{"id": f"{BASE}/virtualHubs/rs-hub/ipConfigurations/ipconfig1"}] if in_use else []
+    estate.vnet["properties"]["subnets"].append({
+        "name": "RouteServerSubnet", "id": f"{VNET_ID}/subnets/RouteServerSubnet",
+        "properties": {"addressPrefix": "172.20.254.0/27", "ipConfigurations": configs}})
+
+
+def test_a_route_server_is_a_bgp_source_like_a_gateway(estate: Estate) -> None:
+    """Route Server programs what appliances advertise to it over BGP (a 0.0.0.0/0 too) into the VNet's subnets."""
+    route_server_subnet(estate)
+    note = ("VNet 'rg1-vnet' has an Azure Route Server (its RouteServerSubnet is in use) and BGP route propagation is "
+            "on, so an on-premises default route that no snapshot shows would replace the system route")
+    verdict = estate.verdict()
+    assert verdict.value is True
+    assert verdict.assumptions == (
+        f"Storage:443/Tcp: no route table on subnet 'rg1-vnet/default' (system routes); {note}: "
+        "assumed absent (assumeNoOnPremisesDefaultRoute)",)
+    strict = estate.verdict(assume_no_bgp=False)
+    assert strict.value is None and note in text(strict)
+
+
+def test_a_route_server_subnet_without_a_route_server_assumes_nothing(estate: Estate) -> None:
+    route_server_subnet(estate, in_use=False)
+    assert estate.verdict(assume_no_bgp=False).value is True
+
 def test_a_pass_without_a_gateway_assumes_nothing(estate: Estate) -> None:
     verdict = estate.verdict()
     assert verdict.value is True and verdict.evidence

@@ -93,6 +93,12 @@ class Verdict:
     assumptions: tuple[str, ...] = ()
 
 
+#: Subnets whose use means the VNet may learn routes over BGP, by lowercase name: a gateway, or an Azure Route
+#: Server, which programs what network appliances advertise to it (0.0.0.0/0 too) into the VNet's subnets.
+_BGP_SUBNETS = {"gatewaysubnet": "a virtual network gateway (its GatewaySubnet is in use)",
+                "routeserversubnet": "an Azure Route Server (its RouteServerSubnet is in use)"}
+
+
 class NetworkModel:
     """Outbound verdicts for NICs over one inventory of Resource Graph rows, with shared caches."""
 
@@ -121,9 +127,9 @@ class NetworkModel:
             elif kind == GATEWAY_TYPE:
                 self._note_gateway(row)
         for sid, subnet in self._subnets.items():
-            if sid.endswith("/subnets/gatewaysubnet") and _props(subnet).get("ipConfigurations"):
-                self._gateways.setdefault(_vnet_id(sid), f"VNet '{_vnet_name(sid)}' has a virtual network gateway "
-                                                         "(its GatewaySubnet is in use)")
+            learns = _BGP_SUBNETS.get(sid.rpartition("/subnets/")[2]) if "/subnets/" in sid else None
+            if learns and _props(subnet).get("ipConfigurations"):
+                self._gateways.setdefault(_vnet_id(sid), f"VNet '{_vnet_name(sid)}' has {learns}")
         self._nsgs: dict[str, _Nsg | None] = {}
         self._rule_sets: dict[tuple[_Rule, ...], _RuleSet] = {}
         self._rules: dict[tuple, _Rule | None] = {}

@@ -21,9 +21,10 @@ Semantics (decided here, documented once), as Azure selects routes:
 * Next hop None drops traffic; VirtualAppliance and VirtualNetworkGateway hand it to a device the
   scanner cannot see (allowed only when declared); Internet (and VnetLocal) then needs outbound
   access: a subnet with defaultOutboundAccess=false needs a NAT gateway or a public IP on the NIC.
-* A VNet with a virtual network gateway (or using a peer's) and BGP propagation on may learn a
-  default route from on-premises that no snapshot shows; it would replace the system route to
-  Internet. Assumed absent unless the policy says otherwise; the evidence says so either way.
+* A VNet with a virtual network gateway (or using a peer's) or an Azure Route Server, and BGP
+  propagation on, may learn a default route that no snapshot shows (from on-premises, or from an
+  appliance peering with the route server); it would replace the system route to Internet. Assumed
+  absent unless the policy says otherwise; the evidence says so either way.
 """
 
 from __future__ import annotations
