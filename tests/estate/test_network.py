@@ -408,6 +408,27 @@ def test_documented_defaults_are_evaluated_as_rules(estate: Estate) -> None:
     )
 
 
+
+def test_virtual_network_holds_the_routes_prefixes_and_may_hold_their_default_route(estate: Estate) -> None:
+    """Azure: VirtualNetwork holds "address prefixes used on user-defined routes. This tag might also contain
+    default routes." Hub and spoke: VirtualNetwork allowed first, Internet denied, everything to a firewall."""
+    estate.nic_rules(rule("allow-vnet", 100, "Allow", dest="VirtualNetwork"),
+                     rule("deny-internet", 4000, "Deny", dest="Internet"))
+    estate.routes(("to-firewall", "0.0.0.0/0", "VirtualAppliance"))
+    verdict = estate.verdict(declared=True)
+    assert verdict.value is None  # was a fail: the deny decided, as if the tag held private addresses only
+    assert ("rule 'allow-vnet' (priority 100, Allow) may match (destination 'VirtualNetwork' may hold the default "
+            "route of route table 'testrt' (the tag holds the prefixes of user-defined routes, and Azure says it "
+            "might hold default routes)), so rule 'deny-internet' (priority 4000, Deny) cannot be proven to "
+            "decide") in text(verdict)
+    estate.nic_rules(rule("deny-vnet", 100, "Deny", dest="VirtualNetwork"))
+    estate.routes(("storage-direct", "Storage", "Internet"))  # the route's own prefix is surely in the tag
+    blocked = estate.verdict()
+    assert blocked.value is False  # was a pass: the tag never matched Storage
+    assert "blocked by NSG 'nsg' on the NIC rule 'deny-vnet' (priority 100, Deny)" in text(blocked)
+    estate.routes(("elsewhere", "10.50.0.0/16", "VirtualAppliance"))  # private prefixes change nothing
+    assert estate.verdict().value is True
+
 # ---------------------------------------------------------------- routes
 
 

@@ -50,6 +50,8 @@ from backup_preflight.estate.network_routes import (
 from backup_preflight.estate.network_rules import (
     _DOCUMENTED_RULES,
     _RULE_FIELDS,
+    NO_ROUTES,
+    VnetTag,
     _compile_rule,
     _hashable,
     _IpNetwork,
@@ -261,7 +263,8 @@ class NetworkModel:
         if subnet is not None:
             sprops = _props(subnet)
             subnet_prefixes = _networks(sprops.get("addressPrefix"), sprops.get("addressPrefixes"))
-        stages = [self._nsg_stage(nic_nsg_id, "on the NIC", subnet_prefixes, targets)]
+        vnet = self._vnet_tag(subnet)
+        stages = [self._nsg_stage(nic_nsg_id, "on the NIC", subnet_prefixes, targets, vnet)]
         if subnet is None:
             missing = f"subnet {subnet_id} is referenced but not in the collected rows"
             stages.append(tuple(((t.universe, None, missing),) for t in targets))
@@ -269,7 +272,7 @@ class NetworkModel:
             label = _subnet_label(subnet)
             sprops = _props(subnet)
             stages.append(self._nsg_stage(_ref(sprops, "networkSecurityGroup").lower(), f"on subnet '{label}'",
-                                          subnet_prefixes, targets))
+                                          subnet_prefixes, targets, vnet))
             key = (subnet_id, has_public_ip, in_lb_pool, region, flags, targets)
             paths = self._paths.get(key)
             if paths is None:  # shared by every NSG combination on this subnet
@@ -277,6 +280,14 @@ class NetworkModel:
                 paths = self._paths[key] = tuple(_path_pieces(path, t) for t in targets)
             stages.append(paths)
         return _verdict(targets, [tuple(stage[i] for stage in stages) for i in range(len(targets))])
+
+    def _vnet_tag(self, subnet: dict | None) -> VnetTag:
+        """What the VirtualNetwork tag holds on this subnet beyond private addresses: its route table's prefixes."""
+        rt_id = _ref(_props(subnet), "routeTable") if subnet is not None else ""
+        table = self._route_table(rt_id.lower()) if rt_id else None
+        if table is None or not table.routes:
+            return NO_ROUTES
+        return VnetTag(table.name, tuple(route.prefix for route in table.routes))
 
     def _path(self, subnet_id: str, subnet: dict, label: str, region: str, has_public_ip: bool, in_lb_pool: bool,
               flags: tuple[bool, bool]) -> _Subnet:
@@ -310,15 +321,16 @@ class NetworkModel:
         level: str,
         prefixes: tuple[_IpNetwork, ...],
         targets: tuple[_Target, ...],
+        vnet: VnetTag,
     ) -> tuple[tuple[_Piece, ...], ...]:
         """Per endpoint, the NSG's pieces at one level (none there: allowed at that level).
 
-        Cached per (NSG, level, subnet prefixes, endpoints in this region), so an NSG shared by many
-        subnets or NICs is matched once per distinct context.
+        Cached per (NSG, level, subnet prefixes, endpoints in this region, VirtualNetwork's routes), so an NSG
+        shared by many subnets or NICs is matched once per distinct context.
         """
         if not nsg_id:
             return tuple(((t.universe, True, f"no NSG {level}"),) for t in targets)
-        key = (nsg_id, level, prefixes, targets)
+        key = (nsg_id, level, prefixes, targets, vnet)
         cached = self._nsg_findings.get(key)
         if cached is None:
             nsg = self._nsg(nsg_id)
@@ -326,7 +338,7 @@ class NetworkModel:
                 miss = f"NSG {nsg_id} ({level}) is referenced but not in the collected rows"
                 cached = tuple(((t.universe, None, miss),) for t in targets)
             else:
-                cached = tuple(_nsg_pieces(nsg, level, t, prefixes) for t in targets)
+                cached = tuple(_nsg_pieces(nsg, level, t, prefixes, vnet) for t in targets)
             self._nsg_findings[key] = cached
         return cached
 

@@ -15,9 +15,12 @@ Semantics (decided here, documented once):
   public and the backup extension reaches Storage over IPv4). A rule or route that treats part of
   that set differently from the rest leaves the verdict unknown, naming it.
 * Destinations: `*`, `Any` and `0.0.0.0/0` cover everything; a CIDR covers its addresses;
-  `Internet` covers every public address; `VirtualNetwork`, `AzureLoadBalancer` and application
-  security groups hold private addresses only (VNet space, NIC addresses), so they never cover a
-  service tag. The endpoint's own tag (global or in the VM's region) and `AzureCloud` (global or in
+  `Internet` covers every public address; `AzureLoadBalancer` and application security groups hold
+  private addresses only (NIC addresses), so they never cover a service tag. `VirtualNetwork` holds
+  private addresses (VNet space, peered and on-premises spaces) and, as Azure documents, "address
+  prefixes used on user-defined routes. This tag might also contain default routes": it surely covers
+  the prefixes of the routes in the subnet's route table, and may cover everything when that table
+  has a default route (0.0.0.0/0). The endpoint's own tag (global or in the VM's region) and `AzureCloud` (global or in
   the VM's region) cover it entirely, the same tag in another region not at all; any other tag
   covers exactly its prefixes in the service-tag file, and without the file may cover any address.
 * Source fields: `*`, `Any`, `0.0.0.0/0` and `VirtualNetwork` match every VM. A CIDR source matches
@@ -54,7 +57,8 @@ _IpNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 _EVERYTHING = frozenset({"*", "any", "0.0.0.0/0"})
 # Tags whose address space is known not to hold public Azure service endpoints.
-_PRIVATE_TAGS = frozenset({"virtualnetwork", "azureloadbalancer"})
+_VNET = "virtualnetwork"
+_PRIVATE_TAGS = frozenset({_VNET, "azureloadbalancer"})
 # Raw rule fields a compiled rule depends on (its interning key).
 _RULE_FIELDS = (
     "direction", "priority", "access", "protocol", "destinationPortRange", "destinationPortRanges",
@@ -125,20 +129,33 @@ _Doubt = tuple[tuple[_Rule, str] | None, tuple[_Rule, str] | None]
 _Outcome = tuple[Span, bool | None, _Rule | None, tuple[_Rule, str] | None]
 
 
+@dataclass(frozen=True, slots=True)
+class VnetTag:
+    """What the `VirtualNetwork` tag holds on one subnet beyond private addresses: the address prefixes of its
+    route table's routes (see module docstring); `table` names the route table for the evidence."""
+
+    table: str = ""
+    prefixes: tuple[_Prefix, ...] = ()
+
+
+NO_ROUTES = VnetTag()
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class _RuleSet:
     """Sorted outbound rules, shared by every NSG with the same rules (per-VM NSGs mostly are identical),
     so each distinct rule set is decided once per (subnet prefixes, endpoint)."""
 
     rules: tuple[_Rule, ...]
-    decisions: dict[tuple[tuple[_IpNetwork, ...], _Target], tuple[_Outcome, ...]] = field(default_factory=dict)
+    decisions: dict[tuple[tuple[_IpNetwork, ...], _Target, VnetTag], tuple[_Outcome, ...]] = field(
+        default_factory=dict)
 
-    def decide(self, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[_Outcome, ...]:
+    def decide(self, target: _Target, prefixes: tuple[_IpNetwork, ...], vnet: VnetTag) -> tuple[_Outcome, ...]:
         """The endpoint's addresses partitioned by (value, deciding rule, undecidable rule that blocks it)."""
-        key = (prefixes, target)
+        key = (prefixes, target, vnet)
         decision = self.decisions.get(key)
         if decision is None:
-            decision = self.decisions[key] = _decide(self.rules, target, prefixes)
+            decision = self.decisions[key] = _decide(self.rules, target, prefixes, vnet)
         return decision
 
 
@@ -189,7 +206,8 @@ def _compile_rule(raw: dict, props: dict, origin: str) -> _Rule | None:
     )
 
 
-def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[_Outcome, ...]:
+def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwork, ...],
+            vnet: VnetTag) -> tuple[_Outcome, ...]:
     """Walk the rules by priority over the endpoint's addresses still undecided (see module docstring)."""
     undecided: dict[_Doubt, Span] = {(None, None): target.universe}
     decided: list[_Outcome] = []
@@ -197,7 +215,7 @@ def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwor
         mode, why = _rule_mode(rule, target, prefixes)
         if mode is False:
             continue
-        definite, maybe, dest_why = _destination_sets(rule, target)
+        definite, maybe, dest_why = _destination_sets(rule, target, vnet)
         if mode is None:
             definite, maybe = EMPTY, union((definite, maybe))
         else:
@@ -226,13 +244,14 @@ def _decide(rules: tuple[_Rule, ...], target: _Target, prefixes: tuple[_IpNetwor
     return tuple(decided)
 
 
-def _nsg_pieces(nsg: _Nsg, level: str, target: _Target, prefixes: tuple[_IpNetwork, ...]) -> tuple[_Piece, ...]:
+def _nsg_pieces(nsg: _Nsg, level: str, target: _Target, prefixes: tuple[_IpNetwork, ...],
+                vnet: VnetTag) -> tuple[_Piece, ...]:
     """The NSG's decision for one endpoint, per part of its addresses, as sentences naming NSG, level and rule."""
     where = f"NSG '{nsg.name}' {level}"
     if nsg.problem:
         return ((target.universe, None, f"{where} cannot be assessed: {nsg.problem}"),)
     grouped: dict[tuple[bool | None, str], list[Span]] = {}
-    for span, value, rule, doubt in nsg.rules.decide(target, prefixes):
+    for span, value, rule, doubt in nsg.rules.decide(target, prefixes, vnet):
         grouped.setdefault((value, _sentence(where, value, rule, doubt)), []).append(span)
     return tuple((union(spans), value, text) for (value, text), spans in grouped.items())
 
@@ -272,16 +291,16 @@ def _rule_mode(rule: _Rule, target: _Target, prefixes: tuple[_IpNetwork, ...]) -
     return (None, unknown) if unknown else (True, "")
 
 
-def _destination_sets(rule: _Rule, target: _Target) -> tuple[Span, Span, str]:
+def _destination_sets(rule: _Rule, target: _Target, vnet: VnetTag) -> tuple[Span, Span, str]:
     """(addresses the rule's destination surely covers, addresses it may cover, why it may)."""
     definite: list[Span] = []
     maybe: list[Span] = []
     why = ""
     for prefix in rule.destinations:
-        sure, unsure = _prefix_sets(prefix, target)
+        sure, unsure = _prefix_sets(prefix, target, vnet)
         definite.append(sure)
         if intersect(unsure, target.universe) and not why:
-            why = f"destination '{prefix.raw}' cannot be proven to cover or exclude {target.destination}"
+            why = _maybe_why(prefix, unsure, target, vnet)
         maybe.append(unsure)
     if rule.destination_asgs:
         maybe.append(NOT_PUBLIC)  # an application security group holds NIC (private) addresses only
@@ -293,7 +312,7 @@ def _destination_sets(rule: _Rule, target: _Target) -> tuple[Span, Span, str]:
     return sure_all, subtract(union(maybe), sure_all), why
 
 
-def _prefix_sets(prefix: _Prefix, target: _Target) -> tuple[Span, Span]:
+def _prefix_sets(prefix: _Prefix, target: _Target, vnet: VnetTag = NO_ROUTES) -> tuple[Span, Span]:
     """(surely covered, maybe covered) addresses of one destination prefix (see module docstring)."""
     if prefix.lower in _EVERYTHING:
         return ALL, EMPTY
@@ -301,6 +320,8 @@ def _prefix_sets(prefix: _Prefix, target: _Target) -> tuple[Span, Span]:
         return network_span(prefix.net), EMPTY
     if prefix.lower == "internet":
         return PUBLIC_V4, NOT_PUBLIC
+    if prefix.tag == _VNET and vnet.prefixes:
+        return _vnet_sets(vnet, target)
     if prefix.tag in _PRIVATE_TAGS:
         return EMPTY, NOT_PUBLIC
     own = target.net is None and prefix.tag in (target.tag, "azurecloud")
@@ -312,6 +333,37 @@ def _prefix_sets(prefix: _Prefix, target: _Target) -> tuple[Span, Span]:
     if own:
         return EMPTY, EMPTY  # the same tag in another region: regional tags do not overlap
     return EMPTY, ALL
+
+
+def _maybe_why(prefix: _Prefix, unsure: Span, target: _Target, vnet: VnetTag) -> str:
+    """Why a destination may cover some of the endpoint's addresses: VirtualNetwork names the routes that put
+    public addresses in it."""
+    if prefix.tag == _VNET and intersect(subtract(unsure, NOT_PUBLIC), target.universe):
+        if any(_is_default(route) for route in vnet.prefixes):
+            return (f"destination '{prefix.raw}' may hold the default route of route table '{vnet.table}' (the tag "
+                    "holds the prefixes of user-defined routes, and Azure says it might hold default routes)")
+        return (f"destination '{prefix.raw}' holds the prefixes of route table '{vnet.table}', which cannot be "
+                f"proven to cover or exclude {target.destination}")
+    return f"destination '{prefix.raw}' cannot be proven to cover or exclude {target.destination}"
+
+
+def _is_default(route: _Prefix) -> bool:
+    return route.lower in _EVERYTHING or (route.net is not None and route.net.prefixlen == 0)
+
+
+def _vnet_sets(vnet: VnetTag, target: _Target) -> tuple[Span, Span]:
+    """The `VirtualNetwork` tag on a subnet with routes: private addresses may be in it, each route's prefix is
+    (a service tag's as `_prefix_sets` reads it), and a default route's everything may be."""
+    sure, maybe = [EMPTY], [NOT_PUBLIC]
+    for route in vnet.prefixes:
+        if _is_default(route):
+            maybe.append(ALL)
+        elif route.tag not in _PRIVATE_TAGS:
+            covered, unsure = _prefix_sets(route, target)
+            sure.append(covered)
+            maybe.append(unsure)
+    surely = union(sure)
+    return surely, subtract(union(maybe), surely)
 
 
 def _source_matches(rule: _Rule, prefixes: tuple[_IpNetwork, ...]) -> tuple[bool | None, str]:
