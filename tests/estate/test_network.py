@@ -565,13 +565,14 @@ def test_private_subnet_with_egress_route_follows_the_device(estate: Estate) -> 
     assert "defaultOutboundAccess" not in text(declared)
 
 
-def test_private_subnet_behind_load_balancer_is_unknown(estate: Estate) -> None:
+def test_private_subnet_behind_a_load_balancer_not_collected_is_unknown(estate: Estate) -> None:
     estate.subnet["defaultOutboundAccess"] = False
     del estate.ipconfig["publicIPAddress"]
     estate.ipconfig["loadBalancerBackendAddressPools"] = [{"id": f"{BASE}/loadBalancers/lb/backendAddressPools/p"}]
     verdict = estate.verdict()
     assert verdict.value is None
-    assert "load balancer backend pool" in text(verdict)
+    assert (f"subnet 'rg1-vnet/default' has no default outbound access: load balancer {BASE}/loadBalancers/lb of the "
+            "NIC's backend pool is referenced but not in the collected rows") in text(verdict)
 
 
 def test_default_outbound_access_true_or_missing_is_fine(estate: Estate) -> None:

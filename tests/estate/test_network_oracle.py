@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
-from network_helpers import FIXTURES, NAT_ID, STORAGE, Estate, rule, service_tags
+from network_helpers import FIXTURES, NAT_ID, STORAGE, Estate, load, rule, service_tags
 
 IPv4 = ipaddress.IPv4Network
 _RAW = json.loads((FIXTURES / "service-tags.json").read_text())
@@ -71,6 +71,10 @@ class Config:
     public_ip: bool = True
     declared: bool = False
     upper_types: bool = False
+    #: The NIC's load balancer pool: None (none), "outbound" (Standard, an outbound rule on a public frontend),
+    #: "snat" (Standard, a load-balancing rule with outbound SNAT), "internal" (Standard, internal frontends
+    #: only), "basic" (Basic, no rule that egresses) or "missing" (a pool whose load balancer was not collected).
+    lb: str | None = None
 
     def resolve(self, name: str) -> str:
         return name.replace("{vm}", self.region).replace("{pair}", PAIRS[self.region])
@@ -159,6 +163,7 @@ def configs(draw: st.DrawFn, nsgs: bool = True, routes: bool = True) -> Config:
         public_ip=draw(st.booleans()),
         declared=draw(st.booleans()),
         upper_types=draw(st.booleans()),
+        lb=draw(st.sampled_from([None, None, "outbound", "snat", "internal", "basic", "missing"])),
     )
     _one_unknown_tag(cfg)
     return cfg
@@ -326,9 +331,12 @@ def hop_outcome(cfg: Config, hop: str) -> bool | None:
         return True if cfg.declared else None
     if hop == "Endpoint":
         return True
-    if cfg.private:
-        return cfg.nat or cfg.public_ip
-    return True
+    standard = cfg.lb in ("outbound", "snat", "internal")  # a Standard pool takes default outbound access away
+    if not (cfg.private or standard or cfg.lb == "missing"):
+        return True
+    if cfg.nat or cfg.public_ip or cfg.lb in ("outbound", "snat"):
+        return True
+    return None if cfg.lb == "missing" else False
 
 
 # ---------------------------------------------------------------- the scanner, on ARG-shaped rows
@@ -355,6 +363,8 @@ def production(cfg: Config, with_file: bool) -> tuple[bool | None, str]:
         estate.subnet["natGateway"] = {"id": NAT_ID}
     if not cfg.public_ip:
         del estate.ipconfig["publicIPAddress"]
+    if cfg.lb is not None:
+        _load_balancer(estate, cfg.lb)
     if cfg.upper_types:
         for row in estate.rows:
             row["type"] = {"microsoft.network/virtualnetworks": "Microsoft.Network/virtualNetworks"}.get(
@@ -362,6 +372,23 @@ def production(cfg: Config, with_file: bool) -> tuple[bool | None, str]:
     verdict = estate.verdict(STORAGE, region=cfg.spelling, declared=cfg.declared,
                              tags=service_tags() if with_file else None)
     return verdict.value, "\n".join(verdict.evidence)
+
+
+def _load_balancer(estate: Estate, kind: str) -> None:
+    """Put the NIC in the fixture load balancer's pool, changed to be of `kind` (see Config.lb)."""
+    row = load("loadbalancer.json")
+    estate.ipconfig["loadBalancerBackendAddressPools"] = [{"id": row["properties"]["backendAddressPools"][0]["id"]}]
+    props = row["properties"]
+    if kind != "outbound":
+        props["outboundRules"] = []
+    if kind == "snat":
+        props["loadBalancingRules"][0]["properties"]["disableOutboundSnat"] = False
+    if kind == "internal":
+        del props["frontendIPConfigurations"][0]["properties"]["publicIPAddress"]
+    if kind == "basic":
+        row["sku"] = {"name": "Basic", "tier": "Regional"}
+    if kind != "missing":
+        estate.rows.append(row)
 
 
 def _rule_row(cfg: Config, r: Rule, i: int) -> dict:

@@ -147,12 +147,12 @@ def test_an_address_endpoint_behind_a_storage_service_endpoint_is_decided_by_the
         assert text(estate.verdict(private, tags=tags)) == f"10.1.0.4:443/Tcp: {TUNNEL}"
 
 
-def test_a_private_subnet_behind_a_load_balancer_says_what_is_not_assessed() -> None:
+def test_a_private_subnet_behind_a_pool_id_naming_no_load_balancer_says_what_is_not_assessed() -> None:
     estate = Estate()
     estate.subnet["defaultOutboundAccess"] = False
     del estate.ipconfig["publicIPAddress"]
     estate.ipconfig["loadBalancerBackendAddressPools"] = [{"id": "pool"}]
     verdict = estate.verdict()
     assert (verdict.value, text(verdict)) == (None, (
-        "Storage:443/Tcp: subnet 'rg1-vnet/default' has no default outbound access and the NIC is in a load "
-        "balancer backend pool whose outbound rules the scanner does not assess"))
+        "Storage:443/Tcp: subnet 'rg1-vnet/default' has no default outbound access: load balancer pool of the NIC's "
+        "backend pool is referenced but not in the collected rows"))

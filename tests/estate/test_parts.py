@@ -185,6 +185,33 @@ def test_a_gateway_in_another_subscription_is_read_by_every_part(tmp_path: Path)
     assert any("has virtual network gateway" in e for f in whole["findings"] for e in f["evidence"])
 
 
+@pytest.mark.parametrize(("home", "said"), [(None, "joined with their parts"),
+                                             ("00000000-0000-4000-8000-00000000000f", "read alongside")])
+def test_a_load_balancer_in_another_subscription_is_found_by_the_nics_in_its_pool(
+        tmp_path: Path, caplog: pytest.LogCaptureFixture, home: str | None, said: str) -> None:
+    """A NIC names its load balancer only by the id of a backend pool: a part that misses the load balancer
+    must be joined with its subscription, or read it alongside, or the NIC's outbound access is unknown."""
+    doc = estate()
+    nic = first(doc, "microsoft.network/networkinterfaces")
+    other = home or next(s for s in doc["scope"]["subscriptions"] if s not in nic["id"])
+    lb_id = f"/subscriptions/{other}/resourceGroups/rg-hub/providers/Microsoft.Network/loadBalancers/lb-internal"
+    fixture = (Path(__file__).parents[1] / "fixtures" / "network" / "loadbalancer.json").read_text()
+    lb = json.loads(fixture.replace("/subscriptions/subid/resourceGroups/rg1/providers/Microsoft.Network/loadBalancers/"
+                                    "lb1", lb_id))
+    lb.update(subscriptionId=other, resourceGroup="rg-hub", name="lb-internal")
+    del lb["properties"]["frontendIPConfigurations"][0]["properties"]["publicIPAddress"]  # internal only
+    doc["tables"]["resources"].append(lb)
+    for config in nic["properties"]["ipConfigurations"]:
+        config["properties"]["loadBalancerBackendAddressPools"] = [{"id": f"{lb_id}/backendAddressPools/pool"}]
+        config["properties"].pop("publicIPAddress", None)
+    with caplog.at_level(logging.INFO, logger="backup_preflight"):
+        whole, parts = both(write_row_lines(doc, tmp_path / "s.json"))
+    assert parts == whole
+    assert joined(caplog) and all(said in m for m in joined(caplog)), joined(caplog)
+    reached = [e for f in whole["findings"] if f["policy_id"] == "VMBK-NET-001" for e in f["evidence"]
+               if "load balancer 'lb-internal'" in e]
+    assert reached, "the NIC's load balancer was not read"
+
 def test_jobs_naming_a_vm_by_id_go_with_it_wherever_their_vault_is(tmp_path: Path) -> None:
     """A VM whose protected item is gone keeps its jobs of the last 14 days; they name it by id from a vault
     in another subscription that nothing else in the VM's subscription points at."""

@@ -41,6 +41,7 @@ RESOURCE_TYPES = (
     "microsoft.network/routetables",
     "microsoft.network/publicipaddresses",
     "microsoft.network/natgateways",
+    "microsoft.network/loadbalancers",
     "microsoft.sqlvirtualmachine/sqlvirtualmachines",
 )
 #: Row types of the `resourcecontainers` table that the reports use (display names and tags).

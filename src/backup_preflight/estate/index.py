@@ -135,6 +135,13 @@ def last_segment(resource_id: str) -> str:
     return resource_id.rstrip("/").rsplit("/", 1)[-1]
 
 
+def ref_id(props: dict, key: str) -> str:
+    """The `.id` of a sub-resource reference, or ''."""
+    ref = props.get(key)
+    rid = ref.get("id") if isinstance(ref, dict) else None
+    return rid if isinstance(rid, str) else ""
+
+
 #: Where a Recovery Services child id (item, job, policy) names its vault; a bare `/vaults/` could be a
 #: resource group named "vaults".
 _VAULTS = "/providers/microsoft.recoveryservices/vaults/"

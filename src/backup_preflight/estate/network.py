@@ -39,6 +39,8 @@ from backup_preflight.estate.addresses import PUBLIC_V4, Span, describe, interse
 from backup_preflight.estate.index import Lookup
 from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
+from backup_preflight.estate.index import ref_id as _ref
+from backup_preflight.estate.load_balancers import LbEgress, lb_egress
 from backup_preflight.estate.network_routes import (
     ASSUMED_NO_BGP_DEFAULT,
     _compile_route_table,
@@ -65,6 +67,9 @@ from backup_preflight.estate.network_rules import (
     _Target,
 )
 from backup_preflight.service_tags import ServiceTags
+
+#: Where a NIC is: its NSG, its subnet, whether it has a public IP, and what its load balancers do.
+_Place = tuple[str, str, bool, LbEgress]
 
 _VNET_TYPE = "microsoft.network/virtualnetworks"
 _SUBNET_TYPE = "microsoft.network/virtualnetworks/subnets"
@@ -141,7 +146,7 @@ class NetworkModel:
         self._targets: dict[tuple[Endpoint, str], _Target] = {}
         self._verdicts: dict[tuple, Verdict] = {}
         #: By NIC id as referenced: where the NIC is (`_place`).
-        self._places: dict[str, tuple[str, str, bool, bool] | Verdict] = {}
+        self._places: dict[str, _Place | Verdict] = {}
 
     def _note_gateway(self, row: dict) -> None:
         configs = _props(row).get("ipConfigurations")
@@ -216,7 +221,7 @@ class NetworkModel:
             verdict = self._verdicts[key] = self._evaluate(*key)
         return verdict
 
-    def _place(self, nic_id: str) -> tuple[str, str, bool, bool] | Verdict:
+    def _place(self, nic_id: str) -> _Place | Verdict:
         """The NIC's (NSG, subnet, public IP?, load balancer pool?), read from its row once; or the unknown
         verdict that says why it cannot be placed."""
         place = self._places.get(nic_id)
@@ -224,7 +229,7 @@ class NetworkModel:
             place = self._places[nic_id] = self._read_place(nic_id)
         return place
 
-    def _read_place(self, nic_id: str) -> tuple[str, str, bool, bool] | Verdict:
+    def _read_place(self, nic_id: str) -> _Place | Verdict:
         nic = self._rows.get(nic_id.lower())
         if nic is None:
             return Verdict(None, (f"NIC {nic_id} is referenced but not in the collected rows",))
@@ -243,7 +248,7 @@ class NetworkModel:
             _ref(props, "networkSecurityGroup").lower(),
             subnet_id.lower(),
             bool(_ref(ipconfig, "publicIPAddress")),
-            bool(ipconfig.get("loadBalancerBackendAddressPools")),
+            lb_egress(ipconfig.get("loadBalancerBackendAddressPools"), self._rows),
         )
 
     def _evaluate(
@@ -251,7 +256,7 @@ class NetworkModel:
         nic_nsg_id: str,
         subnet_id: str,
         has_public_ip: bool,
-        in_lb_pool: bool,
+        lb: LbEgress,
         region: str,
         eps: tuple[Endpoint, ...],
         flags: tuple[bool, bool],
@@ -273,10 +278,10 @@ class NetworkModel:
             sprops = _props(subnet)
             stages.append(self._nsg_stage(_ref(sprops, "networkSecurityGroup").lower(), f"on subnet '{label}'",
                                           subnet_prefixes, targets, vnet))
-            key = (subnet_id, has_public_ip, in_lb_pool, region, flags, targets)
+            key = (subnet_id, has_public_ip, lb, region, flags, targets)
             paths = self._paths.get(key)
             if paths is None:  # shared by every NSG combination on this subnet
-                path = self._path(subnet_id, subnet, label, region, has_public_ip, in_lb_pool, flags)
+                path = self._path(subnet_id, subnet, label, region, has_public_ip, lb, flags)
                 paths = self._paths[key] = tuple(_path_pieces(path, t) for t in targets)
             stages.append(paths)
         return _verdict(targets, [tuple(stage[i] for stage in stages) for i in range(len(targets))])
@@ -289,7 +294,7 @@ class NetworkModel:
             return NO_ROUTES
         return VnetTag(table.name, tuple(route.prefix for route in table.routes))
 
-    def _path(self, subnet_id: str, subnet: dict, label: str, region: str, has_public_ip: bool, in_lb_pool: bool,
+    def _path(self, subnet_id: str, subnet: dict, label: str, region: str, has_public_ip: bool, lb: LbEgress,
               flags: tuple[bool, bool]) -> _Subnet:
         """The route table, service endpoints, outbound access and BGP exposure of one subnet."""
         sprops = _props(subnet)
@@ -305,7 +310,7 @@ class NetworkModel:
             bgp = ""
         return _Subnet(label, table, problem, _storage_endpoints(sprops), region,
                        sprops.get("defaultOutboundAccess") in (False, "false", "False"),
-                       _ref(sprops, "natGateway"), has_public_ip, in_lb_pool, bgp, flags[1], flags[0])
+                       _ref(sprops, "natGateway"), has_public_ip, lb, bgp, flags[1], flags[0])
 
     def _target(self, ep: Endpoint, region: str) -> _Target:
         """Parse an endpoint once per model; a global tag (`Storage`) means that tag in the VM's region."""
@@ -487,13 +492,6 @@ def _texts_by_span(valued: list[tuple[Span, bool | None, tuple[tuple[bool | None
 def _region_key(region: str) -> str:
     """A region as verdicts are cached and shared by it: "East US" and "eastus" are one."""
     return region.replace(" ", "").lower()
-
-
-def _ref(props: dict, key: str) -> str:
-    """The `.id` of a sub-resource reference, or ''."""
-    ref = props.get(key)
-    rid = ref.get("id") if isinstance(ref, dict) else None
-    return rid if isinstance(rid, str) else ""
 
 
 def _target(ep: Endpoint, region: str, tags: ServiceTags | None) -> _Target:

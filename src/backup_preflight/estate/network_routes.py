@@ -20,7 +20,8 @@ Semantics (decided here, documented once), as Azure selects routes:
   prefixes with next hop VirtualNetworkServiceEndpoint: traffic on them needs no Internet egress.
 * Next hop None drops traffic; VirtualAppliance and VirtualNetworkGateway hand it to a device the
   scanner cannot see (allowed only when declared); Internet (and VnetLocal) then needs outbound
-  access: a subnet with defaultOutboundAccess=false needs a NAT gateway or a public IP on the NIC.
+  access: a subnet with defaultOutboundAccess=false, or a NIC in a Standard load balancer's backend
+  pool (load_balancers.py), needs a NAT gateway, a public IP on the NIC or the load balancer's egress.
 * A VNet with a virtual network gateway (or using a peer's) or an Azure Route Server, and BGP
   propagation on, may learn a default route that no snapshot shows (from on-premises, or from an
   appliance peering with the route server); it would replace the system route to Internet. Assumed
@@ -36,6 +37,7 @@ from itertools import pairwise
 from backup_preflight.estate.addresses import ALL, PUBLIC_V4, Span, intersect, network_span, union
 from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
+from backup_preflight.estate.load_balancers import LbEgress
 from backup_preflight.estate.network_rules import _Finding, _Piece, _Prefix, _prefix, _Target
 
 _DEVICE_HOPS = frozenset({"virtualappliance", "virtualnetworkgateway"})
@@ -77,7 +79,7 @@ class _Subnet:
     private: bool  # defaultOutboundAccess=false
     nat: str
     has_public_ip: bool
-    in_lb_pool: bool
+    lb: LbEgress
     bgp: str  # why the VNet may learn BGP routes, or ''
     assume_no_bgp_default: bool
     declared: bool
@@ -169,14 +171,14 @@ def _winners(covering: list[_Entry]) -> list[_Entry]:
 
 
 def _outcome(winners: list[_Entry], subnet: _Subnet, target: _Target) -> _Finding:
-    results = list(dict.fromkeys(_hop_outcome(e, subnet) for e in winners))
+    results = list(dict.fromkeys(_hop_outcome(e, subnet, target) for e in winners))
     if len(results) == 1:
         return results[0]
     values = {v for v, _ in results}
     if len(values) == 1:
         return values.pop(), " or ".join(t for _, t in results)
     tied = [e for e in winners if e.length is not None and not e.maybe]
-    if len({_hop_outcome(e, subnet)[0] for e in tied}) > 1:
+    if len({_hop_outcome(e, subnet, target)[0] for e in tied}) > 1:
         return None, (f"{' and '.join(e.text for e in tied)} match it alike: two routes with one prefix, which "
                       "Azure refuses (RouteConflict), so which one applies is not known")
     unknown = (f"the prefix lengths of {target.destination}, known only from a service-tag file" if target.tags is None
@@ -184,7 +186,7 @@ def _outcome(winners: list[_Entry], subnet: _Subnet, target: _Target) -> _Findin
     return None, f"the route that wins depends on {unknown}: either {' or '.join(t for _, t in results)}"
 
 
-def _hop_outcome(entry: _Entry, subnet: _Subnet) -> _Finding:
+def _hop_outcome(entry: _Entry, subnet: _Subnet, target: _Target) -> _Finding:
     hop = entry.hop
     if hop == "none":
         return False, f"blocked by {entry.text}: traffic is dropped"
@@ -203,9 +205,9 @@ def _hop_outcome(entry: _Entry, subnet: _Subnet) -> _Finding:
         if not subnet.assume_no_bgp_default:
             return None, note
         text = f"{text}; {note}: {ASSUMED_NO_BGP_DEFAULT}"
-    if not subnet.private:
+    if not (subnet.private or subnet.lb.closes or subnet.lb.unknown):
         return True, text
-    value, why = _private_subnet_finding(subnet)
+    value, why = _explicit_outbound(subnet, target)
     return value, f"{text}; {why}" if value else why
 
 
@@ -261,19 +263,21 @@ def _endpoint_entries(names: list[str], target: _Target, text: str) -> list[_Ent
     return [_Entry(PUBLIC_V4, None, _ENDPOINT, "endpoint", text, maybe=True)]  # an address may be Storage's
 
 
-def _private_subnet_finding(subnet: _Subnet) -> _Finding:
-    """A subnet with defaultOutboundAccess=false needs an explicit outbound method."""
-    label = subnet.label
+def _explicit_outbound(subnet: _Subnet, target: _Target) -> _Finding:
+    """A NIC without default outbound access (defaultOutboundAccess=false on its subnet, or a Standard load
+    balancer's backend pool) needs an explicit outbound method; a load balancer not assessed leaves it unknown."""
+    label, lb = subnet.label, subnet.lb
+    lost = (f"subnet '{label}' has no default outbound access" if subnet.private else
+            f"the NIC is in a backend pool of {lb.closes}, so it has no default outbound access" if lb.closes else "")
     if subnet.nat:
-        return True, f"subnet '{label}' has no default outbound access; egress via NAT gateway {subnet.nat}"
+        return True, f"{lost or 'the NIC may have no default outbound access'}; egress via NAT gateway {subnet.nat}"
     if subnet.has_public_ip:
-        return True, f"subnet '{label}' has no default outbound access; egress via the NIC's public IP"
-    if subnet.in_lb_pool:
-        return None, (
-            f"subnet '{label}' has no default outbound access and the NIC is in a load balancer backend pool "
-            "whose outbound rules the scanner does not assess"
-        )
-    return False, (
-        f"blocked: subnet '{label}' has defaultOutboundAccess=false and no NAT gateway, "
-        "no public IP on the NIC and no egress route through a device"
-    )
+        return True, f"{lost or 'the NIC may have no default outbound access'}; egress via the NIC's public IP"
+    if target.protocol in lb.protocols:
+        return True, f"{lost or 'the NIC may have no default outbound access'}; egress via {lb.via}"
+    if lb.unknown:
+        return None, f"{lost or 'whether the NIC has default outbound access is unknown'}: {lb.unknown}"
+    setting = (f"subnet '{label}' has defaultOutboundAccess=false" if subnet.private else
+               f"the NIC is in a backend pool of {lb.closes}, which gives it no outbound access for "
+               f"{target.protocol.upper()}")
+    return False, f"blocked: {setting} and no NAT gateway, no public IP on the NIC and no egress route through a device"

@@ -1,0 +1,100 @@
+"""What a NIC's load balancer backend pools do to its outbound access.
+
+Azure documents the outbound methods: a NIC in the backend pool of a Standard load balancer has no default
+outbound access; it reaches the Internet only through a NAT gateway, a public IP of its own, or the load
+balancer itself, by an outbound rule or a load-balancing rule that programs outbound SNAT
+(`disableOutboundSnat` false) on a public frontend, for that rule's protocol. A Standard load balancer with
+internal frontends only gives none ("when only an internal Load Balancer serves a VM, outbound connections
+over default SNAT aren't available"). A Basic load balancer leaves default outbound access as it is, and on a
+public frontend its load-balancing rules egress too. Pure and I/O-free; used by `network.NetworkModel` when
+it places a NIC.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from backup_preflight.estate.index import last_segment as _last_segment
+from backup_preflight.estate.index import props as _props
+from backup_preflight.estate.index import ref_id
+
+_POOLS = "/backendaddresspools/"
+_PROTOCOLS = {"tcp": frozenset({"tcp"}), "udp": frozenset({"udp"}), "all": frozenset({"tcp", "udp"})}
+
+
+@dataclass(frozen=True, slots=True)
+class LbEgress:
+    """The NIC's load balancers, as outbound access sees them (hashable: part of where a NIC is)."""
+
+    #: Lowercase protocols that leave through a load balancer's public frontend, and the sentence naming it.
+    protocols: frozenset[str] = frozenset()
+    via: str = ""
+    #: Names the Standard load balancer that takes default outbound access away; '' when none does.
+    closes: str = ""
+    #: Why what the pools do cannot be told (a load balancer not collected, an unknown SKU); '' when it can.
+    unknown: str = ""
+
+
+NO_POOLS = LbEgress()
+
+
+def lb_egress(pools: Any, rows: Mapping[str, dict]) -> LbEgress:
+    """What the NIC IP configuration's `loadBalancerBackendAddressPools` do, read from the load balancers' rows."""
+    refs = [p.get("id") for p in pools if isinstance(p, dict)] if isinstance(pools, list) else []
+    protocols: set[str] = set()
+    via, closes, unknown = [], [], []
+    for pool_id in dict.fromkeys(r for r in refs if isinstance(r, str) and r):
+        lb_id, _, pool = pool_id.lower().partition(_POOLS)
+        row = rows.get(lb_id) if pool else None
+        if row is None:
+            unknown.append(f"load balancer {pool_id[:len(lb_id)] if pool else pool_id} of the NIC's backend pool "
+                           "is referenced but not in the collected rows")
+            continue
+        name = str(row.get("name") or _last_segment(lb_id))
+        sku = row.get("sku")
+        sku_name = str(sku.get("name") or "") if isinstance(sku, dict) else ""
+        if sku_name.lower() not in ("basic", "standard"):
+            unknown.append(f"load balancer '{name}' has SKU '{sku_name or '?'}', whose outbound access is not assessed")
+            continue
+        egress = _egress(_props(row), pool_id.lower())
+        if egress:
+            protocols.update(*(p for p, _ in egress))
+            via.append(f"load balancer '{name}' {' and '.join(text for _, text in egress)}")
+        if sku_name.lower() == "standard":
+            closes.append(f"load balancer '{name}' (Standard)")
+    return LbEgress(frozenset(protocols), "; ".join(via), ", ".join(closes), "; ".join(unknown))
+
+
+def _egress(props: dict, pool_id: str) -> list[tuple[frozenset[str], str]]:
+    """(protocols, the rule named) of each rule that gives the pool outbound access on a public frontend."""
+    public = {str(f.get("id") or "").lower() for f in _list(props, "frontendIPConfigurations")
+              if _ref(_props(f), "publicIPAddress") or _ref(_props(f), "publicIPPrefix")}
+    found = []
+    for rule in _list(props, "outboundRules"):
+        rprops = _props(rule)
+        fronts = {str(f.get("id") or "").lower() for f in _list(rprops, "frontendIPConfigurations")}
+        if _ref(rprops, "backendAddressPool") == pool_id and fronts & public:
+            found.append((_protocols(rprops), f"outbound rule '{rule.get('name') or '?'}'"))
+    for rule in _list(props, "loadBalancingRules"):
+        rprops = _props(rule)
+        pools = {_ref(rprops, "backendAddressPool")} | {str(p.get("id") or "").lower()
+                                                        for p in _list(rprops, "backendAddressPools")}
+        if (pool_id in pools and _ref(rprops, "frontendIPConfiguration") in public
+                and rprops.get("disableOutboundSnat") is not True):
+            found.append((_protocols(rprops), f"load-balancing rule '{rule.get('name') or '?'}' (outbound SNAT)"))
+    return [(p, text) for p, text in found if p]
+
+
+def _protocols(rprops: dict) -> frozenset[str]:
+    return _PROTOCOLS.get(str(rprops.get("protocol") or "").lower(), frozenset())
+
+
+def _list(props: dict, key: str) -> list[dict]:
+    value = props.get(key)
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _ref(props: dict, key: str) -> str:
+    return ref_id(props, key).lower()

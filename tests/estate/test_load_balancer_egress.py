@@ -1,0 +1,138 @@
+"""A NIC in a load balancer's backend pool, as Azure documents its outbound access.
+
+A Standard load balancer's pool takes default outbound access away ("secure by default"); the NIC then
+reaches Storage only through a NAT gateway, its own public IP, or the load balancer's public frontend by an
+outbound rule or a load-balancing rule with outbound SNAT, for that rule's protocol. An internal Standard load
+balancer gives none: "when only an internal Load Balancer serves a VM, outbound connections over default SNAT
+aren't available". A Basic load balancer leaves default outbound access as it was.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from network_helpers import BASE, NAT_ID, Estate, load, text
+
+LB_ID = f"{BASE}/loadBalancers/lb1"
+POOL = f"{LB_ID}/backendAddressPools/pool"
+LOST = "the NIC is in a backend pool of load balancer 'lb1' (Standard), so it has no default outbound access"
+BLOCKED = ("blocked: the NIC is in a backend pool of load balancer 'lb1' (Standard), which gives it no outbound "
+           "access for TCP and no NAT gateway, no public IP on the NIC and no egress route through a device")
+
+
+@pytest.fixture
+def estate() -> Estate:
+    """The example NIC without a public IP, in the fixture load balancer's pool (pool id spelled in lower case,
+    as some tools write it)."""
+    estate = Estate()
+    del estate.ipconfig["publicIPAddress"]
+    estate.ipconfig["loadBalancerBackendAddressPools"] = [{"id": POOL.lower()}]
+    estate.rows.append(load("loadbalancer.json"))
+    return estate
+
+
+def lb(estate: Estate) -> dict:
+    return next(r for r in estate.rows if r["type"] == "microsoft.network/loadbalancers")
+
+
+def test_an_outbound_rule_on_a_public_frontend_gives_egress(estate: Estate) -> None:
+    verdict = estate.verdict()
+    assert verdict.value is True
+    assert f"{LOST}; egress via load balancer 'lb1' outbound rule 'out-all'" in text(verdict)
+
+
+def test_without_an_outbound_rule_a_standard_pool_blocks(estate: Estate) -> None:
+    lb(estate)["properties"]["outboundRules"] = []  # the load-balancing rule has disableOutboundSnat true
+    verdict = estate.verdict()
+    assert (verdict.value, text(verdict)) == (False, f"Storage:443/Tcp: {BLOCKED}")
+
+
+def test_a_load_balancing_rule_with_outbound_snat_gives_egress_for_its_protocol(estate: Estate) -> None:
+    props = lb(estate)["properties"]
+    props["outboundRules"] = []
+    rule = props["loadBalancingRules"][0]["properties"]
+    rule["disableOutboundSnat"] = False
+    assert estate.verdict().value is True
+    assert "egress via load balancer 'lb1' load-balancing rule 'http' (outbound SNAT)" in text(estate.verdict())
+    del rule["disableOutboundSnat"]  # absent means false
+    assert estate.verdict().value is True
+    rule["protocol"] = "Udp"  # SNAT for UDP says nothing of TCP 443
+    assert estate.verdict().value is False
+
+
+def test_an_outbound_rule_for_udp_only_or_on_an_internal_frontend_gives_nothing(estate: Estate) -> None:
+    rule = lb(estate)["properties"]["outboundRules"][0]["properties"]
+    rule["protocol"] = "Udp"
+    assert estate.verdict().value is False
+    rule["protocol"] = "Tcp"
+    assert estate.verdict().value is True
+    rule["frontendIPConfigurations"] = [{"id": f"{LB_ID}/frontendIPConfigurations/fe-internal"}]
+    assert estate.verdict().value is False
+
+
+def test_an_internal_standard_load_balancer_takes_default_outbound_access_away(estate: Estate) -> None:
+    """The false pass this fixes: the pool was read as harmless unless the subnet disabled default outbound."""
+    del lb(estate)["properties"]["frontendIPConfigurations"][0]["properties"]["publicIPAddress"]
+    assert estate.subnet.get("defaultOutboundAccess") is None
+    verdict = estate.verdict()
+    assert verdict.value is False and BLOCKED in text(verdict)
+
+
+def test_a_nat_gateway_or_a_public_ip_still_gives_egress(estate: Estate) -> None:
+    lb(estate)["properties"]["outboundRules"] = []
+    estate.subnet["natGateway"] = {"id": NAT_ID}
+    assert f"{LOST}; egress via NAT gateway {NAT_ID}" in text(estate.verdict())
+    del estate.subnet["natGateway"]
+    estate.ipconfig["publicIPAddress"] = {"id": f"{BASE}/publicIPAddresses/test-ip"}
+    assert f"{LOST}; egress via the NIC's public IP" in text(estate.verdict())
+
+
+def test_a_private_subnet_egresses_through_the_load_balancer(estate: Estate) -> None:
+    estate.subnet["defaultOutboundAccess"] = False
+    verdict = estate.verdict()
+    assert verdict.value is True
+    assert ("subnet 'rg1-vnet/default' has no default outbound access; egress via load balancer 'lb1' outbound "
+            "rule 'out-all'") in text(verdict)
+
+
+def test_a_basic_load_balancer_leaves_default_outbound_access(estate: Estate) -> None:
+    row = lb(estate)
+    row["sku"] = {"name": "Basic", "tier": "Regional"}
+    row["properties"]["outboundRules"] = []
+    assert estate.verdict().value is True
+    estate.subnet["defaultOutboundAccess"] = False  # ... which a private subnet does not have
+    assert estate.verdict().value is False
+
+
+@pytest.mark.parametrize(("change", "why"), [
+    (lambda rows: rows.remove(lb_row(rows)),
+     f"whether the NIC has default outbound access is unknown: load balancer {LB_ID.lower()} of the NIC's backend "
+     "pool is referenced but not in the collected rows"),
+    (lambda rows: lb_row(rows).update(sku={"name": "Gateway", "tier": "Regional"}),
+     "whether the NIC has default outbound access is unknown: load balancer 'lb1' has SKU 'Gateway', whose "
+     "outbound access is not assessed"),
+    (lambda rows: lb_row(rows).update(sku=None),
+     "whether the NIC has default outbound access is unknown: load balancer 'lb1' has SKU '?', whose outbound "
+     "access is not assessed"),
+])
+def test_a_load_balancer_not_collected_or_of_another_sku_is_unknown(estate: Estate, change, why: str) -> None:
+    change(estate.rows)
+    verdict = estate.verdict()
+    assert (verdict.value, text(verdict)) == (None, f"Storage:443/Tcp: {why}")
+
+
+def lb_row(rows: list[dict]) -> dict:
+    return next(r for r in rows if r["type"] == "microsoft.network/loadbalancers")
+
+
+def test_pools_of_two_load_balancers_egress_through_either(estate: Estate) -> None:
+    other = load("loadbalancer.json")
+    other["id"], other["name"] = f"{BASE}/loadBalancers/lb2", "lb2"
+    other["properties"]["outboundRules"] = []
+    estate.rows.append(other)
+    estate.ipconfig["loadBalancerBackendAddressPools"].insert(0, {"id": f"{other['id']}/backendAddressPools/pool"})
+    lb(estate)["properties"]["outboundRules"][0]["properties"]["backendAddressPool"]["id"] = POOL.upper()
+    verdict = estate.verdict()
+    assert verdict.value is True
+    assert ("the NIC is in a backend pool of load balancer 'lb2' (Standard), load balancer 'lb1' (Standard), so it "
+            "has no default outbound access; egress via load balancer 'lb1' outbound rule 'out-all'") in text(verdict)
