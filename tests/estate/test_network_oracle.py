@@ -155,7 +155,7 @@ def configs(draw: st.DrawFn, nsgs: bool = True, routes: bool = True) -> Config:
         nic_rules=draw(no_nsg | unique if nsgs else no_nsg),
         subnet_rules=draw(no_nsg | unique if nsgs else no_nsg),
         routes=draw(st.none() | st.lists(st.tuples(ROUTE_PREFIXES, st.sampled_from(
-            ["None", "Internet", "VirtualAppliance", "VirtualNetworkGateway"])), min_size=1, max_size=4,
+            ["None", "Internet", "VirtualAppliance", "VirtualNetworkGateway", "VnetLocal"])), min_size=1, max_size=4,
             unique_by=lambda r: r[0])) if routes else None,
         endpoints=draw(st.lists(ENDPOINTS, max_size=2)) if routes else [],
         private=draw(st.booleans()),
@@ -331,6 +331,8 @@ def hop_outcome(cfg: Config, hop: str) -> bool | None:
         return True if cfg.declared else None
     if hop == "Endpoint":
         return True
+    if hop == "VnetLocal":  # kept inside the VNet; what becomes of a public address there is not documented
+        return None
     standard = cfg.lb in ("outbound", "snat", "internal")  # a Standard pool takes default outbound access away
     if not (cfg.private or standard or cfg.lb == "missing"):
         return True

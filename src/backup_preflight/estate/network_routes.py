@@ -19,7 +19,8 @@ Semantics (decided here, documented once), as Azure selects routes:
   and its pair by default) and `Microsoft.Storage.Global` (every region) add routes for Storage's
   prefixes with next hop VirtualNetworkServiceEndpoint: traffic on them needs no Internet egress.
 * Next hop None drops traffic; VirtualAppliance and VirtualNetworkGateway hand it to a device the
-  scanner cannot see (allowed only when declared); Internet (and VnetLocal) then needs outbound
+  scanner cannot see (allowed only when declared); VnetLocal keeps traffic inside the VNet, which
+  Storage is not in, and is unknown; Internet then needs outbound
   access: a subnet with defaultOutboundAccess=false, or a NIC in a Standard load balancer's backend
   pool (load_balancers.py), needs a NAT gateway, a public IP on the NIC or the load balancer's egress.
 * A VNet with a virtual network gateway (or using a peer's) or an Azure Route Server, and BGP
@@ -41,7 +42,7 @@ from backup_preflight.estate.load_balancers import LbEgress
 from backup_preflight.estate.network_rules import _Finding, _Piece, _Prefix, _prefix, _Target
 
 _DEVICE_HOPS = frozenset({"virtualappliance", "virtualnetworkgateway"})
-_PASS_HOPS = frozenset({"internet", "vnetlocal"})
+_PASS_HOPS = frozenset({"internet"})
 _STORAGE_ENDPOINTS = frozenset({"microsoft.storage", "microsoft.storage.global"})
 #: Routes this short are less specific than any prefix of a service tag (see module docstring).
 _SHORTEST_TAG_PREFIX = 9
@@ -196,6 +197,9 @@ def _hop_outcome(entry: _Entry, subnet: _Subnet, target: _Target) -> _Finding:
         return None, f"{entry.text}: egress through a device the scanner cannot see"
     if hop == "endpoint":
         return True, entry.text
+    if hop == "vnetlocal":  # the API: "Keep traffic within the local virtual network"; Storage is not in it
+        return None, (f"{entry.text}: next hop VnetLocal keeps traffic inside the virtual network, and Azure does "
+                      "not document what becomes of an address outside it")
     if hop not in _PASS_HOPS and hop != "system":
         return None, f"{entry.text}: unknown next hop type"
     text = entry.text
