@@ -422,12 +422,41 @@ def test_virtual_network_holds_the_routes_prefixes_and_may_hold_their_default_ro
             "might hold default routes)), so rule 'deny-internet' (priority 4000, Deny) cannot be proven to "
             "decide") in text(verdict)
     estate.nic_rules(rule("deny-vnet", 100, "Deny", dest="VirtualNetwork"))
-    estate.routes(("storage-direct", "Storage", "Internet"))  # the route's own prefix is surely in the tag
-    blocked = estate.verdict()
+    estate.routes(("to-firewall", "Storage", "VirtualAppliance"))  # a route to an appliance: its prefix is in it
+    blocked = estate.verdict(declared=True)
     assert blocked.value is False  # was a pass: the tag never matched Storage
     assert "blocked by NSG 'nsg' on the NIC rule 'deny-vnet' (priority 100, Deny)" in text(blocked)
+    estate.routes(("storage-direct", "Storage", "Internet"))  # another route's prefix: Azure is not seen to add it
+    maybe = estate.verdict()
+    assert maybe.value is None
+    assert ("destination 'VirtualNetwork' may hold the prefixes of route table 'testrt' (Azure names the prefixes "
+            "of user-defined routes; only those of routes to a virtual appliance are seen in the tag)") in text(maybe)
     estate.routes(("elsewhere", "10.50.0.0/16", "VirtualAppliance"))  # private prefixes change nothing
     assert estate.verdict().value is True
+
+
+def test_virtual_network_may_hold_anything_when_the_route_table_cannot_be_read_or_routes_are_learned(
+        estate: Estate) -> None:
+    """A route table not collected hides which prefixes the tag holds; a VNet with a gateway may learn an
+    on-premises default route, which the tag then holds, unless assumeNoOnPremisesDefaultRoute."""
+    estate.nic_rules(rule("allow-vnet", 100, "Allow", dest="VirtualNetwork"),
+                     rule("deny-internet", 4000, "Deny", dest="Internet"))
+    estate.subnet["routeTable"] = {"id": RT_ID}  # not among the rows
+    unread = estate.verdict(declared=True)
+    assert unread.value is None  # was a fail: the deny decided
+    assert (f"destination 'VirtualNetwork' may hold any address: it holds the prefixes of user-defined routes, and "
+            f"route table {RT_ID} cannot be read") in text(unread)
+    del estate.subnet["routeTable"]
+    assert estate.verdict().value is False  # no routes, no gateway: the tag holds private addresses only
+    estate.vnet["properties"]["subnets"].append({
+        "name": "GatewaySubnet", "id": f"{SUBNET_ID.rsplit('/subnets/', 1)[0]}/subnets/GatewaySubnet",
+        "properties": {"addressPrefix": "172.20.255.0/27", "ipConfigurations": [
+            {"id": f"{BASE}/virtualNetworkGateways/vpn-gw/ipConfigurations/default"}]}})
+    assert estate.verdict().value is False  # no on-premises default route is assumed
+    learned = estate.verdict(assume_no_bgp=False)
+    assert learned.value is None
+    assert "so a default route learned over BGP may be among them (assumeNoOnPremisesDefaultRoute is false)" in text(
+        learned)
 
 # ---------------------------------------------------------------- routes
 

@@ -268,7 +268,7 @@ class NetworkModel:
         if subnet is not None:
             sprops = _props(subnet)
             subnet_prefixes = _networks(sprops.get("addressPrefix"), sprops.get("addressPrefixes"))
-        vnet = self._vnet_tag(subnet)
+        vnet = self._vnet_tag(subnet_id, subnet, flags[1])
         stages = [self._nsg_stage(nic_nsg_id, "on the NIC", subnet_prefixes, targets, vnet)]
         if subnet is None:
             missing = f"subnet {subnet_id} is referenced but not in the collected rows"
@@ -286,13 +286,22 @@ class NetworkModel:
             stages.append(paths)
         return _verdict(targets, [tuple(stage[i] for stage in stages) for i in range(len(targets))])
 
-    def _vnet_tag(self, subnet: dict | None) -> VnetTag:
-        """What the VirtualNetwork tag holds on this subnet beyond private addresses: its route table's prefixes."""
+    def _vnet_tag(self, subnet_id: str, subnet: dict | None, assume_no_bgp_default: bool) -> VnetTag:
+        """What the VirtualNetwork tag holds on this subnet beyond private addresses (network_rules.VnetTag)."""
         rt_id = _ref(_props(subnet), "routeTable") if subnet is not None else ""
         table = self._route_table(rt_id.lower()) if rt_id else None
-        if table is None or not table.routes:
+        anything = ""
+        if rt_id and (table is None or table.problem):
+            anything = f"it holds the prefixes of user-defined routes, and route table {rt_id} cannot be read"
+        elif (bgp := self._gateways.get(_vnet_id(subnet_id), "")) and not assume_no_bgp_default:
+            anything = (f"it holds connected on-premises address spaces, and {bgp}, so a default route learned over "
+                        "BGP may be among them (assumeNoOnPremisesDefaultRoute is false)")
+        routes = table.routes if table is not None else ()
+        appliance = tuple(r.prefix for r in routes if r.next_hop.lower() == "virtualappliance")
+        others = tuple(r.prefix for r in routes if r.next_hop.lower() != "virtualappliance")
+        if not (appliance or others or anything):
             return NO_ROUTES
-        return VnetTag(table.name, tuple(route.prefix for route in table.routes))
+        return VnetTag(appliance, others, anything, table.name if table is not None else "")
 
     def _path(self, subnet_id: str, subnet: dict, label: str, region: str, has_public_ip: bool, lb: LbEgress,
               flags: tuple[bool, bool]) -> _Subnet:

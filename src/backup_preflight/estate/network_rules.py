@@ -19,8 +19,10 @@ Semantics (decided here, documented once):
   private addresses only (NIC addresses), so they never cover a service tag. `VirtualNetwork` holds
   private addresses (VNet space, peered and on-premises spaces) and, as Azure documents, "address
   prefixes used on user-defined routes. This tag might also contain default routes": it surely covers
-  the prefixes of the routes in the subnet's route table, and may cover everything when that table
-  has a default route (0.0.0.0/0). The endpoint's own tag (global or in the VM's region) and `AzureCloud` (global or in
+  the prefixes of the subnet's routes to a virtual appliance (where the tag is seen to hold them), may
+  cover those of its other routes, and may cover everything when the route table has a default route
+  (0.0.0.0/0), cannot be read, or the VNet learns on-premises routes over BGP and no default route
+  from there is assumed absent. The endpoint's own tag (global or in the VM's region) and `AzureCloud` (global or in
   the VM's region) cover it entirely, the same tag in another region not at all; any other tag
   covers exactly its prefixes in the service-tag file, and without the file may cover any address.
 * Source fields: `*`, `Any`, `0.0.0.0/0` and `VirtualNetwork` match every VM. A CIDR source matches
@@ -131,11 +133,17 @@ _Outcome = tuple[Span, bool | None, _Rule | None, tuple[_Rule, str] | None]
 
 @dataclass(frozen=True, slots=True)
 class VnetTag:
-    """What the `VirtualNetwork` tag holds on one subnet beyond private addresses: the address prefixes of its
-    route table's routes (see module docstring); `table` names the route table for the evidence."""
+    """What the `VirtualNetwork` tag holds on one subnet beyond private addresses (see module docstring)."""
 
+    #: The prefixes of the subnet's routes to a virtual appliance: in the tag.
+    sure: tuple[_Prefix, ...] = ()
+    #: The prefixes of its other routes: Azure names "address prefixes used on user-defined routes", but only those
+    #: of routes to an appliance are seen in the tag, so these may or may not be.
+    maybe: tuple[_Prefix, ...] = ()
+    #: Why any address may be in it ('' when none): a route table that cannot be read, on-premises routes.
+    anything: str = ""
+    #: The route table's name, for the evidence.
     table: str = ""
-    prefixes: tuple[_Prefix, ...] = ()
 
 
 NO_ROUTES = VnetTag()
@@ -320,7 +328,7 @@ def _prefix_sets(prefix: _Prefix, target: _Target, vnet: VnetTag = NO_ROUTES) ->
         return network_span(prefix.net), EMPTY
     if prefix.lower == "internet":
         return PUBLIC_V4, NOT_PUBLIC
-    if prefix.tag == _VNET and vnet.prefixes:
+    if prefix.tag == _VNET and vnet != NO_ROUTES:
         return _vnet_sets(vnet, target)
     if prefix.tag in _PRIVATE_TAGS:
         return EMPTY, NOT_PUBLIC
@@ -339,11 +347,13 @@ def _maybe_why(prefix: _Prefix, unsure: Span, target: _Target, vnet: VnetTag) ->
     """Why a destination may cover some of the endpoint's addresses: VirtualNetwork names the routes that put
     public addresses in it."""
     if prefix.tag == _VNET and intersect(subtract(unsure, NOT_PUBLIC), target.universe):
-        if any(_is_default(route) for route in vnet.prefixes):
+        if vnet.anything:
+            return f"destination '{prefix.raw}' may hold any address: {vnet.anything}"
+        if any(_is_default(route) for route in (*vnet.sure, *vnet.maybe)):
             return (f"destination '{prefix.raw}' may hold the default route of route table '{vnet.table}' (the tag "
                     "holds the prefixes of user-defined routes, and Azure says it might hold default routes)")
-        return (f"destination '{prefix.raw}' holds the prefixes of route table '{vnet.table}', which cannot be "
-                f"proven to cover or exclude {target.destination}")
+        return (f"destination '{prefix.raw}' may hold the prefixes of route table '{vnet.table}' (Azure names the "
+                "prefixes of user-defined routes; only those of routes to a virtual appliance are seen in the tag)")
     return f"destination '{prefix.raw}' cannot be proven to cover or exclude {target.destination}"
 
 
@@ -352,16 +362,18 @@ def _is_default(route: _Prefix) -> bool:
 
 
 def _vnet_sets(vnet: VnetTag, target: _Target) -> tuple[Span, Span]:
-    """The `VirtualNetwork` tag on a subnet with routes: private addresses may be in it, each route's prefix is
-    (a service tag's as `_prefix_sets` reads it), and a default route's everything may be."""
-    sure, maybe = [EMPTY], [NOT_PUBLIC]
-    for route in vnet.prefixes:
-        if _is_default(route):
-            maybe.append(ALL)
-        elif route.tag not in _PRIVATE_TAGS:
-            covered, unsure = _prefix_sets(route, target)
-            sure.append(covered)
-            maybe.append(unsure)
+    """The `VirtualNetwork` tag on a subnet with routes: private addresses may be in it, the prefix of a route to
+    an appliance is (a service tag's as `_prefix_sets` reads it), another route's may be, and everything may be
+    for a default route or a reason in `anything`."""
+    sure, maybe = [EMPTY], [NOT_PUBLIC, ALL if vnet.anything else EMPTY]
+    for routes, certain in ((vnet.sure, True), (vnet.maybe, False)):
+        for route in routes:
+            if _is_default(route):
+                maybe.append(ALL)
+            elif route.tag not in _PRIVATE_TAGS:
+                covered, unsure = _prefix_sets(route, target)
+                (sure if certain else maybe).append(covered)
+                maybe.append(unsure)
     surely = union(sure)
     return surely, subtract(union(maybe), surely)
 
