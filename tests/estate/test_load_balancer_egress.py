@@ -27,7 +27,7 @@ def estate() -> Estate:
     estate = Estate()
     del estate.ipconfig["publicIPAddress"]
     estate.ipconfig["loadBalancerBackendAddressPools"] = [{"id": POOL.lower()}]
-    estate.rows.append(load("loadbalancer.json"))
+    estate.rows += [load("loadbalancer.json"), load("publicip.json")]
     return estate
 
 
@@ -136,3 +136,30 @@ def test_pools_of_two_load_balancers_egress_through_either(estate: Estate) -> No
     assert verdict.value is True
     assert ("the NIC is in a backend pool of load balancer 'lb2' (Standard), load balancer 'lb1' (Standard), so it "
             "has no default outbound access; egress via load balancer 'lb1' outbound rule 'out-all'") in text(verdict)
+
+
+
+def test_a_frontend_egresses_to_storage_only_with_an_ipv4_address(estate: Estate) -> None:
+    pip = next(r for r in estate.rows if r["type"] == "microsoft.network/publicipaddresses")
+    pip["properties"]["publicIPAddressVersion"] = "IPv6"
+    blocked = estate.verdict()
+    assert blocked.value is False and BLOCKED in text(blocked)
+    del pip["properties"]["publicIPAddressVersion"]  # the API's default is IPv4
+    assert estate.verdict().value is True
+    estate.rows.remove(pip)
+    unknown = estate.verdict()
+    assert (unknown.value, text(unknown)) == (None, (
+        f"Storage:443/Tcp: {LOST}: load balancer 'lb1': public IP {BASE}/publicIPAddresses/lb1-pip of frontend "
+        "'fe-public' is not in the collected rows, so whether it gives IPv4 egress is unknown"))
+
+
+def test_a_frontend_on_a_public_ip_prefix_reads_the_prefix(estate: Estate) -> None:
+    front = lb(estate)["properties"]["frontendIPConfigurations"][0]["properties"]
+    prefix_id = f"{BASE}/publicIPPrefixes/lb1-prefix"
+    front["publicIPPrefix"] = {"id": prefix_id}
+    del front["publicIPAddress"]
+    assert estate.verdict().value is None  # the prefix row was not collected
+    estate.rows.append({"id": prefix_id, "name": "lb1-prefix", "type": "microsoft.network/publicipprefixes",
+                        "properties": {"prefixLength": 31, "publicIPAddressVersion": "IPv4",
+                                       "ipPrefix": "20.1.4.0/31"}})
+    assert estate.verdict().value is True

@@ -399,7 +399,7 @@ def _load_balancer(estate: Estate, kind: str) -> None:
     if kind == "basic":
         row["sku"] = {"name": "Basic", "tier": "Regional"}
     if kind != "missing":
-        estate.rows.append(row)
+        estate.rows += [row, load("publicip.json")]
 
 
 def _rule_row(cfg: Config, r: Rule, i: int) -> dict:

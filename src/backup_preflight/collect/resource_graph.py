@@ -42,6 +42,7 @@ RESOURCE_TYPES = (
     "microsoft.network/publicipaddresses",
     "microsoft.network/natgateways",
     "microsoft.network/loadbalancers",
+    "microsoft.network/publicipprefixes",
     "microsoft.sqlvirtualmachine/sqlvirtualmachines",
 )
 #: Row types of the `resourcecontainers` table that the reports use (display names and tags).

@@ -6,7 +6,8 @@ balancer itself, by an outbound rule or a load-balancing rule that programs outb
 (`disableOutboundSnat` false) on a public frontend, for that rule's protocol. A Standard load balancer with
 internal frontends only gives none ("when only an internal Load Balancer serves a VM, outbound connections
 over default SNAT aren't available"). A Basic load balancer leaves default outbound access as it is, and on a
-public frontend its load-balancing rules egress too. Pure and I/O-free; used by `network.NetworkModel` when
+public frontend its load-balancing rules egress too. A frontend egresses to Storage only with an IPv4 public IP
+(or prefix), read from its row. Pure and I/O-free; used by `network.NetworkModel` when
 it places a NIC.
 """
 
@@ -58,33 +59,63 @@ def lb_egress(pools: Any, rows: Mapping[str, dict]) -> LbEgress:
         if sku_name.lower() not in ("basic", "standard"):
             unknown.append(f"load balancer '{name}' has SKU '{sku_name or '?'}', whose outbound access is not assessed")
             continue
-        egress = _egress(_props(row), pool_id.lower())
+        egress, doubts = _egress(_props(row), pool_id.lower(), rows)
         if egress:
             protocols.update(*(p for p, _ in egress))
             via.append(f"load balancer '{name}' {' and '.join(text for _, text in egress)}")
+        elif doubts:
+            unknown.append(f"load balancer '{name}': {doubts[0]}")
         if sku_name.lower() == "standard":
             closes.append(f"load balancer '{name}' (Standard)")
     return LbEgress(frozenset(protocols), "; ".join(via), ", ".join(closes), "; ".join(unknown))
 
 
-def _egress(props: dict, pool_id: str) -> list[tuple[frozenset[str], str]]:
-    """(protocols, the rule named) of each rule that gives the pool outbound access on a public frontend."""
-    public = {str(f.get("id") or "").lower() for f in _list(props, "frontendIPConfigurations")
-              if _ref(_props(f), "publicIPAddress") or _ref(_props(f), "publicIPPrefix")}
-    found = []
+def _egress(props: dict, pool_id: str, rows: Mapping[str, dict]) -> tuple[list[tuple[frozenset[str], str]], list[str]]:
+    """(protocols, the rule named) of each rule that gives the pool outbound access on an IPv4 public frontend, and
+    why a rule on a frontend whose address is not known to be IPv4 may."""
+    public = _ipv4_frontends(props, rows)
+    rules = []
     for rule in _list(props, "outboundRules"):
         rprops = _props(rule)
-        fronts = {str(f.get("id") or "").lower() for f in _list(rprops, "frontendIPConfigurations")}
-        if _ref(rprops, "backendAddressPool") == pool_id and fronts & public:
-            found.append((_protocols(rprops), f"outbound rule '{rule.get('name') or '?'}'"))
+        if _ref(rprops, "backendAddressPool") == pool_id:
+            fronts = [str(f.get("id") or "").lower() for f in _list(rprops, "frontendIPConfigurations")]
+            rules.append((rprops, fronts, f"outbound rule '{rule.get('name') or '?'}'"))
     for rule in _list(props, "loadBalancingRules"):
         rprops = _props(rule)
         pools = {_ref(rprops, "backendAddressPool")} | {str(p.get("id") or "").lower()
                                                         for p in _list(rprops, "backendAddressPools")}
-        if (pool_id in pools and _ref(rprops, "frontendIPConfiguration") in public
-                and rprops.get("disableOutboundSnat") is not True):
-            found.append((_protocols(rprops), f"load-balancing rule '{rule.get('name') or '?'}' (outbound SNAT)"))
-    return [(p, text) for p, text in found if p]
+        if pool_id in pools and rprops.get("disableOutboundSnat") is not True:
+            rules.append((rprops, [_ref(rprops, "frontendIPConfiguration")],
+                          f"load-balancing rule '{rule.get('name') or '?'}' (outbound SNAT)"))
+    found, doubts = [], []
+    for rprops, fronts, text in rules:
+        protocols = _protocols(rprops)
+        known = [public[f] for f in fronts if f in public]
+        if protocols and "" in known:
+            found.append((protocols, text))
+        elif protocols and known:
+            doubts.append(known[0])
+    return found, doubts
+
+
+def _ipv4_frontends(props: dict, rows: Mapping[str, dict]) -> dict[str, str]:
+    """Each public frontend's lowercase id: '' when its public IP (or prefix) is IPv4, else why that is not known.
+    Private frontends and IPv6 ones are left out: they give no egress to an IPv4 address."""
+    found = {}
+    for front in _list(props, "frontendIPConfigurations"):
+        fprops = _props(front)
+        for key in ("publicIPAddress", "publicIPPrefix"):
+            ref = ref_id(fprops, key)
+            if not ref:
+                continue
+            row = rows.get(ref.lower())
+            fid = str(front.get("id") or "").lower()
+            if row is None:
+                found[fid] = (f"public IP {ref} of frontend '{front.get('name') or '?'}' is not in the collected rows, "
+                              "so whether it gives IPv4 egress is unknown")
+            elif str(_props(row).get("publicIPAddressVersion") or "IPv4").lower() == "ipv4":  # the API's default
+                found[fid] = ""
+    return found
 
 
 def _protocols(rprops: dict) -> frozenset[str]:
