@@ -163,3 +163,35 @@ def test_a_frontend_on_a_public_ip_prefix_reads_the_prefix(estate: Estate) -> No
                         "properties": {"prefixLength": 31, "publicIPAddressVersion": "IPv4",
                                        "ipPrefix": "20.1.4.0/31"}})
     assert estate.verdict().value is True
+
+
+@pytest.mark.parametrize("fields", [("backendAddressPool",), ("backendAddressPools",), ()])
+def test_a_load_balancing_rule_names_its_pool_in_either_field(estate: Estate, fields: tuple[str, ...]) -> None:
+    """Older API versions name a rule's pool in `backendAddressPool`, newer ones in `backendAddressPools` too;
+    a rule naming neither (or another pool) gives this pool nothing."""
+    props = lb(estate)["properties"]
+    props["outboundRules"] = []
+    rule = props["loadBalancingRules"][0]
+    rule["properties"]["disableOutboundSnat"] = False
+    del rule["name"]  # a rule without a name is still a rule; the evidence says so
+    pool = rule["properties"].pop("backendAddressPool")
+    rule["properties"].pop("backendAddressPools")
+    if "backendAddressPool" in fields:
+        rule["properties"]["backendAddressPool"] = pool
+    if "backendAddressPools" in fields:
+        rule["properties"]["backendAddressPools"] = [{"id": f"{LB_ID}/backendAddressPools/other"}, pool]
+    verdict = estate.verdict()
+    if fields:
+        assert verdict.value is True
+        assert "egress via load balancer 'lb1' load-balancing rule '?' (outbound SNAT)" in text(verdict)
+    else:
+        assert verdict.value is False
+
+
+def test_nameless_rules_and_frontends_are_named_by_a_question_mark(estate: Estate) -> None:
+    props = lb(estate)["properties"]
+    del props["outboundRules"][0]["name"]
+    assert "egress via load balancer 'lb1' outbound rule '?'" in text(estate.verdict())
+    del props["frontendIPConfigurations"][0]["name"]
+    estate.rows = [r for r in estate.rows if r["type"] != "microsoft.network/publicipaddresses"]
+    assert "of frontend '?' is not in the collected rows" in text(estate.verdict())
