@@ -195,3 +195,13 @@ def test_nameless_rules_and_frontends_are_named_by_a_question_mark(estate: Estat
     del props["frontendIPConfigurations"][0]["name"]
     estate.rows = [r for r in estate.rows if r["type"] != "microsoft.network/publicipaddresses"]
     assert "of frontend '?' is not in the collected rows" in text(estate.verdict())
+
+
+
+def test_a_load_balancer_not_collected_beside_a_nat_gateway_says_default_access_may_be_gone(estate: Estate) -> None:
+    estate.rows = [r for r in estate.rows if r["type"] != "microsoft.network/loadbalancers"]
+    estate.subnet["natGateway"] = {"id": NAT_ID}
+    assert f"the NIC may have no default outbound access; egress via NAT gateway {NAT_ID}" in text(estate.verdict())
+    del estate.subnet["natGateway"]
+    estate.ipconfig["publicIPAddress"] = {"id": f"{BASE}/publicIPAddresses/test-ip"}
+    assert "the NIC may have no default outbound access; egress via the NIC's public IP" in text(estate.verdict())

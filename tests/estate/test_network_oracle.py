@@ -113,6 +113,10 @@ _FORCED = [("0.0.0.0/0", "VirtualAppliance")]
 # The prefix of a route to an appliance is in the tag: denying VirtualNetwork blocks Storage behind that route.
 @example(Config(region="eastus", spelling="eastus", nic_rules=None, routes=[("20.0.0.0/8", "VirtualAppliance")],
                 declared=True, subnet_rules=[Rule(100, False, ["VirtualNetwork"], "*", "*", "*")]), False)
+# Two halves of the address space to an appliance are no default route: both are in the tag.
+@example(Config(region="eastus", spelling="eastus", nic_rules=None, declared=True,
+                routes=[("0.0.0.0/1", "VirtualAppliance"), ("128.0.0.0/1", "VirtualAppliance")],
+                subnet_rules=[Rule(100, False, ["VirtualNetwork"], "*", "*", "*")]), False)
 # Another route's prefix may or may not be (azure-docs#94454 saw a service-tag route's in neither tag).
 @example(Config(region="eastus", spelling="eastus", nic_rules=None, routes=[("Storage", "Internet")],
                 subnet_rules=[Rule(100, True, ["VirtualNetwork"], "*", "*", "*"),
