@@ -205,3 +205,28 @@ def test_a_load_balancer_not_collected_beside_a_nat_gateway_says_default_access_
     del estate.subnet["natGateway"]
     estate.ipconfig["publicIPAddress"] = {"id": f"{BASE}/publicIPAddresses/test-ip"}
     assert "the NIC may have no default outbound access; egress via the NIC's public IP" in text(estate.verdict())
+
+
+
+@pytest.mark.parametrize(("pools", "why"), [
+    ("pool", "the NIC's loadBalancerBackendAddressPools is not an array"),
+    ([{"id": POOL}, {"name": "pool"}], "a backend pool the NIC names has no id"),
+    ([5], "a backend pool the NIC names has no id"),
+    ([{"id": LB_ID}], f"load balancer {LB_ID} of the NIC's backend pool is referenced but not in the collected rows"),
+])
+def test_pool_references_that_name_no_pool_are_unknown(estate: Estate, pools: object, why: str) -> None:
+    """A reference that names no pool (no id, or a load balancer's own id) cannot tell what the pool does."""
+    lb(estate)["properties"]["outboundRules"] = []
+    estate.ipconfig["loadBalancerBackendAddressPools"] = pools
+    verdict = estate.verdict()
+    assert verdict.value is None and why in text(verdict)
+    estate.ipconfig["loadBalancerBackendAddressPools"] = []
+    assert estate.verdict().value is True  # no pool: default outbound access
+
+
+def test_a_frontend_without_an_id_is_named_by_no_rule(estate: Estate) -> None:
+    props = lb(estate)["properties"]
+    del props["frontendIPConfigurations"][0]["id"]
+    del props["outboundRules"][0]["properties"]["frontendIPConfigurations"][0]["id"]
+    verdict = estate.verdict()
+    assert verdict.value is False and BLOCKED in text(verdict)

@@ -43,9 +43,14 @@ NO_POOLS = LbEgress()
 
 def lb_egress(pools: Any, rows: Mapping[str, dict]) -> LbEgress:
     """What the NIC IP configuration's `loadBalancerBackendAddressPools` do, read from the load balancers' rows."""
-    refs = [p.get("id") for p in pools if isinstance(p, dict)] if isinstance(pools, list) else []
+    if pools is None:
+        return NO_POOLS
+    if not isinstance(pools, list):
+        return LbEgress(unknown="the NIC's loadBalancerBackendAddressPools is not an array")
+    refs = [p.get("id") if isinstance(p, dict) else None for p in pools]
     protocols: set[str] = set()
-    via, closes, unknown = [], [], []
+    via, closes = [], []
+    unknown = ["a backend pool the NIC names has no id"] if not all(isinstance(r, str) and r for r in refs) else []
     for pool_id in dict.fromkeys(r for r in refs if isinstance(r, str) and r):
         lb_id, _, pool = pool_id.lower().partition(_POOLS)
         row = rows.get(lb_id) if pool else None
@@ -110,6 +115,8 @@ def _ipv4_frontends(props: dict, rows: Mapping[str, dict]) -> dict[str, str]:
                 continue
             row = rows.get(ref.lower())
             fid = str(front.get("id") or "").lower()
+            if not fid:  # a rule names its frontend by id: one without an id is never named
+                continue
             if row is None:
                 found[fid] = (f"public IP {ref} of frontend '{front.get('name') or '?'}' is not in the collected rows, "
                               "so whether it gives IPv4 egress is unknown")
