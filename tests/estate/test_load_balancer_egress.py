@@ -230,3 +230,22 @@ def test_a_frontend_without_an_id_is_named_by_no_rule(estate: Estate) -> None:
     del props["outboundRules"][0]["properties"]["frontendIPConfigurations"][0]["id"]
     verdict = estate.verdict()
     assert verdict.value is False and BLOCKED in text(verdict)
+
+
+def test_every_rule_that_egresses_is_named(estate: Estate) -> None:
+    lb(estate)["properties"]["loadBalancingRules"][0]["properties"]["disableOutboundSnat"] = False
+    assert ("egress via load balancer 'lb1' outbound rule 'out-all' and load-balancing rule 'http' (outbound SNAT)"
+            in text(estate.verdict()))
+
+
+def test_a_basic_pool_egresses_beside_a_pool_whose_load_balancer_was_not_collected(estate: Estate) -> None:
+    row = lb(estate)
+    row["sku"] = {"name": "Basic", "tier": "Regional"}
+    row["properties"]["outboundRules"] = []
+    row["properties"]["loadBalancingRules"][0]["properties"]["disableOutboundSnat"] = False
+    gone = f"{BASE}/loadBalancers/gone/backendAddressPools/p"
+    estate.ipconfig["loadBalancerBackendAddressPools"].append({"id": gone})
+    verdict = estate.verdict()
+    assert verdict.value is True
+    assert ("the NIC may have no default outbound access; egress via load balancer 'lb1' load-balancing rule 'http' "
+            "(outbound SNAT)") in text(verdict)
