@@ -226,7 +226,10 @@ def test_pool_references_that_name_no_pool_are_unknown(estate: Estate, pools: ob
 
 def test_a_frontend_without_an_id_is_named_by_no_rule(estate: Estate) -> None:
     props = lb(estate)["properties"]
-    del props["frontendIPConfigurations"][0]["id"]
+    nameless = {"name": "fe-noid", "properties": {"publicIPAddress": {"id": f"{BASE}/publicIPAddresses/lb1-pip"}}}
+    props["frontendIPConfigurations"].insert(0, nameless)  # passed over: the frontends after it still count
+    assert estate.verdict().value is True
+    del props["frontendIPConfigurations"][1]["id"]
     del props["outboundRules"][0]["properties"]["frontendIPConfigurations"][0]["id"]
     verdict = estate.verdict()
     assert verdict.value is False and BLOCKED in text(verdict)

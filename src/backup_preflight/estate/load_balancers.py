@@ -48,10 +48,11 @@ def lb_egress(pools: Any, rows: Mapping[str, dict]) -> LbEgress:
     if not isinstance(pools, list):
         return LbEgress(unknown="the NIC's loadBalancerBackendAddressPools is not an array")
     refs = [p.get("id") if isinstance(p, dict) else None for p in pools]
+    ids = [r for r in refs if isinstance(r, str) and r]
     protocols: set[str] = set()
     via, closes = [], []
-    unknown = ["a backend pool the NIC names has no id"] if not all(isinstance(r, str) and r for r in refs) else []
-    for pool_id in dict.fromkeys(r for r in refs if isinstance(r, str) and r):
+    unknown = ["a backend pool the NIC names has no id"] if len(ids) < len(refs) else []
+    for pool_id in dict.fromkeys(ids):
         lb_id, _, pool = pool_id.lower().partition(_POOLS)
         row = rows.get(lb_id) if pool else None
         if row is None:
@@ -108,15 +109,15 @@ def _ipv4_frontends(props: dict, rows: Mapping[str, dict]) -> dict[str, str]:
     Private frontends and IPv6 ones are left out: they give no egress to an IPv4 address."""
     found = {}
     for front in _list(props, "frontendIPConfigurations"):
+        fid = str(front.get("id") or "").lower()
+        if not fid:  # a rule names its frontend by id: one without an id is never named
+            continue
         fprops = _props(front)
         for key in ("publicIPAddress", "publicIPPrefix"):
             ref = ref_id(fprops, key)
             if not ref:
                 continue
             row = rows.get(ref.lower())
-            fid = str(front.get("id") or "").lower()
-            if not fid:  # a rule names its frontend by id: one without an id is never named
-                continue
             if row is None:
                 found[fid] = (f"public IP {ref} of frontend '{front.get('name') or '?'}' is not in the collected rows, "
                               "so whether it gives IPv4 egress is unknown")

@@ -222,7 +222,7 @@ class NetworkModel:
         return verdict
 
     def _place(self, nic_id: str) -> _Place | Verdict:
-        """The NIC's (NSG, subnet, public IP?, load balancer pool?), read from its row once; or the unknown
+        """The NIC's (NSG, subnet, public IP?, what its load balancers do), read from its row once; or the unknown
         verdict that says why it cannot be placed."""
         place = self._places.get(nic_id)
         if place is None:
@@ -288,8 +288,7 @@ class NetworkModel:
 
     def _vnet_tag(self, subnet_id: str, subnet: dict | None, assume_no_bgp_default: bool) -> VnetTag:
         """What the VirtualNetwork tag holds on this subnet beyond private addresses (network_rules.VnetTag)."""
-        rt_id = _ref(_props(subnet), "routeTable") if subnet is not None else ""
-        table = self._route_table(rt_id.lower()) if rt_id else None
+        rt_id, table = self._table_of(_props(subnet)) if subnet is not None else ("", None)
         anything = ""
         if rt_id and (table is None or table.problem):
             anything = f"it holds the prefixes of user-defined routes, and route table {rt_id} cannot be read"
@@ -307,8 +306,7 @@ class NetworkModel:
               flags: tuple[bool, bool]) -> _Subnet:
         """The route table, service endpoints, outbound access and BGP exposure of one subnet."""
         sprops = _props(subnet)
-        rt_id = _ref(sprops, "routeTable")
-        table = self._route_table(rt_id.lower()) if rt_id else None
+        rt_id, table = self._table_of(sprops)
         problem = ""
         if rt_id and table is None:
             problem = f"route table {rt_id} is referenced but not in the collected rows"
@@ -320,6 +318,11 @@ class NetworkModel:
         return _Subnet(label, table, problem, _storage_endpoints(sprops), region,
                        sprops.get("defaultOutboundAccess") in (False, "false", "False"),
                        _ref(sprops, "natGateway"), has_public_ip, lb, bgp, flags[1], flags[0])
+
+    def _table_of(self, sprops: dict) -> tuple[str, _RouteTable | None]:
+        """The id of the subnet's route table as referenced ('' when none), and the table (None when not collected)."""
+        rt_id = _ref(sprops, "routeTable")
+        return rt_id, self._route_table(rt_id.lower()) if rt_id else None
 
     def _target(self, ep: Endpoint, region: str) -> _Target:
         """Parse an endpoint once per model; a global tag (`Storage`) means that tag in the VM's region."""
