@@ -17,6 +17,7 @@ from typing import Any
 from xml.etree import ElementTree
 
 import jsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -164,3 +165,18 @@ def test_mutated_rows_through_the_whole_scan_write_a_complete_set_or_nothing(doc
         results = json.loads((out / "results.json").read_text())
         assert results["summary"]["byStatus"]["error"] == 0
         ElementTree.parse(out / "junit.xml")
+
+
+@pytest.mark.parametrize("name", [["a"], {"a": 1}, 5, None, ""], ids=repr)
+def test_a_network_row_whose_name_is_not_a_string_is_named_by_its_id(name: Any) -> None:
+    """Found by the property test above: a route table named by a list made the NSG cache key unhashable, and
+    NET-001/002 an evaluation error. Every network row's evidence falls back to the last segment of its id."""
+    doc = json.loads(base_document())
+    for row in doc["tables"]["resources"]:
+        if row["type"].startswith("microsoft.network/"):
+            row["name"] = copy.deepcopy(name)
+    findings = list(evaluate(catalog(), build_estate(snapshot.from_document(doc, "names.json")).vms))
+    assert [f for f in findings if f.status == "error"] == []
+    texts = " ".join(" ".join((f.message, *f.evidence)) for f in findings if f.policy_id.startswith("VMBK-NET"))
+    assert "route table 'rt-" in texts and "NSG 'nsg-" in texts
+    assert f"'{name}'" not in texts

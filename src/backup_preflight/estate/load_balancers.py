@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
 from backup_preflight.estate.index import ref_id
+from backup_preflight.estate.index import row_name as _row_name
 
 _POOLS = "/backendaddresspools/"
 _PROTOCOLS = {"tcp": frozenset({"tcp"}), "udp": frozenset({"udp"}), "all": frozenset({"tcp", "udp"})}
@@ -59,7 +59,7 @@ def lb_egress(pools: Any, rows: Mapping[str, dict]) -> LbEgress:
             unknown.append(f"load balancer {pool_id[:len(lb_id)] if pool else pool_id} of the NIC's backend pool "
                            "is referenced but not in the collected rows")
             continue
-        name = str(row.get("name") or _last_segment(lb_id))
+        name = _row_name(row)
         sku = row.get("sku")
         sku_name = str(sku.get("name") or "") if isinstance(sku, dict) else ""
         if sku_name.lower() not in ("basic", "standard"):

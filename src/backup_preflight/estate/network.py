@@ -40,6 +40,7 @@ from backup_preflight.estate.index import Lookup
 from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
 from backup_preflight.estate.index import ref_id as _ref
+from backup_preflight.estate.index import row_name as _row_name
 from backup_preflight.estate.load_balancers import LbEgress, lb_egress
 from backup_preflight.estate.network_routes import (
     ASSUMED_NO_BGP_DEFAULT,
@@ -153,7 +154,7 @@ class NetworkModel:
         for config in configs if isinstance(configs, list) else ():  # no subnet named: no VNet to note
             sid = _ref(_props(config), "subnet") if isinstance(config, dict) else ""
             if sid:
-                name = row.get("name") or _last_segment(str(row.get("id") or "?"))
+                name = _row_name(row)
                 self._gateways[_vnet_id(sid.lower())] = (
                     f"VNet '{_vnet_name(sid)}' has virtual network gateway '{name}'")
 
@@ -242,7 +243,7 @@ class NetworkModel:
         ipconfig = _props(primary or (ipconfigs[0] if ipconfigs else {}))
         subnet_id = _ref(ipconfig, "subnet")
         if not subnet_id:
-            name = nic.get("name") or _last_segment(nic_id)
+            name = _row_name(nic)
             return Verdict(None, (f"NIC '{name}' has no IP configuration with a subnet; not assessed",))
         return (
             _ref(props, "networkSecurityGroup").lower(),
@@ -376,7 +377,7 @@ class NetworkModel:
 
         Rules and rule sets are interned by content, so identical NSGs share one `_RuleSet`.
         """
-        name = row.get("name") or _last_segment(nsg_id)
+        name = _row_name(row)
         props = row.get("properties")
         if not isinstance(props, dict):
             return _Nsg(name, _RuleSet(()), "the row has no properties, so its rules are unknown")

@@ -36,8 +36,8 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from backup_preflight.estate.addresses import ALL, PUBLIC_V4, Span, intersect, network_span, union
-from backup_preflight.estate.index import last_segment as _last_segment
 from backup_preflight.estate.index import props as _props
+from backup_preflight.estate.index import row_name as _row_name
 from backup_preflight.estate.load_balancers import LbEgress
 from backup_preflight.estate.network_rules import _Finding, _Piece, _Prefix, _prefix, _Target
 
@@ -100,7 +100,7 @@ class _Entry:
 
 
 def _compile_route_table(row: dict, rt_id: str) -> _RouteTable:
-    name = row.get("name") or _last_segment(rt_id)
+    name = _row_name(row)
     props = row.get("properties")
     if not isinstance(props, dict):
         return _RouteTable(name, (), "the row has no properties, so its routes are unknown", True)
