@@ -252,3 +252,62 @@ def test_a_basic_pool_egresses_beside_a_pool_whose_load_balancer_was_not_collect
     assert verdict.value is True
     assert ("the NIC may have no default outbound access; egress via load balancer 'lb1' load-balancing rule 'http' "
             "(outbound SNAT)") in text(verdict)
+
+
+def _second_frontend(estate: Estate, pip_collected: bool) -> str:
+    """A second public frontend whose public IP is collected (IPv4) or not; its id."""
+    fid = f"{LB_ID}/frontendIPConfigurations/fe-two"
+    pip_id = f"{BASE}/publicIPAddresses/lb1-pip-two"
+    lb(estate)["properties"]["frontendIPConfigurations"].append(
+        {"name": "fe-two", "id": fid, "properties": {"publicIPAddress": {"id": pip_id}}})
+    if pip_collected:
+        estate.rows.append({"id": pip_id, "name": "lb1-pip-two", "type": "microsoft.network/publicipaddresses",
+                            "properties": {"publicIPAddressVersion": "IPv4", "ipAddress": "20.1.4.9"}})
+    return fid
+
+
+def _outbound_rule(name: str, protocol: object, frontend: str) -> dict:
+    return {"name": name, "properties": {"protocol": protocol, "backendAddressPool": {"id": POOL},
+                                         "frontendIPConfigurations": [{"id": frontend}]}}
+
+
+def test_a_doubt_is_for_the_protocols_of_its_rule(estate: Estate) -> None:
+    """Egress found for UDP does not settle TCP when a TCP rule's frontend cannot be read (it was a fail), and a
+    UDP rule whose frontend cannot be read leaves TCP blocked (it was unknown)."""
+    props = lb(estate)["properties"]
+    unread = _second_frontend(estate, pip_collected=False)
+    public = props["frontendIPConfigurations"][0]["id"]
+    props["outboundRules"] = [_outbound_rule("udp-out", "Udp", public), _outbound_rule("tcp-out", "Tcp", unread)]
+    unknown = estate.verdict()
+    assert (unknown.value, text(unknown)) == (None, (
+        f"Storage:443/Tcp: {LOST}: load balancer 'lb1': public IP {BASE}/publicIPAddresses/lb1-pip-two of frontend "
+        "'fe-two' is not in the collected rows, so whether it gives IPv4 egress is unknown"))
+    props["outboundRules"] = [_outbound_rule("udp-out", "Udp", unread)]
+    blocked = estate.verdict()
+    assert (blocked.value, text(blocked)) == (False, f"Storage:443/Tcp: {BLOCKED}")
+
+
+@pytest.mark.parametrize(("protocol", "said"), [(None, "None"), ("Icmp", "'Icmp'"), (["Tcp"], "['Tcp']")])
+def test_a_rule_whose_protocol_cannot_be_read_may_give_egress(estate: Estate, protocol: object, said: str) -> None:
+    props = lb(estate)["properties"]
+    props["outboundRules"][0]["properties"]["protocol"] = protocol
+    verdict = estate.verdict()
+    assert (verdict.value, text(verdict)) == (None, (
+        f"Storage:443/Tcp: {LOST}: load balancer 'lb1': outbound rule 'out-all' has protocol {said}, not Tcp, Udp "
+        "or All"))
+    props["outboundRules"].append(_outbound_rule("tcp-out", "Tcp", props["frontendIPConfigurations"][0]["id"]))
+    assert estate.verdict().value is True  # another rule gives TCP egress for sure
+
+
+@pytest.mark.parametrize("flag", ["true", 1, 0, None, False])
+def test_a_snat_setting_that_is_not_a_boolean_leaves_the_rule_unknown(estate: Estate, flag: object) -> None:
+    props = lb(estate)["properties"]
+    props["outboundRules"] = []
+    props["loadBalancingRules"][0]["properties"]["disableOutboundSnat"] = flag
+    verdict = estate.verdict()
+    if flag is None or flag is False:
+        assert verdict.value is True
+    else:
+        assert (verdict.value, text(verdict)) == (None, (
+            f"Storage:443/Tcp: {LOST}: load balancer 'lb1': load-balancing rule 'http' (outbound SNAT) has "
+            f"disableOutboundSnat {flag!r}, not true or false"))

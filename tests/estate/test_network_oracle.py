@@ -73,7 +73,9 @@ class Config:
     upper_types: bool = False
     #: The NIC's load balancer pool: None (none), "outbound" (Standard, an outbound rule on a public frontend),
     #: "snat" (Standard, a load-balancing rule with outbound SNAT), "internal" (Standard, internal frontends
-    #: only), "basic" (Basic, no rule that egresses) or "missing" (a pool whose load balancer was not collected).
+    #: only), "basic" (Basic, no rule that egresses), "missing" (a pool whose load balancer was not collected), or
+    #: "tcp-unread"/"udp-unread" (Standard, an outbound rule for that protocol on a frontend whose public IP was
+    #: not collected: it may give egress for its protocol only).
     lb: str | None = None
 
     def resolve(self, name: str) -> str:
@@ -171,7 +173,8 @@ def configs(draw: st.DrawFn, nsgs: bool = True, routes: bool = True) -> Config:
         public_ip=draw(st.booleans()),
         declared=draw(st.booleans()),
         upper_types=draw(st.booleans()),
-        lb=draw(st.sampled_from([None, None, "outbound", "snat", "internal", "basic", "missing"])),
+        lb=draw(st.sampled_from([None, None, "outbound", "snat", "internal", "basic", "missing", "tcp-unread",
+                                   "udp-unread"])),
     )
     _one_unknown_tag(cfg)
     return cfg
@@ -346,12 +349,13 @@ def hop_outcome(cfg: Config, hop: str) -> bool | None:
         return True
     if hop == "VnetLocal":  # kept inside the VNet; what becomes of a public address there is not documented
         return None
-    standard = cfg.lb in ("outbound", "snat", "internal")  # a Standard pool takes default outbound access away
+    # a Standard pool takes default outbound access away
+    standard = cfg.lb in ("outbound", "snat", "internal", "tcp-unread", "udp-unread")
     if not (cfg.private or standard or cfg.lb == "missing"):
         return True
     if cfg.nat or cfg.public_ip or cfg.lb in ("outbound", "snat"):
         return True
-    return None if cfg.lb == "missing" else False
+    return None if cfg.lb in ("missing", "tcp-unread") else False
 
 
 # ---------------------------------------------------------------- the scanner, on ARG-shaped rows
@@ -394,7 +398,9 @@ def _load_balancer(estate: Estate, kind: str) -> None:
     row = load("loadbalancer.json")
     estate.ipconfig["loadBalancerBackendAddressPools"] = [{"id": row["properties"]["backendAddressPools"][0]["id"]}]
     props = row["properties"]
-    if kind != "outbound":
+    if kind.endswith("-unread"):
+        props["outboundRules"][0]["properties"]["protocol"] = kind.removesuffix("-unread").title()
+    elif kind != "outbound":
         props["outboundRules"] = []
     if kind == "snat":
         props["loadBalancingRules"][0]["properties"]["disableOutboundSnat"] = False
@@ -403,7 +409,7 @@ def _load_balancer(estate: Estate, kind: str) -> None:
     if kind == "basic":
         row["sku"] = {"name": "Basic", "tier": "Regional"}
     if kind != "missing":
-        estate.rows += [row, load("publicip.json")]
+        estate.rows += [row] if kind.endswith("-unread") else [row, load("publicip.json")]
 
 
 def _rule_row(cfg: Config, r: Rule, i: int) -> dict:

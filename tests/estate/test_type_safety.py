@@ -44,11 +44,23 @@ REPLACEMENTS = (None, 0, -1, 5, 1.5, 99.5, True, False, "", "x", "99.5", "TRUE",
                 {}, {"a": 1}, {"id": 5}, _deep(200))
 
 
+NETWORK_FIXTURES = Path(__file__).parent.parent / "fixtures" / "network"
+
+
 @cache
 def base_document() -> str:
     """A small demo estate: VMs, NICs, NSGs, VNets, route tables, extensions, backup items and policies,
-    instance views, guest facts, metrics and Machine Configuration assignments."""
-    return json.dumps(demo.generate(10, seed=5, subscriptions=1))
+    instance views, guest facts, metrics and Machine Configuration assignments; and a Standard load
+    balancer (with its frontend's public IP) whose backend pool holds a NIC that reaches Storage, which the demo
+    estate has not."""
+    doc = demo.generate(10, seed=5, subscriptions=1)
+    resources = doc["tables"]["resources"]
+    lb, pip = (json.loads((NETWORK_FIXTURES / name).read_text()) for name in ("loadbalancer.json", "publicip.json"))
+    nic = next(r for r in resources if r["name"] == "vm-app-004-nic01")
+    nic["properties"]["ipConfigurations"][0]["properties"]["loadBalancerBackendAddressPools"] = [
+        {"id": lb["properties"]["backendAddressPools"][0]["id"]}]
+    resources += [lb, pip]
+    return json.dumps(doc)
 
 
 @cache

@@ -22,7 +22,8 @@ from backup_preflight.estate.index import ref_id
 from backup_preflight.estate.index import row_name as _row_name
 
 _POOLS = "/backendaddresspools/"
-_PROTOCOLS = {"tcp": frozenset({"tcp"}), "udp": frozenset({"udp"}), "all": frozenset({"tcp", "udp"})}
+_ANY = frozenset({"tcp", "udp"})
+_PROTOCOLS = {"tcp": frozenset({"tcp"}), "udp": frozenset({"udp"}), "all": _ANY}
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +37,13 @@ class LbEgress:
     closes: str = ""
     #: Why what the pools do cannot be told (a load balancer not collected, an unknown SKU); '' when it can.
     unknown: str = ""
+    #: (protocols, why) of rules that may give egress for those protocols: on a frontend whose public IP is not
+    #: known to be IPv4, or with a protocol or SNAT setting that cannot be read.
+    unsure: tuple[tuple[frozenset[str], str], ...] = ()
+
+    def doubt(self, protocol: str) -> str:
+        """Why whether the pools give egress for `protocol` (lowercase) is unknown; '' when it is known."""
+        return self.unknown or "; ".join(why for protocols, why in self.unsure if protocol in protocols)
 
 
 NO_POOLS = LbEgress()
@@ -50,7 +58,7 @@ def lb_egress(pools: Any, rows: Mapping[str, dict]) -> LbEgress:
     refs = [p.get("id") if isinstance(p, dict) else None for p in pools]
     ids = [r for r in refs if isinstance(r, str) and r]
     protocols: set[str] = set()
-    via, closes = [], []
+    via, closes, unsure = [], [], []
     unknown = ["a backend pool the NIC names has no id"] if len(ids) < len(refs) else []
     for pool_id in dict.fromkeys(ids):
         lb_id, _, pool = pool_id.lower().partition(_POOLS)
@@ -69,38 +77,50 @@ def lb_egress(pools: Any, rows: Mapping[str, dict]) -> LbEgress:
         if egress:
             protocols.update(*(p for p, _ in egress))
             via.append(f"load balancer '{name}' {' and '.join(text for _, text in egress)}")
-        elif doubts:
-            unknown.append(f"load balancer '{name}': {doubts[0]}")
+        unsure += [(p, f"load balancer '{name}': {why}") for p, why in doubts]
         if sku_name.lower() == "standard":
             closes.append(f"load balancer '{name}' (Standard)")
-    return LbEgress(frozenset(protocols), "; ".join(via), ", ".join(closes), "; ".join(unknown))
+    return LbEgress(frozenset(protocols), "; ".join(via), ", ".join(closes), "; ".join(unknown), tuple(unsure))
 
 
-def _egress(props: dict, pool_id: str, rows: Mapping[str, dict]) -> tuple[list[tuple[frozenset[str], str]], list[str]]:
-    """(protocols, the rule named) of each rule that gives the pool outbound access on an IPv4 public frontend, and
-    why a rule on a frontend whose address is not known to be IPv4 may."""
+_Rules = list[tuple[frozenset[str], str]]
+
+
+def _egress(props: dict, pool_id: str, rows: Mapping[str, dict]) -> tuple[_Rules, _Rules]:
+    """(protocols, the rule named) of each rule that gives the pool outbound access on an IPv4 public frontend,
+    and (protocols, why) of each rule that may: its frontend's address is not known to be IPv4, or its protocol
+    or SNAT setting cannot be read (then for any protocol)."""
     public = _ipv4_frontends(props, rows)
     rules = []
     for rule in _list(props, "outboundRules"):
         rprops = _props(rule)
         if _ref(rprops, "backendAddressPool") == pool_id:
             fronts = [str(f.get("id") or "").lower() for f in _list(rprops, "frontendIPConfigurations")]
-            rules.append((rprops, fronts, f"outbound rule '{rule.get('name') or '?'}'"))
+            rules.append((rprops, fronts, f"outbound rule '{rule.get('name') or '?'}'", ""))
     for rule in _list(props, "loadBalancingRules"):
         rprops = _props(rule)
         pools = {_ref(rprops, "backendAddressPool")} | {str(p.get("id") or "").lower()
                                                         for p in _list(rprops, "backendAddressPools")}
-        if pool_id in pools and rprops.get("disableOutboundSnat") is not True:
+        snat_off = rprops.get("disableOutboundSnat")
+        if pool_id in pools and snat_off is not True:
+            odd = ("" if snat_off is None or snat_off is False
+                   else f" has disableOutboundSnat {snat_off!r}, not true or false")
             rules.append((rprops, [_ref(rprops, "frontendIPConfiguration")],
-                          f"load-balancing rule '{rule.get('name') or '?'}' (outbound SNAT)"))
+                          f"load-balancing rule '{rule.get('name') or '?'}' (outbound SNAT)", odd))
     found, doubts = [], []
-    for rprops, fronts, text in rules:
-        protocols = _protocols(rprops)
+    for rprops, fronts, text, odd in rules:
         known = [public[f] for f in fronts if f in public]
-        if protocols and "" in known:
+        if not known:  # no public frontend: nothing to egress by
+            continue
+        protocols = _PROTOCOLS.get(str(rprops.get("protocol") or "").lower())
+        if protocols is None:
+            doubts.append((_ANY, f"{text} has protocol {rprops.get('protocol')!r}, not Tcp, Udp or All"))
+        elif odd:
+            doubts.append((protocols, f"{text}{odd}"))
+        elif "" in known:
             found.append((protocols, text))
-        elif protocols and known:
-            doubts.append(known[0])
+        else:
+            doubts.append((protocols, known[0]))
     return found, doubts
 
 
@@ -124,10 +144,6 @@ def _ipv4_frontends(props: dict, rows: Mapping[str, dict]) -> dict[str, str]:
             elif str(_props(row).get("publicIPAddressVersion") or "IPv4").lower() == "ipv4":  # the API's default
                 found[fid] = ""
     return found
-
-
-def _protocols(rprops: dict) -> frozenset[str]:
-    return _PROTOCOLS.get(str(rprops.get("protocol") or "").lower(), frozenset())
 
 
 def _list(props: dict, key: str) -> list[dict]:

@@ -279,8 +279,8 @@ def _explicit_outbound(subnet: _Subnet, target: _Target) -> _Finding:
         return True, f"{lost or 'the NIC may have no default outbound access'}; egress via the NIC's public IP"
     if target.protocol in lb.protocols:
         return True, f"{lost or 'the NIC may have no default outbound access'}; egress via {lb.via}"
-    if lb.unknown:
-        return None, f"{lost or 'whether the NIC has default outbound access is unknown'}: {lb.unknown}"
+    if doubt := lb.doubt(target.protocol):
+        return None, f"{lost or 'whether the NIC has default outbound access is unknown'}: {doubt}"
     setting = (f"subnet '{label}' has defaultOutboundAccess=false" if subnet.private else
                f"the NIC is in a backend pool of {lb.closes}, which gives it no outbound access for "
                f"{target.protocol.upper()}")
