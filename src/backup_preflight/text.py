@@ -4,7 +4,9 @@ Text from a snapshot (VM names, tags, error messages) and from policy or exempti
 written by someone else. On a terminal an ANSI escape repaints the screen; in a CI log a line
 holding `##vso[…]` (Azure Pipelines, anywhere in the line) or starting with `::` (GitHub
 Actions) is executed as a command; a bidi override (U+202E) makes a reviewer read a different
-name than the one there. `inert` shows all of these as visible escapes instead, and `redact`
+name than the one there. The runners are looser than their documentation: GitHub's takes `::` after
+any leading Unicode whitespace (.NET's TrimStart) and still runs the older `##[command]` form anywhere
+in a line (actions/runner, ActionCommand.TryParse). `inert` shows all of these as visible escapes instead, and `redact`
 masks bearer tokens, JWTs, SAS signatures, account keys and connection-string secrets. Every
 report (console, summary.md, report.html, junit.xml) passes untrusted text through `safe`, which
 does both.
@@ -25,11 +27,11 @@ from typing import Any, TextIO
 _UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e"
                      "\u2066-\u2069\ud800-\udfff\ufffe\uffff]")
 _NEWLINE = re.compile(r"\r?\n")
-#: Azure Pipelines runs `##vso[` anywhere in a line; `##[` formats a line it starts.
-_VSO = re.compile(r"##(?=vso\[)", re.IGNORECASE)
-#: GitHub Actions workflow commands (`::error::`) and Azure Pipelines formatting (`##[error]`)
-#: only count at the start of a line, after optional blanks.
-_LEADING = re.compile(r"^([ \t]*)(::|##\[)", re.MULTILINE)
+#: Azure Pipelines runs `##vso[` anywhere in a line, GitHub's runner `##[command]` anywhere too.
+_VSO = re.compile(r"##(?=(?:vso)?\[)", re.IGNORECASE)
+#: GitHub Actions workflow commands (`::error::`) count at the start of a line after any whitespace
+#: that .NET's TrimStart removes (no-break and ideographic spaces included; Python's `\s` is that set).
+_LEADING = re.compile(r"^([^\S\n]*)::", re.MULTILINE)
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -50,8 +52,8 @@ def inert(text: str, *, keep_newlines: bool = False) -> str:
         text = _UNSAFE.sub(_escape, text)
     if "##" in text:
         text = _VSO.sub("#\\\\#", text)
-    if "::" in text or "##[" in text:
-        text = _LEADING.sub(lambda m: f"{m[1]}\\{m[2]}", text)
+    if "::" in text:
+        text = _LEADING.sub(lambda m: f"{m[1]}\\::", text)
     return text
 
 

@@ -98,3 +98,19 @@ def test_an_annotation_names_the_subscription_by_its_display_name_when_known(tmp
     named = {title for _, _, title, _ in ci.annotations(result, 100)}
     assert head + "Contoso: Prod, EU)" in named and SUB not in " ".join(named)
     assert ci.github_property(head + "Contoso: Prod, EU)").count("%3A") == 1  # its colon cannot end the property
+
+
+@pytest.mark.parametrize(("env", "marker"), [({"GITHUB_ACTIONS": "true"}, "::error title="),
+                                             ({"TF_BUILD": "True"}, "##vso[task.logissue type=error")])
+def test_annotations_show_controls_as_escapes_and_redact_secrets(tmp_path: Path, env: dict[str, str],
+                                                                 marker: str) -> None:
+    """Annotations are made safe as every report is: an ANSI escape, a bidi override or a SAS signature in a VM
+    name (or an Azure message) reaches the CI log shown, not acted on, and masked."""
+    doc = estate(extra=["vm-esc\x1b[31m\u202eexe.txt sig=SECRETSIG123 \u00a0::warning::x"])
+    done = subprocess.run([str(SCRIPT), "scan", "--snapshot", str(write_snapshot(tmp_path / "s.json", doc)),
+                           "--output-dir", str(tmp_path / "out")], capture_output=True, text=True, timeout=300,
+                          env={**{k: v for k, v in os.environ.items() if k not in ("GITHUB_ACTIONS", "TF_BUILD")},
+                               **env})
+    (line,) = [c for c in done.stdout.splitlines() if c.startswith(marker) and "vm-esc" in c]
+    assert "\x1b" not in done.stdout and "\u202e" not in done.stdout and "SECRETSIG123" not in done.stdout
+    assert "vm-esc\\x1b[31m\\u202eexe.txt sig=***" in line

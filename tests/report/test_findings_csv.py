@@ -66,3 +66,16 @@ def test_a_complete_run_has_no_incomplete_row(tmp_path: Path) -> None:
     result = run(write_snapshot(tmp_path / "s.json", estate()))
     outputs.write_all(result, tmp_path / "out")
     assert "incomplete" not in (tmp_path / "out" / "findings.csv").read_text(encoding="utf-8")
+
+
+def test_cells_are_made_safe_as_every_report_is(tmp_path: Path) -> None:
+    """An ANSI escape, a bidi override or a SAS signature in a VM name reaches the spreadsheet shown as an escape
+    and masked; the formula guard still applies to what is left."""
+    result = run(write_snapshot(tmp_path / "s.json", estate(extra=["vm-esc\x1b[31m\u202eexe.txt sig=SECRETSIG123",
+                                                                   "@vm\x07"])))
+    outputs.write_all(result, tmp_path / "out")
+    text = (tmp_path / "out" / "findings.csv").read_text(encoding="utf-8")
+    assert "\x1b" not in text and "\u202e" not in text and "\x07" not in text and "SECRETSIG123" not in text
+    with (tmp_path / "out" / "findings.csv").open(newline="", encoding="utf-8") as f:
+        names = {r["resourceName"] for r in csv.DictReader(f)}
+    assert {"vm-esc\\x1b[31m\\u202eexe.txt sig=***", "'@vm\\x07"} <= names

@@ -16,7 +16,8 @@ JWT = "eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiJzcG4tcHJlZmxpZ2h0In0.c2ln
 SAS_SIG = "Xq9%2Bsecret%3D"
 ACCOUNT_KEY = "c2VjcmV0LWFjY291bnQta2V5"
 SECRETS = (JWT, SAS_SIG, ACCOUNT_KEY)
-HOSTILE = "\x1b[31mvm-evil\x1b[0m\n::error::pwned ##vso[task.setvariable variable=ok]true \u202egnp.exe"
+HOSTILE = ("\x1b[31mvm-evil\x1b[0m\n::error::pwned ##vso[task.setvariable variable=ok]true \u202egnp.exe"
+           "\n\u00a0::warning::nbsp ##[error]legacy")
 
 
 @pytest.mark.parametrize(("raw", "shown"), [
@@ -24,7 +25,13 @@ HOSTILE = "\x1b[31mvm-evil\x1b[0m\n::error::pwned ##vso[task.setvariable variabl
     ("line\nnext", "line next"),
     ("::error file=a::boom", "\\::error file=a::boom"),
     ("  ::warning::x", "  \\::warning::x"),
-    ("##[error]x", "\\##[error]x"),
+    ("##[error]x", "#\\#[error]x"),
+    # GitHub's runner still runs the older `##[command]` anywhere in a line (ActionCommand.TryParse) and takes
+    # `::` after any whitespace .NET's TrimStart removes (no-break, em and ideographic spaces).
+    ("Throttled ##[error title=Injected]forged", "Throttled #\\#[error title=Injected]forged"),
+    ("\u00a0::error title=I::forged", "\u00a0\\::error title=I::forged"),
+    ("\u3000::warning::x", "\u3000\\::warning::x"),
+    ("\u2003\u202f::add-mask::x", "\u2003\u202f\\::add-mask::x"),
     ("ok ##VSO[task.complete result=Succeeded]", "ok #\\#VSO[task.complete result=Succeeded]"),
     ("a\u202eb\u2066c\u2069", "a\\u202eb\\u2066c\\u2069"),
     ("cr\roverwrite", "cr\\x0doverwrite"),
@@ -37,6 +44,7 @@ def test_inert_shows_what_would_act_as_visible_escapes(raw: str, shown: str) -> 
 
 def test_inert_keeps_newlines_when_asked_but_still_guards_each_line() -> None:
     assert inert("a\n::error::b", keep_newlines=True) == "a\n\\::error::b"
+    assert inert("a\n\u3000::error::b", keep_newlines=True) == "a\n\u3000\\::error::b"
 
 
 @pytest.mark.parametrize("text", [
@@ -68,7 +76,8 @@ def hostile_scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
     doc["errors"] = [{"scope": "/subscriptions/00000000-0000-0000-0000-000000000000", "table": "metrics",
                       "status": 403, "message": f"::error::denied for Bearer {JWT} at https://acct.blob.core."
                                                 f"windows.net/x?sig={SAS_SIG} AccountKey={ACCOUNT_KEY} "
-                                                "##vso[task.complete result=Succeeded] \u202e"}]
+                                                "##vso[task.complete result=Succeeded] \u202e\n\u3000::error::"
+                                                "x ##[add-mask]Contoso"}]
     snap = tmp / "snap.json"
     snap.write_text(json.dumps(doc))
     proc = run("scan", "--snapshot", snap, "--output-dir", tmp / "reports")
@@ -79,7 +88,8 @@ def hostile_scan(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
 def _assert_inert(text: str, where: str) -> None:
     assert "\x1b" not in text and "\u202e" not in text, where
     assert "##vso[" not in text.lower(), where
-    assert not any(line.lstrip().startswith(("::", "##[")) for line in text.splitlines()), where
+    assert "##[" not in text, where
+    assert not any(line.lstrip().startswith("::") for line in text.split("\n")), where
 
 
 def test_console_and_summary_are_inert(hostile_scan: tuple[str, Path]) -> None:

@@ -2,8 +2,9 @@
 
 `--ci auto` recognises GitHub Actions by `GITHUB_ACTIONS=true` and Azure Pipelines by
 `TF_BUILD=True`. Both runners read commands from the job log: GitHub a line starting with `::`,
-the Azure agent any line containing `##vso[`. Azure-provided text (VM names, messages) is untrusted,
-so every value goes through the platform's own escaping — newlines become `%0A`, so nothing can
+the Azure agent any line containing `##vso[`. Azure-provided text (VM names, messages) is untrusted:
+it is made safe as every report's is (text.safe: secrets redacted, controls and bidi overrides shown as
+escapes), then goes through the platform's own escaping — newlines become `%0A`, so nothing can
 start a second command line — and the other platform's command marker is broken up as well.
 Only the worst findings are annotated (`--ci-annotations N`); the reports have all of them.
 """
@@ -16,6 +17,7 @@ from typing import TextIO
 
 from backup_preflight.findings import ERROR, FAIL, SEVERITY_RANK, Finding, with_status
 from backup_preflight.results import ScanResult
+from backup_preflight.text import safe
 
 PLATFORMS = ("auto", "github", "azure-devops", "none")
 #: Annotations per kind (errors, warnings); GitHub shows ten of each per step in the UI.
@@ -63,8 +65,14 @@ def azure_property(text: str) -> str:
 
 
 def annotations(result: ScanResult, limit: int) -> Iterator[tuple[str, str, str, str]]:
-    """(kind, code, title, message): coverage problems and gate failures as errors, other failures as
-    warnings, worst first, at most `limit` of each kind, then one line saying how many were left out."""
+    """(kind, code, title, message), title and message made safe (text.safe): coverage problems and gate
+    failures as errors, other failures as warnings, worst first, at most `limit` of each kind, then one line
+    saying how many were left out."""
+    for kind, code, title, message in _annotations(result, limit):
+        yield kind, code, safe(title, keep_newlines=True), safe(message, keep_newlines=True)
+
+
+def _annotations(result: ScanResult, limit: int) -> Iterator[tuple[str, str, str, str]]:
     for e in result.coverage["errors"][:limit]:
         yield ("error", "coverage", "not collected",
                f"{e.get('scope', '?')} [{e.get('table', '?')}]: {e.get('message', '')}")

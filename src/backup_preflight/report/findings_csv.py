@@ -6,7 +6,8 @@ policy's `pass` row, so a pivot on `status` × `count` adds up to the scan's tot
 findings are left out); `incomplete` rows are no finding, so they are their own status, and an auditor
 who opens only this file still sees what the scan could not look at. Cells that a spreadsheet would run
 as a formula (starting with `=`, `+`, `-`, `@`, tab or carriage return) get a leading apostrophe:
-Azure-provided text is untrusted.
+Azure-provided text is untrusted, so every cell is also made safe as every report's text is (text.safe:
+secrets redacted, controls and bidi overrides shown as escapes, one line).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from pathlib import Path
 from backup_preflight.findings import NOT_APPLICABLE, PASS, Finding, count_by, without_status
 from backup_preflight.report.view import run_problems
 from backup_preflight.results import ScanResult
+from backup_preflight.text import safe
 
 COLUMNS = ("policyId", "severity", "cause", "status", "verdict", "count", "resourceName", "resourceGroup",
            "subscriptionId", "subscriptionName", "resourceId", "message", "exemption", "baseline")
@@ -29,8 +31,8 @@ INCOMPLETE = "incomplete"
 
 
 def cell(value: object) -> str:
-    """The value as text a spreadsheet shows rather than evaluates."""
-    text = str(value)
+    """The value as text a spreadsheet shows rather than evaluates, made safe."""
+    text = safe(value)
     return "'" + text if text.startswith(_FORMULA) else text
 
 
