@@ -9,7 +9,6 @@ fail. Missing facts never reach `test`; conditions.py turns them into unknown fi
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -70,10 +69,34 @@ def _boolean(value: Any) -> bool:
     return value
 
 
-def _like(value: Any) -> re.Pattern[str]:
-    """Azure Policy's `like`: `*` is the only wildcard (`?`, `[` are plain characters); case ignored."""
-    parts = _string(value).casefold().split("*")
-    return re.compile(".*".join(map(re.escape, parts)), re.DOTALL)
+@dataclass(frozen=True, slots=True)
+class Glob:
+    """Azure Policy's `like` pattern: `*` is the only wildcard (`?`, `[` are plain characters); case ignored.
+
+    Matched without a regular expression: `re` backtracks on `*a*a*a*b` against a long value (a 200-character
+    name took 90 s), and Azure caps no message's length. Each piece between the stars is found leftmost after
+    the one before it, which is exact when `*` is the only wildcard: linear in the value per piece."""
+
+    parts: tuple[str, ...]  # casefolded; one more than the stars
+
+    def matches(self, text: str) -> bool:
+        first, last = self.parts[0], self.parts[-1]
+        if len(self.parts) == 1:
+            return text == first
+        end = len(text) - len(last)
+        if end < len(first) or not text.startswith(first) or not text.endswith(last):
+            return False
+        at = len(first)
+        for part in self.parts[1:-1]:
+            found = text.find(part, at, end)
+            if found < 0:
+                return False
+            at = found + len(part)
+        return True
+
+
+def _like(value: Any) -> Glob:
+    return Glob(tuple(_string(value).casefold().split("*")))
 
 
 def _regex(value: Any) -> Any:
@@ -117,13 +140,13 @@ def not_in(actual: Any, expected: tuple[Any, ...]) -> Tri:
     return not in_(actual, expected)
 
 
-def like(actual: Any, pattern: re.Pattern[str]) -> Tri:
+def like(actual: Any, pattern: Glob) -> Tri:
     if not isinstance(actual, str):
         return None
-    return pattern.fullmatch(actual.casefold()) is not None
+    return pattern.matches(actual.casefold())
 
 
-def not_like(actual: Any, pattern: re.Pattern[str]) -> Tri:
+def not_like(actual: Any, pattern: Glob) -> Tri:
     result = like(actual, pattern)
     return None if result is None else not result
 
