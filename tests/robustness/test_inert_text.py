@@ -114,3 +114,35 @@ def test_secrets_in_a_snapshots_errors_are_redacted_in_every_report(hostile_scan
     assert "denied for Bearer" in text  # the error itself is reported...
     for secret in SECRETS:  # ...without its secrets
         assert secret not in text, (report, secret)
+
+
+def test_a_backup_jobs_text_and_an_exemptions_note_are_safe_in_every_report(tmp_path: Path) -> None:
+    """A failed job's error string and recommendations come from Azure (a SAS URL in them is real: extensions
+    report the blob they failed on); an exemption's reason comes from a file someone else wrote. Every report
+    redacts and neutralises them: report.html's VM panel and results.json's jobDiagnosis once did neither."""
+    from job_helpers import job_estate
+
+    doc = job_estate()
+    jobs = [r for r in doc["tables"]["recoveryservicesresources"] if r["type"].endswith("/backupjobs")]
+    detail = jobs[1]["properties"]["errorDetails"][0]
+    detail["errorString"] = f"\x1b[31mfailed\u202e at https://a.blob.core.windows.net/c?sig={SAS_SIG}"
+    detail["recommendations"] = [f"retry with AccountKey={ACCOUNT_KEY} \x07"]
+    vm_id = next(r["id"] for r in doc["tables"]["resources"] if r["name"] == "vm-stopped")
+    exemptions = tmp_path / "exemptions.json"
+    exemptions.write_text(json.dumps({"exemptions": [{
+        "id": "EX-1", "policies": ["VMBK-POWER-001"], "resources": [vm_id], "category": "waiver", "owner": "ops",
+        "expiresOn": "2099-01-01", "justification": f"approved\x1b[2J by Bearer {JWT} \u202e"}]}))
+    snap = tmp_path / "snap.json"
+    snap.write_text(json.dumps(doc))
+    proc = run("scan", "--snapshot", snap, "--output-dir", tmp_path / "reports", "--exemptions", exemptions)
+    assert proc.returncode in (0, 1), proc.stderr
+    for report in ("report.html", "junit.xml", "summary.md", "results.json", "findings.csv"):
+        text = (tmp_path / "reports" / report).read_text(encoding="utf-8")
+        if report == "results.json":  # JSON keeps text as it is, Azure's secrets masked; the exemption entries
+            assert SAS_SIG not in text and ACCOUNT_KEY not in text  # are recorded as written, beside their hash
+        else:
+            assert not any(secret in text for secret in SECRETS), report
+            _assert_inert(text, report)
+    page = (tmp_path / "reports" / "report.html").read_text(encoding="utf-8")
+    assert "\\\\x1b[31mfailed\\\\u202e at https://a.blob.core.windows.net/c?sig=***" in page
+    assert "approved\\\\x1b[2J by Bearer ***" in page

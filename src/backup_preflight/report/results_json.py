@@ -55,6 +55,18 @@ def policy_document(result: ScanResult) -> list[dict[str, Any]]:
             for p in result.policies]
 
 
+def _redacted(value: Any) -> Any:
+    """`value` with every string redacted (text.redact): a backup job's error text and recommendations come from
+    Azure and may carry a SAS URL, as finding messages may."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    return value
+
+
 def compact_document(f: Finding, vm: int, policy: Policy) -> dict[str, Any]:
     """A finding as version 2 writes it under `findings`: the VM by its index into `vms`, severity and
     cause only where they differ from the policy's, remediation never (the reader takes the policy's)."""
@@ -190,7 +202,8 @@ def _stream(result: ScanResult, out: IO[bytes]) -> None:
         out.write(b"\n    " if i == 0 else b",\n    ")
         out.write(_encode(compact_document(finding, vm, policies[finding.policy_id])))
     out.write(b"\n  ],\n")
-    tail = _indented({"summary": result.summary, "coverage": result.coverage, "jobDiagnosis": result.diagnoses,
+    tail = _indented({"summary": result.summary, "coverage": result.coverage,
+                      "jobDiagnosis": _redacted(result.diagnoses),
                       "subscriptions": result.subscriptions, "resourceGroups": dict(sorted(group_tags.items()))})
     out.write(b"  " + tail[1:].lstrip())
     out.write(b"\n")

@@ -193,12 +193,12 @@ def _finding(f: Finding, policy_pos: dict[str, int], text: Any) -> list[Any]:
     if len(f.evidence) > MAX_EVIDENCE:
         row[3].append(text(f"… {len(f.evidence) - MAX_EVIDENCE} more in results.json"))
     extras: dict[str, Any] = {}
-    if note := exemption_note(f):
-        extras["note"] = note
+    if note := exemption_note(f):  # an exemption file's text: untrusted like Azure's
+        extras["note"] = safe(note, keep_newlines=True)
     if mark := f.annotations.get("baseline"):
-        extras["baseline"] = mark
+        extras["baseline"] = safe(mark)
     if expired := f.annotations.get("expiredExemption"):
-        extras["expired"] = f"Exemption {expired['id']} expired on {expired['expiresOn']} – no longer exempt."
+        extras["expired"] = safe(f"Exemption {expired['id']} expired on {expired['expiresOn']} – no longer exempt.")
     if extras:
         row.append(extras)
     return row
@@ -214,8 +214,9 @@ def _jobs(result: ScanResult, ordered: list[_Vm], policy_pos: dict[str, int], ht
         if d is None:
             continue
         job = d["lastFailedJob"]
-        out[str(pos)] = {"head": job_headline(job), "note": job["note"], "ref": http_url(job.get("reference")),
-                         "recs": job.get("recommendations", [])[:MAX_EVIDENCE],
+        out[str(pos)] = {"head": safe(job_headline(job), keep_newlines=True),
+                         "note": safe(job["note"], keep_newlines=True), "ref": http_url(job.get("reference")),
+                         "recs": [safe(r, keep_newlines=True) for r in job.get("recommendations", [])[:MAX_EVIDENCE]],
                          "causes": [[c["cause"], c["status"],
                                      [[policy_pos[p["policyId"]], LETTERS[p["status"]]] for p in c["policies"]]]
                                     for c in d["causes"]]}
