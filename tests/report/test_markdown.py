@@ -45,3 +45,12 @@ def test_subscriptions_without_a_display_name_show_the_guid_and_are_named(tmp_pa
     doc["tables"]["resourcecontainers"] = [subscription_row("Contoso Prod")]
     named = markdown.render(run(write_snapshot(tmp_path / "named.json", doc)))
     assert f"| Contoso Prod ({SUB}) |" in named and "Display name unknown" not in named
+
+
+def test_md_keeps_github_from_mentioning_referencing_or_linking() -> None:
+    """Posted as a PR comment, `@team` would notify, `#12` and `GH-12` cross-reference, and a URL become a link:
+    a zero-width space keeps each as it reads and inert."""
+    shown = markdown.md("ping @octocat on #12 or GH-12 via https://evil.example or www.evil.example")
+    assert shown == ("ping @\u200boctocat on #\u200b12 or GH\u200b-12 via https:\u200b//evil.example or "
+                     "www\u200b.evil.example")
+    assert markdown.md("vm-01 (C#, 50 GB) at 10:30") == "vm-01 (C#, 50 GB) at 10:30"

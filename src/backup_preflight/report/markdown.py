@@ -2,7 +2,9 @@
 
 Short by construction (top lists are capped, cells truncated) and link-free; every text that
 came from Azure or a policy file is escaped so a VM name cannot break the table or inject
-Markdown/HTML into the comment.
+Markdown/HTML into the comment, nor, posted on GitHub, mention someone (`@team`), reference an issue
+(`#12`, `GH-12`) or become a link (`https://…`, `www.…`): a zero-width space after `@`, `#`, `GH`,
+the scheme's `:` and `www` keeps the text as it reads and GitHub from acting on it.
 """
 
 from __future__ import annotations
@@ -31,12 +33,14 @@ CELL_LIMIT = 120
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|~&])")
 #: Characters that only mean something at the start of a line (headings, lists, quotes).
 _LEADING = re.compile(r"^([#+\-=!]|\d+[.)])")
+#: What GitHub turns into a notification, a cross-reference or a link in a comment.
+_ACTIVE = re.compile(r"(?i)([@#](?=\w)|\bgh(?=-\d)|\b[a-z][a-z0-9+.\-]*:(?=//)|\bwww(?=\.))")
 
 
 def md(text: object, limit: int = CELL_LIMIT) -> str:
     """Escape Markdown/HTML-significant characters, flatten newlines and cap the length."""
     flat = " ".join(clean(str(text), limit).split())
-    escaped = _SPECIAL.sub(r"\\\1", flat)
+    escaped = _ACTIVE.sub("\\1\u200b", _SPECIAL.sub(r"\\\1", flat))
     return _LEADING.sub(lambda m: f"{m[0][:-1]}\\{m[0][-1]}", escaped)
 
 
