@@ -48,7 +48,8 @@ def inert(text: str, *, keep_newlines: bool = False) -> str:
     if not keep_newlines and "\n" in text:
         text = _NEWLINE.sub(" ", text)
     # Each step only where a cheap test in C says it can apply: reports pass every string through here.
-    if not text.replace("\n", "").isprintable():  # no control, bidi or line-breaking character otherwise
+    # No control, bidi or line-breaking character otherwise (a newline kept is not one of them).
+    if not text.isprintable() and not text.replace("\n", "").isprintable():
         text = _UNSAFE.sub(_escape, text)
     if "##" in text:
         text = _VSO.sub("#\\\\#", text)

@@ -40,11 +40,21 @@ def write(result: ScanResult, path: Path) -> None:
     findings = result.findings
     passes = Counter({policy_id: n for (policy_id, status), n in count_by(findings, ("policy_id", "status")).items()
                       if status == PASS})
+    cells: dict[str, str] = {}  # each distinct text made safe once: names, ids and messages repeat across rows
+
+    def cell_of(value: object) -> str:
+        if value.__class__ is not str:
+            return cell(value)
+        text = cells.get(value)  # type: ignore[call-overload]
+        if text is None:
+            text = cells[value] = cell(value)  # type: ignore[index]
+        return text
+
     with path.open("w", encoding="utf-8", newline="") as out:
         rows = csv.writer(out)
         rows.writerow(COLUMNS)
         for f in without_status(findings, _UNLISTED):
-            rows.writerow([cell(v) for v in _row(f, result.subscription_name(f.subscription_id))])
+            rows.writerow([cell_of(v) for v in _row(f, result.subscription_name(f.subscription_id))])
         for p in result.policies:
             rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "", "",
                            f"{passes[p.id]} VMs pass", "", ""])
