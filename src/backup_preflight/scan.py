@@ -15,7 +15,7 @@ import msgspec
 
 from backup_preflight import demo, heap, row_lines, snapshot
 from backup_preflight.estate import build_estate
-from backup_preflight.estate.index import VM_TYPE, parse_instant
+from backup_preflight.estate.index import VM_TYPE
 from backup_preflight.estate.parts import PART_VMS, Split, no_room, read_split
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.judging import Judged, judge, judge_in_parts
@@ -27,6 +27,7 @@ from backup_preflight.review import baseline as baseline_mod
 from backup_preflight.review.jobs import diagnose
 from backup_preflight.review.shard import shard_record
 from backup_preflight.service_tags import ServiceTags
+from backup_preflight.timestamps import parse_instant
 from backup_preflight.whatif import gate as gate_mod
 from backup_preflight.whatif.parse import WhatIf
 

@@ -31,6 +31,7 @@ from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.probes import is_probe_output, to_row
 from backup_preflight.text import redact
+from backup_preflight.timestamps import parse_instant
 
 SCHEMA_VERSION = 1
 
@@ -763,11 +764,16 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
     if not isinstance(queries, dict):
         problems.append(Problem(label, "/queries", f"expected an object, found {json_kind(queries)}"))
         queries = {}
+    collected = doc.get("collectedAt")
+    if collected is not None and not (isinstance(collected, str) and parse_instant(collected)):
+        # Schedules are turned into UTC slots at this instant: one that cannot be read is not replaced by the clock.
+        shown = repr(collected) if isinstance(collected, str) else json_kind(collected)
+        problems.append(Problem(label, "/collectedAt", "expected an ISO 8601 date and time such as "
+                                                       f"2026-11-20T06:00:00Z (or null), found {shown}"))
     if problems:
         raise InputError(problems)
-    collected = doc.get("collectedAt")
     return Snapshot(tables=_fold_table_names(tables), scope=scope, errors=errors, queries=queries,
-                    collected_at=collected if isinstance(collected, str) else None)
+                    collected_at=collected)
 
 
 def _fold_table_names(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

@@ -1,4 +1,5 @@
-"""The UTC hour of an Azure Monitor time stamp, read one way by the collector and by the estate.
+"""Time stamps, each kind read one way everywhere: instants (a snapshot's collectedAt, a job's start), and
+the UTC hour of an Azure Monitor time stamp, read by the collector and by the estate.
 
 Azure Monitor writes `2026-11-29T02:00:00Z`, but a snapshot is any tool's JSON: a stamp with an offset
 (`2026-11-29T03:00:00+01:00`) is the same instant, and its hour in UTC is 2, not the 3 its text shows.
@@ -10,6 +11,17 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from functools import lru_cache
+
+
+def parse_instant(text: str | None) -> datetime | None:
+    """An ISO 8601 timestamp as an aware datetime (naive means UTC); None when absent or unreadable."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def utc_hour(stamp: object) -> int | None:

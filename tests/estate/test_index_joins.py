@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from backup_preflight import snapshot
+from backup_preflight.errors import InputError
 from backup_preflight.estate import build_estate
 
 from arg import SUB, backup_policy_v1, facts_by_name, protected_item, rid, snapshot_doc, vm_row
@@ -36,7 +37,7 @@ def test_null_on_the_way_is_not_reported_and_names_nothing() -> None:
     assert not {"vmSize", "managedDisks", "osType"} & set(f.get("unknownReasons", {}))
 
 
-def backup_slot(collected_at: str, now: datetime | None = None, time: str = "02:00") -> list[str] | None:
+def backup_slot(collected_at: str | None, now: datetime | None = None, time: str = "02:00") -> list[str] | None:
     vm, policy = vm_row("vm1"), backup_policy_v1(time=f"2018-01-24T{time}:00Z", zone="W. Europe Standard Time")
     doc = snapshot_doc([vm], recoveryservicesresources=[protected_item(vm["id"], policy["id"]), policy])
     doc["collectedAt"] = collected_at
@@ -62,10 +63,16 @@ def test_the_offset_of_collected_at_decides_the_local_date() -> None:
     assert backup_slot("2026-03-29T00:30:00Z", time="12:00") == ["10:00 UTC"]
 
 
+def test_a_snapshot_without_collected_at_is_read_at_the_scans_clock() -> None:
+    assert backup_slot(None, datetime(2026, 7, 1, tzinfo=UTC)) == ["00:00 UTC"]
+    assert backup_slot(None) is None
+
+
 @pytest.mark.parametrize("collected_at", ["15/07/2026", ""])
-def test_an_unreadable_collected_at_falls_back_to_the_scans_clock(collected_at: str) -> None:
-    assert backup_slot(collected_at, datetime(2026, 7, 1, tzinfo=UTC)) == ["00:00 UTC"]
-    assert backup_slot(collected_at) is None
+def test_an_unreadable_collected_at_is_an_input_error_not_the_scans_clock(collected_at: str) -> None:
+    with pytest.raises(InputError) as caught:
+        backup_slot(collected_at, datetime(2026, 7, 1, tzinfo=UTC))
+    assert [(p.file, p.place) for p in caught.value.problems] == [("t", "/collectedAt")]
 
 
 def test_guest_configuration_assignments_join_by_target_else_by_parent() -> None:

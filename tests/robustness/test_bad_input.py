@@ -8,8 +8,11 @@ import json
 import os
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from backup_preflight import row_lines, snapshot
 
 from arg import snapshot_doc, vm_row
 from cli_helpers import run
@@ -120,3 +123,34 @@ def test_error_entries_that_are_not_objects_are_input_errors(tmp_path: Path) -> 
     path.write_text(json.dumps(doc))
     code, err = scan(tmp_path, "--snapshot", path)
     assert code == 2 and f"{path}: /errors/0: expected an error object, found a string" in err
+
+
+def both_layouts(tmp_path: Path, **header: Any) -> list[Path]:
+    """A snapshot whose header fields are replaced by `header`, as one document read whole and as a file laid
+    out one row per line (read a row at a time): both must refuse the same header the same way."""
+    doc = {**snapshot_doc([vm_row("vm1")]), **header}
+    whole, rows = tmp_path / "whole.json", tmp_path / "rows.json"
+    whole.write_text(json.dumps(doc, indent=1))
+    tables = doc.pop("tables")
+    rows.write_bytes(b"".join(row_lines.encode(doc, tables)))
+    assert snapshot._read_row_lines(rows) is not None and snapshot._read_row_lines(whole) is None
+    return [whole, rows]
+
+
+@pytest.mark.parametrize(("value", "found"), [("yesterday", "'yesterday'"), ("2026-13-45T00:00:00Z", "'2026-13-45"),
+                                              ("", "''"), (5, "a number")])
+def test_a_collected_at_that_is_no_time_is_an_input_error(tmp_path: Path, value: Any, found: str) -> None:
+    """It was ignored: the scan's clock stood in for it (VMBK-SCHED-001's daylight saving with it) and the reports
+    printed the bogus value as the collection time."""
+    for path in both_layouts(tmp_path, collectedAt=value):
+        code, err = scan(tmp_path, "--snapshot", path)
+        assert code == 2 and err.count("\n") == 1
+        assert err.startswith(f"backup-preflight: error: {path}: /collectedAt: expected an ISO 8601 date and time")
+        assert f"found {found}" in err
+
+
+@pytest.mark.parametrize("value", [None, "2026-11-20T07:00:00+01:00", "2026-11-20T06:00:00"])
+def test_a_collected_at_that_is_null_or_a_time_is_read(tmp_path: Path, value: Any) -> None:
+    for path in both_layouts(tmp_path, collectedAt=value):
+        code, err = scan(tmp_path, "--snapshot", path)
+        assert code in (0, 1, 3), err

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 import msgspec
 
 from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE, Snapshot, instance_view_body, json_kind
+from backup_preflight.timestamps import parse_instant
 
 Row = dict[str, Any]
 #: Makes an empty table of rows by lowercase id (estate/parts.py passes one that notes misses).
@@ -198,15 +199,6 @@ def _unique(rows: list[Row]) -> list[Row]:
     for row in rows:
         seen[row["id"].lower()] = row
     return list(seen.values()) if len(seen) != len(rows) else rows
-def parse_instant(text: str | None) -> datetime | None:
-    """An ISO 8601 timestamp as an aware datetime (naive means UTC); None when absent or unreadable."""
-    if not text:
-        return None
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 class Index:

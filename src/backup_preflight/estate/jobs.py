@@ -22,7 +22,8 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from backup_preflight.estate.index import Index, Row, entity_key, parse_instant, props, vault_name, vault_of
+from backup_preflight.estate.index import Index, Row, entity_key, props, vault_name, vault_of
+from backup_preflight.timestamps import parse_instant
 
 COMPLETED = frozenset({"completed", "completedwithwarnings"})
 _OLDEST = datetime.min.replace(tzinfo=UTC)

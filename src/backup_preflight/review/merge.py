@@ -29,7 +29,6 @@ from typing import Any
 from backup_preflight import runtime, snapshot
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.estate.backup import utc_instant
-from backup_preflight.estate.index import parse_instant
 from backup_preflight.findings import SEVERITIES, STATUSES, Finding
 from backup_preflight.policy.conditions import Node
 from backup_preflight.policy.loader import MessageTemplate, Policy
@@ -39,6 +38,7 @@ from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.review.jobs import diagnose
 from backup_preflight.snapshot import SourceFile
+from backup_preflight.timestamps import parse_instant
 
 #: The fields of a finding document; any other key is an annotation (observedInGuest, …).
 FINDING_FIELDS = ("policyId", "resourceId", "resourceName", "subscriptionId", "resourceGroup", "status",
