@@ -69,6 +69,19 @@ def test_merge_replaces_repeated_ids_case_insensitively(tmp_path: Path) -> None:
     assert merged.sha256 != merged.sources[0].sha256
 
 
+def test_merged_scopes_join_a_name_and_a_list_of_names(tmp_path: Path) -> None:
+    """A scope value may be a name alone or a list of names; merging one with the other crashed (str.extend)."""
+    docs = [{"subscriptions": "s1", "tenant": "t1"}, {"subscriptions": ["s2", "s1"], "managementGroups": ["mg"]},
+            {"subscriptions": "s3", "tenant": "t1"}]
+    paths = [write(tmp_path / f"{i}.json", {**snapshot_doc([vm_row()]), "scope": scope})
+             for i, scope in enumerate(docs)]
+    loaded = [snapshot.load(path) for path in paths]
+    merged = snapshot.Snapshot()
+    merged.merge(*loaded)
+    assert merged.scope == {"subscriptions": ["s1", "s2", "s3"], "tenant": "t1", "managementGroups": ["mg"]}
+    assert [s.scope for s in loaded] == docs  # the lists joined are copies: the snapshots merged stay as they were
+
+
 def test_save_and_reload_round_trip(tmp_path: Path) -> None:
     snap = snapshot.from_document(snapshot_doc([vm_row()]), "x")
     for name in ("out.json", "out.json.gz"):

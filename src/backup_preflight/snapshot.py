@@ -149,11 +149,11 @@ class Snapshot:
 
     def _merge_metadata(self, other: Snapshot) -> None:
         for key, value in other.scope.items():
-            if isinstance(value, list):
-                have = self.scope.setdefault(key, [])
-                have.extend(v for v in value if v not in have)
-            else:
-                self.scope.setdefault(key, value)
+            have = self.scope.setdefault(key, list(value) if isinstance(value, list) else value)
+            if have is not value and have != value:  # a name alone (a string) joins the list as one more
+                joined = have if isinstance(have, list) else [have]
+                joined.extend(v for v in (value if isinstance(value, list) else [value]) if v not in joined)
+                self.scope[key] = joined
         self.errors.extend(other.errors)
         self.queries.update(other.queries)
         if other.collected_at and (not self.collected_at or other.collected_at > self.collected_at):
@@ -756,10 +756,7 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
                  for i, e in enumerate(errors) if not isinstance(e, dict)]
     # Collection redacts what it stores; a snapshot from anywhere else is redacted here, once.
     errors = [{k: redact(v) if isinstance(v, str) else v for k, v in e.items()} for e in errors if isinstance(e, dict)]
-    scope = doc.get("scope") or {}
-    if not isinstance(scope, dict):
-        problems.append(Problem(label, "/scope", f"expected an object, found {json_kind(scope)}"))
-        scope = {}
+    scope = _scope(doc.get("scope"), label, problems)
     queries = doc.get("queries") or {}
     if not isinstance(queries, dict):
         problems.append(Problem(label, "/queries", f"expected an object, found {json_kind(queries)}"))
@@ -774,6 +771,24 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
         raise InputError(problems)
     return Snapshot(tables=_fold_table_names(tables), scope=scope, errors=errors, queries=queries,
                     collected_at=collected)
+
+
+def _scope(scope: Any, label: str, problems: list[Problem]) -> dict[str, Any]:
+    """The collection scope, {} when absent or null: names (subscriptions, managementGroups, …) each holding a
+    string or an array of strings, which is all the reports can show and merging can join."""
+    if scope is None:
+        return {}
+    if not isinstance(scope, dict):
+        problems.append(Problem(label, "/scope", f"expected an object, found {json_kind(scope)}"))
+        return {}
+    for key, value in scope.items():
+        if isinstance(value, list):
+            problems += [Problem(label, f"/scope/{key}/{i}", f"expected a string, found {json_kind(v)}")
+                         for i, v in enumerate(value) if not isinstance(v, str)]
+        elif not isinstance(value, str):
+            problems.append(Problem(label, f"/scope/{key}",
+                                    f"expected a string or an array of strings, found {json_kind(value)}"))
+    return scope
 
 
 def _fold_table_names(tables: dict[str, list[dict[str, Any]]]) -> dict[str, list[dict[str, Any]]]:

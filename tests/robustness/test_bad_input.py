@@ -154,3 +154,27 @@ def test_a_collected_at_that_is_null_or_a_time_is_read(tmp_path: Path, value: An
     for path in both_layouts(tmp_path, collectedAt=value):
         code, err = scan(tmp_path, "--snapshot", path)
         assert code in (0, 1, 3), err
+
+
+@pytest.mark.parametrize(("scope", "problem"), [
+    ({"subscriptions": None}, "/scope/subscriptions: expected a string or an array of strings, found null"),
+    ({"managementGroups": 5}, "/scope/managementGroups: expected a string or an array of strings, found a number"),
+    ({"subscriptions": ["s1", -1.5]}, "/scope/subscriptions/1: expected a string, found a number"),
+    (5, "/scope: expected an object, found a number"),
+    ([], "/scope: expected an object, found an array"),
+])
+def test_a_scope_of_the_wrong_shape_is_an_input_error(tmp_path: Path, scope: Any, problem: str) -> None:
+    """A value inside the scope that is not a name or a list of names crashed report.html (exit 4); an empty
+    array or another empty value stood for no scope."""
+    for path in both_layouts(tmp_path, scope=scope):
+        code, err = scan(tmp_path, "--snapshot", path)
+        assert (code, err) == (2, f"backup-preflight: error: {path}: {problem}\n")
+
+
+@pytest.mark.parametrize("scope", [None, {}, {"subscriptions": "s1"},
+                                   {"subscriptions": ["s1"], "managementGroups": [], "tenant": "t1"}])
+def test_a_scope_of_names_or_lists_of_names_is_read(tmp_path: Path, scope: Any) -> None:
+    for path in both_layouts(tmp_path, scope=scope):
+        code, err = scan(tmp_path, "--snapshot", path)
+        assert code in (0, 1, 3), err
+        assert json.loads((tmp_path / "reports" / "results.json").read_text())["scan"]["scope"] == (scope or {})
