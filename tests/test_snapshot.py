@@ -97,6 +97,8 @@ def test_save_and_reload_round_trip(tmp_path: Path) -> None:
     ('"a string"', "/", "expected a JSON object or array"),
     ('{"foo": 1}', "/", "no 'tables'"),
     ('{"schemaVersion": 9, "tables": {}}', "/schemaVersion", "unsupported"),
+    ('{"schemaVersion": true, "tables": {}}', "/schemaVersion", "unsupported snapshot schemaVersion true"),
+    ('{"schemaVersion": "1", "tables": {}}', "/schemaVersion", 'unsupported snapshot schemaVersion "1"'),
     ('{"schemaVersion": 1, "tables": []}', "/tables", "expected an object"),
     ('{"schemaVersion": 1, "tables": {"resources": [{"type": "microsoft.compute/virtualmachines"}]}}',
      "/tables/resources/0", "no 'id'"),

@@ -9,6 +9,7 @@ depends on the version, and a version 2 file expands to exactly the documents ve
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from collections.abc import Iterator
 from typing import Any
@@ -94,8 +95,8 @@ def check(doc: Any, label: str) -> None:
     if not isinstance(doc, dict) or "findings" not in doc or "scan" not in doc:
         raise InputError.one(label, "/", "not a backup-preflight results.json (no 'scan' and 'findings')")
     version = doc.get("schemaVersion")
-    if version not in VERSIONS:
-        raise InputError.one(label, "/schemaVersion", f"unsupported schemaVersion {version!r}, "
+    if version.__class__ is not int or version not in VERSIONS:  # true == 1 in Python, and is no version
+        raise InputError.one(label, "/schemaVersion", f"unsupported schemaVersion {json.dumps(version)}, "
                                                       f"expected one of {', '.join(map(str, VERSIONS))}")
     if not isinstance(doc["findings"], list):
         raise InputError.one(label, "/findings", "must be a list")

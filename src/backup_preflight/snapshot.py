@@ -733,9 +733,9 @@ def _from_probe_output(docs: list[dict[str, Any]], label: str, listed: bool) -> 
 
 def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
     version = doc.get("schemaVersion")
-    if version != SCHEMA_VERSION:
+    if not _is_count(version) or version != SCHEMA_VERSION:  # true == 1 in Python, and is no version
         raise InputError.one(label, "/schemaVersion",
-                             f"unsupported snapshot schemaVersion {version!r}, expected {SCHEMA_VERSION}")
+                             f"unsupported snapshot schemaVersion {json.dumps(version)}, expected {SCHEMA_VERSION}")
     tables = doc.get("tables")
     if not isinstance(tables, dict):
         raise InputError.one(label, "/tables", f"expected an object of tables, found {json_kind(tables)}")

@@ -75,6 +75,7 @@ def test_fail_on_new_gates_only_new_failures(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("content", "reason"), [
     ('{"findings": []}', "not a backup-preflight results.json"),
     ('{"schemaVersion": 99, "scan": {}, "findings": []}', "unsupported schemaVersion"),
+    ('{"schemaVersion": true, "scan": {}, "findings": []}', "unsupported schemaVersion true"),
     ('{"schemaVersion": 1, "scan": {}, "findings": [{"policyId": 1}]}', "/findings/0"),
 ])
 def test_bad_baseline_is_an_input_error(tmp_path: Path, content: str, reason: str) -> None:

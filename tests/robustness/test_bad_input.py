@@ -178,3 +178,11 @@ def test_a_scope_of_names_or_lists_of_names_is_read(tmp_path: Path, scope: Any) 
         code, err = scan(tmp_path, "--snapshot", path)
         assert code in (0, 1, 3), err
         assert json.loads((tmp_path / "reports" / "results.json").read_text())["scan"]["scope"] == (scope or {})
+
+
+def test_a_schema_version_of_true_is_refused(tmp_path: Path) -> None:
+    """true == 1 in Python: a snapshot of version `true` was read as version 1."""
+    for path in both_layouts(tmp_path, schemaVersion=True):
+        code, err = scan(tmp_path, "--snapshot", path)
+        assert (code, err) == (2, f"backup-preflight: error: {path}: /schemaVersion: unsupported snapshot "
+                                  "schemaVersion true, expected 1\n")
