@@ -2,6 +2,11 @@
 
 import json
 
+import pytest
+
+from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.loader import bundled_policy_dir, load_policies
+
 from arg import (
     SUB,
     backup_policy_v1,
@@ -16,6 +21,8 @@ from arg import (
     to_arg,
     vm_row,
 )
+
+CATALOG = load_policies([bundled_policy_dir()])
 
 
 def test_identity_power_agent_and_missing_extended() -> None:
@@ -40,6 +47,67 @@ def test_power_state_falls_back_to_instance_view() -> None:
     view = instance_view(vm["id"])
     view["instanceView"]["statuses"][1]["code"] = "PowerState/stopped"
     assert facts_by_name(snapshot_doc([vm], instanceviews=[view]))["vm1"]["powerState"] == "stopped"
+
+
+OS_TYPE_FIELD = "properties.storageProfile.osDisk.osType"
+
+
+@pytest.mark.parametrize("os_type", ["WindowsServer", "Win", ""])
+def test_an_os_type_neither_windows_nor_linux_is_unknown_with_its_reason(os_type: str) -> None:
+    """It was read as Linux: a Windows VM with an old agent passed VMBK-AGENT-003 on Linux's minimum."""
+    vm = vm_row("vm1", os="Windows")
+    vm["properties"]["storageProfile"]["osDisk"]["osType"] = os_type
+    view = instance_view(vm["id"], agent_version="2.2.53.1")  # Linux's minimum, far below Windows'
+    facts = facts_by_name(snapshot_doc([vm], instanceviews=[view]))["vm1"]
+    assert "osType" not in facts
+    assert facts["unknownReasons"]["osType"] == (
+        f"the VM's resources row: {OS_TYPE_FIELD} is {os_type!r}, expected Windows or Linux")
+    [agent] = [f for f in evaluate(CATALOG, [facts]) if f.policy_id == "VMBK-AGENT-003"]
+    assert agent.status == "unknown"
+
+
+@pytest.mark.parametrize("os_type", ["WINDOWS", "windows", "Linux", "LINUX"])
+def test_an_os_type_is_read_in_any_case(os_type: str) -> None:
+    vm = vm_row("vm1", os="Windows")
+    vm["properties"]["storageProfile"]["osDisk"]["osType"] = os_type
+    facts = facts_by_name(snapshot_doc([vm]))["vm1"]
+    assert facts["osType"] == os_type.capitalize() and "osType" not in facts.get("unknownReasons", {})
+
+
+def test_the_os_profile_stands_in_only_for_an_absent_os_type() -> None:
+    """A wrong-typed osType (or OS disk) made the reason say unknown while osProfile said Windows."""
+    for value, fact in ((None, "Windows"), (5, None), (["Windows"], None)):
+        vm = vm_row("vm1", os="Windows")
+        vm["properties"]["storageProfile"]["osDisk"]["osType"] = value
+        facts = facts_by_name(snapshot_doc([vm]))["vm1"]
+        assert facts.get("osType") == fact and ("osType" in facts.get("unknownReasons", {})) == (fact is None)
+    vm = vm_row("vm1", os="Windows")
+    vm["properties"]["storageProfile"] = "broken"
+    facts = facts_by_name(snapshot_doc([vm]))["vm1"]
+    assert "osType" not in facts and "properties.storageProfile is a string" in facts["unknownReasons"]["osType"]
+
+
+@pytest.mark.parametrize(("code", "reason"), [
+    (5, "properties.extended.instanceView.powerState.code is a number, expected a string"),
+    ("running", "properties.extended.instanceView.powerState.code is 'running', expected PowerState/<state>"),
+])
+def test_a_malformed_power_state_of_the_vm_row_is_unknown_not_the_instance_views(code: object, reason: str) -> None:
+    """The instance view stood in for it while the reason said it was unknown."""
+    vm = vm_row("vm1")
+    vm["properties"]["extended"]["instanceView"]["powerState"]["code"] = code
+    view = instance_view(vm["id"])
+    view["instanceView"]["statuses"][1]["code"] = "PowerState/stopped"
+    facts = facts_by_name(snapshot_doc([vm], instanceviews=[view]))["vm1"]
+    assert "powerState" not in facts and facts["unknownReasons"]["powerState"] == f"the VM's resources row: {reason}"
+
+
+def test_a_malformed_computer_name_of_the_vm_row_is_unknown_not_the_instance_views() -> None:
+    vm = vm_row("vm1")
+    vm["properties"]["osProfile"]["computerName"] = ["vm1"]
+    facts = facts_by_name(snapshot_doc([vm], instanceviews=[instance_view(vm["id"])]))["vm1"]
+    assert "computerName" not in facts and "computerName is an array" in facts["unknownReasons"]["computerName"]
+    del vm["properties"]["osProfile"]["computerName"]  # absent: the instance view's name stands in
+    assert facts_by_name(snapshot_doc([vm], instanceviews=[instance_view(vm["id"])]))["vm1"]["computerName"]
 
 
 def test_backup_extension_joins_rows_and_instance_view_handler() -> None:

@@ -122,6 +122,15 @@ class Reader:
         if fact is not None:
             self.reasons.setdefault(fact, self.say(f"{field} is {json_kind(value)}, expected {expected}"))
 
+    def odd(self, fact: str, field: str, value: str, expected: str) -> None:
+        """Record that `field` of this row holds a string that means nothing here, making `fact` unknown."""
+        self.reasons.setdefault(fact, self.say(f"{field} is {value!r}, expected {expected}"))
+
+    def unreadable(self, fact: str) -> bool:
+        """Whether `fact` has a reason already: its field was there but could not be read, so no other
+        source stands in for it (the fact stays unknown, as its reason says)."""
+        return fact in self.reasons
+
     def say(self, what: str) -> str:
         where = f"{self.table} row {self.row_id}" if self.row_id else f"the VM's {self.table} row"
         return f"{where}: {what}"

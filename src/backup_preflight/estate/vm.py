@@ -114,14 +114,14 @@ def _containers(facts: dict[str, Any], index: Index, reasons: dict[str, str]) ->
                                            "resourceGroupTags")
 
 
+#: The OS disk's osType in any case, as the fact names it.
+_OS_TYPES = {"windows": "Windows", "linux": "Linux"}
+
+
 def _identity(facts: dict[str, Any], vm: Reader, row: Row, view: dict[str, Any] | None) -> None:
-    os_type = vm.get(row, "properties.storageProfile.osDisk.osType", "string", "osType")
-    if os_type is None:
-        os_profile = vm.get(row, "properties.osProfile", "object") or {}
-        os_type = ("Windows" if "windowsConfiguration" in os_profile
-                   else "Linux" if "linuxConfiguration" in os_profile else None)
+    os_type = _os_type(vm, row)
     if os_type is not None:
-        facts["osType"] = "Windows" if os_type.lower() == "windows" else "Linux"
+        facts["osType"] = os_type
     os_disk = vm.get(row, "properties.storageProfile.osDisk", "object", "managedDisks")
     if os_disk:
         facts["managedDisks"] = isinstance(os_disk.get("managedDisk"), dict)
@@ -129,7 +129,7 @@ def _identity(facts: dict[str, Any], vm: Reader, row: Row, view: dict[str, Any] 
     if size is not None:
         facts["vmSize"] = size
     name = vm.get(row, "properties.osProfile.computerName", "string", "computerName")
-    if name is None and view is not None:
+    if name is None and view is not None and not vm.unreadable("computerName"):
         name = view.get("computerName") if isinstance(view.get("computerName"), str) else None
     if name is not None:
         facts["computerName"] = name
@@ -144,15 +144,34 @@ def _identity(facts: dict[str, Any], vm: Reader, row: Row, view: dict[str, Any] 
     facts["placementGroup"] = f"{home}/{facts['availabilitySet']}" if "availabilitySet" in facts else home
 
 
+def _os_type(vm: Reader, row: Row) -> str | None:
+    """Windows or Linux: the OS disk's osType, else (only when that is absent) the osProfile's configuration block.
+    Any other value is unknown with its reason, never read as Linux: a Windows VM would pass Linux's minimums."""
+    field = "properties.storageProfile.osDisk.osType"
+    os_type = vm.get(row, field, "string", "osType")
+    if os_type is None:
+        if vm.unreadable("osType"):
+            return None
+        os_profile = vm.get(row, "properties.osProfile", "object") or {}
+        return ("Windows" if "windowsConfiguration" in os_profile
+                else "Linux" if "linuxConfiguration" in os_profile else None)
+    if os_type.lower() not in _OS_TYPES:
+        vm.odd("osType", field, os_type, "Windows or Linux")
+    return _OS_TYPES.get(os_type.lower())
+
+
 def _power_state(vm: Reader, iv: Reader, row: Row, view: dict[str, Any] | None) -> str | None:
-    code = vm.get(row, "properties.extended.instanceView.powerState.code", "string", "powerState")
-    if code is None and view is not None:
+    """The VM row's power state code, else (only when it is absent) the instance view's PowerState status."""
+    field = "properties.extended.instanceView.powerState.code"
+    code = vm.get(row, field, "string", "powerState")
+    if code is None and view is not None and not vm.unreadable("powerState"):
         statuses = iv.get(view, "statuses", "array", "powerState") or ()
         code = next((s["code"] for s in statuses if isinstance(s, dict) and isinstance(s.get("code"), str)
                      and s["code"].lower().startswith("powerstate/")), None)
-    if code is not None and code.lower().startswith("powerstate/"):
-        return code.split("/", 1)[1].lower()
-    return None
+    elif code is not None and not code.lower().startswith("powerstate/"):
+        vm.odd("powerState", field, code, "PowerState/<state>")
+        return None
+    return code.split("/", 1)[1].lower() if code is not None else None
 
 
 def _extension(row: Row) -> dict[str, Any]:
