@@ -1,6 +1,7 @@
 """`demo-estate --collected-at`: a demo collected in July, with July's daylight saving, end to end."""
 
 import json
+import os
 from pathlib import Path
 
 from results_helpers import findings_of
@@ -33,3 +34,20 @@ def test_bad_collected_at_is_a_one_line_usage_error(tmp_path: Path) -> None:
         assert proc.returncode == 2
         assert "--collected-at" in proc.stderr and "Traceback" not in proc.stderr
         assert not (tmp_path / "x.json").exists()
+
+
+def test_an_output_that_cannot_be_a_file_is_a_one_line_input_error(tmp_path: Path) -> None:
+    """A folder or a path under a file was an internal error (exit 4: "Is a directory"), and a FIFO (or a device)
+    was replaced by the snapshot."""
+    folder, file, fifo = tmp_path / "folder", tmp_path / "file", tmp_path / "fifo"
+    folder.mkdir()
+    file.write_text("")
+    os.mkfifo(fifo)
+    for output, reason in ((folder, "is a folder; give the name of a file"),
+                           (file / "x.json", f"cannot create {file}: File exists"),
+                           (file / "sub" / "x.json", f"cannot create {file / 'sub'}: Not a directory"),
+                           (fifo, "is not a regular file")):
+        proc = run("demo-estate", "--vms", "5", "--output", output)
+        assert (proc.returncode, proc.stderr) == (2, f"backup-preflight: error: --output {output}: {reason}\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["fifo", "file", "folder"] and not any(folder.iterdir())
+    assert file.read_text() == "" and fifo.is_fifo()

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+from backup_preflight.errors import InputError
+
 
 @contextlib.contextmanager
 def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO]:
@@ -24,3 +26,17 @@ def atomic_writer(path: Path, mode: str = "w") -> Iterator[IO]:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+
+
+def check_target(path: Path, label: str) -> None:
+    """Refuse, as an input error (exit 2) before any work, a file `atomic_writer` could not write: a folder or
+    another file that is no regular file, or one whose folder cannot be created or written to."""
+    if path.exists() and not path.is_file():
+        raise InputError.one(label, "", "is a folder; give the name of a file" if path.is_dir()
+                             else "is not a regular file")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise InputError.one(label, "", f"cannot create {path.parent}: {exc.strerror or exc}") from None
+    if not os.access(path.parent, os.W_OK | os.X_OK):
+        raise InputError.one(label, "", f"the folder holding it ({path.parent}) is not writable")

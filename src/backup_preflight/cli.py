@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from backup_preflight import __version__, logs, workers
+from backup_preflight.atomic import check_target
 from backup_preflight.collect.auth import AUTH_METHODS, CollectError
 from backup_preflight.errors import InputError, Interrupted
 from backup_preflight.estate.parts import PART_VMS, part_vms
@@ -487,6 +488,7 @@ def cmd_collect(args: argparse.Namespace, parser: argparse.ArgumentParser) -> in
 
     if not (args.subscription or args.management_group):
         parser.error("collect needs --subscription or --management-group")
+    check_target(args.output, f"--output {args.output}")  # before the collection, which may take hours
     snap = collect_snapshot(_collect_options(args, _load_policies(args, args.policies)))
     digest = snapshot.save(snap, args.output)
     rows = sum(len(r) for r in snap.tables.values())
@@ -529,6 +531,7 @@ def cmd_demo_estate(args: argparse.Namespace, parser: argparse.ArgumentParser) -
 
     if args.vms < 1:
         parser.error("--vms must be at least 1")
+    check_target(args.output, f"--output {args.output}")
     demo.write(args.vms, args.seed, args.output, args.collected_at)
     print(f"Wrote {args.output}: {args.vms} VMs (seed {args.seed})")
     return EXIT_OK

@@ -241,3 +241,17 @@ def test_no_metrics_asks_azure_monitor_nothing(serve: Any, tmp_path: Path, monke
     assert fake.metrics_requests() == [] and not (tmp_path / "s.json").exists()
     bad = run("collect", "--subscription", subs[0], "--metrics-days", "0", "--output", tmp_path / "s.json")
     assert bad.returncode == 2 and "--metrics-days" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_an_output_that_cannot_be_written_is_refused_before_collecting(serve: Any, tmp_path: Path,
+                                                                      monkeypatch: Any) -> None:
+    """It was found after the whole collection, as an internal error (exit 4), and the rows were lost."""
+    estate, subs = demo_estate()
+    fake = serve(estate)
+    sign_in(fake, tmp_path, monkeypatch)
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    proc = run("collect", *live_flags(fake, subs), "--output", folder)
+    assert (proc.returncode, proc.stderr) == (2, f"backup-preflight: error: --output {folder}: is a folder; give "
+                                                 "the name of a file\n")
+    assert fake.requests == [] and not any(folder.iterdir())
