@@ -136,6 +136,18 @@ def test_two_scans_are_byte_identical_but_for_timestamps(tmp_path: Path, snap: P
     assert sorted(p.name for p in (tmp_path / "a").iterdir()) == sorted(WRITERS)
 
 
+@pytest.mark.parametrize("content", [None, '{"minimumLinuxAgent": "2.2.60"}', "{}"])
+def test_verify_of_a_file_that_is_no_results_json_says_so(tmp_path: Path, snap: Path, content: str | None) -> None:
+    """A snapshot (or a parameters file) given as --results was read as parameters first: one error per key
+    ("/schemaVersion: no policy declares a parameter 'schemaVersion'")."""
+    results = snap if content is None else tmp_path / "params.json"
+    if content is not None:
+        results.write_text(content)
+    proc = cli("verify", "--snapshot", snap, "--results", results)
+    assert (proc.returncode, proc.stderr) == (2, f"backup-preflight: error: {results}: /: not a backup-preflight "
+                                                 "results.json (no 'scan' and 'findings')\n")
+
+
 def test_verify_confirms_and_detects_tampering(tmp_path: Path, snap: Path) -> None:
     scan(snap, tmp_path / "out")
     results = tmp_path / "out" / "results.json"
