@@ -28,9 +28,11 @@ class Problem:
 
 
 class InputError(Exception):
-    """Raised with every problem found in a set of inputs, so the user sees them all at once."""
+    """Raised with every problem found in a set of inputs, so the user sees them all at once, each once (a
+    `--param` value refused by every policy that declares the parameter is one problem, not one per policy)."""
 
     def __init__(self, problems: list[Problem]) -> None:
+        problems = list(dict.fromkeys(problems))
         super().__init__("\n".join(str(p) for p in problems))
         self.problems = problems
 

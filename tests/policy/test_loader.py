@@ -338,3 +338,12 @@ def test_policy_sources_that_hold_nothing_are_problems(tmp_path: Path) -> None:
     assert [(p.file, p.place, p.reason) for p in info.value.problems] == [
         (str(tmp_path / "empty"), "", "folder holds no *.json policy files"),
         (str(tmp_path / "absent.json"), "", "no such file or folder")]
+
+
+def test_a_param_refused_by_every_policy_that_declares_it_is_one_problem() -> None:
+    """egressDeviceDeclared is declared by VMBK-NET-001 and -002: the same line was printed once per policy."""
+    with pytest.raises(InputError) as info:
+        load_policies([bundled_policy_dir()], parse_cli_params(["egressDeviceDeclared=maybe"]))
+    assert [str(p) for p in info.value.problems] == [
+        "--param: egressDeviceDeclared: parameter 'egressDeviceDeclared' (boolean): expected true or false, "
+        'found "maybe"']
