@@ -118,6 +118,15 @@ def test_usage_errors_are_exit_2(tmp_path: Path) -> None:
     assert proc.returncode == 2 and "no policy declares a parameter 'noSuchParameter'" in proc.stderr
 
 
+def test_a_blank_shard_name_is_a_usage_error(tmp_path: Path) -> None:
+    """An empty name was accepted, and then the run was recorded as no shard at all: merge could not tell."""
+    for name in ("", "   "):
+        proc = run("scan", "--demo", "--shard-name", name, "--output-dir", tmp_path / "out")
+        assert proc.returncode == 2 and not (tmp_path / "out").exists()
+        assert proc.stderr.splitlines()[-1] == (f"backup-preflight scan: error: argument --shard-name: expected a "
+                                                f"name for this shard, found {name!r}")
+
+
 def test_policies_lists_every_cause() -> None:
     proc = run("policies")
     assert proc.returncode == 0

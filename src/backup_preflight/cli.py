@@ -62,6 +62,13 @@ def _jobs(text: str) -> int:
     return jobs
 
 
+def _shard_name(text: str) -> str:
+    """`--shard-name` value: a name that is not blank (an empty one was accepted and then not recorded at all)."""
+    if not text.strip():
+        raise argparse.ArgumentTypeError(f"expected a name for this shard, found {text!r}")
+    return text
+
+
 def _part_size(args: argparse.Namespace) -> int:
     """`--part-size`, or by default the jobs' share of PART_VMS (estate.parts.part_vms)."""
     return int(args.part_size) if args.part_size is not None else part_vms(args.jobs)
@@ -196,7 +203,7 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("--what-if", action="append", default=[], type=Path, metavar="FILE", dest="what_if",
                       help="ARM/Bicep what-if JSON (az deployment ... what-if --no-pretty-print), repeatable: "
                            "judge the estate as the deployment would leave it; only new failures break the gate")
-    scan.add_argument("--shard-name", metavar="NAME",
+    scan.add_argument("--shard-name", type=_shard_name, metavar="NAME",
                       help="this run is one part of a split estate (a CI matrix job): record it for `merge`")
     scan.add_argument("--part-size", type=_count, metavar="VMS",
                       help=f"judge a larger snapshot file or live collection a part of about this many VMs at a "

@@ -219,7 +219,7 @@ def _finish(source: Source, snap: snapshot.Snapshot, counts: dict[str, int], pol
         "parameters": policies.parameters(),
         **({"serviceTags": source.service_tags.describe()} if source.service_tags else {}),
         **reviewed,
-        **({"shard": shard_record(shard, judged.groups, judged.zones, reference)} if shard else {}),
+        **({"shard": shard_record(shard, judged.groups, judged.zones, reference)} if shard is not None else {}),
     }
     return ScanResult(run=run, policies=policies.policies, findings=findings, coverage=coverage,
                       gate=gate, summary=summary, exit_code=exit_code(summary, coverage),
