@@ -127,6 +127,16 @@ def test_a_blank_shard_name_is_a_usage_error(tmp_path: Path) -> None:
                                                 f"name for this shard, found {name!r}")
 
 
+def test_a_negative_or_fractional_number_of_ci_annotations_is_a_usage_error(tmp_path: Path) -> None:
+    """-1 was accepted (and read as 0)."""
+    for command in (("scan", "--demo"), ("merge", tmp_path / "results.json")):
+        for value in ("-1", "2.5", "ten"):
+            proc = run(*command, "--ci-annotations", value, "--output-dir", tmp_path / "out")
+            assert proc.returncode == 2 and not (tmp_path / "out").exists()
+            assert proc.stderr.splitlines()[-1].endswith("error: argument --ci-annotations: expected a whole "
+                                                         f"number of annotations (0 or more), found {value!r}")
+
+
 def test_policies_lists_every_cause() -> None:
     proc = run("policies")
     assert proc.returncode == 0

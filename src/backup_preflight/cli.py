@@ -50,6 +50,11 @@ def _count(text: str) -> int:
     return _whole(text, "VMs", 0)
 
 
+def _annotations(text: str) -> int:
+    """`--ci-annotations` value: a whole number of annotations of each kind, 0 (none) or more."""
+    return _whole(text, "annotations", 0)
+
+
 def _jobs(text: str) -> int:
     """`--jobs` value: a whole number of jobs at once (parts judged, reports written), 1 or more, or `auto`
     (workers.auto_jobs); more than one needs fork (Linux, macOS)."""
@@ -177,7 +182,7 @@ def _report_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ci", choices=("auto", "github", "azure-devops", "none"), default="auto",
                         help="CI integration: annotations and the job summary on GitHub Actions / Azure DevOps "
                              "(default auto: from GITHUB_ACTIONS / TF_BUILD)")
-    parser.add_argument("--ci-annotations", type=int, default=10, metavar="N",
+    parser.add_argument("--ci-annotations", type=_annotations, default=10, metavar="N",
                         help="at most N error and N warning annotations in CI (default 10)")
 
 
@@ -457,7 +462,7 @@ def _ci(args: argparse.Namespace, result: Any, summary: Path) -> None:
     if platform != "none":
         sys.stdout.flush()
         out = sys.stdout.commands() if isinstance(sys.stdout, InertStream) else sys.stdout
-        ci.emit(result, platform, summary, out, os.environ, max(args.ci_annotations, 0))
+        ci.emit(result, platform, summary, out, os.environ, args.ci_annotations)
 
 
 def _load_review(args: argparse.Namespace) -> Any:
