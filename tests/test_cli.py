@@ -137,6 +137,22 @@ def test_a_negative_or_fractional_number_of_ci_annotations_is_a_usage_error(tmp_
                                                          f"number of annotations (0 or more), found {value!r}")
 
 
+def test_a_policy_folder_without_policies_is_exit_2_as_the_exit_code_tables_say(tmp_path: Path) -> None:
+    """The tables said exit 3 for "nothing was evaluated (0 VMs or 0 policies)"; no policies never gets that far."""
+    empty, out = tmp_path / "empty", tmp_path / "out"
+    empty.mkdir()
+    proc = run("scan", "--demo", "--policies", empty, "--output-dir", out)
+    assert (proc.returncode, proc.stderr) == (2, f"backup-preflight: error: {empty}: folder holds no *.json policy "
+                                                 "files\n")
+    assert not out.exists()
+    root = Path(__file__).parents[1]
+    for doc in (root / "README.md", root / "docs" / "reports.md"):
+        rows = {line.split("|")[1].strip(): line for line in doc.read_text(encoding="utf-8").splitlines()
+                if line.startswith(("| 2 |", "| 3 |"))}
+        assert "a policy folder without any `*.json` policy file" in rows["2"], doc
+        assert "0 policies" not in rows["3"], doc
+
+
 def test_policies_lists_every_cause() -> None:
     proc = run("policies")
     assert proc.returncode == 0
