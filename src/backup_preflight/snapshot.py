@@ -756,7 +756,7 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
                  for i, e in enumerate(errors) if not isinstance(e, dict)]
     # Collection redacts what it stores; a snapshot from anywhere else is redacted here, once.
     errors = [{k: redact(v) if isinstance(v, str) else v for k, v in e.items()} for e in errors if isinstance(e, dict)]
-    scope = _scope(doc.get("scope"), label, problems)
+    scope = check_scope(doc.get("scope"), label, "/scope", problems)
     queries = doc.get("queries") or {}
     if not isinstance(queries, dict):
         problems.append(Problem(label, "/queries", f"expected an object, found {json_kind(queries)}"))
@@ -773,20 +773,21 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
                     collected_at=collected)
 
 
-def _scope(scope: Any, label: str, problems: list[Problem]) -> dict[str, Any]:
-    """The collection scope, {} when absent or null: names (subscriptions, managementGroups, …) each holding a
-    string or an array of strings, which is all the reports can show and merging can join."""
+def check_scope(scope: Any, label: str, pointer: str, problems: list[Problem]) -> dict[str, Any]:
+    """The collection scope (of a snapshot, or recorded in a results.json at `pointer`), {} when absent or null:
+    names (subscriptions, managementGroups, …) each holding a string or an array of strings, which is all the
+    reports can show and merging can join; anything else is added to the problems."""
     if scope is None:
         return {}
     if not isinstance(scope, dict):
-        problems.append(Problem(label, "/scope", f"expected an object, found {json_kind(scope)}"))
+        problems.append(Problem(label, pointer, f"expected an object, found {json_kind(scope)}"))
         return {}
     for key, value in scope.items():
         if isinstance(value, list):
-            problems += [Problem(label, f"/scope/{key}/{i}", f"expected a string, found {json_kind(v)}")
+            problems += [Problem(label, f"{pointer}/{key}/{i}", f"expected a string, found {json_kind(v)}")
                          for i, v in enumerate(value) if not isinstance(v, str)]
         elif not isinstance(value, str):
-            problems.append(Problem(label, f"/scope/{key}",
+            problems.append(Problem(label, f"{pointer}/{key}",
                                     f"expected a string or an array of strings, found {json_kind(value)}"))
     return scope
 

@@ -216,7 +216,9 @@ def test_merge_input_errors_are_one_line_and_write_nothing(tmp_path: Path,
                             ("/coverage/tables", lambda d: d["coverage"].update(tables=[])),
                             ("/scan/shard/groups/VMBK-SCHED-001/0",
                              lambda d: d["scan"]["shard"]["groups"]["VMBK-SCHED-001"].__setitem__(0, "x")),
-                            ("/jobDiagnosis/0", lambda d: d["jobDiagnosis"][0].pop("lastFailedJob"))]:
+                            ("/jobDiagnosis/0", lambda d: d["jobDiagnosis"][0].pop("lastFailedJob")),
+                            # crashed the union's report.html (exit 4)
+                            ("/scan/scope/subscriptions", lambda d: d["scan"]["scope"].update(subscriptions=None))]:
         broken = edited(b, tmp_path, change)
         done = run("merge", a, broken, "--output-dir", tmp_path / "out")
         assert done.returncode == 2, done.stderr

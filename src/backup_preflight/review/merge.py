@@ -83,6 +83,10 @@ def load_shard(path: Path) -> Shard:
     for pointer, value, kind in _required(doc):
         if not isinstance(value, kind):
             raise InputError.one(label, pointer, f"expected {_KINDS[kind]}, as a scan writes it")
+    problems: list[Problem] = []
+    snapshot.check_scope(doc["scan"]["scope"], label, "/scan/scope", problems)  # the union's reports show it
+    if problems:
+        raise InputError(problems)
     for i, d in enumerate(doc.get("jobDiagnosis") or []):
         if not (isinstance(d, dict) and isinstance(d.get("resourceId"), str)
                 and isinstance(d.get("lastFailedJob"), dict) and "note" in d["lastFailedJob"]):
