@@ -241,3 +241,29 @@ def test_identity_fields_of_the_wrong_type_fall_back_with_a_reason() -> None:
         "subscriptionId": said + "subscriptionId is a number, expected a string",
         "location": said + "location is an array, expected a string",
         "tags": said + "tags is a string, expected an object"}
+
+
+@pytest.mark.parametrize("where", ["vmAgent", "vmAgentVersion"])
+@pytest.mark.parametrize("flag", [False, True])
+def test_an_agent_whose_instance_view_cannot_be_read_is_not_taken_as_missing(where: str, flag: bool) -> None:
+    """With provisionVMAgent false, only a version the instance view reports says the agent is there (installed by
+    hand): when that part of the view is of the wrong type, `installed` is unknown with its reason, not false (it
+    was a fail of VMBK-AGENT-001); a true flag still says installed. Found by the type-safety property test."""
+    vm = vm_row("vm1", provision=flag)
+    view = instance_view(vm["id"], agent_version="2.11.1.4")
+    body = view["instanceView"]
+    if where == "vmAgent":
+        body["vmAgent"] = "Ready"
+    else:
+        body["vmAgent"]["vmAgentVersion"] = 2.11
+    f = facts_by_name(snapshot_doc([vm], instanceviews=[view]))["vm1"]
+    reasons = f["unknownReasons"]
+    said = f"the VM's instanceviews row: {where} is {'a string' if where == 'vmAgent' else 'a number'}"
+    assert reasons["agent.version"].startswith(said)
+    assert "version" not in f["agent"]
+    if flag:
+        assert f["agent"]["installed"] is True and "agent.installed" not in reasons
+    else:
+        assert "installed" not in f["agent"] and reasons["agent.installed"] == reasons["agent.version"]
+    if where == "vmAgent":
+        assert reasons["agent.status"] == reasons["agent.statusMessage"] == reasons["agent.version"]

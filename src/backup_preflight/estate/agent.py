@@ -36,7 +36,10 @@ def agent_facts(row: Row, view: dict[str, Any] | None, vm: Reader, iv: Reader) -
         if flag is not None:
             agent["provisioned"] = flag
             flag_source = f"osProfile.{key}.provisionVMAgent is {'true' if flag else 'false'}"
-    vm_agent = iv.get(view, "vmAgent", "object", "agent") if view is not None else None
+    vm_agent = iv.get(view, "vmAgent", "object", "agent.version") if view is not None else None
+    if vm_agent is None and iv.unreadable("agent.version"):  # nothing the instance view says of the agent is known
+        for fact in ("agent.status", "agent.statusMessage"):
+            iv.reasons.setdefault(fact, iv.reasons["agent.version"])
     if vm_agent is not None:
         version = iv.get(vm_agent, "vmAgentVersion", "string", "agent.version")
         if version is not None:
@@ -48,9 +51,12 @@ def agent_facts(row: Row, view: dict[str, Any] | None, vm: Reader, iv: Reader) -
                 agent[fact] = value
     # An agent reporting a version in the instance view is installed, whatever provisionVMAgent says: the flag
     # is set once, at creation, and an agent installed by hand later leaves it false. Without such a report the
-    # flag says it; a VM without the flag (from a specialized disk: no osProfile) then is unknown.
+    # flag says it; a VM without the flag (from a specialized disk: no osProfile) then is unknown, as is one whose
+    # flag is false while the instance view's agent version cannot be read (it may report one).
     reported = _VERSION.fullmatch(agent.get("version", ""))
-    if agent.get("provisioned") is True or (reported is None and "provisioned" in agent):
+    if reported is None and agent.get("provisioned") is False and iv.unreadable("agent.version"):
+        iv.reasons.setdefault("agent.installed", iv.reasons["agent.version"])
+    elif agent.get("provisioned") is True or (reported is None and "provisioned" in agent):
         agent["installed"] = agent["provisioned"]
         agent["installedFrom"] = flag_source
     elif reported is not None:
