@@ -97,6 +97,8 @@ def virtual_network_configs(draw: st.DrawFn) -> Config:
     vnet_rule = draw(RULES)
     vnet_rule.dests = ["VirtualNetwork"]
     cfg.subnet_rules = [r for r in cfg.subnet_rules or [] if r.priority != vnet_rule.priority] + [vnet_rule]
+    for r in [*(cfg.nic_rules or []), *cfg.subnet_rules[:-1]]:  # this rule is the one on VirtualNetwork
+        r.dests = ["Internet" if d == "VirtualNetwork" else d for d in r.dests]
     cfg.routes = cfg.routes or [(draw(ROUTE_PREFIXES), draw(st.sampled_from(["None", "Internet", "VirtualAppliance"])))]
     _one_unknown_tag(cfg)
     return cfg
@@ -182,15 +184,20 @@ def configs(draw: st.DrawFn, nsgs: bool = True, routes: bool = True) -> Config:
 
 def _one_unknown_tag(cfg: Config) -> None:
     """Keep the first use of a tag that may be unlisted; later ones become Internet (see module docstring). A rule
-    on VirtualNetwork uses the routes' tags too (the tag holds their prefixes), so it leaves none for a route."""
+    on VirtualNetwork uses the routes' tags too (the tag holds their prefixes), so it leaves none for a route; and
+    what VirtualNetwork may hold is one doubt however many rules name it, which the scanner does not correlate
+    either: only the first rule on VirtualNetwork keeps it."""
     rules = [r for rules in (cfg.nic_rules or [], cfg.subnet_rules or []) for r in rules]
-    seen = False
+    seen = vnet = False
     for r in rules:
         for i, dest in enumerate(r.dests):
             if dest.lower() in (NEVER_LISTED, *MAYBE_LISTED):
                 r.dests[i] = dest if not seen else "Internet"
                 seen = True
-    seen = seen or any("VirtualNetwork" in r.dests for r in rules)
+            elif dest == "VirtualNetwork":
+                r.dests[i] = dest if not vnet else "Internet"
+                vnet = True
+    seen = seen or vnet
     for i, (prefix, hop) in enumerate(cfg.routes or []):
         if prefix.lower() in (NEVER_LISTED, *MAYBE_LISTED):
             cfg.routes[i] = (prefix if not seen else "0.0.0.0/2", hop)  # type: ignore[index]
