@@ -71,3 +71,13 @@ def test_merging_in_several_calls_is_merging_in_one(files: list[dict[str, list[d
     for snap in snaps():
         stepwise.merge(snap)
     assert stepwise.tables == once.tables
+
+
+def test_the_merged_collection_time_is_the_latest_instant_not_the_greatest_text() -> None:
+    """06:00 at +02:00 is 04:00 UTC, before 05:00Z; compared as text it looked later."""
+    merged = Snapshot()
+    merged.merge(Snapshot(collected_at="2026-11-24T05:00:00Z"), Snapshot(collected_at="2026-11-24T06:00:00+02:00"),
+                 Snapshot(collected_at="2026-11-24T04:30:00"))  # naive: UTC
+    assert merged.collected_at == "2026-11-24T05:00:00Z"
+    merged.merge(Snapshot(collected_at="2026-11-24T07:00:00+01:00"))
+    assert merged.collected_at == "2026-11-24T07:00:00+01:00"

@@ -156,7 +156,9 @@ class Snapshot:
                 self.scope[key] = joined
         self.errors.extend(other.errors)
         self.queries.update(other.queries)
-        if other.collected_at and (not self.collected_at or other.collected_at > self.collected_at):
+        # The latest instant, not the greatest text: "06:00+02:00" is earlier than "05:00Z" (both were read at load).
+        if other.collected_at and (not self.collected_at
+                                   or parse_instant(other.collected_at) > parse_instant(self.collected_at)):  # type: ignore[operator]
             self.collected_at = other.collected_at
         self.sources.extend(other.sources)
 
