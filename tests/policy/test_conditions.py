@@ -232,6 +232,7 @@ def _like_oracle(pattern: str, value: str) -> bool:
 @example("ab*ba", "aba")  # nor the first
 @example("*ab*b", "abb")  # a middle piece's end moves the next search on
 @example("a*A", "A")
+@example("ab*b*", "ab")  # a middle piece is searched after the first one, not inside it (a surviving mutant)
 def test_like_agrees_with_its_definition(pattern: str, value: str) -> None:
     assert ev({"value": value, "like": pattern}, {}) is _like_oracle(pattern, value)
 
