@@ -764,15 +764,20 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
         problems.append(Problem(label, "/queries", f"expected an object, found {json_kind(queries)}"))
         queries = {}
     collected = doc.get("collectedAt")
-    if collected is not None and not (isinstance(collected, str) and parse_instant(collected)):
-        # Schedules are turned into UTC slots at this instant: one that cannot be read is not replaced by the clock.
-        shown = repr(collected) if isinstance(collected, str) else json_kind(collected)
-        problems.append(Problem(label, "/collectedAt", "expected an ISO 8601 date and time such as "
-                                                       f"2026-11-20T06:00:00Z (or null), found {shown}"))
+    check_collected_at(collected, label, "/collectedAt", problems)
     if problems:
         raise InputError(problems)
     return Snapshot(tables=_fold_table_names(tables), scope=scope, errors=errors, queries=queries,
                     collected_at=collected)
+
+
+def check_collected_at(collected: Any, label: str, pointer: str, problems: list[Problem]) -> None:
+    """A collection instant (a snapshot's, or one recorded in a results.json at `pointer`): null, or an ISO 8601
+    date and time. Schedules are turned into UTC slots at it: one that cannot be read is not replaced by a clock."""
+    if collected is not None and not (isinstance(collected, str) and parse_instant(collected)):
+        shown = repr(collected) if isinstance(collected, str) else json_kind(collected)
+        problems.append(Problem(label, pointer, "expected an ISO 8601 date and time such as 2026-11-20T06:00:00Z "
+                                                f"(or null), found {shown}"))
 
 
 def check_scope(scope: Any, label: str, pointer: str, problems: list[Problem]) -> dict[str, Any]:

@@ -218,7 +218,9 @@ def test_merge_input_errors_are_one_line_and_write_nothing(tmp_path: Path,
                              lambda d: d["scan"]["shard"]["groups"]["VMBK-SCHED-001"].__setitem__(0, "x")),
                             ("/jobDiagnosis/0", lambda d: d["jobDiagnosis"][0].pop("lastFailedJob")),
                             # crashed the union's report.html (exit 4)
-                            ("/scan/scope/subscriptions", lambda d: d["scan"]["scope"].update(subscriptions=None))]:
+                            ("/scan/scope/subscriptions", lambda d: d["scan"]["scope"].update(subscriptions=None)),
+                            # was read as no instant: the union's slots taken at another reference
+                            ("/scan/collectedAt", lambda d: d["scan"].update(collectedAt="yesterday"))]:
         broken = edited(b, tmp_path, change)
         done = run("merge", a, broken, "--output-dir", tmp_path / "out")
         assert done.returncode == 2, done.stderr
@@ -313,3 +315,18 @@ def test_a_shard_collected_across_a_daylight_saving_change_is_refused(tmp_path: 
     union = json.loads((tmp_path / "single" / "results.json").read_text())["scan"]["shard"]["groups"]
     own = json.loads(results[0].read_text())["scan"]["shard"]["groups"]["VMBK-SCHED-001"]
     assert own != [key for key in union["VMBK-SCHED-001"] if key[0].startswith(sub.lower())]
+
+
+def test_the_union_takes_its_slots_at_the_latest_instant_not_the_greatest_text() -> None:
+    """00:30 at +02:00 on the 29th is 22:30 UTC on the 28th, before 23:45Z; as text it looked later, so the shard
+    collected last (in Berlin already the 29th, the day daylight saving starts) was refused, not the earlier one."""
+    from types import SimpleNamespace
+
+    from backup_preflight.review.merge import _moved_slots
+
+    def shard(collected: str, path: str) -> Any:
+        return SimpleNamespace(path=path, scan={"collectedAt": collected, "shard": {
+            "slotReference": collected, "timeZones": ["W. Europe Standard Time"]}})
+
+    moved = _moved_slots([shard("2026-03-29T00:30:00+02:00", "a.json"), shard("2026-03-28T23:45:00Z", "b.json")])
+    assert [p.file for p in moved] == ["a.json"]

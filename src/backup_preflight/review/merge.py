@@ -85,6 +85,7 @@ def load_shard(path: Path) -> Shard:
             raise InputError.one(label, pointer, f"expected {_KINDS[kind]}, as a scan writes it")
     problems: list[Problem] = []
     snapshot.check_scope(doc["scan"]["scope"], label, "/scan/scope", problems)  # the union's reports show it
+    snapshot.check_collected_at(doc["scan"].get("collectedAt"), label, "/scan/collectedAt", problems)
     if problems:
         raise InputError(problems)
     for i, d in enumerate(doc.get("jobDiagnosis") or []):
@@ -240,7 +241,8 @@ def _split_groups(shards: list[Shard]) -> list[Problem]:
 def _moved_slots(shards: list[Shard]) -> list[Problem]:
     """A shard whose backup slots, taken at its own reference instant, would be other UTC times at the
     reference a scan of the union takes (the latest collectedAt): daylight saving changed in between."""
-    union = parse_instant(max((c for s in shards if isinstance(c := s.scan.get("collectedAt"), str)), default=""))
+    union = max((t for s in shards if (t := parse_instant(s.scan.get("collectedAt")))), default=None)  # an instant,
+    # not the greatest text: 06:00+02:00 is before 05:00Z
     problems = []
     for s in shards:
         own = parse_instant(s.scan["shard"]["slotReference"])
