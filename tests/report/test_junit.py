@@ -159,7 +159,8 @@ def test_a_name_clash_falls_back_to_the_resource_id(tmp_path: Path, schema: xmls
     names = [c.name for s in write_and_check(result, tmp_path, schema, "each") if s.name == "VMBK-AGENT-001"
              for c in s]
     assert len(set(names)) == len(names) >= 2
-    assert any(n.endswith(f"[{f.resource_id}]") for n in names for f in clash)
+    assert sorted(names) == sorted(f"same (rg, {f.subscription_id}) [{f.resource_id}]" for f in clash), (
+        "each resource of the clash is named by its id, not only those after the first")
 
 
 def test_failure_leads_with_message_and_carries_evidence_remediation_and_docs(

@@ -110,19 +110,27 @@ def case_name(f: Finding) -> str:
 
 
 class _Names:
-    """Testcase names, unique within a suite: a clash (only possible for hand-made or non-VM rows)
-    falls back to the full resource id, which is unique, so names stay stable between runs."""
+    """Testcase names, unique within a suite: resources that would read the same (only possible for hand-made or
+    non-VM rows) each get their full resource id appended, which is unique, so a name means one resource in every
+    run that has the clash, whichever of them comes first."""
 
-    def __init__(self) -> None:
+    def __init__(self, findings: Iterable[Finding]) -> None:
         self._by_id: dict[str, str] = {}
-        self._owner: dict[str, str] = {}
+        first: dict[str, str] = {}  # lowercase case name -> the first resource id read so
+        seen: set[str] = set()
+        self._clashes: set[str] = set()
+        for f in findings:
+            if (key := f.resource_id.lower()) not in seen:
+                seen.add(key)
+                if first.setdefault(name := case_name(f).lower(), key) != key:
+                    self._clashes.add(name)
 
     def __call__(self, f: Finding) -> str:
         key = f.resource_id.lower()
         name = self._by_id.get(key)
         if name is None:
             name = case_name(f)
-            if self._owner.setdefault(name.lower(), key) != key:
+            if name.lower() in self._clashes:
                 name = f"{name} [{f.resource_id}]"
             self._by_id[key] = name = quoteattr(clean(name, 2000))
         return name
@@ -183,7 +191,7 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
             _case(out, quoteattr(classname), quoteattr(clean(name, MESSAGE_LIMIT)), ERROR_EL,
                   message, "coverage", message, "")
         out.write("  </testsuite>\n")
-    names = _Names()
+    names = _Names(f for found in cases.values() for f in found)
     jobs = diagnoses_by_vm(result)
     for pid, policy_cases in cases.items():
         policy = policies[pid]
