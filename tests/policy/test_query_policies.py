@@ -65,7 +65,7 @@ def test_rows_become_targets_with_their_scope_and_a_stable_order(tmp_path: Path)
     from backup_preflight.policy.engine import query_targets
 
     rows = [{"id": VAULT_ID + "b-vault", "subscriptionId": "sub-1", "resourceGroup": "RG-Backup"},
-            {"id": VAULT_ID.upper() + "A-VAULT", "name": "display-a"},
+            {"id": VAULT_ID.upper() + "A-VAULT", "name": "display-a", "subscriptionId": None},
             {"name": "no-id"}, "not a row", {"id": 5}]
     targets = query_targets("f" * 64, rows)
     assert [(t["id"], t["name"]) for t in targets] == [
@@ -73,7 +73,9 @@ def test_rows_become_targets_with_their_scope_and_a_stable_order(tmp_path: Path)
         ("query:" + "f" * 16 + "/2", "no-id"), ("query:" + "f" * 16 + "/3", "3"), ("query:" + "f" * 16 + "/4", "4")]
     by_name = {t["name"]: t for t in targets}
     assert (by_name["b-vault"]["subscriptionId"], by_name["b-vault"]["resourceGroup"]) == ("sub-1", "rg-backup")
-    assert (by_name["display-a"]["subscriptionId"], by_name["display-a"]["resourceGroup"]) == ("", "")
+    # projected without them (or null): the id's, as Azure spells the subscription (was "" and "None")
+    assert (by_name["display-a"]["subscriptionId"], by_name["display-a"]["resourceGroup"]) == ("S", "rg")
+    assert (by_name["no-id"]["subscriptionId"], by_name["no-id"]["resourceGroup"]) == ("", "")
     assert by_name["3"]["row"] == {} and by_name["b-vault"]["row"] is rows[0]
 
 

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
+from backup_preflight.estate.index import segment_after
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
 from backup_preflight.policy.conditions import REASONS_FIELD, Context, Node, unknown_reason
 from backup_preflight.policy.loader import Policy, PolicySet
@@ -126,17 +127,24 @@ def _reasons(paths: tuple[str, ...], facts: Facts) -> tuple[str | None, ...] | N
 
 
 def query_targets(key: str, rows: list[Any]) -> list[Facts]:
-    """A custom query's rows as targets, `row.<column>` in conditions; an id-less row is named by position."""
+    """A custom query's rows as targets, `row.<column>` in conditions; an id-less row is named by position. A
+    row's subscription and resource group are its columns, else (a query that projects neither) its id's."""
     targets = []
     for i, row in enumerate(rows):
         cells = row if isinstance(row, dict) else {}
         rid = cells["id"] if isinstance(cells.get("id"), str) else f"query:{key[:16]}/{i}"
         name = cells["name"] if isinstance(cells.get("name"), str) else rid.rsplit("/", 1)[-1]
+        group = _cell(cells, "resourceGroup") or segment_after(rid, "resourcegroups")
         targets.append({"id": rid, "name": name, "row": cells,
-                        "subscriptionId": str(cells.get("subscriptionId", "")),
-                        "resourceGroup": str(cells.get("resourceGroup", "")).lower()})
+                        "subscriptionId": _cell(cells, "subscriptionId") or segment_after(rid, "subscriptions"),
+                        "resourceGroup": group.lower()})
     targets.sort(key=lambda t: t["id"].lower())
     return targets
+
+
+def _cell(cells: dict[str, Any], column: str) -> str:
+    value = cells.get(column)
+    return value if isinstance(value, str) else ""
 
 
 def _query_not_collected(policy: Policy, key: str) -> Finding:
