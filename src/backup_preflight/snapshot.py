@@ -31,7 +31,7 @@ from backup_preflight.errors import InputError, Problem, gather
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.probes import is_probe_output, to_row
 from backup_preflight.text import redact
-from backup_preflight.timestamps import parse_instant
+from backup_preflight.timestamps import latest, parse_instant
 
 SCHEMA_VERSION = 1
 
@@ -156,10 +156,7 @@ class Snapshot:
                 self.scope[key] = joined
         self.errors.extend(other.errors)
         self.queries.update(other.queries)
-        # The latest instant, not the greatest text: "06:00+02:00" is earlier than "05:00Z" (both were read at load).
-        if other.collected_at and (not self.collected_at
-                                   or parse_instant(other.collected_at) > parse_instant(self.collected_at)):  # type: ignore[operator]
-            self.collected_at = other.collected_at
+        self.collected_at = latest((self.collected_at, other.collected_at))
         self.sources.extend(other.sources)
 
 

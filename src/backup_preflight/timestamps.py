@@ -9,6 +9,7 @@ taken as UTC, as Azure Monitor's are.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -22,6 +23,13 @@ def parse_instant(text: str | None) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def latest(stamps: Iterable[str | None]) -> str | None:
+    """The stamp naming the latest instant (the first of equal ones), not the greatest text: 06:00+02:00 is
+    before 05:00Z; None when no stamp can be read."""
+    dated = [(moment, stamp) for stamp in stamps if (moment := parse_instant(stamp))]
+    return max(dated, key=lambda d: d[0])[1] if dated else None
 
 
 def utc_hour(stamp: object) -> int | None:

@@ -38,7 +38,7 @@ from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.review.jobs import diagnose
 from backup_preflight.snapshot import SourceFile
-from backup_preflight.timestamps import parse_instant
+from backup_preflight.timestamps import latest, parse_instant
 
 #: The fields of a finding document; any other key is an annotation (observedInGuest, …).
 FINDING_FIELDS = ("policyId", "resourceId", "resourceName", "subscriptionId", "resourceGroup", "status",
@@ -241,8 +241,7 @@ def _split_groups(shards: list[Shard]) -> list[Problem]:
 def _moved_slots(shards: list[Shard]) -> list[Problem]:
     """A shard whose backup slots, taken at its own reference instant, would be other UTC times at the
     reference a scan of the union takes (the latest collectedAt): daylight saving changed in between."""
-    union = max((t for s in shards if (t := parse_instant(s.scan.get("collectedAt")))), default=None)  # an instant,
-    # not the greatest text: 06:00+02:00 is before 05:00Z
+    union = parse_instant(latest(s.scan.get("collectedAt") for s in shards))
     problems = []
     for s in shards:
         own = parse_instant(s.scan["shard"]["slotReference"])
