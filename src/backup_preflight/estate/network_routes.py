@@ -273,12 +273,13 @@ def _explicit_outbound(subnet: _Subnet, target: _Target) -> _Finding:
     label, lb = subnet.label, subnet.lb
     lost = (f"subnet '{label}' has no default outbound access" if subnet.private else
             f"the NIC is in a backend pool of {lb.closes}, so it has no default outbound access" if lb.closes else "")
+    gone = lost or "the NIC may have no default outbound access"
     if subnet.nat:
-        return True, f"{lost or 'the NIC may have no default outbound access'}; egress via NAT gateway {subnet.nat}"
+        return True, f"{gone}; egress via NAT gateway {subnet.nat}"
     if subnet.has_public_ip:
-        return True, f"{lost or 'the NIC may have no default outbound access'}; egress via the NIC's public IP"
+        return True, f"{gone}; egress via the NIC's public IP"
     if target.protocol in lb.protocols:
-        return True, f"{lost or 'the NIC may have no default outbound access'}; egress via {lb.via}"
+        return True, f"{gone}; egress via {lb.via}"
     if doubt := lb.doubt(target.protocol):
         return None, f"{lost or 'whether the NIC has default outbound access is unknown'}: {doubt}"
     setting = (f"subnet '{label}' has defaultOutboundAccess=false" if subnet.private else

@@ -43,11 +43,11 @@ def write(result: ScanResult, path: Path) -> None:
     cells: dict[str, str] = {}  # each distinct text made safe once: names, ids and messages repeat across rows
 
     def cell_of(value: object) -> str:
-        if value.__class__ is not str:
+        if not isinstance(value, str):
             return cell(value)
-        text = cells.get(value)  # type: ignore[call-overload]
+        text = cells.get(value)
         if text is None:
-            text = cells[value] = cell(value)  # type: ignore[index]
+            text = cells[value] = cell(value)
         return text
 
     with path.open("w", encoding="utf-8", newline="") as out:
