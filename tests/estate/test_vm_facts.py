@@ -199,6 +199,21 @@ def test_nics_from_the_real_nic_example() -> None:
     assert n["networkSecurityGroupId"].endswith("/networkSecurityGroups/nsg")
 
 
+def test_a_nic_list_of_the_wrong_type_leaves_the_nics_unknown_not_empty() -> None:
+    """CI drew this: `networkInterfaces` wrapped in an object gave `nics: []` beside its reason, a claim
+    that the VM has no NICs. An unreadable list leaves the fact absent; a missing list is no NICs."""
+    nic = to_arg(rest_body("NetworkInterfaceGet"))
+    wrapped = vm_row("vm1", nics=[nic["id"]])
+    wrapped["properties"]["networkProfile"]["networkInterfaces"] = {"value": [{"id": nic["id"]}]}
+    bare = vm_row("vm2")
+    del bare["properties"]["networkProfile"]["networkInterfaces"]
+    facts = facts_by_name(snapshot_doc([wrapped, bare, nic]))
+    assert "nics" not in facts["vm1"]
+    assert facts["vm1"]["unknownReasons"]["nics"] == (
+        "the VM's resources row: properties.networkProfile.networkInterfaces is an object, expected an array")
+    assert facts["vm2"]["nics"] == [] and "nics" not in facts["vm2"].get("unknownReasons", {})
+
+
 def test_pressure_of_an_hourly_policy_is_judged_in_every_hour_a_backup_starts() -> None:
     """Window 08:00 UTC, every 4 h for 16 h: backups start at 08, 12, 16 and 20 UTC. A peak at 16 UTC
     counts; one at 10 UTC (between two starts) and one at 00 UTC (outside the window) do not."""

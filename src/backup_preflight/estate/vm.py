@@ -56,7 +56,8 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     facts["backupExtension"] = backup_extension_facts(extensions, view, iv, backup, reasons)
     refs = [n for n in vm.get(row, "properties.networkProfile.networkInterfaces", "array", "nics") or ()
             if isinstance(n, dict) and isinstance(n.get("id"), str)]
-    facts["nics"] = [_nic(n["id"], index) for n in refs]
+    if not vm.unreadable("nics"):  # an unreadable list is not "no NICs": the fact stays unknown, as its reason says
+        facts["nics"] = [_nic(n["id"], index) for n in refs]
     primary = _primary_nic(refs)
     facts["network"] = NetworkFacts(network, (primary,) if primary else (), facts["location"])
     if backup is not None:
