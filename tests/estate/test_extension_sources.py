@@ -298,3 +298,62 @@ def test_a_completed_backup_by_either_field_means_the_agent_stopped_reporting_th
         assert f["unknownReasons"]["backupExtension.installed"] == (
             "the VM's instanceviews row: the VM agent reports no backup extension handler although the VM has "
             f"completed a backup ({said}): the agent stopped reporting it")
+
+
+def _broken(view_row: dict[str, Any], where: str, value: Any) -> dict[str, Any]:
+    """The instance view with its handlers (`vmAgent.extensionHandlers`) or its `extensions` list replaced."""
+    holder = view_row["instanceView"]["vmAgent"] if where == "extensionHandlers" else view_row["instanceView"]
+    holder[where] = value
+    return view_row
+
+
+def test_an_unreadable_extensions_list_leaves_failed_unknown_beside_an_arm_row_and_a_ready_handler() -> None:
+    """CI's type-safety property test drew this. ARM's row and the agent's handler show the extension, so it
+    is installed; the failure would be in the extensions list, which is not a list: failed is unknown, not
+    false, and the reason names the list (it was given to `installed`, whose value is known)."""
+    vm = vm_row("vm1")
+    view = _broken(backup_handler(instance_view(vm["id"])), "extensions", {"value": []})
+    doc = snapshot_doc([vm, extension_row(vm["id"])], instanceviews=[view], recoveryservicesresources=protected(vm))
+    f = build_estate(snapshot.from_document(doc, "t")).vms[0]
+    said = "the VM's instanceviews row: extensions is an object, expected an array"
+    assert f["backupExtension"]["installed"] is True and "failed" not in f["backupExtension"]
+    assert f["unknownReasons"] == {"backupExtension.failed": said, "backupExtension.statusCode": said}
+    assert statuses(judge(doc), "vm1") == ("unknown", "pass", "pass")
+
+
+def test_an_unreadable_handler_list_leaves_the_handler_facts_unknown_but_not_the_arm_row() -> None:
+    vm = vm_row("vm1")
+    view = _broken(instance_view(vm["id"]), "extensionHandlers", 7)
+    doc = snapshot_doc([vm, extension_row(vm["id"])], instanceviews=[view], recoveryservicesresources=protected(vm))
+    f = build_estate(snapshot.from_document(doc, "t")).vms[0]
+    said = "the VM's instanceviews row: vmAgent.extensionHandlers is a number, expected an array"
+    assert f["backupExtension"]["installed"] is True and "failed" not in f["backupExtension"]
+    assert f["unknownReasons"] == {"backupExtension.failed": said, "backupExtension.handlerStatus": said,
+                                   "backupExtension.handlerVersion": said}
+    assert statuses(judge(doc), "vm1") == ("unknown", "unknown", "unknown")
+
+
+def test_a_failure_in_a_readable_list_is_a_failure_beside_an_unreadable_one() -> None:
+    vm = vm_row("vm1")
+    view = _broken(backup_handler(instance_view(vm["id"]), code="ProvisioningState/failed", level="Error"),
+                   "extensions", "broken")
+    f = build_estate(snapshot.from_document(snapshot_doc([vm], instanceviews=[view]), "t")).vms[0]
+    assert f["backupExtension"]["failed"] is True and "backupExtension.failed" not in f["unknownReasons"]
+
+
+@pytest.mark.parametrize("where", ["extensionHandlers", "extensions"])
+def test_with_no_source_an_unreadable_list_leaves_installed_unknown_even_before_the_first_backup(where: str) -> None:
+    """Before the first backup a VM without the extension is `installed: false`, unless a list that would show it
+    could not be read: then installed is unknown, for that reason (not "the agent reports no handler")."""
+    vm = vm_row("vm1")
+    view = _broken(instance_view(vm["id"]), where, {"oops": True})
+    doc = snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=protected(vm, "IRPending", "Failed"))
+    f = build_estate(snapshot.from_document(doc, "t")).vms[0]
+    field = "vmAgent.extensionHandlers" if where == "extensionHandlers" else "extensions"
+    assert "installed" not in f["backupExtension"]
+    assert f["unknownReasons"]["backupExtension.installed"] == (
+        f"the VM's instanceviews row: {field} is an object, expected an array")
+    readable = build_estate(snapshot.from_document(
+        snapshot_doc([vm], instanceviews=[instance_view(vm["id"])],
+                     recoveryservicesresources=protected(vm, "IRPending", "Failed")), "t")).vms[0]
+    assert readable["backupExtension"]["installed"] is False

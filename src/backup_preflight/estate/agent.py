@@ -86,7 +86,10 @@ def backup_extension_facts(rows: list[Row], view: dict[str, Any] | None, iv: Rea
             if state.lower() == "failed":
                 failures.append((ARM, f"the ARM extension resource is in provisioningState {state}"))
     vm_agent = iv.get(view, "vmAgent", "object") if view is not None else None
-    handler = _entry(iv, vm_agent, "extensionHandlers")
+    handler, handlers_unread = _entry(iv, view if vm_agent is not None else None, "vmAgent.extensionHandlers")
+    if handlers_unread:
+        for fact in ("backupExtension.handlerStatus", "backupExtension.handlerVersion"):
+            reasons.setdefault(fact, handlers_unread)
     if handler is not None:
         sources.append(HANDLER)
         facts.setdefault("type", _short_type(handler["type"]))
@@ -96,7 +99,10 @@ def backup_extension_facts(rows: list[Row], view: dict[str, Any] | None, iv: Rea
         status = iv.get(handler, "status", "object", "backupExtension.handlerStatus")
         if status is not None:
             states += _read_status(iv, status, "handler", "the agent's handler", facts, failures)
-    entry = _entry(iv, view, "extensions")
+    entry, statuses_unread = _entry(iv, view, "extensions")
+    if statuses_unread:
+        reasons.setdefault("backupExtension.statusCode", statuses_unread)
+    unread = handlers_unread or statuses_unread  # a list that may hold the extension, or its failure, unread
     if entry is not None:
         sources.append(STATUS)
         facts.setdefault("type", _short_type(entry["type"]))
@@ -112,12 +118,17 @@ def backup_extension_facts(rows: list[Row], view: dict[str, Any] | None, iv: Rea
         if failures:
             facts.update(failed=True, failedSource=", ".join(s for s, _ in failures),
                          failure="; ".join(text for _, text in failures))
+        elif unread:
+            reasons.setdefault("backupExtension.failed", unread)
         elif states:
             facts["failed"] = False
-        if handler is None and vm_agent is not None:
+        if handler is None and vm_agent is not None and not handlers_unread:
             said = iv.say(f"the VM agent reports no backup extension handler; only {' and '.join(sources)} show it")
             for fact in ("backupExtension.handlerStatus", "backupExtension.handlerVersion"):
                 reasons.setdefault(fact, said)
+        return facts
+    if unread:
+        reasons.setdefault("backupExtension.installed", unread)
         return facts
     if vm_agent is None:  # the agent's handlers were not collected
         reasons.setdefault("backupExtension.installed", (
@@ -155,15 +166,19 @@ def _read_status(iv: Reader, status: dict[str, Any], prefix: str, source: str, f
     return 1 if code is not None or level is not None else 0
 
 
-def _entry(iv: Reader, holder: dict[str, Any] | None, key: str) -> dict[str, Any] | None:
-    """The backup extension's entry in an instance view list (handlers or extensions), by type."""
+def _entry(iv: Reader, holder: dict[str, Any] | None, path: str) -> tuple[dict[str, Any] | None, str | None]:
+    """The backup extension's entry in an instance view list (handlers or extensions), by type; and, when the
+    list is there but not a list, why it could not be read (it may hold the extension: nothing is concluded)."""
     if holder is None:
-        return None
-    items = iv.get(holder, key, "array", "backupExtension.installed") or ()
-    for item in items:
+        return None, None
+    why: dict[str, str] = {}
+    items = Reader(iv.table, iv.row_id, why).get(holder, path, "array", path)
+    if path in why:
+        return None, why[path]
+    for item in items or ():
         if isinstance(item, dict) and isinstance(item.get("type"), str) and item["type"].lower() in HANDLER_TYPES:
-            return item
-    return None
+            return item, None
+    return None, None
 
 
 def _first_status(iv: Reader, holder: dict[str, Any], fact: str) -> dict[str, Any] | None:
