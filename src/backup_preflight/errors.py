@@ -58,10 +58,11 @@ def gather(items: Iterable[In], load: Callable[[In], Out]) -> list[Out]:
 def schema_problems(validator: Any, doc: Any, label: str) -> list[Problem]:
     """Every JSON Schema error in `doc` as a Problem with its JSON pointer, in document order."""
     errors = sorted(validator.iter_errors(doc), key=lambda e: [(isinstance(p, str), p) for p in e.absolute_path])
-    return [Problem(label, _pointer(e.absolute_path), _reason(e)) for e in errors]
+    return [Problem(label, pointer(e.absolute_path), _reason(e)) for e in errors]
 
 
-def _pointer(parts: Any) -> str:
+def pointer(parts: Any) -> str:
+    """The JSON pointer (RFC 6901) of a path of keys and indexes; "/" for the whole document."""
     return "/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in parts) if parts else "/"
 
 

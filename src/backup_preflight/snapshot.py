@@ -27,7 +27,7 @@ import msgspec
 from backup_preflight import heap, row_lines
 from backup_preflight.atomic import atomic_writer
 from backup_preflight.digest import BackgroundSha256
-from backup_preflight.errors import InputError, Problem, gather
+from backup_preflight.errors import InputError, Problem, gather, pointer
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.probes import is_probe_output, to_row
 from backup_preflight.text import redact
@@ -341,6 +341,57 @@ def read_json(path: Path) -> tuple[Any, str]:
     """Parse a JSON file (gzipped or not); return it with the SHA-256 of the bytes actually read."""
     digest = hashlib.sha256()
     return parse_json(b"".join(_text_chunks(path, digest)), str(path)), digest.hexdigest()
+
+
+def read_written_json(path: Path) -> tuple[Any, str]:
+    """A file people write by hand (a policy, parameters, exemptions), read as `read_json` does; a key given
+    twice in one object is an input error. Parsers keep the last silently, so the other, often the one meant
+    (a second `assert` pasted below the first, an exemption's `expiresOn` twice), would be lost without a word."""
+    digest = hashlib.sha256()
+    data = b"".join(_text_chunks(path, digest))
+    doc = parse_json(data, str(path))
+    repeated = _repeated_key(data)
+    if repeated is not None:
+        key, place = repeated
+        raise InputError.one(str(path), pointer(place),
+                             f"the key {json.dumps(key)} is given twice in this object; JSON keeps only the last, "
+                             "so the other would be lost without a word: keep one")
+    return doc, digest.hexdigest()
+
+
+def _repeated_key(data: bytes) -> tuple[str, list[str | int]] | None:
+    """The first key (in the order objects close) given twice in one object, with the path to that object;
+    None when no object repeats a key. `data` has been parsed already: it is valid JSON."""
+    found: list[tuple[str, dict[str, Any]]] = []
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(items)
+        if len(built) < len(items) and not found:
+            seen: set[str] = set()
+            for key, _ in items:
+                if key in seen:
+                    found.append((key, built))
+                    break
+                seen.add(key)
+        return built
+
+    doc = json.loads(data, object_pairs_hook=pairs)
+    if not found:
+        return None
+    key, holder = found[0]
+    return key, _path_to(doc, holder) or []
+
+
+def _path_to(node: Any, target: dict[str, Any]) -> list[str | int] | None:
+    """The keys and indexes from `node` down to the object `target` itself (by identity)."""
+    if node is target:
+        return []
+    children = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+    for step, child in children:
+        below = _path_to(child, target)
+        if below is not None:
+            return [step, *below]
+    return None
 
 
 def parse_json(data: bytes, label: str, first_line: int = 1) -> Any:

@@ -51,6 +51,24 @@ def test_invalid_json_names_line_and_column(tmp_path: Path) -> None:
     assert name == "p.json" and place == "line 2 column 12" and "not valid JSON" in reason
 
 
+def test_a_key_given_twice_names_the_object_and_the_key(tmp_path: Path) -> None:
+    """Parsers keep the last of two equal keys without a word: a second `assert` pasted below the first
+    would silently replace it. Every hand-written file says so instead (policies, parameters, exemptions)."""
+    twice = json.dumps(GOOD).replace('"assert": {"field": "agent.version",',
+                                     '"assert": {"field": "agent.version", "exists": true, "field": "name",')
+    write(tmp_path, "p.json", twice)
+    [(name, place, reason)] = problems(tmp_path)
+    assert (name, place) == ("p.json", "/assert")
+    assert reason.startswith('the key "field" is given twice in this object')
+    write(tmp_path, "p.json", '{"id": "A-1", "id": "A-1"}')
+    assert problems(tmp_path)[0][1:] == ("/", 'the key "id" is given twice in this object; JSON keeps only the '
+                                              "last, so the other would be lost without a word: keep one")
+    params = write(tmp_path / "..", "params.json", '{"a": [{"x": 1}, {"y": 1, "y": 2}]}')
+    with pytest.raises(InputError) as info:
+        load_params_file(params)
+    assert [(p.place, p.reason[:31]) for p in info.value.problems] == [("/a/1", 'the key "y" is given twice in t')]
+
+
 def test_schema_problems_are_all_reported_with_pointers(tmp_path: Path) -> None:
     write(tmp_path, "p.json", {**GOOD, "cause": "cosmic-rays", "severity": "urgent", "colour": "red"})
     found = problems(tmp_path)

@@ -53,6 +53,9 @@ def problems(tmp_path: Path, doc: Any) -> list[str]:
     ({"exemptions": [entry(scopes=["/subscriptions/x/resourceGroups/rg/providers/y"], resources=None)]},
      "/exemptions/0/scopes/0"),
     ("{not json", "line 1 column 2"),
+    (json.dumps({"exemptions": [entry(expiresOn="2020-01-01")]}).replace(  # the later date would win silently
+        '"expiresOn": "2020-01-01"', '"expiresOn": "2020-01-01", "expiresOn": "2099-12-31"'),
+     '/exemptions/0: the key "expiresOn" is given twice in this object'),
 ])
 def test_bad_files_name_file_and_pointer(tmp_path: Path, doc: Any, expected: str) -> None:
     found = problems(tmp_path, doc)

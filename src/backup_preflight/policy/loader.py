@@ -22,7 +22,7 @@ from backup_preflight.errors import InputError, Problem, schema_problems
 from backup_preflight.policy.conditions import ConditionError, Node, compile_condition
 from backup_preflight.policy.parameters import Override, coerce
 from backup_preflight.policy.paths import MISSING, FieldPath, PathChecker, PathError, check_path, check_row_path
-from backup_preflight.snapshot import read_json
+from backup_preflight.snapshot import read_written_json
 
 _PLACEHOLDER = re.compile(r"\{([^{}]+)\}")
 #: Files a policy folder may hold for editors (the catalog's own policy.schema.json): not policies.
@@ -167,11 +167,11 @@ def load_policies(sources: list[Path], overrides: dict[str, Override] | None = N
 def _read_policy(path: Path, problems: list[Problem]) -> dict[str, Any] | None:
     label = str(path)
     try:
-        doc, _ = read_json(path)
+        doc, _ = read_written_json(path)
     except InputError as exc:
         problems.extend(exc.problems)
         return None
-    found = schema_problems(_validator(), doc, label)  # read_json already refused NaN and infinities
+    found = schema_problems(_validator(), doc, label)  # read_written_json already refused NaN and infinities
     problems.extend(found)
     return None if found else doc
 

@@ -17,7 +17,7 @@ from typing import Any
 from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.paths import PathError, check_path
 from backup_preflight.policy.versions import parse_version
-from backup_preflight.snapshot import parse_json, read_json
+from backup_preflight.snapshot import parse_json, read_written_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,7 +125,7 @@ def load_params_file(path: Path) -> dict[str, Override]:
     """A JSON object of parameter values, e.g. {"minimumLinuxAgent": "2.2.60"}, or per policy in the
     shape results.json records them ({"VMBK-AGENT-003": {"minimumLinuxAgent": …}}), or a results.json."""
     label = str(path)
-    doc, _ = read_json(path)
+    doc, _ = read_written_json(path)
     prefix = ""
     if isinstance(doc, dict) and isinstance(doc.get("scan"), dict) and "schemaVersion" in doc:
         doc, prefix = doc["scan"].get("parameters", {}), "/scan/parameters"

@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 
 from backup_preflight.errors import InputError, Problem, schema_problems
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding, with_status
-from backup_preflight.snapshot import read_json
+from backup_preflight.snapshot import read_written_json
 
 EXEMPTIBLE = (FAIL, UNKNOWN, ERROR)
 #: An exemption whose resource wildcard exempts more findings than this gets a warning in every
@@ -87,7 +87,7 @@ class ExemptionFile:
 def load(path: Path) -> ExemptionFile:
     """Read and validate an exemptions file; raise InputError naming file and JSON pointer."""
     label = str(path)
-    doc, digest = read_json(path)
+    doc, digest = read_written_json(path)
     problems = schema_problems(Draft202012Validator(exemptions_schema()), doc, label)
     entries: list[Exemption] = []
     if not problems:
