@@ -112,6 +112,21 @@ def test_sql_vss_copy_backup() -> None:
         "vss": "pass", "novss": "fail", "unprobed": "unknown", "plain": "notApplicable"}
 
 
+def test_sql_vss_copy_backup_not_applicable_on_linux() -> None:
+    """SQL Server on Linux registers with the SQL IaaS Agent extension too, but has no VSS and no registry: the
+    Linux probe reports USEVSSCOPYBACKUP as null, which no probe can ever change, so the check does not apply.
+    A SQL VM whose OS is not known stays unknown."""
+    linux, unknown_os = vm_row("ubuntu-sql", os="Linux"), vm_row("noos", os="Windows", provision=None)
+    del unknown_os["properties"]["storageProfile"]["osDisk"]["osType"]
+    sql = [{"id": rid("sqlvm", v["name"]), "type": "microsoft.sqlvirtualmachine/sqlvirtualmachines",
+            "name": v["name"], "subscriptionId": SUB, "resourceGroup": "rg-app",
+            "properties": {"virtualMachineResourceId": v["id"].lower(), "sqlImageOffer": "SQL2019-ubuntu2004"}}
+           for v in (linux, unknown_os)]
+    guest = [{"id": linux["id"], "facts": {"os": "Linux", "dhcpEnabled": True, "useVssCopyBackup": None}}]
+    found = judge(snapshot_doc([linux, unknown_os, *sql], guestfacts=guest), "VMBK-SQL-001")
+    assert statuses(found) == {"ubuntu-sql": "notApplicable", "noos": "unknown"}
+
+
 def test_guest_shutdown() -> None:
     doc = snapshot_doc([vm_row("run"), vm_row("stop", power="PowerState/stopped"),
                         vm_row("dealloc", power="PowerState/deallocated"), vm_row("noext", power=None)])
