@@ -173,6 +173,25 @@ def test_resource_pressure_cpu_and_memory() -> None:
     assert statuses(judge(doc, "VMBK-PERF-002")) == {"calm": "pass", "busy": "fail", "nometrics": "unknown"}
 
 
+def test_resource_pressure_in_the_hour_after_the_scheduled_one() -> None:
+    """Azure triggers a scheduled backup within 2 hours of its time (Azure VM backup FAQ): a VM backed up at
+    02:00 UTC that is saturated from 03:00 can meet its snapshot there, so it fails; a peak at 04:00 cannot."""
+    policy = backup_policy_v1("At2", time="2018-01-24T02:00:00Z", zone="UTC")
+    vms = [vm_row(n) for n in ("busy-at-3", "busy-at-4")]
+    metrics = []
+    for vm, busy in zip(vms, ("03", "04"), strict=True):
+        calm = {"timeStamp": "2026-11-19T02:00:00Z", "maximum": 20.0, "minimum": 70.0}
+        peak = {"timeStamp": f"2026-11-19T{busy}:00:00Z", "maximum": 98.0, "minimum": 2.0}
+        metrics += [{"id": vm["id"], "name": "Percentage CPU", "data": [calm, peak]},
+                    {"id": vm["id"], "name": "Available Memory Percentage", "data": [calm, peak]}]
+    doc = snapshot_doc(vms, recoveryservicesresources=[*(protected_item(v["id"], policy["id"]) for v in vms), policy],
+                       metrics=metrics)
+    cpu = judge(doc, "VMBK-PERF-001")
+    assert statuses(cpu) == {"busy-at-3": "fail", "busy-at-4": "pass"}
+    assert cpu["busy-at-3"].message == "busy-at-3 peaks at 98.0 % CPU in the UTC hours its backups may start (2, 3)"
+    assert statuses(judge(doc, "VMBK-PERF-002")) == {"busy-at-3": "fail", "busy-at-4": "pass"}
+
+
 def test_guest_dhcp_from_probe_or_machine_configuration() -> None:
     vms = [vm_row(n) for n in ("probe-on", "probe-off", "mc-ok", "mc-bad", "nothing")]
 

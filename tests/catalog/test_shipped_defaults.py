@@ -120,8 +120,8 @@ def pressure_doc(series: dict[str, tuple[list[dict[str, float]], list[dict[str, 
                         "data": [{"timeStamp": HOUR.format(15 * i), **s} for i, s in enumerate(cpu)]})
         metrics.append({"id": vm["id"], "name": "Available Memory Percentage", "interval": "PT15M",
                         "data": [{"timeStamp": HOUR.format(15 * i), **s} for i, s in enumerate(memory)]})
-    # a sample outside the backup hour never counts
-    metrics[0]["data"].append({"timeStamp": "2026-11-19T03:00:00Z", "minimum": 99, "average": 99, "maximum": 99})
+    # a sample after the hours the backup may start in (02:00-03:59) never counts
+    metrics[0]["data"].append({"timeStamp": "2026-11-19T04:00:00Z", "minimum": 99, "average": 99, "maximum": 99})
     items = [protected_item(v["id"], policy["id"]) for v in vms]
     return snapshot_doc(vms, recoveryservicesresources=[*items, policy], metrics=metrics)
 

@@ -1,4 +1,4 @@
-"""Guest probe facts and the CPU/memory pressure in the hours backups start (estate/guest.py), from
+"""Guest probe facts and the CPU/memory pressure in the hours backups may start (estate/guest.py), from
 rows in the shapes the probes and Azure Monitor return, including the odd ones."""
 
 from __future__ import annotations
@@ -69,22 +69,38 @@ def test_a_point_without_a_readable_hour_makes_the_peak_unknown(stamp: Any) -> N
 def test_peaks_averages_and_samples() -> None:
     cpu = [{"timeStamp": "2026-11-19T02:00:00Z", "average": 35.0},  # a series with averages only
            {"timeStamp": "2026-11-18T02:59:00Z", "average": 20.0, "maximum": None},  # no sample in that interval
-           {"timeStamp": "2026-11-18T03:00:00Z", "maximum": 99.0}]  # another hour
+           {"timeStamp": "2026-11-18T04:00:00Z", "maximum": 99.0}]  # after the 2-hour start window
     memory = [{"timeStamp": "2026-11-19T02:00:00Z", "minimum": 12.333},
               {"timeStamp": "2026-11-18T02:00:00Z", "minimum": 40.0}]
     p = pressure(cpu, memory)["pressure"]
-    assert p == {"backupHourUtc": 2, "backupHoursUtc": [2], "cpuPeakPercent": 35.0, "memoryPeakPercent": 87.67,
+    assert p == {"backupHourUtc": 2, "backupHoursUtc": [2, 3], "cpuPeakPercent": 35.0, "memoryPeakPercent": 87.67,
                  "samples": 3}
 
 
 def test_no_point_in_the_backup_hour_gives_no_peak_and_no_sample() -> None:
-    p = pressure([{"timeStamp": "2026-11-19T03:00:00Z", "maximum": 99.0}], [], time="02:00")["pressure"]
-    assert p == {"backupHourUtc": 2, "backupHoursUtc": [2], "samples": 0}
+    p = pressure([{"timeStamp": "2026-11-19T04:00:00Z", "maximum": 99.0}], [], time="02:00")["pressure"]
+    assert p == {"backupHourUtc": 2, "backupHoursUtc": [2, 3], "samples": 0}
+
+
+@pytest.mark.parametrize(("time", "hours", "last", "after"), [
+    ("02:00", [2, 3], 3, 4), ("02:30", [2, 3, 4], 4, 5), ("23:15", [0, 1, 23], 1, 2)])
+def test_the_pressure_of_every_hour_a_backup_may_start_in_counts(time: str, hours: list[int], last: int,
+                                                                 after: int) -> None:
+    """Azure triggers a scheduled VM backup within 2 hours of its scheduled time (Azure VM backup FAQ): a
+    peak in the last hour of that window can meet the snapshot, one in the hour after it cannot."""
+    cpu = [{"timeStamp": f"2026-11-19T{hour:02}:00:00Z", "maximum": 97.0 if hour == last else 10.0}
+           for hour in hours]
+    cpu.append({"timeStamp": f"2026-11-19T{after:02}:00:00Z", "maximum": 99.0})
+    memory = [{"timeStamp": f"2026-11-19T{last:02}:00:00Z", "minimum": 3.0},
+              {"timeStamp": f"2026-11-19T{after:02}:00:00Z", "minimum": 1.0}]
+    p = pressure(cpu, memory, time=time)["pressure"]
+    assert p == {"backupHourUtc": hours[0], "backupHoursUtc": hours, "cpuPeakPercent": 97.0,
+                 "memoryPeakPercent": 97.0, "samples": len(hours) + 1}
 
 
 def test_a_point_that_is_not_an_object_makes_the_peak_unknown() -> None:
     f = pressure([{"timeStamp": "2026-11-19T02:00:00Z", "maximum": 10.0}], ["2026-11-19T02:00:00Z"])
-    assert f["pressure"] == {"backupHourUtc": 2, "backupHoursUtc": [2], "cpuPeakPercent": 10.0, "samples": 1}
+    assert f["pressure"] == {"backupHourUtc": 2, "backupHoursUtc": [2, 3], "cpuPeakPercent": 10.0, "samples": 1}
     assert f["unknownReasons"]["pressure.memoryPeakPercent"] == (
         "the VM's metrics 'AVAILABLE MEMORY PERCENTAGE' row: data[0] is a string, expected an object")
 

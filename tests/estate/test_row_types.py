@@ -113,7 +113,7 @@ def test_minimum_and_maximum_differ_and_the_right_end_is_taken() -> None:
     policy = backup_policy_v1(time="2018-01-24T02:00:00Z", zone="UTC")
     series = [{"id": vm["id"], "name": "Percentage CPU", "data": [
                   {"timeStamp": "2026-11-19T02:00:00Z", "minimum": 5.0, "average": 40.0, "maximum": 95.5},
-                  {"timeStamp": "2026-11-19T03:00:00Z", "minimum": 5.0, "average": 40.0, "maximum": 99.0}]},
+                  {"timeStamp": "2026-11-19T04:00:00Z", "minimum": 5.0, "average": 40.0, "maximum": 99.0}]},
               {"id": vm["id"], "name": "Available Memory Percentage", "data": [
                   {"timeStamp": "2026-11-19T02:00:00Z", "minimum": 4.0, "average": 30.0, "maximum": 60.0},
                   {"timeStamp": "2026-11-18T02:00:00Z", "minimum": None, "average": 50.0}]}]

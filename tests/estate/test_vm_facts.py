@@ -175,7 +175,7 @@ def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
                   "properties": {"complianceStatus": "NonCompliant"}}
     metrics = [{"id": vm["id"], "name": "Percentage CPU", "data": [
                    {"timeStamp": "2026-11-19T02:00:00Z", "maximum": 97.5},
-                   {"timeStamp": "2026-11-19T03:00:00Z", "maximum": 99.9},
+                   {"timeStamp": "2026-11-19T04:00:00Z", "maximum": 99.9},
                    {"timeStamp": "2026-11-18T02:00:00Z", "maximum": 40.0}]},
                {"id": vm["id"], "name": "Available Memory Percentage", "data": [
                    {"timeStamp": "2026-11-19T02:00:00Z", "average": 30.0, "minimum": 12.5}]}]
@@ -184,7 +184,7 @@ def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
     assert f["sql"] == {"registered": True, "id": sql["id"], "imageOffer": "SQL2019-WS2019", "licenseType": "PAYG"}
     assert f["guest"] == {"dhcpEnabled": False, "useVssCopyBackup": True, "collectedAt": "2026-11-20T05:00:00Z"}
     assert f["machineConfiguration"] == [{"name": "Dhcp", "complianceStatus": "NonCompliant"}]
-    assert f["pressure"] == {"backupHourUtc": 2, "backupHoursUtc": [2], "cpuPeakPercent": 97.5,
+    assert f["pressure"] == {"backupHourUtc": 2, "backupHoursUtc": [2, 3], "cpuPeakPercent": 97.5,
                              "memoryPeakPercent": 87.5, "samples": 3}
     assert f["availabilitySet"] == "avset-sql"
     assert f["placementGroup"] == f"{SUB}/rg-app/avset-sql"
@@ -215,20 +215,22 @@ def test_a_nic_list_of_the_wrong_type_leaves_the_nics_unknown_not_empty() -> Non
 
 
 def test_pressure_of_an_hourly_policy_is_judged_in_every_hour_a_backup_starts() -> None:
-    """Window 08:00 UTC, every 4 h for 16 h: backups start at 08, 12, 16 and 20 UTC. A peak at 16 UTC
-    counts; one at 10 UTC (between two starts) and one at 00 UTC (outside the window) do not."""
+    """Window 08:00 UTC, every 4 h for 16 h: backups are scheduled at 08, 12, 16 and 20 UTC, and each may start
+    up to 2 hours later. A peak at 16 UTC counts, and one at 21 UTC; one at 10 UTC (between two starts) and one
+    at 00 UTC (outside the window) do not."""
     vm = vm_row("h1")
     policy = backup_policy_v2(hourly=True, zone="UTC")
     item = protected_item(vm["id"], policy["id"])
     cpu = [{"timeStamp": f"2026-11-19T{hour:02}:00:00Z", "maximum": peak}
            for hour, peak in ((0, 99.0), (8, 20.0), (10, 98.0), (12, 30.0), (16, 95.5), (20, 10.0))]
-    memory = [{"timeStamp": "2026-11-19T20:00:00Z", "minimum": 4.0},
-              {"timeStamp": "2026-11-19T21:00:00Z", "minimum": 1.0}]
+    memory = [{"timeStamp": "2026-11-19T21:00:00Z", "minimum": 4.0},
+              {"timeStamp": "2026-11-19T22:00:00Z", "minimum": 1.0}]
     metrics = [{"id": vm["id"], "name": "Percentage CPU", "data": cpu},
                {"id": vm["id"], "name": "Available Memory Percentage", "data": memory}]
     f = facts_by_name(snapshot_doc([vm], recoveryservicesresources=[item, policy], metrics=metrics))["h1"]
     assert f["backup"]["slots"] == ["08:00 UTC", "12:00 UTC", "16:00 UTC", "20:00 UTC"]
-    assert f["pressure"] == {"backupHourUtc": 8, "backupHoursUtc": [8, 12, 16, 20], "cpuPeakPercent": 95.5,
+    assert f["pressure"] == {"backupHourUtc": 8, "backupHoursUtc": [8, 9, 12, 13, 16, 17, 20, 21],
+                             "cpuPeakPercent": 95.5,
                              "memoryPeakPercent": 96.0, "samples": 5}
 
 

@@ -66,10 +66,28 @@ def machine_configuration(vm_id: str, index: Index) -> list[dict[str, Any]] | No
     return out
 
 
+#: Azure Backup triggers a scheduled VM backup within 2 hours of its scheduled time (Azure VM backup FAQ: "What
+#: is the maximum delay I can expect in backup start time"), so the snapshot may start at any time in that window.
+START_WINDOW_MINUTES = 120
+
+
+def start_hours(slots: list[str]) -> list[int]:
+    """Every UTC hour in which a backup scheduled at one of `slots` ("HH:MM UTC") may start, ascending.
+
+    A backup scheduled at 02:00 starts by 04:00: the pressure of 03:00-03:59 counts as much as that
+    of 02:00-02:59 (02:30 reaches into hour 04).
+    """
+    hours: set[int] = set()
+    for slot in slots:
+        start = int(slot[:2]) * 60 + int(slot[3:5])
+        hours.update(h % 24 for h in range(start // 60, (start + START_WINDOW_MINUTES - 1) // 60 + 1))
+    return sorted(hours)
+
+
 def pressure_facts(vm_id: str, index: Index, backup_hours: list[int],
                    reasons: dict[str, str]) -> dict[str, Any] | None:
-    """Peak CPU and memory use in every UTC hour in which a backup starts (one for a daily policy, each
-    interval of an hourly one), over every collected day.
+    """Peak CPU and memory use in every UTC hour in which a backup may start (`start_hours`: the scheduled
+    hour and the next, for a daily policy's time or each interval of an hourly one), over every collected day.
 
     The peak is each sample's maximum (CPU) or minimum (available memory); a series that carries
     only averages is read from them. A value of the wrong type makes that peak unknown, never

@@ -14,7 +14,7 @@ from typing import Any
 
 from backup_preflight.estate.agent import agent_facts, backup_extension_facts
 from backup_preflight.estate.backup import backup_facts
-from backup_preflight.estate.guest import guest_facts, machine_configuration, pressure_facts
+from backup_preflight.estate.guest import guest_facts, machine_configuration, pressure_facts, start_hours
 from backup_preflight.estate.index import Index, Reader, Row, last_segment, props, row_name, segment_after, strings
 from backup_preflight.estate.jobs import last_failed_job
 from backup_preflight.estate.network_facts import NetworkFacts, NetworkModel
@@ -73,8 +73,7 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     assignments = machine_configuration(vm_id, index)
     if assignments is not None:
         facts["machineConfiguration"] = assignments
-    hours = sorted({int(slot[:2]) for slot in (backup or {}).get("slots", ())})  # "HH:MM UTC"
-    pressure = pressure_facts(vm_id, index, hours, reasons)
+    pressure = pressure_facts(vm_id, index, start_hours((backup or {}).get("slots", [])), reasons)
     if pressure is not None:
         facts["pressure"] = pressure
     if reasons:
