@@ -17,6 +17,7 @@ from arg import (
     FIXTURES,
     SUB,
     backup_policy_v1,
+    backup_policy_v2,
     extension_row,
     instance_view,
     protected_item,
@@ -125,6 +126,31 @@ def test_sql_vss_copy_backup_not_applicable_on_linux() -> None:
     guest = [{"id": linux["id"], "facts": {"os": "Linux", "dhcpEnabled": True, "useVssCopyBackup": None}}]
     found = judge(snapshot_doc([linux, unknown_os, *sql], guestfacts=guest), "VMBK-SQL-001")
     assert statuses(found) == {"ubuntu-sql": "notApplicable", "noos": "unknown"}
+
+
+def test_in_guest_preconditions_do_not_apply_to_agentless_crash_consistent_backups() -> None:
+    """An Enhanced policy taking only crash-consistent snapshots backs up without the VM agent, the snapshot
+    extension or VSS (Microsoft: agentless multi-disk crash-consistent backup): a Windows SQL VM so protected,
+    whose agent is Not Ready, DHCP off, IaaSVmProvider disabled and USEVSSCOPYBACKUP unset, fails none of those
+    checks. The same VM under the default (application-consistent) Enhanced policy fails all four, and so does
+    one whose crash-consistent item is stopped (its next backup may be agent-based)."""
+    crash = backup_policy_v2("CrashOnly", zone="UTC")  # snapshotConsistencyType OnlyCrashConsistent
+    default = backup_policy_v2("AppConsistent", zone="UTC")
+    default["properties"].pop("snapshotConsistencyType")
+    vms = [vm_row(n, os="Windows") for n in ("agentless", "app-consistent", "stopped")]
+    items = [protected_item(vms[0]["id"], crash["id"]), protected_item(vms[1]["id"], default["id"]),
+             protected_item(vms[2]["id"], crash["id"])]
+    items[2]["properties"]["protectionState"] = "ProtectionStopped"
+    sql = [{"id": rid("sqlvm", v["name"]), "type": "microsoft.sqlvirtualmachine/sqlvirtualmachines",
+            "name": v["name"], "subscriptionId": SUB, "resourceGroup": "rg-app",
+            "properties": {"virtualMachineResourceId": v["id"].lower()}} for v in vms]
+    guest = [{"id": v["id"], "facts": {"dhcpEnabled": False, "useVssCopyBackup": False,
+                                       "iaasVmProviderService": "Disabled"}} for v in vms]
+    doc = snapshot_doc(vms + sql, recoveryservicesresources=[*items, crash, default], guestfacts=guest,
+                       instanceviews=[instance_view(v["id"], status="Not Ready") for v in vms])
+    for policy_id in ("VMBK-AGENT-002", "VMBK-SQL-001", "VMBK-EXT-004", "VMBK-DHCP-001"):
+        assert statuses(judge(doc, policy_id)) == {
+            "agentless": "notApplicable", "app-consistent": "fail", "stopped": "fail"}, policy_id
 
 
 def test_guest_shutdown() -> None:

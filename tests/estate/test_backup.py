@@ -300,7 +300,26 @@ def test_the_record_of_a_vm_protected_by_a_v1_policy() -> None:
         "protected": True, "vault": "rsv-a", "state": "Protected in vault rsv-a", "policyType": "V1",
         "frequency": "Daily", "timeZone": "W. Europe Standard Time", "scheduleTime": "02:00",
         "schedule": "at 02:00 W. Europe Standard Time", "slots": ["01:00 UTC"], "scheduleHourUtc": 1,
+        "agentless": False,
     }
+
+
+@pytest.mark.parametrize(("consistency", "state", "agentless"), [
+    ("OnlyCrashConsistent", "Protected", True), ("onlycrashconsistent", "IRPending", True),
+    (None, "Protected", False), ("OnlyCrashConsistent", "ProtectionStopped", None),
+])
+def test_only_crash_consistent_snapshots_of_an_active_item_are_agentless(consistency: str | None, state: str,
+                                                                          agentless: bool | None) -> None:
+    """An Enhanced policy with snapshotConsistencyType OnlyCrashConsistent (the spec's v2-Get-Policy example) takes
+    agentless crash-consistent restore points: no VM agent, snapshot extension or VSS. Only an item whose scheduled
+    backups run makes the VM agentless; a stopped one says nothing of the next backup."""
+    policy = backup_policy_v2("Enhanced", zone="UTC")
+    policy["properties"].pop("snapshotConsistencyType")
+    if consistency is not None:
+        policy["properties"]["snapshotConsistencyType"] = consistency
+    b = one(policy, protectionState=state)
+    assert b.get("agentless") is agentless
+    assert b.get("snapshotConsistencyType") == consistency
 
 
 def test_a_weekly_v2_schedule_without_policy_type_or_zone() -> None:
@@ -434,7 +453,7 @@ def test_the_state_named_is_the_current_one_when_both_are_active_or_undocumented
 def test_an_item_whose_policy_is_not_collected_has_no_schedule(policy_id: Any) -> None:
     policy = backup_policy_v1(zone="UTC")
     b = one(policy, policyId=policy_id)
-    assert b["protected"] is True and not {"policyType", "slots", "schedule", "timeZone"} & set(b)
+    assert b["protected"] is True and not {"policyType", "slots", "schedule", "timeZone", "agentless"} & set(b)
     assert judge(doc_at(JANUARY, [vm_row("vm1")], [item(vm_row("vm1"), policy, policyId=policy_id), policy]),
                  "VMBK-SCHED-001")["vm1"].status == "unknown"
 

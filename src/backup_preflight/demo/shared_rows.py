@@ -250,7 +250,9 @@ def policy_row(estate: Estate, site: Site, spec: PolicySpec, items: int) -> Row:
                           "retentionTimes": [run_time], "retentionDuration": {"count": 30, "durationType": "Days"}}},
                   "instantRpRetentionRangeInDays": 2, "timeZone": spec.time_zone}
     if spec.version.startswith("V2"):
-        props.update(policyType="V2", snapshotConsistencyType="OnlyCrashConsistent", instantRpRetentionRangeInDays=7)
+        # Enhanced, application/file-system consistent (the default): an OnlyCrashConsistent one is agentless,
+        # and the in-guest policies would not apply to its VMs
+        props.update(policyType="V2", instantRpRetentionRangeInDays=7)
     elif spec.version == "V1-explicit":
         props["policyType"] = "V1"
     rid = site.policy_id(spec.name)

@@ -11,6 +11,11 @@ Only the time of day matters, read in the policy's `timeZone` (a Windows zone na
 UTC instants at a reference instant (the snapshot's collectedAt) so that daylight saving is the one
 in force when the estate was collected. VMs whose snapshots start at the same UTC instant share a
 slot, whatever zone their policies are written in.
+
+Consistency: an Enhanced policy may take only crash-consistent snapshots (`snapshotConsistencyType`
+OnlyCrashConsistent): agentless restore points that use no VM agent, snapshot extension or VSS, so the
+in-guest preconditions of an application-consistent snapshot do not apply to a VM it actively protects
+(`agentless`).
 """
 
 from __future__ import annotations
@@ -62,6 +67,8 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
         if schedule is None:
             schedule = index.schedules[key] = schedule_facts(policy, index.reference)
         facts.update(schedule)
+        if active:
+            facts["agentless"] = str(schedule.get("snapshotConsistencyType", "")).lower() == "onlycrashconsistent"
     return facts
 
 
@@ -99,6 +106,9 @@ def schedule_facts(policy: Row, reference: datetime | None) -> dict[str, Any]:
     facts: dict[str, Any] = {}
     v2 = p.get("policyType") == "V2" or str(schedule.get("schedulePolicyType", "")).endswith("V2")
     facts["policyType"] = "V2" if v2 else "V1"
+    consistency = p.get("snapshotConsistencyType")
+    if isinstance(consistency, str) and consistency:
+        facts["snapshotConsistencyType"] = consistency
     frequency = schedule.get("scheduleRunFrequency")
     if isinstance(frequency, str):
         facts["frequency"] = frequency
