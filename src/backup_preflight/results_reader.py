@@ -14,8 +14,9 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
-from backup_preflight.errors import InputError
+from backup_preflight.errors import InputError, Problem
 from backup_preflight.findings import ERROR, EXEMPT, FAIL, NOT_APPLICABLE, PASS, UNKNOWN
+from backup_preflight.snapshot import check_instant, json_kind
 
 #: One letter per status in a verdict column; `NO_FINDING` where the policy does not judge that entry.
 LETTER = {PASS: "p", FAIL: "f", UNKNOWN: "u", ERROR: "e", EXEMPT: "x", NOT_APPLICABLE: "-"}
@@ -88,7 +89,8 @@ def _expand(policy: dict[str, Any], vm: dict[str, Any], f: dict[str, Any]) -> di
 def check(doc: Any, label: str) -> None:
     """Raise InputError naming the place when `doc` is not a results.json this version can read.
 
-    Checks what the reader relies on (the rest is the JSON Schema's job): in version 2, that
+    Checks what the reader relies on (the rest is the JSON Schema's job): that `scan` is an object whose
+    `startedAt`, if any, is an instant (review.Review.apply judges expiry at it), and in version 2, that
     every verdict column has one letter per VM, that every full document names a known policy and
     VM and agrees with its letter, and that every letter needing a document has one.
     """
@@ -98,6 +100,12 @@ def check(doc: Any, label: str) -> None:
     if version.__class__ is not int or version not in VERSIONS:  # true == 1 in Python, and is no version
         raise InputError.one(label, "/schemaVersion", f"unsupported schemaVersion {json.dumps(version)}, "
                                                       f"expected one of {', '.join(map(str, VERSIONS))}")
+    if not isinstance(doc["scan"], dict):
+        raise InputError.one(label, "/scan", f"expected an object, found {json_kind(doc['scan'])}")
+    problems: list[Problem] = []  # exemptions expire at the recorded start when verify or merge re-applies them
+    check_instant(doc["scan"].get("startedAt"), label, "/scan/startedAt", problems)
+    if problems:
+        raise InputError(problems)
     if not isinstance(doc["findings"], list):
         raise InputError.one(label, "/findings", "must be a list")
     if version == 1:

@@ -812,18 +812,19 @@ def _from_snapshot(doc: dict[str, Any], label: str) -> Snapshot:
         problems.append(Problem(label, "/queries", f"expected an object, found {json_kind(queries)}"))
         queries = {}
     collected = doc.get("collectedAt")
-    check_collected_at(collected, label, "/collectedAt", problems)
+    check_instant(collected, label, "/collectedAt", problems)
     if problems:
         raise InputError(problems)
     return Snapshot(tables=_fold_table_names(tables), scope=scope, errors=errors, queries=queries,
                     collected_at=collected)
 
 
-def check_collected_at(collected: Any, label: str, pointer: str, problems: list[Problem]) -> None:
-    """A collection instant (a snapshot's, or one recorded in a results.json at `pointer`): null, or an ISO 8601
-    date and time. Schedules are turned into UTC slots at it: one that cannot be read is not replaced by a clock."""
-    if collected is not None and not (isinstance(collected, str) and parse_instant(collected)):
-        shown = repr(collected) if isinstance(collected, str) else json_kind(collected)
+def check_instant(instant: Any, label: str, pointer: str, problems: list[Problem]) -> None:
+    """An instant (a snapshot's collection, or a collection or scan start recorded in a results.json at `pointer`):
+    null, or an ISO 8601 date and time. Schedules are turned into UTC slots at the one, exemptions expire at the
+    other: one that cannot be read is not replaced by a clock."""
+    if instant is not None and not (isinstance(instant, str) and parse_instant(instant)):
+        shown = repr(instant) if isinstance(instant, str) else json_kind(instant)
         problems.append(Problem(label, pointer, "expected an ISO 8601 date and time such as 2026-11-20T06:00:00Z "
                                                 f"(or null), found {shown}"))
 

@@ -77,6 +77,8 @@ def test_fail_on_new_gates_only_new_failures(tmp_path: Path) -> None:
     ('{"schemaVersion": 99, "scan": {}, "findings": []}', "unsupported schemaVersion"),
     ('{"schemaVersion": true, "scan": {}, "findings": []}', "unsupported schemaVersion true"),
     ('{"schemaVersion": 1, "scan": {}, "findings": [{"policyId": 1}]}', "/findings/0"),
+    ('{"schemaVersion": 1, "scan": [], "findings": []}', "/scan: expected an object, found an array"),
+    ('{"schemaVersion": 1, "scan": {"startedAt": 5}, "findings": []}', "/scan/startedAt: expected an ISO 8601"),
 ])
 def test_bad_baseline_is_an_input_error(tmp_path: Path, content: str, reason: str) -> None:
     path = tmp_path / "b.json"

@@ -66,12 +66,17 @@ def test_other_parameters_change_the_policy_set_hash(tmp_path: Path) -> None:
     assert any("maximumPerSlot" in d and "--param" in d for d in report.differences)
 
 
-def test_exemptions_must_be_supplied_again_and_expire_as_of_the_original_scan(tmp_path: Path) -> None:
+def exempting_vm_noagent(tmp_path: Path, **extra: str) -> tuple[Path, Review]:
+    """An exemptions file for vm-noagent's missing agent, and the review that applies it."""
     ex_path = tmp_path / "ex.json"
     ex_path.write_text(json.dumps({"exemptions": [{
         "id": "EX-1", "policies": ["VMBK-AGENT-001"], "resources": ["*vm-noagent"], "category": "mitigated",
-        "justification": "agent-less appliance, backed up by the vendor tool", "owner": "ops"}]}))
-    review = Review(exemptions=exemptions.load(ex_path))
+        "justification": "agent-less appliance, backed up by the vendor tool", "owner": "ops", **extra}]}))
+    return ex_path, Review(exemptions=exemptions.load(ex_path))
+
+
+def test_exemptions_must_be_supplied_again_and_expire_as_of_the_original_scan(tmp_path: Path) -> None:
+    ex_path, review = exempting_vm_noagent(tmp_path)
     snap, out = scanned(tmp_path, review)
     assert verify.verify(out, [snap], policies(), review).matches
     with pytest.raises(InputError, match="/scan/exemptions: the results were produced with 1 such file"):
@@ -80,3 +85,25 @@ def test_exemptions_must_be_supplied_again_and_expire_as_of_the_original_scan(tm
     other.write_text(ex_path.read_text().replace("vendor tool", "vendor's tool"))
     with pytest.raises(InputError, match="not the files the results were produced with"):
         verify.verify(out, [snap], policies(), Review(exemptions=exemptions.load(other)))
+
+
+@pytest.mark.parametrize("started", ["yesterday", 5])
+def test_a_recorded_start_that_is_no_instant_is_an_input_error(tmp_path: Path, started: object) -> None:
+    """Expiry is judged at the recorded start: one that cannot be read was exit 4 (ValueError, AttributeError)."""
+    _, review = exempting_vm_noagent(tmp_path, expiresOn="2099-12-31")
+    snap, out = scanned(tmp_path, review)
+    doc = json.loads(out.read_text())
+    doc["scan"]["startedAt"] = started
+    out.write_text(json.dumps(doc))
+    with pytest.raises(InputError, match="/scan/startedAt: expected an ISO 8601 date and time"):
+        verify.verify(out, [snap], policies(), review)
+
+
+def test_a_recorded_start_without_an_offset_is_utc(tmp_path: Path) -> None:
+    """As every time the tool reads; comparing it with an expiry was exit 4 (offset-naive and offset-aware)."""
+    _, review = exempting_vm_noagent(tmp_path, expiresOn="2099-12-31")
+    snap, out = scanned(tmp_path, review)
+    doc = json.loads(out.read_text())
+    doc["scan"]["startedAt"] = doc["scan"]["startedAt"].removesuffix("Z")
+    out.write_text(json.dumps(doc))
+    assert verify.verify(out, [snap], policies(), review).matches

@@ -8,12 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from backup_preflight.findings import Finding
 from backup_preflight.review import baseline as baseline_mod
 from backup_preflight.review import exemptions as exemptions_mod
+from backup_preflight.timestamps import parse_instant
 
 
 @dataclass(slots=True)
@@ -32,7 +32,8 @@ class Review:
         """
         meta: dict[str, Any] = {}
         if self.exemptions is not None:
-            when = datetime.fromisoformat(as_of.replace("Z", "+00:00"))
+            when = parse_instant(as_of)  # a recorded start without an offset is UTC, as every time the tool reads
+            assert when is not None  # the scan's own start, or one results_reader.check has read
             meta["exemptions"] = exemptions_mod.apply(findings, self.exemptions, when)
         if self.baseline is not None:
             meta["baseline"] = baseline_mod.apply(findings, self.baseline, self.fail_on_new)

@@ -85,7 +85,7 @@ def load_shard(path: Path) -> Shard:
             raise InputError.one(label, pointer, f"expected {_KINDS[kind]}, as a scan writes it")
     problems: list[Problem] = []
     snapshot.check_scope(doc["scan"]["scope"], label, "/scan/scope", problems)  # the union's reports show it
-    snapshot.check_collected_at(doc["scan"].get("collectedAt"), label, "/scan/collectedAt", problems)
+    snapshot.check_instant(doc["scan"].get("collectedAt"), label, "/scan/collectedAt", problems)
     if problems:
         raise InputError(problems)
     for i, d in enumerate(doc.get("jobDiagnosis") or []):
