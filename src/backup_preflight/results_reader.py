@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from backup_preflight.errors import InputError, Problem
@@ -114,6 +114,17 @@ def check(doc: Any, label: str) -> None:
                 raise InputError.one(label, f"/findings/{i}", "finding needs string policyId, resourceId and status")
         return
     _check_v2(doc, label)
+
+
+_KINDS = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
+
+
+def require(label: str, shapes: Iterable[tuple[str, Any, type]]) -> None:
+    """Raise InputError at the first (JSON pointer, value, type) whose value is not of its type: what a command
+    reads beyond `check`, checked before it reads any, so a hand-edited file is exit 2 and never a traceback."""
+    for pointer, value, kind in shapes:
+        if not isinstance(value, kind):
+            raise InputError.one(label, pointer, f"expected {_KINDS[kind]}, as a scan writes it")
 
 
 def _tag_map(value: Any) -> bool:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,24 @@ def test_a_recorded_start_without_an_offset_is_utc(tmp_path: Path) -> None:
     doc["scan"]["startedAt"] = doc["scan"]["startedAt"].removesuffix("Z")
     out.write_text(json.dumps(doc))
     assert verify.verify(out, [snap], policies(), review).matches
+
+
+@pytest.mark.parametrize(("place", "tamper"), [
+    ("/tool", lambda d: d.update(tool=5)),
+    ("/scan/source", lambda d: d["scan"].update(source=5)),
+    ("/scan/exemptions", lambda d: d["scan"].update(exemptions=5)),
+    ("/scan/exemptions/sha256", lambda d: d["scan"]["exemptions"].update(sha256=5)),
+    ("/scan/serviceTags", lambda d: d["scan"].update(serviceTags="none")),
+    ("/scan/whatIf/files/0", lambda d: d["scan"].update(whatIf={"files": [5]})),
+    ("/scan/parameters/VMBK-AGENT-003", lambda d: d["scan"]["parameters"].update({"VMBK-AGENT-003": 5})),
+])
+def test_recorded_parts_of_the_wrong_type_are_input_errors(tmp_path: Path, place: str, tamper: Any) -> None:
+    """A hand-edited results.json is refused naming the place; each of these was exit 4 (AttributeError, TypeError)."""
+    _, review = exempting_vm_noagent(tmp_path)
+    snap, out = scanned(tmp_path, review)
+    doc = json.loads(out.read_text())
+    tamper(doc)
+    out.write_text(json.dumps(doc))
+    changed = load_policies([bundled_policy_dir()], parse_cli_params(["maximumPerSlot=3"]))
+    with pytest.raises(InputError, match=f"{place}: expected an? (object|string), as a scan writes it"):
+        verify.verify(out, [snap], changed, review)

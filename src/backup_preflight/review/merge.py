@@ -33,7 +33,7 @@ from backup_preflight.findings import SEVERITIES, STATUSES, Finding
 from backup_preflight.policy.conditions import Node
 from backup_preflight.policy.loader import MessageTemplate, Policy
 from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assessed, summarize
-from backup_preflight.results_reader import iter_finding_documents, scan_tags
+from backup_preflight.results_reader import iter_finding_documents, require, scan_tags
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.review.jobs import diagnose
@@ -80,9 +80,7 @@ def load_shard(path: Path) -> Shard:
     """Read one shard's results.json, of either schema version, as its per-(policy, VM) findings."""
     doc, digest = load_results(path)
     label = str(path)
-    for pointer, value, kind in _required(doc):
-        if not isinstance(value, kind):
-            raise InputError.one(label, pointer, f"expected {_KINDS[kind]}, as a scan writes it")
+    require(label, _required(doc))
     problems: list[Problem] = []
     snapshot.check_scope(doc["scan"]["scope"], label, "/scan/scope", problems)  # the union's reports show it
     snapshot.check_instant(doc["scan"].get("collectedAt"), label, "/scan/collectedAt", problems)
@@ -96,9 +94,6 @@ def load_shard(path: Path) -> Shard:
     findings = [finding(d, label, n, position) for n, d in enumerate(iter_finding_documents(doc))]
     return Shard(label, digest, doc["tool"], doc["scan"], doc["policies"], findings,
                  doc["coverage"], doc.get("jobDiagnosis") or [], scan_tags(doc), doc.get("subscriptions") or {})
-
-
-_KINDS = {dict: "an object", list: "an array", str: "a string", int: "an integer"}
 
 
 def _required(doc: dict[str, Any]) -> Iterable[tuple[str, Any, type]]:

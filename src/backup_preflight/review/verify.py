@@ -10,6 +10,7 @@ year. Baseline marks are left out of the comparison: they describe another file,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from backup_preflight.errors import InputError, Problem
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.report.results_json import finding_document
 from backup_preflight.results import Gate
-from backup_preflight.results_reader import iter_finding_documents
+from backup_preflight.results_reader import iter_finding_documents, require
 from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.service_tags import ServiceTags
@@ -56,6 +57,7 @@ class VerifyReport:
 def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review,
            what_if: WhatIf | None = None, service_tags: ServiceTags | None = None) -> VerifyReport:
     doc, _ = load_results(results_path)
+    require(str(results_path), _recorded(doc))
     recorded = doc["scan"]
     given_ex = review.exemptions
     problems = same_inputs(str(results_path), "exemptions", [(recorded.get("exemptions") or {}).get("sha256")],
@@ -89,6 +91,32 @@ def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, revie
     if recorded_version != __version__:
         report.notes.append(f"results written by backup-preflight {recorded_version}, verified with {__version__}")
     return report
+
+
+def _recorded(doc: dict[str, Any]) -> Iterator[tuple[str, Any, type]]:
+    """(JSON pointer, value, type) of what verify reads beyond results_reader.check: the tool version, the recorded
+    inputs' hashes and parameters. Lazy: a part is yielded once the block holding it has passed `require`."""
+    scan = doc["scan"]
+    yield "/tool", doc.get("tool", {}), dict
+    yield "/scan/source", scan.get("source", {}), dict
+    yield from ((f"/scan/{block}", scan[block], dict) for block in ("serviceTags", "exemptions", "whatIf")
+                if scan.get(block) is not None)
+    if (scan.get("exemptions") or {}).get("sha256") is not None:
+        yield "/scan/exemptions/sha256", scan["exemptions"]["sha256"], str
+    files = (scan.get("whatIf") or {}).get("files", [])
+    yield "/scan/whatIf/files", files, list
+    for i, file in enumerate(files):
+        yield f"/scan/whatIf/files/{i}", file, dict
+        if file.get("sha256") is not None:
+            yield f"/scan/whatIf/files/{i}/sha256", file["sha256"], str
+    parameters = scan.get("parameters", {})
+    yield "/scan/parameters", parameters, dict
+    yield from ((f"/scan/parameters/{pid}", values, dict) for pid, values in parameters.items())
+    policies = doc.get("policies", [])
+    yield "/policies", policies, list
+    for i, policy in enumerate(policies):
+        yield f"/policies/{i}", policy, dict
+        yield f"/policies/{i}/id", policy.get("id"), str
 
 
 def same_inputs(label: str, block: str, recorded: list[str | None], given: list[str], flag: str) -> list[Problem]:
