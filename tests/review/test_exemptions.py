@@ -96,6 +96,15 @@ def test_scopes_causes_and_pass_stays_pass(tmp_path: Path) -> None:
     assert result.exit_code == 0
 
 
+@pytest.mark.parametrize("scope", [f"/subscriptions/{SUB}/resourcegroups/rg-app",
+                                   f"/SUBSCRIPTIONS/{SUB.upper()}/RESOURCEGROUPS/RG-APP/"])
+def test_scopes_are_case_insensitive_as_the_docs_say(tmp_path: Path, scope: str) -> None:
+    """Resource Graph spells ids `resourcegroups`; the schema refused such a scope (exit 2) as not matching."""
+    ex = exemptions.load(write(tmp_path, entry(resources=None, scopes=[scope])))
+    result = run(write_snapshot(tmp_path / "s.json", estate()), review=Review(exemptions=ex))
+    assert result.run["exemptions"]["entries"][0]["exempted"] == 1
+
+
 def test_expiry_is_inclusive_of_the_day_and_honours_offsets() -> None:
     day = exemptions._compile(entry(expiresOn="2026-11-20"))
     assert not day.expired(NOW)
