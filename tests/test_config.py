@@ -90,6 +90,17 @@ def test_pyproject_table_is_found_and_other_pyprojects_are_ignored(tmp_path: Pat
     assert results(root / "out2")["scan"]["configuration"]["file"] is None
 
 
+@pytest.mark.parametrize("text", ["tool = 5\n", 'tool = "backup-preflight"\n'])
+def test_a_pyproject_whose_tool_is_no_table_has_no_configuration(tmp_path: Path, text: str) -> None:
+    """Valid TOML, if no valid pyproject: found in the working directory it was exit 4 (TypeError, AttributeError)."""
+    root = project(tmp_path, text, name="pyproject.toml")
+    proc = run("scan", "--demo", "--output-dir", "out", cwd=root)
+    assert proc.returncode == 1, proc.stderr  # the defaults, as for a pyproject without our table
+    proc = run("--config", "pyproject.toml", "scan", "--demo", "--output-dir", "out", cwd=root)
+    assert proc.returncode == 2, proc.stderr
+    assert "pyproject.toml: /tool: no [tool.backup-preflight] table" in proc.stderr
+
+
 def test_own_file_wins_over_pyproject(tmp_path: Path) -> None:
     root = project(tmp_path, 'fail-on = "never"\noutput-dir = "own"\n')
     (root / "pyproject.toml").write_text('[tool.backup-preflight]\noutput-dir = "py"\n')

@@ -74,8 +74,14 @@ def find(explicit: Path | None, cwd: Path) -> Path | None:
             doc = tomllib.loads(pyproject.read_text("utf-8"))
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
             return pyproject if b"backup-preflight" in _read(pyproject, quiet=True) else None
-        return pyproject if "backup-preflight" in doc.get("tool", {}) else None
+        return pyproject if "backup-preflight" in _tools(doc) else None
     return None
+
+
+def _tools(doc: dict[str, Any]) -> dict[str, Any]:
+    """pyproject.toml's `tool` table; {} when there is none, or `tool` is no table (`tool = 5` is valid TOML)."""
+    tools = doc.get("tool")
+    return tools if isinstance(tools, dict) else {}
 
 
 def _read(path: Path, quiet: bool = False) -> bytes:
@@ -100,7 +106,7 @@ def load(path: Path) -> Config:
     prefix = ""
     if path.name == PYPROJECT:
         prefix = "/tool/backup-preflight"
-        doc = doc.get("tool", {}).get("backup-preflight")
+        doc = _tools(doc).get("backup-preflight")
         if not isinstance(doc, dict):
             raise InputError.one(label, "/tool", "no [tool.backup-preflight] table")
     problems = [Problem(p.file, prefix + p.place if p.place != "/" else prefix or "/", p.reason)
