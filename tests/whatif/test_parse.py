@@ -113,6 +113,19 @@ def test_incomplete_plans_become_notes(tmp_path: Path) -> None:
     assert {n["table"] for n in what_if.notes} == {"what-if"}
 
 
+@pytest.mark.parametrize("rest", [False, True])
+def test_diagnostics_that_are_no_array_are_an_input_error(tmp_path: Path, rest: bool) -> None:
+    """They were exit 4 (TypeError: 'int' object is not iterable), or an object's keys were read as diagnostics."""
+    doc = az_output(change("Delete", "/a"))
+    holder = {"changes": doc.pop("changes")} if rest else doc
+    holder["diagnostics"] = 5
+    if rest:
+        doc["properties"] = holder
+    message = error_of(write(tmp_path / "w.json", doc))
+    at = "/properties" if rest else ""
+    assert message == f"{tmp_path / 'w.json'}: {at}/diagnostics: 'diagnostics' must be an array, found a number"
+
+
 def test_several_files_merge_in_order_and_report_all_problems(tmp_path: Path) -> None:
     a = write(tmp_path / "a.json", az_output(change("Delete", "/a")))
     b = write(tmp_path / "b.json", az_output(change("Delete", "/b")))

@@ -86,8 +86,8 @@ def from_document(doc: Any, label: str) -> WhatIf:
             what_if.changes.append(change)
     if problems:
         raise InputError(problems)
-    holder = doc.get("properties") if isinstance(doc.get("properties"), dict) else doc
-    _side_notes(holder, label, what_if.notes)
+    holder, at = (doc["properties"], "/properties") if isinstance(doc.get("properties"), dict) else (doc, "")
+    _side_notes(holder, label, at, what_if.notes)
     return what_if
 
 
@@ -163,10 +163,15 @@ def _change(raw: Any, label: str, where: str, problems: list[Problem],
                   reason if isinstance(reason, str) else "", f"{label}: {where}")
 
 
-def _side_notes(holder: dict[str, Any], label: str, notes: list[dict[str, str]]) -> None:
+def _side_notes(holder: dict[str, Any], label: str, at: str, notes: list[dict[str, str]]) -> None:
     """Diagnostics (e.g. nested deployments what-if could not evaluate) and potential changes make the plan
-    incomplete; say so rather than pretend the plan is whole."""
-    for diag in holder.get("diagnostics") or ():
+    incomplete; say so rather than pretend the plan is whole. Diagnostics that are no array are an input error:
+    a warning in them may be the plan's only sign of what it left out."""
+    diagnostics = holder.get("diagnostics") or []
+    if not isinstance(diagnostics, list):
+        raise InputError.one(label, f"{at}/diagnostics",
+                             f"'diagnostics' must be an array, found {json_kind(diagnostics)}")
+    for diag in diagnostics:
         if isinstance(diag, dict) and str(diag.get("level", "")).lower() in ("warning", "error"):
             target = diag.get("target") if isinstance(diag.get("target"), str) and diag.get("target") else label
             notes.append(note(target, f"what-if {str(diag['level']).lower()}: {error_text(diag)}"))
