@@ -1,12 +1,13 @@
 """`scan --what-if` end to end through the installed console script."""
 
+import itertools
 import json
 from pathlib import Path
 
 import xmlschema
 
 from results_helpers import findings_of
-from whatif.plan import az_output, change, estate_doc, new_vm, rule_body, without_view, write
+from whatif.plan import NSG_ID, az_output, change, estate_doc, new_vm, rule_body, without_view, write
 
 from arg import FIXTURES
 from cli_helpers import run
@@ -109,3 +110,18 @@ def test_summary_counts_each_way_a_change_reaches_vms_once(tmp_path: Path) -> No
     assert len(bullets) == 2, bullets
     assert any("snet-app; 3 VMs newly fail VMBK-NET-001" in b for b in bullets)
     assert any("snet-db; 1 VM newly fails VMBK-NET-001" in b for b in bullets)
+
+
+def test_the_console_counts_the_causes_it_does_not_name_and_gives_the_plans_notes(tmp_path: Path) -> None:
+    """It named five causes and no more, silently, and none of the notes on what the plan could not predict."""
+    changes = [c for i in range(7) for c in new_vm(f"vm-new{i}", provision=False)]
+    changes.append(change("Unsupported", f"{NSG_ID}/securityRules/Later"))
+    code, out, stdout = gate(tmp_path, *changes)
+    assert code == 1
+    after = stdout.split("new findings:\n", 1)[1].splitlines()
+    block = list(itertools.takewhile(lambda line: line.startswith("  - "), after))
+    causes = json.loads((out / "results.json").read_text())["scan"]["whatIf"]
+    assert len(block) == 7, block
+    assert block[5].startswith("  - … and ") and block[5].endswith(" more (see report.html)")
+    assert block[6].startswith(f"  - note: {NSG_ID}/securityRules/Later: what-if cannot predict this change")
+    assert len(causes["notes"]) == 1

@@ -11,6 +11,8 @@ from backup_preflight.report import guest_hint
 from backup_preflight.report.view import deployment_causes, review_sentences, shard_sentence
 from backup_preflight.results import ScanResult
 
+#: Planned changes (and notes on the plan) the console names; the rest are counted, as summary.md counts its.
+CAUSES_SHOWN = 5
 _EXIT_MEANING = {0: "passed", 1: "failing findings at or above the gate",
                  3: "incomplete: some scope was not collected, or nothing was evaluated or assessed"}
 
@@ -20,8 +22,12 @@ def _review(result: ScanResult) -> str:
     lines = []
     plan = result.run.get("whatIf")
     if plan:
+        causes = deployment_causes(result)
         lines.append(f"This deployment introduces {plan['newFindings']} new findings:")
-        lines += [f"  - {sentence}" for sentence, _ in deployment_causes(result)[:5]]
+        lines += [f"  - {sentence}" for sentence, _ in causes[:CAUSES_SHOWN]]
+        if len(causes) > CAUSES_SHOWN:
+            lines.append(f"  - … and {len(causes) - CAUSES_SHOWN} more (see report.html)")
+        lines += [f"  - note: {n.get('scope', '')}: {n.get('message', '')}" for n in plan["notes"][:CAUSES_SHOWN]]
     lines += review_sentences(result)
     return "".join(f"\n{line}" for line in lines) + ("\n" if lines else "")
 
