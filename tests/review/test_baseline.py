@@ -10,7 +10,7 @@ import pytest
 from backup_preflight.errors import InputError
 from backup_preflight.report import results_json
 from backup_preflight.results import Gate
-from backup_preflight.review import Review, baseline
+from backup_preflight.review import Review, baseline, exemptions
 from results_helpers import as_version_1
 from scan_helpers import estate, run, write_snapshot
 
@@ -70,6 +70,29 @@ def test_fail_on_new_gates_only_new_failures(tmp_path: Path) -> None:
     assert run(same, Gate(), Review(baseline=base)).exit_code == 1
     worse = write_snapshot(tmp_path / "worse.json", estate(extra=["vm-new"]))
     assert run(worse, Gate(fail_on_new=True), Review(baseline=base, fail_on_new=True)).exit_code == 1
+
+
+def test_an_exemption_that_expires_after_the_baseline_breaks_the_gate_again(tmp_path: Path) -> None:
+    """The baseline had vm-noagent exempt; with its exemption expired the finding counts again, as docs/reports.md
+    says, also under --fail-on-new: it was `unchanged` (the same real verdict), so the gate stayed green while the
+    console said the finding counts again."""
+    def exempting(until: str) -> Review:
+        path = tmp_path / f"ex-{until}.json"
+        path.write_text(json.dumps({"exemptions": [{
+            "id": "EX-1", "policies": ["VMBK-AGENT-001"], "resources": ["*/vm-noagent"], "category": "waiver",
+            "justification": "appliance image, vendor installs no agent", "owner": "ops", "expiresOn": until}]}))
+        return Review(exemptions=exemptions.load(path))
+
+    snap = write_snapshot(tmp_path / "s.json", estate())
+    results_json.write(run(snap, review=exempting("2099-12-31")), tmp_path / "previous.json")
+    base = baseline.load(tmp_path / "previous.json")
+    gate = Gate(fail_on_new=True)
+    for until, mark, code in (("2099-12-31", "unchanged", 0), ("2020-01-31", "new", 1)):
+        review = exempting(until)
+        review.baseline, review.fail_on_new = base, True
+        result = run(snap, gate, review)
+        agent = next(f for f in result.findings if f.policy_id == "VMBK-AGENT-001" and f.resource_name == "vm-noagent")
+        assert (agent.annotations["baseline"], result.exit_code) == (mark, code), until
 
 
 @pytest.mark.parametrize(("content", "reason"), [

@@ -2,9 +2,9 @@
 
 Identity is (policy id, full resource id lowercased); a finding is `unchanged` only when the
 baseline had the same verdict for it, so a VM whose unknown became a confirmed failure shows
-as new. Accepted findings stay in every report; only the gate (`--fail-on-new`) treats them
-differently. Baseline failures that now pass, no longer apply or whose VM or policy is gone
-are listed as fixed.
+as new, and one the baseline had exempt is new once it is no longer exempt. Accepted findings
+stay in every report; only the gate (`--fail-on-new`) treats them differently. Baseline failures
+that now pass, no longer apply or whose VM or policy is gone are listed as fixed.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backup_preflight.findings import ERROR, FAIL, UNKNOWN, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding
 from backup_preflight.results_reader import check, iter_finding_documents
 from backup_preflight.snapshot import read_json
 
@@ -62,6 +62,12 @@ def from_findings(findings: Sequence[Finding], label: str, sha256: str) -> Basel
     return Baseline(label, sha256, None, accepted)
 
 
+def _lost_exemption(before: dict[str, Any], finding: Finding) -> bool:
+    """The baseline accepted an exempt finding only while it is exempt: once its exemption expires or is removed,
+    the finding counts again (docs/reports.md), under --fail-on-new too, so it is new."""
+    return before["status"] == EXEMPT and finding.status != EXEMPT
+
+
 def apply(findings: Sequence[Finding], baseline: Baseline, fail_on_new: bool) -> dict[str, Any]:
     """Mark each failing/unknown/error finding new or unchanged; list what the baseline had that is gone."""
     current: dict[tuple[str, str], str] = {}
@@ -70,7 +76,7 @@ def apply(findings: Sequence[Finding], baseline: Baseline, fail_on_new: bool) ->
         current[key] = finding_verdict = verdict(finding)
         if finding_verdict in ACCEPTABLE:
             before = baseline.accepted.get(key)
-            same = before is not None and verdict(before) == finding_verdict
+            same = before is not None and verdict(before) == finding_verdict and not _lost_exemption(before, finding)
             finding.annotate("baseline", UNCHANGED if same else NEW)
     fixed = []
     for key, before in baseline.accepted.items():
