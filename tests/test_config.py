@@ -150,6 +150,19 @@ def test_a_source_on_the_command_line_replaces_the_files_scope(tmp_path: Path) -
     assert settings["subscription"] == []
 
 
+@pytest.mark.parametrize(("text", "args", "expected"), [
+    ("fail-on-new = true\n", ("--demo",), "fail-on-new (set in backup-preflight.toml) needs --baseline"),
+    ('baseline = "previous.json"\n', ("--snapshot", "s.json", "--what-if", "w.json"),
+     "it cannot be combined with baseline (set in backup-preflight.toml)"),
+])
+def test_usage_errors_name_the_file_that_set_a_setting(tmp_path: Path, text: str, args: tuple[str, ...],
+                                                         expected: str) -> None:
+    """They named --fail-on-new or --baseline, which the command line did not hold."""
+    root = project(tmp_path, text)
+    proc = run("scan", *args, "--output-dir", "out", cwd=root)
+    assert proc.returncode == 2 and expected in proc.stderr, proc.stderr
+
+
 def test_commands_without_settings_ignore_the_file(tmp_path: Path) -> None:
     root = project(tmp_path, "not toml at all [\n")
     assert run("demo-estate", "--vms", "2", "--output", "e.json", cwd=root).returncode == 0

@@ -355,6 +355,15 @@ def _configure(args: argparse.Namespace, argv: list[str] | None) -> None:
     logs.setup(quiet=args.quiet, verbose=args.verbose, debug=getattr(args, "debug", False))
 
 
+def _setting(args: argparse.Namespace, key: str) -> str:
+    """A setting as a usage error names it: its flag, or its key and the configuration file that set it, which
+    the command line did not show."""
+    configuration = args.configuration or {}
+    if key in configuration.get("fromFile", ()):
+        return f"{key} (set in {configuration['file']})"
+    return f"--{key}"
+
+
 def _load_policies(args: argparse.Namespace, sources: list[Path] | None) -> Any:
     from backup_preflight.policy.loader import bundled_policy_dir, load_policies
     from backup_preflight.policy.parameters import load_params_file, parse_cli_params
@@ -389,9 +398,10 @@ def cmd_scan(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
         parser.error("scan needs exactly one source: --demo, --snapshot FILE, or "
                      "--subscription/--management-group")
     if args.fail_on_new and not (args.baseline or args.what_if):
-        parser.error("--fail-on-new needs --baseline RESULTS_JSON (or --what-if, which implies it)")
+        parser.error(f"{_setting(args, 'fail-on-new')} needs --baseline RESULTS_JSON (or --what-if, which implies it)")
     if args.what_if and args.baseline:
-        parser.error("--what-if compares with the current estate itself; it cannot be combined with --baseline")
+        parser.error("--what-if compares with the current estate itself; it cannot be combined with "
+                     f"{_setting(args, 'baseline')}")
     with outputs.claim(args.output_dir) as staged:  # exit 2 now, before the scan, if DIR cannot take reports
         return _scan(args, staged)
 
@@ -440,7 +450,7 @@ def cmd_merge(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     from backup_preflight.review import merge
 
     if args.fail_on_new and not args.baseline:
-        parser.error("--fail-on-new needs --baseline RESULTS_JSON")
+        parser.error(f"{_setting(args, 'fail-on-new')} needs --baseline RESULTS_JSON")
     with outputs.claim(args.output_dir) as staged:  # exit 2 now, before reading, if DIR cannot take reports
         review = _load_review(args)
         gate = Gate(fail_on=args.fail_on, strict=args.strict, fail_on_new=args.fail_on_new)
