@@ -16,6 +16,7 @@ from backup_preflight.policy.parameters import parse_cli_params
 from arg import (
     FIXTURES,
     SUB,
+    backup_handler,
     backup_policy_v1,
     backup_policy_v2,
     extension_row,
@@ -151,6 +152,29 @@ def test_in_guest_preconditions_do_not_apply_to_agentless_crash_consistent_backu
     for policy_id in ("VMBK-AGENT-002", "VMBK-SQL-001", "VMBK-EXT-004", "VMBK-DHCP-001"):
         assert statuses(judge(doc, policy_id)) == {
             "agentless": "notApplicable", "app-consistent": "fail", "stopped": "fail"}, policy_id
+
+
+@pytest.mark.parametrize("policy_id", ["VMBK-AGENT-001", "VMBK-AGENT-003", "VMBK-EXT-001", "VMBK-EXT-002",
+                                       "VMBK-EXT-003"])
+def test_agent_and_extension_checks_do_not_apply_to_agentless_crash_consistent_backups(policy_id: str) -> None:
+    """The same doc: an agentless backup "doesn't rely on the VM agent or snapshot extension", so an old agent
+    or a failed, Not Ready, old backup extension is no precondition of it (real-azure case 12 failed
+    VMBK-AGENT-003 on such a VM). Under the default policy, and with the item stopped, each still fails."""
+    crash = backup_policy_v2("CrashOnly", zone="UTC")  # snapshotConsistencyType OnlyCrashConsistent
+    default = backup_policy_v2("AppConsistent", zone="UTC")
+    default["properties"].pop("snapshotConsistencyType")
+    names = ("agentless", "app-consistent", "stopped")
+    vms = [vm_row(n, provision=False) for n in names]
+    items = [protected_item(vms[0]["id"], crash["id"]), protected_item(vms[1]["id"], default["id"]),
+             protected_item(vms[2]["id"], crash["id"])]
+    items[2]["properties"]["protectionState"] = "ProtectionStopped"
+    views = [backup_handler(instance_view(v["id"], agent_version="2.2.10", status="Not Ready"), version="1.0.9.0",
+                            status="Not Ready", code="ProvisioningState/failed/1", level="Error") for v in vms]
+    if policy_id == "VMBK-AGENT-001":  # no agent reported: provisionVMAgent false says it was never installed
+        views = []
+    doc = snapshot_doc(vms, recoveryservicesresources=[*items, crash, default], instanceviews=views)
+    assert statuses(judge(doc, policy_id)) == {
+        "agentless": "notApplicable", "app-consistent": "fail", "stopped": "fail"}, policy_id
 
 
 def test_guest_shutdown() -> None:
