@@ -357,3 +357,54 @@ def test_with_no_source_an_unreadable_list_leaves_installed_unknown_even_before_
         snapshot_doc([vm], instanceviews=[instance_view(vm["id"])],
                      recoveryservicesresources=protected(vm, "IRPending", "Failed")), "t")).vms[0]
     assert readable["backupExtension"]["installed"] is False
+
+
+def _facts(doc: dict[str, Any]) -> dict[str, Any]:
+    return build_estate(snapshot.from_document(doc, "t")).vms[0]
+
+
+def test_a_vm_agent_that_is_no_object_leaves_installed_unknown_for_that_reason() -> None:
+    """Collected but unreadable is not "no instance view was collected": the reason names the field."""
+    vm = vm_row("vm1")
+    view = instance_view(vm["id"])
+    view["instanceView"]["vmAgent"] = "Ready"
+    f = _facts(snapshot_doc([vm], instanceviews=[view], recoveryservicesresources=protected(vm)))
+    assert "installed" not in f["backupExtension"]
+    assert f["unknownReasons"]["backupExtension.installed"] == (
+        "the VM's instanceviews row: vmAgent is a string, expected an object")
+
+
+def test_reasons_name_the_arm_row_and_the_status_list_that_cannot_be_read() -> None:
+    vm = vm_row("vm1")
+    arm = extension_row(vm["id"])
+    arm["properties"]["provisioningState"] = ["Succeeded"]
+    view = instance_view(vm["id"])
+    view["instanceView"]["extensions"].append(
+        {"name": "VMSnapshotLinux", "type": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux", "statuses": 5})
+    f = _facts(snapshot_doc([vm, arm], instanceviews=[view]))
+    assert f["unknownReasons"]["backupExtension.provisioningState"] == (
+        f"resources row {arm['id']}: properties.provisioningState is an array, expected a string")
+    assert f["unknownReasons"]["backupExtension.statusCode"] == (
+        "the VM's instanceviews row: statuses is a number, expected an array")
+    assert f["unknownReasons"]["backupExtension.handlerStatus"] == (
+        "the VM's instanceviews row: the VM agent reports no backup extension handler; only armExtension and "
+        "extensionStatus show it")
+    assert f["backupExtension"]["type"] == "VMSnapshotLinux" and "failed" not in f["backupExtension"]
+
+
+def test_the_extension_status_alone_names_the_type_and_any_source_with_a_state_settles_failed() -> None:
+    """A state from ARM is not undone by a handler status that has only a display text."""
+    vm = vm_row("vm1")
+    view = instance_view(vm["id"])
+    view["instanceView"]["extensions"].append(
+        {"name": "VMSnapshotLinux", "type": "Microsoft.Azure.RecoveryServices.VMSnapshotLinux",
+         "statuses": [{"displayStatus": "Provisioning succeeded"}]})
+    alone = _facts(snapshot_doc([vm], instanceviews=[view]))["backupExtension"]
+    assert alone["type"] == "VMSnapshotLinux" and alone["sources"] == ["extensionStatus"]
+    assert "failed" not in alone  # no code and no level: nothing says whether it failed
+    shown = backup_handler(instance_view(vm["id"]))
+    shown["instanceView"]["vmAgent"]["extensionHandlers"][-1]["status"] = {"displayStatus": "Ready"}
+    shown["instanceView"]["extensions"] = view["instanceView"]["extensions"]
+    with_arm = _facts(snapshot_doc([vm, extension_row(vm["id"])], instanceviews=[shown]))["backupExtension"]
+    assert with_arm["sources"] == ["armExtension", "agentHandler", "extensionStatus"]
+    assert with_arm["failed"] is False

@@ -86,7 +86,7 @@ def backup_extension_facts(rows: list[Row], view: dict[str, Any] | None, iv: Rea
             if state.lower() == "failed":
                 failures.append((ARM, f"the ARM extension resource is in provisioningState {state}"))
     vm_agent = iv.get(view, "vmAgent", "object") if view is not None else None
-    handler, handlers_unread = _entry(iv, view if vm_agent is not None else None, "vmAgent.extensionHandlers")
+    handler, handlers_unread = _entry(iv, view, "vmAgent.extensionHandlers")  # a vmAgent of another type is unread
     if handlers_unread:
         for fact in ("backupExtension.handlerStatus", "backupExtension.handlerVersion"):
             reasons.setdefault(fact, handlers_unread)
