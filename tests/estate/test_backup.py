@@ -16,6 +16,7 @@ import pytest
 
 from backup_preflight import scan, snapshot
 from backup_preflight.estate import build_estate
+from backup_preflight.estate.backup import schedule_facts
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
@@ -469,3 +470,17 @@ def test_a_vault_in_a_resource_group_named_vaults_is_named_right() -> None:
     assert (b["vault"], b["state"]) == ("rsv-weu", "ProtectionStopped in vault rsv-weu")
     assert judge(doc, "VMBK-PROT-001")["vm1"].message == (
         "vm1 is not protected by Azure Backup: ProtectionStopped in vault rsv-weu")
+
+
+def test_the_policy_type_alone_or_the_schedule_type_alone_says_v2_and_a_consistency_is_a_string() -> None:
+    """Either field marks an Enhanced policy (rows in the wild carry one without the other); a
+    snapshotConsistencyType that is no string is not taken as one (and makes no VM agentless)."""
+    by_type = backup_policy_v2("ByType")
+    by_type["properties"]["schedulePolicy"]["schedulePolicyType"] = "SimpleSchedulePolicy"
+    by_schedule = backup_policy_v2("BySchedule")
+    del by_schedule["properties"]["policyType"]
+    odd = backup_policy_v2("Odd")
+    odd["properties"]["snapshotConsistencyType"] = 5
+    for row in (by_type, by_schedule):
+        assert schedule_facts(row, datetime(2026, 11, 20, tzinfo=UTC))["policyType"] == "V2"
+    assert "snapshotConsistencyType" not in schedule_facts(odd, datetime(2026, 11, 20, tzinfo=UTC))

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from backup_preflight.estate.guest import start_hours
+
 from arg import backup_policy_v1, facts_by_name, protected_item, snapshot_doc, vm_row
 
 
@@ -133,3 +135,15 @@ def test_the_shortest_readable_time_stamp_and_a_boolean_sample() -> None:
     f = pressure([{"timeStamp": "2026-11-19T02:00:00Z", "maximum": True}])
     assert "cpuPeakPercent" not in f["pressure"]
     assert f["unknownReasons"]["pressure.cpuPeakPercent"].endswith("data[0].maximum is a boolean, expected a number")
+
+
+@pytest.mark.parametrize(("slots", "hours"), [
+    (["02:00 UTC"], [2, 3]),          # started by 04:00: 02:00-03:59
+    (["02:01 UTC"], [2, 3, 4]),       # by 04:01, a minute of hour 4
+    (["02:59 UTC"], [2, 3, 4]),
+    (["23:30 UTC"], [0, 1, 23]),      # past midnight
+    (["08:00 UTC", "12:00 UTC"], [8, 9, 12, 13]),
+    ([], []),
+])
+def test_the_hours_a_backup_may_start_in(slots: list[str], hours: list[int]) -> None:
+    assert start_hours(slots) == hours
