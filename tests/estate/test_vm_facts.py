@@ -241,3 +241,30 @@ def test_vms_of_one_resource_group_share_its_name_and_their_subscriptions_id() -
     facts = list(facts_by_name(doc).values())
     assert {f["resourceGroup"] for f in facts} == {"rg-app"}
     assert len({id(f["resourceGroup"]) for f in facts}) == len({id(f["subscriptionId"]) for f in facts}) == 1
+
+
+@pytest.mark.parametrize(("row", "view", "fact", "reason"), [
+    ("PowerState/unknown", "PowerState/running", "running", None),
+    ("PowerState/unknown", None, None, "the VM's resources row: properties.extended.instanceView.powerState.code "
+                                      "is 'PowerState/unknown': Azure does not know the power state"),
+    ("PowerState/Unknown", "PowerState/unknown", None, "the VM's resources row: properties.extended.instanceView"
+                                                       ".powerState.code is 'PowerState/Unknown': Azure does not "
+                                                       "know the power state"),
+    (None, "PowerState/unknown", None, "the VM's instanceviews row: statuses[].code is 'PowerState/unknown': "
+                                       "Azure does not know the power state"),
+    ("PowerState/running", "PowerState/unknown", "running", None),
+])
+def test_a_power_state_azure_calls_unknown_is_no_state(row: str | None, view: str | None, fact: str | None,
+                                                        reason: str | None) -> None:
+    """PowerState/unknown (a value of Compute's enum) passed VMBK-POWER-001 as 'not stopped' and made the checks
+    of running VMs not applicable; it is unknown unless the other source knows the state."""
+    vm = vm_row("vm1", power=row)
+    views = []
+    if view is not None:
+        views = [instance_view(vm["id"])]
+        views[0]["instanceView"]["statuses"][1]["code"] = view
+    facts = facts_by_name(snapshot_doc([vm], instanceviews=views))["vm1"]
+    assert facts.get("powerState") == fact
+    assert facts.get("unknownReasons", {}).get("powerState") == reason
+    [power] = [f for f in evaluate(CATALOG, [facts]) if f.policy_id == "VMBK-POWER-001"]
+    assert power.status == ("pass" if fact else "unknown")

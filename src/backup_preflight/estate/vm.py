@@ -161,17 +161,28 @@ def _os_type(vm: Reader, row: Row) -> str | None:
 
 
 def _power_state(vm: Reader, iv: Reader, row: Row, view: dict[str, Any] | None) -> str | None:
-    """The VM row's power state code, else (only when it is absent) the instance view's PowerState status."""
+    """The VM row's power state code, else (when it is absent, or Compute's `PowerState/unknown`) the instance
+    view's PowerState status. `unknown` is no state to judge: with no other source the fact stays unknown."""
     field = "properties.extended.instanceView.powerState.code"
     code = vm.get(row, field, "string", "powerState")
-    if code is None and view is not None and not vm.unreadable("powerState"):
-        statuses = iv.get(view, "statuses", "array", "powerState") or ()
-        code = next((s["code"] for s in statuses if isinstance(s, dict) and isinstance(s.get("code"), str)
-                     and s["code"].lower().startswith("powerstate/")), None)
-    elif code is not None and not code.lower().startswith("powerstate/"):
+    if code is not None and not code.lower().startswith("powerstate/"):
         vm.odd("powerState", field, code, "PowerState/<state>")
         return None
+    said, where = vm, field
+    if (code is None or _unknown(code)) and view is not None and not vm.unreadable("powerState"):
+        statuses = iv.get(view, "statuses", "array", "powerState") or ()
+        found = next((s["code"] for s in statuses if isinstance(s, dict) and isinstance(s.get("code"), str)
+                      and s["code"].lower().startswith("powerstate/")), None)
+        if found is not None and (code is None or not _unknown(found)):
+            code, said, where = found, iv, "statuses[].code"
+    if code is not None and _unknown(code):
+        said.reasons.setdefault("powerState", said.say(f"{where} is {code!r}: Azure does not know the power state"))
+        return None
     return code.split("/", 1)[1].lower() if code is not None else None
+
+
+def _unknown(code: str) -> bool:
+    return code.lower() == "powerstate/unknown"
 
 
 def _extension(row: Row) -> dict[str, Any]:
