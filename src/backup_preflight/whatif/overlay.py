@@ -11,7 +11,8 @@ What each change type does (Azure's own wording in the Resources API reference):
   A new VM has no `extended` block and no instance view, so its runtime facts are unknown — which is
   what they are before it exists. A `Modify`/`Deploy` of a row the snapshot lacks is applied as a
   create, with a note.
-* `Delete`: the row and the rows under it (a VM's extensions) go.
+* `Delete`: the row and every row of it or under it go, in every table: a VM's extensions, instance view and
+  metrics, a resource group's VMs (even when its own table, resourcecontainers, was not collected).
 * `NoChange`, `Ignore`: the current row stays.
 * `Unsupported`: what-if cannot predict it; the current row stays, with a coverage note.
 
@@ -59,13 +60,15 @@ def overlay(snap: Snapshot, what_if: WhatIf) -> tuple[Snapshot, list[PlannedChan
 
 
 def _apply(tables: _Tables, change: Change, rtype: str, notes: list[Note]) -> None:
+    lid = change.resource_id.lower()
+    if change.change_type == "Delete":  # its row and every row under it, in every table (_Tables.snapshot)
+        rows = tables.rows(table_for_type(rtype), change, None)
+        if rows is not None:
+            rows.pop(lid, None)  # a row the plan creates again comes after the current ones
+        tables.deleted.add(lid)
+        return
     rows = tables.rows(table_for_type(rtype), change, notes)
     if rows is None:
-        return
-    lid = change.resource_id.lower()
-    if change.change_type == "Delete":
-        rows.pop(lid, None)
-        tables.deleted.add(lid)
         return
     body = _after(change, notes)
     if body is None:
@@ -124,14 +127,17 @@ class _Tables:
     def __init__(self, snap: Snapshot) -> None:
         self._snap = snap
         self._touched: dict[str, dict[str, Row]] = {}
-        #: Lowercase ids deleted by the plan; rows under them (a VM's extensions) go too.
+        #: Lowercase ids deleted by the plan (and not created again); rows under them go too.
         self.deleted: set[str] = set()
 
-    def rows(self, table: str, change: Change, notes: list[Note]) -> dict[str, Row] | None:
-        """The working rows of a table, or None (with a note) when the snapshot did not collect it."""
+    def rows(self, table: str, change: Change, notes: list[Note] | None) -> dict[str, Row] | None:
+        """The working rows of a table, or None (with a note, when `notes` is given) when the snapshot did not
+        collect it."""
         if self._snap.tables.get(table) is None:
-            notes.append(note(change.resource_id, f"table {table} was not collected, so this {change.change_type} "
-                                                  "is not applied; findings that need it stay unknown"))
+            if notes is not None:
+                notes.append(note(change.resource_id, f"table {table} was not collected, so this "
+                                                      f"{change.change_type} is not applied; findings that need it "
+                                                      "stay unknown"))
             return None
         if table not in self._touched:
             self._touched[table] = {row["id"].lower(): row for row in self._snap.tables[table]}
@@ -141,11 +147,19 @@ class _Tables:
         snap = self._snap
         tables = {name: list(rows) for name, rows in snap.tables.items()}
         for name, rows in self._touched.items():
-            gone = {lid for lid in self.deleted if lid not in rows}
-            # A row lies under a deleted resource when its id, cut at a '/', is that resource's id.
-            # Looked up per distinct id length, so the cost is rows x lengths, not rows x deletions.
-            cuts = sorted({len(lid) for lid in gone})
-            tables[name] = [row for lid, row in rows.items()
-                            if not any(lid[n:n + 1] == "/" and lid[:n] in gone for n in cuts)]
+            tables[name] = list(rows.values())
+        if self.deleted:
+            # A row goes when its id is a deleted resource's, or cut at a '/' is one, in any table: a deleted
+            # resource group takes its VMs, a deleted VM its extensions, instance view and metrics. Looked up per
+            # distinct id length, so the cost is rows x lengths, not rows x deletions.
+            gone, cuts = self.deleted, sorted({len(lid) for lid in self.deleted})
+            for name, rows in tables.items():
+                if rows is not None:
+                    tables[name] = [row for row in rows if not _under(row["id"].lower(), gone, cuts)]
         return Snapshot(tables=tables, scope=dict(snap.scope), errors=list(snap.errors), queries=dict(snap.queries),
                         collected_at=snap.collected_at, sources=list(snap.sources))
+
+
+def _under(lid: str, gone: set[str], cuts: list[int]) -> bool:
+    """Whether the row `lid` is a deleted resource or lies under one."""
+    return any(lid[:n] in gone and lid[n:n + 1] in ("", "/") for n in cuts)
