@@ -129,3 +129,34 @@ def test_recorded_parts_of_the_wrong_type_are_input_errors(tmp_path: Path, place
     changed = load_policies([bundled_policy_dir()], parse_cli_params(["maximumPerSlot=3"]))
     with pytest.raises(InputError, match=f"{place}: expected an? (object|string), as a scan writes it"):
         verify.verify(out, [snap], changed, review)
+
+
+def test_tampered_summary_counts_and_exit_code_are_named(tmp_path: Path) -> None:
+    """An auditor reads the summary and the exit code first: a results.json whose findings are untouched but
+    whose counts say fewer failures, or whose exit code says it passed, was VERIFIED."""
+    snap, out = scanned(tmp_path)
+    doc = json.loads(out.read_text())
+    assert doc["gate"]["exitCode"] == 1 and doc["summary"]["byStatus"]["fail"] > 0
+    fails = doc["summary"]["byStatus"]["fail"]
+    doc["summary"]["byStatus"]["fail"] = 0
+    doc["gate"]["exitCode"] = 0
+    out.write_text(json.dumps(doc))
+    report = verify.verify(out, [snap], policies(), Review())
+    assert not report.matches
+    assert ("exit code", False, "results.json has 0, re-evaluation has 1") in report.checks
+    assert any(d.startswith('summary.byStatus in results.json is {"error": 0, "exempt": 0, "fail": 0,')
+               and f'"fail": {fails},' in d.split("re-evaluation has")[1] for d in report.differences)
+
+
+def test_the_exit_code_is_judged_under_the_recorded_gate(tmp_path: Path) -> None:
+    snap, out = scanned(tmp_path)
+    doc = json.loads(out.read_text())
+    doc["gate"].update(failOn="never", exitCode=0)  # as `scan --fail-on never` writes it
+    out.write_text(json.dumps(doc))
+    assert verify.verify(out, [snap], policies(), Review()).matches
+    doc["gate"]["failOn"] = 5
+    out.write_text(json.dumps(doc))
+    with pytest.raises(InputError) as caught:
+        verify.verify(out, [snap], policies(), Review())
+    assert [(p.place, p.reason) for p in caught.value.problems] == [("/gate/failOn", "expected a string, as a scan "
+                                                                                     "writes it")]

@@ -1,15 +1,18 @@
 """`verify`: re-evaluate a snapshot and confirm that a results.json says exactly what it would say now.
 
 Audit evidence: the snapshot hash, the policy set hash (documents + effective parameters), the
-exemptions and service-tag file hashes and every finding must match. The exemptions and what-if files a result was
-produced with must be given again and are checked by SHA-256 before anything is evaluated: a
-different file is refused (exit 2), since comparing against it would prove nothing. Exemption
-expiry is judged at the original scan's start time, so a results.json verifies the same way next
-year. Baseline marks are left out of the comparison: they describe another file, not the estate.
+exemptions and service-tag file hashes, every finding, the summary's counts and (without a baseline
+or a what-if plan, whose marks it does not compare) the exit code under the recorded gate must match.
+The exemptions and what-if files a result was produced with must be given again and are checked by
+SHA-256 before anything is evaluated: a different file is refused (exit 2), since comparing against
+it would prove nothing. Exemption expiry is judged at the original scan's start time, so a
+results.json verifies the same way next year. Baseline marks are left out of the comparison: they
+describe another file, not the estate.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +72,8 @@ def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, revie
         raise InputError(problems)
     source = scan.snapshot_source(snapshots)
     source.service_tags = service_tags
-    result = scan.run_scan(source, policies, Gate(), review, as_of=recorded.get("startedAt"), what_if=what_if)
+    gate = Gate(fail_on=doc["gate"].get("failOn", "high"), strict=doc["gate"].get("strict") is True)
+    result = scan.run_scan(source, policies, gate, review, as_of=recorded.get("startedAt"), what_if=what_if)
     report = VerifyReport()
     _same(report, "snapshot sha256", recorded.get("source", {}).get("sha256"), source.sha256)
     _same(report, "policy set sha256", recorded.get("policySetSha256"), policies.sha256)
@@ -87,6 +91,12 @@ def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, revie
     report.checks.append(("findings", not differences,
                           f"{len(before)} recorded, {len(now)} re-evaluated, {len(differences)} differ"))
     report.differences += differences
+    _same_counts(report, doc["summary"], result.summary)
+    if recorded.get("baseline") is None and recorded.get("whatIf") is None:
+        _same(report, "exit code", doc["gate"].get("exitCode"), result.exit_code)
+    else:  # --fail-on-new (implied by --what-if) judges by the baseline's marks, which verify does not compare
+        report.notes.append("the exit code was not compared: with a baseline or a what-if plan it depends on "
+                            "findings of another scan")
     recorded_version = doc.get("tool", {}).get("version")
     if recorded_version != __version__:
         report.notes.append(f"results written by backup-preflight {recorded_version}, verified with {__version__}")
@@ -98,6 +108,9 @@ def _recorded(doc: dict[str, Any]) -> Iterator[tuple[str, Any, type]]:
     inputs' hashes and parameters. Lazy: a part is yielded once the block holding it has passed `require`."""
     scan = doc["scan"]
     yield "/tool", doc.get("tool", {}), dict
+    yield "/gate", doc.get("gate"), dict
+    yield "/gate/failOn", doc["gate"].get("failOn", "high"), str
+    yield "/summary", doc.get("summary"), dict
     yield "/scan/source", scan.get("source", {}), dict
     yield from ((f"/scan/{block}", scan[block], dict) for block in ("serviceTags", "exemptions", "whatIf")
                 if scan.get(block) is not None)
@@ -134,9 +147,28 @@ def same_inputs(label: str, block: str, recorded: list[str | None], given: list[
 
 
 def _same(report: VerifyReport, what: str, recorded: Any, now: Any) -> None:
-    detail = f"{recorded or 'none'}" if recorded == now else (
-        f"results.json has {recorded or 'none'}, re-evaluation has {now or 'none'}")
+    def shown(value: Any) -> str:
+        return "none" if value is None or value == "" else str(value)  # an exit code of 0 is shown as 0
+
+    detail = (shown(recorded) if recorded == now
+              else f"results.json has {shown(recorded)}, re-evaluation has {shown(now)}")
     report.checks.append((what, recorded == now, detail))
+
+
+#: The summary's counts, which follow from the findings alone; an auditor reads them first.
+COUNTS = ("total", "byStatus", "bySeverity", "byCause")
+
+
+def _same_counts(report: VerifyReport, recorded: dict[str, Any], now: dict[str, Any]) -> None:
+    """The summary's counts as recorded against the re-evaluation's (those a results.json of an older version
+    does not have are not compared); each count that differs is named."""
+    differ = [f"summary.{key} in results.json is {json.dumps(recorded[key], sort_keys=True)}, re-evaluation has "
+              f"{json.dumps(now.get(key), sort_keys=True)}" for key in COUNTS if key in recorded
+              and recorded[key] != now.get(key)]
+    compared = [key for key in COUNTS if key in recorded]
+    report.checks.append(("summary counts", not differ, f"{', '.join(compared)}: "
+                                                        f"{'the same' if not differ else f'{len(differ)} differ'}"))
+    report.differences += differ
 
 
 def _key(doc: dict[str, Any]) -> tuple[str, str]:
