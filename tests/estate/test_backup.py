@@ -484,3 +484,12 @@ def test_the_policy_type_alone_or_the_schedule_type_alone_says_v2_and_a_consiste
     for row in (by_type, by_schedule):
         assert schedule_facts(row, datetime(2026, 11, 20, tzinfo=UTC))["policyType"] == "V2"
     assert "snapshotConsistencyType" not in schedule_facts(odd, datetime(2026, 11, 20, tzinfo=UTC))
+
+
+def test_an_item_whose_id_names_no_vault_says_so_in_its_state() -> None:
+    vm = vm_row("vm1")
+    policy = backup_policy_v1("P", zone="UTC")
+    row = protected_item(vm["id"], policy["id"])
+    row["id"] = row["id"].lower().replace("/vaults/", "/stores/")
+    b = backup_of(doc_at(JANUARY, [vm], [row, policy]))["vm1"]
+    assert b["state"].endswith(" in vault ?") and "vault" not in b

@@ -408,3 +408,17 @@ def test_the_extension_status_alone_names_the_type_and_any_source_with_a_state_s
     with_arm = _facts(snapshot_doc([vm, extension_row(vm["id"])], instanceviews=[shown]))["backupExtension"]
     assert with_arm["sources"] == ["armExtension", "agentHandler", "extensionStatus"]
     assert with_arm["failed"] is False
+
+
+def test_the_reasons_for_an_unknown_extension_say_what_was_not_collected() -> None:
+    """Two reasons a report quotes word for word: no instance view (and no ARM row), and an agent reporting no
+    handler while the backup tables, which would say whether a first backup ran, were not collected."""
+    vm = vm_row("vm1")
+    none = _facts(snapshot_doc([vm]))
+    assert none["unknownReasons"]["backupExtension.installed"] == (
+        "no instance view of the VM with the VM agent's handlers was collected, and ARM has no backup extension "
+        "resource")
+    bare = _facts(snapshot_doc([vm], instanceviews=[instance_view(vm["id"])], recoveryservicesresources=None))
+    assert bare["unknownReasons"]["backupExtension.installed"] == (
+        "the VM's instanceviews row: the VM agent reports no backup extension handler, and recoveryservicesresources "
+        "was not collected: whether a completed backup installed the extension is unknown")
