@@ -196,7 +196,7 @@ def _finish(source: Source, snap: snapshot.Snapshot, counts: dict[str, int], pol
     """Review, summarize and record the run around what the estate and engine gave; `explain` says, once
     the review has marked them, what a what-if deployment's new findings come from."""
     findings = judged.findings
-    reviewed = review.apply(findings, as_of or started) if review else {}
+    reviewed = review.apply(findings, as_of or started, [p.id for p in policies.policies]) if review else {}
     reviewed.update(explain() if explain else {})
     coverage = {
         "vms": judged.vms,

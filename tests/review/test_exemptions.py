@@ -120,3 +120,16 @@ def test_shipped_schema_accepts_the_documented_example() -> None:
     from jsonschema import Draft202012Validator
 
     Draft202012Validator(exemptions.exemptions_schema()).validate(json.loads(block))
+
+
+def test_an_exemption_naming_a_policy_no_policy_has_is_warned_about(tmp_path: Path) -> None:
+    """A typo in a policy id made the waiver do nothing without a word (report.html said "matched nothing",
+    as it does for a VM since fixed). Every report now names the ids; a cause or a known id is no warning."""
+    typo = entry(id="EX-TYPO", policies=["VMBK-AGENT-01", "vmbk-power-001"], expiresOn="2099-01-01")
+    fine = entry(id="EX-OK", policies=["vmbk-agent-001"], expiresOn="2099-01-01")
+    by_cause = entry(id="EX-CAUSE", policies=None, causes=["vm-agent"], expiresOn="2099-01-01")
+    ex = exemptions.load(write(tmp_path, typo, fine, by_cause))
+    result = run(write_snapshot(tmp_path / "s.json", estate()), review=Review(exemptions=ex))
+    warned = {e["id"]: e["warnings"] for e in result.run["exemptions"]["entries"]}
+    assert warned == {"EX-TYPO": ["names VMBK-AGENT-01, which no policy of this scan has, so it exempts nothing "
+                                  "there"], "EX-OK": [], "EX-CAUSE": []}

@@ -6,7 +6,7 @@ and adds annotations; it never judges a VM itself.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +24,9 @@ class Review:
     baseline: baseline_mod.Baseline | None = None
     fail_on_new: bool = False
 
-    def apply(self, findings: Sequence[Finding], as_of: str) -> dict[str, Any]:
+    def apply(self, findings: Sequence[Finding], as_of: str, policy_ids: Collection[str] = ()) -> dict[str, Any]:
         """Annotate findings in place; return run metadata (`exemptions`, `baseline`) for results.json.
+        `policy_ids` are the scan's policies, which an exemption's policy ids are checked against.
 
         `as_of` is an ISO timestamp (the scan start): exemptions expire relative to it, so a
         re-evaluation by `verify` judges expiry exactly as the original scan did.
@@ -34,7 +35,7 @@ class Review:
         if self.exemptions is not None:
             when = parse_instant(as_of)  # a recorded start without an offset is UTC, as every time the tool reads
             assert when is not None  # the scan's own start, or one results_reader.check has read
-            meta["exemptions"] = exemptions_mod.apply(findings, self.exemptions, when)
+            meta["exemptions"] = exemptions_mod.apply(findings, self.exemptions, when, policy_ids)
         if self.baseline is not None:
             meta["baseline"] = baseline_mod.apply(findings, self.baseline, self.fail_on_new)
         return meta

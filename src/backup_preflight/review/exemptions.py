@@ -13,7 +13,7 @@ import fnmatch
 import json
 import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
@@ -164,12 +164,15 @@ class _Index:
         return [self.entries[i] for i in sorted(found)]
 
 
-def apply(findings: Sequence[Finding], exemptions: ExemptionFile, as_of: datetime) -> dict[str, Any]:
-    """Exempt what an active exemption covers; return the per-exemption account for results.json."""
+def apply(findings: Sequence[Finding], exemptions: ExemptionFile, as_of: datetime,
+          policy_ids: Collection[str] = ()) -> dict[str, Any]:
+    """Exempt what an active exemption covers; return the per-exemption account for results.json (with a
+    warning for an exemption naming policy ids that none of `policy_ids`, the scan's policies, has)."""
     entries = exemptions.exemptions
     index = _Index(entries)
     exempted: Counter[str] = Counter()
     lapsed: Counter[str] = Counter()
+    judged = {pid.lower() for pid in policy_ids}
     for finding in with_status(findings, EXEMPTIBLE):  # each status is read before its finding is exempted
         matches = index.matches(finding)
         if not matches:
@@ -190,13 +193,18 @@ def apply(findings: Sequence[Finding], exemptions: ExemptionFile, as_of: datetim
         "file": exemptions.path,
         "sha256": exemptions.sha256,
         "entries": [{**e.describe(), "expired": e.expired(as_of), "exempted": exempted[e.id],
-                     "noLongerExempted": lapsed[e.id], "warnings": warnings(e, exempted[e.id])} for e in entries],
+                     "noLongerExempted": lapsed[e.id],
+                     "warnings": warnings(e, exempted[e.id], judged)} for e in entries],
     }
 
 
-def warnings(exemption: Exemption, exempted: int) -> list[str]:
-    """What a reviewer should know about an exemption: no expiry, or a wildcard that exempts a lot."""
+def warnings(exemption: Exemption, exempted: int, judged: set[str]) -> list[str]:
+    """What a reviewer should know about an exemption: no expiry, a wildcard that exempts a lot, or policy ids no
+    policy of the scan has (a typo, or a policy since renamed: the waiver it was meant to be does nothing)."""
     out = [] if exemption.expires_on else ["has no expiry date (expiresOn), so it exempts for ever"]
     if exemption.wildcard and exempted > WIDE_EXEMPTION:
         out.append(f"a wildcard resource pattern exempts {exempted} findings (more than {WIDE_EXEMPTION})")
+    unknown = sorted(p.upper() for p in exemption.policies - judged)
+    if unknown and judged:
+        out.append(f"names {', '.join(unknown)}, which no policy of this scan has, so it exempts nothing there")
     return out

@@ -283,7 +283,7 @@ def merge(shards: list[Shard], gate: Gate, review: Review | None = None,
     for s in shards:
         s.findings = []
     run = _run(shards)
-    run.update(review.apply(findings, run["startedAt"]) if review else {})
+    run.update(review.apply(findings, run["startedAt"], [p.id for p in policies]) if review else {})
     if isinstance(shards[0].scan.get("configuration"), dict):
         run["configuration"] = _configuration(shards, settings or {})
     run["shards"] = [{"name": s.name, "results": s.path, "sha256": s.sha256, "vms": s.coverage["vms"],
