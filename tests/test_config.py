@@ -114,6 +114,8 @@ def test_own_file_wins_over_pyproject(tmp_path: Path) -> None:
     ('fail-on = "urgent"\n', "backup-preflight.toml", 'backup-preflight.toml: /fail-on: "urgent" is not one of'),
     ("strict = 1\n", "backup-preflight.toml", "backup-preflight.toml: /strict: 1 is not of type 'boolean'"),
     ("subscription = [1]\n", "backup-preflight.toml", "backup-preflight.toml: /subscription: [1] is not valid"),
+    # an empty list meant the bundled catalog while results.json recorded `policies: []`
+    ("policies = []\n", "backup-preflight.toml", "backup-preflight.toml: /policies: [] is not valid"),
     ("[param]\nx = {a = 1}\n", "backup-preflight.toml", "backup-preflight.toml: /param/x: {'a': 1} is not of type"),
     ('fail-on = "never\n', "backup-preflight.toml", "backup-preflight.toml: not valid TOML: "),
     ('[tool.backup-preflight]\nstrict = "yes"\n', "pyproject.toml",
