@@ -125,3 +125,6 @@ def test_the_console_counts_the_causes_it_does_not_name_and_gives_the_plans_note
     assert block[5].startswith("  - … and ") and block[5].endswith(" more (see report.html)")
     assert block[6].startswith(f"  - note: {NSG_ID}/securityRules/Later: what-if cannot predict this change")
     assert len(causes["notes"]) == 1
+    # summary.md counts what it leaves out as explanations (one per change, reason and policy), not as changes
+    summary = (out / "summary.md").read_text()
+    assert " more explanations (see report.html)" in summary and "more planned changes" not in summary

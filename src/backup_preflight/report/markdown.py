@@ -100,7 +100,7 @@ def _deployment_lines(result: ScanResult) -> list[str]:
     causes = deployment_causes(result)
     lines += [f"- {md(sentence, 400)}" for sentence, _ in causes[:TOP]]
     if len(causes) > TOP:
-        lines.append(f"- … and {len(causes) - TOP} more planned changes (see report.html)")
+        lines.append(f"- … and {len(causes) - TOP} more explanations (see report.html)")
     lines += [f"- note: {md(n.get('scope', ''))}: {md(n.get('message', ''), 200)}" for n in plan["notes"][:TOP]]
     return [*lines, ""]
 
