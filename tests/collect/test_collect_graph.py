@@ -337,3 +337,24 @@ def test_forbidden_batches_stop_splitting_when_the_budget_is_spent(serve: Any, r
     assert len(fake.graph_requests()) == len(GRAPH_TABLES)
     assert {(e["scope"], e["status"]) for e in snap.errors} == {(f"subscription {s}", 403) for s in subs}
     assert snap.tables == {}
+
+
+def test_custom_query_rows_sharing_an_id_are_all_kept(serve: Any, run: Any) -> None:
+    """A custom query may return many rows of one resource (one per NSG rule after `mv-expand`): every one is
+    judged. Only the repeats an overlapping scope brings (a management group and one of its subscriptions)
+    are dropped, as for the tables."""
+    subs = subscription_ids(3)
+    estate = make_estate(4, subs)
+    estate.management_groups = {"platform": subs[:2]}
+    kql = ("resources | where type =~ 'microsoft.network/networksecuritygroups' | mv-expand rule = "
+           "properties.securityRules | project id, name, subscriptionId, rule = tostring(rule.name)")
+    estate.custom[kql] = [{"id": f"/subscriptions/{sub}/resourceGroups/rg/providers/Microsoft.Network/"
+                                 f"networkSecurityGroups/nsg", "name": "nsg", "subscriptionId": sub, "rule": rule}
+                          for sub in subs for rule in ("AllowStorage", "DenyInternet", "AllowVnet")]
+    fake = serve(estate)
+    snap, _ = run(fake, subscriptions=[subs[1], subs[2]], management_groups=["platform"], custom_queries=[kql])
+
+    rows = snap.queries[query_key(kql)]["rows"]
+    assert sorted((r["subscriptionId"], r["rule"]) for r in rows) == sorted(
+        (r["subscriptionId"], r["rule"]) for r in estate.custom[kql])
+    assert snap.errors == []

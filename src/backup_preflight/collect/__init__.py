@@ -183,13 +183,15 @@ class Collector:
             raise CollectError(f"cannot get a token for {self.scope} (--auth {self.options.auth}): "
                                f"{redact(describe_error(exc))}") from None
 
-    def _store(self, snap: Snapshot, query: GraphQuery, result: ChainResult) -> None:
-        """Rows into their table (absent when no scope answered at all), errors into the list."""
-        snap.errors.extend(result.errors)
-        if not result.pages:
+    def _store(self, snap: Snapshot, query: GraphQuery, chains: list[ChainResult]) -> None:
+        """Rows of every scope into their table (absent when no scope answered at all), errors into the list."""
+        for chain in chains:
+            snap.errors.extend(chain.errors)
+        if not any(chain.pages for chain in chains):
             return
-        rows = _dedupe(result.rows)
-        if query.target.startswith(QUERY_PREFIX):
+        custom = query.target.startswith(QUERY_PREFIX)
+        rows = _dedupe([chain.rows for chain in chains], one_per_id=not custom)
+        if custom:
             snap.queries[query.target.removeprefix(QUERY_PREFIX)] = {"query": query.kql, "rows": rows}
         else:
             snap.tables[query.target] = rows
@@ -249,17 +251,22 @@ class Collector:
         snap.errors.extend(skipped + errors)
 
 
-def _dedupe(rows: list[Any]) -> list[Any]:
-    """Drop repeats of an id (overlapping scopes, e.g. a management group and one of its
-    subscriptions); rows without an id (custom projections) are all kept."""
+def _dedupe(chains: list[list[Any]], one_per_id: bool) -> list[Any]:
+    """The rows of each scope's chain in turn, without those of an id an earlier scope returned already
+    (overlapping scopes, e.g. a management group and one of its subscriptions). In a table an id is one
+    resource, so a repeat within a chain goes too (`one_per_id`); a custom query may return several rows
+    of one id (one per NSG rule), all kept. Rows without an id (custom projections) are all kept."""
     seen: set[str] = set()
     out = []
-    for row in rows:
-        rid = row_head(row)[0]
-        if isinstance(rid, str):
-            key = rid.lower()
-            if key in seen:
-                continue
-            seen.add(key)
-        out.append(row)
+    for rows in chains:
+        ours: set[str] = set()
+        for row in rows:
+            rid = row_head(row)[0]
+            if isinstance(rid, str):
+                key = rid.lower()
+                if key in seen or (one_per_id and key in ours):
+                    continue
+                ours.add(key)
+            out.append(row)
+        seen |= ours
     return out

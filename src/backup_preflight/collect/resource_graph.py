@@ -214,16 +214,17 @@ class GraphCollector:
         self._lock = threading.Lock()
         self._splits_left = tuning.max_splits
 
-    def run(self, queries: list[GraphQuery], scopes: list[Scope]) -> dict[str, ChainResult]:
-        """Rows and errors per query target, over all scopes; rows of one target keep scope order."""
+    def run(self, queries: list[GraphQuery], scopes: list[Scope]) -> dict[str, list[ChainResult]]:
+        """Per query target, one result per scope in scope order: kept apart so that the repeats of
+        overlapping scopes can be told from rows a query returns several times over one scope."""
         jobs = [(q, s) for q in queries for s in scopes]
         self._progress.start_queries(len(jobs), len(scopes))
-        results: dict[str, ChainResult] = {q.target: ChainResult() for q in queries}
+        results: dict[str, list[ChainResult]] = {q.target: [] for q in queries}
         with ThreadPoolExecutor(max_workers=self._tuning.graph_workers,
                                 thread_name_prefix="resource-graph") as pool:
             futures = [pool.submit(self.run_chain, q, s) for q, s in jobs]
             for (query, _), future in zip(jobs, futures, strict=True):
-                results[query.target].add(future.result())
+                results[query.target].append(future.result())
         return results
 
     def run_chain(self, query: GraphQuery, scope: Scope) -> ChainResult:
