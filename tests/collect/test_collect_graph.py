@@ -358,3 +358,24 @@ def test_custom_query_rows_sharing_an_id_are_all_kept(serve: Any, run: Any) -> N
     assert sorted((r["subscriptionId"], r["rule"]) for r in rows) == sorted(
         (r["subscriptionId"], r["rule"]) for r in estate.custom[kql])
     assert snap.errors == []
+
+
+def test_an_answer_without_rows_is_retried_then_fails_its_scope(serve: Any, run: Any) -> None:
+    """A 200 whose body has no `data` list (a proxy's `{}`, JSON that is not Resource Graph's) is no page of
+    zero rows: once, it is fetched again; if it stays so, its scope is an error, never an empty table."""
+    subs = subscription_ids(2)
+    fake = serve(make_estate(10, subs))
+    body = b'{"totalRecords": 15, "count": 15, "resultTruncated": "false"}'
+
+    def first_page_of(sub: str) -> Any:
+        return lambda request: request.subscriptions == [sub] and is_page("resources", 0)(request)
+
+    fake.add_fault(Fault(first_page_of(subs[0]), status=200, raw=body))
+    fake.add_fault(Fault(first_page_of(subs[1]), status=200, raw=body, times=99))
+    snap, _ = run(fake, subscriptions=subs, tuning=Tuning(batch_size=1, max_attempts=3))
+
+    assert [(e["scope"], e["table"], e["status"]) for e in snap.errors] == [
+        (f"subscription {subs[1]}", "resources", 200)]
+    assert "no list of rows" in snap.errors[0]["message"] and "gave up after 3 tries" in snap.errors[0]["message"]
+    assert len([r for r in fake.graph_requests() if first_page_of(subs[1])(r)]) == 3
+    assert_same_rows(snap.tables["resources"], expected_rows(fake, "resources", [subs[0]]))

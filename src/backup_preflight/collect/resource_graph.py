@@ -197,8 +197,14 @@ def make_client(credential: TokenCredential, endpoint: str, scope: str,
 Page = tuple["QueryResponse", Mapping[str, str]]
 
 
-def _with_headers(pipeline_response: Any, deserialized: QueryResponse, _: Any) -> Page:
-    return deserialized, pipeline_response.http_response.headers
+def _with_headers(pipeline_response: Any, deserialized: QueryResponse | None, _: Any) -> Page:
+    """The page and its headers. An answer without its `data` list (`{}` from a proxy, a body that is JSON
+    but not Resource Graph's) is not a page of no rows: it is retried like a garbled body, and fails its
+    scope if it stays so, rather than leave the table looking empty."""
+    response = pipeline_response.http_response
+    if deserialized is None or not isinstance(deserialized.data, list):
+        raise DecodeError("the Resource Graph answer has no list of rows (`data`)", response=response)
+    return deserialized, response.headers
 
 
 class GraphCollector:
@@ -243,7 +249,7 @@ class GraphCollector:
                     result.errors.append(entry)
                     self._progress.error(entry)
                 break
-            rows = response.data if isinstance(response.data, list) else []
+            rows = response.data
             result.rows.extend(compact(rows) if query.compact else rows)
             result.pages += 1
             self._progress.page(len(rows))
