@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
+from backup_preflight import snapshot
 from backup_preflight.collect import Tuning
 from backup_preflight.collect.instance_view import parse_vm_id, running_vm_ids
 from collect.fakeazure import Fault, Request, make_estate, subscription_ids
@@ -46,6 +48,25 @@ def test_instance_views_only_for_running_vms_some_failing(serve: Any, run: Any) 
     assert len([r for r in fake.view_requests() if "vm000009" in r.path]) == 3
     assert len([r for r in fake.view_requests() if "vm000006" in r.path]) == 1  # 404 is not retried
     assert collector.stats.view_requests == len(fake.view_requests()) == 10 + 2 + 1
+
+
+def test_an_instance_view_that_is_no_object_is_retried_then_an_error(serve: Any, run: Any, tmp_path: Path) -> None:
+    """A 200 whose body is JSON but no object (`null`, `[]`) is no instance view: once, it is asked again; if it
+    stays so, the VM gets an error entry and no row, and the snapshot saved reads back (a row holding `null`
+    was refused by `load`, so `collect` wrote a file `scan --snapshot` rejected)."""
+    subs = subscription_ids(1)
+    fake = serve(make_estate(8, subs))  # vm000000, vm000002, vm000004, vm000006 are running
+    fake.add_fault(Fault(for_vm("vm000002"), status=200, raw=b"null", times=99))
+    fake.add_fault(Fault(for_vm("vm000004"), status=200, raw=b"[]"))
+    snap, _ = run(fake, subscriptions=subs, instance_view=True, tuning=Tuning(max_attempts=3))
+
+    assert [(e["scope"].rsplit("/", 1)[1], e["table"], e["status"]) for e in snap.errors] == [
+        ("vm000002", "instanceviews", 200)]
+    assert "not a JSON object" in snap.errors[0]["message"]
+    assert len([r for r in fake.view_requests() if "vm000002" in r.path]) == 3
+    assert [r["id"].rsplit("/", 1)[1] for r in snap.tables["instanceviews"]] == ["vm000000", "vm000004", "vm000006"]
+    snapshot.save(snap, tmp_path / "estate.json")
+    assert snapshot.load(tmp_path / "estate.json").errors == snap.errors
 
 
 def test_throttled_instance_view_waits_and_retries(serve: Any, run: Any, clock: Any) -> None:

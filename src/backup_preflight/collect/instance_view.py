@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from azure.core.exceptions import DecodeError
+
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import PageFailed, Tuning, call_with_retries, error_entry
 from backup_preflight.collect.throttle import Clock, QuotaPacer
@@ -60,9 +62,15 @@ def parse_vm_id(vm_id: str) -> tuple[str, str, str] | None:
     return parts[1], parts[3], parts[7]
 
 
-def _raw_json(pipeline_response: Any, _: Any, __: Any) -> tuple[Any, Mapping[str, str]]:
+def _raw_json(pipeline_response: Any, _: Any, __: Any) -> tuple[dict[str, Any], Mapping[str, str]]:
+    """The body as Azure sent it. One that is JSON but no object (`null`, `[]`) is no instance view, and a row
+    holding it would make the saved snapshot unreadable: it is retried like a garbled body, and the VM gets
+    an error entry if it stays so."""
     response = pipeline_response.http_response
-    return response.json(), response.headers
+    body = response.json()
+    if not isinstance(body, dict):
+        raise DecodeError("the instance view answer is not a JSON object", response=response)
+    return body, response.headers
 
 
 class ArmClients(Generic[C]):
