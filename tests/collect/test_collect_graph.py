@@ -379,3 +379,16 @@ def test_an_answer_without_rows_is_retried_then_fails_its_scope(serve: Any, run:
     assert "no list of rows" in snap.errors[0]["message"] and "gave up after 3 tries" in snap.errors[0]["message"]
     assert len([r for r in fake.graph_requests() if first_page_of(subs[1])(r)]) == 3
     assert_same_rows(snap.tables["resources"], expected_rows(fake, "resources", [subs[0]]))
+
+
+def test_an_answer_with_a_row_that_is_no_object_is_retried_then_fails_its_scope(serve: Any, run: Any) -> None:
+    """`data: [null]` was stored as a row, and the saved snapshot was then refused by `scan` (exit 2)."""
+    subs = subscription_ids(1)
+    fake = serve(make_estate(5, subs))
+    body = b'{"totalRecords": 1, "count": 1, "resultTruncated": "false", "data": [null]}'
+    fake.add_fault(Fault(is_page("resources", 0), status=200, raw=body, times=99))
+    snap, _ = run(fake, subscriptions=subs, tuning=Tuning(batch_size=1, max_attempts=2))
+    assert [(e["scope"], e["table"], e["status"]) for e in snap.errors] == [(f"subscription {subs[0]}", "resources",
+                                                                            200)]
+    assert "a row that is not an object" in snap.errors[0]["message"]
+    assert "resources" not in snap.tables

@@ -199,11 +199,14 @@ Page = tuple["QueryResponse", Mapping[str, str]]
 
 def _with_headers(pipeline_response: Any, deserialized: QueryResponse | None, _: Any) -> Page:
     """The page and its headers. An answer without its `data` list (`{}` from a proxy, a body that is JSON
-    but not Resource Graph's) is not a page of no rows: it is retried like a garbled body, and fails its
-    scope if it stays so, rather than leave the table looking empty."""
+    but not Resource Graph's) is not a page of no rows, and one with a row that is not an object is no page of
+    rows: either is retried like a garbled body, and fails its scope if it stays so, rather than leave the
+    table looking empty or write a snapshot that `scan` refuses."""
     response = pipeline_response.http_response
     if deserialized is None or not isinstance(deserialized.data, list):
         raise DecodeError("the Resource Graph answer has no list of rows (`data`)", response=response)
+    if not all(isinstance(row, dict) for row in deserialized.data):  # a saved snapshot would be refused
+        raise DecodeError("the Resource Graph answer has a row that is not an object", response=response)
     return deserialized, response.headers
 
 
