@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -133,3 +134,15 @@ def test_an_exemption_naming_a_policy_no_policy_has_is_warned_about(tmp_path: Pa
     warned = {e["id"]: e["warnings"] for e in result.run["exemptions"]["entries"]}
     assert warned == {"EX-TYPO": ["names VMBK-AGENT-01, which no policy of this scan has, so it exempts nothing "
                                   "there"], "EX-OK": [], "EX-CAUSE": []}
+
+
+def test_a_warning_quoting_the_files_policy_ids_is_escaped_in_summary_md(tmp_path: Path) -> None:
+    """The ids come from the exemptions file: in summary.md (posted on pull requests) they are text, not HTML
+    or a mention."""
+    from backup_preflight.report import markdown
+    hostile = entry(id="EX-X", policies=["<img src=x onerror=alert(1)>", "@octocat"], expiresOn="2099-01-01")
+    ex = exemptions.load(write(tmp_path, hostile))
+    text = markdown.render(run(write_snapshot(tmp_path / "s.json", estate()), review=Review(exemptions=ex)))
+    [line] = [line for line in text.splitlines() if "Exemption warnings" in line]
+    assert not re.search(r"(?<!\\)<", line) and "\\<IMG" in line  # every < escaped
+    assert "@OCTOCAT" not in line and "@\u200bOCTOCAT" in line

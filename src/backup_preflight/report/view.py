@@ -166,7 +166,7 @@ def review_sentences(result: ScanResult, esc: Callable[[str], str] = str, strong
             line += (f"; {strong(f'{len(expired)} expired')} ({', '.join(esc(e['id']) for e in expired[:limit])}), "
                      f"{ex['expired']} findings count again")
         out.append(line)
-        warned = [f"{esc(e['id'])} {w}" for e in meta["exemptions"]["entries"] for w in e.get("warnings", ())]
+        warned = [f"{esc(e['id'])} {esc(w)}" for e in meta["exemptions"]["entries"] for w in e.get("warnings", ())]
         if warned:
             out.append(f"{strong('Exemption warnings')}: {'; '.join(warned[:limit])}"
                        + (f" (and {len(warned) - limit} more)" if len(warned) > limit else ""))
