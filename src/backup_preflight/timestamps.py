@@ -32,6 +32,13 @@ def latest(stamps: Iterable[str | None]) -> str | None:
     return max(dated, key=lambda d: d[0])[1] if dated else None
 
 
+def earliest(stamps: Iterable[str | None]) -> str | None:
+    """The stamp naming the earliest instant (the first of equal ones), not the least text; None when no stamp
+    can be read."""
+    dated = [(moment, stamp) for stamp in stamps if (moment := parse_instant(stamp))]
+    return min(dated, key=lambda d: d[0])[1] if dated else None
+
+
 def utc_hour(stamp: object) -> int | None:
     """The stamp's hour in UTC, or None when it is not an ISO 8601 date and time."""
     return _hour(stamp) if isinstance(stamp, str) else None

@@ -220,7 +220,8 @@ def test_merge_input_errors_are_one_line_and_write_nothing(tmp_path: Path,
                             # crashed the union's report.html (exit 4)
                             ("/scan/scope/subscriptions", lambda d: d["scan"]["scope"].update(subscriptions=None)),
                             # was read as no instant: the union's slots taken at another reference
-                            ("/scan/collectedAt", lambda d: d["scan"].update(collectedAt="yesterday"))]:
+                            ("/scan/collectedAt", lambda d: d["scan"].update(collectedAt="yesterday")),
+                            ("/scan/finishedAt", lambda d: d["scan"].update(finishedAt="soon"))]:
         broken = edited(b, tmp_path, change)
         done = run("merge", a, broken, "--output-dir", tmp_path / "out")
         assert done.returncode == 2, done.stderr
@@ -330,3 +331,20 @@ def test_the_union_takes_its_slots_at_the_latest_instant_not_the_greatest_text()
 
     moved = _moved_slots([shard("2026-03-29T00:30:00+02:00", "a.json"), shard("2026-03-28T23:45:00Z", "b.json")])
     assert [p.file for p in moved] == ["a.json"]
+
+
+def test_the_union_starts_at_the_earliest_instant_and_ends_at_the_latest(
+        tmp_path: Path, demo_shards: tuple[list[Path], list[Path]]) -> None:
+    """By instant, not by text: 03:00+02:00 (01:00 UTC) is before 02:00Z though its text is greater."""
+    _, (a, b, c) = demo_shards
+    early = edited(a, tmp_path, lambda d: d["scan"].update(startedAt="2026-12-01T03:00:00+02:00",
+                                                           finishedAt="2026-12-01T03:10:00+02:00"))
+    late = edited(b, tmp_path, lambda d: d["scan"].update(startedAt="2026-12-01T02:00:00Z",
+                                                          finishedAt="2026-12-01T02:05:00Z"))
+    last = edited(c, tmp_path, lambda d: d["scan"].update(startedAt="2026-12-01T01:30:00Z",
+                                                          finishedAt="2026-12-01T01:40:00Z"))
+    done = run("merge", early, late, last, "--output-dir", tmp_path / "out", "--fail-on", "never")
+    assert done.returncode == 3, done.stderr  # the demo's scope errors: incomplete, as one scan of it is
+    scan_block = json.loads((tmp_path / "out" / "results.json").read_text())["scan"]
+    assert (scan_block["startedAt"], scan_block["finishedAt"]) == ("2026-12-01T03:00:00+02:00",
+                                                                   "2026-12-01T02:05:00Z")

@@ -38,7 +38,7 @@ from backup_preflight.review import Review
 from backup_preflight.review.baseline import load_results
 from backup_preflight.review.jobs import diagnose
 from backup_preflight.snapshot import SourceFile
-from backup_preflight.timestamps import latest, parse_instant
+from backup_preflight.timestamps import earliest, latest, parse_instant
 
 #: The fields of a finding document; any other key is an annotation (observedInGuest, …).
 FINDING_FIELDS = ("policyId", "resourceId", "resourceName", "subscriptionId", "resourceGroup", "status",
@@ -84,6 +84,7 @@ def load_shard(path: Path) -> Shard:
     problems: list[Problem] = []
     snapshot.check_scope(doc["scan"]["scope"], label, "/scan/scope", problems)  # the union's reports show it
     snapshot.check_instant(doc["scan"].get("collectedAt"), label, "/scan/collectedAt", problems)
+    snapshot.check_instant(doc["scan"]["finishedAt"], label, "/scan/finishedAt", problems)  # the union's end
     if problems:
         raise InputError(problems)
     for i, d in enumerate(doc.get("jobDiagnosis") or []):
@@ -326,8 +327,8 @@ def _run(shards: list[Shard]) -> dict[str, Any]:
                                     sources=list(_sources(s))) for s in shards))
     first = shards[0].scan
     return {
-        "startedAt": min(s.scan["startedAt"] for s in shards),
-        "finishedAt": max(s.scan["finishedAt"] for s in shards),
+        "startedAt": earliest(s.scan["startedAt"] for s in shards),  # instants, not text: 03:00+02:00 < 02:00Z
+        "finishedAt": latest(s.scan["finishedAt"] for s in shards),
         "source": {"kind": first["source"]["kind"], "sha256": union.sha256,
                    "files": [{"path": f.path, "sha256": f.sha256, "format": f.kind} for f in union.sources]},
         "scope": union.scope,
