@@ -9,6 +9,7 @@ Command action (`POST .../virtualMachines/{vm}/runCommand`: 202 with `Azure-Asyn
 `Location`, the operation polled until it ends, the result in Azure's per-OS message format) and a
 vault's jobs list (`GET .../vaults/{vault}/backupJobs` with `$filter` and `nextLink` paging), over
 TLS with a `trustme` certificate. Faults (status codes, dropped connections) are injected by rules,
+a subscription's rows can be silently left out of Resource Graph's answers (`hidden_subscriptions`),
 and every request is recorded so tests can count them.
 """
 
@@ -256,6 +257,9 @@ class Estate:
     synthetic_metrics: bool = False
     management_groups: dict[str, list[str]] = field(default_factory=dict)
     forbidden_subscriptions: set[str] = field(default_factory=set)
+    #: Lowercase subscription ids whose rows Resource Graph leaves out without a 403, as it does for a
+    #: subscription the identity cannot read among others it can (or one that does not exist).
+    hidden_subscriptions: set[str] = field(default_factory=set)
     limit_hit_groups: set[str] = field(default_factory=set)
     guest_probes: dict[str, GuestProbe] = field(default_factory=dict)  # by lowercase VM id
     vault_jobs: dict[str, list[dict[str, Any]]] = field(default_factory=dict)  # REST job bodies by lowercase vault id
@@ -416,8 +420,9 @@ class FakeAzure:
             allowed = set(subs)
             for mg in mgs:
                 allowed.update(s.lower() for s in self.estate.management_groups[mg])
-        rows = [r for r in source
-                if allowed is None or "subscriptionId" not in r or r["subscriptionId"].lower() in allowed]
+        hidden = self.estate.hidden_subscriptions
+        rows = [r for r in source if "subscriptionId" not in r or (
+            r["subscriptionId"].lower() not in hidden and (allowed is None or r["subscriptionId"].lower() in allowed))]
         with self._lock:
             self._cache[key] = rows
         return rows

@@ -143,10 +143,15 @@ def _masked_run(out: Path) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("part_size", ["0", "1"], ids=["held whole", "in parts"])
+@pytest.mark.parametrize("answer", ["403", "no rows"])
 def test_a_forbidden_subscription_is_named_and_exits_3(serve: Any, tmp_path: Path, monkeypatch: Any,
-                                                       part_size: str) -> None:
+                                                       part_size: str, answer: str) -> None:
+    """Whether Resource Graph refuses the subscription (403) or silently leaves its rows out."""
     estate, subs = demo_estate()
-    estate.forbidden_subscriptions = {subs[1]}
+    if answer == "403":
+        estate.forbidden_subscriptions = {subs[1]}
+    else:
+        estate.hidden_subscriptions = {subs[1].lower()}
     fake = serve(estate)
     sign_in(fake, tmp_path, monkeypatch)
     proc = run("scan", "--subscription", subs[0], "--subscription", subs[1], "--arm-endpoint", fake.url,

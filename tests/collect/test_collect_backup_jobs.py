@@ -18,7 +18,16 @@ from backup_preflight.collect import Tuning, backup_jobs
 from backup_preflight.collect.backup_jobs import BackupClients, job_filter, merge, parse_job_id, vaults_to_ask
 from backup_preflight.collect.progress import Progress
 from backup_preflight.estate import build_estate
-from collect.fakeazure import JOB_FILTER_TIME, TOKEN, Estate, FakeClock, FakeCredential, Fault, job_body
+from collect.fakeazure import (
+    JOB_FILTER_TIME,
+    TOKEN,
+    Estate,
+    FakeClock,
+    FakeCredential,
+    Fault,
+    container_rows,
+    job_body,
+)
 from collect.test_cli_live import comparable, sign_in
 from job_helpers import JOB_TYPE, VAULT, job_estate
 
@@ -57,7 +66,7 @@ def live_estate(codes_in_rows: bool = False) -> Estate:
     listed = [job_body(VAULT, "other-1", "vm-gone", _iso(start), details=[{"errorCode": 1, "errorString": "x"}]),
               job_body(VAULT, "JOB-1", "vm-noagent", _iso(start + timedelta(minutes=1)), details=details)]
     return Estate(tables={"resources": doc["tables"]["resources"], "recoveryservicesresources": recovery,
-                          "guestconfigurationresources": []},
+                          "guestconfigurationresources": [], "resourcecontainers": container_rows([SUB])},
                   vault_jobs={VAULT.lower(): listed})
 
 

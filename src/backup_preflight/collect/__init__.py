@@ -27,6 +27,7 @@ from backup_preflight.collect.instance_view import ComputeClients, InstanceViewC
 from backup_preflight.collect.metrics import MetricsCollector, resolve_endpoints, timespan
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.resource_graph import (
+    CONTAINERS,
     TABLE_QUERIES,
     ChainResult,
     GraphCollector,
@@ -35,6 +36,7 @@ from backup_preflight.collect.resource_graph import (
     build_scopes,
     describe_error,
     make_client,
+    unseen_scopes,
 )
 from backup_preflight.collect.run_command import ProbeSettings, RunCommandCollector, probe_targets
 from backup_preflight.collect.throttle import Clock, RealClock
@@ -154,6 +156,9 @@ class Collector:
         self.stats.graph_seconds = self.clock.now() - started
         for query in queries:
             self._store(snap, query, results[query.target])
+        for entry in unseen_scopes(scopes, results[CONTAINERS]):
+            snap.errors.append(entry)
+            self.progress.error(entry)
         self._job_errors(snap, started_at)
 
         clients = ComputeClients(self.credential, self.endpoint, self.scope, self.clock, self.tuning, self.progress)

@@ -21,7 +21,7 @@ from azure.core.exceptions import DecodeError, HttpResponseError, ServiceRequest
 from backup_preflight.collect.auth import redact
 from backup_preflight.collect.progress import Progress
 from backup_preflight.collect.throttle import Clock, Quota, QuotaPacer, backoff, retry_after
-from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE, compact
+from backup_preflight.snapshot import RESOURCE_GROUP_TYPE, SUBSCRIPTION_TYPE, as_row, compact
 
 if TYPE_CHECKING:
     from azure.core.credentials import TokenCredential
@@ -59,6 +59,8 @@ def _type_filter(table: str, types: tuple[str, ...]) -> str:
     return f"{table} | where type in~ ({listed})"
 
 
+#: The table whose subscription rows show which named scopes Resource Graph really answered for.
+CONTAINERS = "resourcecontainers"
 #: Table name → KQL returning whole rows (every column, `id` included, so paging is stable).
 TABLE_QUERIES: dict[str, str] = {
     "resources": _type_filter("resources", RESOURCE_TYPES),
@@ -68,7 +70,7 @@ TABLE_QUERIES: dict[str, str] = {
     " and todatetime(properties.startTime) > ago(14d))",
     "guestconfigurationresources": "guestconfigurationresources",
     # Subscription display names and the tags of subscriptions and resource groups, for the reports.
-    "resourcecontainers": _type_filter("resourcecontainers", CONTAINER_TYPES),
+    CONTAINERS: _type_filter(CONTAINERS, CONTAINER_TYPES),
 }
 
 PAGE_SIZE = 1000  # the API's maximum `$top`
@@ -173,6 +175,31 @@ class PageFailed(Exception):
 def error_entry(scope_label: str, target: str, status: int | None, message: str) -> dict[str, Any]:
     """The snapshot's error record; messages pass through `redact` so no token can end up stored."""
     return {"scope": scope_label, "table": target, "status": status, "message": redact(message)}
+
+
+def unseen_scopes(scopes: list[Scope], chains: list[ChainResult]) -> list[dict[str, Any]]:
+    """Error entries for named scopes that Resource Graph left out without a word: asked about several
+    subscriptions it drops one the identity cannot read (no 403, no rows), and a management group may
+    resolve to no readable subscription; either would pass for a scope with no VMs. `chains` are the
+    `resourcecontainers` results of `scopes`, in order: a subscription is seen by its own row there, a
+    management group by any subscription row. A scope whose chain has an error entry is named already."""
+    errors: list[dict[str, Any]] = []
+    for scope, chain in zip(scopes, chains, strict=True):
+        named = {entry["scope"] for entry in chain.errors}
+        seen: set[str] = set()
+        for row in map(as_row, chain.rows):
+            if str(row.get("type", "")).lower() == SUBSCRIPTION_TYPE:
+                seen.add(str(row.get("subscriptionId", "")).lower())
+        if scope.management_group:
+            if not seen and scope.labels[0] not in named:
+                errors.append(error_entry(scope.labels[0], CONTAINERS, 200, f"management group "
+                                          f"{scope.management_group} returned no subscription the identity can read"))
+        elif scope.subscriptions:
+            for sub, label in zip(scope.subscriptions, scope.labels, strict=True):
+                if sub.lower() not in seen and label not in named:
+                    errors.append(error_entry(label, CONTAINERS, 200, f"subscription {sub} returned no rows: "
+                                              "the identity cannot read it, or it does not exist"))
+    return errors
 
 
 def describe_error(exc: Exception) -> str:
