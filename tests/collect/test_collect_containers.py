@@ -98,6 +98,21 @@ def test_a_readable_subscription_without_vms_is_not_an_error(serve: Any, run: An
     assert {vm["subscriptionId"] for vm in build_estate(snap).vms} == {subs[0]}
 
 
+def test_a_reader_of_some_resource_groups_only_sees_its_subscription_through_them(serve: Any, run: Any) -> None:
+    """Reader on resource groups only: Resource Graph returns those groups but not the subscription's own row.
+    Its subscription is seen (its resources were read as far as the identity may), so it is no scope error."""
+    subs = subscription_ids(2)
+    estate = make_estate(10, subs)
+    own_row = "microsoft.resources/subscriptions"
+    estate.tables["resourcecontainers"] = [r for r in container_rows(subs)
+                                           if r["type"] != own_row or r["id"].endswith(subs[0])]
+    snap, _ = run(serve(estate), subscriptions=subs)
+    assert snap.errors == []
+    estate.management_groups = {"mg-rg-reader": [subs[1]]}
+    snap, _ = run(serve(estate), management_groups=["mg-rg-reader"])
+    assert snap.errors == []
+
+
 def test_a_management_group_without_a_readable_subscription_is_a_scope_error(serve: Any, run: Any) -> None:
     subs = subscription_ids(3)
     estate = make_estate(30, subs)
@@ -109,7 +124,7 @@ def test_a_management_group_without_a_readable_subscription_is_a_scope_error(ser
     assert left_out(snap) == [("managementGroup mg-empty", "resourcecontainers", 200),
                               ("managementGroup mg-hidden", "resourcecontainers", 200)]
     assert {e["message"] for e in snap.errors} == {
-        f"management group {mg} returned no subscription the identity can read" for mg in ("mg-empty", "mg-hidden")}
+        f"management group {mg} returned nothing the identity can read" for mg in ("mg-empty", "mg-hidden")}
     assert {vm["subscriptionId"] for vm in build_estate(snap).vms} == {subs[0]}
 
 

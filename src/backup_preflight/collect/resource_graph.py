@@ -181,19 +181,17 @@ def unseen_scopes(scopes: list[Scope], chains: list[ChainResult]) -> list[dict[s
     """Error entries for named scopes that Resource Graph left out without a word: asked about several
     subscriptions it drops one the identity cannot read (no 403, no rows), and a management group may
     resolve to no readable subscription; either would pass for a scope with no VMs. `chains` are the
-    `resourcecontainers` results of `scopes`, in order: a subscription is seen by its own row there, a
-    management group by any subscription row. A scope whose chain has an error entry is named already."""
+    `resourcecontainers` results of `scopes`, in order: a subscription is seen by any row of it there (its
+    own, or a resource group's: an identity with Reader on some resource groups only sees theirs), a
+    management group by any row at all. A scope whose chain has an error entry is named already."""
     errors: list[dict[str, Any]] = []
     for scope, chain in zip(scopes, chains, strict=True):
         named = {entry["scope"] for entry in chain.errors}
-        seen: set[str] = set()
-        for row in map(as_row, chain.rows):
-            if str(row.get("type", "")).lower() == SUBSCRIPTION_TYPE:
-                seen.add(str(row.get("subscriptionId", "")).lower())
+        seen = {str(row.get("subscriptionId") or "").lower() for row in map(as_row, chain.rows)} - {""}
         if scope.management_group:
             if not seen and scope.labels[0] not in named:
                 errors.append(error_entry(scope.labels[0], CONTAINERS, 200, f"management group "
-                                          f"{scope.management_group} returned no subscription the identity can read"))
+                                          f"{scope.management_group} returned nothing the identity can read"))
         elif scope.subscriptions:
             for sub, label in zip(scope.subscriptions, scope.labels, strict=True):
                 if sub.lower() not in seen and label not in named:
