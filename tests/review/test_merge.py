@@ -348,3 +348,15 @@ def test_the_union_starts_at_the_earliest_instant_and_ends_at_the_latest(
     scan_block = json.loads((tmp_path / "out" / "results.json").read_text())["scan"]
     assert (scan_block["startedAt"], scan_block["finishedAt"]) == ("2026-12-01T03:00:00+02:00",
                                                                    "2026-12-01T02:05:00Z")
+
+
+def test_a_shard_time_without_an_offset_is_utc_in_every_report(
+        tmp_path: Path, demo_shards: tuple[list[Path], list[Path]]) -> None:
+    """A start with an offset and an end without one (UTC, as every time the tool reads) made junit.xml's
+    duration subtract an aware time from a naive one: exit 4."""
+    _, (a, b, c) = demo_shards
+    first = edited(a, tmp_path, lambda d: d["scan"].update(startedAt="2026-12-01T01:00:00Z",
+                                                           finishedAt="2099-12-01T01:00:30"))  # the latest end
+    done = run("merge", first, b, c, "--output-dir", tmp_path / "out", "--fail-on", "never")
+    assert done.returncode == 3, done.stderr  # the demo's scope errors: incomplete, as one scan of it is
+    assert 'time="' in (tmp_path / "out" / "junit.xml").read_text()

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable
-from datetime import datetime
 from functools import partial
 from pathlib import Path
 from typing import IO, Any
@@ -45,6 +44,7 @@ from backup_preflight.report.view import (
     shard_sentence,
 )
 from backup_preflight.results import ScanResult
+from backup_preflight.timestamps import parse_instant
 
 MESSAGE_LIMIT = 1000
 BODY_LIMIT = 32_000
@@ -222,9 +222,8 @@ def _stream(result: ScanResult, out: IO[str], passes: str, unknowns: str) -> Non
 
 def _duration(result: ScanResult) -> str:
     """Seconds the scan took (`finishedAt - startedAt`); single verdicts are not timed and say 0."""
-    try:
-        start, end = (datetime.fromisoformat(result.run[k].replace("Z", "+00:00")) for k in ("startedAt", "finishedAt"))
-    except (KeyError, ValueError, AttributeError):
+    start, end = (parse_instant(result.run.get(k)) for k in ("startedAt", "finishedAt"))  # naive means UTC
+    if start is None or end is None:
         return "0"
     return f"{max((end - start).total_seconds(), 0):.3f}"
 
