@@ -339,16 +339,15 @@ def _size(n: int) -> str:
 
 def read_json(path: Path) -> tuple[Any, str]:
     """Parse a JSON file (gzipped or not); return it with the SHA-256 of the bytes actually read."""
-    digest = hashlib.sha256()
-    return parse_json(b"".join(_text_chunks(path, digest)), str(path)), digest.hexdigest()
+    data, digest = _read_text(path)
+    return parse_json(data, str(path)), digest
 
 
 def read_written_json(path: Path) -> tuple[Any, str]:
     """A file people write by hand (a policy, parameters, exemptions), read as `read_json` does; a key given
     twice in one object is an input error. Parsers keep the last silently, so the other, often the one meant
     (a second `assert` pasted below the first, an exemption's `expiresOn` twice), would be lost without a word."""
-    digest = hashlib.sha256()
-    data = b"".join(_text_chunks(path, digest))
+    data, digest = _read_text(path)
     doc = parse_json(data, str(path))
     repeated = _repeated_key(data)
     if repeated is not None:
@@ -356,7 +355,13 @@ def read_written_json(path: Path) -> tuple[Any, str]:
         raise InputError.one(str(path), pointer(place),
                              f"the key {json.dumps(key)} is given twice in this object; JSON keeps only the last, "
                              "so the other would be lost without a word: keep one")
-    return doc, digest.hexdigest()
+    return doc, digest
+
+
+def _read_text(path: Path) -> tuple[bytes, str]:
+    """A JSON file's text (gunzipped), and the SHA-256 of the bytes read: one read for both."""
+    digest = hashlib.sha256()
+    return b"".join(_text_chunks(path, digest)), digest.hexdigest()
 
 
 def _repeated_key(data: bytes) -> tuple[str, list[str | int]] | None:

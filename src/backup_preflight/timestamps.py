@@ -9,7 +9,7 @@ taken as UTC, as Azure Monitor's are.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from functools import lru_cache
 
@@ -28,15 +28,18 @@ def parse_instant(text: str | None) -> datetime | None:
 def latest(stamps: Iterable[str | None]) -> str | None:
     """The stamp naming the latest instant (the first of equal ones), not the greatest text: 06:00+02:00 is
     before 05:00Z; None when no stamp can be read."""
-    dated = [(moment, stamp) for stamp in stamps if (moment := parse_instant(stamp))]
-    return max(dated, key=lambda d: d[0])[1] if dated else None
+    return _by_instant(max, stamps)
 
 
 def earliest(stamps: Iterable[str | None]) -> str | None:
     """The stamp naming the earliest instant (the first of equal ones), not the least text; None when no stamp
     can be read."""
+    return _by_instant(min, stamps)
+
+
+def _by_instant(pick: Callable[..., tuple[datetime, str]], stamps: Iterable[str | None]) -> str | None:
     dated = [(moment, stamp) for stamp in stamps if (moment := parse_instant(stamp))]
-    return min(dated, key=lambda d: d[0])[1] if dated else None
+    return pick(dated, key=lambda d: d[0])[1] if dated else None
 
 
 def utc_hour(stamp: object) -> int | None:
