@@ -496,12 +496,12 @@ def cmd_verify(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int
     from backup_preflight.review.baseline import load_results
     from backup_preflight.whatif import load_what_ifs
 
+    doc, _ = load_results(args.results)  # read once, and first: any other file is "not a results.json"
     if not args.param and not args.parameters:
-        load_results(args.results)  # first: a file that is no results.json says so, not that its keys are no parameters
         args.parameters = args.results  # the parameter values the results recorded (scan.parameters)
     what_if = load_what_ifs(args.what_if) if args.what_if else None
     report = verify.verify(args.results, args.snapshot, _load_policies(args, args.policies), _load_review(args),
-                           what_if, _load_service_tags(args))
+                           what_if, _load_service_tags(args), doc=doc)
     sys.stdout.write(report.render())
     return EXIT_OK if report.matches else EXIT_FAILING
 

@@ -58,8 +58,11 @@ class VerifyReport:
 
 
 def verify(results_path: Path, snapshots: list[Path], policies: PolicySet, review: Review,
-           what_if: WhatIf | None = None, service_tags: ServiceTags | None = None) -> VerifyReport:
-    doc, _ = load_results(results_path)
+           what_if: WhatIf | None = None, service_tags: ServiceTags | None = None,
+           doc: dict[str, Any] | None = None) -> VerifyReport:
+    """`doc` is the results.json at `results_path` when the caller has read it already (load_results)."""
+    if doc is None:
+        doc, _ = load_results(results_path)
     require(str(results_path), _recorded(doc))
     recorded = doc["scan"]
     given_ex = review.exemptions
