@@ -145,17 +145,13 @@ class _Tables:
 
     def snapshot(self) -> Snapshot:
         snap = self._snap
-        tables = {name: list(rows) for name, rows in snap.tables.items()}
-        for name, rows in self._touched.items():
-            tables[name] = list(rows.values())
-        if self.deleted:
-            # A row goes when its id is a deleted resource's, or cut at a '/' is one, in any table: a deleted
-            # resource group takes its VMs, a deleted VM its extensions, instance view and metrics. Looked up per
-            # distinct id length, so the cost is rows x lengths, not rows x deletions.
-            gone, cuts = self.deleted, sorted({len(lid) for lid in self.deleted})
-            for name, rows in tables.items():
-                if rows is not None:
-                    tables[name] = [row for row in rows if not _under(row["id"].lower(), gone, cuts)]
+        # A row goes when its id is a deleted resource's, or cut at a '/' is one, in any table: a deleted
+        # resource group takes its VMs, a deleted VM its extensions, instance view and metrics. Looked up per
+        # distinct id length, so the cost is rows x lengths, not rows x deletions.
+        gone, cuts = self.deleted, sorted({len(lid) for lid in self.deleted})
+        tables = {name: [row for row in (self._touched[name].values() if name in self._touched else rows)
+                         if not gone or not _under(row["id"].lower(), gone, cuts)]
+                  for name, rows in snap.tables.items()}
         return Snapshot(tables=tables, scope=dict(snap.scope), errors=list(snap.errors), queries=dict(snap.queries),
                         collected_at=snap.collected_at, sources=list(snap.sources))
 
