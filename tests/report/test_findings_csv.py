@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 from collections import Counter
 from pathlib import Path
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from backup_preflight.report import findings_csv, outputs
 from results_helpers import findings_of
@@ -79,3 +83,13 @@ def test_cells_are_made_safe_as_every_report_is(tmp_path: Path) -> None:
     with (tmp_path / "out" / "findings.csv").open(newline="", encoding="utf-8") as f:
         names = {r["resourceName"] for r in csv.DictReader(f)}
     assert {"vm-esc\\x1b[31m\\u202eexe.txt sig=***", "'@vm\\x07"} <= names
+
+
+@settings(max_examples=300)
+@given(st.lists(st.text(alphabet=st.sampled_from([*"a ,\"'\r\n\t;=x", "é", "\u202e"]), max_size=6), min_size=2,
+                max_size=6))
+def test_a_row_of_fields_quoted_once_is_the_row_csv_writer_writes(cells: list[str]) -> None:
+    """Rows of findings are joined from fields quoted once each (for speed); the oracle is csv.writer itself."""
+    written = io.StringIO()
+    csv.writer(written).writerow(cells)
+    assert ",".join(map(findings_csv._quoted, cells)) + findings_csv._END == written.getvalue()

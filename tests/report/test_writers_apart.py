@@ -69,7 +69,7 @@ def write_set(result: ScanResult, out: Path, jobs: int) -> None:
 
 @pytest.mark.parametrize(("jobs", "lanes"), [
     (2, [{"report.html", "summary.md"}, {"findings.csv", "results.json"}]),
-    (3, [{"report.html"}, {"findings.csv", "summary.md"}, {"results.json"}]),
+    (3, [{"report.html"}, {"results.json", "summary.md"}, {"findings.csv"}]),
 ])
 def test_reports_written_apart_are_the_reports_written_one_at_a_time(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, apart: None, demo: ScanResult, jobs: int,
@@ -149,8 +149,8 @@ def test_helpers_follow_the_jobs_the_findings_and_the_memory_left(
 
 def test_lanes_share_every_report_once_largest_first_to_the_least_loaded() -> None:
     names = tuple(outputs.WRITERS)
-    assert outputs.lanes(names, 1) == [("report.html", "findings.csv", "results.json", "junit.xml", "summary.md")]
-    assert outputs.lanes(names, 2) == [("report.html", "junit.xml", "summary.md"), ("findings.csv", "results.json")]
+    assert outputs.lanes(names, 1) == [("report.html", "results.json", "findings.csv", "junit.xml", "summary.md")]
+    assert outputs.lanes(names, 2) == [("report.html", "junit.xml", "summary.md"), ("results.json", "findings.csv")]
     assert outputs.lanes(names, 9) == [(name,) for name in outputs.lanes(names, 1)[0]]
     assert outputs.lanes(names, 0) == outputs.lanes(names, 1)
     assert outputs.lanes(("a.txt", "report.html", "b.txt"), 2) == [("report.html",), ("a.txt", "b.txt")]

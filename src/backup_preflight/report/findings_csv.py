@@ -13,6 +13,7 @@ secrets redacted, controls and bidi overrides shown as escapes, one line).
 from __future__ import annotations
 
 import csv
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -40,27 +41,43 @@ def write(result: ScanResult, path: Path) -> None:
     findings = result.findings
     passes = Counter({policy_id: n for (policy_id, status), n in count_by(findings, ("policy_id", "status")).items()
                       if status == PASS})
-    cells: dict[str, str] = {}  # each distinct text made safe once: names, ids and messages repeat across rows
+    fields: dict[str, str] = {}  # each distinct text made safe and quoted once: names, ids and messages repeat
 
-    def cell_of(value: object) -> str:
+    def field(value: object) -> str:
         if not isinstance(value, str):
-            return cell(value)
-        text = cells.get(value)
+            return _quoted(cell(value))
+        text = fields.get(value)
         if text is None:
-            text = cells[value] = cell(value)
+            text = fields[value] = _quoted(cell(value))
         return text
 
     with path.open("w", encoding="utf-8", newline="") as out:
         rows = csv.writer(out)
         rows.writerow(COLUMNS)
-        for f in without_status(findings, _UNLISTED):
-            rows.writerow([cell_of(v) for v in _row(f, result.subscription_name(f.subscription_id))])
+        subscription_name = result.subscription_name
+        for f in without_status(findings, _UNLISTED):  # a row of fields joined: csv.writer took twice as long
+            out.write(",".join(map(field, _row(f, subscription_name(f.subscription_id)))) + _END)
         for p in result.policies:
             rows.writerow([p.id, p.severity, p.cause, PASS, PASS, passes[p.id], "", "", "", "", "",
                            f"{passes[p.id]} VMs pass", "", ""])
         for name, message in run_problems(result):
             rows.writerow([cell(v) for v in ("", "", "coverage", INCOMPLETE, INCOMPLETE, 1, name, "", "", "", "",
                                              message, "", "")])
+
+
+#: How csv.writer ends a row.
+_END = csv.get_dialect("excel").lineterminator
+
+
+def _quoted(text: str) -> str:
+    """The text as csv.writer writes it in a row of several fields (QUOTE_MINIMAL: quoted when it holds the
+    delimiter, the quote or a line break, the quote doubled)."""
+    if _NEEDS_QUOTES.search(text) is None:
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+_NEEDS_QUOTES = re.compile('[,"\r\n]')
 
 
 def _row(f: Finding, subscription_name: str) -> tuple[object, ...]:
