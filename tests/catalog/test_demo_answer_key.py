@@ -96,7 +96,7 @@ def default_verdicts(vm: VmPlan, crowd: set[str]) -> dict[str, str]:
                                        else "pass" if agent_ok else "fail"),
         "VMBK-EXT-004": ("notApplicable" if vm.os != "Windows" else when_running(
             "unknown" if not vm.guestfacts else "pass" if vm.provider_service == "Automatic" else "fail")),
-        "VMBK-POWER-001": "unknown" if power is None else "fail" if power == "stopped" else "pass",
+        "VMBK-POWER-001": "unknown" if power is None else "fail" if power in ("stopped", "stopping") else "pass",
         "VMBK-PROT-001": "pass" if protected else "fail",
         "VMBK-PROT-002": ("notApplicable" if not protected else "unknown" if vm.last_backup is None
                           else "fail" if vm.last_backup == "Failed" else "pass"),
