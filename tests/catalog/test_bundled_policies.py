@@ -276,6 +276,36 @@ def test_guest_dhcp_from_probe_or_machine_configuration() -> None:
         "probe-on": "pass", "probe-off": "fail", "mc-ok": "pass", "mc-bad": "fail", "nothing": "unknown"}
 
 
+def test_guest_dhcp_assignment_named_by_azure_policy() -> None:
+    """No built-in Machine Configuration checks DHCP, so the assignment comes from a custom package turned into a
+    policy by Microsoft's GuestConfiguration module, which names each assignment it deploys
+    "[concat('<ConfigurationName>$pid', uniqueString(policy().assignmentId, policy().definitionReferenceId))]"
+    (Azure/GuestConfiguration source/Private/New-GuestConfigurationPolicyGuestAssignmentNameReference.ps1). The
+    configuration's own name is properties.guestConfiguration.name (azure-rest-api-specs guestconfiguration
+    examples/listRGGuestConfigurationAssignments.json). Exact matching on the assignment name missed these."""
+    names = ("pid-ok", "pid-bad", "pid-lower", "config-only", "other-config", "lookalike")
+    vms = [vm_row(n) for n in names]
+
+    def assignment(vm: dict[str, Any], name: str, status: str, config: str | None = None) -> dict[str, Any]:
+        row: dict[str, Any] = {
+            "id": f"{vm['id']}/providers/Microsoft.GuestConfiguration/guestConfigurationAssignments/{name}",
+            "name": name, "type": "microsoft.guestconfiguration/guestconfigurationassignments",
+            "properties": {"complianceStatus": status, "targetResourceId": vm["id"]}}
+        if config is not None:
+            row["properties"]["guestConfiguration"] = {"name": config, "version": "1.0.0"}
+        return row
+
+    rows = [assignment(vms[0], "AzureBackupDhcpEnabled$pidq2kzfbrwnzvl4", "Compliant"),
+            assignment(vms[1], "AzureBackupDhcpEnabled$pidq2kzfbrwnzvl4", "NonCompliant", "AzureBackupDhcpEnabled"),
+            assignment(vms[2], "azurebackupdhcpenabled$PIDx7", "NonCompliant"),
+            assignment(vms[3], "dhcp-audit", "Compliant", "AzureBackupDhcpEnabled"),
+            assignment(vms[4], "AzureWindowsBaseline$pidq2kzfbrwnzvl4", "NonCompliant", "AzureWindowsBaseline"),
+            assignment(vms[5], "AzureBackupDhcpEnabledOld", "NonCompliant")]
+    found = judge(snapshot_doc(vms, guestconfigurationresources=rows), "VMBK-DHCP-001")
+    assert statuses(found) == {"pid-ok": "pass", "pid-bad": "fail", "pid-lower": "fail", "config-only": "pass",
+                               "other-config": "unknown", "lookalike": "unknown"}
+
+
 def test_backup_protection_and_last_backup() -> None:
     policy = backup_policy_v1()
     vms = [vm_row(n) for n in ("ok", "failed", "none")]

@@ -89,8 +89,9 @@ def test_guest_configuration_assignments_join_by_target_else_by_parent() -> None
                   "type": "microsoft.guestconfiguration/guestconfigurationassignments/reports", "properties": {}}
     got = facts_by_name(snapshot_doc([vm1, vm2], guestconfigurationresources=[by_target, by_parent, other_kind]))
     assert got["vm1"]["machineConfiguration"] == [
-        {"name": "Dhcp", "complianceStatus": "Compliant", "lastChecked": "2026-11-19T00:00:00Z"}]
-    assert got["vm2"]["machineConfiguration"] == [{"name": "Base"}]
+        {"name": "Dhcp", "configurationName": "Dhcp", "complianceStatus": "Compliant",
+         "lastChecked": "2026-11-19T00:00:00Z"}]
+    assert got["vm2"]["machineConfiguration"] == [{"name": "Base", "configurationName": "Base"}]
     assert "machineConfiguration" not in facts_by_name(snapshot_doc([vm1]))["vm1"]  # table not collected
 
 

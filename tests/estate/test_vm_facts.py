@@ -183,7 +183,8 @@ def test_sql_registration_guest_facts_assignments_and_pressure() -> None:
                               guestconfigurationresources=[assignment], metrics=metrics))["sql1"]
     assert f["sql"] == {"registered": True, "id": sql["id"], "imageOffer": "SQL2019-WS2019", "licenseType": "PAYG"}
     assert f["guest"] == {"dhcpEnabled": False, "useVssCopyBackup": True, "collectedAt": "2026-11-20T05:00:00Z"}
-    assert f["machineConfiguration"] == [{"name": "Dhcp", "complianceStatus": "NonCompliant"}]
+    assert f["machineConfiguration"] == [
+        {"name": "Dhcp", "configurationName": "Dhcp", "complianceStatus": "NonCompliant"}]
     assert f["pressure"] == {"backupHourUtc": 2, "backupHoursUtc": [2, 3], "cpuPeakPercent": 97.5,
                              "memoryPeakPercent": 87.5, "samples": 3}
     assert f["availabilitySet"] == "avset-sql"

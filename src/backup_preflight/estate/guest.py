@@ -56,14 +56,32 @@ def guest_facts(vm_id: str, index: Index, reasons: dict[str, str]) -> dict[str, 
 
 
 def machine_configuration(vm_id: str, index: Index) -> list[dict[str, Any]] | None:
-    """The VM's guest configuration assignments; None when the table was not collected."""
+    """The VM's guest configuration assignments; None when the table was not collected.
+
+    `configurationName` is the configuration (package) an assignment runs, whatever the assignment is called:
+    its `properties.guestConfiguration.name`, else the assignment's name without the `$pid<hash>` that Azure
+    Policy appends to the assignments it deploys (`[concat('<ConfigurationName>$pid', uniqueString(...))]` in
+    Microsoft's GuestConfiguration module, New-GuestConfigurationPolicyGuestAssignmentNameReference.ps1).
+    """
     if "guestconfigurationresources" not in index.collected:
         return None
     out = []
     for row in index.assignments.get(vm_id, ()):
-        out.append({"name": row_name(row), **strings(props(row), {
-            "complianceStatus": "complianceStatus", "lastComplianceStatusChecked": "lastChecked"})})
+        name = row_name(row)
+        p = props(row)
+        configuration = p.get("guestConfiguration")
+        configuration_name = configuration.get("name") if isinstance(configuration, dict) else None
+        out.append({"name": name, "configurationName": configuration_name
+                    if isinstance(configuration_name, str) and configuration_name else _without_pid(name),
+                    **strings(p, {"complianceStatus": "complianceStatus",
+                                  "lastComplianceStatusChecked": "lastChecked"})})
     return out
+
+
+def _without_pid(name: str) -> str:
+    """An assignment name without the `$pid<hash>` suffix Azure Policy gives the assignments it deploys."""
+    cut = name.lower().find("$pid")
+    return name[:cut] if cut > 0 else name
 
 
 #: Azure Backup triggers a scheduled VM backup within 2 hours of its scheduled time (Azure VM backup FAQ: "What
