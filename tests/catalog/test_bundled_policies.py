@@ -317,6 +317,29 @@ def test_backup_protection_and_last_backup() -> None:
     assert {f.status for f in not_collected.values()} == {"unknown"}
 
 
+def test_last_backup_of_an_item_whose_first_backup_has_not_run() -> None:
+    """Azure's own example of a VM just protected (https://learn.microsoft.com/azure/backup/
+    backup-azure-arm-userestapi-backupazurevms, "Enabling protection for the Azure VM"): protectionState IRPending,
+    lastBackupStatus "", lastBackupTime 2001-01-01T00:00:00Z, recoveryPointCount 0, "the first backup will be
+    triggered according to the policy schedule". No backup has run, so "the last backup did not fail" cannot be
+    said: unknown with the reason, as for an item that reports no lastBackupStatus at all, never a pass. A first
+    backup that failed leaves the item IRPending with lastBackupStatus Failed: that still fails. V1 and V2."""
+    v1, v2 = backup_policy_v1(), backup_policy_v2()
+    vms = [vm_row(n) for n in ("pending-v1", "pending-v2", "first-failed", "no-status")]
+    items = [protected_item(vms[0]["id"], v1["id"], status=""), protected_item(vms[1]["id"], v2["id"], status=""),
+             protected_item(vms[2]["id"], v2["id"], status="Failed"), protected_item(vms[3]["id"], v1["id"])]
+    for item in items[:3]:
+        item["properties"].update(protectionState="IRPending", lastBackupTime="2001-01-01T00:00:00Z")
+        item["properties"].pop("lastRecoveryPoint", None)
+    del items[3]["properties"]["lastBackupStatus"]
+    found = judge(snapshot_doc(vms, recoveryservicesresources=[*items, v1, v2]), "VMBK-PROT-002")
+    assert statuses(found) == {"pending-v1": "unknown", "pending-v2": "unknown", "first-failed": "fail",
+                               "no-status": "unknown"}
+    assert "lastBackupStatus is empty: no backup has run yet (protectionState IRPending)" in found["pending-v1"].message
+    assert statuses(judge(snapshot_doc(vms, recoveryservicesresources=[*items, v1, v2]), "VMBK-PROT-001")) == \
+        dict.fromkeys(("pending-v1", "pending-v2", "first-failed", "no-status"), "pass")
+
+
 def test_outbound_443_through_nic_and_subnet_nsgs() -> None:
     rows = network_rows()
     rows["nic"]["properties"]["networkSecurityGroup"]["id"] = rows["nsg"]["id"].upper()

@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from tzlocal.windows_tz import win_tz
 
-from backup_preflight.estate.index import Index, Row, props, strings, vault_name
+from backup_preflight.estate.index import Index, Reader, Row, props, strings, vault_name
 
 #: Scheduled backups run: configured (or being configured or updated), failing but still scheduled
 #: (ProtectionError: "error during protection"), or only retention suspended.
@@ -40,8 +40,13 @@ INACTIVE_STATES = frozenset({"protectionstopped", "protectionpaused", "backupssu
                              "invalid"})
 
 
-def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
-    """Protection facts for one VM; None when recoveryservicesresources was not collected."""
+def backup_facts(vm_id: str, index: Index, reasons: dict[str, str] | None = None) -> dict[str, Any] | None:
+    """Protection facts for one VM; None when recoveryservicesresources was not collected.
+
+    An item whose first backup has not run reports lastBackupStatus "" (Azure's example of a VM just protected:
+    protectionState IRPending, lastBackupStatus "", lastBackupTime 2001-01-01T00:00:00Z): that is no status, so
+    the fact stays absent and `reasons` says why, never a status a check could pass.
+    """
     if "recoveryservicesresources" not in index.collected:
         return None
     items = index.protected_items.get(vm_id)
@@ -54,6 +59,12 @@ def backup_facts(vm_id: str, index: Index) -> dict[str, Any] | None:
         "policyId", "policyName", "lastBackupStatus", "lastBackupTime", "protectionState", "healthStatus"))}
     if active is not None:
         facts["protected"] = active
+    if facts.get("lastBackupStatus") == "":
+        del facts["lastBackupStatus"]
+        if reasons is not None:
+            state = facts.get("protectionState") or "not reported"
+            reasons.setdefault("backup.lastBackupStatus", Reader("recoveryservicesresources", item["id"], reasons).say(
+                f"properties.lastBackupStatus is empty: no backup has run yet (protectionState {state})"))
     vault = vault_name(item["id"])
     if vault:
         facts["vault"] = vault

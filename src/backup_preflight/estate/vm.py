@@ -52,7 +52,7 @@ def vm_facts(row: Row, index: Index, network: NetworkModel) -> dict[str, Any]:
     facts["agent"] = agent_facts(row, view, vm, iv)
     extensions = index.extensions.get(vm_id, [])
     facts["extensions"] = [_extension(e) for e in extensions]
-    backup = backup_facts(vm_id, index)
+    backup = backup_facts(vm_id, index, reasons)
     facts["backupExtension"] = backup_extension_facts(extensions, view, iv, backup, reasons)
     refs = [n for n in vm.get(row, "properties.networkProfile.networkInterfaces", "array", "nics") or ()
             if isinstance(n, dict) and isinstance(n.get("id"), str)]
