@@ -78,6 +78,8 @@ def judge(doc: dict[str, Any], policy_id: str, params: list[str] | None = None) 
     ({"protectionState": "Protected", "currentProtectionState": "SoftDeleting"}, False, "SoftDeleting"),
     ({"protectionState": "Protected", "currentProtectionState": "UpdatingProtection"}, True, ""),
     ({"protectionState": "SomethingNew"}, None, ""),
+    # a Backup vault state no document says backups run in: not counted as protecting
+    ({"protectionState": "Protected", "currentProtectionState": "RetentionSchedulesSuspended"}, None, ""),
     ({"protectionState": None}, None, ""),
 ])
 def test_protection_state_decides_protected(state_props: dict[str, Any], protected: bool | None,

@@ -29,10 +29,12 @@ from tzlocal.windows_tz import win_tz
 
 from backup_preflight.estate.index import Index, Reader, Row, props, strings, vault_name
 
-#: Scheduled backups run: configured (or being configured or updated), failing but still scheduled
-#: (ProtectionError: "error during protection"), or only retention suspended.
+#: Scheduled backups run: configured (or being configured or updated), or failing but still scheduled
+#: (ProtectionError: "error during protection"). RetentionSchedulesSuspended, a state of Backup vaults'
+#: CurrentProtectionState and no ProtectionState of a VM's item in the Recovery Services API, is in neither set:
+#: no document says whether backups run in it, so an item in it is unknown, never counted as protecting.
 ACTIVE_STATES = frozenset({"protected", "irpending", "protectionerror", "protectionconfigured",
-                           "configuringprotection", "updatingprotection", "retentionschedulessuspended"})
+                           "configuringprotection", "updatingprotection"})
 #: No scheduled backup runs: stopped (BackupsSuspended is "stop backup, retain data"), paused,
 #: soft-deleted or being soft-deleted, never configured.
 INACTIVE_STATES = frozenset({"protectionstopped", "protectionpaused", "backupssuspended", "backupschedulessuspended",
@@ -40,7 +42,7 @@ INACTIVE_STATES = frozenset({"protectionstopped", "protectionpaused", "backupssu
                              "invalid"})
 
 
-def backup_facts(vm_id: str, index: Index, reasons: dict[str, str] | None = None) -> dict[str, Any] | None:
+def backup_facts(vm_id: str, index: Index, reasons: dict[str, str]) -> dict[str, Any] | None:
     """Protection facts for one VM; None when recoveryservicesresources was not collected.
 
     An item whose first backup has not run reports lastBackupStatus "" (Azure's example of a VM just protected:
@@ -61,10 +63,9 @@ def backup_facts(vm_id: str, index: Index, reasons: dict[str, str] | None = None
         facts["protected"] = active
     if facts.get("lastBackupStatus") == "":
         del facts["lastBackupStatus"]
-        if reasons is not None:
-            state = facts.get("protectionState") or "not reported"
-            reasons.setdefault("backup.lastBackupStatus", Reader("recoveryservicesresources", item["id"], reasons).say(
-                f"properties.lastBackupStatus is empty: no backup has run yet (protectionState {state})"))
+        state = facts.get("protectionState") or "not reported"
+        reasons.setdefault("backup.lastBackupStatus", Reader("recoveryservicesresources", item["id"], reasons).say(
+            f"properties.lastBackupStatus is empty: no backup has run yet (protectionState {state})"))
     vault = vault_name(item["id"])
     if vault:
         facts["vault"] = vault
