@@ -89,6 +89,32 @@ def test_the_demo_estate_as_collected_too() -> None:
     assert shared(VMS) == alone(VMS)
 
 
+class _Unreadable(dict):  # type: ignore[type-arg]
+    """A fact whose reading fails in a way the field getters do not expect (not a missing key or a wrong type)."""
+
+    def __getitem__(self, key: Any) -> Any:
+        raise RuntimeError(f"cannot read {key}")
+
+
+def test_a_fact_that_fails_to_read_makes_only_its_vm_judged_alone() -> None:
+    """The engine reads each fact path over all VMs at once (engine._Columns); when reading one VM's fact raises,
+    that VM is judged alone (an `error` finding where a policy reads it) and every other VM as before."""
+    vms = [dict(vm) for vm in VMS]
+    broken = [3, 17]
+    for i in broken:
+        vms[i]["agent"] = _Unreadable()
+    # Before each, its twin whose agent facts are null: had the broken VM been keyed like the others, it would
+    # share the twin's verdict, since its unreadable facts must be held by some value in the columns.
+    twins = [{**vms[i], "id": vms[i]["id"] + "-twin", "name": vms[i]["name"] + "-twin",
+              "agent": {"installed": None, "status": None, "version": None}} for i in broken]
+    vms = [*vms[:3], twins[0], *vms[3:17], twins[1], *vms[17:]]
+    broken = [4, 19]
+    assert shared(vms) == alone(vms)
+    errors = {(f.policy_id, f.resource_name) for f in shared(vms) if f.status == "error"}
+    assert {name for _, name in errors} == {vms[i]["name"] for i in broken}
+    assert {"VMBK-AGENT-001", "VMBK-AGENT-003"} <= {policy for policy, _ in errors}
+
+
 def test_vms_behind_one_nic_placement_are_judged_once(monkeypatch: Any) -> None:
     """Sharing is what the engine is for: the network policies judge each NSG/subnet placement once, and a
     reason for a fact a policy does not read does not make a VM be judged alone."""

@@ -112,7 +112,6 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns) ->
     texts = tuple(path.text for path in reads)
     for i in columns.with_reasons:
         reasons[i] = tuple(unknown_reason(targets[i], text) for text in texts)
-    width = len(reads) + 1  # the values and the reasons; their types follow
     memo: dict[tuple[Any, ...], Finding] = {}
     keys = zip(*(values for values, _, _ in read), reasons, *(kinds for _, kinds, _ in read), strict=True)
     for i, (target, key) in enumerate(zip(targets, keys, strict=True)):
@@ -123,7 +122,7 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns) ->
             try:
                 seen = memo.get(key)
             except TypeError:  # a list or a map among them
-                key = (_FROZEN, *map(_frozen, key[:width]))
+                key = (_FROZEN, *map(_frozen, key))
                 seen = memo.get(key)
         except Exception:  # an unhashable fact of another kind: judge it alone
             yield _judge(policy, target, target)
