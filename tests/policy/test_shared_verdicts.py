@@ -109,6 +109,7 @@ def test_a_fact_that_fails_to_read_makes_only_its_vm_judged_alone() -> None:
               "agent": {"installed": None, "status": None, "version": None}} for i in broken]
     vms = [*vms[:3], twins[0], *vms[3:17], twins[1], *vms[17:]]
     broken = [4, 19]
+    vms[25]["powerState"] = {"running"}  # a value no key can hold, not even frozen: that VM is judged alone too
     assert shared(vms) == alone(vms)
     errors = {(f.policy_id, f.resource_name) for f in shared(vms) if f.status == "error"}
     assert {name for _, name in errors} == {vms[i]["name"] for i in broken}
