@@ -414,3 +414,17 @@ def test_same_resource_group_name_in_two_subscriptions_is_two_groups() -> None:
     found = judge(snapshot_doc(vms, recoveryservicesresources=[*items, policy]), "VMBK-SCHED-001",
                   ["maximumPerSlot=3"])
     assert {f.status for f in found.values()} == {"pass"}   # 3 + 3, not one group of 6
+
+
+@pytest.mark.parametrize("policy_id", ["VMBK-NET-001", "VMBK-NET-002", "VMBK-PERF-001", "VMBK-PERF-002",
+                                       "VMBK-DHCP-001"])
+def test_checks_of_an_allocated_vm_do_not_apply_while_it_deallocates(policy_id: str) -> None:
+    """These checks do not apply to a deallocated VM (backed up offline, without the extension); nor, since
+    Compute calls Deallocating "transitional, ending in Deallocated" (the counterpart of Stopping, which
+    VMBK-POWER-001 fails as stopped), to one caught deallocating. Running and stopped VMs stay judged."""
+    doc = snapshot_doc([vm_row("deallocated", power="PowerState/deallocated"),
+                        vm_row("deallocating", power="PowerState/deallocating"),
+                        vm_row("stopping", power="PowerState/stopping")])
+    found = statuses(judge(doc, policy_id))
+    assert (found["deallocated"], found["deallocating"]) == ("notApplicable", "notApplicable")
+    assert found["stopping"] != "notApplicable"
