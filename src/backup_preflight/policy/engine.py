@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 from collections import defaultdict
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, NamedTuple
 
 from backup_preflight.estate.index import segment_after
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
@@ -69,17 +69,25 @@ def _evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str
     return findings
 
 
+class _Column(NamedTuple):
+    """One fact path over the targets: its values, their types, and the targets on which reading it failed."""
+
+    values: list[Any]
+    kinds: list[type]
+    failed: set[int]
+
+
 class _Columns:
     """Each fact path's values over the targets, read once and shared by every policy that reads it: the
     bundled policies read 23 distinct paths 51 times, and these reads were most of judging a VM."""
 
     def __init__(self, targets: list[Facts]) -> None:
         self._targets = targets
-        self._read: dict[str, tuple[list[Any], list[type], set[int]]] = {}
+        self._read: dict[str, _Column] = {}
         self.with_reasons = [i for i, target in enumerate(targets) if target.get(REASONS_FIELD)]
 
-    def read(self, path: FieldPath) -> tuple[list[Any], list[type], set[int]]:
-        """The path's values, their types, and the targets on which reading it failed (judged alone)."""
+    def read(self, path: FieldPath) -> _Column:
+        """The path's column; a target on which reading it fails is judged alone."""
         column = self._read.get(path.text)
         if column is None:
             failed: set[int] = set()
@@ -93,7 +101,7 @@ class _Columns:
                     except Exception:
                         values.append(None)
                         failed.add(i)
-            column = self._read[path.text] = (values, list(map(type, values)), failed)
+            column = self._read[path.text] = _Column(values, list(map(type, values)), failed)
         return column
 
 
@@ -107,13 +115,13 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns) ->
     """
     reads = _reads(policy)
     read = [columns.read(path) for path in reads]
-    alone = set().union(*(failed for _, _, failed in read))
+    alone = set().union(*(c.failed for c in read))
     reasons: list[tuple[str | None, ...] | None] = [None] * len(targets)
     texts = tuple(path.text for path in reads)
     for i in columns.with_reasons:
         reasons[i] = tuple(unknown_reason(targets[i], text) for text in texts)
     memo: dict[tuple[Any, ...], Finding] = {}
-    keys = zip(*(values for values, _, _ in read), reasons, *(kinds for _, kinds, _ in read), strict=True)
+    keys = zip(*(c.values for c in read), reasons, *(c.kinds for c in read), strict=True)
     for i, (target, key) in enumerate(zip(targets, keys, strict=True)):
         if alone and i in alone:
             yield _judge(policy, target, target)
