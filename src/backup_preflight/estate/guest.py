@@ -69,10 +69,8 @@ def machine_configuration(vm_id: str, index: Index) -> list[dict[str, Any]] | No
     for row in index.assignments.get(vm_id, ()):
         name = row_name(row)
         p = props(row)
-        configuration = p.get("guestConfiguration")
-        configuration_name = configuration.get("name") if isinstance(configuration, dict) else None
-        out.append({"name": name, "configurationName": configuration_name
-                    if isinstance(configuration_name, str) and configuration_name else _without_pid(name),
+        configuration = strings(p.get("guestConfiguration"), ("name",)).get("name")
+        out.append({"name": name, "configurationName": configuration or _without_pid(name),
                     **strings(p, {"complianceStatus": "complianceStatus",
                                   "lastComplianceStatusChecked": "lastChecked"})})
     return out
@@ -104,8 +102,8 @@ def start_hours(slots: list[str]) -> list[int]:
 
 def pressure_facts(vm_id: str, index: Index, backup_hours: list[int],
                    reasons: dict[str, str]) -> dict[str, Any] | None:
-    """Peak CPU and memory use in every UTC hour in which a backup may start (`start_hours`: the scheduled
-    hour and the next, for a daily policy's time or each interval of an hourly one), over every collected day.
+    """Peak CPU and memory use in every UTC hour in which a backup may start (`start_hours`: each start's hour and
+    those up to 2 hours later, for a daily policy's time or each interval of an hourly one), over every collected day.
 
     The peak is each sample's maximum (CPU) or minimum (available memory); a series that carries
     only averages is read from them. A value of the wrong type makes that peak unknown, never
