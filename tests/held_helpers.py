@@ -4,12 +4,39 @@ the list of the same findings."""
 from __future__ import annotations
 
 import bisect
+from array import array
 from collections.abc import Callable
 from itertools import pairwise
 
 from backup_preflight.findings import Finding
 from backup_preflight.packed import Unpacker, pack
-from backup_preflight.plain_passes import PartFindings, Run, ScanFindings
+from backup_preflight.plain_passes import PLAIN, PartFindings, Run, ScanFindings
+
+
+def plain(f: Finding) -> bool:
+    """Oracle: a pass with nothing more to say."""
+    return f.status == "pass" and not f.message and not f.evidence and not f.notes
+
+
+def part_of(found: list[Finding]) -> PartFindings:
+    """Any findings as a part holds them: each distinct VM (id, name, subscription, resource group) and policy (id,
+    severity, cause) numbered, each plain pass held as its numbers, every other finding as its object."""
+    vms: dict[tuple[str, ...], int] = {}
+    policies: dict[tuple[str, ...], int] = {}
+    vm = array("I", (vms.setdefault((f.resource_id, f.resource_name, f.subscription_id, f.resource_group), len(vms))
+                     for f in found))
+    policy = array("I", (policies.setdefault((f.policy_id, f.severity, f.cause), len(policies)) for f in found))
+    return PartFindings(_columns(vms, 4), _columns(policies, 3), vm, policy,
+                        bytes(PLAIN if plain(f) else 0 for f in found), [f for f in found if not plain(f)])
+
+
+def packed_part(found: list[Finding]) -> PartFindings:
+    """The findings as a part judged in a child process comes back: held as a part, packed and unpacked."""
+    return Unpacker().unpack(pack(part_of(found)))
+
+
+def _columns(entries: dict[tuple[str, ...], int], width: int) -> tuple[tuple[str, ...], ...]:
+    return tuple(zip(*entries, strict=True)) if entries else ((),) * width
 
 
 def held_as(found: list[Finding], cuts: list[int]) -> ScanFindings:
@@ -42,7 +69,7 @@ def _held(found: list[Finding], cuts: list[int], runs_of: Callable[[PartFindings
     runs: list[Run] = []
     for n, (start, end) in enumerate(pairwise(bounds)):
         piece = found[start:end]
-        runs += [piece] if n % 3 == 2 else runs_of(Unpacker().unpack(pack(piece)), piece)
+        runs += [piece] if n % 3 == 2 else runs_of(packed_part(piece), piece)
     return ScanFindings(runs)
 
 

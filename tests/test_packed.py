@@ -10,10 +10,10 @@ from hypothesis import strategies as st
 
 from backup_preflight.findings import STATUSES, Finding, count_by, of_vms, plain_passes
 from backup_preflight.packed import Unpacker, pack
+from held_helpers import packed_part, part_of, plain
 
 #: Small pools, so that findings share VMs and policies; a VM id under two names and a policy id under two
-#: severities make the packer number by the whole entry; a status the findings module does not know
-#: travels as it is.
+#: severities are two entries of a part's tables; a status the findings module does not know travels as it is.
 findings = st.builds(
     Finding,
     st.sampled_from(["P-1", "P-2", "P-3"]),
@@ -30,16 +30,11 @@ findings = st.builds(
 )
 
 
-def plain(f: Finding) -> bool:
-    """Oracle: a pass with nothing more to say."""
-    return f.status == "pass" and not f.message and not f.evidence and not f.notes
-
-
 @settings(max_examples=300, deadline=None)
 @given(st.lists(findings, max_size=40), st.data())
 def test_unpacked_findings_are_the_packed_ones(found: list[Finding], data: st.DataObject) -> None:
     """Read whole, from any finding to any later one, or only what is held as objects."""
-    part = Unpacker().unpack(pack(found))
+    part = packed_part(found)
     assert len(part) == len(found) and list(part) == found
     start = data.draw(st.integers(0, len(found)))
     end = data.draw(st.integers(start, len(found)))
@@ -63,7 +58,7 @@ def test_a_vm_s_strings_and_equal_evidence_are_one_object_after_unpacking() -> N
     ids = [f"/subscriptions/sub/resourceGroups/rg/vm/vm{i}" for i in range(3)]
     part = [_engine_like(vm, policy, ids, ("e",) if vm == 1 else ()) for policy in ("P-1", "P-2") for vm in range(3)]
     unpacker = Unpacker()
-    first, second = list(unpacker.unpack(pack(part))), list(unpacker.unpack(pack(part)))
+    first, second = list(unpacker.unpack(pack(part_of(part)))), list(unpacker.unpack(pack(part_of(part))))
     assert first == part == second
     assert first[0].resource_id is first[3].resource_id and first[0].resource_name is first[3].resource_name
     assert first[1].evidence is first[4].evidence is second[1].evidence, "equal evidence is kept once"

@@ -28,14 +28,13 @@ from backup_preflight.findings import (
     with_status,
     without_status,
 )
-from backup_preflight.packed import Unpacker, pack
 from backup_preflight.plain_passes import PartFindings
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.report import vm_index
 from backup_preflight.report.results_json import VerdictTable
 from backup_preflight.results import Gate, ScanResult, nothing_assessed, summarize
 from backup_preflight.review import exemptions
-from held_helpers import held_as, held_by_policy
+from held_helpers import held_as, held_by_policy, packed_part
 
 POLICIES = load_policies([bundled_policy_dir()]).policies
 
@@ -104,7 +103,7 @@ def test_walking_gives_every_finding_in_order_and_plain_passes_as_numbers(found:
     several = held_as(found, cuts)  # runs of several policies, and lists: their plain passes are made
     assert rebuilt(several) == found
     assert all(number == -1 for where, number, _ in walk(several) if where is None)
-    alone = Unpacker().unpack(pack(ordered))  # a part read whole: numbers where it holds one policy
+    alone = packed_part(ordered)  # a part read whole: numbers where it holds one policy
     assert rebuilt(alone) == ordered
     assert [number for _, number, _ in walk(alone)] == ([alone.policy[0]] if len(set(alone.policy)) == 1 else
                                                         [-1] if ordered else [])

@@ -23,9 +23,9 @@ from backup_preflight.estate.parts import Lookups, Split
 from backup_preflight.findings import Finding
 from backup_preflight.packed import Unpacker, pack
 from backup_preflight.plain_passes import PartFindings, Run, ScanFindings, read_run
-from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.engine import evaluate, evaluate_held
 from backup_preflight.policy.loader import PolicySet
-from backup_preflight.policy.observed import note_observations
+from backup_preflight.policy.observed import note_observations, probed_vms
 from backup_preflight.review.shard import Groups, group_keys, time_zones
 from backup_preflight.service_tags import ServiceTags
 from backup_preflight.workers import Workers, keep_until_exit
@@ -53,9 +53,9 @@ class Judged:
 def judge(estate: Estate, policies: PolicySet, queries: dict[str, dict[str, Any]], groups: bool = False) -> Judged:
     """Evaluate the policies on the estate and keep what the run needs; with `groups`, the group keys
     and time zones too."""
-    found = evaluate(policies, estate.vms, queries)
-    note_observations(found, policies.policies, estate.vms)
     vms = estate.vms
+    found = evaluate_held(policies, vms, queries, keep=probed_vms(vms))
+    note_observations(found.objects(), policies.policies, vms)
     return Judged(found, len(vms), estate.tags(), estate.subscriptions(), set(estate.unnamed_subscriptions()),
                   [_diagnosable(vm) for vm in vms if (vm.get("backup") or {}).get("lastFailedJob")],
                   group_keys(policies, vms, found, queries) if groups else {}, time_zones(vms) if groups else set())
@@ -167,8 +167,10 @@ class _PartJudge:
 
     def elsewhere(self, part: _Part) -> _Outcome:
         outcome, estate = self._judge(part)
-        keep_until_exit((estate, outcome.judged.findings))
-        outcome.packed = pack(outcome.judged.findings)
+        found = outcome.judged.findings
+        assert isinstance(found, PartFindings)  # as judge() holds them
+        keep_until_exit((estate, found))
+        outcome.packed = pack(found)
         outcome.judged.findings = []
         return outcome
 

@@ -2,10 +2,11 @@
 
 A part is judged in a child process so that its estate's millions of short-lived objects never share a
 heap with the findings kept from earlier parts (docs/performance.md: they made each part slower than
-the last). What comes back is one message, not an object per finding: each distinct VM (id, name,
-subscription, resource group) and policy (id, severity, cause) once, then per finding a VM number, a
-policy number and a status byte; messages, evidence and notes only where a finding has them. Unpacked,
-a VM's strings are shared by its findings, as the engine shares them.
+the last). What comes back is one message, not an object per finding: the part's table of VMs (id, name,
+subscription, resource group) and of policies (id, severity, cause), then per finding a VM number, a
+policy number and a status byte, as the engine holds them (engine.evaluate_held); messages, evidence and
+notes only where a finding has them. Unpacked, a VM's strings are shared by its findings, as the engine
+shares them.
 """
 
 from __future__ import annotations
@@ -40,36 +41,20 @@ class Packed(msgspec.Struct, array_like=True, gc=False):
     odd: list[tuple[int, str]]
 
 
-def pack(findings: list[Finding]) -> bytes:
-    return _ENCODE(_packed(findings))
-
-
-def _packed(findings: list[Finding]) -> Packed:
-    vms, vm = _numbered(findings, ("resource_id", "resource_name", "subscription_id", "resource_group"))
-    policies, policy = _numbered(findings, ("policy_id", "severity", "cause"))
-    statuses = list(map(_STATUS, findings))
-    codes = bytes(map(_CODE.get, statuses, repeat(len(STATUSES), len(statuses))))
-    odd = [(i, statuses[i]) for i in compress(range(len(codes)), map(len(STATUSES).__eq__, codes))]
-    more = [(i, *_MORE(findings[i])) for i in compress(range(len(findings)), map(any, map(_MORE, findings)))]
-    return Packed(vms, policies, vm.tobytes(), policy.tobytes(), codes.replace(bytes([len(STATUSES)]), b"\0"),
-                  more, odd)
-
-
-def _numbered(findings: list[Finding], fields: tuple[str, ...]) -> tuple[list[Any], array[int]]:
-    """The distinct entries (the values of `fields`) and each finding's number among them. Findings are
-    numbered by the first field alone, in C, when every finding has its first one's other fields (the
-    engine's findings do); else by the whole entry."""
-    keys = list(map(attrgetter(fields[0]), findings))
-    first = dict(zip(reversed(keys), range(len(keys) - 1, -1, -1), strict=True))  # each key's first finding
-    entries = [attrgetter(*fields)(findings[i]) for i in first.values()]
-    numbered = array("I", map(dict(zip(first, range(len(first)), strict=True)).__getitem__, keys))
-    # Lists compare equal items by identity first, in C: the engine's findings share their VM's strings.
-    if all(list(map(attrgetter(name), findings)) == list(map([e[n] for e in entries].__getitem__, numbered))
-           for n, name in enumerate(fields[1:], 1)):
-        return entries, numbered
-    whole = list(map(attrgetter(*fields), findings))
-    numbers = {distinct: n for n, distinct in enumerate(dict.fromkeys(whole))}
-    return list(numbers), array("I", map(numbers.__getitem__, whole))
+def pack(part: PartFindings) -> bytes:
+    """The part's findings as one message: its tables, each finding's numbers and status, and what the findings
+    held as objects say beyond their status."""
+    count, kept = len(part.plain), part.kept
+    codes = bytearray([_CODE[PASS]]) * count  # a plain pass's code
+    at = list(compress(range(count), map(not_, part.plain)))  # where each object is among the findings
+    statuses = list(map(_STATUS, kept))
+    odd = [(at[n], statuses[n]) for n in compress(range(len(kept)), map(not_, map(_CODE.__contains__, statuses)))]
+    for n, code in zip(at, map(_CODE.get, statuses, repeat(0, len(kept))), strict=True):
+        codes[n] = code
+    more = [(at[n], *_MORE(kept[n])) for n in compress(range(len(kept)), map(any, map(_MORE, kept)))]
+    return _ENCODE(Packed(list(zip(part.ids, part.names, part.subscriptions, part.groups, strict=True)),
+                          list(zip(part.policy_ids, part.severities, part.causes, strict=True)), part.vm.tobytes(),
+                          part.policy.tobytes(), bytes(codes), more, odd))
 
 
 _ENCODE = msgspec.msgpack.Encoder().encode

@@ -1,14 +1,15 @@
-"""A scan's findings with its plain passes held as numbers, not objects (judging.py builds them, every later
-stage reads them as a sequence of findings).
+"""A scan's findings with its plain passes held as numbers, not objects (the engine gives them so, judging.py
+joins the parts', every later stage reads them as a sequence of findings).
 
 Seven in ten of a scan's findings are passes with nothing to say but their status: 12 million at 1,000,000
 VMs, 1.3 GB as objects, and a child process forked to write a report copied the pages of every one it read
-(docs/performance.md). A part judged in a child comes back packed (packed.py); its plain passes stay the
-numbers they came as (a VM and a policy each) and only its other findings become objects. Reading the
-findings in full makes each plain pass a Finding again, in C, and lets it go once read; reading only what
-needs attention (findings.with_status, without_status, annotated) never makes one. A plain pass is never
-changed after judging: exemptions and baselines mark only failing, unknown and error findings, which are
-objects, kept and changed in place as before.
+(docs/performance.md). The engine never makes one (engine.evaluate_held); a part judged in a child comes back
+packed (packed.py), its plain passes the numbers they were (a VM and a policy each) and only its other
+findings objects. Reading the findings in full makes each plain pass a Finding, in C, and lets it go once
+read; reading only what needs attention (findings.with_status, without_status, annotated) never makes one.
+A plain pass is never changed after judging: exemptions and baselines mark only failing, unknown and error
+findings, which are objects, kept and changed in place, and the engine gives every finding of a VM with an
+in-guest observation as an object (policy/observed.py).
 """
 
 from __future__ import annotations

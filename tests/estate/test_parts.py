@@ -33,11 +33,11 @@ from backup_preflight.estate.network import NetworkModel
 from backup_preflight.estate.parts import NONE, SHARED, owner, subscription_of
 from backup_preflight.findings import Finding, with_status, without_status
 from backup_preflight.judging import _in_order, judge_in_parts
-from backup_preflight.packed import Unpacker, pack
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
 from backup_preflight.results import Gate, ScanResult
 from backup_preflight.whatif.parse import load_what_ifs
+from held_helpers import packed_part
 from scan_helpers import write_row_lines
 from whatif import plan as whatif_plan
 
@@ -478,7 +478,7 @@ def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[i
     for stream in split:
         stream.sort(key=lambda f: (position[f.policy_id], f.resource_id.lower()))
     expected = sorted(everything, key=lambda f: (position[f.policy_id], f.resource_id.lower()))
-    streamed = [Unpacker().unpack(pack(s)) if n < len(packed) and packed[n] else s for n, s in enumerate(split)]
+    streamed = [packed_part(s) if n < len(packed) and packed[n] else s for n, s in enumerate(split)]
     joined = _in_order(PolicySet(policies), streamed)
     assert len(joined) == len(expected) and list(joined) == expected
     held = list(joined.objects())  # every finding not a pass among them, in order (a list's passes too)

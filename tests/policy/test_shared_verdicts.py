@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -20,9 +21,11 @@ from backup_preflight.demo import generate
 from backup_preflight.estate.build import build_estate
 from backup_preflight.estate.network_facts import NetworkFacts
 from backup_preflight.findings import Finding
+from backup_preflight.plain_passes import PLAIN
 from backup_preflight.policy import engine
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.paths import check_row_path
+from held_helpers import plain
 
 from policy_helpers import compile_json
 
@@ -254,3 +257,54 @@ def test_maps_in_another_key_order_are_not_shared(tmp_path: Any) -> None:
     found = engine.evaluate(PolicySet([policy]), vms)
     assert found == [engine._judge(policy, vm, vm) for vm in vms]
     assert len({f.evidence for f in found}) == 2
+
+
+def test_plain_passes_are_held_as_numbers_and_kept_vms_findings_as_objects() -> None:
+    """evaluate_held gives evaluate's findings with every plain pass (a pass with nothing more to say) held as its
+    VM's number, never made, and every other finding as the object the engine made; a VM named in `keep` (one
+    whose findings note_observations may change) has every finding an object, whatever it says."""
+    kept_vm = VMS[5]["id"]
+    for keep in (set(), {kept_vm.lower()}):
+        held = engine.evaluate_held(POLICIES, VMS, keep=keep)
+        found = list(held)
+        assert found == engine.evaluate(POLICIES, VMS)
+        objects = [f for f in found if not plain(f) or f.resource_id.lower() in keep]
+        assert held.kept == objects, "exactly the findings that are not plain passes, and the kept VM's, are objects"
+        assert [f for f in held.kept if plain(f)] == [f for f in found if f.resource_id.lower() in keep and plain(f)]
+    assert {f.policy_id for f in held.kept if f.resource_id == kept_vm} == {p.id for p in POLICIES.policies}
+    assert held.plain.count(PLAIN) == sum(map(plain, found)) - sum(
+        plain(f) for f in found if f.resource_id == kept_vm) > len(found) // 2
+
+
+@pytest.mark.parametrize("erring", [(0, 3), (3,)])
+def test_a_verdict_that_is_an_error_is_never_shared(tmp_path: Any, erring: tuple[int, ...]) -> None:
+    """A VM whose judgement is an error shares it with no other: the VMs with the same facts are judged again, each
+    alone (the error may come from what the conditions do not read). A verdict that is no error is shared."""
+    folder = tmp_path / "p"
+    folder.mkdir()
+    (folder / "p.json").write_text(json.dumps({
+        "id": "MY-ERR-001", "title": "t", "cause": "vm-agent", "severity": "high", "remediation": "r",
+        "assert": {"field": "powerState", "equals": "never"}, "message": "{name} fails"}))
+    policy = load_policies([folder]).policies[0]
+    vms = [{**vm, "powerState": "running", "unknownReasons": {}} for vm in VMS[:6]]
+    names = [vm["name"] for vm in vms]
+    calls: list[str] = []
+    judge = engine._judge
+
+    def erring_on_some(policy: Any, vm: dict[str, Any], facts: dict[str, Any]) -> Finding:
+        calls.append(vm["name"])
+        if vm["name"] in {names[i] for i in erring}:
+            return engine._finding(policy, vm, "error", "evaluation error: boom")
+        return judge(policy, vm, facts)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engine, "_judge", erring_on_some)
+        found = engine.evaluate(PolicySet([policy]), vms)
+    if 0 in erring:  # the first VM's verdict is an error: every other VM is judged alone
+        assert calls == names
+        assert [f.status for f in found] == ["error" if i in erring else "fail" for i in range(len(vms))]
+    else:  # the first VM's verdict is shared by all: the VM that would err is never judged
+        assert calls == names[:1]
+        assert [f.status for f in found] == ["fail"] * len(vms)
+    assert [f.message for f in found if f.status == "fail"] == [f"{f.resource_name} fails" for f in found
+                                                                if f.status == "fail"]

@@ -82,6 +82,7 @@ def test_version_1_and_2_of_the_same_scan_baseline_and_verify_alike(tmp_path: Pa
 
 def test_passes_with_more_than_a_status_keep_their_document(tmp_path: Path) -> None:
     result = run(write_snapshot(tmp_path / "s.json", estate()))
+    result.findings = list(result.findings)  # every finding an object, so that the note made here stays
     passing = next(f for f in result.findings if f.status == "pass")
     passing.annotate("observedInGuest", {"storageReachable": True, "agrees": True})
     doc = written(result, tmp_path / "results.json")

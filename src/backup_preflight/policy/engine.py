@@ -8,12 +8,17 @@ status `error`, and the scan goes on.
 from __future__ import annotations
 
 import sys
+from array import array
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
+from contextlib import suppress
+from itertools import chain, compress, repeat
+from operator import not_
 from typing import Any, NamedTuple
 
 from backup_preflight.estate.index import segment_after
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
+from backup_preflight.plain_passes import PLAIN, PartFindings
 from backup_preflight.policy.conditions import REASONS_FIELD, Context, Node, unknown_reason
 from backup_preflight.policy.loader import Policy, PolicySet
 from backup_preflight.policy.paths import MISSING, FieldPath
@@ -28,8 +33,17 @@ def evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str,
     `queries` holds the rows of custom Resource Graph queries by query key (snapshot.queries);
     a resourceGraphQuery policy judges those rows instead of the VMs.
     """
+    return list(evaluate_held(policies, vms, queries))
+
+
+def evaluate_held(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str, Any]] | None = None,
+                  keep: Collection[str] = ()) -> PartFindings:
+    """`evaluate`'s findings with their plain passes held as numbers (plain_passes.py): seven in ten findings
+    are passes with nothing to say, and a VM that shares its facts with one judged before gets its plain passes
+    without a Python step or an object each (docs/performance.md). The targets whose lowercase id is in `keep`
+    get every finding as an object, for what changes findings after judging (policy/observed.py)."""
     try:
-        return _evaluate(policies, vms, queries)
+        return _evaluate(policies, vms, queries, keep)
     finally:
         _EVIDENCE.clear()
 
@@ -48,25 +62,64 @@ def _text(message: str) -> str:
     return sys.intern(message)
 
 
-def _evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str, Any]] | None) -> list[Finding]:
-    findings: list[Finding] = []
-    on_vms = _Columns(vms)  # the VMs' facts as read once for every policy that reads them
-    for policy in policies.policies:
+def _evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str, Any]] | None,
+              keep: Collection[str]) -> PartFindings:
+    # Every target by its number: the VMs (when a policy judges them), then each query policy's rows.
+    table = list(vms) if any(p.query is None for p in policies.policies) else []
+    on_vms, every_vm = _Columns(vms), array("I", range(len(vms)))  # the VMs' facts as read once for every policy
+    kept_vms = _positions(vms, keep)
+    numbers, policy_numbers, plain, kept = array("I"), array("I"), bytearray(), []
+    for number, policy in enumerate(policies.policies):
         if policy.query is None:
-            targets, columns = vms, on_vms
+            targets, numbered = vms, every_vm
+            marks, found = _judged(policy, targets, on_vms, kept_vms)
         else:
             key = query_key(policy.query)
             stored = (queries or {}).get(key)
             if stored is None:
-                findings.append(_query_not_collected(policy, key))
-                continue
-            targets = query_targets(key, stored.get("rows") or [])
-            columns = _Columns(targets)
-        if policy.group_by:
-            findings.extend(_evaluate_grouped(policy, targets))
-        else:
-            findings.extend(_evaluate_shared(policy, targets, columns))
-    return findings
+                targets = [_not_collected(policy, key)]
+                marks, found = b"\0", [_query_not_collected(policy, targets[0])]
+            else:
+                targets = query_targets(key, stored.get("rows") or [])
+                marks, found = _judged(policy, targets, _Columns(targets), _positions(targets, keep))
+            numbered = array("I", range(len(table), len(table) + len(targets)))
+            table.extend(targets)
+        numbers += numbered
+        policy_numbers += array("I", repeat(number, len(targets)))
+        plain += marks
+        kept += found
+    return PartFindings(tuple(tuple(t[field] for t in table) for field in _VM_FIELDS),
+                        tuple(tuple(getattr(p, field) for p in policies.policies) for field in _POLICY_FIELDS),
+                        numbers, policy_numbers, bytes(plain), kept)
+
+
+def _positions(targets: list[Facts], ids: Collection[str]) -> set[int]:
+    """Where the targets whose lowercase id is among `ids` are."""
+    return {i for i, target in enumerate(targets) if target["id"].lower() in ids} if ids else set()
+
+
+#: What a finding holds of its target and of its policy, in the order PartFindings holds them.
+_VM_FIELDS = ("id", "name", "subscriptionId", "resourceGroup")
+_POLICY_FIELDS = ("id", "severity", "cause")
+
+
+def _plain(finding: Finding) -> bool:
+    """A pass with nothing more to say: held as its VM's number."""
+    return finding.status == PASS and not finding.message and not finding.evidence and finding.notes is None
+
+
+def _judged(policy: Policy, targets: list[Facts], columns: _Columns,
+            keep: Collection[int]) -> tuple[bytes, list[Finding]]:
+    """The targets' plain marks (PLAIN for a plain pass) and, in order, the findings that are not plain passes."""
+    if policy.group_by:
+        return _held(list(_evaluate_grouped(policy, targets)), keep)
+    return _evaluate_shared(policy, targets, columns, keep)
+
+
+def _held(found: list[Finding], keep: Collection[int]) -> tuple[bytes, list[Finding]]:
+    """Findings judged one by one, as their plain marks and the findings that are not plain passes."""
+    marks = bytes(PLAIN if _plain(f) and i not in keep else 0 for i, f in enumerate(found))
+    return marks, [f for f, mark in zip(found, marks, strict=True) if not mark]
 
 
 class _Column(NamedTuple):
@@ -105,13 +158,16 @@ class _Columns:
         return column
 
 
-def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns) -> Iterator[Finding]:
-    """Judge once per distinct combination of the facts the policy reads, and share the verdict.
+def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns,
+                     keep: Collection[int]) -> tuple[bytes, list[Finding]]:
+    """Judge once per distinct combination of the facts the policy reads, and share the verdict: the targets'
+    plain marks (PLAIN for a plain pass) and, in order, the findings that are not plain passes.
 
     Thousands of VMs agree on power state, OS type and agent version; a VM with the same values
     of every fact the conditions read gets the same status and evidence (only the message, which
     may name the VM, is rendered again). Values are keyed with their type, so True and 1 differ;
     a list or a map (a `count`'s array) by its frozen form, which keeps the types of what it holds.
+    A target whose key cannot be read or hashed, or whose shared verdict is an error, is judged alone.
     """
     reads = _reads(policy)
     read = [columns.read(path) for path in reads]
@@ -120,27 +176,51 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns) ->
     texts = tuple(path.text for path in reads)
     for i in columns.with_reasons:
         reasons[i] = tuple(unknown_reason(targets[i], text) for text in texts)
-    memo: dict[tuple[Any, ...], Finding] = {}
-    keys = zip(*(c.values for c in read), reasons, *(c.kinds for c in read), strict=True)
-    for i, (target, key) in enumerate(zip(targets, keys, strict=True)):
-        if alone and i in alone:
-            yield _judge(policy, target, target)
-            continue
-        try:
-            try:
-                seen = memo.get(key)
-            except TypeError:  # a list or a map among them
-                key = (_FROZEN, *map(_frozen, key))
-                seen = memo.get(key)
-        except Exception:  # an unhashable fact of another kind: judge it alone
-            yield _judge(policy, target, target)
-            continue
-        if seen is None or seen.status == ERROR:
-            seen = memo[key] = _judge(policy, target, target)
-            yield seen
-            continue
-        message = _text(policy.message.render(target)) if seen.status == FAIL else seen.message
-        yield _finding(policy, target, seen.status, message, seen.evidence)
+    keys: list[Any] = list(zip(*(c.values for c in read), reasons, *(c.kinds for c in read), strict=True))
+    firsts = None  # each target's key's first target, by number: each key is hashed once, in C
+    if not alone:
+        with suppress(TypeError):  # a list or a map among them
+            firsts = list(map({}.setdefault, keys, range(len(keys))))
+    if firsts is None:  # one by one, lists and maps frozen; a target judged alone is no other's first
+        keys = [key if i in alone else _hashable(key, i, alone) for i, key in enumerate(keys)]
+        first: dict[Any, int] = {}
+        firsts = [-1 if i in alone else first.setdefault(key, i) for i, key in enumerate(keys)]
+    seen = {i: _judge(policy, targets[i], targets[i]) for i in dict.fromkeys(firsts) if i >= 0}
+    plain = bytearray(len(keys))
+    for i, verdict in seen.items():
+        plain[i] = PLAIN if _plain(verdict) else 0
+    marks = bytearray(map(plain.__getitem__, firsts))
+    for i in chain(alone, keep):
+        marks[i] = 0
+    found = []
+    for i in compress(range(len(keys)), map(not_, marks)):
+        target, at = targets[i], firsts[i]
+        if at < 0 or (at != i and seen[at].status == ERROR):
+            found.append(_judge(policy, target, target))
+        elif at == i:
+            found.append(seen[at])
+        else:
+            verdict = seen[at]
+            message = _text(policy.message.render(target)) if verdict.status == FAIL else verdict.message
+            found.append(_finding(policy, target, verdict.status, message, verdict.evidence))
+    return bytes(marks), found
+
+
+def _hashable(key: tuple[Any, ...], i: int, alone: set[int]) -> Any:
+    """The key, or its frozen form when it holds a list or a map; a key that cannot be hashed even frozen
+    marks its target to be judged alone."""
+    try:
+        hash(key)
+        return key
+    except TypeError:
+        pass
+    try:
+        frozen = (_FROZEN, *map(_frozen, key))
+        hash(frozen)
+        return frozen
+    except Exception:  # an unhashable fact of another kind
+        alone.add(i)
+        return None
 
 
 #: Marks a key of frozen values: no key of plain values starts with it.
@@ -183,12 +263,16 @@ def _cell(cells: dict[str, Any], column: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _query_not_collected(policy: Policy, key: str) -> Finding:
-    target = {"id": f"query:{key[:16]}", "name": f"{policy.id} query", "subscriptionId": "", "resourceGroup": ""}
+def _not_collected(policy: Policy, key: str) -> Facts:
+    """The one target of a query policy whose rows were not collected: the query itself."""
+    return {"id": f"query:{key[:16]}", "name": f"{policy.id} query", "subscriptionId": "", "resourceGroup": ""}
+
+
+def _query_not_collected(policy: Policy, target: Facts) -> Finding:
     return _finding(policy, target, UNKNOWN,
                     "Not assessed: the rows of this policy's Resource Graph query are not in the snapshot; "
                     "collect them with `backup-preflight collect --policies DIR` or scan live",
-                    (f"query {key[:16]}… was not collected",))
+                    (f"query {target['id'].removeprefix('query:')}… was not collected",))
 
 
 _CTX = Context()  # conditions outside `count` never read or change it

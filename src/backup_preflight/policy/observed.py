@@ -31,7 +31,17 @@ def probed_policies(policies: Iterable[Policy]) -> set[str]:
     return out
 
 
-def note_observations(findings: list[Finding], policies: Iterable[Policy], vms: list[dict[str, Any]]) -> None:
+def probed_vms(vms: list[dict[str, Any]]) -> set[str]:
+    """The lowercase ids of the VMs with an in-guest connect: note_observations may change the findings that name
+    them, which the engine must therefore give as objects (engine.evaluate_held)."""
+    return {vm["id"].lower() for vm in vms if isinstance(_reached(vm.get("guest")), bool)}
+
+
+def _reached(guest: Any) -> Any:
+    return guest.get("storageReachable") if isinstance(guest, dict) else None
+
+
+def note_observations(findings: Iterable[Finding], policies: Iterable[Policy], vms: list[dict[str, Any]]) -> None:
     """Annotate the probed outbound findings with the guest's connect, and say where they disagree."""
     ids = probed_policies(policies)
     guest = {vm["id"].lower(): vm["guest"] for vm in vms if isinstance(vm.get("guest"), dict)}
@@ -39,7 +49,7 @@ def note_observations(findings: list[Finding], policies: Iterable[Policy], vms: 
         if finding.policy_id not in ids or finding.status not in (PASS, FAIL):
             continue
         facts = guest.get(finding.resource_id.lower()) or {}
-        reached = facts.get("storageReachable")
+        reached = _reached(facts)
         if not isinstance(reached, bool):
             continue
         endpoint = facts.get("storageEndpoint") or "a Storage endpoint"

@@ -14,10 +14,11 @@ move at the union's reference (a daylight-saving change between the collections)
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from backup_preflight.findings import NOT_APPLICABLE, Finding
+from backup_preflight.findings import NOT_APPLICABLE, Finding, held
 from backup_preflight.policy.engine import group_keys as engine_group_keys
 from backup_preflight.policy.engine import query_targets
 from backup_preflight.policy.loader import PolicySet
@@ -26,14 +27,14 @@ from backup_preflight.snapshot import query_key
 Groups = dict[str, set[tuple[Any, ...]]]
 
 
-def group_keys(policies: PolicySet, vms: list[dict[str, Any]], findings: list[Finding],
+def group_keys(policies: PolicySet, vms: list[dict[str, Any]], findings: Sequence[Finding],
                queries: dict[str, dict[str, Any]]) -> Groups:
     """Per grouped policy, the key of every group its targets fall in, as the engine compares them (text
     lowercased). A VM counts in a policy's groups unless the policy does not apply to it; counting VMs
     whose applicability is unknown too can only make `merge` refuse more, never accept a split group."""
     grouped = [p for p in policies.policies if p.group_by]
     ids = {p.id for p in grouped}
-    outside = {(f.policy_id, f.resource_id.lower()) for f in findings
+    outside = {(f.policy_id, f.resource_id.lower()) for f in held(findings)  # no plain pass is notApplicable
                if f.status == NOT_APPLICABLE and f.policy_id in ids}
     groups: Groups = {}
     for policy in grouped:
