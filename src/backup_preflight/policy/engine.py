@@ -123,11 +123,13 @@ def _held(found: list[Finding], keep: Collection[int]) -> tuple[bytes, list[Find
 
 
 class _Column(NamedTuple):
-    """One fact path over the targets: its values, their types, and the targets on which reading it failed."""
+    """One fact path over the targets: its values, their types, the targets on which reading it failed, and the
+    estate's reason for its absence on each target that has reasons (_Columns.with_reasons)."""
 
     values: list[Any]
     kinds: list[type]
     failed: set[int]
+    reasons: list[str | None]
 
 
 class _Columns:
@@ -154,7 +156,8 @@ class _Columns:
                     except Exception:
                         values.append(None)
                         failed.add(i)
-            column = self._read[path.text] = _Column(values, list(map(type, values)), failed)
+            reasons = [unknown_reason(self._targets[i], path.text) for i in self.with_reasons]
+            column = self._read[path.text] = _Column(values, list(map(type, values)), failed, reasons)
         return column
 
 
@@ -173,9 +176,8 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns,
     read = [columns.read(path) for path in reads]
     alone = set().union(*(c.failed for c in read))
     reasons: list[tuple[str | None, ...] | None] = [None] * len(targets)
-    texts = tuple(path.text for path in reads)
-    for i in columns.with_reasons:
-        reasons[i] = tuple(unknown_reason(targets[i], text) for text in texts)
+    for i, said in zip(columns.with_reasons, zip(*(c.reasons for c in read), strict=True), strict=False):
+        reasons[i] = said  # none when the policy reads no fact
     keys: list[Any] = list(zip(*(c.values for c in read), reasons, *(c.kinds for c in read), strict=True))
     firsts = None  # each target's key's first target, by number: each key is hashed once, in C
     if not alone:
