@@ -99,6 +99,13 @@ class _Unreadable(dict):  # type: ignore[type-arg]
         raise RuntimeError(f"cannot read {key}")
 
 
+class _HashFails:
+    """A fact whose hash raises an error other than the TypeError of a list, a map or a set."""
+
+    def __hash__(self) -> int:
+        raise RuntimeError("no hash")
+
+
 def test_a_fact_that_fails_to_read_makes_only_its_vm_judged_alone() -> None:
     """The engine reads each fact path over all VMs at once (engine._Columns); when reading one VM's fact raises,
     that VM is judged alone (an `error` finding where a policy reads it) and every other VM as before."""
@@ -113,6 +120,7 @@ def test_a_fact_that_fails_to_read_makes_only_its_vm_judged_alone() -> None:
     vms = [*vms[:3], twins[0], *vms[3:17], twins[1], *vms[17:]]
     broken = [4, 19]
     vms[25]["powerState"] = {"running"}  # a value no key can hold, not even frozen: that VM is judged alone too
+    vms[30]["powerState"] = _HashFails()  # a value whose hash raises, not as unhashable values do: alone too
     assert shared(vms) == alone(vms)
     errors = {(f.policy_id, f.resource_name) for f in shared(vms) if f.status == "error"}
     assert {name for _, name in errors} == {vms[i]["name"] for i in broken}

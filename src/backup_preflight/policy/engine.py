@@ -181,12 +181,11 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns,
     keys: list[Any] = list(zip(*(c.values for c in read), reasons, *(c.kinds for c in read), strict=True))
     firsts = None  # each target's key's first target, by number: each key is hashed once, in C
     if not alone:
-        with suppress(TypeError):  # a list or a map among them
+        with suppress(Exception):  # a list or a map among them, or a value that cannot be hashed
             firsts = list(map({}.setdefault, keys, range(len(keys))))
-    if firsts is None:  # one by one, lists and maps frozen; a target judged alone is no other's first
-        keys = [key if i in alone else _hashable(key, i, alone) for i, key in enumerate(keys)]
+    if firsts is None:
         first: dict[Any, int] = {}
-        firsts = [-1 if i in alone else first.setdefault(key, i) for i, key in enumerate(keys)]
+        firsts = [_first(first, key, i, alone) for i, key in enumerate(keys)]
     seen = {i: _judge(policy, targets[i], targets[i]) for i in dict.fromkeys(firsts) if i >= 0}
     plain = bytearray(len(keys))
     for i, verdict in seen.items():
@@ -208,21 +207,21 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns,
     return bytes(marks), found
 
 
-def _hashable(key: tuple[Any, ...], i: int, alone: set[int]) -> Any:
-    """The key, or its frozen form when it holds a list or a map; a key that cannot be hashed even frozen
-    marks its target to be judged alone."""
+def _first(first: dict[Any, int], key: tuple[Any, ...], i: int, alone: set[int]) -> int:
+    """The first target with target i's key, as `first` has them so far; a key holding a list or a map by its
+    frozen form. A target judged alone, or whose key cannot be hashed even frozen, is no other's first: -1,
+    and it is judged alone."""
+    if i in alone:
+        return -1
     try:
-        hash(key)
-        return key
-    except TypeError:
+        return first.setdefault(key, i)
+    except Exception:  # a list or a map among them, or a value whose hash fails
         pass
     try:
-        frozen = (_FROZEN, *map(_frozen, key))
-        hash(frozen)
-        return frozen
+        return first.setdefault((_FROZEN, *map(_frozen, key)), i)
     except Exception:  # an unhashable fact of another kind
         alone.add(i)
-        return None
+        return -1
 
 
 #: Marks a key of frozen values: no key of plain values starts with it.
