@@ -316,3 +316,22 @@ def test_a_verdict_that_is_an_error_is_never_shared(tmp_path: Any, erring: tuple
         assert [f.status for f in found] == ["fail"] * len(vms)
     assert [f.message for f in found if f.status == "fail"] == [f"{f.resource_name} fails" for f in found
                                                                 if f.status == "fail"]
+
+
+def test_keys_of_plain_values_are_hashed_in_c(monkeypatch: Any) -> None:
+    """The VMs' keys are numbered by their first VM in one pass in C; only a policy whose keys hold a list or a map
+    (VMBK-DHCP-001 reads the assignment list) or a VM judged alone takes the slow path, one VM at a time."""
+    slow: list[int] = []
+    first = engine._first
+
+    def counting(seen: dict[Any, int], key: tuple[Any, ...], i: int, alone: set[int]) -> int:
+        slow.append(i)
+        return first(seen, key, i, alone)
+
+    monkeypatch.setattr(engine, "_first", counting)
+    plain = [p for p in UNGROUPED if p.id in ("VMBK-POWER-001", "VMBK-AGENT-003", "VMBK-NET-001")]
+    assert shared(VMS) == alone(VMS)  # every ungrouped policy, the DHCP policy's lists among them
+    assert slow, "the assignment lists take the slow path"
+    slow.clear()
+    assert engine.evaluate(PolicySet(plain), VMS) == [engine._judge(p, vm, vm) for p in plain for vm in VMS]
+    assert slow == []
