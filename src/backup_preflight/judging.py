@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class Judged:
     """The findings, and what the reports and `merge` need of the VMs."""
 
-    #: A part judged in a child holds its plain passes as numbers (plain_passes.py), as do the joined parts.
+    #: Plain passes held as numbers (plain_passes.py): as the engine gives them, or packed from a child and joined.
     findings: Sequence[Finding]
     vms: int
     tags: dict[str, dict[str, dict[str, str]]]
