@@ -1,8 +1,10 @@
 """Field paths: parsing, checking against facts.schema.json, and reading facts."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from backup_preflight.policy.paths import MISSING, PathError, check_path, check_row_path, split_path
+from backup_preflight.policy.paths import MISSING, FieldPath, PathError, check_path, check_row_path, split_path
 
 
 @pytest.mark.parametrize(("text", "segments"), [
@@ -102,3 +104,42 @@ def test_suggestions_reach_a_loosely_similar_field() -> None:
     with pytest.raises(PathError) as info:
         check_path("schedule")
     assert str(info.value) == "unknown field 'schedule'; did you mean 'backup.schedule'?"
+
+
+class _Strict(dict):  # type: ignore[type-arg]
+    """A map with its own rules for reading a key: `get` honours them, so a column through it is read root by root."""
+
+    def __getitem__(self, key: object) -> object:
+        return "own"
+
+
+_KEYS = st.sampled_from(["a", "b", "A"])
+_JSON = st.recursive(st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=2),
+                     lambda inner: st.lists(inner, max_size=2) | st.dictionaries(_KEYS, inner, max_size=3),
+                     max_leaves=8)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_JSON | st.dictionaries(_KEYS, _JSON, max_size=3), max_size=6),
+       st.lists(_KEYS, min_size=1, max_size=3), st.booleans(), st.data())
+def test_a_column_is_each_root_read_by_get(roots: list[object], segments: list[str], map_leaf: bool,
+                                           data: st.DataObject) -> None:
+    """Oracle: the path's own getter on each root. The column is read whole where every value on the way is JSON's
+    and the last step is no map key read ignoring case; else it says so (None), and the engine reads root by root."""
+    path = FieldPath(".".join(segments), tuple(segments), map_leaf, False)
+    if roots and data.draw(st.booleans()):
+        roots[data.draw(st.integers(0, len(roots) - 1))] = _Strict(a={"a": 1}, b=2)
+    column = path.column(roots)
+    if map_leaf or any(isinstance(root, _Strict) for root in roots):
+        assert column is None
+    else:
+        assert column == [path.get(root) for root in roots]
+        assert [v is MISSING for v in column] == [path.get(root) is MISSING for root in roots]
+
+
+def test_a_column_through_a_value_of_another_type_is_read_root_by_root() -> None:
+    """A value on the way that is not JSON's (the network model's facts) may read a name its own way."""
+    path = FieldPath("network.region", ("network", "region"), False, False)
+    assert path.column([{"network": {"region": "x"}}, {"network": None}, {}]) == ["x", MISSING, MISSING]
+    assert path.column([{"network": _Strict()}]) is None
+    assert FieldPath("tags.Env", ("tags", "Env"), True, False).column([{"tags": {"env": "p"}}]) is None

@@ -147,7 +147,9 @@ class _Columns:
         if column is None:
             failed: set[int] = set()
             try:
-                values = list(map(path.get, self._targets))
+                values = path.column(self._targets)
+                if values is None:  # a value of a type other than JSON's on the way: each target's own getter
+                    values = list(map(path.get, self._targets))
             except Exception:  # a fact that fails to read: find the targets it fails on
                 values = []
                 for i, target in enumerate(self._targets):

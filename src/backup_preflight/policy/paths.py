@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 from importlib import resources
+from itertools import repeat
 from typing import Any
 
 
@@ -112,6 +113,30 @@ class FieldPath:
     def __post_init__(self) -> None:
         # get(root) is the hot path of every scan: one closure per path, no per-call loops over flags.
         object.__setattr__(self, "get", _getter(self.segments, self.map_leaf))
+
+    def column(self, roots: list[Any]) -> list[Any] | None:
+        """`get` of every root, read a step at a time in C but for one comprehension (a part's engine reads each
+        path over 12,000 VMs: half the time of `get` on each); None where that would not give what `get` gives:
+        a map key read ignoring case, or a value on the way of a type other than JSON's (a dict subclass reads
+        by its own rules)."""
+        if self.map_leaf:
+            return None
+        values = roots
+        for segment in self.segments:
+            kinds = set(map(type, values))
+            if not kinds <= _JSON_KINDS:
+                return None
+            if kinds != _DICT:  # anything but a dict, indexed by a name, is a step that is missing
+                values = [v if v.__class__ is dict else _NO_MAP for v in values]
+            values = list(map(dict.get, values, repeat(segment), repeat(MISSING)))
+        return values
+
+
+#: The types of parsed JSON (and MISSING): `get` indexes a dict by its keys, and any other of these by a name
+#: raises TypeError, which makes the step missing.
+_JSON_KINDS = frozenset({dict, list, str, int, float, bool, type(None), _Missing})
+_DICT = {dict}
+_NO_MAP: dict[str, Any] = {}
 
 
 def _getter(segments: tuple[str, ...], map_leaf: bool) -> Callable[[Any], Any]:
