@@ -77,8 +77,8 @@ def _evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str
             key = query_key(policy.query)
             stored = (queries or {}).get(key)
             if stored is None:
-                targets = [_not_collected(policy, key)]
-                marks, found = b"\0", [_query_not_collected(policy, targets[0])]
+                target, finding = _query_not_collected(policy, key)
+                targets, marks, found = [target], b"\0", [finding]
             else:
                 targets = query_targets(key, stored.get("rows") or [])
                 marks, found = _judged(policy, targets, _Columns(targets), _positions(targets, keep))
@@ -266,16 +266,13 @@ def _cell(cells: dict[str, Any], column: str) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _not_collected(policy: Policy, key: str) -> Facts:
-    """The one target of a query policy whose rows were not collected: the query itself."""
-    return {"id": f"query:{key[:16]}", "name": f"{policy.id} query", "subscriptionId": "", "resourceGroup": ""}
-
-
-def _query_not_collected(policy: Policy, target: Facts) -> Finding:
-    return _finding(policy, target, UNKNOWN,
-                    "Not assessed: the rows of this policy's Resource Graph query are not in the snapshot; "
-                    "collect them with `backup-preflight collect --policies DIR` or scan live",
-                    (f"query {target['id'].removeprefix('query:')}… was not collected",))
+def _query_not_collected(policy: Policy, key: str) -> tuple[Facts, Finding]:
+    """The one target of a query policy whose rows were not collected (the query itself), and its finding."""
+    target = {"id": f"query:{key[:16]}", "name": f"{policy.id} query", "subscriptionId": "", "resourceGroup": ""}
+    return target, _finding(policy, target, UNKNOWN,
+                            "Not assessed: the rows of this policy's Resource Graph query are not in the snapshot; "
+                            "collect them with `backup-preflight collect --policies DIR` or scan live",
+                            (f"query {key[:16]}… was not collected",))
 
 
 _CTX = Context()  # conditions outside `count` never read or change it
