@@ -4,8 +4,10 @@
 
 Each shard is its own demo estate (seed 1, 2, …; disjoint subscriptions and VMs, one collection
 time), so no machine ever holds the whole estate: generated one at a time, each scanned with
-`--shard-name` in a fresh interpreter, then all joined by `merge`. Prints wall time and peak RSS
-(from `/usr/bin/time`, through shard_bench.step) of every step and the merged reports' sizes.
+`--shard-name` in a fresh interpreter, then all joined by `merge`. Prints wall time and peak memory of
+every step (tree_memory.py: the larger of the largest process's peak RSS and the sampled peak of the summed
+PSS of the step's process and its children, since a scan judges and a merge writes in child processes) and
+the merged reports' sizes.
 shard_bench.py checks that a merge equals one scan; this one measures the matrix at sizes one scan
 cannot reach.
 """
@@ -13,12 +15,21 @@ cannot reach.
 from __future__ import annotations
 
 import argparse
+import sys
 import tempfile
 from pathlib import Path
 
-from shard_bench import step
+from tree_memory import measure_both
 
 COLLECTED_AT = "2026-11-24T06:00:00Z"
+
+
+def step(*args: str | int | Path) -> tuple[float, float]:
+    """(seconds, peak GiB) of one backup-preflight command in a fresh interpreter; exit 2 or more stops here."""
+    got = measure_both([sys.executable, "-m", "backup_preflight", "-q", *map(str, args)])
+    if int(got["exit"]) not in (0, 1, 3):
+        raise SystemExit(f"{' '.join(map(str, args))}: exit {got['exit']}: {str(got['stderr']).strip()}")
+    return float(got["seconds"]), max(float(got["largest"]), float(got["pss"]))
 
 
 def main() -> None:
@@ -33,18 +44,18 @@ def main() -> None:
         print(f"{args.shards} shards of {args.vms:,} VMs\n\n{'step':<26} {'seconds':>8} {'peak GB':>8}", flush=True)
         for i in range(args.shards):
             estate = folder / f"estate-{i}.json.gz"
-            _, seconds, peak = step("demo-estate", "--vms", args.vms, "--seed", i + 1, "--collected-at", COLLECTED_AT,
+            seconds, peak = step("demo-estate", "--vms", args.vms, "--seed", i + 1, "--collected-at", COLLECTED_AT,
                                  "--output", estate)
-            print(f"{'demo-estate ' + str(i):<26} {seconds:8.1f} {peak / 1024:8.2f}", flush=True)
+            print(f"{'demo-estate ' + str(i):<26} {seconds:8.1f} {peak:8.2f}", flush=True)
             out = folder / f"shard-{i}"
-            _, seconds, peak = step("scan", "--snapshot", estate, "--shard-name", f"shard-{i}", "--output-dir", out,
+            seconds, peak = step("scan", "--snapshot", estate, "--shard-name", f"shard-{i}", "--output-dir", out,
                                  "--ci", "none", "--fail-on", "never")
-            print(f"{'scan --shard-name ' + str(i):<26} {seconds:8.1f} {peak / 1024:8.2f}", flush=True)
+            print(f"{'scan --shard-name ' + str(i):<26} {seconds:8.1f} {peak:8.2f}", flush=True)
             estate.unlink()
             results.append(out / "results.json")
-        _, seconds, peak = step("merge", *results, "--output-dir", folder / "merged", "--ci", "none",
+        seconds, peak = step("merge", *results, "--output-dir", folder / "merged", "--ci", "none",
                              "--fail-on", "never")
-        print(f"{'merge':<26} {seconds:8.1f} {peak / 1024:8.2f}\n", flush=True)
+        print(f"{'merge':<26} {seconds:8.1f} {peak:8.2f}\n", flush=True)
         for report in sorted((folder / "merged").iterdir()):
             print(f"{report.name:<18} {report.stat().st_size / 1e6:10.1f} MB")
 

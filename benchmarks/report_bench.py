@@ -25,14 +25,15 @@ from xml.etree.ElementTree import iterparse
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 
 
-def browser() -> Any:
+def browser(profile: str) -> Any:
+    """Headless Chromium with its profile in `profile`, a folder the caller removes."""
     from selenium import webdriver
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
 
     options = Options()
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run", "--window-size=1280,900",
-                "--disable-background-networking", f"--user-data-dir={tempfile.mkdtemp(prefix='bp-bench-')}"):
+                "--disable-background-networking", f"--user-data-dir={profile}"):
         options.add_argument(arg)
     options.binary_location = CHROMIUM
     return webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
@@ -68,7 +69,12 @@ def main() -> None:
     last = index["vms"][-1]
     failing = next(vm for vm in reversed(index["vms"]) if any(f[1] == "f" for f in vm[3]))
 
-    driver = browser()
+    with tempfile.TemporaryDirectory(prefix="bp-bench-") as profile:
+        measure(browser(profile), page, index, failing, last)
+
+
+def measure(driver: Any, page: Path, index: dict[str, Any], failing: list[Any], last: list[Any]) -> None:
+    """Load the page, search three texts and open a failing VM by deep link, timing each; then quit the browser."""
     try:
         start = time.perf_counter()
         driver.get(page.as_uri())  # returns after the load event, i.e. after the list's script ran
