@@ -92,7 +92,28 @@ def test_without_a_vm_id_the_job_is_matched_by_the_vault_and_friendly_name_of_th
 def test_missing_error_details_give_no_code_and_no_cause_with_a_reason() -> None:
     found = last([job(1, "Failed", 0)])
     assert found is not None and "errorCode" not in found and "message" not in found
-    assert found["causes"] == [] and "cause" not in found and "no error code" in found["note"]
+    assert found["causes"] == [] and "cause" not in found
+    assert found["note"] == "the job row carries no error code or a message nobody documented"
+
+
+@pytest.mark.parametrize("details", [5, {"errorCode": "UserErrorGuestAgentStatusUnavailable"}, "ExtensionFailed", True])
+def test_error_details_that_are_not_an_array_give_no_code_and_never_raise(details: Any) -> None:
+    row = job(1, "Failed", 0)
+    row["properties"]["errorDetails"] = details
+    found = last([row])
+    assert found is not None and "errorCode" not in found and found["causes"] == []
+
+
+def test_where_collection_took_the_error_details_from_is_kept_when_it_is_text() -> None:
+    said = job(1, "Failed", 0, code="UserErrorGuestAgentStatusUnavailable")
+    said["errorDetailsFrom"] = "rest"  # beside properties, as collect/backup_jobs.py marks it
+    found = last([said])
+    assert found is not None and found["errorDetailsFrom"] == "rest"
+    odd = job(1, "Failed", 0, code="UserErrorGuestAgentStatusUnavailable")
+    odd["errorDetailsFrom"] = 5
+    found = last([odd])
+    assert found is not None and "errorDetailsFrom" not in found and found["errorCode"] == odd["properties"][
+        "errorDetails"][0]["errorCode"]
 
 
 def test_a_numeric_code_is_explained_by_its_documented_message() -> None:
