@@ -46,6 +46,16 @@ def test_ids_and_types_join_in_any_letter_case() -> None:
     assert f["subscriptionName"] == "Contoso Prod" and f["resourceGroupTags"] == {"team": "app"}
 
 
+def test_a_subscription_whose_guid_has_letters_joins_in_any_letter_case() -> None:
+    """Azure's GUIDs carry a-f; Resource Graph spells them lower case, other tools may not (SUB is all digits)."""
+    sub = "5d2f7a1c-9b3e-4c8d-a1f0-0e9d8c7b6a5f"
+    vm = vm_row("vm1")
+    vm = {**vm, "id": vm["id"].replace(SUB, sub.upper()), "subscriptionId": sub.upper()}
+    f = facts_by_name(doc_with({**subscription_row("Contoso Prod", sub=sub), "id": f"/subscriptions/{sub}"},
+                               resource_group_row("RG-App", sub=sub.upper(), tags={"team": "app"}), vms=[vm]))["vm1"]
+    assert f["subscriptionName"] == "Contoso Prod" and f["resourceGroupTags"] == {"team": "app"}
+
+
 @pytest.mark.parametrize(("row", "name"), [
     (subscription_row(SUB), None),  # a name that is only the GUID names nothing
     ({**subscription_row(None), "properties": {"displayName": "From properties"}}, "From properties"),

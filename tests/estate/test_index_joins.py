@@ -11,8 +11,9 @@ import pytest
 from backup_preflight import snapshot
 from backup_preflight.errors import InputError
 from backup_preflight.estate import build_estate
+from backup_preflight.estate.index import Index, last_segment, parent_vm_id, vault_of
 
-from arg import SUB, backup_policy_v1, facts_by_name, protected_item, rid, snapshot_doc, vm_row
+from arg import SUB, backup_policy_v1, extension_row, facts_by_name, protected_item, rid, snapshot_doc, vm_row
 
 
 def test_a_broken_path_names_the_step_that_is_not_an_object() -> None:
@@ -93,6 +94,52 @@ def test_guest_configuration_assignments_join_by_target_else_by_parent() -> None
          "lastChecked": "2026-11-19T00:00:00Z"}]
     assert got["vm2"]["machineConfiguration"] == [{"name": "Base", "configurationName": "Base"}]
     assert "machineConfiguration" not in facts_by_name(snapshot_doc([vm1]))["vm1"]  # table not collected
+
+
+@pytest.mark.parametrize("name", ["extensions", "Extensions", "providers", "vm1"])
+def test_a_vms_children_are_its_own_whatever_the_vm_is_called(name: str) -> None:
+    """A VM may be called `extensions`: its extensions and assignments are still its own, not a VM id cut at
+    its name (`parent_vm_id` once cut every id at the first `/extensions/`)."""
+    vm, other = vm_row(name), vm_row("vm-other")
+    ext = extension_row(vm["id"], "VMSnapshotLinux", state="Failed")
+    assignment = {"id": f"{vm['id']}/providers/Microsoft.GuestConfiguration/guestConfigurationAssignments/Dhcp",
+                  "type": "microsoft.guestconfiguration/guestconfigurationassignments", "name": "Dhcp",
+                  "properties": {"complianceStatus": "NonCompliant"}}
+    got = facts_by_name(snapshot_doc([vm, other, ext], guestconfigurationresources=[assignment]))
+    assert [e["type"] for e in got[name]["extensions"]] == ["VMSnapshotLinux"]
+    assert got[name]["machineConfiguration"] == [{"name": "Dhcp", "configurationName": "Dhcp",
+                                                  "complianceStatus": "NonCompliant"}]
+    assert got["vm-other"]["extensions"] == [] and got["vm-other"]["machineConfiguration"] == []
+
+
+def test_the_vm_of_a_vms_own_id_or_of_an_id_under_no_vm() -> None:
+    vm = rid("vm", "VM1")
+    assert parent_vm_id(vm) == parent_vm_id(f"{vm}/extensions/AzureMonitorLinuxAgent") == vm.lower()
+    arc = f"/subscriptions/{SUB}/resourceGroups/RG/providers/Microsoft.HybridCompute/machines/m1/extensions/x"
+    assert parent_vm_id(arc) == arc.lower()
+
+
+def test_a_recovery_services_id_outside_any_vault_is_its_own_vault_key() -> None:
+    """An item or job whose id names no vault is never put in a vault with another such row."""
+    odd = f"/subscriptions/{SUB}/resourceGroups/RG-Backup/providers/Other.Provider/things/t1/backupJobs/j1"
+    assert vault_of(odd) == odd.lower()
+    assert vault_of(f"{odd}/") == f"{odd}/".lower()
+
+
+@pytest.mark.parametrize(("resource_id", "name"), [
+    (rid("vm", "APP-BOX"), "APP-BOX"), (rid("vm", "vm1") + "/", "vm1"), ("vm1", "vm1")])
+def test_a_resources_own_name_is_its_ids_last_segment(resource_id: str, name: str) -> None:
+    assert last_segment(resource_id) == name
+
+
+def test_a_job_naming_its_vm_by_a_friendly_name_that_is_not_text_is_set_aside() -> None:
+    vault = f"/subscriptions/{SUB}/resourceGroups/RG-Backup/providers/Microsoft.RecoveryServices/vaults/rsv"
+    job = {"id": f"{vault}/backupJobs/j1", "type": "microsoft.recoveryservices/vaults/backupjobs",
+           "properties": {"jobType": "AzureIaaSVMJob", "operation": "Backup", "status": "Failed",
+                          "entityFriendlyName": 5}}
+    doc = snapshot_doc([vm_row("vm1")], recoveryservicesresources=[job])
+    index = Index(snapshot.from_document(doc, "t"))
+    assert dict(index.jobs_by_entity) == {} and dict(index.jobs_by_source) == {}
 
 
 def sql_row(props: dict[str, Any]) -> dict[str, Any]:

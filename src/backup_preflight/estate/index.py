@@ -159,9 +159,15 @@ _VAULTS = "/providers/microsoft.recoveryservices/vaults/"
 
 def vault_of(resource_id: str) -> str:
     """The lowercase id of the Recovery Services vault a child id (item, job, policy) lives in."""
+    return _up_to_name(resource_id, _VAULTS)
+
+
+def _up_to_name(resource_id: str, segment: str) -> str:
+    """The lowercase id up to the name that follows `segment` (a lowercase provider path), whatever that name
+    is; an id without the segment whole, lowercase: it names no such parent, so it joins none."""
     low = resource_id.lower()
-    at = low.find(_VAULTS)
-    end = low.find("/", at + len(_VAULTS)) if at >= 0 else -1
+    at = low.find(segment)
+    end = low.find("/", at + len(segment)) if at >= 0 else -1
     return low if end < 0 else low[:end]
 
 
@@ -191,14 +197,15 @@ def row_name(row: Row) -> str:
     return name if isinstance(name, str) and name else last_segment(row["id"])
 
 
+#: Where an id names a VM; what follows its name is a child of that VM.
+_VM_SEGMENT = "/providers/microsoft.compute/virtualmachines/"
+
+
 def parent_vm_id(child_id: str) -> str:
-    """The VM id a child resource id (extension, guest configuration assignment) belongs to."""
-    low = child_id.lower()
-    for marker in ("/extensions/", "/providers/microsoft.guestconfiguration/"):
-        cut = low.find(marker)
-        if cut > 0:
-            return low[:cut]
-    return low
+    """The lowercase id of the VM a child resource id (extension, guest configuration assignment) belongs to:
+    the id up to the VM's name, whatever that name is (a VM may be called `extensions`). An id under no Compute
+    VM is returned whole, lowercase."""
+    return _up_to_name(child_id, _VM_SEGMENT)
 
 
 def _unique(rows: list[Row]) -> list[Row]:
@@ -216,7 +223,6 @@ class Index:
     def __init__(self, snap: Snapshot, now: datetime | None = None, lookup: Lookup = dict) -> None:
         """`lookup` makes the table of rows by id (a part of a split estate notes the ids it misses)."""
         self.collected = {name for name, rows in snap.tables.items() if rows is not None}
-        self.collected_at = snap.collected_at
         #: The instant daylight saving is taken at: the snapshot's collectedAt, else the scan's clock.
         self.reference = parse_instant(snap.collected_at) or now
         self.by_id: dict[str, Row] = lookup()
