@@ -29,7 +29,7 @@ def step(*args: str | int | Path) -> tuple[float, float]:
     got = measure_both([sys.executable, "-m", "backup_preflight", "-q", *map(str, args)])
     if int(got["exit"]) not in (0, 1, 3):
         raise SystemExit(f"{' '.join(map(str, args))}: exit {got['exit']}: {str(got['stderr']).strip()}")
-    return float(got["seconds"]), max(float(got["largest"]), float(got["pss"]))
+    return float(got["seconds"]), float(got["peak"])
 
 
 def main() -> None:

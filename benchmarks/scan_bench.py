@@ -63,7 +63,7 @@ def measure(body: str, path: Path) -> tuple[float, float]:
     got = measure_both([sys.executable, "-c", RUNNER.format(body=body.strip()), str(path)])
     if got["exit"]:
         raise SystemExit(f"the phase failed: {got['stderr']}")
-    return float(str(got["stdout"]).split()[0]), max(float(got["largest"]), float(got["pss"]))
+    return float(str(got["stdout"]).split()[0]), float(got["peak"])
 
 
 def full_scan(path: Path, *flags: str) -> tuple[float, float]:
@@ -73,7 +73,7 @@ def full_scan(path: Path, *flags: str) -> tuple[float, float]:
                         "--fail-on", "never", "-q", *flags])
     if got["exit"]:
         raise SystemExit(f"the scan failed: {got['stderr']}")
-    return float(got["seconds"]), max(float(got["largest"]), float(got["pss"]))
+    return float(got["seconds"]), float(got["peak"])
 
 
 def main() -> None:

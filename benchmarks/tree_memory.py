@@ -87,7 +87,8 @@ def measure(command: list[str], interval: float = 0.25, **popen: object) -> dict
 
 def measure_both(command: list[str], **popen: object) -> dict[str, float | str]:
     """`measure` of `command` run under `/usr/bin/time`, which adds the peak RSS of its largest process
-    (`largest`, GiB: exact, where sampling may miss a short peak) and what it wrote (`stdout`, `stderr`)."""
+    (`largest`, GiB: exact, where sampling may miss a short peak), what it wrote (`stdout`, `stderr`), and `peak`,
+    the larger of `largest` and the summed PSS: the run's memory as docs/performance.md gives it."""
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         got: dict[str, float | str] = {**measure(["/usr/bin/time", "-f", "%M", *command], stdout=out, stderr=err,
                                                  **popen)}
@@ -95,6 +96,7 @@ def measure_both(command: list[str], **popen: object) -> dict[str, float | str]:
         err.seek(0)
         got["stdout"], got["stderr"] = out.read().decode(errors="replace"), err.read().decode(errors="replace")
     got["largest"] = int(str(got["stderr"]).strip().splitlines()[-1]) / 1024 / 1024
+    got["peak"] = max(float(got["largest"]), float(got["pss"]))
     return got
 
 
