@@ -213,7 +213,7 @@ def test_schedule_spread() -> None:
     found = judge(doc, "VMBK-SCHED-001", ["maximumPerSlot=3"])
     assert statuses(found) == {**{f"web{i}": "fail" for i in range(4)}, "web9": "pass", "lone": "pass",
                                "unprotected": "notApplicable"}
-    assert found["web0"].message.startswith(f"4 VMs of group {SUB}/rg-app/avset-web / 02:00 UTC are backed up "
+    assert found["web0"].message.startswith(f"4 VMs of group {SUB}/rg-app/avset-web / Monday 02:00 UTC are backed up "
                                             "in the same slot")
     assert "web3" in found["web0"].message
     grouped_by_rg = judge(doc, "VMBK-SCHED-001", ["maximumPerSlot=3", "groupKey=resourceGroup"])
@@ -382,7 +382,7 @@ def test_unknown_when_the_deciding_fact_is_missing() -> None:
     doc = snapshot_doc([vm_ext, vm_sched, vm_prot, ext], recoveryservicesresources=[orphan, item, policy])
     assert judge(doc, "VMBK-EXT-001")["ext"].status == "unknown"
     sched = judge(doc, "VMBK-SCHED-001")["sched"]
-    assert sched.status == "unknown" and "backup.slots was not collected" in sched.message
+    assert sched.status == "unknown" and "backup.weeklySlots was not collected" in sched.message
     assert judge(doc, "VMBK-PROT-002")["prot"].status == "unknown"
 
 

@@ -16,6 +16,7 @@ import pytest
 
 from backup_preflight import scan, snapshot
 from backup_preflight.estate import build_estate
+from backup_preflight.estate.backup import WEEKDAYS as WEEK
 from backup_preflight.estate.backup import schedule_facts
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import bundled_policy_dir, load_policies
@@ -190,9 +191,9 @@ def test_without_collected_at_the_scans_clock_decides_daylight_saving() -> None:
 def test_unknown_zone_leaves_the_slot_unknown() -> None:
     vm, policy = vm_row("vm1"), backup_policy_v1(zone="Mars Standard Time")
     doc = doc_at(JANUARY, [vm], [item(vm, policy), policy])
-    assert "slots" not in backup_of(doc)["vm1"]
+    assert "slots" not in backup_of(doc)["vm1"] and "weeklySlots" not in backup_of(doc)["vm1"]
     found = judge(doc, "VMBK-SCHED-001")["vm1"]
-    assert found.status == "unknown" and "backup.slots" in found.message
+    assert found.status == "unknown" and "backup.weeklySlots" in found.message
 
 
 # --- hourly windows ---------------------------------------------------------------------------------
@@ -228,7 +229,7 @@ def test_hourly_and_daily_share_the_slots_they_start_in() -> None:
     rows = [item(vms[0], every4), item(vms[1], at12), item(vms[2], at13), every4, at12, at13]
     found = judge(doc_at(JANUARY, vms, rows), "VMBK-SCHED-001", ["maximumPerSlot=1"])
     assert {n: f.status for n, f in found.items()} == {"hourly": "fail", "daily12": "fail", "daily13": "pass"}
-    assert "/ 12:00 UTC are backed up in the same slot: daily12, hourly" in found["hourly"].message
+    assert "/ Monday 12:00 UTC are backed up in the same slot: daily12, hourly" in found["hourly"].message
     assert judge(doc_at(JANUARY, vms, rows), "VMBK-SCHED-001", ["maximumPerSlot=2"])["hourly"].status == "pass"
 
 
@@ -272,16 +273,17 @@ def test_a_scan_without_collected_at_uses_its_clock_and_verify_reuses_it(tmp_pat
     def slot_named(as_of: str) -> str:
         return scan.run_scan(scan.snapshot_source([path]), policies, Gate(), None, as_of=as_of).findings[0].message
 
-    assert "/ 00:00 UTC are backed up" in slot_named("2026-07-01T00:00:00Z")
-    assert "/ 01:00 UTC are backed up" in slot_named("2026-01-01T00:00:00Z")
+    assert "/ Monday 00:00 UTC are backed up" in slot_named("2026-07-01T00:00:00Z")
+    assert "/ Monday 01:00 UTC are backed up" in slot_named("2026-01-01T00:00:00Z")
 
 
 def test_weekly_policy_counts_on_its_time_of_day() -> None:
-    """V1 weekly: scheduleRunDays plus scheduleRunTimes; the slot is the time of day (over-counting by design)."""
+    """V1 weekly: scheduleRunDays plus scheduleRunTimes; the slot is the time of day, on the UTC day it falls on."""
     vm, policy = vm_row("vm1"), backup_policy_v1(time="2018-01-24T21:00:00Z", zone="Pacific Standard Time")
     policy["properties"]["schedulePolicy"].update(scheduleRunFrequency="Weekly", scheduleRunDays=["Sunday"])
     b = backup_of(doc_at(JULY, [vm], [item(vm, policy), policy]))["vm1"]
     assert (b["frequency"], b["slots"]) == ("Weekly", ["04:00 UTC"])  # 21:00 PDT = 04:00 UTC next day
+    assert (b["weeklySlots"], b["schedule"]) == (["Monday 04:00 UTC"], "on Sunday at 21:00 Pacific Standard Time")
 
 
 # --- the whole record, and the schedule shapes V1 and V2 policies really take ------------------------
@@ -303,7 +305,7 @@ def test_the_record_of_a_vm_protected_by_a_v1_policy() -> None:
         "protected": True, "vault": "rsv-a", "state": "Protected in vault rsv-a", "policyType": "V1",
         "frequency": "Daily", "timeZone": "W. Europe Standard Time", "scheduleTime": "02:00",
         "schedule": "at 02:00 W. Europe Standard Time", "slots": ["01:00 UTC"], "scheduleHourUtc": 1,
-        "agentless": False,
+        "weeklySlots": [f"{day} 01:00 UTC" for day in WEEK], "agentless": False,
     }
 
 
@@ -336,8 +338,9 @@ def test_a_weekly_v2_schedule_without_policy_type_or_zone() -> None:
                            "scheduleRunTimes": ["2018-01-24T21:30:00Z", "noon", "2018-01-24T03:00:00Z"]}}
     b = one(policy)
     assert (b["policyType"], b["frequency"], b["timeZone"]) == ("V2", "Weekly", "UTC")
-    assert (b["scheduleTime"], b["schedule"]) == ("21:30", "at 21:30, 03:00 UTC")
+    assert (b["scheduleTime"], b["schedule"]) == ("21:30", "on Sunday at 21:30, 03:00 UTC")
     assert (b["slots"], b["scheduleHourUtc"]) == (["03:00 UTC", "21:30 UTC"], 21)
+    assert b["weeklySlots"] == ["Sunday 03:00 UTC", "Sunday 21:30 UTC"]
 
 
 @pytest.mark.parametrize("zone", [None, "", 5])

@@ -244,7 +244,7 @@ def test_every_query_policy_is_judged_even_after_one_not_collected(tmp_path: Pat
 def test_equal_evidence_and_messages_are_kept_once_however_many_vms_give_them(tmp_path: Path) -> None:
     # VMs with reasons are judged one by one, so each builds its own evidence and message; a scan keeps
     # every finding, so equal ones must be one object (docs/performance.md), and nothing outlives the run.
-    from backup_preflight.policy import engine
+    from backup_preflight.policy import verdict
 
     policies = load(tmp_path, {"id": "T-1", "assert": {"field": "agent.status", "equals": "Ready"},
                                "message": "agent of {location}"})
@@ -257,4 +257,4 @@ def test_equal_evidence_and_messages_are_kept_once_however_many_vms_give_them(tm
     for same in (unknown, failed):
         assert len({id(f.evidence) for f in same}) == len({id(f.message) for f in same}) == 1
         assert same[0].evidence and same[0].message
-    assert engine._EVIDENCE == {}
+    assert verdict.EVIDENCE == {}

@@ -22,7 +22,7 @@ from backup_preflight.estate.build import build_estate
 from backup_preflight.estate.network_facts import NetworkFacts
 from backup_preflight.findings import Finding
 from backup_preflight.plain_passes import PLAIN
-from backup_preflight.policy import engine
+from backup_preflight.policy import engine, verdict
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.paths import check_row_path
 from held_helpers import plain
@@ -44,7 +44,7 @@ GHOST_NIC = "/subscriptions/00000000-0000-0000-0000-000000000000/resourceGroups/
 
 def alone(vms: list[dict[str, Any]]) -> list[Finding]:
     """The oracle: every ungrouped policy judges every VM on its own, in the engine's order."""
-    return [engine._judge(policy, vm, vm) for policy in UNGROUPED for vm in vms]
+    return [verdict.judge_one(policy, vm, vm) for policy in UNGROUPED for vm in vms]
 
 
 def shared(vms: list[dict[str, Any]]) -> list[Finding]:
@@ -131,13 +131,13 @@ def test_vms_behind_one_nic_placement_are_judged_once(monkeypatch: Any) -> None:
     """Sharing is what the engine is for: the network policies judge each NSG/subnet placement once, and a
     reason for a fact a policy does not read does not make a VM be judged alone."""
     calls: dict[str, int] = {}
-    judge = engine._judge
+    judge = verdict.judge_one
 
     def counting(policy: Any, vm: dict[str, Any], facts: dict[str, Any]) -> Finding:
         calls[policy.id] = calls.get(policy.id, 0) + 1
         return judge(policy, vm, facts)
 
-    monkeypatch.setattr(engine, "_judge", counting)
+    monkeypatch.setattr(engine, "judge_one", counting)
     vms = [{**vm, "unknownReasons": {"tags.owner": f"VM '{vm['name']}' has no tags row"}} for vm in VMS]
     shared(vms)
     places = {(vm.get("powerState"), vm["network"].model.sharing_key(vm["network"].nic_ids, vm["network"].region))
@@ -219,19 +219,19 @@ def test_counted_arrays_share_only_equal_elements(tmp_path_factory: Any, changes
             guest["dhcpEnabled"] = enabled
         vm["guest"] = guest
     for policy in policies:
-        assert engine.evaluate(PolicySet([policy]), vms) == [engine._judge(policy, vm, vm) for vm in vms], policy.id
+        assert engine.evaluate(PolicySet([policy]), vms) == [verdict.judge_one(policy, vm, vm) for vm in vms], policy.id
 
 
 def test_vms_with_equal_arrays_are_judged_once(monkeypatch: Any, tmp_path: Any) -> None:
     """The DHCP policy reads the assignment list whole: VMs whose lists are equal share one judgement."""
     calls: list[str] = []
-    judge = engine._judge
+    judge = verdict.judge_one
 
     def counting(policy: Any, vm: dict[str, Any], facts: dict[str, Any]) -> Finding:
         calls.append(policy.id)
         return judge(policy, vm, facts)
 
-    monkeypatch.setattr(engine, "_judge", counting)
+    monkeypatch.setattr(engine, "judge_one", counting)
     listed = [{"name": "AzureBackupDhcpEnabled", "complianceStatus": "NonCompliant"}]
     vms = [{**vm, "machineConfiguration": [dict(a) for a in listed], "guest": {"dhcpEnabled": True},
             "powerState": "running", "unknownReasons": {}} for vm in VMS]
@@ -263,7 +263,7 @@ def test_maps_in_another_key_order_are_not_shared(tmp_path: Any) -> None:
             "guest": {"dhcpEnabled": True}, "powerState": "running", "unknownReasons": {}} for i, vm in enumerate(VMS)]
     policy = next(p for p in UNGROUPED if p.id == "VMBK-DHCP-001")
     found = engine.evaluate(PolicySet([policy]), vms)
-    assert found == [engine._judge(policy, vm, vm) for vm in vms]
+    assert found == [verdict.judge_one(policy, vm, vm) for vm in vms]
     assert len({f.evidence for f in found}) == 2
 
 
@@ -297,16 +297,16 @@ def test_a_verdict_that_is_an_error_is_never_shared(tmp_path: Any, erring: tuple
     vms = [{**vm, "powerState": "running", "unknownReasons": {}} for vm in VMS[:6]]
     names = [vm["name"] for vm in vms]
     calls: list[str] = []
-    judge = engine._judge
+    judge = verdict.judge_one
 
     def erring_on_some(policy: Any, vm: dict[str, Any], facts: dict[str, Any]) -> Finding:
         calls.append(vm["name"])
         if vm["name"] in {names[i] for i in erring}:
-            return engine._finding(policy, vm, "error", "evaluation error: boom")
+            return verdict.make_finding(policy, vm, "error", "evaluation error: boom")
         return judge(policy, vm, facts)
 
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(engine, "_judge", erring_on_some)
+        patch.setattr(engine, "judge_one", erring_on_some)
         found = engine.evaluate(PolicySet([policy]), vms)
     if 0 in erring:  # the first VM's verdict is an error: every other VM is judged alone
         assert calls == names
@@ -333,5 +333,5 @@ def test_keys_of_plain_values_are_hashed_in_c(monkeypatch: Any) -> None:
     assert shared(VMS) == alone(VMS)  # every ungrouped policy, the DHCP policy's lists among them
     assert slow, "the assignment lists take the slow path"
     slow.clear()
-    assert engine.evaluate(PolicySet(plain), VMS) == [engine._judge(p, vm, vm) for p in plain for vm in VMS]
+    assert engine.evaluate(PolicySet(plain), VMS) == [verdict.judge_one(p, vm, vm) for p in plain for vm in VMS]
     assert slow == []

@@ -5,12 +5,13 @@ Protection: a protected item protects only in a state in which scheduled backups
 A VM moved to another vault keeps its old, stopped item: the VM is judged on its active item,
 whatever the row order. A state nobody documented is not guessed: `protected` stays unknown.
 
-Schedules: V1 policies keep run times in `schedulePolicy.scheduleRunTimes`; V2 (Enhanced) policies in
-`schedulePolicy.dailySchedule` / `weeklySchedule.scheduleRunTimes` or an `hourlySchedule` window.
-Only the time of day matters, read in the policy's `timeZone` (a Windows zone name), and turned into
+Schedules: V1 policies keep run times in `schedulePolicy.scheduleRunTimes` (a weekly one its days in
+`scheduleRunDays`); V2 (Enhanced) policies in `schedulePolicy.dailySchedule` / `weeklySchedule` or an
+`hourlySchedule` window. The times are read in the policy's `timeZone` (a Windows zone name), and turned into
 UTC instants at a reference instant (the snapshot's collectedAt) so that daylight saving is the one
 in force when the estate was collected. VMs whose snapshots start at the same UTC instant share a
-slot, whatever zone their policies are written in.
+slot, whatever zone their policies are written in. A weekly policy runs only on its days, so its slots
+are days of the week as well (`weeklySlots`): a start late on Sunday in Berlin is a Saturday slot in UTC.
 
 Consistency: an Enhanced policy may take only crash-consistent snapshots (`snapshotConsistencyType`
 OnlyCrashConsistent): agentless restore points that use no VM agent, snapshot extension or VSS, so the
@@ -131,13 +132,49 @@ def schedule_facts(policy: Row, reference: datetime | None) -> dict[str, Any]:
         return facts
     facts["scheduleTime"] = starts[0]
     facts["schedule"] = f"{description} {zone}"
+    days = run_days(schedule, frequency)
+    if days is not None and len(days) < len(WEEKDAYS):
+        facts["schedule"] = f"on {', '.join(WEEKDAYS[d] for d in days)} {description} {zone}"
     instants = [utc_instant(zone, start, reference) for start in starts]
     if None in instants:  # zone unknown, or no reference instant to take daylight saving at
         return facts
     known = [t for t in instants if t is not None]
     facts["slots"] = sorted({f"{t:%H:%M} UTC" for t in known})
+    if days is not None:  # a weekly policy whose days cannot be read: on which days its slots fall is not known
+        facts["weeklySlots"] = week_slots(known, zone, days)
     facts["scheduleHourUtc"] = known[0].hour
     return facts
+
+
+#: Azure's names of the days of the week (DayOfWeek), Monday first as `datetime.weekday()` counts them.
+WEEKDAYS = ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")
+_DAY_NUMBERS = {name.lower(): number for number, name in enumerate(WEEKDAYS)}
+
+
+def run_days(schedule: dict[str, Any], frequency: Any) -> tuple[int, ...] | None:
+    """The local days of the week (0 is Monday) a policy runs on: every day unless it is weekly, else the days of
+    its `weeklySchedule` (V2) or `scheduleRunDays` (V1); None for a weekly policy with no day that reads as one."""
+    weekly = schedule.get("weeklySchedule")
+    is_weekly = (frequency.lower() == "weekly" if isinstance(frequency, str)
+                 else isinstance(weekly, dict) and not isinstance(schedule.get("dailySchedule"), dict))
+    if not is_weekly:
+        return tuple(range(len(WEEKDAYS)))
+    named = (weekly if isinstance(weekly, dict) else schedule).get("scheduleRunDays")
+    if not isinstance(named, list):
+        return None
+    if any(not isinstance(d, str) or d.lower() not in _DAY_NUMBERS for d in named):
+        return None  # a day Azure does not name: which days it runs on is not guessed
+    days = tuple(sorted({_DAY_NUMBERS[d.lower()] for d in named}))
+    return days or None
+
+
+def week_slots(instants: list[datetime], zone_name: str, days: tuple[int, ...]) -> list[str]:
+    """'Sunday 01:00 UTC' for every start on every local run day, in the order of the week: a start whose UTC
+    date is not its local date (late on Sunday in Berlin, early on Monday in Sydney) moves to that day."""
+    zone = _zone(zone_name) or UTC  # the instants were taken in it, so it is known
+    slots = {((day + (t.date() - t.astimezone(zone).date()).days) % 7, f"{t:%H:%M}") for t in instants
+             for day in days}
+    return [f"{WEEKDAYS[day]} {hhmm} UTC" for day, hhmm in sorted(slots)]
 
 
 def local_starts(schedule: dict[str, Any]) -> tuple[list[str], str]:

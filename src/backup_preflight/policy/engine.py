@@ -7,24 +7,31 @@ status `error`, and the scan goes on.
 
 from __future__ import annotations
 
-import sys
 from array import array
-from collections import defaultdict
-from collections.abc import Collection, Iterator
+from collections.abc import Collection
 from contextlib import suppress
 from itertools import chain, compress, repeat
 from operator import not_
 from typing import Any, NamedTuple
 
 from backup_preflight.estate.index import segment_after
-from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, PASS, UNKNOWN, Finding
+from backup_preflight.findings import ERROR, FAIL, PASS, UNKNOWN, Finding
 from backup_preflight.plain_passes import PLAIN, PartFindings
-from backup_preflight.policy.conditions import REASONS_FIELD, Context, Node, unknown_reason
+from backup_preflight.policy.conditions import REASONS_FIELD, unknown_reason
+from backup_preflight.policy.grouped import evaluate_grouped
 from backup_preflight.policy.loader import Policy, PolicySet
-from backup_preflight.policy.paths import MISSING, FieldPath
+from backup_preflight.policy.paths import FieldPath
+from backup_preflight.policy.verdict import (
+    EVIDENCE,
+    FROZEN,
+    Facts,
+    frozen_value,
+    interned,
+    judge_one,
+    make_finding,
+    policy_reads,
+)
 from backup_preflight.snapshot import query_key
-
-Facts = dict[str, Any]
 
 
 def evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str, Any]] | None = None) -> list[Finding]:
@@ -45,21 +52,7 @@ def evaluate_held(policies: PolicySet, vms: list[Facts], queries: dict[str, dict
     try:
         return _evaluate(policies, vms, queries, keep)
     finally:
-        _EVIDENCE.clear()
-
-
-#: One copy of each distinct evidence while `evaluate` runs: VMs judged alone (those with reasons) and
-#: failing VMs get equal evidence tuples, which findings would otherwise each keep (docs/performance.md).
-_EVIDENCE: dict[tuple[str, ...], tuple[str, ...]] = {}
-
-
-def _shared(evidence: tuple[str, ...]) -> tuple[str, ...]:
-    return _EVIDENCE.setdefault(evidence, evidence)
-
-
-def _text(message: str) -> str:
-    """One copy of each distinct message: thousands of unknown findings say the same thing."""
-    return sys.intern(message)
+        EVIDENCE.clear()
 
 
 def _evaluate(policies: PolicySet, vms: list[Facts], queries: dict[str, dict[str, Any]] | None,
@@ -112,7 +105,7 @@ def _judged(policy: Policy, targets: list[Facts], columns: _Columns,
             keep: Collection[int]) -> tuple[bytes, list[Finding]]:
     """The targets' plain marks (PLAIN for a plain pass) and, in order, the findings that are not plain passes."""
     if policy.group_by:
-        return _held(list(_evaluate_grouped(policy, targets)), keep)
+        return _held(list(evaluate_grouped(policy, targets)), keep)
     return _evaluate_shared(policy, targets, columns, keep)
 
 
@@ -174,7 +167,7 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns,
     a list or a map (a `count`'s array) by its frozen form, which keeps the types of what it holds.
     A target whose key cannot be read or hashed, or whose shared verdict is an error, is judged alone.
     """
-    reads = _reads(policy)
+    reads = policy_reads(policy)
     read = [columns.read(path) for path in reads]
     alone = set().union(*(c.failed for c in read))
     reasons: list[tuple[str | None, ...] | None] = [None] * len(targets)
@@ -188,7 +181,7 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns,
     if firsts is None:
         first: dict[Any, int] = {}
         firsts = [_first(first, key, i, alone) for i, key in enumerate(keys)]
-    seen = {i: _judge(policy, targets[i], targets[i]) for i in dict.fromkeys(firsts) if i >= 0}
+    seen = {i: judge_one(policy, targets[i], targets[i]) for i in dict.fromkeys(firsts) if i >= 0}
     plain = bytearray(len(keys))
     for i, verdict in seen.items():
         plain[i] = PLAIN if _plain(verdict) else 0
@@ -199,13 +192,13 @@ def _evaluate_shared(policy: Policy, targets: list[Facts], columns: _Columns,
     for i in compress(range(len(keys)), map(not_, marks)):
         target, at = targets[i], firsts[i]
         if at < 0 or (at != i and seen[at].status == ERROR):
-            found.append(_judge(policy, target, target))
+            found.append(judge_one(policy, target, target))
         elif at == i:
             found.append(seen[at])
         else:
             verdict = seen[at]
-            message = _text(policy.message.render(target)) if verdict.status == FAIL else verdict.message
-            found.append(_finding(policy, target, verdict.status, message, verdict.evidence))
+            message = interned(policy.message.render(target)) if verdict.status == FAIL else verdict.message
+            found.append(make_finding(policy, target, verdict.status, message, verdict.evidence))
     return bytes(marks), found
 
 
@@ -220,29 +213,10 @@ def _first(first: dict[Any, int], key: tuple[Any, ...], i: int, alone: set[int])
     except Exception:  # a list or a map among them, or a value whose hash fails
         pass
     try:
-        return first.setdefault((_FROZEN, *map(_frozen, key)), i)
+        return first.setdefault((FROZEN, *map(frozen_value, key)), i)
     except Exception:  # an unhashable fact of another kind
         alone.add(i)
         return -1
-
-
-#: Marks a key of frozen values: no key of plain values starts with it.
-_FROZEN = object()
-
-
-def _frozen(value: Any) -> Any:
-    """A list or a map as a hashable value equal only to one with the same items, of the same types, in
-    the same order (an explanation may list them in that order); anything else with its type."""
-    if value.__class__ is list:
-        return list, tuple(map(_frozen, value))
-    if value.__class__ is dict:
-        return dict, tuple((name, _frozen(item)) for name, item in value.items())
-    return type(value), value
-
-
-def _reads(policy: Policy) -> list[FieldPath]:
-    paths = [] if policy.applies is None else policy.applies.reads()
-    return list({p.text: p for p in [*paths, *policy.assertion.reads()]}.values())
 
 
 def query_targets(key: str, rows: list[Any]) -> list[Facts]:
@@ -269,108 +243,7 @@ def _cell(cells: dict[str, Any], column: str) -> str:
 def _query_not_collected(policy: Policy, key: str) -> tuple[Facts, Finding]:
     """The one target of a query policy whose rows were not collected (the query itself), and its finding."""
     target = {"id": f"query:{key[:16]}", "name": f"{policy.id} query", "subscriptionId": "", "resourceGroup": ""}
-    return target, _finding(policy, target, UNKNOWN,
+    return target, make_finding(policy, target, UNKNOWN,
                             "Not assessed: the rows of this policy's Resource Graph query are not in the snapshot; "
                             "collect them with `backup-preflight collect --policies DIR` or scan live",
                             (f"query {key[:16]}… was not collected",))
-
-
-_CTX = Context()  # conditions outside `count` never read or change it
-
-
-def _judge(policy: Policy, vm: Facts, facts: Facts) -> Finding:
-    """One finding; `facts` is the VM's record, possibly overlaid with its group."""
-    ctx = _CTX
-    try:
-        if policy.applies is not None:
-            applies = policy.applies.eval(facts, ctx)
-            if applies is False:
-                return _finding(policy, vm, NOT_APPLICABLE)
-            if applies is None:
-                return _unknown(policy, vm, policy.applies, facts, "whether the policy applies")
-        verdict = policy.assertion.eval(facts, ctx)
-        if verdict is True:
-            assumed = policy.assertion.assumptions(facts, ctx) if policy.assertion.assumes else ()
-            return _finding(policy, vm, PASS, evidence=_shared(tuple(dict.fromkeys(assumed))))
-        if verdict is None:
-            return _unknown(policy, vm, policy.assertion, facts, "the assertion")
-        evidence = _shared(tuple(dict.fromkeys(policy.assertion.explain(facts, ctx))))
-        return _finding(policy, vm, FAIL, _text(policy.message.render(facts)), evidence)
-    except Exception as exc:  # a broken policy must not stop the scan: this finding says so
-        return _finding(policy, vm, ERROR, f"evaluation error: {type(exc).__name__}: {exc}")
-
-
-def _unknown(policy: Policy, vm: Facts, node: Node, facts: Facts, what: str) -> Finding:
-    reasons = _shared(tuple(dict.fromkeys(node.explain(facts, Context()))))
-    missing = "; ".join(reasons) if reasons else "a fact it needs was not collected"
-    return _finding(policy, vm, UNKNOWN, _text(f"Not assessed ({what}): {missing}"), reasons)
-
-
-def _finding(policy: Policy, vm: Facts, status: str, message: str = "",
-             evidence: tuple[str, ...] = ()) -> Finding:
-    return Finding(policy.id, vm["id"], vm["name"], status, policy.severity, policy.cause, message, evidence,
-                   vm["subscriptionId"], vm["resourceGroup"])
-
-
-def _evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
-    """Two passes: group the VMs the policy applies to, then judge each with its group.
-
-    A list-valued group field (a VM snapshotted at several instants: `backup.slots`) puts the VM in
-    one group per value; it is judged with each, and the worst verdict (fail, then unknown) stands.
-    """
-    ctx = Context()
-    keys: dict[int, list[tuple[Any, ...]]] = {}
-    groups: defaultdict[tuple[Any, ...], list[Facts]] = defaultdict(list)
-    labels: dict[tuple[Any, ...], str] = {}  # as the group's first member spells it
-    early: dict[int, Finding] = {}
-    for i, vm in enumerate(vms):
-        try:
-            applies = True if policy.applies is None else policy.applies.eval(vm, ctx)
-        except Exception as exc:
-            early[i] = _finding(policy, vm, ERROR, f"evaluation error: {type(exc).__name__}: {exc}")
-            continue
-        if applies is False:
-            early[i] = _finding(policy, vm, NOT_APPLICABLE)
-        elif applies is None:
-            early[i] = _unknown(policy, vm, policy.applies, vm, "whether the policy applies")
-        else:
-            spelled = group_keys(policy, vm)
-            keys[i] = [tuple(v.lower() if isinstance(v, str) else v for v in key) for key in spelled]
-            for key, text in zip(keys[i], spelled, strict=True):
-                groups[key].append(vm)
-                labels.setdefault(key, " / ".join(str(v) for v in text))
-    described: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for i, vm in enumerate(vms):
-        if i in early:
-            yield early[i]
-            continue
-        if not keys[i]:
-            missing = [p.text for p in policy.group_by if p.get(vm) in (MISSING, None, [])]
-            yield _finding(policy, vm, UNKNOWN, f"Not assessed: the group key {', '.join(missing)} "
-                                                f"was not collected", tuple(f"{m} was not collected"
-                                                                            for m in missing))
-            continue
-        verdicts = []
-        for key in keys[i]:
-            group = described.get(key)
-            if group is None:  # once per group, shared by its members
-                members = groups[key]
-                group = described[key] = {"key": labels[key], "size": len(members),
-                                          "members": [m["name"] for m in members]}
-            verdicts.append(_judge(policy, vm, {**vm, "group": group}))
-        yield min(verdicts, key=lambda f: _WORST_FIRST.get(f.status, 3))
-
-
-_WORST_FIRST = {ERROR: 0, FAIL: 1, UNKNOWN: 2}
-
-
-def group_keys(policy: Policy, vm: Facts) -> list[tuple[Any, ...]]:
-    """Every group the VM falls in (one per combination of list values), as spelled; none when a key is
-    missing. Values are compared ignoring case by the caller."""
-    keys: list[tuple[Any, ...]] = [()]
-    for path in policy.group_by:
-        value = path.get(vm)
-        values = value if isinstance(value, list) else [value]
-        distinct = {v.lower() if isinstance(v, str) else v: v for v in values if isinstance(v, str | int | float)}
-        keys = [(*k, v) for k in keys for v in distinct.values()]
-    return keys

@@ -16,11 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from itertools import product
 from typing import Any
 
 from backup_preflight.findings import NOT_APPLICABLE, Finding, held
-from backup_preflight.policy.engine import group_keys as engine_group_keys
 from backup_preflight.policy.engine import query_targets
+from backup_preflight.policy.grouped import group_values
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.snapshot import query_key
 
@@ -42,9 +43,8 @@ def group_keys(policies: PolicySet, vms: list[dict[str, Any]], findings: Sequenc
         targets = vms if policy.query is None else query_targets(
             query_key(policy.query), (queries.get(query_key(policy.query)) or {}).get("rows") or [])
         for vm in targets:
-            if (policy.id, vm["id"].lower()) not in outside:
-                keys.update(tuple(v.lower() if isinstance(v, str) else v for v in key)
-                            for key in engine_group_keys(policy, vm))
+            if (policy.id, vm["id"].lower()) not in outside:  # a group per combination of the fields' values
+                keys.update(product(*(group_values(path.get(vm)) for path in policy.group_by)))
     return groups
 
 

@@ -1,0 +1,123 @@
+"""A grouped policy judges each VM once per class of equal groups: the findings must be exactly those of judging
+it in every one of its groups, the first worst standing, whatever else the estate holds.
+
+The oracle below is the rule written out as plainly as possible: every combination of a VM's values is a group,
+its members are the VMs with that combination, it is spelled as its first member spells it, and the VM's finding
+is its first worst verdict. The engine shares verdicts between VMs and between groups with the same members
+(policy/grouped.py, _classes and _Members); the two must agree on status, message and evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from itertools import product
+from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from backup_preflight.policy.engine import evaluate
+from backup_preflight.policy.loader import load_policies
+
+SLOTS = ["Mon 01", "mon 01", "Tue 01", "Wed 02", "Sun 23"]
+GROUPS = ["g1", "G1", "g2"]
+
+
+def policy(tmp: Path, maximum: int, names_the_vm: bool, reads_the_vm: bool) -> Any:
+    rule: dict[str, Any] = {"field": "group.size", "lessOrEquals": maximum}
+    if reads_the_vm:
+        rule = {"allOf": [rule, {"field": "tags.env", "notEquals": "bad"}]}
+    (tmp / "p.json").write_text(json.dumps({
+        "id": "T-CLASSES", "title": "t", "cause": "schedule-spread", "severity": "medium", "remediation": "r",
+        "applies": {"field": "tags.on", "equals": "yes"},
+        "groupBy": ["placementGroup", "backup.weeklySlots", "backup.slots"],
+        "assert": rule,
+        "message": "{group.size} in {group.key}: {group.members}" + (" ({name})" if names_the_vm else "")}))
+    return load_policies([tmp])
+
+
+def facts(i: int, on: str | None, group: str, week: list[str], day: list[Any], env: str) -> dict[str, Any]:
+    rid = f"/subscriptions/s/resourceGroups/rg/providers/Microsoft.Compute/virtualMachines/vm{i}"
+    vm = {"id": rid, "name": f"vm{i}", "subscriptionId": "s", "resourceGroup": "rg",
+          "placementGroup": group, "backup": {"weeklySlots": week, "slots": day}}
+    if on != "uncollected":  # without tags, whether the policy applies is unknown
+        vm["tags"] = {"env": env} | ({"on": on} if on is not None else {})
+    return vm
+
+
+def oracle(vms: list[dict[str, Any]], maximum: int, names_the_vm: bool,
+           reads_the_vm: bool) -> dict[str, tuple[str, str]]:
+    def distinct(value: Any) -> dict[Any, Any]:
+        values = value if isinstance(value, list) else [value]
+        return {v.lower() if isinstance(v, str) else v: v for v in values if isinstance(v, str | int | float)}
+
+    def combinations(vm: dict[str, Any]) -> list[tuple[tuple[Any, ...], tuple[Any, ...]]]:
+        fields = [distinct(vm["placementGroup"]), distinct(vm["backup"]["weeklySlots"]),
+                  distinct(vm["backup"]["slots"])]
+        return [(tuple(k for k, _ in combo), tuple(v for _, v in combo))
+                for combo in product(*(list(f.items()) for f in fields))]
+
+    judged = [vm for vm in vms if vm.get("tags", {}).get("on") == "yes"]
+    members: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
+    spelled: dict[tuple[Any, ...], str] = {}
+    for vm in judged:
+        for key, text in combinations(vm):
+            members.setdefault(key, []).append(vm)
+            spelled.setdefault(key, " / ".join(str(v) for v in text))
+    out = {}
+    for vm in vms:
+        if "tags" not in vm:
+            out[vm["name"]] = ("unknown", "")
+            continue
+        if vm["tags"].get("on") != "yes":  # a tag the VM does not have is no match
+            out[vm["name"]] = ("notApplicable", "")
+            continue
+        keys = [key for key, _ in combinations(vm)]
+        if not keys:
+            out[vm["name"]] = ("unknown", "")
+            continue
+        verdicts = []
+        for key in keys:
+            group = members[key]
+            ok = len(group) <= maximum and not (reads_the_vm and vm["tags"]["env"] == "bad")
+            message = f"{len(group)} in {spelled[key]}: {', '.join(m['name'] for m in group)}"
+            verdicts.append(("pass", "") if ok else ("fail", message + (f" ({vm['name']})" if names_the_vm else "")))
+        out[vm["name"]] = next((v for v in verdicts if v[0] == "fail"), verdicts[0])
+    return out
+
+
+VM = st.tuples(st.sampled_from(["yes", "yes", "yes", "no", None, "uncollected"]), st.sampled_from(GROUPS),
+               st.lists(st.sampled_from(SLOTS), max_size=4),
+               st.lists(st.sampled_from(["01:00", "02:00", 3, True, None]), min_size=1, max_size=2),
+               st.sampled_from(["ok", "ok", "bad"]))
+
+
+@settings(max_examples=150, deadline=None)
+@given(drawn=st.lists(VM, min_size=1, max_size=14), maximum=st.integers(1, 4), names_the_vm=st.booleans(),
+       reads_the_vm=st.booleans())
+def test_shared_verdicts_are_those_of_judging_every_group(tmp_path_factory: Any, drawn: list[tuple[Any, ...]],
+                                                          maximum: int, names_the_vm: bool,
+                                                          reads_the_vm: bool) -> None:
+    vms = [facts(i, *d) for i, d in enumerate(drawn)]
+    found = evaluate(policy(tmp_path_factory.mktemp("p"), maximum, names_the_vm, reads_the_vm), vms)
+    got = {f.resource_name: (f.status, f.message if f.status == "fail" else "") for f in found}
+    assert got == oracle(vms, maximum, names_the_vm, reads_the_vm)
+
+
+def test_a_daily_crowd_is_judged_once_for_its_seven_days_and_a_weekly_vm_splits_its_day(tmp_path: Path) -> None:
+    """Seven days of one slot shared by the same VMs are one class; a weekly VM on Sunday splits Sunday off."""
+    week = [f"{d} 01" for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")]
+    crowd = [facts(i, "yes", "g1", week, ["01:00"], "ok") for i in range(3)]
+    weekly = facts(3, "yes", "g1", ["Sun 01"], ["01:00"], "ok")
+    found = {f.resource_name: f for f in evaluate(policy(tmp_path, 3, False, False), [*crowd, weekly])}
+    assert {n: f.status for n, f in found.items()} == {"vm0": "fail", "vm1": "fail", "vm2": "fail", "vm3": "fail"}
+    assert found["vm0"].message == "4 in g1 / Sun 01 / 01:00: vm0, vm1, vm2, vm3"  # only Sunday is too full
+    alone = {f.resource_name: f.status for f in evaluate(policy(tmp_path, 3, False, False), crowd)}
+    assert set(alone.values()) == {"pass"}
+
+
+def test_a_message_that_names_the_vm_is_each_members_own(tmp_path: Path) -> None:
+    crowd = [facts(i, "yes", "g1", ["Mon 01", "Tue 01"], ["01:00"], "ok") for i in range(4)]
+    found = evaluate(policy(tmp_path, 2, True, False), crowd)
+    assert [f.message for f in found] == [f"4 in g1 / Mon 01 / 01:00: vm0, vm1, vm2, vm3 (vm{i})" for i in range(4)]
