@@ -21,8 +21,9 @@ matching outbound NSG rule for Storage TCP 443 (NIC, then subnet; custom and def
 tags, `*`/`Internet`/`AzureCloud`, and a `/1` pair as everything — other CIDRs and source fields are
 not judged, where we report `unknown`), a subnet route table whose 0.0.0.0/0 route goes nowhere,
 more than 10 protected VMs of one placement group (subscription/resource group/availability set)
-in one UTC slot (the backup policy's first run time in its Windows time zone on the collection
-day; an hourly policy's every start in its window), and VMs without a protected item whose
+in one UTC slot of the week (the backup policy's first run time in its Windows time zone on each of the
+seven days from the collection day, a weekly policy's days only; an hourly policy's every start in its
+window), and VMs without a protected item whose
 scheduled backups run (Protected, IRPending, ProtectionError and the like). The Windows
 to IANA zone table comes from tzlocal, as data.
 """
@@ -106,23 +107,31 @@ WHERE list_bool_or(list_transform(ports, lambda p: p = '*' OR p = '443' OR (p LI
        OR (list_contains(dsts, '0.0.0.0/1') AND list_contains(dsts, '128.0.0.0/1')))
 GROUP BY nsg, loc;
 
--- A backup policy's run times as UTC instants on the collection day (its time zone is a Windows
--- name); an hourly policy starts one every `interval` hours within its window.
+-- A backup policy's run times as UTC instants of the week (its time zone is a Windows name), taken on the
+-- seven dates from the collection day: every day, or a weekly policy's days; an hourly policy starts one
+-- every `interval` hours within its window.
 CREATE TEMP TABLE policy_slot AS
-SELECT lower(id) AS policy, strftime(timezone('UTC', timezone(coalesce(z.iana, 'UTC'),
-         CAST(substr(getvariable('collected'), 1, 10) || ' ' || substr(run_time, 12, 8) AS TIMESTAMP)
+WITH policy AS (
+  SELECT lower(id) AS policy, properties->>'$.timeZone' AS zone,
+         TRY_CAST(properties->>'$.schedulePolicy.hourlySchedule.interval' AS INTEGER) AS every,
+         TRY_CAST(properties->>'$.schedulePolicy.hourlySchedule.scheduleWindowDuration' AS INTEGER) AS hours,
+         coalesce(properties->>'$.schedulePolicy.scheduleRunTimes[0]',
+                  properties->>'$.schedulePolicy.dailySchedule.scheduleRunTimes[0]',
+                  properties->>'$.schedulePolicy.weeklySchedule.scheduleRunTimes[0]',
+                  properties->>'$.schedulePolicy.hourlySchedule.scheduleWindowStartTime') AS run_time,
+         lower(properties->>'$.schedulePolicy.scheduleRunFrequency') = 'weekly' AS weekly,
+         CAST(coalesce(properties->'$.schedulePolicy.weeklySchedule.scheduleRunDays',
+                       properties->'$.schedulePolicy.scheduleRunDays') AS VARCHAR[]) AS days
+  FROM recoveryservicesresources WHERE lower(type) = 'microsoft.recoveryservices/vaults/backuppolicies'),
+dated AS (
+  SELECT policy.*, CAST(substr(getvariable('collected'), 1, 10) AS DATE) + CAST(n AS INTEGER) AS day
+  FROM policy, range(0, 7) AS r(n))
+SELECT policy, strftime(timezone('UTC', timezone(coalesce(z.iana, 'UTC'),
+         CAST(strftime(day, '%Y-%m-%d') || ' ' || substr(run_time, 12, 8) AS TIMESTAMP)
          + to_hours(unnest(CASE WHEN every IS NULL THEN [0] ELSE range(0, hours, every) END)))),
-         '%H:%M') AS slot
-FROM (SELECT id, properties->>'$.timeZone' AS zone,
-             TRY_CAST(properties->>'$.schedulePolicy.hourlySchedule.interval' AS INTEGER) AS every,
-             TRY_CAST(properties->>'$.schedulePolicy.hourlySchedule.scheduleWindowDuration' AS INTEGER) AS hours,
-             coalesce(properties->>'$.schedulePolicy.scheduleRunTimes[0]',
-                      properties->>'$.schedulePolicy.dailySchedule.scheduleRunTimes[0]',
-                      properties->>'$.schedulePolicy.weeklySchedule.scheduleRunTimes[0]',
-                      properties->>'$.schedulePolicy.hourlySchedule.scheduleWindowStartTime') AS run_time
-      FROM recoveryservicesresources WHERE lower(type) = 'microsoft.recoveryservices/vaults/backuppolicies')
-LEFT JOIN windows_zone z ON z.windows = zone
-WHERE run_time IS NOT NULL;
+         '%A %H:%M') AS slot
+FROM dated LEFT JOIN windows_zone z ON z.windows = zone
+WHERE run_time IS NOT NULL AND (NOT coalesce(weekly, false) OR list_contains(days, dayname(day)));
 
 CREATE TEMP TABLE slot AS
 SELECT lower(coalesce(properties->>'$.sourceResourceId', properties->>'$.virtualMachineId')) AS vid,

@@ -11,7 +11,7 @@ effect the defaults do not derive (a new subnet kind, say) declares its `verdict
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -41,13 +41,15 @@ def version(text: str) -> tuple[int, ...]:
 
 
 def slots(vm: VmPlan, at: datetime) -> set[str]:
-    """UTC HH:MM of each snapshot start of the VM's policy on the collection's local date."""
+    """'Sunday 02:00' (UTC) for each snapshot start of the VM's policy in the seven days from the collection's
+    local date, on the days it runs (a weekly policy's days, else every day), each on its own date."""
     spec = POLICY_BY_NAME[vm.policy]
     zone = ZoneInfo(IANA[spec.time_zone])
-    day = at.astimezone(zone)
+    first = at.astimezone(zone).date()
     hours = [spec.hour + 4 * k for k in range(4)] if spec.version == "V2-hourly" else [spec.hour]  # 4h × 16h
-    return {f"{datetime(day.year, day.month, day.day, h % 24, spec.minute, tzinfo=zone).astimezone(UTC):%H:%M}"
-            for h in hours}
+    days = [d for d in (first + timedelta(days=n) for n in range(7)) if not spec.days or f"{d:%A}" in spec.days]
+    return {f"{datetime(d.year, d.month, d.day, h % 24, spec.minute, tzinfo=zone).astimezone(UTC):%A %H:%M}"
+            for d in days for h in hours}
 
 
 def crowded(estate: Estate) -> set[str]:

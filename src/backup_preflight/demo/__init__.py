@@ -8,7 +8,8 @@ Every VM follows one named `Scenario` from `SCENARIOS`; the scenario's `changes`
 failure mode is created, so a finding in a report traces back to one line of `scenarios.py`. The first
 estate positions (spread evenly) carry every scenario once (`SHOWCASE`), the rest are drawn by weight.
 Schedule spread is structural rather than per VM: see `LAYOUTS` (crowded, one instant under several
-zones, one local time in several zones, hourly meeting daily, stopped items that must not count).
+zones, one local time in several zones, hourly meeting daily, stopped items that must not count, weekly
+policies on different days).
 
 Layout: `scenarios` (what can happen) -> `plan` (what does happen, per VM) -> `tables` renders the plan
 through `shared_rows`, `vm_rows` and `side_rows`, all on the row conventions of `arm`.

@@ -161,6 +161,8 @@ LAYOUTS = (
                ("Daily-0100-UTC", "Daily-0100-CET", "Enhanced-0100-PST", "Daily-0100-AEST"), 12),
     # 13 items in one slot, 3 of them stopped: 10 active -> not crowded
     SlotLayout("stopped-items-not-counted", ("DailyPolicy-0200",), 13, stopped=3),
+    # weekly at 02:00 UTC, on Saturday (V1) and on Sunday (V2): 7 VMs a day -> not crowded (14 if every day)
+    SlotLayout("weekly-on-different-days", ("Weekly-Sat-0200", "Weekly-Sun-0200"), 14),
 )
 CROWD_SIZE = LAYOUTS[0].size
 CROWD_SHARE = 0.06  # of the resource groups large enough once every layout is placed: more crowds
@@ -211,6 +213,7 @@ class PolicySpec:
     time_zone: str
     hour: int
     minute: int = 0
+    days: tuple[str, ...] = ()  # a weekly policy's days (scheduleRunDays); none: daily
 
 
 POLICIES = (
@@ -230,6 +233,8 @@ LAYOUT_POLICIES = (
     PolicySpec("Daily-0100-CET", "V1", "W. Europe Standard Time", 1),
     PolicySpec("Daily-0100-AEST", "V2", "AUS Eastern Standard Time", 1),
     PolicySpec("Daily-1100-UTC", "V1-explicit", "UTC", 11),
+    PolicySpec("Weekly-Sat-0200", "V1", "UTC", 2, days=("Saturday",)),
+    PolicySpec("Weekly-Sun-0200", "V2", "UTC", 2, days=("Sunday",)),
 )
 ALL_POLICIES = POLICIES + LAYOUT_POLICIES
 POLICY_BY_NAME = {p.name: p for p in ALL_POLICIES}

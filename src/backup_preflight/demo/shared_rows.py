@@ -232,22 +232,30 @@ def public_ip_row(estate: Estate, site: Site, pip_id: str, address: str, owner: 
 
 
 def policy_row(estate: Estate, site: Site, spec: PolicySpec, items: int) -> Row:
-    """V1 and V2 (daily, hourly) policies; odd subscriptions spell the id `/Subscriptions/` as ARM does."""
+    """V1 and V2 (daily, weekly, hourly) policies; odd subscriptions spell the id `/Subscriptions/` as ARM does."""
     run_time = f"2024-01-01T{spec.hour:02d}:{spec.minute:02d}:00Z"
+    frequency = "Weekly" if spec.days else "Daily"
     if spec.version == "V2-hourly":
         schedule: Row = {"schedulePolicyType": "SimpleSchedulePolicyV2", "scheduleRunFrequency": "Hourly",
                          "hourlySchedule": {"interval": 4, "scheduleWindowStartTime": run_time,
                                             "scheduleWindowDuration": 16}}
     elif spec.version == "V2":
-        schedule = {"schedulePolicyType": "SimpleSchedulePolicyV2", "scheduleRunFrequency": "Daily",
-                    "dailySchedule": {"scheduleRunTimes": [run_time]}}
+        times: Row = {"scheduleRunTimes": [run_time]}
+        schedule = {"schedulePolicyType": "SimpleSchedulePolicyV2", "scheduleRunFrequency": frequency,
+                    **({"weeklySchedule": {"scheduleRunDays": list(spec.days), **times}} if spec.days
+                       else {"dailySchedule": times})}
     else:
-        schedule = {"schedulePolicyType": "SimpleSchedulePolicy", "scheduleRunFrequency": "Daily",
-                    "scheduleRunTimes": [run_time], "scheduleWeeklyFrequency": 0}
+        schedule = {"schedulePolicyType": "SimpleSchedulePolicy", "scheduleRunFrequency": frequency,
+                    "scheduleRunTimes": [run_time], "scheduleWeeklyFrequency": 0,
+                    **({"scheduleRunDays": list(spec.days)} if spec.days else {})}
+    # a weekly schedule keeps weekly recovery points, a daily one daily points
+    retention = ({"weeklySchedule": {"daysOfTheWeek": list(spec.days), "retentionTimes": [run_time],
+                                     "retentionDuration": {"count": 12, "durationType": "Weeks"}}} if spec.days
+                 else {"dailySchedule": {"retentionTimes": [run_time],
+                                         "retentionDuration": {"count": 30, "durationType": "Days"}}})
     props: Row = {"backupManagementType": "AzureIaasVM", "protectedItemsCount": items,
-                  "schedulePolicy": schedule, "retentionPolicy": {
-                      "retentionPolicyType": "LongTermRetentionPolicy", "dailySchedule": {
-                          "retentionTimes": [run_time], "retentionDuration": {"count": 30, "durationType": "Days"}}},
+                  "schedulePolicy": schedule,
+                  "retentionPolicy": {"retentionPolicyType": "LongTermRetentionPolicy", **retention},
                   "instantRpRetentionRangeInDays": 2, "timeZone": spec.time_zone}
     if spec.version.startswith("V2"):
         # Enhanced, application/file-system consistent (the default): an OnlyCrashConsistent one is agentless,
