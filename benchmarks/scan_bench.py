@@ -40,7 +40,8 @@ from backup_preflight.policy.loader import bundled_policy_dir, load_policies
 from backup_preflight.workers import auto_jobs
 jobs = auto_jobs()
 source = scan.snapshot_source([Path(PATH)], part_vms(jobs), jobs)
-assert source.split is not None, "not a row-per-line file of more VMs than a part"
+if source.split is None:  # a file of no more VMs than a part, or not one row a line: judged whole
+    print("whole"); raise SystemExit(0)
 judge_in_parts(source.split, load_policies([bundled_policy_dir()]), datetime.now(UTC), None, source.part_vms, jobs)""",
 }
 
@@ -56,14 +57,16 @@ print(time.perf_counter() - start)
 """
 
 
-def measure(body: str, path: Path) -> tuple[float, float]:
+def measure(body: str, path: Path) -> tuple[float, float] | None:
     """Seconds from inside; memory, GB: the peak RSS from `/usr/bin/time` (a child's own getrusage can report
     the peak of the process that started it: Linux carries the parent's high-water mark over exec), or the
-    peak summed PSS of the process and its children where that is more (parts judged in child processes)."""
+    peak summed PSS of the process and its children where that is more (parts judged in child processes).
+    None when the phase does not apply to the file (judging in parts a file that the scan judges whole)."""
     got = measure_both([sys.executable, "-c", RUNNER.format(body=body.strip()), str(path)])
     if got["exit"]:
         raise SystemExit(f"the phase failed: {got['stderr']}")
-    return float(str(got["stdout"]).split()[0]), float(got["peak"])
+    said = str(got["stdout"]).split()[0]
+    return None if said == "whole" else (float(said), float(got["peak"]))
 
 
 def full_scan(path: Path, *flags: str) -> tuple[float, float]:
@@ -92,8 +95,11 @@ def main() -> None:
     print(f"snapshot {path}: {path.stat().st_size / 1e6:.0f} MB")
     print(f"{'phase':34} {'seconds':>8} {'peak GB':>8}")
     for name, body in {} if args.full_only else PHASES.items():
-        seconds, peak = measure(body, path)
-        print(f"{name:34} {seconds:8.1f} {peak:8.2f}", flush=True)
+        measured = measure(body, path)
+        if measured is None:
+            print(f"{name:34} skipped: the scan judges this file whole (no more VMs than a part)", flush=True)
+            continue
+        print(f"{name:34} {measured[0]:8.1f} {measured[1]:8.2f}", flush=True)
     flags = [*(["--part-size", str(args.part_size)] if args.part_size is not None else []),
              *(["--jobs", args.jobs] if args.jobs is not None else [])]
     seconds, peak = full_scan(path, *flags)
