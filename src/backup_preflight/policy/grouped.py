@@ -7,7 +7,7 @@ several instants is in several groups. Groups with the same members are found an
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from backup_preflight.findings import ERROR, FAIL, NOT_APPLICABLE, UNKNOWN, Finding
@@ -37,6 +37,7 @@ def evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
     every one of its groups gives, whatever else the part holds (tests/policy/test_group_classes.py).
     """
     ctx = Context()
+    read = group_value_reader()
     values: dict[int, list[dict[Any, Any]]] = {}  # per VM and group field: its distinct values, compared → spelled
     early: dict[int, Finding] = {}
     for i, vm in enumerate(vms):
@@ -50,7 +51,7 @@ def evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
         elif applies is None:
             early[i] = unknown_finding(policy, vm, policy.applies, vm, "whether the policy applies")
         else:
-            values[i] = [group_values(path.get(vm)) for path in policy.group_by]
+            values[i] = [read(path.get(vm)) for path in policy.group_by]
     classes = _classes(values.values(), len(policy.group_by))
     members = _Members(policy)
     keys: dict[int, list[tuple[tuple[Any, ...], tuple[Any, ...]]]] = {}
@@ -58,17 +59,32 @@ def evaluate_grouped(policy: Policy, vms: list[Facts]) -> Iterator[Finding]:
         if all(fields):
             keys[i] = _keys(fields, classes)
             for group, _ in keys[i]:
-                members.add(group, i, vms[i], fields)
+                members.add(group, vms[i], fields)
     for i, vm in enumerate(vms):
         if i in early:
             yield early[i]
         elif i not in keys:
             missing = [p.text for p in policy.group_by if p.get(vm) in (MISSING, None, [])]
-            yield make_finding(policy, vm, UNKNOWN, f"Not assessed: the group key {', '.join(missing)} "
-                                                f"was not collected", tuple(f"{m} was not collected"
-                                                                            for m in missing))
+            yield make_finding(policy, vm, UNKNOWN,
+                               f"Not assessed: the group key {', '.join(missing)} was not collected",
+                               tuple(f"{m} was not collected" for m in missing))
         else:
             yield members.judge(vm, keys[i])
+
+
+def group_value_reader() -> Callable[[Any], dict[Any, Any]]:
+    """`group_values`, worked out once per list: the VMs of a backup policy share its list of slots."""
+    seen: dict[int, tuple[Any, dict[Any, Any]]] = {}
+
+    def read(value: Any) -> dict[Any, Any]:
+        if value.__class__ is not list:
+            return group_values(value)
+        hit = seen.get(id(value))
+        if hit is None or hit[0] is not value:  # the list itself is kept, so its id is not reused meanwhile
+            hit = seen[id(value)] = (value, group_values(value))
+        return hit[1]
+
+    return read
 
 
 def group_values(value: Any) -> dict[Any, Any]:
@@ -127,7 +143,7 @@ class _Members:
         self._verdicts: dict[Any, Finding] = {}
         self._messages: dict[tuple[Any, ...], str] = {}
 
-    def add(self, group: tuple[Any, ...], number: int, vm: Facts, fields: list[dict[Any, Any]]) -> None:
+    def add(self, group: tuple[Any, ...], vm: Facts, fields: list[dict[Any, Any]]) -> None:
         self._members[group].append(vm)
         self._first.setdefault(group, fields)
 

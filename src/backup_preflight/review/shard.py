@@ -21,7 +21,7 @@ from typing import Any
 
 from backup_preflight.findings import NOT_APPLICABLE, Finding, held
 from backup_preflight.policy.engine import query_targets
-from backup_preflight.policy.grouped import group_values
+from backup_preflight.policy.grouped import group_value_reader
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.snapshot import query_key
 
@@ -38,13 +38,14 @@ def group_keys(policies: PolicySet, vms: list[dict[str, Any]], findings: Sequenc
     outside = {(f.policy_id, f.resource_id.lower()) for f in held(findings)  # no plain pass is notApplicable
                if f.status == NOT_APPLICABLE and f.policy_id in ids}
     groups: Groups = {}
+    read = group_value_reader()
     for policy in grouped:
         keys = groups[policy.id] = set()
         targets = vms if policy.query is None else query_targets(
             query_key(policy.query), (queries.get(query_key(policy.query)) or {}).get("rows") or [])
         for vm in targets:
             if (policy.id, vm["id"].lower()) not in outside:  # a group per combination of the fields' values
-                keys.update(product(*(group_values(path.get(vm)) for path in policy.group_by)))
+                keys.update(product(*(read(path.get(vm)) for path in policy.group_by)))
     return groups
 
 
