@@ -66,10 +66,18 @@ def demo_source() -> Source:
 def snapshot_source(paths: list[Path], part_vms: int = PART_VMS, jobs: int = 1) -> Source:
     """The snapshot files, merged; one file laid out a row per line with more than `part_vms` VMs (not 0)
     stays split into parts, to be judged a part at a time (and, with more than one job, a large one is read
-    by two processes)."""
+    by two processes). Several files (an estate and the output of the guest probe), or a file in another
+    layout (`az graph query` output, pretty-printed JSON), of more VMs than that are merged, set aside to the
+    temporary folder as a live collection is, and judged a part at a time too."""
     split = _split(paths[0], jobs) if len(paths) == 1 and part_vms > 0 else None
     if split is None:
         snap = snapshot.load_many(paths)
+        if 0 < part_vms < _vm_rows(snap):
+            files, sources = _files(snap), snap.sources
+            source = _from_split("snapshot", _set_aside(snap, str(paths[0]) if len(paths) == 1 else "the snapshots"),
+                                 part_vms)
+            source.snapshot.sources = sources  # the files read, and their hash, as held whole
+            return replace(source, files=files)
         return Source("snapshot", snap, _files(snap))
     return _from_split("snapshot", split, part_vms)
 
@@ -108,7 +116,9 @@ def live_source(snap: snapshot.Snapshot, part_vms: int = PART_VMS) -> Source:
     rows let go, and the file judged a part at a time as a saved snapshot would be: memory then peaks with the
     collection, not with the collected rows, the whole estate's facts and its findings at once."""
     if 0 < part_vms < _vm_rows(snap):
-        return replace(_from_split("live", _set_aside(snap), part_vms), files=[])  # as held whole: no file
+        split = _set_aside(snap, LIVE)
+        split.header.sources = [replace(split.header.sources[0], kind="live")]
+        return replace(_from_split("live", split, part_vms), files=[])  # as held whole: no file
     digest = snapshot.sha256(snap)
     snap.materialize()
     snap.sources = [snapshot.SourceFile(LIVE, digest, "live")]
@@ -119,19 +129,19 @@ def _vm_rows(snap: snapshot.Snapshot) -> int:
     return sum(1 for row in snap.tables.get("resources", ()) if str(snapshot.row_head(row)[1]).lower() == VM_TYPE)
 
 
-def _set_aside(snap: snapshot.Snapshot) -> Split:
-    """The collected snapshot written to an unnamed temporary file and split by subscription; its rows are let
-    go (the collector keeps none)."""
+def _set_aside(snap: snapshot.Snapshot, label: str) -> Split:
+    """The snapshot (collected, or merged from files) written to an unnamed temporary file and split by
+    subscription; its rows are let go. `label` names it in an error."""
     try:
         spill = tempfile.TemporaryFile()  # noqa: SIM115 - the Split closes it; never named, so never left behind
     except OSError as exc:
-        raise no_room(LIVE, exc) from None
+        raise no_room(label, exc) from None
     try:
         try:
             snapshot.write(snap, spill)
             spill.flush()
         except OSError as exc:
-            raise no_room(LIVE, exc) from None
+            raise no_room(label, exc) from None
         snap.tables.clear()
         snap.queries.clear()
         heap.give_back()
@@ -140,7 +150,6 @@ def _set_aside(snap: snapshot.Snapshot) -> Split:
     except BaseException:
         spill.close()
         raise
-    split.header.sources = [replace(split.header.sources[0], kind="live")]
     return split
 
 
