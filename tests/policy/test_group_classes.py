@@ -17,6 +17,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from backup_preflight.policy import grouped
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import load_policies
 
@@ -121,3 +122,37 @@ def test_a_message_that_names_the_vm_is_each_members_own(tmp_path: Path) -> None
     crowd = [facts(i, "yes", "g1", ["Mon 01", "Tue 01"], ["01:00"], "ok") for i in range(4)]
     found = evaluate(policy(tmp_path, 2, True, False), crowd)
     assert [f.message for f in found] == [f"4 in g1 / Mon 01 / 01:00: vm0, vm1, vm2, vm3 (vm{i})" for i in range(4)]
+
+
+class _Unhashable(str):
+    """A tag value that compares as text but cannot be hashed, even frozen: its VM is judged alone."""
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+def test_a_vm_whose_facts_cannot_be_hashed_is_judged_alone_as_the_oracle_judges_it(tmp_path: Path) -> None:
+    envs = ["ok", _Unhashable("bad"), "bad", _Unhashable("ok"), "ok"]
+    vms = [facts(i, "yes", "g1", ["Mon 01"], ["01:00"], env) for i, env in enumerate(envs)]
+    found = evaluate(policy(tmp_path, 9, True, True), vms)
+    got = {f.resource_name: (f.status, f.message if f.status == "fail" else "") for f in found}
+    assert got == oracle(vms, 9, True, True)
+    assert got["vm1"][0] == "fail" and got["vm3"][0] == "pass"
+
+
+def test_vms_and_groups_that_read_alike_are_judged_once(tmp_path: Path, monkeypatch: Any) -> None:
+    """Three VMs in seven daily groups of three and a Sunday group of four: one verdict per class and size, the
+    others shared (a VM whose own facts differ is judged again)."""
+    calls: list[str] = []
+    judge = grouped.judge_one
+
+    def counting(policy: Any, vm: dict[str, Any], facts: dict[str, Any]) -> Any:
+        calls.append(vm["name"])
+        return judge(policy, vm, facts)
+
+    monkeypatch.setattr(grouped, "judge_one", counting)
+    week = [f"{d} 01" for d in ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")]
+    vms = [*(facts(i, "yes", "g1", week, ["01:00"], "ok") for i in range(3)),
+           facts(3, "yes", "g1", ["Sun 01"], ["01:00"], "ok"), facts(4, "yes", "g2", week, ["01:00"], "bad")]
+    found = evaluate(policy(tmp_path, 3, False, True), vms)
+    assert calls == ["vm0", "vm0", "vm4"]  # Monday to Saturday (three), Sunday (four); vm4 reads otherwise
+    assert [f.status for f in found] == ["fail", "fail", "fail", "fail", "fail"]
