@@ -158,6 +158,17 @@ def test_unhashable_facts_are_judged_one_by_one_and_errors_are_not_shared(tmp_pa
     assert got["d"].resource_id.endswith("/d") and got["d"].subscription_id == "s" and got["d"].resource_group == "rg"
 
 
+def test_list_facts_that_python_finds_equal_but_json_does_not_are_not_shared(tmp_path: Path) -> None:
+    """[1], [true] and [1.0] are equal in Python and hash alike; a list is keyed by its frozen form, which keeps
+    each item's type, so each VM's evidence shows its own value."""
+    policies = load(tmp_path, {"id": "T-1", "assert": {"field": "agent.version", "equals": "1"}})
+    vms = [vm("a", agent={"version": [1]}), vm("b", agent={"version": [True]}), vm("c", agent={"version": [1.0]}),
+           vm("d", agent={"version": [True]})]
+    got = {f.resource_name: f.evidence for f in evaluate(policies, vms)}
+    shown = {"a": "[1]", "b": "[true]", "c": "[1.0]", "d": "[true]"}
+    assert got == {n: (f'agent.version is {v}: equals "1" does not hold',) for n, v in shown.items()}
+
+
 def test_an_unknown_verdict_without_a_reason_still_says_so(tmp_path: Path) -> None:
     policies = load(tmp_path, {"id": "T-1", "assert": {"value": 1, "greater": "a"}})
     [finding] = evaluate(policies, [vm("a")])

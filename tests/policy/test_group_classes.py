@@ -156,3 +156,45 @@ def test_vms_and_groups_that_read_alike_are_judged_once(tmp_path: Path, monkeypa
     found = evaluate(policy(tmp_path, 3, False, True), vms)
     assert calls == ["vm0", "vm0", "vm4"]  # Monday to Saturday (three), Sunday (four); vm4 reads otherwise
     assert [f.status for f in found] == ["fail", "fail", "fail", "fail", "fail"]
+
+
+def custom(tmp: Path, assertion: dict[str, Any], message: str, applies: dict[str, Any] | None = None) -> Any:
+    (tmp / "p.json").write_text(json.dumps({
+        "id": "T-CUSTOM", "title": "t", "cause": "schedule-spread", "severity": "medium", "remediation": "r",
+        "applies": applies or {"field": "tags.on", "equals": "yes"}, "groupBy": ["placementGroup", "backup.slots"],
+        "assert": assertion, "message": message}))
+    return load_policies([tmp])
+
+
+def test_vms_missing_a_fact_for_different_reasons_keep_their_own_reasons(tmp_path: Path) -> None:
+    """Two VMs that read alike but for why a fact is missing are not one verdict: each unknown names its own."""
+    vms = [{**facts(i, "yes", "g1", [], ["01:00"], "ok"), "unknownReasons": {"agent.version": f"reason {i % 2}"}}
+           for i in range(3)]
+    found = evaluate(custom(tmp_path, {"field": "agent.version", "equals": "1"}, "{name}"), vms)
+    assert [(f.status, f.evidence) for f in found] == [
+        ("unknown", ("agent.version is unknown: reason 0",)), ("unknown", ("agent.version is unknown: reason 1",)),
+        ("unknown", ("agent.version is unknown: reason 0",))]
+
+
+def test_a_message_that_reads_only_the_vm_is_rendered_for_each_member(tmp_path: Path) -> None:
+    crowd = [facts(i, "yes", "g1", [], ["01:00"], "ok") for i in range(3)]
+    found = evaluate(custom(tmp_path, {"field": "group.size", "lessOrEquals": 2}, "{name} is crowded"), crowd)
+    assert [f.message for f in found] == ["vm0 is crowded", "vm1 is crowded", "vm2 is crowded"]
+
+
+def test_a_list_the_vm_reads_is_shared_by_its_frozen_form(tmp_path: Path, monkeypatch: Any) -> None:
+    """A list among what the conditions read of a VM keys its verdict frozen, so equal lists share one."""
+    calls: list[str] = []
+    judge = grouped.judge_one
+    monkeypatch.setattr(grouped, "judge_one", lambda p, vm, f: calls.append(vm["name"]) or judge(p, vm, f))
+    vms = [facts(i, "yes", "g1", [], ["01:00", "02:00"], "ok") for i in range(3)]
+    rule = {"allOf": [{"field": "group.size", "lessOrEquals": 5}, {"field": "backup.slots", "exists": True}]}
+    found = evaluate(custom(tmp_path, rule, "{name}"), vms)
+    assert [f.status for f in found] == ["pass"] * 3 and calls == ["vm0"]
+
+
+def test_a_count_where_a_grouped_policy_applies(tmp_path: Path) -> None:
+    applies = {"count": {"field": "backup.slots[*]"}, "greater": 1}
+    vms = [facts(0, "yes", "g1", [], ["01:00", "02:00"], "ok"), facts(1, "yes", "g1", [], ["02:00"], "ok")]
+    found = evaluate(custom(tmp_path, {"field": "group.size", "lessOrEquals": 5}, "{name}", applies), vms)
+    assert [f.status for f in found] == ["pass", "notApplicable"]

@@ -199,14 +199,15 @@ class _Members:
 
 
 def _hashable(key: tuple[Any, ...]) -> Any:
-    """`key`, or its frozen form when it holds a list or a map; None when neither can be hashed."""
+    """`key` (the values read, then what else tells verdicts apart), or its frozen form when a value read is a
+    list or a map; None when neither can be hashed."""
     try:
         hash(key)
         return key
     except Exception:  # a list or a map among them, or a value that cannot be hashed
         pass
     try:
-        frozen = (FROZEN, frozen_value(list(key)))
+        frozen = (FROZEN, tuple(map(frozen_value, key[0])), *key[1:])
         hash(frozen)
         return frozen
     except Exception:
