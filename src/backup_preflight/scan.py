@@ -73,11 +73,10 @@ def snapshot_source(paths: list[Path], part_vms: int = PART_VMS, jobs: int = 1) 
     if split is None:
         snap = snapshot.load_many(paths)
         if 0 < part_vms < _vm_rows(snap):
-            files, sources = _files(snap), snap.sources
-            source = _from_split("snapshot", _set_aside(snap, str(paths[0]) if len(paths) == 1 else "the snapshots"),
-                                 part_vms)
-            source.snapshot.sources = sources  # the files read, and their hash, as held whole
-            return replace(source, files=files)
+            sources = snap.sources
+            split = _set_aside(snap, str(paths[0]) if len(paths) == 1 else "the snapshots")
+            split.header.sources = sources  # the files read, and their hashes, as held whole
+            return _from_split("snapshot", split, part_vms)
         return Source("snapshot", snap, _files(snap))
     return _from_split("snapshot", split, part_vms)
 
