@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,6 +17,7 @@ from backup_preflight import demo, heap, row_lines, snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.index import VM_TYPE
 from backup_preflight.estate.parts import PART_VMS, Split, no_room, read_split
+from backup_preflight.findings import Finding, with_status
 from backup_preflight.gcpause import gc_paused
 from backup_preflight.judging import Judged, judge, judge_in_parts
 from backup_preflight.policy.engine import evaluate
@@ -182,20 +183,34 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
         heap.give_back()  # 0.3 GB at 1,000,000 VMs, which may make room for a child writing reports
         return _finish(source, snap, source.split.counts, policies, gate, review, as_of, started, clock, judged,
                        shard)
-    if source.split is not None:  # a what-if overlays the deployment on the whole estate: held whole
-        snap = source.split.whole()
     plan = None
     if what_if is not None:
-        current = evaluate(policies, build_estate(snap, clock, source.service_tags).vms, snap.queries)
+        baseline = _current_baseline(source, policies, clock)
+        if source.split is not None:  # the deployment is overlaid on the whole estate: held whole
+            with closing(source.split):
+                snap = source.split.whole()
         plan = gate_mod.predict(snap, what_if)
         snap = plan.predicted
-        review = replace(review or Review(), fail_on_new=True,
-                         baseline=baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256))
+        review = replace(review or Review(), fail_on_new=True, baseline=baseline)
     estate = build_estate(snap, clock, source.service_tags)
     judged = judge(estate, policies, snap.queries, groups=shard is not None)
     explain = None if plan is None else lambda: {"whatIf": gate_mod.explain_new(judged.findings, estate.vms, plan)}
     counts = {name: len(rows) for name, rows in snap.tables.items()}
     return _finish(source, snap, counts, policies, gate, review, as_of, started, clock, judged, shard, explain)
+
+
+def _current_baseline(source: Source, policies: PolicySet, clock: datetime) -> baseline_mod.Baseline:
+    """The scan of the current estate, as the baseline of a what-if's prediction. A split estate is judged in
+    parts (its findings are the whole scan's) and only what a baseline keeps is kept of them, before it is read
+    whole to be overlaid."""
+    if source.split is None:
+        snap = source.snapshot
+        current: Iterable[Finding] = evaluate(policies, build_estate(snap, clock, source.service_tags).vms,
+                                              snap.queries)
+    else:
+        current = with_status(judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms,
+                                             source.jobs).findings, baseline_mod.ACCEPTABLE)
+    return baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256)
 
 
 def _finish(source: Source, snap: snapshot.Snapshot, counts: dict[str, int], policies: PolicySet, gate: Gate,

@@ -600,3 +600,35 @@ def test_the_log_says_how_the_parts_were_judged(tmp_path: Path, caplog: pytest.L
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         scan.run_scan(source, POLICIES, Gate())
     assert f"judged 30 VMs in {said}" in [r.getMessage() for r in caplog.records]
+
+
+def test_a_what_if_on_an_estate_in_parts_judges_its_current_estate_in_parts(tmp_path: Path,
+                                                                              caplog: pytest.LogCaptureFixture) -> None:
+    """The current estate, the baseline of a what-if, is judged in parts (one job, and three in child processes)
+    before the estate is read whole to be overlaid: new, unchanged and fixed findings are the whole scan's."""
+    doc = estate()
+    path = write_row_lines(doc, tmp_path / "s.json")
+    today = scan.run_scan(scan.snapshot_source([path], 0), POLICIES, Gate(), as_of="2026-11-24T06:00:00Z")
+    failing = next(f.resource_id for f in today.findings if f.status == "fail")
+    nsg = next(r for r in doc["tables"]["resources"] if r["type"] == "microsoft.network/networksecuritygroups"
+               and r["id"].split("/")[2] != failing.split("/")[2])
+    rule = whatif_plan.body(f"{nsg['id']}/securityRules/DenyStorage443",
+                            "Microsoft.Network/networkSecurityGroups/securityRules", whatif_plan.rule_props(50))
+    plan_file = tmp_path / "whatif.json"
+    plan_file.write_text(json.dumps(whatif_plan.az_output(
+        whatif_plan.change("Delete", failing), whatif_plan.change("Create", rule["id"], after=rule),
+        *whatif_plan.new_vm("vm-new", provision=False))))
+    what_if = load_what_ifs([plan_file])
+    as_of = "2026-11-24T06:00:00Z"
+    whole = outcome(scan.run_scan(scan.snapshot_source([path], 0), POLICIES, Gate(), as_of=as_of, what_if=what_if))
+    with caplog.at_level(logging.INFO, logger="backup_preflight.judging"):
+        apart = outcome(scan.run_scan(scan.snapshot_source([path], 1), POLICIES, Gate(), as_of=as_of,
+                                      what_if=what_if))
+    assert re.search(r"judged 120 VMs in \d+ part\(s\) of up to 1 VMs", caplog.text)
+    with mock.patch.object(parts, "APART_BYTES", 0):
+        forked = scan.snapshot_source([path], 1, 3)
+    forked.jobs = 3
+    assert outcome(scan.run_scan(forked, POLICIES, Gate(), as_of=as_of, what_if=what_if)) == apart == whole
+    marks = [(f["notes"] or {}).get("baseline") for f in whole["findings"]]
+    assert marks.count("new") > 3 and marks.count("unchanged") > 0
+    assert failing in {f["resourceId"] for f in whole["run"]["baseline"]["fixed"]}

@@ -9,7 +9,7 @@ that now pass, no longer apply or whose VM or policy is gone are listed as fixed
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +54,7 @@ def load(path: Path) -> Baseline:
     return Baseline(str(path), digest, doc["scan"].get("startedAt"), accepted)
 
 
-def from_findings(findings: Sequence[Finding], label: str, sha256: str) -> Baseline:
+def from_findings(findings: Iterable[Finding], label: str, sha256: str) -> Baseline:
     """A baseline made from another scan in the same run: `scan --what-if` compares the predicted
     estate with the current one exactly as with a previous results.json."""
     accepted = {f.key(): {"policyId": f.policy_id, "resourceId": f.resource_id, "resourceName": f.resource_name,
