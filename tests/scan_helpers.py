@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from backup_preflight import row_lines, scan
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.results import Gate, ScanResult
@@ -47,3 +49,19 @@ def policies() -> PolicySet:
 
 def run(path: Path, gate: Gate | None = None, review: Review | None = None) -> ScanResult:
     return scan.run_scan(scan.snapshot_source([path]), policies(), gate or Gate(), review)
+
+
+def outcome(result: ScanResult) -> dict[str, Any]:
+    """Everything a run gives but its own start and end times: what two ways of scanning one estate must agree on."""
+    run = {k: v for k, v in result.run.items() if k not in ("startedAt", "finishedAt")}
+    return msgspec.to_builtins({"run": run, "findings": list(result.findings), "coverage": result.coverage,
+                                "summary": result.summary, "exit": result.exit_code, "diagnoses": result.diagnoses,
+                                "tags": result.tags, "subscriptions": result.subscriptions})
+
+
+def rehome(doc: dict[str, Any], resource_id: str, subscription: str) -> dict[str, Any]:
+    """The estate with one resource (and everything under its id) moved to another subscription, and every
+    reference to it following."""
+    old = resource_id.split("/")[2]
+    moved = resource_id.replace(f"/subscriptions/{old}/", f"/subscriptions/{subscription}/", 1)
+    return json.loads(json.dumps(doc).replace(f'"{resource_id}', f'"{moved}'))

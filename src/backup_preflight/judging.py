@@ -12,7 +12,7 @@ import itertools
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any
@@ -48,6 +48,8 @@ class Judged:
     #: Group keys of the grouped policies and the backup time zones (review/shard.py); empty unless asked for.
     groups: Groups
     zones: set[str]
+    #: What the run asked of each part's estate besides its verdicts (`judge_in_parts`'s `about`), joined.
+    about: dict[str, Any] = field(default_factory=dict)
 
 
 def judge(estate: Estate, policies: PolicySet, queries: dict[str, dict[str, Any]], groups: bool = False) -> Judged:
@@ -59,6 +61,10 @@ def judge(estate: Estate, policies: PolicySet, queries: dict[str, dict[str, Any]
     return Judged(found, len(vms), estate.tags(), estate.subscriptions(), set(estate.unnamed_subscriptions()),
                   [_diagnosable(vm) for vm in vms if (vm.get("backup") or {}).get("lastFailedJob")],
                   group_keys(policies, vms, found, queries) if groups else {}, time_zones(vms) if groups else set())
+
+
+#: What a run asks of each part's estate (a what-if's planned changes related to each VM), keyed by VM.
+About = Callable[[Estate], dict[str, Any]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,17 +83,18 @@ def _diagnosable(vm: dict[str, Any]) -> dict[str, Any]:
 
 
 def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_tags: ServiceTags | None,
-                   part_vms: int, jobs: int = 1) -> Judged:
+                   part_vms: int, jobs: int = 1, about: About | None = None) -> Judged:
     """Build and judge the split estate a part at a time (`jobs` parts at once, each in a child process, when
     more than one), then join the parts' findings as one scan's.
 
     A part that reaches into subscriptions outside it (estate/parts.py) is judged again: with them read
     alongside when they hold no VMs, else joined with the parts that hold them, as are parts that share a
-    group of a grouped policy."""
+    group of a grouped policy. `about` is asked of each part's estate once it is judged, its rows' lookups
+    noted as the facts' are; what it gives, keyed by VM, is joined into the `about` of the whole."""
     on_vms = PolicySet([p for p in policies.policies if p.query is None])
     on_queries = PolicySet([p for p in policies.policies if p.query is not None])
     queried = evaluate(on_queries, [], split.header.queries)
-    judge_part = _PartJudge(split, on_vms, clock, service_tags, {f.resource_id.lower() for f in queried})
+    judge_part = _PartJudge(split, on_vms, clock, service_tags, {f.resource_id.lower() for f in queried}, about)
     pending = [_Part(units) for units in _pack(split.classes(), split.vms, part_vms)]
     done: list[tuple[_Part, _Outcome]] = []
     started: dict[_Part, float] = {}
@@ -148,9 +155,9 @@ class _PartJudge:
     estate is never freed (workers.py)."""
 
     def __init__(self, split: Split, policies: PolicySet, clock: datetime, service_tags: ServiceTags | None,
-                 named: set[str]) -> None:
+                 named: set[str], about: About | None = None) -> None:
         self._split, self._policies, self._clock, self._service_tags = split, policies, clock, service_tags
-        self._named = named
+        self._named, self._about = named, about
         self._unpacker = Unpacker()
 
     def _judge(self, part: _Part) -> tuple[_Outcome, Estate]:
@@ -158,6 +165,8 @@ class _PartJudge:
         lookups = Lookups(inside)
         estate = build_estate(self._split.snapshot(inside), self._clock, self._service_tags, lookups)
         judged = judge(estate, self._policies, self._split.header.queries, groups=True)
+        if self._about is not None:
+            judged.about = self._about(estate)
         observed = [{"id": vm["id"], "guest": vm["guest"]} for vm in estate.vms
                     if isinstance(vm.get("guest"), dict) and vm["id"].lower() in self._named]
         return _Outcome(judged, lookups.missed, observed), estate
@@ -265,4 +274,4 @@ def _joined(policies: PolicySet, queried: list[Finding], parts: list[Judged], qu
                   set().union(*(p.unnamed for p in parts)),
                   sorted((vm for p in parts for vm in p.failed_jobs), key=lambda vm: vm["id"].lower()),
                   {p.id: groups[p.id] for p in policies.policies if p.id in groups},
-                  set().union(*(p.zones for p in parts)))
+                  set().union(*(p.zones for p in parts)), {k: v for p in parts for k, v in p.about.items()})

@@ -132,21 +132,36 @@ def _vm_rows(snap: snapshot.Snapshot) -> int:
 def _set_aside(snap: snapshot.Snapshot, label: str) -> Split:
     """The snapshot (collected, or merged from files) written to an unnamed temporary file and split by
     subscription; its rows are let go. `label` names it in an error."""
+
+    def let_go() -> None:
+        snap.tables.clear()
+        snap.queries.clear()
+
+    return _spilled(snapshot.pieces(snap), label, LIVE, let_go)
+
+
+#: How the estate a what-if predicts is named where it is written (an error names it).
+PREDICTED = "the estate the deployment would leave"
+
+
+def _spilled(text: Iterable[bytes], label: str, name: str, written: Callable[[], None] = lambda: None) -> Split:
+    """A snapshot's text written to an unnamed temporary file and split by subscription; `written` runs once it
+    is. `label` names what is written in an error of the temporary folder, `name` the file in one of its rows."""
     try:
         spill = tempfile.TemporaryFile()  # noqa: SIM115 - the Split closes it; never named, so never left behind
     except OSError as exc:
         raise no_room(label, exc) from None
     try:
         try:
-            snapshot.write(snap, spill)
+            for piece in text:
+                spill.write(piece)
             spill.flush()
         except OSError as exc:
             raise no_room(label, exc) from None
-        snap.tables.clear()
-        snap.queries.clear()
+        written()
         heap.give_back()
         with gc_paused():
-            split = Split(snapshot.RowReader(Path(LIVE), spill))
+            split = Split(snapshot.RowReader(Path(name), spill))
     except BaseException:
         spill.close()
         raise
@@ -185,24 +200,37 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
                        shard)
     plan = None
     if what_if is not None:
-        baseline = _current_baseline(source, policies, clock)
-        if source.split is not None:  # the deployment is overlaid on the whole estate: held whole
-            with closing(source.split):
-                snap = source.split.whole()
-        plan = gate_mod.predict(snap, what_if)
-        snap = plan.predicted
-        review = replace(review or Review(), fail_on_new=True, baseline=baseline)
+        review = replace(review or Review(), fail_on_new=True, baseline=_current_baseline(source, policies, clock))
+        if source.split is not None:
+            return _predicted_in_parts(source, policies, gate, review, as_of, started, clock, what_if, shard)
+        snap, plan = gate_mod.predict(snap, what_if)
     estate = build_estate(snap, clock, source.service_tags)
     judged = judge(estate, policies, snap.queries, groups=shard is not None)
-    explain = None if plan is None else lambda: {"whatIf": gate_mod.explain_new(judged.findings, estate.vms, plan)}
+    explain = None if plan is None else \
+        lambda: {"whatIf": gate_mod.explain_new(judged.findings, gate_mod.held(estate, plan), plan)}
     counts = {name: len(rows) for name, rows in snap.tables.items()}
     return _finish(source, snap, counts, policies, gate, review, as_of, started, clock, judged, shard, explain)
 
 
+def _predicted_in_parts(source: Source, policies: PolicySet, gate: Gate, review: Review, as_of: str | None,
+                        started: str, clock: datetime, what_if: WhatIf, shard: str | None) -> ScanResult:
+    """A what-if on a split estate: the estate the deployment would leave is written to the temporary folder a
+    row at a time, as a live collection is, and judged in parts; each part gives blame what it needs of its VMs."""
+    assert source.split is not None
+    with closing(source.split):
+        text, plan = gate_mod.predict_text(source.split, what_if)
+        predicted = _spilled(text, PREDICTED, PREDICTED)
+    with closing(predicted):
+        judged = judge_in_parts(predicted, policies, clock, source.service_tags, source.part_vms, source.jobs,
+                                about=gate_mod.relating(plan))
+    heap.give_back()
+    return _finish(source, predicted.header, predicted.counts, policies, gate, review, as_of, started, clock, judged,
+                   shard, lambda: {"whatIf": gate_mod.explain_new(judged.findings, lambda _: judged.about, plan)})
+
+
 def _current_baseline(source: Source, policies: PolicySet, clock: datetime) -> baseline_mod.Baseline:
     """The scan of the current estate, as the baseline of a what-if's prediction. A split estate is judged in
-    parts (its findings are the whole scan's) and only what a baseline keeps is kept of them, before it is read
-    whole to be overlaid."""
+    parts (its findings are the whole scan's), and only what a baseline keeps is kept of them."""
     if source.split is None:
         snap = source.snapshot
         current: Iterable[Finding] = evaluate(policies, build_estate(snap, clock, source.service_tags).vms,

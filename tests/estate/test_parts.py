@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
-import msgspec
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -35,23 +34,15 @@ from backup_preflight.findings import Finding, with_status, without_status
 from backup_preflight.judging import _in_order, judge_in_parts
 from backup_preflight.policy.loader import PolicySet, bundled_policy_dir, load_policies
 from backup_preflight.policy.parameters import parse_cli_params
-from backup_preflight.results import Gate, ScanResult
+from backup_preflight.results import Gate
 from backup_preflight.whatif.parse import load_what_ifs
 from held_helpers import packed_part
-from scan_helpers import write_row_lines
+from scan_helpers import outcome, rehome, write_row_lines
 from whatif import plan as whatif_plan
 
 from cli_helpers import run
 
 POLICIES = load_policies([bundled_policy_dir()])
-
-
-def outcome(result: ScanResult) -> dict[str, Any]:
-    """Everything a run gives but its own start and end times."""
-    run = {k: v for k, v in result.run.items() if k not in ("startedAt", "finishedAt")}
-    return msgspec.to_builtins({"run": run, "findings": list(result.findings), "coverage": result.coverage,
-                                "summary": result.summary, "exit": result.exit_code, "diagnoses": result.diagnoses,
-                                "tags": result.tags, "subscriptions": result.subscriptions})
 
 
 def both(path: Path, policies: PolicySet = POLICIES, shard: str | None = None) -> tuple[dict, dict]:
@@ -71,14 +62,6 @@ def both(path: Path, policies: PolicySet = POLICIES, shard: str | None = None) -
 
 def estate(vms: int = 120, subscriptions: int = 4, seed: int = 5) -> dict[str, Any]:
     return demo.generate(vms, seed=seed, subscriptions=subscriptions)
-
-
-def rehome(doc: dict[str, Any], resource_id: str, subscription: str) -> dict[str, Any]:
-    """The estate with one resource (and everything under its id) moved to another subscription, and every
-    reference to it following."""
-    old = resource_id.split("/")[2]
-    moved = resource_id.replace(f"/subscriptions/{old}/", f"/subscriptions/{subscription}/", 1)
-    return json.loads(json.dumps(doc).replace(f'"{resource_id}', f'"{moved}'))
 
 
 def first(doc: dict[str, Any], kind: str) -> dict[str, Any]:
@@ -488,8 +471,9 @@ def test_findings_of_parts_come_in_one_scans_order(ids: list[str], homes: list[i
     assert list(with_status(joined, ("pass",))) == [f for f in expected if f.status == "pass"]
 
 
-def test_a_what_if_holds_a_split_estate_whole(tmp_path: Path) -> None:
-    """`verify --what-if` and `scan --what-if` judge the estate the deployment would leave, whole."""
+def test_a_what_if_on_a_split_estate_gives_the_whole_scan(tmp_path: Path) -> None:
+    """`verify --what-if` and `scan --what-if` judge the current estate and the one the deployment would leave in
+    parts, as they would judge them whole (tests/whatif/test_in_parts.py for more plans)."""
     path = write_row_lines(whatif_plan.estate_doc(), tmp_path / "s.json")
     rule = whatif_plan.rule_body("DenyStorage443", 50)
     plan_file = tmp_path / "whatif.json"
@@ -600,35 +584,3 @@ def test_the_log_says_how_the_parts_were_judged(tmp_path: Path, caplog: pytest.L
     with caplog.at_level(logging.INFO, logger="backup_preflight"):
         scan.run_scan(source, POLICIES, Gate())
     assert f"judged 30 VMs in {said}" in [r.getMessage() for r in caplog.records]
-
-
-def test_a_what_if_on_an_estate_in_parts_judges_its_current_estate_in_parts(tmp_path: Path,
-                                                                              caplog: pytest.LogCaptureFixture) -> None:
-    """The current estate, the baseline of a what-if, is judged in parts (one job, and three in child processes)
-    before the estate is read whole to be overlaid: new, unchanged and fixed findings are the whole scan's."""
-    doc = estate()
-    path = write_row_lines(doc, tmp_path / "s.json")
-    today = scan.run_scan(scan.snapshot_source([path], 0), POLICIES, Gate(), as_of="2026-11-24T06:00:00Z")
-    failing = next(f.resource_id for f in today.findings if f.status == "fail")
-    nsg = next(r for r in doc["tables"]["resources"] if r["type"] == "microsoft.network/networksecuritygroups"
-               and r["id"].split("/")[2] != failing.split("/")[2])
-    rule = whatif_plan.body(f"{nsg['id']}/securityRules/DenyStorage443",
-                            "Microsoft.Network/networkSecurityGroups/securityRules", whatif_plan.rule_props(50))
-    plan_file = tmp_path / "whatif.json"
-    plan_file.write_text(json.dumps(whatif_plan.az_output(
-        whatif_plan.change("Delete", failing), whatif_plan.change("Create", rule["id"], after=rule),
-        *whatif_plan.new_vm("vm-new", provision=False))))
-    what_if = load_what_ifs([plan_file])
-    as_of = "2026-11-24T06:00:00Z"
-    whole = outcome(scan.run_scan(scan.snapshot_source([path], 0), POLICIES, Gate(), as_of=as_of, what_if=what_if))
-    with caplog.at_level(logging.INFO, logger="backup_preflight.judging"):
-        apart = outcome(scan.run_scan(scan.snapshot_source([path], 1), POLICIES, Gate(), as_of=as_of,
-                                      what_if=what_if))
-    assert re.search(r"judged 120 VMs in \d+ part\(s\) of up to 1 VMs", caplog.text)
-    with mock.patch.object(parts, "APART_BYTES", 0):
-        forked = scan.snapshot_source([path], 1, 3)
-    forked.jobs = 3
-    assert outcome(scan.run_scan(forked, POLICIES, Gate(), as_of=as_of, what_if=what_if)) == apart == whole
-    marks = [(f["notes"] or {}).get("baseline") for f in whole["findings"]]
-    assert marks.count("new") > 3 and marks.count("unchanged") > 0
-    assert failing in {f["resourceId"] for f in whole["run"]["baseline"]["fixed"]}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -20,6 +21,9 @@ class Estate:
     vms: list[dict[str, Any]]
     collected_tables: list[str]
     errors: list[dict[str, Any]] = field(default_factory=list)
+    #: The rows by lowercase id, as the facts were read from them: a what-if's blame finds a subnet's NSG and
+    #: route table in its VNet here (whatif/blame.py), through the same lookup a part notes misses with.
+    by_id: Mapping[str, Any] = field(default_factory=dict)
 
     def tags(self) -> dict[str, dict[str, dict[str, str]]]:
         """By lowercase VM id, the tags of the VM (`vm`), its `resourceGroup` and `subscription`, for
@@ -69,4 +73,4 @@ def build_estate(snap: Snapshot, now: datetime | None = None, service_tags: Serv
     model = NetworkModel(index.by_id, service_tags, lookup)
     vms = [vm_facts(row, index, model) for row in index.vms]
     vms.sort(key=lambda f: f["id"].lower())
-    return Estate(vms=vms, collected_tables=sorted(index.collected), errors=list(snap.errors))
+    return Estate(vms=vms, collected_tables=sorted(index.collected), errors=list(snap.errors), by_id=index.by_id)

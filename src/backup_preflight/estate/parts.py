@@ -244,9 +244,7 @@ class Split:
 
         Raises InputError when the snapshot file was written to since it was read: its rows would no longer
         be the ones checked and hashed."""
-        if self._spill is None and self._reader.changed():
-            raise InputError.one(self._reader.label, "", "changed while it was being scanned; scan it again "
-                                                         "once nothing writes to it")
+        self._unchanged()
         wanted = [self._places[u] for u in {*units, SHARED} if u in self._places]
         tables: dict[str, list[dict[str, Any]]] = {}
         for t, name in enumerate(self.tables):
@@ -260,10 +258,39 @@ class Split:
         return Snapshot(tables=tables, scope=h.scope, errors=h.errors, queries=h.queries,
                         collected_at=h.collected_at, sources=h.sources)
 
-    def _rows(self, spans: list[tuple[int, int, int]]) -> Iterator[Any]:
-        """The rows at these (offset, length, line) places, in order; rows near each other in the file (apart
-        by their line breaks and commas) are read in one call. Read, not mapped: a mapped file's pages would
-        count in the process's memory."""
+    def texts(self, table: int) -> Iterator[tuple[str, msgspec.Raw]]:
+        """Every row of a table (each has one place), in file order, as (lowercase id, its text): what a what-if
+        streams into the estate it predicts (whatif/gate.py), never holding the rows decoded. Raises InputError as
+        `snapshot` does."""
+        self._unchanged()
+        spans = sorted(span for places in self._places.values() if table in places
+                       for span in zip(places[table].offsets, places[table].lengths, places[table].lines,
+                                       strict=True))
+        for text in self._rows(spans, _as_text):
+            yield _ID.decode(text).id.lower(), msgspec.Raw(text)
+
+    def rows_of(self, table: int, ids: set[str]) -> dict[str, dict[str, Any]]:
+        """The rows of a table with these lowercase ids, as `load` gives them (of copies, the last)."""
+        name = self.tables[table]
+        found = {}
+        for rid, text in self.texts(table):
+            if rid in ids:
+                row = found[rid] = self._decode(memoryview(text), 0)
+                if name in GRAPH_TABLES:
+                    row["type"] = row["type"].lower()
+        return found
+
+    def _unchanged(self) -> None:
+        if self._spill is None and self._reader.changed():
+            raise InputError.one(self._reader.label, "", "changed while it was being scanned; scan it again "
+                                                         "once nothing writes to it")
+
+    def _rows(self, spans: list[tuple[int, int, int]], decode: Callable[[memoryview, int], Any] | None = None
+              ) -> Iterator[Any]:
+        """The rows at these (offset, length, line) places, in order (decoded, or as `decode` gives them); rows
+        near each other in the file (apart by their line breaks and commas) are read in one call. Read, not
+        mapped: a mapped file's pages would count in the process's memory."""
+        decode = decode or self._decode
         fd = self._fd
         i = 0
         while i < len(spans):
@@ -273,7 +300,7 @@ class Split:
                 j += 1
             view = memoryview(os.pread(fd, end - start, start))
             for at, n, line in spans[i:j]:
-                yield self._decode(view[at - start:at - start + n], line)
+                yield decode(view[at - start:at - start + n], line)
             i = j
 
     def _decode(self, text: memoryview, line: int) -> Any:
@@ -288,6 +315,17 @@ class Split:
         if self._spill is not None:
             self._spill.close()
         self._reader.close()
+
+
+class _Id(msgspec.Struct):
+    id: str
+
+
+_ID = msgspec.json.Decoder(_Id)
+
+
+def _as_text(text: memoryview, _line: int) -> bytes:
+    return bytes(text)
 
 
 def _place(reader: RowReader, spill: IO[bytes] | None) -> _Placed:

@@ -83,13 +83,42 @@ def _subnet(rows_by_id: Mapping[str, Row], vnet_id: str, subnet_id: str) -> Row 
     return rows_by_id.get(subnet_id)
 
 
+Related = dict[str, tuple[str, str]]
+
+
+def relations(vms: Iterable[Mapping[str, Any]], rows_by_id: Mapping[str, Row],
+              changes: Iterable[PlannedChange]) -> dict[str, Related]:
+    """By lowercase VM id, the resources of `related_resources` that the plan changes, for every VM with one
+    or with a planned change to one of its extensions: all that `blame_related` needs of a VM, so that an
+    estate judged in parts gives it for each part's VMs and lets their facts go."""
+    targets = {change.target_id for change in changes}
+    extended = {parent_vm_id(t) for t in targets if "/extensions/" in t}
+    out: dict[str, Related] = {}
+    for vm in vms:
+        vm_id = vm["id"].lower()
+        related = {rid: how for rid, how in related_resources(vm, rows_by_id).items() if rid in targets}
+        if related or vm_id in extended:
+            out[vm_id] = related
+    return out
+
+
 def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], changes: Iterable[PlannedChange],
           rows_by_id: Mapping[str, Row]) -> dict[Key, list[str]]:
+    """`blame_related` for an estate held whole: `vms` are the predicted estate's facts (any superset of the
+    new failures' VMs), `rows_by_id` its rows (`Index(snapshot).by_id`)."""
+    new, plan = list(new_failures), list(changes)
+    failing = {f.resource_id.lower() for f in new}
+    return blame_related(new, relations((vm for vm in vms if vm["id"].lower() in failing), rows_by_id, plan), plan)
+
+
+def blame_related(new_failures: Iterable[Finding], related: Mapping[str, Related],
+                  changes: Iterable[PlannedChange]) -> dict[Key, list[str]]:
     """(policy id, lowercase resource id) → one sentence per planned change that can have caused it.
 
-    Each sentence says how many VMs newly fail (or newly cannot be assessed for) the same policy
-    through that change *in the same way* (e.g. via the same subnet), counted over all new findings,
-    so the bullets of one change add up instead of each repeating the change's total.
+    `related` is what `relations` gives of the predicted estate. Each sentence says how many VMs newly fail
+    (or newly cannot be assessed for) the same policy through that change *in the same way* (e.g. via the
+    same subnet), counted over all new findings, so the bullets of one change add up instead of each
+    repeating the change's total.
     """
     by_target: defaultdict[str, list[int]] = defaultdict(list)
     extensions_of: defaultdict[str, list[int]] = defaultdict(list)
@@ -98,8 +127,6 @@ def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], cha
         by_target[change.target_id].append(i)
         if "/extensions/" in change.target_id:
             extensions_of[parent_vm_id(change.target_id)].append(i)
-    facts = {vm["id"].lower(): vm for vm in vms}
-    related_cache: dict[str, dict[str, tuple[str, str]]] = {}
     hits: dict[Key, list[tuple[int, str]]] = {}  # finding → (change index, relation)
     #: (change index, policy id, status, relation) → VMs with that new finding through that change.
     vms_per_change: defaultdict[tuple[int, str, str, str], set[str]] = defaultdict(set)
@@ -107,19 +134,13 @@ def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], cha
     for finding in new_failures:
         vm_id = finding.resource_id.lower()
         key = finding.key()
-        vm = facts.get(vm_id)
         statuses[key] = finding.status
-        if vm is None:
-            hits[key] = []
-            continue
-        if vm_id not in related_cache:
-            related_cache[vm_id] = related_resources(vm, rows_by_id)
         roles = CAUSE_ROLES.get(finding.cause, _ALL_ROLES)
         found: dict[int, str] = {}  # change index → how it relates to the VM (first relation found)
-        for rid, (role, why) in related_cache[vm_id].items():
+        for rid, (role, why) in related.get(vm_id, {}).items():
             for i in by_target.get(rid, ()) if role in roles else ():
                 found.setdefault(i, why)
-        for i in extensions_of.get(vm_id, ()) if "extension" in roles else ():
+        for i in extensions_of.get(vm_id, ()) if "extension" in roles and vm_id in related else ():
             found.setdefault(i, "an extension of the VM")
         hits[key] = sorted(found.items())
         for i, why in found.items():
