@@ -57,8 +57,16 @@ def load(path: Path) -> Baseline:
 def from_findings(findings: Iterable[Finding], label: str, sha256: str) -> Baseline:
     """A baseline made from another scan in the same run: `scan --what-if` compares the predicted
     estate with the current one exactly as with a previous results.json."""
-    accepted = {f.key(): {"policyId": f.policy_id, "resourceId": f.resource_id, "resourceName": f.resource_name,
-                          "status": f.status} for f in findings if f.status in ACCEPTABLE}
+    accepted = {}
+    held: dict[str, str] = {}  # one copy of each VM's id, lowered id and name, whatever its number of findings
+    for f in findings:
+        if f.status in ACCEPTABLE:
+            rid = held.setdefault(f.resource_id, f.resource_id)
+            low = rid.lower()
+            accepted[(f.policy_id, held.setdefault(low, low))] = {
+                "policyId": f.policy_id, "resourceId": rid, "resourceName": held.setdefault(f.resource_name,
+                                                                                           f.resource_name),
+                "status": f.status}
     return Baseline(label, sha256, None, accepted)
 
 
@@ -69,11 +77,17 @@ def _lost_exemption(before: dict[str, Any], finding: Finding) -> bool:
 
 
 def apply(findings: Sequence[Finding], baseline: Baseline, fail_on_new: bool) -> dict[str, Any]:
-    """Mark each failing/unknown/error finding new or unchanged; list what the baseline had that is gone."""
+    """Mark each failing/unknown/error finding new or unchanged; list what the baseline had that is gone.
+
+    Only the verdicts of what the baseline accepted are kept to find what is gone (17 million findings at
+    1,000,000 VMs would hold several GB as keys)."""
     current: dict[tuple[str, str], str] = {}
+    accepted = baseline.accepted
     for finding in findings:
         key = finding.key()
-        current[key] = finding_verdict = verdict(finding)
+        finding_verdict = verdict(finding)
+        if key in accepted:
+            current[key] = finding_verdict
         if finding_verdict in ACCEPTABLE:
             before = baseline.accepted.get(key)
             same = before is not None and verdict(before) == finding_verdict and not _lost_exemption(before, finding)
