@@ -89,7 +89,7 @@ def apply(findings: Sequence[Finding], baseline: Baseline, fail_on_new: bool) ->
         if key in accepted:
             current[key] = finding_verdict
         if finding_verdict in ACCEPTABLE:
-            before = baseline.accepted.get(key)
+            before = accepted.get(key)
             same = before is not None and verdict(before) == finding_verdict and not _lost_exemption(before, finding)
             finding.annotate("baseline", UNCHANGED if same else NEW)
     fixed = []

@@ -107,8 +107,13 @@ def blame(new_failures: Iterable[Finding], vms: Iterable[Mapping[str, Any]], cha
     """`blame_related` for an estate held whole: `vms` are the predicted estate's facts (any superset of the
     new failures' VMs), `rows_by_id` its rows (`Index(snapshot).by_id`)."""
     new, plan = list(new_failures), list(changes)
-    failing = {f.resource_id.lower() for f in new}
-    return blame_related(new, relations((vm for vm in vms if vm["id"].lower() in failing), rows_by_id, plan), plan)
+    return blame_related(new, relations_of({f.resource_id.lower() for f in new}, vms, rows_by_id, plan), plan)
+
+
+def relations_of(vm_ids: set[str], vms: Iterable[Mapping[str, Any]], rows_by_id: Mapping[str, Row],
+                 changes: Iterable[PlannedChange]) -> dict[str, Related]:
+    """`relations` of the VMs with these lowercase ids, of an estate held whole."""
+    return relations((vm for vm in vms if vm["id"].lower() in vm_ids), rows_by_id, changes)
 
 
 def blame_related(new_failures: Iterable[Finding], related: Mapping[str, Related],

@@ -64,8 +64,12 @@ class PlannedChange:
 def planned(change: Change, rtype: str) -> PlannedChange:
     """The PlannedChange of a what-if change of a resource of type `rtype`."""
     rid = change.resource_id
-    target = parent_id(rid) if rtype in EMBEDDED_CHILDREN else rid
-    return PlannedChange(rid, change.change_type, rtype, target.lower(), describe(change, rtype))
+    return PlannedChange(rid, change.change_type, rtype, target_of(rid, rtype), describe(change, rtype))
+
+
+def target_of(resource_id: str, rtype: str) -> str:
+    """Lowercase id of the row a change of this resource lands in: its parent's for a rule, subnet or route."""
+    return (parent_id(resource_id) if rtype in EMBEDDED_CHILDREN else resource_id).lower()
 
 
 def label(rtype: str) -> str:

@@ -14,7 +14,7 @@ from backup_preflight.estate.parts import Split
 from backup_preflight.findings import Finding, annotated
 from backup_preflight.review.baseline import NEW
 from backup_preflight.snapshot import Snapshot
-from backup_preflight.whatif.blame import Related, blame_related, relations
+from backup_preflight.whatif.blame import Related, blame_related, relations, relations_of
 from backup_preflight.whatif.describe import PlannedChange
 from backup_preflight.whatif.overlay import Changed, overlay, targets
 from backup_preflight.whatif.parse import WhatIf
@@ -67,8 +67,7 @@ def relating(plan: Plan) -> Callable[[Estate], dict[str, Related]]:
 
 def held(estate: Estate, plan: Plan) -> Callable[[set[str]], dict[str, Related]]:
     """What blame needs of the VMs of the new failures, of an estate held whole."""
-    return lambda failing: relations((vm for vm in estate.vms if vm["id"].lower() in failing), estate.by_id,
-                                     plan.changes)
+    return lambda failing: relations_of(failing, estate.vms, estate.by_id, plan.changes)
 
 
 def explain_new(findings: Iterable[Finding], related: Callable[[set[str]], Mapping[str, Related]], plan: Plan

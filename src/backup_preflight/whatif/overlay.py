@@ -30,7 +30,7 @@ from typing import TypeVar
 
 from backup_preflight.estate.index import Row, last_segment, props
 from backup_preflight.snapshot import Snapshot, table_for_type
-from backup_preflight.whatif.describe import PlannedChange, label, planned
+from backup_preflight.whatif.describe import PlannedChange, label, planned, target_of
 from backup_preflight.whatif.parse import Change, WhatIf, note
 from backup_preflight.whatif.shapes import EMBEDDED_CHILDREN, embedded, parent_id, resource_type, to_row
 
@@ -60,9 +60,8 @@ def targets(what_if: WhatIf) -> dict[str, set[str]]:
     for change in what_if.changes:
         if change.change_type in _KEEP_CURRENT or change.change_type == "Unsupported":
             continue
-        rtype = resource_type(change.resource_id)
-        rid = parent_id(change.resource_id) if rtype in EMBEDDED_CHILDREN else change.resource_id
-        wanted.setdefault(table_for_type(resource_type(rid)), set()).add(rid.lower())
+        target = target_of(change.resource_id, resource_type(change.resource_id))
+        wanted.setdefault(table_for_type(resource_type(target)), set()).add(target)
     return wanted
 
 
@@ -102,7 +101,7 @@ class Changed:
         if queries:
             self.notes.append(note("custom queries", "rows of custom Resource Graph queries are not predicted by "
                                                      "the what-if overlay; policies on them see the current state"))
-        self._gone, self._cuts = self.deleted, sorted({len(lid) for lid in self.deleted})
+        self._cuts = sorted({len(lid) for lid in self.deleted})
 
     def working(self, table: str, change: Change, notes: list[Note] | None) -> _Working | None:
         """The changed rows of a table, or None (with a note, when `notes` is given) when the snapshot did not
@@ -125,7 +124,7 @@ class Changed:
         distinct id length, so the cost is rows x lengths, not rows x deletions. A changed row takes the place
         of the first of its copies (the others go), or goes to the end when the plan deleted and created it;
         created rows come last, in the order the plan created them."""
-        gone, cuts = self._gone, self._cuts
+        gone, cuts = self.deleted, self._cuts
         working = self._touched.get(table)
         placed: set[str] = set()
         for item in items:
