@@ -50,6 +50,19 @@ class Judged:
     zones: set[str]
     #: What the run asked of each part's estate besides its verdicts (`judge_in_parts`'s `about`), joined.
     about: dict[str, Any] = field(default_factory=dict)
+    #: Of an estate judged in parts, what each part that stood judged and read (a what-if judges the current
+    #: estate only where the plan reaches, whatif/gate.py).
+    parts: list[Reach] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class Reach:
+    """A part that stood: the subscriptions whose VMs it judged, every subscription its rows were read from or
+    its lookups missed in (a subscription without rows), and its VMs' groups of the grouped policies."""
+
+    owned: frozenset[str]
+    read: frozenset[str]
+    groups: Groups
 
 
 def judge(estate: Estate, policies: PolicySet, queries: dict[str, dict[str, Any]], groups: bool = False) -> Judged:
@@ -83,19 +96,25 @@ def _diagnosable(vm: dict[str, Any]) -> dict[str, Any]:
 
 
 def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_tags: ServiceTags | None,
-                   part_vms: int, jobs: int = 1, about: About | None = None) -> Judged:
+                   part_vms: int, jobs: int = 1, about: About | None = None, only: set[str] | None = None,
+                   beside: Sequence[Reach] = ()) -> Judged:
     """Build and judge the split estate a part at a time (`jobs` parts at once, each in a child process, when
     more than one), then join the parts' findings as one scan's.
 
     A part that reaches into subscriptions outside it (estate/parts.py) is judged again: with them read
     alongside when they hold no VMs, else joined with the parts that hold them, as are parts that share a
     group of a grouped policy. `about` is asked of each part's estate once it is judged, its rows' lookups
-    noted as the facts' are; what it gives, keyed by VM, is joined into the `about` of the whole."""
+    noted as the facts' are; what it gives, keyed by VM, is joined into the `about` of the whole.
+
+    With `only`, just the subscriptions judged together with these are (and whatever they reach into); `beside`
+    then holds parts not judged, whose groups a judged part must not share: one that does is judged too."""
     on_vms = PolicySet([p for p in policies.policies if p.query is None])
     on_queries = PolicySet([p for p in policies.policies if p.query is not None])
     queried = evaluate(on_queries, [], split.header.queries)
     judge_part = _PartJudge(split, on_vms, clock, service_tags, {f.resource_id.lower() for f in queried}, about)
-    pending = [_Part(units) for units in _pack(split.classes(), split.vms, part_vms)]
+    classes = split.classes() if only is None else [c for c in split.classes() if c & only]
+    pending = [_Part(units) for units in _pack(classes, split.vms, part_vms)]
+    beside = list(beside)
     done: list[tuple[_Part, _Outcome]] = []
     started: dict[_Part, float] = {}
     jobs = max(1, min(jobs, len(pending)))  # a lone part is judged here: a child would only add packing and forking
@@ -110,8 +129,13 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
             reached = split.members(u for u in outcome.missed if split.has(u)) - inside
             borrow = {u for u in reached if not any(split.vms[m] for m in split.members([u]))}
             clashing = [d[0] for d in done if _clash(outcome.judged.groups, d[1].judged.groups)]
+            if near := [b for b in beside if _clash(outcome.judged.groups, b.groups)]:
+                beside = [b for b in beside if b not in near]
+                if joined := split.members(set().union(*(b.owned for b in near))):
+                    clashing.append(_Part(frozenset(joined)))
             if not reached and not clashing:
                 judge_part.unpack(outcome)  # only a part that stands: one judged again is thrown away
+                outcome.read = inside | outcome.missed
                 done.append((part, outcome))
                 log.debug("part %d: %s VMs judged in %.1f s; %d to go", len(done), f"{outcome.judged.vms:,}",
                           took, len(pending))
@@ -136,7 +160,9 @@ def judge_in_parts(split: Split, policies: PolicySet, clock: datetime, service_t
              f"{part_vms:,}", at_once)
     for _, outcome in done:  # noted once, from the parts that stand, however often a VM's part was judged
         note_observations(queried, on_queries.policies, outcome.observed)
-    return _joined(policies, queried, [d[1].judged for d in done], split.header.queries, on_queries)
+    judged = _joined(policies, queried, [d[1].judged for d in done], split.header.queries, on_queries)
+    judged.parts = [Reach(part.owned, outcome.read, outcome.judged.groups) for part, outcome in done]
+    return judged
 
 
 @dataclass(slots=True)
@@ -148,6 +174,8 @@ class _Outcome:
     missed: set[str]
     observed: list[dict[str, Any]]
     packed: bytes | None = None
+    #: Once it stands: what its part judged and read (Reach.read).
+    read: frozenset[str] = frozenset()
 
 
 class _PartJudge:

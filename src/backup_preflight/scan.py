@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import closing
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -17,9 +17,8 @@ from backup_preflight import demo, heap, row_lines, snapshot
 from backup_preflight.estate import build_estate
 from backup_preflight.estate.index import VM_TYPE
 from backup_preflight.estate.parts import PART_VMS, Split, no_room, read_split
-from backup_preflight.findings import Finding, with_status
 from backup_preflight.gcpause import gc_paused
-from backup_preflight.judging import Judged, judge, judge_in_parts
+from backup_preflight.judging import Judged, Reach, judge, judge_in_parts
 from backup_preflight.policy.engine import evaluate
 from backup_preflight.policy.loader import PolicySet
 from backup_preflight.results import Gate, ScanResult, exit_code, nothing_assessed, summarize
@@ -200,9 +199,10 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
                        shard)
     plan = None
     if what_if is not None:
-        review = replace(review or Review(), fail_on_new=True, baseline=_current_baseline(source, policies, clock))
         if source.split is not None:
-            return _predicted_in_parts(source, policies, gate, review, as_of, started, clock, what_if, shard)
+            return _predicted_in_parts(source, policies, gate, review or Review(), as_of, started, clock, what_if,
+                                       shard)
+        review = replace(review or Review(), fail_on_new=True, baseline=_current_baseline(source, policies, clock))
         snap, plan = gate_mod.predict(snap, what_if)
     estate = build_estate(snap, clock, source.service_tags)
     judged = judge(estate, policies, snap.queries, groups=shard is not None)
@@ -215,29 +215,31 @@ def _run(source: Source, policies: PolicySet, gate: Gate, review: Review | None,
 def _predicted_in_parts(source: Source, policies: PolicySet, gate: Gate, review: Review, as_of: str | None,
                         started: str, clock: datetime, what_if: WhatIf, shard: str | None) -> ScanResult:
     """A what-if on a split estate: the estate the deployment would leave is written to the temporary folder a
-    row at a time, as a live collection is, and judged in parts; each part gives blame what it needs of its VMs."""
-    assert source.split is not None
-    with closing(source.split):
-        text, plan = gate_mod.predict_text(source.split, what_if)
-        predicted = _spilled(text, PREDICTED, PREDICTED)
-    with closing(predicted):
-        judged = judge_in_parts(predicted, policies, clock, source.service_tags, source.part_vms, source.jobs,
-                                about=gate_mod.relating(plan))
+    row at a time, as a live collection is, and judged in parts; each part gives blame what it needs of its VMs.
+    Then the current estate, the baseline, is judged in parts where the plan reaches (gate.current_where_reached)."""
+    split = source.split
+    assert split is not None
+    with closing(split):
+        text, plan = gate_mod.predict_text(split, what_if)
+        with closing(_spilled(text, PREDICTED, PREDICTED)) as predicted:
+            judged = judge_in_parts(predicted, policies, clock, source.service_tags, source.part_vms, source.jobs,
+                                    about=gate_mod.relating(plan))
+
+        def judge_current(only: set[str] | None, beside: Sequence[Reach]) -> Judged:
+            return judge_in_parts(split, policies, clock, source.service_tags, source.part_vms, source.jobs,
+                                  only=only, beside=beside)
+        current = gate_mod.current_where_reached(split, judged, plan, policies, judge_current)
+        review = replace(review, fail_on_new=True, baseline=baseline_mod.from_findings(
+            current, gate_mod.CURRENT_ESTATE, source.sha256))
     heap.give_back()
     return _finish(source, predicted.header, predicted.counts, policies, gate, review, as_of, started, clock, judged,
                    shard, lambda: {"whatIf": gate_mod.explain_new(judged.findings, lambda _: judged.about, plan)})
 
 
 def _current_baseline(source: Source, policies: PolicySet, clock: datetime) -> baseline_mod.Baseline:
-    """The scan of the current estate, as the baseline of a what-if's prediction. A split estate is judged in
-    parts (its findings are the whole scan's), and only what a baseline keeps is kept of them."""
-    if source.split is None:
-        snap = source.snapshot
-        current: Iterable[Finding] = evaluate(policies, build_estate(snap, clock, source.service_tags).vms,
-                                              snap.queries)
-    else:
-        current = with_status(judge_in_parts(source.split, policies, clock, source.service_tags, source.part_vms,
-                                             source.jobs).findings, baseline_mod.ACCEPTABLE)
+    """The scan of the current estate held whole, as the baseline of a what-if's prediction."""
+    snap = source.snapshot
+    current = evaluate(policies, build_estate(snap, clock, source.service_tags).vms, snap.queries)
     return baseline_mod.from_findings(current, gate_mod.CURRENT_ESTATE, source.sha256)
 
 

@@ -113,6 +113,16 @@ def owner(table: str, row: dict[str, Any]) -> str:
     return own
 
 
+def placement(table: str, row: dict[str, Any]) -> str:
+    """The subscription a row is placed with when its file is split (`owner`'s, SHARED for every part), for a
+    row as `load` gives it or as a what-if predicts it (its type in any case)."""
+    kind = row.get("type")
+    if table in GRAPH_TABLES and isinstance(kind, str) and not kind.islower():
+        row = {**row, "type": kind.lower()}
+    key = owner(table, row)
+    return key and subscription_of(key)
+
+
 #: Row types that go with the VM they name rather than with their own id: two copies of one may disagree.
 _BY_REFERENCE = (SQL_VM_TYPE, PROTECTED_ITEM_TYPE, BACKUP_JOB_TYPE, GC_ASSIGNMENT_TYPE)
 
@@ -335,7 +345,7 @@ def _place(reader: RowReader, spill: IO[bytes] | None) -> _Placed:
     for table, text, rid, kind, line, at in reader.rows():
         name = reader.tables[table]
         row = _naming(text, rid, kind, reader.label, line) if kind in _BY_REFERENCE else {"id": rid, "type": kind}
-        key = owner(name, row)
+        key = owner(name, row)  # placement() inlined: the type is lowercase already, and this runs for every row
         unit = key and subscription_of(key)
         if kind in _BY_REFERENCE:
             first = seen.setdefault(hash((name, rid.lower())), unit)

@@ -83,6 +83,9 @@ class Changed:
         self.deleted: set[str] = set()
         self.notes: list[Note] = list(what_if.notes)
         self.changes: list[PlannedChange] = []
+        #: The rows `rows` left out as lying under a deleted resource, as (table, item): a what-if judged in parts
+        #: learns from them which subscriptions the plan reaches (whatif/gate.py).
+        self.cut: list[tuple[str, object]] = []
         # Parents before children, so a rule lands in the NSG the same deployment creates; stable otherwise.
         for change in sorted(what_if.changes, key=lambda c: c.resource_id.count("/")):
             if change.change_type in _KEEP_CURRENT:
@@ -102,6 +105,16 @@ class Changed:
             self.notes.append(note("custom queries", "rows of custom Resource Graph queries are not predicted by "
                                                      "the what-if overlay; policies on them see the current state"))
         self._cuts = sorted({len(lid) for lid in self.deleted})
+
+    def rows_changed(self) -> Iterator[tuple[str, Row]]:
+        """Every row the plan changes, as (table, row): each current one it replaces or deletes by id, and each it
+        sets. Rows it cuts under a deleted resource are in `cut` once the tables have been streamed."""
+        for table, rows in self._current.items():
+            for row in rows.values():
+                yield table, row
+        for table, working in self._touched.items():
+            for row in working.rows.values():
+                yield table, row
 
     def working(self, table: str, change: Change, notes: list[Note] | None) -> _Working | None:
         """The changed rows of a table, or None (with a note, when `notes` is given) when the snapshot did not
@@ -130,6 +143,7 @@ class Changed:
         for item in items:
             lid = lowered_id(item)
             if gone and _under(lid, gone, cuts):
+                self.cut.append((table, item))
                 continue
             if working is not None and lid in working.current:
                 if lid not in placed:
