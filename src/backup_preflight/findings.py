@@ -128,8 +128,12 @@ def of_vms(findings: Sequence[Finding], ids: Container[str]) -> Iterator[Finding
     """The findings of the VMs whose lowercase id is in `ids`: those held as objects first, then the plain
     passes, each in order; for what reads a few VMs' verdicts in any order."""
     data, keys = _two(findings, True)
-    return chain(compress(data, map(ids.__contains__, map(str.lower, map(_ID, keys)))),
-                 findings.plain_passes_of(ids) if isinstance(findings, Held) else ())
+    return chain(compress(data, map(ids.__contains__, map(str.lower, map(_ID, keys)))), plain_passes_of(findings, ids))
+
+
+def plain_passes_of(findings: Sequence[Finding], ids: Container[str]) -> Iterator[Finding]:
+    """The passes that `held` leaves out, of the VMs whose lowercase id is in `ids`, made as findings in order."""
+    return findings.plain_passes_of(ids) if isinstance(findings, Held) else iter(())
 
 
 #: The fields a plain pass's count is kept by (plain_passes), and its status.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from backup_preflight.findings import ERROR, EXEMPT, FAIL, UNKNOWN, Finding
+from backup_preflight.findings import ERROR, EXEMPT, FAIL, PASS, UNKNOWN, Finding, held, plain_passes_of
 from backup_preflight.results_reader import check, iter_finding_documents
 from backup_preflight.snapshot import read_json
 
@@ -80,10 +80,11 @@ def apply(findings: Sequence[Finding], baseline: Baseline, fail_on_new: bool) ->
     """Mark each failing/unknown/error finding new or unchanged; list what the baseline had that is gone.
 
     Only the verdicts of what the baseline accepted are kept to find what is gone (17 million findings at
-    1,000,000 VMs would hold several GB as keys)."""
+    1,000,000 VMs would hold several GB as keys). Plain passes, which nothing marks, are read only for the VMs of
+    accepted findings that no other finding gave a verdict: a pass now, else gone."""
     current: dict[tuple[str, str], str] = {}
     accepted = baseline.accepted
-    for finding in findings:
+    for finding in held(findings):
         key = finding.key()
         finding_verdict = verdict(finding)
         if key in accepted:
@@ -92,6 +93,9 @@ def apply(findings: Sequence[Finding], baseline: Baseline, fail_on_new: bool) ->
             before = accepted.get(key)
             same = before is not None and verdict(before) == finding_verdict and not _lost_exemption(before, finding)
             finding.annotate("baseline", UNCHANGED if same else NEW)
+    for finding in plain_passes_of(findings, {key[1] for key in accepted if key not in current}):
+        if (key := finding.key()) in accepted:
+            current[key] = PASS
     fixed = []
     for key, before in baseline.accepted.items():
         now = current.get(key, "absent")
